@@ -1,0 +1,429 @@
+using System.IO.MemoryMappedFiles;
+using System.Runtime.InteropServices;
+using System.Text;
+using ManagedLM.Kernels;
+
+namespace ManagedLM.Gguf;
+
+/// <summary>
+/// A parsed GGUF v2/v3 file: metadata, tensor infos, and the tensor data, memory-mapped (never copied).
+/// Every offset, count and length is checked against the file: a malformed file raises
+/// <see cref="GgufFormatException"/> and nothing else. Immutable after opening; tensor spans and
+/// pointers stay valid until <see cref="Dispose"/>.
+/// </summary>
+public sealed unsafe class GgufFile : IDisposable
+{
+    /// <summary>"GGUF" read as a little-endian uint32.</summary>
+    public const uint Magic = 0x46554747;
+    public const uint DefaultAlignment = 32;
+    /// <summary>Most dimensions a tensor may have (GGML_MAX_DIMS).</summary>
+    public const int MaxDimensions = 4;
+    private const int MaxArrayNesting = 8;
+
+    private readonly MappedMemory _memory;
+    private readonly Dictionary<string, GgufTensorInfo> _tensorsByName;
+
+    public uint Version { get; }
+    public long FileSize => _memory.Length;
+    public uint Alignment { get; }
+    /// <summary>Byte offset of the data section (tensor offsets are relative to it).</summary>
+    public long DataOffset { get; }
+    public GgufMetadata Metadata { get; }
+    public IReadOnlyList<GgufTensorInfo> Tensors { get; }
+    /// <summary>The file's path, or null when parsed from memory.</summary>
+    public string? Path { get; }
+
+    private GgufFile(MappedMemory memory, string? path)
+    {
+        _memory = memory;
+        Path = path;
+        try
+        {
+            var r = new Cursor(memory.Pointer, memory.Length);
+            uint magic = r.U32("magic \"GGUF\"");
+            if (magic != Magic)
+                throw new GgufFormatException(0, $"expected magic \"GGUF\" (0x{Magic:X8}), found 0x{magic:X8}");
+            Version = r.U32("version");
+            if (Version is not (2 or 3))
+                throw new GgufFormatException(4, $"expected version 2 or 3, found {Version}");
+            long tensorCount = r.Count("tensor count", 24);
+            long kvCount = r.Count("metadata key/value count", 13);
+
+            Metadata = ReadMetadata(ref r, kvCount);
+            Alignment = ReadAlignment(Metadata);
+
+            var infos = new List<(string Name, long[] Shape, GgmlType Type, long Offset, long At)>((int)tensorCount);
+            var names = new HashSet<string>(StringComparer.Ordinal);
+            for (long i = 0; i < tensorCount; i++)
+            {
+                long at = r.Position;
+                string name = r.Str("tensor name", strict: true);
+                if (!names.Add(name))
+                    throw new GgufFormatException(at, $"duplicate tensor name \"{name}\"");
+                long dimsAt = r.Position;
+                uint nDims = r.U32("tensor dimension count");
+                if (nDims > MaxDimensions)
+                    throw new GgufFormatException(dimsAt, $"tensor \"{name}\": expected at most {MaxDimensions} dimensions, found {nDims}");
+                var shape = new long[nDims];
+                for (int d = 0; d < nDims; d++)
+                {
+                    long dimAt = r.Position;
+                    ulong ne = r.U64("tensor dimension");
+                    if (ne > long.MaxValue)
+                        throw new GgufFormatException(dimAt, $"tensor \"{name}\": dimension {d} is {ne}, larger than 2^63-1");
+                    shape[d] = (long)ne;
+                }
+                long typeAt = r.Position;
+                uint typeId = r.U32("tensor type");
+                if (!GgmlTypes.IsKnown(typeId))
+                    throw new GgufFormatException(typeAt, $"tensor \"{name}\": unknown tensor type id {typeId}");
+                long offAt = r.Position;
+                ulong offset = r.U64("tensor data offset");
+                if (offset > long.MaxValue)
+                    throw new GgufFormatException(offAt, $"tensor \"{name}\": data offset {offset} is out of range");
+                infos.Add((name, shape, (GgmlType)typeId, (long)offset, at));
+            }
+
+            long dataOffset = AlignUp(r.Position, Alignment);
+            DataOffset = dataOffset;
+            Tensors = BuildTensors(infos, dataOffset, memory.Length, Alignment);
+            _tensorsByName = Tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        }
+        catch
+        {
+            memory.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Opens and memory-maps a GGUF file.</summary>
+    /// <exception cref="GgufFormatException">The file is not a valid GGUF v2/v3 file.</exception>
+    public static GgufFile Open(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        return new GgufFile(MappedMemory.Map(path), path);
+    }
+
+    /// <summary>Parses GGUF bytes held in memory (pinned for the lifetime of the returned object).</summary>
+    public static GgufFile Parse(byte[] bytes)
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
+        return new GgufFile(MappedMemory.Pin(bytes), null);
+    }
+
+    /// <summary>The tensor named <paramref name="name"/>, or null.</summary>
+    public GgufTensorInfo? FindTensor(string name) => _tensorsByName.GetValueOrDefault(name);
+
+    /// <summary>The tensor named <paramref name="name"/>.</summary>
+    /// <exception cref="KeyNotFoundException">No tensor has that name.</exception>
+    public GgufTensorInfo GetTensor(string name) =>
+        _tensorsByName.TryGetValue(name, out var t) ? t
+        : throw new KeyNotFoundException($"The model file has no tensor named \"{name}\".");
+
+    /// <summary>Pointer to a tensor's first byte; valid until this file is disposed.</summary>
+    public byte* GetTensorPointer(GgufTensorInfo tensor)
+    {
+        ObjectDisposedException.ThrowIf(_memory.IsDisposed, this);
+        return _memory.Pointer + tensor.FileOffset;
+    }
+
+    /// <summary>A tensor's bytes (tensors of 2 GiB or more: use <see cref="GetTensorPointer"/>).</summary>
+    public ReadOnlySpan<byte> GetTensorData(GgufTensorInfo tensor)
+    {
+        if (tensor.ByteSize > int.MaxValue)
+            throw new InvalidOperationException($"Tensor \"{tensor.Name}\" is {tensor.ByteSize} bytes, too large for a span; use GetTensorPointer.");
+        return new ReadOnlySpan<byte>(GetTensorPointer(tensor), (int)tensor.ByteSize);
+    }
+
+    /// <summary>The whole file's bytes (files of 2 GiB or more are not representable as a span).</summary>
+    internal ReadOnlySpan<byte> GetFileBytes(long offset, int length)
+    {
+        ObjectDisposedException.ThrowIf(_memory.IsDisposed, this);
+        if (offset < 0 || length < 0 || offset + length > _memory.Length)
+            throw new ArgumentOutOfRangeException(nameof(offset));
+        return new ReadOnlySpan<byte>(_memory.Pointer + offset, length);
+    }
+
+    public void Dispose() => _memory.Dispose();
+
+    internal static long AlignUp(long value, long alignment) => (value + alignment - 1) / alignment * alignment;
+
+    private static GgufMetadata ReadMetadata(ref Cursor r, long kvCount)
+    {
+        var entries = new List<GgufMetadataEntry>((int)Math.Min(kvCount, 4096));
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (long i = 0; i < kvCount; i++)
+        {
+            long at = r.Position;
+            string key = r.Str("metadata key", strict: true);
+            if (!seen.Add(key))
+                throw new GgufFormatException(at, $"duplicate metadata key \"{key}\"");
+            long valueAt = r.Position;
+            var type = ReadValueType(ref r, "metadata value type");
+            object value = ReadValue(ref r, type, 0);
+            entries.Add(new GgufMetadataEntry(key, new GgufValue(type, value), valueAt));
+        }
+        return new GgufMetadata(entries, r.Position);
+    }
+
+    private static GgufValueType ReadValueType(ref Cursor r, string what)
+    {
+        long at = r.Position;
+        uint t = r.U32(what);
+        if (t > (uint)GgufValueType.Float64)
+            throw new GgufFormatException(at, $"expected a {what} (0..12), found {t}");
+        return (GgufValueType)t;
+    }
+
+    private static object ReadValue(ref Cursor r, GgufValueType type, int depth) => type switch
+    {
+        GgufValueType.UInt8 => r.U8("uint8 value"),
+        GgufValueType.Int8 => (sbyte)r.U8("int8 value"),
+        GgufValueType.UInt16 => r.U16("uint16 value"),
+        GgufValueType.Int16 => (short)r.U16("int16 value"),
+        GgufValueType.UInt32 => r.U32("uint32 value"),
+        GgufValueType.Int32 => (int)r.U32("int32 value"),
+        GgufValueType.Float32 => BitConverter.UInt32BitsToSingle(r.U32("float32 value")),
+        GgufValueType.Bool => r.Bool(),
+        GgufValueType.String => r.Str("string value", strict: false),
+        GgufValueType.Array => ReadArray(ref r, depth + 1),
+        GgufValueType.UInt64 => r.U64("uint64 value"),
+        GgufValueType.Int64 => (long)r.U64("int64 value"),
+        GgufValueType.Float64 => BitConverter.UInt64BitsToDouble(r.U64("float64 value")),
+        _ => throw new GgufFormatException(r.Position, $"unknown value type {(uint)type}"),
+    };
+
+    private static GgufArray ReadArray(ref Cursor r, int depth)
+    {
+        long at = r.Position;
+        if (depth > MaxArrayNesting)
+            throw new GgufFormatException(at, $"arrays nested deeper than {MaxArrayNesting} levels");
+        var elementType = ReadValueType(ref r, "array element type");
+        int count = (int)r.Count("array length", MinEncodedSize(elementType), int.MaxValue / MinEncodedSize(elementType));
+        switch (elementType)
+        {
+            case GgufValueType.UInt8: return new GgufArray(elementType, r.Bytes(count, "uint8 array").ToArray());
+            case GgufValueType.Int8: return new GgufArray(elementType, MemoryMarshal.Cast<byte, sbyte>(r.Bytes(count, "int8 array")).ToArray());
+            case GgufValueType.UInt16: return new GgufArray(elementType, MemoryMarshal.Cast<byte, ushort>(r.Bytes(count * 2, "uint16 array")).ToArray());
+            case GgufValueType.Int16: return new GgufArray(elementType, MemoryMarshal.Cast<byte, short>(r.Bytes(count * 2, "int16 array")).ToArray());
+            case GgufValueType.UInt32: return new GgufArray(elementType, MemoryMarshal.Cast<byte, uint>(r.Bytes(count * 4, "uint32 array")).ToArray());
+            case GgufValueType.Int32: return new GgufArray(elementType, MemoryMarshal.Cast<byte, int>(r.Bytes(count * 4, "int32 array")).ToArray());
+            case GgufValueType.Float32: return new GgufArray(elementType, MemoryMarshal.Cast<byte, float>(r.Bytes(count * 4, "float32 array")).ToArray());
+            case GgufValueType.UInt64: return new GgufArray(elementType, MemoryMarshal.Cast<byte, ulong>(r.Bytes(count * 8, "uint64 array")).ToArray());
+            case GgufValueType.Int64: return new GgufArray(elementType, MemoryMarshal.Cast<byte, long>(r.Bytes(count * 8, "int64 array")).ToArray());
+            case GgufValueType.Float64: return new GgufArray(elementType, MemoryMarshal.Cast<byte, double>(r.Bytes(count * 8, "float64 array")).ToArray());
+            case GgufValueType.Bool:
+            {
+                var items = new bool[count];
+                for (int i = 0; i < count; i++) items[i] = r.Bool();
+                return new GgufArray(elementType, items);
+            }
+            case GgufValueType.String:
+            {
+                var items = new string[count];
+                for (int i = 0; i < count; i++) items[i] = r.Str("string array element", strict: false);
+                return new GgufArray(elementType, items);
+            }
+            default:
+            {
+                var items = new GgufArray[count];
+                for (int i = 0; i < count; i++)
+                {
+                    var inner = ReadValueType(ref r, "nested array type");
+                    if (inner != GgufValueType.Array)
+                        throw new GgufFormatException(r.Position - 4, $"expected a nested array, found {inner}");
+                    items[i] = ReadArray(ref r, depth + 1);
+                }
+                return new GgufArray(elementType, items);
+            }
+        }
+    }
+
+    // Smallest number of bytes one element can take: bounds array lengths by what the file can hold.
+    private static int MinEncodedSize(GgufValueType t) => t switch
+    {
+        GgufValueType.UInt8 or GgufValueType.Int8 or GgufValueType.Bool => 1,
+        GgufValueType.UInt16 or GgufValueType.Int16 => 2,
+        GgufValueType.UInt32 or GgufValueType.Int32 or GgufValueType.Float32 => 4,
+        GgufValueType.String or GgufValueType.UInt64 or GgufValueType.Int64 or GgufValueType.Float64 => 8,
+        _ => 12, // nested array: type + length
+    };
+
+    private static uint ReadAlignment(GgufMetadata metadata)
+    {
+        var entry = metadata.FindEntry("general.alignment");
+        if (entry is null)
+            return DefaultAlignment;
+        if (entry.Value.Value is not uint a)
+            throw new GgufFormatException(entry.Offset, $"general.alignment must be a uint32, found {entry.Value.Type}");
+        if (a == 0 || (a & (a - 1)) != 0)
+            throw new GgufFormatException(entry.Offset, $"general.alignment must be a power of two, found {a}");
+        return a;
+    }
+
+    private static GgufTensorInfo[] BuildTensors(
+        List<(string Name, long[] Shape, GgmlType Type, long Offset, long At)> infos,
+        long dataOffset, long fileSize, uint alignment)
+    {
+        var tensors = new GgufTensorInfo[infos.Count];
+        for (int i = 0; i < infos.Count; i++)
+        {
+            var (name, shape, type, offset, at) = infos[i];
+            long elements = 1;
+            foreach (long ne in shape)
+            {
+                if (ne != 0 && elements > long.MaxValue / ne)
+                    throw new GgufFormatException(at, $"tensor \"{name}\": element count of shape [{string.Join(", ", shape)}] overflows");
+                elements *= ne;
+            }
+            int blockSize = GgmlTypes.BlockSize(type);
+            long ne0 = shape.Length > 0 ? shape[0] : 1;
+            if (ne0 % blockSize != 0)
+                throw new GgufFormatException(at, $"tensor \"{name}\": row length {ne0} is not a multiple of the {GgmlTypes.Name(type)} block size {blockSize}");
+            long blocks = elements / blockSize;
+            int blockBytes = GgmlTypes.BlockBytes(type);
+            if (blocks > long.MaxValue / blockBytes)
+                throw new GgufFormatException(at, $"tensor \"{name}\": byte size overflows");
+            long bytes = blocks * blockBytes;
+            if (offset % alignment != 0)
+                throw new GgufFormatException(at, $"tensor \"{name}\": data offset {offset} is not a multiple of the alignment {alignment}");
+            if (bytes > 0 && (dataOffset > fileSize || offset > fileSize - dataOffset || bytes > fileSize - dataOffset - offset))
+                throw new GgufFormatException(at, $"tensor \"{name}\": data [{offset}, {offset}+{bytes}) lies outside the data section of {Math.Max(0, fileSize - dataOffset)} bytes (file truncated?)");
+            tensors[i] = new GgufTensorInfo(name, shape, type, offset, dataOffset + offset, elements, bytes);
+        }
+
+        var byOffset = tensors.Where(t => t.ByteSize > 0).OrderBy(t => t.Offset).ToArray();
+        for (int i = 1; i < byOffset.Length; i++)
+        {
+            var prev = byOffset[i - 1];
+            if (byOffset[i].Offset < prev.Offset + prev.ByteSize)
+                throw new GgufFormatException(byOffset[i].FileOffset, $"tensor \"{byOffset[i].Name}\" overlaps tensor \"{prev.Name}\"");
+        }
+        return tensors;
+    }
+
+    /// <summary>Bounds-checked little-endian reader over the mapped bytes.</summary>
+    private ref struct Cursor
+    {
+        private static readonly UTF8Encoding Strict = new(false, true);
+        private readonly byte* _base;
+        private readonly long _length;
+        public long Position;
+
+        public Cursor(byte* basePtr, long length)
+        {
+            _base = basePtr;
+            _length = length;
+            Position = 0;
+        }
+
+        private byte* Take(long n, string what)
+        {
+            if (n < 0 || n > _length - Position)
+                throw new GgufFormatException(Position, $"expected {what} ({n} bytes), but the file ends at byte {_length}");
+            byte* p = _base + Position;
+            Position += n;
+            return p;
+        }
+
+        public byte U8(string what) => *Take(1, what);
+        public ushort U16(string what) => System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(new ReadOnlySpan<byte>(Take(2, what), 2));
+        public uint U32(string what) => System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(new ReadOnlySpan<byte>(Take(4, what), 4));
+        public ulong U64(string what) => System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(new ReadOnlySpan<byte>(Take(8, what), 8));
+
+        public bool Bool()
+        {
+            long at = Position;
+            byte b = U8("bool value");
+            if (b > 1)
+                throw new GgufFormatException(at, $"expected a bool (0 or 1), found {b}");
+            return b == 1;
+        }
+
+        public ReadOnlySpan<byte> Bytes(int n, string what) => new(Take(n, what), n);
+
+        /// <summary>A count of items each taking at least <paramref name="minItemBytes"/>: bounded by the bytes left.</summary>
+        public long Count(string what, int minItemBytes, long max = long.MaxValue)
+        {
+            long at = Position;
+            ulong n = U64(what);
+            ulong fits = (ulong)((_length - Position) / minItemBytes);
+            if (n > fits || n > (ulong)max)
+                throw new GgufFormatException(at, $"{what} {n} is larger than the rest of the file can hold (at most {Math.Min(fits, (ulong)max)})");
+            return (long)n;
+        }
+
+        public string Str(string what, bool strict)
+        {
+            long at = Position;
+            ulong len = U64(what + " length");
+            if (len > (ulong)(_length - Position) || len > int.MaxValue)
+                throw new GgufFormatException(at, $"{what} length {len} runs past the end of the file ({_length - Position} bytes left)");
+            var bytes = new ReadOnlySpan<byte>(Take((long)len, what), (int)len);
+            if (!strict)
+                return Encoding.UTF8.GetString(bytes);
+            try { return Strict.GetString(bytes); }
+            catch (DecoderFallbackException) { throw new GgufFormatException(at + 8, $"{what} is not valid UTF-8"); }
+        }
+    }
+
+    /// <summary>The file's bytes: a read-only memory map, or a pinned array.</summary>
+    private sealed class MappedMemory : IDisposable
+    {
+        private MemoryMappedFile? _file;
+        private MemoryMappedViewAccessor? _view;
+        private GCHandle _pin;
+        private int _disposed;
+        public byte* Pointer { get; private set; }
+        public long Length { get; private set; }
+        public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
+
+        public static MappedMemory Map(string path)
+        {
+            var m = new MappedMemory();
+            using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+            m.Length = fs.Length;
+            if (m.Length == 0)
+            {
+                m.Pointer = null;
+                return m; // the cursor reports the truncation
+            }
+            try
+            {
+                m._file = MemoryMappedFile.CreateFromFile(fs, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
+                m._view = m._file.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+                byte* p = null;
+                m._view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+                m.Pointer = p + m._view.PointerOffset;
+                return m;
+            }
+            catch
+            {
+                m.Dispose();
+                throw;
+            }
+        }
+
+        public static MappedMemory Pin(byte[] bytes)
+        {
+            var m = new MappedMemory { _pin = GCHandle.Alloc(bytes, GCHandleType.Pinned), Length = bytes.Length };
+            m.Pointer = (byte*)m._pin.AddrOfPinnedObject();
+            return m;
+        }
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) != 0)
+                return;
+            if (_view is not null)
+            {
+                _view.SafeMemoryMappedViewHandle.ReleasePointer();
+                _view.Dispose();
+            }
+            _file?.Dispose();
+            if (_pin.IsAllocated)
+                _pin.Free();
+            Pointer = null;
+        }
+    }
+}

@@ -1,0 +1,111 @@
+using System.Collections;
+using System.Diagnostics.CodeAnalysis;
+
+namespace ManagedLM.Gguf;
+
+/// <summary>One metadata key/value pair and the byte offset of its value in the file.</summary>
+public sealed record GgufMetadataEntry(string Key, GgufValue Value, long Offset);
+
+/// <summary>
+/// A GGUF file's metadata in file order, with typed accessors. Required-key accessors raise
+/// <see cref="GgufFormatException"/> naming the key and the type expected; integer accessors accept
+/// any integer type whose value fits (files write hyper-parameters as uint32, int32 or uint64).
+/// </summary>
+public sealed class GgufMetadata : IReadOnlyList<GgufMetadataEntry>
+{
+    private readonly List<GgufMetadataEntry> _entries;
+    private readonly Dictionary<string, GgufMetadataEntry> _byKey;
+    private readonly long _endOffset;
+
+    internal GgufMetadata(List<GgufMetadataEntry> entries, long endOffset)
+    {
+        _entries = entries;
+        _byKey = entries.ToDictionary(e => e.Key, StringComparer.Ordinal);
+        _endOffset = endOffset;
+    }
+
+    public int Count => _entries.Count;
+    public GgufMetadataEntry this[int index] => _entries[index];
+    public IEnumerator<GgufMetadataEntry> GetEnumerator() => _entries.GetEnumerator();
+    IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+
+    public IEnumerable<string> Keys => _entries.Select(e => e.Key);
+    public bool ContainsKey(string key) => _byKey.ContainsKey(key);
+    public GgufMetadataEntry? FindEntry(string key) => _byKey.GetValueOrDefault(key);
+
+    public bool TryGetValue(string key, [NotNullWhen(true)] out GgufValue? value)
+    {
+        value = _byKey.TryGetValue(key, out var e) ? e.Value : null;
+        return value is not null;
+    }
+
+    /// <summary>The value of <paramref name="key"/>; <see cref="GgufFormatException"/> when missing.</summary>
+    public GgufValue Get(string key) => Required(key, "a value").Value;
+
+    public string GetString(string key) => As<string>(Required(key, "a string"), "a string");
+    public string? GetStringOrNull(string key) => FindEntry(key) is { } e ? As<string>(e, "a string") : null;
+
+    public long GetInt64(string key) => Integer(Required(key, "an integer"), long.MinValue, long.MaxValue);
+    public int GetInt32(string key) => (int)Integer(Required(key, "an integer"), int.MinValue, int.MaxValue);
+    public int GetInt32(string key, int defaultValue) => FindEntry(key) is { } e ? (int)Integer(e, int.MinValue, int.MaxValue) : defaultValue;
+    public int? GetInt32OrNull(string key) => FindEntry(key) is { } e ? (int)Integer(e, int.MinValue, int.MaxValue) : null;
+
+    public float GetSingle(string key) => Real(Required(key, "a number"));
+    public float GetSingle(string key, float defaultValue) => FindEntry(key) is { } e ? Real(e) : defaultValue;
+    public float? GetSingleOrNull(string key) => FindEntry(key) is { } e ? Real(e) : null;
+
+    public bool GetBoolean(string key, bool defaultValue) => FindEntry(key) is { } e ? As<bool>(e, "a bool") : defaultValue;
+    public bool? GetBooleanOrNull(string key) => FindEntry(key) is { } e ? As<bool>(e, "a bool") : null;
+
+    /// <summary>An array whose elements are of type <typeparamref name="T"/> (string, float, int, ...).</summary>
+    public T[] GetArray<T>(string key) => ArrayOf<T>(Required(key, $"an array of {typeof(T).Name}"));
+    public T[]? GetArrayOrNull<T>(string key) => FindEntry(key) is { } e ? ArrayOf<T>(e) : null;
+
+    /// <summary>An integer array of any integer element type, as int32 values.</summary>
+    public int[]? GetInt32ArrayOrNull(string key)
+    {
+        if (FindEntry(key) is not { } e)
+            return null;
+        if (e.Value.Value is not GgufArray a)
+            throw Wrong(e, "an integer array");
+        var result = new int[a.Count];
+        for (int i = 0; i < a.Count; i++)
+        {
+            var item = new GgufValue(a.ElementType, a.Items.GetValue(i)!);
+            long? v = item.AsInt64;
+            if (v is null || v < int.MinValue || v > int.MaxValue)
+                throw Wrong(e, "an integer array with int32 values");
+            result[i] = (int)v.Value;
+        }
+        return result;
+    }
+
+    private GgufMetadataEntry Required(string key, string expected) =>
+        _byKey.TryGetValue(key, out var e) ? e
+        : throw new GgufFormatException(_endOffset, $"missing required metadata key \"{key}\" ({expected})");
+
+    private static T As<T>(GgufMetadataEntry e, string expected) =>
+        e.Value.Value is T v ? v : throw Wrong(e, expected);
+
+    private static long Integer(GgufMetadataEntry e, long min, long max)
+    {
+        long? v = e.Value.AsInt64;
+        if (v is null)
+            throw Wrong(e, "an integer");
+        if (v < min || v > max)
+            throw new GgufFormatException(e.Offset, $"metadata \"{e.Key}\" = {v} is outside [{min}, {max}]");
+        return v.Value;
+    }
+
+    private static float Real(GgufMetadataEntry e) =>
+        e.Value.AsDouble is double d ? (float)d : throw Wrong(e, "a number");
+
+    private static T[] ArrayOf<T>(GgufMetadataEntry e) =>
+        e.Value.Value is GgufArray { Items: T[] items } ? items : throw Wrong(e, $"an array of {typeof(T).Name}");
+
+    private static GgufFormatException Wrong(GgufMetadataEntry e, string expected) =>
+        new(e.Offset, $"metadata \"{e.Key}\" should be {expected}, found {Describe(e.Value)}");
+
+    private static string Describe(GgufValue v) =>
+        v.Value is GgufArray a ? $"an array of {a.ElementType}" : v.Type.ToString();
+}

@@ -1,0 +1,154 @@
+using System.Globalization;
+
+namespace ManagedLM.Gguf;
+
+/// <summary>
+/// One metadata value: its GGUF type and the value as a CLR object (<c>byte, sbyte, ushort, short,
+/// uint, int, float, bool, string, ulong, long, double</c>, or <see cref="GgufArray"/>).
+/// </summary>
+public sealed class GgufValue
+{
+    public GgufValueType Type { get; }
+    public object Value { get; }
+
+    public GgufValue(GgufValueType type, object value)
+    {
+        if (!Matches(type, value))
+            throw new ArgumentException($"A {type} value cannot hold a {value.GetType().Name}.", nameof(value));
+        Type = type;
+        Value = value;
+    }
+
+    public static GgufValue Of(string s) => new(GgufValueType.String, s);
+    public static GgufValue Of(uint v) => new(GgufValueType.UInt32, v);
+    public static GgufValue Of(int v) => new(GgufValueType.Int32, v);
+    public static GgufValue Of(ulong v) => new(GgufValueType.UInt64, v);
+    public static GgufValue Of(long v) => new(GgufValueType.Int64, v);
+    public static GgufValue Of(float v) => new(GgufValueType.Float32, v);
+    public static GgufValue Of(double v) => new(GgufValueType.Float64, v);
+    public static GgufValue Of(bool v) => new(GgufValueType.Bool, v);
+    public static GgufValue Of(GgufArray a) => new(GgufValueType.Array, a);
+
+    /// <summary>The array, or null when the value is not an array.</summary>
+    public GgufArray? AsArray => Value as GgufArray;
+
+    /// <summary>True for the eight integer types.</summary>
+    public bool IsInteger => Type is GgufValueType.UInt8 or GgufValueType.Int8 or GgufValueType.UInt16
+        or GgufValueType.Int16 or GgufValueType.UInt32 or GgufValueType.Int32 or GgufValueType.UInt64 or GgufValueType.Int64;
+
+    /// <summary>An integer value of any integer type widened to long; null when not an integer or out of range.</summary>
+    public long? AsInt64 => Value switch
+    {
+        byte v => v,
+        sbyte v => v,
+        ushort v => v,
+        short v => v,
+        uint v => v,
+        int v => v,
+        long v => v,
+        ulong v when v <= long.MaxValue => (long)v,
+        _ => null,
+    };
+
+    /// <summary>A float or integer value as double; null for other types.</summary>
+    public double? AsDouble => Value switch
+    {
+        float v => v,
+        double v => v,
+        _ => AsInt64,
+    };
+
+    public override string ToString() => Value switch
+    {
+        string s => s,
+        float f => f.ToString("R", CultureInfo.InvariantCulture),
+        double d => d.ToString("R", CultureInfo.InvariantCulture),
+        bool b => b ? "true" : "false",
+        GgufArray a => a.ToString(),
+        _ => Convert.ToString(Value, CultureInfo.InvariantCulture) ?? "",
+    };
+
+    internal static bool Matches(GgufValueType type, object value) => type switch
+    {
+        GgufValueType.UInt8 => value is byte,
+        GgufValueType.Int8 => value is sbyte,
+        GgufValueType.UInt16 => value is ushort,
+        GgufValueType.Int16 => value is short,
+        GgufValueType.UInt32 => value is uint,
+        GgufValueType.Int32 => value is int,
+        GgufValueType.Float32 => value is float,
+        GgufValueType.Bool => value is bool,
+        GgufValueType.String => value is string,
+        GgufValueType.Array => value is GgufArray,
+        GgufValueType.UInt64 => value is ulong,
+        GgufValueType.Int64 => value is long,
+        GgufValueType.Float64 => value is double,
+        _ => false,
+    };
+}
+
+/// <summary>
+/// A metadata array: element type and the elements as a typed CLR array (<c>string[]</c>, <c>float[]</c>,
+/// <c>int[]</c>, ..., or <c>GgufArray[]</c> for nested arrays).
+/// </summary>
+public sealed class GgufArray
+{
+    public GgufValueType ElementType { get; }
+    public Array Items { get; }
+    public int Count => Items.Length;
+
+    public GgufArray(GgufValueType elementType, Array items)
+    {
+        var expected = ClrType(elementType);
+        if (items.GetType().GetElementType() != expected)
+            throw new ArgumentException($"A {elementType} array must be a {expected.Name}[]; got {items.GetType().Name}.", nameof(items));
+        ElementType = elementType;
+        Items = items;
+    }
+
+    public static GgufArray Of(string[] items) => new(GgufValueType.String, items);
+    public static GgufArray Of(float[] items) => new(GgufValueType.Float32, items);
+    public static GgufArray Of(int[] items) => new(GgufValueType.Int32, items);
+    public static GgufArray Of(uint[] items) => new(GgufValueType.UInt32, items);
+
+    /// <summary>The CLR element type used for a GGUF element type.</summary>
+    public static Type ClrType(GgufValueType t) => t switch
+    {
+        GgufValueType.UInt8 => typeof(byte),
+        GgufValueType.Int8 => typeof(sbyte),
+        GgufValueType.UInt16 => typeof(ushort),
+        GgufValueType.Int16 => typeof(short),
+        GgufValueType.UInt32 => typeof(uint),
+        GgufValueType.Int32 => typeof(int),
+        GgufValueType.Float32 => typeof(float),
+        GgufValueType.Bool => typeof(bool),
+        GgufValueType.String => typeof(string),
+        GgufValueType.Array => typeof(GgufArray),
+        GgufValueType.UInt64 => typeof(ulong),
+        GgufValueType.Int64 => typeof(long),
+        GgufValueType.Float64 => typeof(double),
+        _ => throw new ArgumentOutOfRangeException(nameof(t), t, "Not a GGUF value type."),
+    };
+
+    /// <summary>Abbreviated text: the element type, count, and the first few items.</summary>
+    public override string ToString() => Describe(6);
+
+    public string Describe(int maxItems)
+    {
+        var shown = new List<string>();
+        for (int i = 0; i < Math.Min(maxItems, Count); i++)
+        {
+            object? item = Items.GetValue(i);
+            shown.Add(item switch
+            {
+                string s => "\"" + s.Replace("\n", "\\n") + "\"",
+                float f => f.ToString("R", CultureInfo.InvariantCulture),
+                double d => d.ToString("R", CultureInfo.InvariantCulture),
+                bool b => b ? "true" : "false",
+                _ => Convert.ToString(item, CultureInfo.InvariantCulture) ?? "",
+            });
+        }
+        string more = Count > maxItems ? $", ... ({Count - maxItems} more)" : "";
+        return $"[{ElementType} x {Count}: {string.Join(", ", shown)}{more}]";
+    }
+}
