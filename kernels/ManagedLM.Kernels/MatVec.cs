@@ -1,0 +1,71 @@
+using System.Runtime.InteropServices;
+using ManagedLM.Kernels.Quants;
+
+namespace ManagedLM.Kernels;
+
+/// <summary>
+/// Matrix × vector for weights of any supported type: y[r] = W[r,:] · x.
+/// The activation x is prepared once per matmul input (<see cref="PrepareActivation"/>): quantized
+/// to the block type the weight type's dot product consumes (Q8_0, Q8_1 or Q8_K, as ggml does), or
+/// kept as F32 for float weights. The same prepared activation serves every row and every matrix of
+/// the same weight type and width (Q, K and V share one).
+/// </summary>
+public static unsafe class MatVec
+{
+    /// <summary>True when <paramref name="type"/> weights can be multiplied.</summary>
+    public static bool Supports(GgmlType type) => type switch
+    {
+        GgmlType.F32 => true,
+        // float and legacy block types
+        // K-quants and IQ4_XS
+        _ => false,
+    };
+
+    /// <summary>The form of the activation for <paramref name="weightType"/> weights (F32, Q8_0, Q8_1 or Q8_K).</summary>
+    public static GgmlType ActivationType(GgmlType weightType) => weightType switch
+    {
+        GgmlType.F32 => GgmlType.F32,
+        // float and legacy block types
+        // K-quants and IQ4_XS
+        _ => throw new NotSupportedException($"Matrix multiplication with {GgmlTypes.Name(weightType)} weights is not supported."),
+    };
+
+    /// <summary>Bytes of a prepared activation of <paramref name="cols"/> values for <paramref name="weightType"/> weights.</summary>
+    public static int ActivationBytes(GgmlType weightType, int cols) =>
+        checked((int)GgmlTypes.RowBytes(ActivationType(weightType), cols));
+
+    /// <summary>Converts x into the activation form of <paramref name="weightType"/> (<see cref="ActivationBytes"/> bytes).</summary>
+    public static void PrepareActivation(GgmlType weightType, ReadOnlySpan<float> x, Span<byte> activation) =>
+        Quantize.Row(ActivationType(weightType), x, activation);
+
+    /// <summary>
+    /// y[i] = dot(row rowStart+i of W, x) for i in [0, y.Length). W has rows of <paramref name="cols"/>
+    /// elements, <paramref name="rowBytes"/> apart, starting at <paramref name="weights"/>.
+    /// </summary>
+    public static void Rows(GgmlType weightType, byte* weights, long rowBytes, int cols, ReadOnlySpan<byte> activation, int rowStart, Span<float> y)
+    {
+        byte* row = weights + rowStart * rowBytes;
+        switch (weightType)
+        {
+            case GgmlType.F32:
+            {
+                var x = MemoryMarshal.Cast<byte, float>(activation)[..cols];
+                for (int i = 0; i < y.Length; i++, row += rowBytes)
+                    y[i] = Dot.F32Core(new ReadOnlySpan<float>(row, cols), x);
+                break;
+            }
+            // float and legacy block types
+            // K-quants and IQ4_XS
+            default:
+                throw new NotSupportedException($"Matrix multiplication with {GgmlTypes.Name(weightType)} weights is not supported.");
+        }
+    }
+
+    internal static void BlockRows<T>(byte* row, long rowBytes, int cols, ReadOnlySpan<byte> activation, Span<float> y)
+        where T : unmanaged, IQuantBlock<T>
+    {
+        int blocks = cols / T.BlockSize;
+        for (int i = 0; i < y.Length; i++, row += rowBytes)
+            y[i] = T.Dot(new ReadOnlySpan<T>(row, blocks), activation);
+    }
+}

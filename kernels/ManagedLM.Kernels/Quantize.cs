@@ -1,0 +1,38 @@
+using System.Runtime.InteropServices;
+using ManagedLM.Kernels.Quants;
+
+namespace ManagedLM.Kernels;
+
+/// <summary>Reference quantization of F32 rows, byte for byte as ggml's <c>quantize_row_*_ref</c>.</summary>
+public static class Quantize
+{
+    /// <summary>True when F32 can be quantized to <paramref name="type"/>.</summary>
+    public static bool Supports(GgmlType type) => type switch
+    {
+        GgmlType.F32 => true,
+        // float and legacy block types
+        // K-quants and IQ4_XS
+        _ => false,
+    };
+
+    /// <summary>Quantizes <paramref name="src"/> into <paramref name="dst"/> (<see cref="GgmlTypes.RowBytes"/> bytes).</summary>
+    public static void Row(GgmlType type, ReadOnlySpan<float> src, Span<byte> dst)
+    {
+        long needed = GgmlTypes.RowBytes(type, src.Length);
+        if (dst.Length < needed)
+            throw new ArgumentException($"{src.Length} {type} elements need {needed} bytes; got {dst.Length}.", nameof(dst));
+        switch (type)
+        {
+            case GgmlType.F32:
+                MemoryMarshal.AsBytes(src).CopyTo(dst);
+                break;
+            // float and legacy block types
+            // K-quants and IQ4_XS
+            default:
+                throw new NotSupportedException($"Quantizing to {GgmlTypes.Name(type)} is not supported.");
+        }
+    }
+
+    internal static void Blocks<T>(ReadOnlySpan<float> src, Span<byte> dst) where T : unmanaged, IQuantizableBlock<T> =>
+        T.Quantize(src, MemoryMarshal.Cast<byte, T>(dst)[..(src.Length / T.BlockSize)]);
+}

@@ -1,0 +1,12 @@
+using System.CommandLine;
+
+namespace ManagedLM.Cli.Commands;
+
+/// <summary>Every `managedlm` subcommand, one file each in this folder.</summary>
+internal static class CommandCatalog
+{
+    public static IEnumerable<Command> All()
+    {
+        yield return InspectCommand.Create();
+    }
+}
