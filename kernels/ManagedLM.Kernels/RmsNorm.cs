@@ -1,0 +1,38 @@
+using System.Numerics.Tensors;
+
+namespace ManagedLM.Kernels;
+
+/// <summary>Root-mean-square normalization: dst = x / sqrt(mean(x²) + eps) · weight.</summary>
+public static class RmsNorm
+{
+    /// <summary>Normalizes <paramref name="x"/> into <paramref name="dst"/> (may alias x); all spans the same length.</summary>
+    public static void Apply(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, float eps, Span<float> dst)
+    {
+        if (weight.Length != x.Length || dst.Length != x.Length)
+            throw new ArgumentException($"RmsNorm lengths differ: x {x.Length}, weight {weight.Length}, dst {dst.Length}.");
+        float scale = Scale(x, eps);
+        TensorPrimitives.Multiply(x, scale, dst);
+        TensorPrimitives.Multiply(dst, weight, dst);
+    }
+
+    /// <summary>Normalizes each of the <paramref name="x"/>.Length / weight.Length heads of x in place (per-head q/k norm).</summary>
+    public static void ApplyPerHead(Span<float> x, ReadOnlySpan<float> weight, float eps)
+    {
+        int d = weight.Length;
+        if (d == 0 || x.Length % d != 0)
+            throw new ArgumentException($"Length {x.Length} is not a multiple of the head size {d}.");
+        for (int h = 0; h < x.Length; h += d)
+        {
+            var head = x.Slice(h, d);
+            Apply(head, weight, eps, head);
+        }
+    }
+
+    /// <summary>1 / sqrt(mean(x²) + eps), the sum of squares accumulated in double as ggml does.</summary>
+    internal static float Scale(ReadOnlySpan<float> x, float eps)
+    {
+        double sum = TensorPrimitives.SumOfSquares(x);
+        float mean = (float)(sum / x.Length);
+        return 1.0f / MathF.Sqrt(mean + eps);
+    }
+}

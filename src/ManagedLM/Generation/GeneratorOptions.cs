@@ -1,0 +1,18 @@
+using ManagedLM.Sampling;
+
+namespace ManagedLM.Generation;
+
+/// <summary>Options of one <see cref="Generator"/>: its context length and sampling.</summary>
+public sealed record GeneratorOptions
+{
+    /// <summary>Context length used when none is given and the model allows more.</summary>
+    public const int DefaultContextLength = 4096;
+
+    public static GeneratorOptions Default { get; } = new();
+
+    /// <summary>Most positions (prompt + generated) this generator holds; null: min(model's, 4096).</summary>
+    public int? ContextLength { get; init; }
+
+    /// <summary>Sampling chain and seed.</summary>
+    public SamplingOptions Sampling { get; init; } = SamplingOptions.Default;
+}

@@ -1,0 +1,14 @@
+namespace ManagedLM.Model;
+
+/// <summary>Options for <see cref="TransformerModel.Load(string, ModelOptions?)"/>.</summary>
+public sealed record ModelOptions
+{
+    /// <summary>Default options.</summary>
+    public static ModelOptions Default { get; } = new();
+
+    /// <summary>
+    /// Largest context a generator of this model may use; null: the model's training context.
+    /// Each generator picks its own length up to this (see GeneratorOptions.ContextLength).
+    /// </summary>
+    public int? MaxContextLength { get; init; }
+}

@@ -1,0 +1,103 @@
+using ManagedLM.Gguf;
+using ManagedLM.Kernels;
+
+namespace ManagedLM.Model;
+
+/// <summary>The weights of one transformer block. Bias and q/k-norm vectors are null when the architecture has none.</summary>
+public sealed class LayerWeights
+{
+    public required float[] AttentionNorm { get; init; }   // [n_embd]
+    public required WeightMatrix Query { get; init; }      // [n_head·head_dim × n_embd]
+    public required WeightMatrix Key { get; init; }        // [n_kv·head_dim × n_embd]
+    public required WeightMatrix Value { get; init; }      // [n_kv·head_dim × n_embd]
+    public required WeightMatrix Output { get; init; }     // [n_embd × n_head·head_dim]
+    public float[]? QueryBias { get; init; }               // [n_head·head_dim] (qwen2)
+    public float[]? KeyBias { get; init; }                 // [n_kv·head_dim]
+    public float[]? ValueBias { get; init; }               // [n_kv·head_dim]
+    public float[]? QueryNorm { get; init; }               // [head_dim] (qwen3)
+    public float[]? KeyNorm { get; init; }                 // [head_dim]
+    public required float[] FeedForwardNorm { get; init; } // [n_embd]
+    public required WeightMatrix Gate { get; init; }       // [n_ff × n_embd]
+    public required WeightMatrix Up { get; init; }         // [n_ff × n_embd]
+    public required WeightMatrix Down { get; init; }       // [n_embd × n_ff]
+}
+
+/// <summary>
+/// All weights of a model. Matrices point into the memory-mapped file; the small vectors (norms,
+/// biases, RoPE factors) are dequantized to F32 arrays at load.
+/// </summary>
+public sealed class ModelWeights
+{
+    public required WeightMatrix TokenEmbedding { get; init; } // [vocab × n_embd]
+    public required LayerWeights[] Layers { get; init; }
+    public required float[] OutputNorm { get; init; }          // [n_embd]
+    /// <summary>The output projection; the token embedding itself when the model ties them.</summary>
+    public required WeightMatrix Output { get; init; }         // [vocab × n_embd]
+    /// <summary>Llama-3 RoPE frequency factors (<c>rope_freqs.weight</c>), or null.</summary>
+    public float[]? RopeFrequencyFactors { get; init; }        // [rope_dims / 2]
+
+    public bool TiedEmbeddings => ReferenceEquals(Output, TokenEmbedding);
+
+    internal static ModelWeights Load(GgufFile file, ModelConfig c)
+    {
+        var embedding = Matrix(file, "token_embd.weight", c.VocabSize, c.EmbeddingLength);
+        if (!Dequantize.Supports(embedding.Type))
+            throw new NotSupportedException($"Tensor \"token_embd.weight\" has type {GgmlTypes.Name(embedding.Type)}, which ManagedLM cannot dequantize.");
+
+        bool qwen2 = c.Architecture == "qwen2", qwen3 = c.Architecture == "qwen3";
+        var layers = new LayerWeights[c.BlockCount];
+        for (int i = 0; i < layers.Length; i++)
+        {
+            string p = $"blk.{i}.";
+            layers[i] = new LayerWeights
+            {
+                AttentionNorm = Vector(file, p + "attn_norm.weight", c.EmbeddingLength)!,
+                Query = Matrix(file, p + "attn_q.weight", c.QueryLength, c.EmbeddingLength),
+                Key = Matrix(file, p + "attn_k.weight", c.KvLength, c.EmbeddingLength),
+                Value = Matrix(file, p + "attn_v.weight", c.KvLength, c.EmbeddingLength),
+                Output = Matrix(file, p + "attn_output.weight", c.EmbeddingLength, c.QueryLength),
+                QueryBias = Vector(file, p + "attn_q.bias", c.QueryLength, required: qwen2),
+                KeyBias = Vector(file, p + "attn_k.bias", c.KvLength, required: qwen2),
+                ValueBias = Vector(file, p + "attn_v.bias", c.KvLength, required: qwen2),
+                QueryNorm = Vector(file, p + "attn_q_norm.weight", c.HeadDim, required: qwen3),
+                KeyNorm = Vector(file, p + "attn_k_norm.weight", c.HeadDim, required: qwen3),
+                FeedForwardNorm = Vector(file, p + "ffn_norm.weight", c.EmbeddingLength)!,
+                Gate = Matrix(file, p + "ffn_gate.weight", c.FeedForwardLength, c.EmbeddingLength),
+                Up = Matrix(file, p + "ffn_up.weight", c.FeedForwardLength, c.EmbeddingLength),
+                Down = Matrix(file, p + "ffn_down.weight", c.EmbeddingLength, c.FeedForwardLength),
+            };
+        }
+
+        var output = file.FindTensor("output.weight") is { } o
+            ? WeightMatrix.FromTensor(file, o, c.VocabSize, c.EmbeddingLength)
+            : embedding;
+        return new ModelWeights
+        {
+            TokenEmbedding = embedding,
+            Layers = layers,
+            OutputNorm = Vector(file, "output_norm.weight", c.EmbeddingLength)!,
+            Output = output,
+            RopeFrequencyFactors = Vector(file, "rope_freqs.weight", c.RopeDimensions / 2, required: false),
+        };
+    }
+
+    private static WeightMatrix Matrix(GgufFile file, string name, int rows, int columns) =>
+        WeightMatrix.FromTensor(file, Required(file, name), rows, columns);
+
+    private static float[]? Vector(GgufFile file, string name, int length, bool required = true)
+    {
+        var t = required ? Required(file, name) : file.FindTensor(name);
+        if (t is null)
+            return null;
+        if (t.ElementCount != length || t.Columns != length)
+            throw new GgufFormatException(t.FileOffset, $"tensor \"{t.Name}\": expected shape [{length}], found [{string.Join(", ", t.Shape)}]");
+        if (!Dequantize.Supports(t.Type))
+            throw new NotSupportedException($"Tensor \"{t.Name}\" has type {GgmlTypes.Name(t.Type)}, which ManagedLM cannot dequantize.");
+        var v = new float[length];
+        Dequantize.Row(t.Type, file.GetTensorData(t), v);
+        return v;
+    }
+
+    private static GgufTensorInfo Required(GgufFile file, string name) =>
+        file.FindTensor(name) ?? throw new GgufFormatException(file.DataOffset, $"missing required tensor \"{name}\"");
+}

@@ -1,0 +1,72 @@
+using System.Numerics.Tensors;
+using ManagedLM.Generation;
+using ManagedLM.Kernels;
+
+namespace ManagedLM.Model;
+
+/// <summary>The forward pass of a decoder-only transformer (llama / qwen2 / qwen3), one position at a time.</summary>
+internal static class Transformer
+{
+    /// <summary>
+    /// Runs token <paramref name="token"/> at <paramref name="position"/>: appends its keys and values to
+    /// <paramref name="cache"/> and, when <paramref name="computeLogits"/>, leaves the next-token logits in s.Logits.
+    /// </summary>
+    public static void Forward(TransformerModel model, ForwardState s, KvCache cache, int token, int position, bool computeLogits)
+    {
+        var c = model.Config;
+        var w = model.Weights;
+        w.TokenEmbedding.DequantizeRow(token, s.X);
+        Rope.Angles(position, c.RopePositionScale, model.RopeInverseFrequencies, s.RopeCos, s.RopeSin);
+        float attentionScale = 1.0f / MathF.Sqrt(c.HeadDim);
+
+        for (int l = 0; l < c.BlockCount; l++)
+        {
+            var layer = w.Layers[l];
+
+            // Attention: Q, K, V from the normalized stream; K and V go to the cache.
+            RmsNorm.Apply(s.X, layer.AttentionNorm, c.RmsNormEps, s.Normed);
+            s.Input.Set(s.Normed, c.EmbeddingLength);
+            Project(layer.Query, s.Input, s.Query, layer.QueryBias);
+            Project(layer.Key, s.Input, s.Key, layer.KeyBias);
+            Project(layer.Value, s.Input, s.Value, layer.ValueBias);
+            if (layer.QueryNorm is not null)
+                RmsNorm.ApplyPerHead(s.Query, layer.QueryNorm, c.RmsNormEps);
+            if (layer.KeyNorm is not null)
+                RmsNorm.ApplyPerHead(s.Key, layer.KeyNorm, c.RmsNormEps);
+            Rope.Apply(s.Query, c.HeadDim, s.RopeCos, s.RopeSin, c.RopeLayout);
+            Rope.Apply(s.Key, c.HeadDim, s.RopeCos, s.RopeSin, c.RopeLayout);
+            s.Key.CopyTo(cache.KeyRow(l, position));
+            s.Value.CopyTo(cache.ValueRow(l, position));
+
+            int length = position + 1;
+            Attention.Decode(s.Query, cache.Keys(l, length), cache.Values(l, length), length,
+                c.HeadCount, c.KvHeadCount, c.HeadDim, attentionScale, s.Scores, s.Attended);
+            s.Input.Set(s.Attended, c.QueryLength);
+            Project(layer.Output, s.Input, s.Projected, null);
+            TensorPrimitives.Add(s.X, s.Projected, s.X);
+
+            // Feed-forward: SwiGLU.
+            RmsNorm.Apply(s.X, layer.FeedForwardNorm, c.RmsNormEps, s.Normed);
+            s.Input.Set(s.Normed, c.EmbeddingLength);
+            Project(layer.Gate, s.Input, s.Gate, null);
+            Project(layer.Up, s.Input, s.Up, null);
+            SwiGlu.Apply(s.Gate, s.Up, s.Gate);
+            s.Input.Set(s.Gate, c.FeedForwardLength);
+            Project(layer.Down, s.Input, s.Projected, null);
+            TensorPrimitives.Add(s.X, s.Projected, s.X);
+        }
+
+        if (!computeLogits)
+            return;
+        RmsNorm.Apply(s.X, w.OutputNorm, c.RmsNormEps, s.Normed);
+        s.Input.Set(s.Normed, c.EmbeddingLength);
+        Project(w.Output, s.Input, s.Logits, null);
+    }
+
+    private static void Project(WeightMatrix w, Activation input, float[] y, float[]? bias)
+    {
+        w.MultiplyRows(input.For(w.Type), 0, y.AsSpan(0, w.Rows));
+        if (bias is not null)
+            TensorPrimitives.Add(y.AsSpan(0, w.Rows), bias, y.AsSpan(0, w.Rows));
+    }
+}

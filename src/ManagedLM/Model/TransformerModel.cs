@@ -1,0 +1,58 @@
+using ManagedLM.Generation;
+using ManagedLM.Gguf;
+using ManagedLM.Kernels;
+
+namespace ManagedLM.Model;
+
+/// <summary>
+/// A loaded model: configuration and weights (memory-mapped from the GGUF file). Immutable after
+/// <see cref="Load"/> and safe to share between any number of threads; all per-request state lives
+/// in the <see cref="Generator"/>s created from it.
+/// </summary>
+public sealed class TransformerModel : IDisposable
+{
+    private readonly GgufFile _file;
+
+    public ModelConfig Config { get; }
+    public ModelWeights Weights { get; }
+    /// <summary>The file's metadata (tokenizer, chat template, provenance).</summary>
+    public GgufMetadata Metadata => _file.Metadata;
+    /// <summary>Largest context a generator may use.</summary>
+    public int MaxContextLength { get; }
+    internal float[] RopeInverseFrequencies { get; }
+
+    private TransformerModel(GgufFile file, ModelOptions options)
+    {
+        _file = file;
+        Config = ModelConfig.FromGguf(file);
+        Weights = ModelWeights.Load(file, Config);
+        int max = options.MaxContextLength ?? Config.ContextLength;
+        if (max <= 0)
+            throw new ArgumentOutOfRangeException(nameof(options), max, "MaxContextLength must be positive.");
+        MaxContextLength = max;
+        RopeInverseFrequencies = Rope.InverseFrequencies(Config.RopeDimensions, Config.RopeFreqBase, Weights.RopeFrequencyFactors);
+    }
+
+    /// <summary>Loads a GGUF model.</summary>
+    /// <exception cref="GgufFormatException">The file is malformed or lacks a required key or tensor.</exception>
+    /// <exception cref="NotSupportedException">The architecture or a tensor type is not supported.</exception>
+    public static TransformerModel Load(string path, ModelOptions? options = null)
+    {
+        var file = GgufFile.Open(path);
+        try
+        {
+            return new TransformerModel(file, options ?? ModelOptions.Default);
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Creates an independent generator (its own KV cache, scratch, sampler and RNG).</summary>
+    public Generator CreateGenerator(GeneratorOptions? options = null) => new(this, options ?? GeneratorOptions.Default);
+
+    /// <summary>Unmaps the file. Generators of this model must not be used afterwards.</summary>
+    public void Dispose() => _file.Dispose();
+}

@@ -1,0 +1,55 @@
+using ManagedLM.Gguf;
+using ManagedLM.Kernels;
+
+namespace ManagedLM.Model;
+
+/// <summary>
+/// A read-only weight matrix of <see cref="Rows"/> rows of <see cref="Columns"/> elements stored as
+/// <see cref="Type"/> in the memory-mapped model file (GGUF ne = [Columns, Rows]): y = W·x maps
+/// Columns inputs to Rows outputs.
+/// </summary>
+public sealed unsafe class WeightMatrix
+{
+    public string Name { get; }
+    public GgmlType Type { get; }
+    public int Rows { get; }
+    public int Columns { get; }
+    public long RowBytes { get; }
+    internal byte* Data { get; }
+
+    internal WeightMatrix(string name, GgmlType type, int rows, int columns, byte* data)
+    {
+        Name = name;
+        Type = type;
+        Rows = rows;
+        Columns = columns;
+        RowBytes = GgmlTypes.RowBytes(type, columns);
+        Data = data;
+    }
+
+    internal static WeightMatrix FromTensor(GgufFile file, GgufTensorInfo t, int rows, int columns)
+    {
+        if (t.Shape.Count != 2 || t.Shape[0] != columns || t.Shape[1] != rows)
+            throw new GgufFormatException(t.FileOffset, $"tensor \"{t.Name}\": expected shape [{columns}, {rows}], found [{string.Join(", ", t.Shape)}]");
+        if (!MatVec.Supports(t.Type))
+            throw new NotSupportedException($"Tensor \"{t.Name}\" has type {GgmlTypes.Name(t.Type)}, which ManagedLM cannot multiply.");
+        return new WeightMatrix(t.Name, t.Type, rows, columns, file.GetTensorPointer(t));
+    }
+
+    /// <summary>The activation form this matrix consumes (see <see cref="MatVec.ActivationType"/>).</summary>
+    public GgmlType ActivationType => MatVec.ActivationType(Type);
+
+    /// <summary>y[i] = row (rowStart + i) · x, for x prepared as <see cref="ActivationType"/>.</summary>
+    public void MultiplyRows(ReadOnlySpan<byte> activation, int rowStart, Span<float> y) =>
+        MatVec.Rows(Type, Data, RowBytes, Columns, activation, rowStart, y);
+
+    /// <summary>Dequantizes one row (an embedding lookup).</summary>
+    public void DequantizeRow(int row, Span<float> dst)
+    {
+        if ((uint)row >= (uint)Rows)
+            throw new ArgumentOutOfRangeException(nameof(row), row, $"Row must be in [0, {Rows}).");
+        Dequantize.Row(Type, new ReadOnlySpan<byte>(Data + row * RowBytes, (int)RowBytes), dst[..Columns]);
+    }
+
+    public override string ToString() => $"{Name} {GgmlTypes.Name(Type)} [{Rows} x {Columns}]";
+}
