@@ -35,6 +35,13 @@ public sealed class Activation
     /// <summary>The vector prepared for weights of <paramref name="weightType"/>.</summary>
     public ReadOnlySpan<byte> For(GgmlType weightType)
     {
+        var (buffer, bytes) = Prepared(weightType);
+        return buffer.AsSpan(0, bytes);
+    }
+
+    /// <summary>The buffer holding the vector prepared for <paramref name="weightType"/>, and its length in bytes.</summary>
+    internal (byte[] Buffer, int Bytes) Prepared(GgmlType weightType)
+    {
         GgmlType form = MatVec.ActivationType(weightType);
         int i = Array.IndexOf(Forms, form);
         int bytes = (int)GgmlTypes.RowBytes(form, _length);
@@ -43,7 +50,7 @@ public sealed class Activation
             MatVec.PrepareActivation(weightType, _source.AsSpan(0, _length), _prepared[i].AsSpan(0, bytes));
             _valid[i] = true;
         }
-        return _prepared[i].AsSpan(0, bytes);
+        return (_prepared[i], bytes);
     }
 
     private static int RoundUp(int n, int m) => (n + m - 1) / m * m;

@@ -1,3 +1,4 @@
+using ManagedLM.Kernels.Threading;
 using ManagedLM.Model;
 
 namespace ManagedLM.Generation;
@@ -19,8 +20,9 @@ public sealed class ForwardState
     public float[] RopeSin { get; }    // [rope_dims / 2]
     public float[] Logits { get; }     // [vocab]
     public Activation Input { get; }   // prepared matmul input
+    internal ParallelMatVec MatVec { get; }
 
-    public ForwardState(ModelConfig c, int contextLength)
+    public ForwardState(ModelConfig c, int contextLength, WorkerPool? pool)
     {
         X = new float[c.EmbeddingLength];
         Normed = new float[c.EmbeddingLength];
@@ -35,6 +37,7 @@ public sealed class ForwardState
         RopeCos = new float[c.RopeDimensions / 2];
         RopeSin = new float[c.RopeDimensions / 2];
         Logits = new float[c.VocabSize];
+        MatVec = new ParallelMatVec(pool);
         Input = new Activation(Math.Max(c.EmbeddingLength, Math.Max(c.QueryLength, c.FeedForwardLength)));
     }
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using ManagedLM.Kernels.Threading;
 using ManagedLM.Model;
 using ManagedLM.Sampling;
 
@@ -9,11 +10,12 @@ namespace ManagedLM.Generation;
 /// token history, sampler and RNG. Create one per concurrent request with
 /// <see cref="TransformerModel.CreateGenerator"/>; generators of one model run in parallel without locks.
 /// </summary>
-public sealed class Generator
+public sealed class Generator : IDisposable
 {
     private readonly ForwardState _state;
     private readonly KvCache _cache;
-    private readonly List<int> _tokens = [];
+    private readonly List<int> _tokens;
+    private readonly WorkerPool? _pool;
     private bool _hasLogits;
 
     public TransformerModel Model { get; }
@@ -33,8 +35,12 @@ public sealed class Generator
         if (context <= 0 || context > model.MaxContextLength)
             throw new ArgumentOutOfRangeException(nameof(options), context, $"ContextLength must be in [1, {model.MaxContextLength}].");
         ContextLength = context;
+        _tokens = new List<int>(context);
+        if (options.Threads < 1)
+            throw new ArgumentOutOfRangeException(nameof(options), options.Threads, "Threads must be at least 1.");
         Sampler = new SamplerChain(options.Sampling, model.Config.VocabSize);
-        _state = new ForwardState(model.Config, context);
+        _pool = options.Threads > 1 ? new WorkerPool(options.Threads) : null;
+        _state = new ForwardState(model.Config, context, _pool);
         _cache = new KvCache(model.Config.BlockCount, model.Config.KvLength, context);
     }
 
@@ -121,4 +127,13 @@ public sealed class Generator
         }
         return new GenerationResult(promptIds, generated.ToArray(), reason, promptTime, clock.Elapsed);
     }
+
+    /// <summary>Stops this generator's worker threads (if <see cref="GeneratorOptions.Threads"/> &gt; 1).</summary>
+    public void Dispose()
+    {
+        _pool?.Dispose();
+        GC.SuppressFinalize(this);
+    }
+
+    ~Generator() => _pool?.Dispose();
 }

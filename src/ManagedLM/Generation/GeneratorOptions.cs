@@ -13,6 +13,12 @@ public sealed record GeneratorOptions
     /// <summary>Most positions (prompt + generated) this generator holds; null: min(model's, 4096).</summary>
     public int? ContextLength { get; init; }
 
+    /// <summary>
+    /// Threads that split each matmul of this generator (the calling thread included). 1 suits many
+    /// concurrent generators (one core each); a lone generator decodes faster with one per core.
+    /// </summary>
+    public int Threads { get; init; } = 1;
+
     /// <summary>Sampling chain and seed.</summary>
     public SamplingOptions Sampling { get; init; } = SamplingOptions.Default;
 }

@@ -26,9 +26,9 @@ internal static class Transformer
             // Attention: Q, K, V from the normalized stream; K and V go to the cache.
             RmsNorm.Apply(s.X, layer.AttentionNorm, c.RmsNormEps, s.Normed);
             s.Input.Set(s.Normed, c.EmbeddingLength);
-            Project(layer.Query, s.Input, s.Query, layer.QueryBias);
-            Project(layer.Key, s.Input, s.Key, layer.KeyBias);
-            Project(layer.Value, s.Input, s.Value, layer.ValueBias);
+            Project(s, layer.Query, s.Query, layer.QueryBias);
+            Project(s, layer.Key, s.Key, layer.KeyBias);
+            Project(s, layer.Value, s.Value, layer.ValueBias);
             if (layer.QueryNorm is not null)
                 RmsNorm.ApplyPerHead(s.Query, layer.QueryNorm, c.RmsNormEps);
             if (layer.KeyNorm is not null)
@@ -42,17 +42,17 @@ internal static class Transformer
             Attention.Decode(s.Query, cache.Keys(l, length), cache.Values(l, length), length,
                 c.HeadCount, c.KvHeadCount, c.HeadDim, attentionScale, s.Scores, s.Attended);
             s.Input.Set(s.Attended, c.QueryLength);
-            Project(layer.Output, s.Input, s.Projected, null);
+            Project(s, layer.Output, s.Projected, null);
             TensorPrimitives.Add(s.X, s.Projected, s.X);
 
             // Feed-forward: SwiGLU.
             RmsNorm.Apply(s.X, layer.FeedForwardNorm, c.RmsNormEps, s.Normed);
             s.Input.Set(s.Normed, c.EmbeddingLength);
-            Project(layer.Gate, s.Input, s.Gate, null);
-            Project(layer.Up, s.Input, s.Up, null);
+            Project(s, layer.Gate, s.Gate, null);
+            Project(s, layer.Up, s.Up, null);
             SwiGlu.Apply(s.Gate, s.Up, s.Gate);
             s.Input.Set(s.Gate, c.FeedForwardLength);
-            Project(layer.Down, s.Input, s.Projected, null);
+            Project(s, layer.Down, s.Projected, null);
             TensorPrimitives.Add(s.X, s.Projected, s.X);
         }
 
@@ -60,12 +60,12 @@ internal static class Transformer
             return;
         RmsNorm.Apply(s.X, w.OutputNorm, c.RmsNormEps, s.Normed);
         s.Input.Set(s.Normed, c.EmbeddingLength);
-        Project(w.Output, s.Input, s.Logits, null);
+        Project(s, w.Output, s.Logits, null);
     }
 
-    private static void Project(WeightMatrix w, Activation input, float[] y, float[]? bias)
+    private static void Project(ForwardState s, WeightMatrix w, float[] y, float[]? bias)
     {
-        w.MultiplyRows(input.For(w.Type), 0, y.AsSpan(0, w.Rows));
+        s.MatVec.Run(w, s.Input, y);
         if (bias is not null)
             TensorPrimitives.Add(y.AsSpan(0, w.Rows), bias, y.AsSpan(0, w.Rows));
     }

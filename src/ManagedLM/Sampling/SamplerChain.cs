@@ -46,7 +46,7 @@ public sealed class SamplerChain
         {
             if (!sorted)
             {
-                c[..n].Sort(default(ByLogitDescending));
+                SortBestFirst(c[..n]);
                 sorted = true;
             }
             n = TopP(c[..n], _options.TopP);
@@ -78,19 +78,41 @@ public sealed class SamplerChain
     {
         if (k <= 0 || k >= c.Length)
             return c.Length;
-        // Min-heap of the k best seen so far in c[..k]; the root is the worst of them.
-        for (int i = k / 2 - 1; i >= 0; i--)
-            SiftDown(c, i, k);
+        // Heap of the k best seen so far in c[..k]; the root is the worst of them.
+        Heapify(c[..k]);
         for (int i = k; i < c.Length; i++)
         {
-            if (ByLogitDescending.Better(c[i], c[0]))
+            if (Better(c[i], c[0]))
             {
                 c[0] = c[i];
                 SiftDown(c, 0, k);
             }
         }
-        c[..k].Sort(default(ByLogitDescending));
+        SortHeap(c[..k]);
         return k;
+    }
+
+    // Heap sort, most likely first (Span.Sort with a comparer allocates a delegate per call).
+    private static void SortBestFirst(Span<TokenCandidate> c)
+    {
+        Heapify(c);
+        SortHeap(c);
+    }
+
+    private static void Heapify(Span<TokenCandidate> c)
+    {
+        for (int i = c.Length / 2 - 1; i >= 0; i--)
+            SiftDown(c, i, c.Length);
+    }
+
+    // c is a heap with the worst at the root: moving the root to the end repeatedly sorts best first.
+    private static void SortHeap(Span<TokenCandidate> c)
+    {
+        for (int end = c.Length - 1; end > 0; end--)
+        {
+            (c[0], c[end]) = (c[end], c[0]);
+            SiftDown(c, 0, end);
+        }
     }
 
     private static void SiftDown(Span<TokenCandidate> heap, int i, int n)
@@ -98,8 +120,8 @@ public sealed class SamplerChain
         while (true)
         {
             int l = 2 * i + 1, r = l + 1, worst = i;
-            if (l < n && ByLogitDescending.Better(heap[worst], heap[l])) worst = l;
-            if (r < n && ByLogitDescending.Better(heap[worst], heap[r])) worst = r;
+            if (l < n && Better(heap[worst], heap[l])) worst = l;
+            if (r < n && Better(heap[worst], heap[r])) worst = r;
             if (worst == i)
                 return;
             (heap[i], heap[worst]) = (heap[worst], heap[i]);
@@ -165,9 +187,6 @@ public sealed class SamplerChain
         public float Logit = logit;
     }
 
-    private readonly struct ByLogitDescending : IComparer<TokenCandidate>
-    {
-        public static bool Better(TokenCandidate a, TokenCandidate b) => a.Logit > b.Logit || (a.Logit == b.Logit && a.Id < b.Id);
-        public int Compare(TokenCandidate a, TokenCandidate b) => Better(a, b) ? -1 : Better(b, a) ? 1 : 0;
-    }
+    // Higher logit first; ties to the lower id.
+    private static bool Better(TokenCandidate a, TokenCandidate b) => a.Logit > b.Logit || (a.Logit == b.Logit && a.Id < b.Id);
 }
