@@ -1,0 +1,153 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json;
+using ManagedLM.Generation;
+using ManagedLM.Model;
+using ManagedLM.Sampling;
+
+namespace ManagedLM.Cli.Commands;
+
+/// <summary>
+/// `managedlm bench`, after llama-bench: prompt processing (pp N) and generation (tg N) tokens/s with
+/// mean ± stddev over repetitions, after a warm-up run. `--json` prints one llama-bench-style JSON
+/// object per test (n_prompt, n_gen, n_threads, avg_ts, stddev_ts, ...).
+/// </summary>
+internal static class BenchCommand
+{
+    public static Command Create()
+    {
+        var model = CliOptions.Model();
+        var prompt = CliOptions.IntList("--n-prompt", "-p", "Prompt lengths to test (tokens, comma-separated; 0 skips).", 128);
+        var gen = CliOptions.IntList("--n-gen", "-n", "Generation lengths to test (tokens, comma-separated; 0 skips).", 64);
+        var threads = CliOptions.IntList("--threads", "-t", "Thread counts to test (comma-separated).", Environment.ProcessorCount);
+        var reps = new Option<int>("--repetitions", "-r") { Description = "Runs of each test.", DefaultValueFactory = _ => 5 };
+        var json = new Option<bool>("--json") { Description = "Print JSON lines (llama-bench -o jsonl fields) instead of a table." };
+        var command = new Command("bench", "Measure prompt-processing and generation speed, like llama-bench.")
+        {
+            model, prompt, gen, threads, reps, json,
+        };
+        command.SetAction(parse =>
+        {
+            var settings = new BenchSettings(
+                ModelLocator.Resolve(parse.GetValue(model)), parse.GetValue(prompt)!, parse.GetValue(gen)!,
+                parse.GetValue(threads)!, parse.GetValue(reps));
+            Run(settings, parse.GetValue(json), Console.Out);
+            return 0;
+        });
+        return command;
+    }
+
+    public sealed record BenchSettings(string ModelPath, int[] PromptLengths, int[] GenLengths, int[] Threads, int Repetitions);
+
+    /// <summary>One test's result: tokens/s of each repetition.</summary>
+    public sealed record BenchResult(int NPrompt, int NGen, int Threads, double[] Seconds)
+    {
+        public int Tokens => NPrompt + NGen;
+        public double[] TokensPerSecond => Seconds.Select(s => Tokens / s).ToArray();
+        public double AvgTs => TokensPerSecond.Average();
+        public double StddevTs => StdDev(TokensPerSecond);
+        public string Name => NPrompt > 0 ? $"pp{NPrompt}" : $"tg{NGen}";
+    }
+
+    public static IReadOnlyList<BenchResult> Run(BenchSettings s, bool json, TextWriter output)
+    {
+        if (s.Repetitions < 1)
+            throw new ArgumentOutOfRangeException(nameof(s), s.Repetitions, "--repetitions must be at least 1.");
+        using var model = TransformerModel.Load(s.ModelPath);
+        var info = ModelSummary.Of(model, s.ModelPath);
+        if (!json)
+        {
+            output.WriteLine($"| {"model",-32} | {"size",10} | {"params",10} | {"threads",7} | {"test",8} | {"t/s",20} |");
+            output.WriteLine($"| {new string('-', 32)} | {new string('-', 10)} | {new string('-', 10)} | {new string('-', 7)} | {new string('-', 8)} | {new string('-', 20)} |");
+        }
+        var results = new List<BenchResult>();
+        foreach (int t in s.Threads)
+        {
+            if (t < 1)
+                throw new ArgumentOutOfRangeException(nameof(s), t, "--threads values must be at least 1.");
+            var tests = s.PromptLengths.Where(p => p > 0).Select(p => (p, 0))
+                .Concat(s.GenLengths.Where(n => n > 0).Select(n => (0, n)));
+            foreach (var (np, ng) in tests)
+            {
+                var r = RunTest(model, np, ng, t, s.Repetitions);
+                results.Add(r);
+                if (json)
+                    output.WriteLine(JsonLine(info, r));
+                else
+                    output.WriteLine($"| {info.Type,-32} | {FormatBytes(info.SizeBytes),10} | {FormatCount(info.Parameters),10} | {t,7} | {r.Name,8} | {r.AvgTs,10:F2} ± {r.StddevTs,7:F2} |");
+                output.Flush();
+            }
+        }
+        return results;
+    }
+
+    private static BenchResult RunTest(TransformerModel model, int nPrompt, int nGen, int threads, int repetitions)
+    {
+        int context = Math.Min(model.MaxContextLength, Math.Max(nPrompt, nGen) + 1);
+        using var g = model.CreateGenerator(new GeneratorOptions { Threads = threads, ContextLength = context, Sampling = SamplingOptions.Greedy });
+        var rng = new Xoshiro256(1234);
+        int vocab = model.Config.VocabSize;
+        int[] prompt = new int[Math.Max(nPrompt, 1)];
+        var seconds = new double[repetitions];
+        for (int rep = -1; rep < repetitions; rep++) // rep -1 warms up
+        {
+            g.Reset();
+            for (int i = 0; i < prompt.Length; i++)
+                prompt[i] = (int)(rng.NextUInt64() % (ulong)vocab);
+            var clock = Stopwatch.StartNew();
+            if (nPrompt > 0)
+                g.Prefill(prompt);
+            else
+            {
+                int token = (int)(rng.NextUInt64() % (ulong)vocab);
+                for (int i = 0; i < nGen; i++)
+                {
+                    g.Decode(token);
+                    token = (int)(rng.NextUInt64() % (ulong)vocab);
+                }
+            }
+            if (rep >= 0)
+                seconds[rep] = clock.Elapsed.TotalSeconds;
+        }
+        return new BenchResult(nPrompt, nGen, threads, seconds);
+    }
+
+    private static string JsonLine(ModelSummary info, BenchResult r)
+    {
+        var ns = r.Seconds.Select(s => (long)(s * 1e9)).ToArray();
+        var o = new Dictionary<string, object>
+        {
+            ["build_commit"] = "managedlm",
+            ["model_filename"] = info.Path,
+            ["model_type"] = info.Type,
+            ["model_size"] = info.SizeBytes,
+            ["model_n_params"] = info.Parameters,
+            ["n_batch"] = 1,
+            ["n_ubatch"] = 1,
+            ["n_threads"] = r.Threads,
+            ["type_k"] = "f32",
+            ["type_v"] = "f32",
+            ["n_prompt"] = r.NPrompt,
+            ["n_gen"] = r.NGen,
+            ["test_time"] = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ"),
+            ["avg_ns"] = (long)ns.Average(),
+            ["stddev_ns"] = (long)StdDev(ns.Select(v => (double)v).ToArray()),
+            ["avg_ts"] = Math.Round(r.AvgTs, 6),
+            ["stddev_ts"] = Math.Round(r.StddevTs, 6),
+            ["samples_ns"] = ns,
+            ["samples_ts"] = r.TokensPerSecond.Select(v => Math.Round(v, 6)).ToArray(),
+        };
+        return JsonSerializer.Serialize(o);
+    }
+
+    private static double StdDev(double[] v)
+    {
+        if (v.Length < 2)
+            return 0;
+        double mean = v.Average();
+        return Math.Sqrt(v.Sum(x => (x - mean) * (x - mean)) / (v.Length - 1));
+    }
+
+    private static string FormatBytes(long b) => b >= 1L << 30 ? $"{b / (double)(1L << 30):F2} GiB" : $"{b / (double)(1 << 20):F2} MiB";
+    private static string FormatCount(long n) => n >= 1_000_000_000 ? $"{n / 1e9:F2} B" : n >= 1_000_000 ? $"{n / 1e6:F2} M" : $"{n / 1e3:F2} K";
+}
