@@ -29,6 +29,9 @@ public sealed class GgufMetadata : IReadOnlyList<GgufMetadataEntry>
     public IEnumerator<GgufMetadataEntry> GetEnumerator() => _entries.GetEnumerator();
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 
+    /// <summary>A mutable copy of the pairs in file order: edit it and hand it to <see cref="GgufWriter"/>.</summary>
+    public List<KeyValuePair<string, GgufValue>> ToKeyValueList() => _entries.Select(e => KeyValuePair.Create(e.Key, e.Value)).ToList();
+
     public IEnumerable<string> Keys => _entries.Select(e => e.Key);
     public bool ContainsKey(string key) => _byKey.ContainsKey(key);
     public GgufMetadataEntry? FindEntry(string key) => _byKey.GetValueOrDefault(key);
@@ -100,8 +103,10 @@ public sealed class GgufMetadata : IReadOnlyList<GgufMetadataEntry>
     private static float Real(GgufMetadataEntry e) =>
         e.Value.AsDouble is double d ? (float)d : throw Wrong(e, "a number");
 
+    // Exact element type: the runtime's array covariance would let a uint[] pass as int[] (and string[] as object[]).
     private static T[] ArrayOf<T>(GgufMetadataEntry e) =>
-        e.Value.Value is GgufArray { Items: T[] items } ? items : throw Wrong(e, $"an array of {typeof(T).Name}");
+        e.Value.Value is GgufArray { Items: T[] items } && items.GetType() == typeof(T[]) ? items
+        : throw Wrong(e, $"an array of {typeof(T).Name}");
 
     private static GgufFormatException Wrong(GgufMetadataEntry e, string expected) =>
         new(e.Offset, $"metadata \"{e.Key}\" should be {expected}, found {Describe(e.Value)}");

@@ -11,8 +11,10 @@ public sealed class GgufValue
     public GgufValueType Type { get; }
     public object Value { get; }
 
+    /// <exception cref="ArgumentException">The CLR type of <paramref name="value"/> is not the one listed for <paramref name="type"/>.</exception>
     public GgufValue(GgufValueType type, object value)
     {
+        ArgumentNullException.ThrowIfNull(value);
         if (!Matches(type, value))
             throw new ArgumentException($"A {type} value cannot hold a {value.GetType().Name}.", nameof(value));
         Type = type;
@@ -20,6 +22,10 @@ public sealed class GgufValue
     }
 
     public static GgufValue Of(string s) => new(GgufValueType.String, s);
+    public static GgufValue Of(byte v) => new(GgufValueType.UInt8, v);
+    public static GgufValue Of(sbyte v) => new(GgufValueType.Int8, v);
+    public static GgufValue Of(ushort v) => new(GgufValueType.UInt16, v);
+    public static GgufValue Of(short v) => new(GgufValueType.Int16, v);
     public static GgufValue Of(uint v) => new(GgufValueType.UInt32, v);
     public static GgufValue Of(int v) => new(GgufValueType.Int32, v);
     public static GgufValue Of(ulong v) => new(GgufValueType.UInt64, v);
@@ -58,15 +64,47 @@ public sealed class GgufValue
         _ => AsInt64,
     };
 
-    public override string ToString() => Value switch
+    /// <summary>The value as text: strings unquoted and whole, arrays abbreviated.</summary>
+    public override string ToString() => Value is string s ? s : Format(Value, 6, 40);
+
+    /// <summary>
+    /// Display text: strings quoted, escaped and cut after <paramref name="maxStringChars"/> characters;
+    /// arrays as element type, count and the first <paramref name="maxItems"/> items.
+    /// </summary>
+    public string Describe(int maxItems = 6, int maxStringChars = 120) => Format(Value, maxItems, maxStringChars);
+
+    internal static string Format(object? value, int maxItems, int maxStringChars) => value switch
     {
-        string s => s,
+        string s => Quote(s, maxStringChars),
         float f => f.ToString("R", CultureInfo.InvariantCulture),
         double d => d.ToString("R", CultureInfo.InvariantCulture),
         bool b => b ? "true" : "false",
-        GgufArray a => a.ToString(),
-        _ => Convert.ToString(Value, CultureInfo.InvariantCulture) ?? "",
+        GgufArray a => a.Describe(maxItems, maxStringChars),
+        _ => Convert.ToString(value, CultureInfo.InvariantCulture) ?? "",
     };
+
+    private static string Quote(string s, int maxChars)
+    {
+        var sb = new System.Text.StringBuilder(Math.Min(s.Length, maxChars) + 24).Append('"');
+        int shown = Math.Min(s.Length, Math.Max(0, maxChars));
+        foreach (char c in s.AsSpan(0, shown))
+        {
+            switch (c)
+            {
+                case '"': sb.Append("\\\""); break;
+                case '\\': sb.Append("\\\\"); break;
+                case '\n': sb.Append("\\n"); break;
+                case '\r': sb.Append("\\r"); break;
+                case '\t': sb.Append("\\t"); break;
+                case < ' ': sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture)); break;
+                default: sb.Append(c); break;
+            }
+        }
+        sb.Append('"');
+        if (shown < s.Length)
+            sb.Append("... (").Append(s.Length).Append(" chars)");
+        return sb.ToString();
+    }
 
     internal static bool Matches(GgufValueType type, object value) => type switch
     {
@@ -97,10 +135,12 @@ public sealed class GgufArray
     public Array Items { get; }
     public int Count => Items.Length;
 
+    /// <exception cref="ArgumentException"><paramref name="items"/> is not a one-dimensional array of the CLR type listed for <paramref name="elementType"/>.</exception>
     public GgufArray(GgufValueType elementType, Array items)
     {
+        ArgumentNullException.ThrowIfNull(items);
         var expected = ClrType(elementType);
-        if (items.GetType().GetElementType() != expected)
+        if (!items.GetType().IsSZArray || items.GetType().GetElementType() != expected)
             throw new ArgumentException($"A {elementType} array must be a {expected.Name}[]; got {items.GetType().Name}.", nameof(items));
         ElementType = elementType;
         Items = items;
@@ -110,6 +150,7 @@ public sealed class GgufArray
     public static GgufArray Of(float[] items) => new(GgufValueType.Float32, items);
     public static GgufArray Of(int[] items) => new(GgufValueType.Int32, items);
     public static GgufArray Of(uint[] items) => new(GgufValueType.UInt32, items);
+    public static GgufArray Of(GgufArray[] items) => new(GgufValueType.Array, items);
 
     /// <summary>The CLR element type used for a GGUF element type.</summary>
     public static Type ClrType(GgufValueType t) => t switch
@@ -133,21 +174,12 @@ public sealed class GgufArray
     /// <summary>Abbreviated text: the element type, count, and the first few items.</summary>
     public override string ToString() => Describe(6);
 
-    public string Describe(int maxItems)
+    /// <summary>The element type, count, and the first <paramref name="maxItems"/> items (strings cut after <paramref name="maxStringChars"/> characters).</summary>
+    public string Describe(int maxItems, int maxStringChars = 40)
     {
         var shown = new List<string>();
         for (int i = 0; i < Math.Min(maxItems, Count); i++)
-        {
-            object? item = Items.GetValue(i);
-            shown.Add(item switch
-            {
-                string s => "\"" + s.Replace("\n", "\\n") + "\"",
-                float f => f.ToString("R", CultureInfo.InvariantCulture),
-                double d => d.ToString("R", CultureInfo.InvariantCulture),
-                bool b => b ? "true" : "false",
-                _ => Convert.ToString(item, CultureInfo.InvariantCulture) ?? "",
-            });
-        }
+            shown.Add(GgufValue.Format(Items.GetValue(i), maxItems, maxStringChars));
         string more = Count > maxItems ? $", ... ({Count - maxItems} more)" : "";
         return $"[{ElementType} x {Count}: {string.Join(", ", shown)}{more}]";
     }
