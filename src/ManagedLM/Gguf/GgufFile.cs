@@ -61,13 +61,15 @@ public sealed unsafe class GgufFile : IDisposable
                 throw new GgufFormatException(4, Version is 0x02000000 or 0x03000000
                     ? $"expected version 2 or 3, found {Version} (a big-endian GGUF file, which is not supported)"
                     : $"expected version 2 or 3, found {Version}");
-            long tensorCount = r.Count("tensor count", 24);
+            ulong rawTensorCount = r.U64("tensor count");
             long kvCount = r.Count("metadata key/value count", 13);
 
             Metadata = ReadMetadata(ref r, kvCount);
             Alignment = ReadAlignment(Metadata);
 
+            // Bounded once the metadata is read, so that a truncated file is reported where it ends.
             TensorInfosOffset = r.Position;
+            long tensorCount = r.CheckCount(rawTensorCount, 8, "tensor count", 24);
             var infos = new List<(string Name, long[] Shape, GgmlType Type, long Offset, long At)>((int)Math.Min(tensorCount, 4096));
             var names = new HashSet<string>(StringComparer.Ordinal);
             for (long i = 0; i < tensorCount; i++)
@@ -202,7 +204,7 @@ public sealed unsafe class GgufFile : IDisposable
         long at = r.Position;
         uint t = r.U32(what);
         if (t > (uint)GgufValueType.Float64)
-            throw new GgufFormatException(at, $"expected a {what} (0..12), found {t}");
+            throw new GgufFormatException(at, $"expected {what} 0..12, found {t}");
         return (GgufValueType)t;
     }
 
@@ -359,17 +361,24 @@ public sealed unsafe class GgufFile : IDisposable
         public long Count(string what, int minItemBytes, long max = long.MaxValue)
         {
             long at = Position;
-            ulong n = U64(what);
+            return CheckCount(U64(what), at, what, minItemBytes, max);
+        }
+
+        /// <summary>Checks a count read at <paramref name="at"/> against the bytes left from the current position.</summary>
+        public long CheckCount(ulong n, long at, string what, int minItemBytes, long max = long.MaxValue)
+        {
             ulong fits = (ulong)((_length - Position) / minItemBytes);
             if (n > fits || n > (ulong)max)
-                throw new GgufFormatException(at, $"{what} {n} is larger than the rest of the file can hold (at most {Math.Min(fits, (ulong)max)})");
+                throw new GgufFormatException(at, $"{what} {n} is larger than the rest of the file can hold (at most {Math.Min(fits, (ulong)max)}): a corrupt count or a truncated file");
             return (long)n;
         }
 
         public string Str(string what, bool strict)
         {
             long at = Position;
-            ulong len = U64(what + " length");
+            if (_length - Position < 8) // checked here so that the message is built only on failure
+                throw new GgufFormatException(at, $"expected {what} length (8 bytes), but the file ends at byte {_length}");
+            ulong len = U64(what);
             if (len > (ulong)(_length - Position) || len > int.MaxValue)
                 throw new GgufFormatException(at, $"{what} length {len} runs past the end of the file ({_length - Position} bytes left)");
             var bytes = new ReadOnlySpan<byte>(Take((long)len, what), (int)len);

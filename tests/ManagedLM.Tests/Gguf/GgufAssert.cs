@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using ManagedLM.Gguf;
 
 namespace ManagedLM.Tests.Gguf;
@@ -30,27 +31,50 @@ internal static class GgufAssert
         SameItem(expected.Value, actual.Value, path);
     }
 
+    // Messages are built only on failure: vocab files hold hundreds of thousands of items.
     private static void SameItem(object? expected, object? actual, string path)
     {
         switch (expected)
         {
             case GgufArray e:
                 var a = Assert.IsType<GgufArray>(actual);
-                Assert.True(e.ElementType == a.ElementType, $"{path}: element type {a.ElementType}, expected {e.ElementType}");
-                Assert.True(e.Count == a.Count, $"{path}: {a.Count} items, expected {e.Count}");
-                Assert.Equal(e.Items.GetType(), a.Items.GetType());
-                for (int i = 0; i < e.Count; i++)
-                    SameItem(e.Items.GetValue(i), a.Items.GetValue(i), $"{path}[{i}]");
+                if (e.ElementType != a.ElementType || e.Count != a.Count || e.Items.GetType() != a.Items.GetType())
+                    Assert.Fail($"{path}: {a.ElementType} x {a.Count}, expected {e.ElementType} x {e.Count}");
+                if (e.Items is GgufArray[] nested)
+                {
+                    for (int i = 0; i < nested.Length; i++)
+                        SameItem(nested[i], a.Items.GetValue(i), $"{path}[{i}]");
+                }
+                else if (e.Items is string[] strings)
+                {
+                    var other = (string[])a.Items;
+                    for (int i = 0; i < strings.Length; i++)
+                    {
+                        if (!string.Equals(strings[i], other[i], StringComparison.Ordinal))
+                            Assert.Fail($"{path}[{i}]: \"{other[i]}\" != \"{strings[i]}\"");
+                    }
+                }
+                else if (!RawBytes(e.Items).SequenceEqual(RawBytes(a.Items)))
+                {
+                    Assert.Fail($"{path}: items differ: {a.Describe(8)} != {e.Describe(8)}");
+                }
                 break;
             case float f:
-                Assert.True(BitConverter.SingleToUInt32Bits(f) == BitConverter.SingleToUInt32Bits(Assert.IsType<float>(actual)), $"{path}: {actual} != {f}");
+                if (BitConverter.SingleToUInt32Bits(f) != BitConverter.SingleToUInt32Bits(Assert.IsType<float>(actual)))
+                    Assert.Fail($"{path}: {actual} != {f}");
                 break;
             case double d:
-                Assert.True(BitConverter.DoubleToUInt64Bits(d) == BitConverter.DoubleToUInt64Bits(Assert.IsType<double>(actual)), $"{path}: {actual} != {d}");
+                if (BitConverter.DoubleToUInt64Bits(d) != BitConverter.DoubleToUInt64Bits(Assert.IsType<double>(actual)))
+                    Assert.Fail($"{path}: {actual} != {d}");
                 break;
             default:
-                Assert.True(Equals(expected, actual), $"{path}: {actual} != {expected}");
+                if (!Equals(expected, actual))
+                    Assert.Fail($"{path}: {actual} != {expected}");
                 break;
         }
     }
+
+    // The bytes of an array of a primitive type (floats compared bit for bit).
+    private static ReadOnlySpan<byte> RawBytes(Array items) =>
+        MemoryMarshal.CreateReadOnlySpan(ref MemoryMarshal.GetArrayDataReference(items), Buffer.ByteLength(items));
 }
