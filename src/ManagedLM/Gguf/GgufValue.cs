@@ -8,9 +8,12 @@ namespace ManagedLM.Gguf;
 /// </summary>
 public sealed class GgufValue
 {
+    /// <summary>The GGUF type.</summary>
     public GgufValueType Type { get; }
+    /// <summary>The value: the CLR type listed above for <see cref="Type"/>.</summary>
     public object Value { get; }
 
+    /// <summary>A value of <paramref name="type"/>; <paramref name="value"/> must be of the CLR type listed for it.</summary>
     /// <exception cref="ArgumentException">The CLR type of <paramref name="value"/> is not the one listed for <paramref name="type"/>.</exception>
     public GgufValue(GgufValueType type, object value)
     {
@@ -21,18 +24,31 @@ public sealed class GgufValue
         Value = value;
     }
 
+    /// <summary>A string value.</summary>
     public static GgufValue Of(string s) => new(GgufValueType.String, s);
+    /// <summary>A uint8 value.</summary>
     public static GgufValue Of(byte v) => new(GgufValueType.UInt8, v);
+    /// <summary>An int8 value.</summary>
     public static GgufValue Of(sbyte v) => new(GgufValueType.Int8, v);
+    /// <summary>A uint16 value.</summary>
     public static GgufValue Of(ushort v) => new(GgufValueType.UInt16, v);
+    /// <summary>An int16 value.</summary>
     public static GgufValue Of(short v) => new(GgufValueType.Int16, v);
+    /// <summary>A uint32 value.</summary>
     public static GgufValue Of(uint v) => new(GgufValueType.UInt32, v);
+    /// <summary>An int32 value.</summary>
     public static GgufValue Of(int v) => new(GgufValueType.Int32, v);
+    /// <summary>A uint64 value.</summary>
     public static GgufValue Of(ulong v) => new(GgufValueType.UInt64, v);
+    /// <summary>An int64 value.</summary>
     public static GgufValue Of(long v) => new(GgufValueType.Int64, v);
+    /// <summary>A float32 value.</summary>
     public static GgufValue Of(float v) => new(GgufValueType.Float32, v);
+    /// <summary>A float64 value.</summary>
     public static GgufValue Of(double v) => new(GgufValueType.Float64, v);
+    /// <summary>A bool value.</summary>
     public static GgufValue Of(bool v) => new(GgufValueType.Bool, v);
+    /// <summary>An array value.</summary>
     public static GgufValue Of(GgufArray a) => new(GgufValueType.Array, a);
 
     /// <summary>The array, or null when the value is not an array.</summary>
@@ -131,10 +147,14 @@ public sealed class GgufValue
 /// </summary>
 public sealed class GgufArray
 {
+    /// <summary>The type of every element.</summary>
     public GgufValueType ElementType { get; }
+    /// <summary>The elements: a one-dimensional array of the CLR type of <see cref="ElementType"/>.</summary>
     public Array Items { get; }
+    /// <summary>Number of elements.</summary>
     public int Count => Items.Length;
 
+    /// <summary>An array of <paramref name="elementType"/> elements held in <paramref name="items"/> (not copied).</summary>
     /// <exception cref="ArgumentException"><paramref name="items"/> is not a one-dimensional array of the CLR type listed for <paramref name="elementType"/>.</exception>
     public GgufArray(GgufValueType elementType, Array items)
     {
@@ -146,10 +166,15 @@ public sealed class GgufArray
         Items = items;
     }
 
+    /// <summary>An array of strings.</summary>
     public static GgufArray Of(string[] items) => new(GgufValueType.String, items);
+    /// <summary>An array of float32.</summary>
     public static GgufArray Of(float[] items) => new(GgufValueType.Float32, items);
+    /// <summary>An array of int32.</summary>
     public static GgufArray Of(int[] items) => new(GgufValueType.Int32, items);
+    /// <summary>An array of uint32.</summary>
     public static GgufArray Of(uint[] items) => new(GgufValueType.UInt32, items);
+    /// <summary>An array of arrays (each with its own element type).</summary>
     public static GgufArray Of(GgufArray[] items) => new(GgufValueType.Array, items);
 
     /// <summary>The CLR element type used for a GGUF element type.</summary>
