@@ -15,21 +15,34 @@ public sealed unsafe class GgufFile : IDisposable
 {
     /// <summary>"GGUF" read as a little-endian uint32.</summary>
     public const uint Magic = 0x46554747;
+    /// <summary>Alignment of the data section and of each tensor when <c>general.alignment</c> is absent.</summary>
     public const uint DefaultAlignment = 32;
     /// <summary>Most dimensions a tensor may have (GGML_MAX_DIMS).</summary>
     public const int MaxDimensions = 4;
-    private const int MaxArrayNesting = 8;
+    /// <summary>Deepest nesting of metadata arrays accepted (an array of arrays is depth 2).</summary>
+    public const int MaxArrayNesting = 8;
+    /// <summary>The metadata key holding the alignment (a uint32 power of two).</summary>
+    public const string AlignmentKey = "general.alignment";
 
     private readonly MappedMemory _memory;
     private readonly Dictionary<string, GgufTensorInfo> _tensorsByName;
 
+    /// <summary>Format version: 2 or 3 (they differ only in byte order support, which this reader leaves out).</summary>
     public uint Version { get; }
+    /// <summary>Length of the file (or of the parsed memory) in bytes.</summary>
     public long FileSize => _memory.Length;
+    /// <summary>Alignment of the data section and of every tensor's offset.</summary>
     public uint Alignment { get; }
     /// <summary>Byte offset of the data section (tensor offsets are relative to it).</summary>
     public long DataOffset { get; }
+    /// <summary>The key/value pairs in file order.</summary>
     public GgufMetadata Metadata { get; }
+    /// <summary>The tensor infos in file order.</summary>
     public IReadOnlyList<GgufTensorInfo> Tensors { get; }
+    /// <summary>Byte offset where the tensor infos start (the end of the metadata).</summary>
+    internal long TensorInfosOffset { get; }
+    /// <summary>Byte offset just past the last tensor info.</summary>
+    internal long TensorInfosEnd { get; }
     /// <summary>The file's path, or null when parsed from memory.</summary>
     public string? Path { get; }
 
@@ -45,14 +58,19 @@ public sealed unsafe class GgufFile : IDisposable
                 throw new GgufFormatException(0, $"expected magic \"GGUF\" (0x{Magic:X8}), found 0x{magic:X8}");
             Version = r.U32("version");
             if (Version is not (2 or 3))
-                throw new GgufFormatException(4, $"expected version 2 or 3, found {Version}");
-            long tensorCount = r.Count("tensor count", 24);
+                throw new GgufFormatException(4, Version is 0x02000000 or 0x03000000
+                    ? $"expected version 2 or 3, found {Version} (a big-endian GGUF file, which is not supported)"
+                    : $"expected version 2 or 3, found {Version}");
+            ulong rawTensorCount = r.U64("tensor count");
             long kvCount = r.Count("metadata key/value count", 13);
 
             Metadata = ReadMetadata(ref r, kvCount);
             Alignment = ReadAlignment(Metadata);
 
-            var infos = new List<(string Name, long[] Shape, GgmlType Type, long Offset, long At)>((int)tensorCount);
+            // Bounded once the metadata is read, so that a truncated file is reported where it ends.
+            TensorInfosOffset = r.Position;
+            long tensorCount = r.CheckCount(rawTensorCount, 8, "tensor count", 24);
+            var infos = new List<(string Name, long[] Shape, GgmlType Type, long Offset, long At)>((int)Math.Min(tensorCount, 4096));
             var names = new HashSet<string>(StringComparer.Ordinal);
             for (long i = 0; i < tensorCount; i++)
             {
@@ -84,8 +102,11 @@ public sealed unsafe class GgufFile : IDisposable
                 infos.Add((name, shape, (GgmlType)typeId, (long)offset, at));
             }
 
+            TensorInfosEnd = r.Position;
             long dataOffset = AlignUp(r.Position, Alignment);
             DataOffset = dataOffset;
+            if (infos.Count > 0 && dataOffset > memory.Length)
+                throw new GgufFormatException(memory.Length, $"expected the data section at byte {dataOffset} (after padding to {Alignment}), but the file ends at byte {memory.Length}");
             Tensors = BuildTensors(infos, dataOffset, memory.Length, Alignment);
             _tensorsByName = Tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
         }
@@ -104,12 +125,17 @@ public sealed unsafe class GgufFile : IDisposable
         return new GgufFile(MappedMemory.Map(path), path);
     }
 
-    /// <summary>Parses GGUF bytes held in memory (pinned for the lifetime of the returned object).</summary>
+    /// <summary>Parses GGUF bytes held in memory (pinned, not copied, for the lifetime of the returned object).</summary>
+    /// <exception cref="GgufFormatException">The bytes are not a valid GGUF v2/v3 file.</exception>
     public static GgufFile Parse(byte[] bytes)
     {
         ArgumentNullException.ThrowIfNull(bytes);
-        return new GgufFile(MappedMemory.Pin(bytes), null);
+        return Parse(bytes.AsMemory());
     }
+
+    /// <summary>Parses GGUF bytes held in memory (pinned, not copied, for the lifetime of the returned object).</summary>
+    /// <exception cref="GgufFormatException">The bytes are not a valid GGUF v2/v3 file.</exception>
+    public static GgufFile Parse(ReadOnlyMemory<byte> bytes) => new(MappedMemory.Pin(bytes), null);
 
     /// <summary>The tensor named <paramref name="name"/>, or null.</summary>
     public GgufTensorInfo? FindTensor(string name) => _tensorsByName.GetValueOrDefault(name);
@@ -121,9 +147,13 @@ public sealed unsafe class GgufFile : IDisposable
         : throw new KeyNotFoundException($"The model file has no tensor named \"{name}\".");
 
     /// <summary>Pointer to a tensor's first byte; valid until this file is disposed.</summary>
+    /// <exception cref="ArgumentException">The tensor info is not one of this file's.</exception>
     public byte* GetTensorPointer(GgufTensorInfo tensor)
     {
+        ArgumentNullException.ThrowIfNull(tensor);
         ObjectDisposedException.ThrowIf(_memory.IsDisposed, this);
+        if (!_tensorsByName.TryGetValue(tensor.Name, out var own) || !ReferenceEquals(own, tensor))
+            throw new ArgumentException($"Tensor \"{tensor.Name}\" does not belong to this file.", nameof(tensor));
         return _memory.Pointer + tensor.FileOffset;
     }
 
@@ -144,9 +174,12 @@ public sealed unsafe class GgufFile : IDisposable
         return new ReadOnlySpan<byte>(_memory.Pointer + offset, length);
     }
 
+    /// <summary>Unmaps (or unpins) the bytes; tensor spans and pointers become invalid.</summary>
     public void Dispose() => _memory.Dispose();
 
     internal static long AlignUp(long value, long alignment) => (value + alignment - 1) / alignment * alignment;
+
+    internal static bool IsValidAlignment(uint a) => a != 0 && (a & (a - 1)) == 0;
 
     private static GgufMetadata ReadMetadata(ref Cursor r, long kvCount)
     {
@@ -171,7 +204,7 @@ public sealed unsafe class GgufFile : IDisposable
         long at = r.Position;
         uint t = r.U32(what);
         if (t > (uint)GgufValueType.Float64)
-            throw new GgufFormatException(at, $"expected a {what} (0..12), found {t}");
+            throw new GgufFormatException(at, $"expected {what} 0..12, found {t}");
         return (GgufValueType)t;
     }
 
@@ -226,14 +259,10 @@ public sealed unsafe class GgufFile : IDisposable
             }
             default:
             {
+                // Each element of an array of arrays is itself (element type, length, items), untagged.
                 var items = new GgufArray[count];
                 for (int i = 0; i < count; i++)
-                {
-                    var inner = ReadValueType(ref r, "nested array type");
-                    if (inner != GgufValueType.Array)
-                        throw new GgufFormatException(r.Position - 4, $"expected a nested array, found {inner}");
                     items[i] = ReadArray(ref r, depth + 1);
-                }
                 return new GgufArray(elementType, items);
             }
         }
@@ -251,13 +280,13 @@ public sealed unsafe class GgufFile : IDisposable
 
     private static uint ReadAlignment(GgufMetadata metadata)
     {
-        var entry = metadata.FindEntry("general.alignment");
+        var entry = metadata.FindEntry(AlignmentKey);
         if (entry is null)
             return DefaultAlignment;
         if (entry.Value.Value is not uint a)
-            throw new GgufFormatException(entry.Offset, $"general.alignment must be a uint32, found {entry.Value.Type}");
-        if (a == 0 || (a & (a - 1)) != 0)
-            throw new GgufFormatException(entry.Offset, $"general.alignment must be a power of two, found {a}");
+            throw new GgufFormatException(entry.Offset, $"expected {AlignmentKey} to be a uint32, found {entry.Value.Type}");
+        if (!IsValidAlignment(a))
+            throw new GgufFormatException(entry.Offset, $"expected {AlignmentKey} to be a power of two, found {a}");
         return a;
     }
 
@@ -269,25 +298,11 @@ public sealed unsafe class GgufFile : IDisposable
         for (int i = 0; i < infos.Count; i++)
         {
             var (name, shape, type, offset, at) = infos[i];
-            long elements = 1;
-            foreach (long ne in shape)
-            {
-                if (ne != 0 && elements > long.MaxValue / ne)
-                    throw new GgufFormatException(at, $"tensor \"{name}\": element count of shape [{string.Join(", ", shape)}] overflows");
-                elements *= ne;
-            }
-            int blockSize = GgmlTypes.BlockSize(type);
-            long ne0 = shape.Length > 0 ? shape[0] : 1;
-            if (ne0 % blockSize != 0)
-                throw new GgufFormatException(at, $"tensor \"{name}\": row length {ne0} is not a multiple of the {GgmlTypes.Name(type)} block size {blockSize}");
-            long blocks = elements / blockSize;
-            int blockBytes = GgmlTypes.BlockBytes(type);
-            if (blocks > long.MaxValue / blockBytes)
-                throw new GgufFormatException(at, $"tensor \"{name}\": byte size overflows");
-            long bytes = blocks * blockBytes;
+            if (GgufTensorInfo.ComputeSize(shape, type, out long elements, out long bytes) is string error)
+                throw new GgufFormatException(at, $"tensor \"{name}\": {error}");
             if (offset % alignment != 0)
                 throw new GgufFormatException(at, $"tensor \"{name}\": data offset {offset} is not a multiple of the alignment {alignment}");
-            if (bytes > 0 && (dataOffset > fileSize || offset > fileSize - dataOffset || bytes > fileSize - dataOffset - offset))
+            if (offset > fileSize - dataOffset || bytes > fileSize - dataOffset - offset)
                 throw new GgufFormatException(at, $"tensor \"{name}\": data [{offset}, {offset}+{bytes}) lies outside the data section of {Math.Max(0, fileSize - dataOffset)} bytes (file truncated?)");
             tensors[i] = new GgufTensorInfo(name, shape, type, offset, dataOffset + offset, elements, bytes);
         }
@@ -346,17 +361,24 @@ public sealed unsafe class GgufFile : IDisposable
         public long Count(string what, int minItemBytes, long max = long.MaxValue)
         {
             long at = Position;
-            ulong n = U64(what);
+            return CheckCount(U64(what), at, what, minItemBytes, max);
+        }
+
+        /// <summary>Checks a count read at <paramref name="at"/> against the bytes left from the current position.</summary>
+        public long CheckCount(ulong n, long at, string what, int minItemBytes, long max = long.MaxValue)
+        {
             ulong fits = (ulong)((_length - Position) / minItemBytes);
             if (n > fits || n > (ulong)max)
-                throw new GgufFormatException(at, $"{what} {n} is larger than the rest of the file can hold (at most {Math.Min(fits, (ulong)max)})");
+                throw new GgufFormatException(at, $"{what} {n} is larger than the rest of the file can hold (at most {Math.Min(fits, (ulong)max)}): a corrupt count or a truncated file");
             return (long)n;
         }
 
         public string Str(string what, bool strict)
         {
             long at = Position;
-            ulong len = U64(what + " length");
+            if (_length - Position < 8) // checked here so that the message is built only on failure
+                throw new GgufFormatException(at, $"expected {what} length (8 bytes), but the file ends at byte {_length}");
+            ulong len = U64(what);
             if (len > (ulong)(_length - Position) || len > int.MaxValue)
                 throw new GgufFormatException(at, $"{what} length {len} runs past the end of the file ({_length - Position} bytes left)");
             var bytes = new ReadOnlySpan<byte>(Take((long)len, what), (int)len);
@@ -372,7 +394,7 @@ public sealed unsafe class GgufFile : IDisposable
     {
         private MemoryMappedFile? _file;
         private MemoryMappedViewAccessor? _view;
-        private GCHandle _pin;
+        private System.Buffers.MemoryHandle _pin;
         private int _disposed;
         public byte* Pointer { get; private set; }
         public long Length { get; private set; }
@@ -404,10 +426,10 @@ public sealed unsafe class GgufFile : IDisposable
             }
         }
 
-        public static MappedMemory Pin(byte[] bytes)
+        public static MappedMemory Pin(ReadOnlyMemory<byte> bytes)
         {
-            var m = new MappedMemory { _pin = GCHandle.Alloc(bytes, GCHandleType.Pinned), Length = bytes.Length };
-            m.Pointer = (byte*)m._pin.AddrOfPinnedObject();
+            var m = new MappedMemory { _pin = bytes.Pin(), Length = bytes.Length };
+            m.Pointer = (byte*)m._pin.Pointer;
             return m;
         }
 
@@ -421,8 +443,7 @@ public sealed unsafe class GgufFile : IDisposable
                 _view.Dispose();
             }
             _file?.Dispose();
-            if (_pin.IsAllocated)
-                _pin.Free();
+            _pin.Dispose();
             Pointer = null;
         }
     }

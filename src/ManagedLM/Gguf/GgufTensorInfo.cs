@@ -5,15 +5,19 @@ namespace ManagedLM.Gguf;
 /// <summary>One tensor's entry in a GGUF file: name, shape (ne0 first: ne0 is the row length), type and where its data is.</summary>
 public sealed class GgufTensorInfo
 {
+    /// <summary>The tensor's name (<c>blk.0.attn_q.weight</c>, ...).</summary>
     public string Name { get; }
     /// <summary>Dimensions, fastest-varying first (GGUF/ggml <c>ne</c>): a matrix of R rows of C columns is [C, R].</summary>
     public IReadOnlyList<long> Shape { get; }
+    /// <summary>Element (block) type of the data.</summary>
     public GgmlType Type { get; }
     /// <summary>Byte offset of the data from the start of the data section.</summary>
     public long Offset { get; }
     /// <summary>Byte offset of the data from the start of the file.</summary>
     public long FileOffset { get; }
+    /// <summary>Number of elements: the product of the shape.</summary>
     public long ElementCount { get; }
+    /// <summary>Bytes of data: whole blocks of <see cref="Type"/>.</summary>
     public long ByteSize { get; }
 
     /// <summary>Row length (ne0); 1 for a 0-dimensional tensor.</summary>
@@ -30,6 +34,37 @@ public sealed class GgufTensorInfo
         FileOffset = fileOffset;
         ElementCount = elementCount;
         ByteSize = byteSize;
+    }
+
+    /// <summary>
+    /// Element count and byte size of a tensor of <paramref name="type"/> and <paramref name="shape"/>;
+    /// returns what is wrong (negative or overflowing dimensions, a row that is not whole blocks, an unknown type), or null.
+    /// </summary>
+    internal static string? ComputeSize(IReadOnlyList<long> shape, GgmlType type, out long elements, out long bytes)
+    {
+        elements = 1;
+        bytes = 0;
+        if (!GgmlTypes.IsKnown((uint)type))
+            return $"unknown tensor type id {(uint)type}";
+        for (int d = 0; d < shape.Count; d++)
+        {
+            long ne = shape[d];
+            if (ne < 0)
+                return $"dimension {d} is negative ({ne})";
+            if (ne != 0 && elements > long.MaxValue / ne)
+                return $"element count of shape [{string.Join(", ", shape)}] overflows";
+            elements *= ne;
+        }
+        int blockSize = GgmlTypes.BlockSize(type);
+        long ne0 = shape.Count > 0 ? shape[0] : 1;
+        if (ne0 % blockSize != 0)
+            return $"row length {ne0} is not a multiple of the {GgmlTypes.Name(type)} block size {blockSize}";
+        long blocks = elements / blockSize;
+        int blockBytes = GgmlTypes.BlockBytes(type);
+        if (blocks > long.MaxValue / blockBytes)
+            return $"byte size of shape [{string.Join(", ", shape)}] overflows";
+        bytes = blocks * blockBytes;
+        return null;
     }
 
     public override string ToString() => $"{Name} {GgmlTypes.Name(Type)} [{string.Join(", ", Shape)}]";

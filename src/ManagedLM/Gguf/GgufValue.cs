@@ -8,25 +8,47 @@ namespace ManagedLM.Gguf;
 /// </summary>
 public sealed class GgufValue
 {
+    /// <summary>The GGUF type.</summary>
     public GgufValueType Type { get; }
+    /// <summary>The value: the CLR type listed above for <see cref="Type"/>.</summary>
     public object Value { get; }
 
+    /// <summary>A value of <paramref name="type"/>; <paramref name="value"/> must be of the CLR type listed for it.</summary>
+    /// <exception cref="ArgumentException">The CLR type of <paramref name="value"/> is not the one listed for <paramref name="type"/>.</exception>
     public GgufValue(GgufValueType type, object value)
     {
+        ArgumentNullException.ThrowIfNull(value);
         if (!Matches(type, value))
             throw new ArgumentException($"A {type} value cannot hold a {value.GetType().Name}.", nameof(value));
         Type = type;
         Value = value;
     }
 
+    /// <summary>A string value.</summary>
     public static GgufValue Of(string s) => new(GgufValueType.String, s);
+    /// <summary>A uint8 value.</summary>
+    public static GgufValue Of(byte v) => new(GgufValueType.UInt8, v);
+    /// <summary>An int8 value.</summary>
+    public static GgufValue Of(sbyte v) => new(GgufValueType.Int8, v);
+    /// <summary>A uint16 value.</summary>
+    public static GgufValue Of(ushort v) => new(GgufValueType.UInt16, v);
+    /// <summary>An int16 value.</summary>
+    public static GgufValue Of(short v) => new(GgufValueType.Int16, v);
+    /// <summary>A uint32 value.</summary>
     public static GgufValue Of(uint v) => new(GgufValueType.UInt32, v);
+    /// <summary>An int32 value.</summary>
     public static GgufValue Of(int v) => new(GgufValueType.Int32, v);
+    /// <summary>A uint64 value.</summary>
     public static GgufValue Of(ulong v) => new(GgufValueType.UInt64, v);
+    /// <summary>An int64 value.</summary>
     public static GgufValue Of(long v) => new(GgufValueType.Int64, v);
+    /// <summary>A float32 value.</summary>
     public static GgufValue Of(float v) => new(GgufValueType.Float32, v);
+    /// <summary>A float64 value.</summary>
     public static GgufValue Of(double v) => new(GgufValueType.Float64, v);
+    /// <summary>A bool value.</summary>
     public static GgufValue Of(bool v) => new(GgufValueType.Bool, v);
+    /// <summary>An array value.</summary>
     public static GgufValue Of(GgufArray a) => new(GgufValueType.Array, a);
 
     /// <summary>The array, or null when the value is not an array.</summary>
@@ -58,15 +80,47 @@ public sealed class GgufValue
         _ => AsInt64,
     };
 
-    public override string ToString() => Value switch
+    /// <summary>The value as text: strings unquoted and whole, arrays abbreviated.</summary>
+    public override string ToString() => Value is string s ? s : Format(Value, 6, 40);
+
+    /// <summary>
+    /// Display text: strings quoted, escaped and cut after <paramref name="maxStringChars"/> characters;
+    /// arrays as element type, count and the first <paramref name="maxItems"/> items.
+    /// </summary>
+    public string Describe(int maxItems = 6, int maxStringChars = 120) => Format(Value, maxItems, maxStringChars);
+
+    internal static string Format(object? value, int maxItems, int maxStringChars) => value switch
     {
-        string s => s,
+        string s => Quote(s, maxStringChars),
         float f => f.ToString("R", CultureInfo.InvariantCulture),
         double d => d.ToString("R", CultureInfo.InvariantCulture),
         bool b => b ? "true" : "false",
-        GgufArray a => a.ToString(),
-        _ => Convert.ToString(Value, CultureInfo.InvariantCulture) ?? "",
+        GgufArray a => a.Describe(maxItems, maxStringChars),
+        _ => Convert.ToString(value, CultureInfo.InvariantCulture) ?? "",
     };
+
+    private static string Quote(string s, int maxChars)
+    {
+        var sb = new System.Text.StringBuilder(Math.Min(s.Length, maxChars) + 24).Append('"');
+        int shown = Math.Min(s.Length, Math.Max(0, maxChars));
+        foreach (char c in s.AsSpan(0, shown))
+        {
+            switch (c)
+            {
+                case '"': sb.Append("\\\""); break;
+                case '\\': sb.Append("\\\\"); break;
+                case '\n': sb.Append("\\n"); break;
+                case '\r': sb.Append("\\r"); break;
+                case '\t': sb.Append("\\t"); break;
+                case < ' ': sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture)); break;
+                default: sb.Append(c); break;
+            }
+        }
+        sb.Append('"');
+        if (shown < s.Length)
+            sb.Append("... (").Append(s.Length).Append(" chars)");
+        return sb.ToString();
+    }
 
     internal static bool Matches(GgufValueType type, object value) => type switch
     {
@@ -93,23 +147,35 @@ public sealed class GgufValue
 /// </summary>
 public sealed class GgufArray
 {
+    /// <summary>The type of every element.</summary>
     public GgufValueType ElementType { get; }
+    /// <summary>The elements: a one-dimensional array of the CLR type of <see cref="ElementType"/>.</summary>
     public Array Items { get; }
+    /// <summary>Number of elements.</summary>
     public int Count => Items.Length;
 
+    /// <summary>An array of <paramref name="elementType"/> elements held in <paramref name="items"/> (not copied).</summary>
+    /// <exception cref="ArgumentException"><paramref name="items"/> is not a one-dimensional array of the CLR type listed for <paramref name="elementType"/>.</exception>
     public GgufArray(GgufValueType elementType, Array items)
     {
+        ArgumentNullException.ThrowIfNull(items);
         var expected = ClrType(elementType);
-        if (items.GetType().GetElementType() != expected)
+        if (!items.GetType().IsSZArray || items.GetType().GetElementType() != expected)
             throw new ArgumentException($"A {elementType} array must be a {expected.Name}[]; got {items.GetType().Name}.", nameof(items));
         ElementType = elementType;
         Items = items;
     }
 
+    /// <summary>An array of strings.</summary>
     public static GgufArray Of(string[] items) => new(GgufValueType.String, items);
+    /// <summary>An array of float32.</summary>
     public static GgufArray Of(float[] items) => new(GgufValueType.Float32, items);
+    /// <summary>An array of int32.</summary>
     public static GgufArray Of(int[] items) => new(GgufValueType.Int32, items);
+    /// <summary>An array of uint32.</summary>
     public static GgufArray Of(uint[] items) => new(GgufValueType.UInt32, items);
+    /// <summary>An array of arrays (each with its own element type).</summary>
+    public static GgufArray Of(GgufArray[] items) => new(GgufValueType.Array, items);
 
     /// <summary>The CLR element type used for a GGUF element type.</summary>
     public static Type ClrType(GgufValueType t) => t switch
@@ -133,21 +199,12 @@ public sealed class GgufArray
     /// <summary>Abbreviated text: the element type, count, and the first few items.</summary>
     public override string ToString() => Describe(6);
 
-    public string Describe(int maxItems)
+    /// <summary>The element type, count, and the first <paramref name="maxItems"/> items (strings cut after <paramref name="maxStringChars"/> characters).</summary>
+    public string Describe(int maxItems, int maxStringChars = 40)
     {
         var shown = new List<string>();
         for (int i = 0; i < Math.Min(maxItems, Count); i++)
-        {
-            object? item = Items.GetValue(i);
-            shown.Add(item switch
-            {
-                string s => "\"" + s.Replace("\n", "\\n") + "\"",
-                float f => f.ToString("R", CultureInfo.InvariantCulture),
-                double d => d.ToString("R", CultureInfo.InvariantCulture),
-                bool b => b ? "true" : "false",
-                _ => Convert.ToString(item, CultureInfo.InvariantCulture) ?? "",
-            });
-        }
+            shown.Add(GgufValue.Format(Items.GetValue(i), maxItems, maxStringChars));
         string more = Count > maxItems ? $", ... ({Count - maxItems} more)" : "";
         return $"[{ElementType} x {Count}: {string.Join(", ", shown)}{more}]";
     }
