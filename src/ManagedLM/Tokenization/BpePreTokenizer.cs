@@ -63,7 +63,8 @@ internal sealed class BpePreTokenizer
             "deepseek-llm" => new(name,
             [
                 "[\r\n]",
-                "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-ώᾀ-ᾴᾶ-ᾼιῂ-ῄῆ-ῌῐ-ΐῖ-Ίῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤΩℨK-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+",
+                @"\s?[A-Za-z\u00B5\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u01BA\u01BC-\u01BF\u01C4-\u0293\u0295-\u02AF\u0370-\u0373\u0376\u0377\u037B-\u037D\u037F\u0386\u0388-\u038A\u038C\u038E-\u03A1\u03A3-\u03F5\u03F7-\u0481\u048A-\u052F\u0531-\u0556\u10A0-\u10C5\u13A0-\u13F5\u13F8-\u13FD\u1C90-\u1CBA\u1CBD-\u1CBF\u1D00-\u1D2B\u1D6B-\u1D77\u1D79-\u1D9A\u1E00-\u1F15\u1F18-\u1F1D\u1F20-\u1F45\u1F48-\u1F4D\u1F50-\u1F57\u1F59\u1F5B\u1F5D\u1F5F-\u1F7D\u1F80-\u1FB4\u1FB6-\u1FBC\u1FBE\u1FC2-\u1FC4\u1FC6-\u1FCC\u1FD0-\u1FD3\u1FD6-\u1FDB\u1FE0-\u1FEC\u1FF2-\u1FF4\u1FF6-\u1FFC\u2102\u2107\u210A-\u2113\u2115\u2119-\u211D\u2124\u2126\u2128\u212A-\u212D\u212F-\u2134\u2139\u213C-\u213F\u2145-\u2149\u214E\u2183\u2184\u2C00-\u2C7B\u2C7E-\u2CE4\u2CEB-\u2CEE\u2CF2\u2CF3\uA640-\uA66D\uA680-\uA69B\uA722-\uA76F\uA771-\uA787\uA78B-\uA78E\uAB70-\uABBF\uFB00-\uFB06\uFB13-\uFB17\uFF21-\uFF3A\uFF41-\uFF5A\u{10400}-\u{1044F}\u{104B0}-\u{104D3}\u{104D8}-\u{104FB}\u{10C80}-\u{10CB2}\u{10CC0}-\u{10CF2}\u{118A0}-\u{118DF}\u{1E900}-\u{1E943}]+",
+
                 "\\s?[!-/:-~！-／：-～‘-‟　-。]+",
                 "\\s+$",
                 "[一-龥ࠀ-一가-퟿]+",
@@ -170,7 +171,7 @@ internal sealed class BpePreTokenizer
     }
 
     /// <summary>A piece of text being split: positions outside it read as "no code point".</summary>
-    private readonly ref struct Chunk(int[] cps, int start, int end)
+    private readonly struct Chunk(int[] cps, int start, int end)
     {
         public const int OutOfRange = -1;
         public int Cpt(int pos) => pos >= start && pos < end ? cps[pos] : OutOfRange;
@@ -179,208 +180,123 @@ internal sealed class BpePreTokenizer
 
     private const CodepointFlags WordClasses = CodepointFlags.Whitespace | CodepointFlags.Letter | CodepointFlags.Number;
 
-    // GPT-2: 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-    internal static void SplitGpt2(int[] cps, List<int> chunks, List<int> pieces)
+    /// <summary>GPT-2: 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+</summary>
+    internal static void SplitGpt2(int[] cps, List<int> chunks, List<int> pieces) => SplitByHand(cps, chunks, pieces, llama3: false);
+
+    /// <summary>Llama-3: (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+</summary>
+    internal static void SplitLlama3(int[] cps, List<int> chunks, List<int> pieces) => SplitByHand(cps, chunks, pieces, llama3: true);
+
+    // llama.cpp's unicode_regex_split_custom_gpt2 / _llama3: each step takes the first alternative that matches at pos.
+    private static void SplitByHand(int[] cps, List<int> chunks, List<int> pieces, bool llama3)
     {
         int start = 0;
         foreach (int length in chunks)
         {
             int end = start + length;
             var c = new Chunk(cps, start, end);
-            int prevEnd = start;
-            void Add(int at)
-            {
-                if (at > prevEnd)
-                    pieces.Add(at - prevEnd);
-                prevEnd = at;
-            }
-
             for (int pos = start; pos < end;)
             {
-                int cpt = c.Cpt(pos);
-                var flags = c.Flags(pos);
-                if (cpt == '\'' && pos + 1 < end)
-                {
-                    int next = c.Cpt(pos + 1);
-                    if (next is 's' or 't' or 'm' or 'd')
-                    {
-                        pos += 2;
-                        Add(pos);
-                        continue;
-                    }
-                    if (pos + 2 < end)
-                    {
-                        int next2 = c.Cpt(pos + 2);
-                        if ((next == 'r' && next2 == 'e') || (next == 'v' && next2 == 'e') || (next == 'l' && next2 == 'l'))
-                        {
-                            pos += 3;
-                            Add(pos);
-                            continue;
-                        }
-                    }
-                }
-
-                var flags2 = cpt == ' ' ? c.Flags(pos + 1) : flags;
-                if ((flags2 & CodepointFlags.Letter) != 0)
-                {
-                    pos += cpt == ' ' ? 1 : 0;
-                    while ((flags2 & CodepointFlags.Letter) != 0)
-                        flags2 = c.Flags(++pos);
-                    Add(pos);
-                    continue;
-                }
-                if ((flags2 & CodepointFlags.Number) != 0)
-                {
-                    pos += cpt == ' ' ? 1 : 0;
-                    while ((flags2 & CodepointFlags.Number) != 0)
-                        flags2 = c.Flags(++pos);
-                    Add(pos);
-                    continue;
-                }
-                if ((flags2 & WordClasses) == 0 && flags2 != CodepointFlags.None)
-                {
-                    pos += cpt == ' ' ? 1 : 0;
-                    while ((flags2 & WordClasses) == 0 && flags2 != CodepointFlags.None)
-                        flags2 = c.Flags(++pos);
-                    Add(pos);
-                    continue;
-                }
-
-                int spaces = 0;
-                while ((c.Flags(pos + spaces) & CodepointFlags.Whitespace) != 0)
-                    spaces++;
-                if (spaces > 1 && c.Cpt(pos + spaces) != Chunk.OutOfRange)
-                {
-                    pos += spaces - 1;
-                    Add(pos);
-                    continue;
-                }
-                if (spaces > 0)
-                {
-                    pos += spaces;
-                    Add(pos);
-                    continue;
-                }
-                Add(++pos);
+                int next = MatchContraction(c, pos, end, ignoreCase: llama3);
+                if (next < 0)
+                    next = llama3 ? MatchLlama3Word(c, pos) : MatchGpt2Word(c, pos);
+                if (next < 0)
+                    next = MatchSpaces(c, pos, lineBreaks: llama3);
+                pieces.Add(next - pos);
+                pos = next;
             }
             start = end;
         }
     }
 
-    // Llama-3: (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
-    internal static void SplitLlama3(int[] cps, List<int> chunks, List<int> pieces)
+    // 's|'t|'re|'ve|'m|'ll|'d; the end of the match or -1.
+    private static int MatchContraction(Chunk c, int pos, int end, bool ignoreCase)
     {
-        static int Lower(int cp) => cp is >= 'A' and <= 'Z' ? cp + 32 : cp;
-        int start = 0;
-        foreach (int length in chunks)
+        if (c.Cpt(pos) != '\'' || pos + 1 >= end)
+            return -1;
+        int Next(int at) => ignoreCase && c.Cpt(at) is >= 'A' and <= 'Z' ? c.Cpt(at) + 32 : c.Cpt(at);
+        int next = Next(pos + 1);
+        if (next is 's' or 't' or 'm' or 'd')
+            return pos + 2;
+        if (pos + 2 < end)
         {
-            int end = start + length;
-            var c = new Chunk(cps, start, end);
-            int prevEnd = start;
-            void Add(int at)
-            {
-                if (at > prevEnd)
-                    pieces.Add(at - prevEnd);
-                prevEnd = at;
-            }
-
-            for (int pos = start; pos < end;)
-            {
-                int cpt = c.Cpt(pos);
-                var flags = c.Flags(pos);
-                if (cpt == '\'' && pos + 1 < end)
-                {
-                    int next = Lower(c.Cpt(pos + 1));
-                    if (next is 's' or 't' or 'm' or 'd')
-                    {
-                        pos += 2;
-                        Add(pos);
-                        continue;
-                    }
-                    if (pos + 2 < end)
-                    {
-                        int next2 = Lower(c.Cpt(pos + 2));
-                        if ((next == 'r' && next2 == 'e') || (next == 'v' && next2 == 'e') || (next == 'l' && next2 == 'l'))
-                        {
-                            pos += 3;
-                            Add(pos);
-                            continue;
-                        }
-                    }
-                }
-
-                // [^\r\n\p{L}\p{N}]?\p{L}+
-                if (!(cpt == '\r' || cpt == '\n' || (flags & CodepointFlags.Number) != 0)
-                    && ((flags & CodepointFlags.Letter) != 0 || (c.Flags(pos + 1) & CodepointFlags.Letter) != 0))
-                {
-                    pos++;
-                    while ((c.Flags(pos) & CodepointFlags.Letter) != 0)
-                        pos++;
-                    Add(pos);
-                    continue;
-                }
-
-                // \p{N}{1,3}
-                if ((flags & CodepointFlags.Number) != 0)
-                {
-                    int ini = pos;
-                    while ((c.Flags(pos) & CodepointFlags.Number) != 0)
-                    {
-                        if (++pos - ini >= 3)
-                        {
-                            Add(pos);
-                            ini = pos;
-                        }
-                    }
-                    Add(pos);
-                    continue;
-                }
-
-                // <space>?[^\s\p{L}\p{N}]+[\r\n]*
-                var flags2 = cpt == ' ' ? c.Flags(pos + 1) : flags;
-                if ((flags2 & WordClasses) == 0 && flags != CodepointFlags.None)
-                {
-                    pos += cpt == ' ' ? 1 : 0;
-                    while ((flags2 & WordClasses) == 0 && flags2 != CodepointFlags.None)
-                        flags2 = c.Flags(++pos);
-                    int cpt2 = c.Cpt(pos);
-                    while (cpt2 is '\r' or '\n')
-                        cpt2 = c.Cpt(++pos);
-                    Add(pos);
-                    continue;
-                }
-
-                int spaces = 0, lastLineEnd = 0;
-                while ((c.Flags(pos + spaces) & CodepointFlags.Whitespace) != 0)
-                {
-                    int cpt2 = c.Cpt(pos + spaces);
-                    if (cpt2 is '\r' or '\n')
-                        lastLineEnd = pos + spaces + 1;
-                    spaces++;
-                }
-                // \s*[\r\n]+
-                if (lastLineEnd > 0)
-                {
-                    pos = lastLineEnd;
-                    Add(pos);
-                    continue;
-                }
-                // \s+(?!\S)
-                if (spaces > 1 && c.Cpt(pos + spaces) != Chunk.OutOfRange)
-                {
-                    pos += spaces - 1;
-                    Add(pos);
-                    continue;
-                }
-                if (spaces > 0)
-                {
-                    pos += spaces;
-                    Add(pos);
-                    continue;
-                }
-                Add(++pos);
-            }
-            start = end;
+            int next2 = Next(pos + 2);
+            if ((next == 'r' && next2 == 'e') || (next == 'v' && next2 == 'e') || (next == 'l' && next2 == 'l'))
+                return pos + 3;
         }
+        return -1;
+    }
+
+    // ' ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+'
+    private static int MatchGpt2Word(Chunk c, int pos)
+    {
+        int cpt = c.Cpt(pos);
+        int first = cpt == ' ' ? pos + 1 : pos;
+        var kind = c.Flags(first);
+        if ((kind & CodepointFlags.Letter) != 0)
+            return SkipWhile(c, first, CodepointFlags.Letter);
+        if ((kind & CodepointFlags.Number) != 0)
+            return SkipWhile(c, first, CodepointFlags.Number);
+        if ((kind & WordClasses) == 0 && kind != CodepointFlags.None)
+            return SkipOther(c, first);
+        return -1;
+    }
+
+    // [^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*
+    private static int MatchLlama3Word(Chunk c, int pos)
+    {
+        int cpt = c.Cpt(pos);
+        var flags = c.Flags(pos);
+        if (!(cpt is '\r' or '\n' || (flags & CodepointFlags.Number) != 0)
+            && ((flags & CodepointFlags.Letter) != 0 || (c.Flags(pos + 1) & CodepointFlags.Letter) != 0))
+            return SkipWhile(c, pos + 1, CodepointFlags.Letter);
+        if ((flags & CodepointFlags.Number) != 0)
+        {
+            int p = pos + 1;
+            while (p - pos < 3 && (c.Flags(p) & CodepointFlags.Number) != 0)
+                p++;
+            return p;
+        }
+        int first = cpt == ' ' ? pos + 1 : pos;
+        if ((c.Flags(first) & WordClasses) == 0 && flags != CodepointFlags.None)
+        {
+            int p = SkipOther(c, first);
+            while (c.Cpt(p) is '\r' or '\n')
+                p++;
+            return p;
+        }
+        return -1;
+    }
+
+    // \s*[\r\n]+ (with lineBreaks)|\s+(?!\S)|\s+, else one code point on its own.
+    private static int MatchSpaces(Chunk c, int pos, bool lineBreaks)
+    {
+        int spaces = 0, lastLineEnd = -1;
+        while ((c.Flags(pos + spaces) & CodepointFlags.Whitespace) != 0)
+        {
+            if (lineBreaks && c.Cpt(pos + spaces) is '\r' or '\n')
+                lastLineEnd = pos + spaces + 1;
+            spaces++;
+        }
+        if (lastLineEnd > 0)
+            return lastLineEnd;
+        if (spaces > 1 && c.Cpt(pos + spaces) != Chunk.OutOfRange)
+            return pos + spaces - 1;
+        return pos + Math.Max(spaces, 1);
+    }
+
+    private static int SkipWhile(Chunk c, int pos, CodepointFlags kind)
+    {
+        while ((c.Flags(pos) & kind) != 0)
+            pos++;
+        return pos;
+    }
+
+    // [^\s\p{L}\p{N}]+: anything but whitespace, letters and numbers, up to the end of the chunk.
+    private static int SkipOther(Chunk c, int pos)
+    {
+        for (var f = c.Flags(pos); (f & WordClasses) == 0 && f != CodepointFlags.None; f = c.Flags(++pos))
+        {
+        }
+        return pos;
     }
 }

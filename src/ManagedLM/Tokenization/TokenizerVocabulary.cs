@@ -37,6 +37,8 @@ internal sealed class TokenizerVocabulary
     public float[] Scores { get; }
     public TokenAttributes[] Attributes { get; }
     public int Count => Texts.Length;
+    /// <summary>Length in chars of the longest token text (no longer span can be a token).</summary>
+    public int MaxTokenLength { get; }
 
     public int Bos { get; } = -1;
     public int Eos { get; } = -1;
@@ -73,6 +75,7 @@ internal sealed class TokenizerVocabulary
                 throw new GgufFormatException(metadata.FindEntry(Prefix + "tokens")!.Offset,
                     $"duplicate token in vocabulary: \"{text}\" has ids {_ids[text]} and {i}");
             Texts[i] = text;
+            MaxTokenLength = Math.Max(MaxTokenLength, text.Length);
             Attributes[i] = types is null ? TokenAttributes.Normal : FromType(types[i]);
         }
         _lookup = _ids.GetAlternateLookup<ReadOnlySpan<char>>();
@@ -106,7 +109,7 @@ internal sealed class TokenizerVocabulary
         if (AddEos && eos < 0)
             throw new GgufFormatException(0, $"{Prefix}add_eos_token is true, but {Prefix}eos_token_id is not set");
 
-        // Special tokens the converter did not mark, found by their text (lowest id wins).
+        // Special tokens the converter did not mark, found by their text (the first name present wins).
         DetectByText(ref eot, EotNames);
         DetectByText(ref eom, ["<|eom_id|>"]);
         DetectByText(ref fimPre, ["<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>", "<|code_prefix|>", "<|prefix|>"]);
@@ -130,7 +133,8 @@ internal sealed class TokenizerVocabulary
     }
 
     /// <summary>The id of the token whose text is exactly <paramref name="text"/>, or -1.</summary>
-    public int Find(ReadOnlySpan<char> text) => _lookup.TryGetValue(text, out int id) ? id : -1;
+    public int Find(ReadOnlySpan<char> text) =>
+        text.Length <= MaxTokenLength && _lookup.TryGetValue(text, out int id) ? id : -1;
 
     public bool IsEndOfGeneration(int id) => (uint)id < (uint)_endOfGeneration.Length && _endOfGeneration[id];
 
@@ -159,16 +163,14 @@ internal sealed class TokenizerVocabulary
     {
         if (id >= 0)
             return;
-        int found = -1;
         foreach (string name in names)
         {
-            if (_ids.TryGetValue(name, out int candidate) && (found < 0 || candidate < found))
-                found = candidate;
-        }
-        if (found >= 0)
-        {
-            id = found;
-            Attributes[found] |= TokenAttributes.Control;
+            if (_ids.TryGetValue(name, out int found))
+            {
+                id = found;
+                Attributes[found] |= TokenAttributes.Control;
+                return;
+            }
         }
     }
 

@@ -8,7 +8,7 @@ namespace ManagedLM.Tokenization;
 /// implements them (ordered alternation, greedy quantifiers, lookahead, <c>$</c> at the end of the
 /// searched range, <c>\s</c> = [\t\n\v\f\r ]). Units are code points or llama.cpp's collapsed category
 /// bytes; <c>\p{..}</c> is resolved by the caller. Supported: literals, escapes, classes with ranges and
-/// negation, <c>. ^ $ \b \B</c>, groups <c>( ) (?: ) (?= ) (?! )</c>, quantifiers <c>? * + {n} {n,} {n,m}</c>
+/// negation, escapes <c>\xHH \uHHHH \u{H..}</c>, <c>. ^ $ \b \B</c>, groups <c>( ) (?: ) (?= ) (?! )</c>, quantifiers <c>? * + {n} {n,} {n,m}</c>
 /// and their lazy forms.
 /// </summary>
 internal sealed class UnitRegex
@@ -448,7 +448,18 @@ internal sealed class UnitRegex
                     return _property(name.ToString());
                 }
                 case 'x': single = ParseHex(2); break;
-                case 'u': single = ParseHex(4); break;
+                case 'u':
+                    if (Peek() != '{')
+                    {
+                        single = ParseHex(4);
+                        break;
+                    }
+                    _pos++;
+                    single = 0;
+                    for (int digits = 0; Peek() != '}'; digits++)
+                        single = digits < 6 ? single * 16 + ParseHex(1) : throw Error("code point too long");
+                    _pos++;
+                    break;
                 case 'r': single = '\r'; break;
                 case 'n': single = '\n'; break;
                 case 't': single = '\t'; break;
