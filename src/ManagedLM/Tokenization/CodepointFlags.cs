@@ -31,8 +31,6 @@ internal static class Codepoints
     public static CodepointFlags Flags(int cp) => (uint)cp < 128 ? Ascii[cp] : Compute(cp);
 
     public static bool IsWhitespace(int cp) => (Flags(cp) & CodepointFlags.Whitespace) != 0;
-    public static bool IsLetter(int cp) => (Flags(cp) & CodepointFlags.Letter) != 0;
-    public static bool IsNumber(int cp) => (Flags(cp) & CodepointFlags.Number) != 0;
 
     private static CodepointFlags[] BuildAscii()
     {

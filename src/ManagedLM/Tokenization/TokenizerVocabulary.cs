@@ -43,9 +43,7 @@ internal sealed class TokenizerVocabulary
     public int Bos { get; } = -1;
     public int Eos { get; } = -1;
     public int Eot { get; } = -1;
-    public int Eom { get; } = -1;
     public int Unk { get; } = -1;
-    public int Sep { get; } = -1;
     public int Pad { get; } = -1;
     public bool AddBos { get; }
     public bool AddEos { get; }
@@ -82,13 +80,12 @@ internal sealed class TokenizerVocabulary
 
         int InRange(int id) => id >= 0 && id < n ? id : -1;
         int bos = InRange(defaults.Bos), eos = InRange(defaults.Eos), unk = InRange(defaults.Unk);
-        int eot = -1, eom = -1, sep = -1, pad = -1, fimPre = -1, fimSuf = -1, fimMid = -1, fimPad = -1, fimRep = -1, fimSep = -1;
+        int eot = -1, eom = -1, pad = -1, fimPre = -1, fimSuf = -1, fimMid = -1, fimPad = -1, fimRep = -1, fimSep = -1;
         ReadId(metadata, "bos_token_id", n, ref bos);
         ReadId(metadata, "eos_token_id", n, ref eos);
         ReadId(metadata, "eot_token_id", n, ref eot);
         ReadId(metadata, "eom_token_id", n, ref eom);
         ReadId(metadata, "unknown_token_id", n, ref unk);
-        ReadId(metadata, "seperator_token_id", n, ref sep);
         ReadId(metadata, "padding_token_id", n, ref pad);
         ReadId(metadata, "fim_pre_token_id", n, ref fimPre);
         ReadId(metadata, "fim_suf_token_id", n, ref fimSuf);
@@ -120,7 +117,7 @@ internal sealed class TokenizerVocabulary
         DetectByText(ref fimSep, ["<|file_sep|>"]);
 
         _endOfGeneration = BuildEndOfGeneration(eos, eot, eom, fimPad, fimRep, fimSep);
-        (Bos, Eos, Eot, Eom, Unk, Sep, Pad) = (bos, eos, eot, eom, unk, sep, pad);
+        (Bos, Eos, Eot, Unk, Pad) = (bos, eos, eot, unk, pad);
 
         SpecialTokensByLength = Enumerable.Range(0, n)
             .Where(i => (Attributes[i] & (TokenAttributes.Control | TokenAttributes.UserDefined | TokenAttributes.Unknown)) != 0)
@@ -252,36 +249,72 @@ internal sealed class TokenizerVocabulary
 
     private (byte[] Data, int[] Start) BuildPieces(PieceEncoding encoding)
     {
-        var data = new List<byte>(Count * 8);
+        var data = new byte[Count * 8 + 64];
         var start = new int[Count + 1];
+        int length = 0;
         for (int id = 0; id < Count; id++)
         {
-            start[id] = data.Count;
+            start[id] = length;
             string text = Texts[id];
             var attr = Attributes[id];
+            // A token's bytes never outnumber 3 per char, except for chars outside the byte map (below).
+            if (data.Length - length < text.Length * 3 + 64)
+                Array.Resize(ref data, Math.Max(data.Length * 2, length + text.Length * 3 + 64));
+            var dest = data.AsSpan(length);
             if ((attr & (TokenAttributes.Unknown | TokenAttributes.Control | TokenAttributes.UserDefined)) != 0)
-            {
-                data.AddRange(Encoding.UTF8.GetBytes(text));
-            }
+                length += Encoding.UTF8.GetBytes(text, dest);
+            else if ((attr & TokenAttributes.Normal) != 0 && encoding == PieceEncoding.SentencePiece)
+                length += SentencePieceBytes(text, dest);
             else if ((attr & TokenAttributes.Normal) != 0)
             {
-                if (encoding == PieceEncoding.SentencePiece)
-                    data.AddRange(Encoding.UTF8.GetBytes(text.Replace('▁', ' ')));
-                else
-                    AppendByteLevel(text, data);
+                byte[] bytes = ByteLevelBytes(text);
+                if (data.Length - length < bytes.Length)
+                    Array.Resize(ref data, Math.Max(data.Length * 2, length + bytes.Length));
+                bytes.CopyTo(data, length);
+                length += bytes.Length;
             }
             else if ((attr & TokenAttributes.Byte) != 0)
+                data[length++] = ByteOfByteToken(text);
+        }
+        start[Count] = length;
+        Array.Resize(ref data, length);
+        return (data, start);
+    }
+
+    // ▁ → space.
+    private static int SentencePieceBytes(string text, Span<byte> dest)
+    {
+        int n = Encoding.UTF8.GetBytes(text, dest);
+        for (int i = 0; i + 2 < n; i++)
+        {
+            if (dest[i] == 0xE2 && dest[i + 1] == 0x96 && dest[i + 2] == 0x81)
             {
-                data.Add(ByteOfByteToken(text));
+                dest[i] = (byte)' ';
+                dest[(i + 3)..n].CopyTo(dest[(i + 1)..]);
+                n -= 2;
             }
         }
-        start[Count] = data.Count;
-        return (data.ToArray(), start);
+        return n;
     }
 
     // Undoes the GPT-2 byte map; a char outside the map renders as llama.cpp does: [UNK_BYTE_0x<utf8 hex><token>].
-    private static void AppendByteLevel(string text, List<byte> data)
+    private static byte[] ByteLevelBytes(string text)
     {
+        var bytes = new byte[text.Length];
+        int n = 0;
+        foreach (char c in text)
+        {
+            int b = ByteLevelEncoding.ToByte(c);
+            if (b < 0)
+                return ByteLevelBytesSlow(text);
+            bytes[n++] = (byte)b;
+        }
+        return bytes;
+    }
+
+    private static byte[] ByteLevelBytesSlow(string text)
+    {
+        var data = new List<byte>();
         Span<byte> utf8 = stackalloc byte[4];
         foreach (var rune in text.EnumerateRunes())
         {
@@ -298,6 +331,7 @@ internal sealed class TokenizerVocabulary
             sb.Append(text).Append(']');
             data.AddRange(Encoding.UTF8.GetBytes(sb.ToString()));
         }
+        return data.ToArray();
     }
 
     // "<0xAB>" → 0xAB: the two chars after "<0x", read as hex up to the first non-hex char (strtol).

@@ -20,13 +20,10 @@ internal sealed class UnitRegex
 
     private readonly Node _start;
 
-    public string Pattern { get; }
-
     /// <param name="pattern">The expression.</param>
     /// <param name="property">Resolves the name inside <c>\p{name}</c> to a set; throws for names it does not know.</param>
     public UnitRegex(string pattern, Func<string, UnitSet> property)
     {
-        Pattern = pattern;
         var parser = new Parser(pattern, property);
         var ast = parser.ParseAll();
         _start = Build(ast, AcceptNode.Instance);

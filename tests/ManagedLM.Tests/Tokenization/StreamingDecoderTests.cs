@@ -60,4 +60,25 @@ public class StreamingDecoderTests
         Assert.Equal("", llama3.CreateStreamingDecoder().Append(128009));
         Assert.Equal("<|eot_id|>", llama3.CreateStreamingDecoder(skipSpecialTokens: false).Append(128009));
     }
+
+    [Fact]
+    public void Span_append_allocates_nothing_once_warm()
+    {
+        var spm = VocabFixtures.Load("llama-spm");
+        int[] ids = spm.Encode("Hello 😁 wörld, 你好!", addSpecialTokens: false);
+        var decoder = spm.CreateStreamingDecoder();
+        char[] buffer = new char[64];
+        foreach (int id in ids)
+            decoder.Append(id, buffer);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        int chars = 0;
+        for (int round = 0; round < 100; round++)
+        {
+            foreach (int id in ids)
+                chars += decoder.Append(id, buffer);
+            chars += spm.IsEndOfGeneration(ids[0]) ? 1 : 0;
+        }
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.True(chars > 0);
+    }
 }
