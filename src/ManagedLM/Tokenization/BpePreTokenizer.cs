@@ -38,7 +38,7 @@ internal sealed class BpePreTokenizer
     /// <summary>The pre-tokenizer clears the default BOS id (ChatGLM).</summary>
     public bool NoDefaultBos { get; }
 
-    private BpePreTokenizer(string name, string[] patterns, bool cleanSpaces, bool ignoreMerges, bool addBos, bool noDefaultBos)
+    private BpePreTokenizer(string name, string[] patterns, bool cleanSpaces, bool ignoreMerges = false, bool addBos = false, bool noDefaultBos = false)
     {
         Name = name;
         _steps = patterns.Select(MakeStep).ToArray();
@@ -55,11 +55,11 @@ internal sealed class BpePreTokenizer
         string name = string.IsNullOrEmpty(pre) ? "default" : pre;
         return name switch
         {
-            "default" => new(name, [@"[\p{P}\$\+<=>\^~\|]+", Gpt2Pattern, @"\p{N}+", "[0-9][0-9][0-9]"], true, false, false, false),
+            "default" => new(name, [@"[\p{P}\$\+<=>\^~\|]+", Gpt2Pattern, @"\p{N}+", "[0-9][0-9][0-9]"], cleanSpaces: true),
             "llama3" or "llama-v3" or "llama-bpe" or "falcon3" or "falcon-h1" or "pixtral" or "midm-2.0" or "lfm2" or "jina-v5-nano"
-                => new(name, [Llama3Pattern], true, ignoreMerges: true, addBos: true, false),
-            "dbrx" or "smaug-bpe" => new(name, [Llama3Pattern], true, false, false, false),
-            "glm4" or "chatglm-bpe" => new(name, [Llama3Pattern], true, false, false, noDefaultBos: true),
+                => new(name, [Llama3Pattern], cleanSpaces: true, ignoreMerges: true, addBos: true),
+            "dbrx" or "smaug-bpe" => new(name, [Llama3Pattern], cleanSpaces: true),
+            "glm4" or "chatglm-bpe" => new(name, [Llama3Pattern], cleanSpaces: true, noDefaultBos: true),
             "deepseek-llm" => new(name,
             [
                 "[\r\n]",
@@ -69,24 +69,24 @@ internal sealed class BpePreTokenizer
                 "\\s+$",
                 "[一-龥ࠀ-一가-퟿]+",
                 @"\p{N}+",
-            ], false, false, false, false),
-            "deepseek-coder" => new(name, ["[\r\n]", @"\s?\p{L}+", @"\s?\p{P}+", "[一-龥ࠀ-一가-퟿]+", @"\p{N}"], false, false, false, false),
-            "deepseek-v3" or "hunyuan-dense" or "joyai-llm" or "hy_v4" => new(name, [@"\p{N}{1,3}", "[一-龥぀-ゟ゠-ヿ]+", Deepseek3Main], false, false, false, false),
-            "falcon" => new(name, [@"[\p{P}\$\+<=>\^~\|`]+", Gpt2Pattern, "[0-9][0-9][0-9]"], true, false, false, false),
-            "starcoder" or "refact" or "codeshell" or "exaone" or "minerva-7b" or "mellum2" => new(name, [StarcoderDigits, Gpt2Pattern], true, false, false, false),
-            "command-r" or "smollm" => new(name, [StarcoderDigits, Gpt2Pattern], false, false, false, false),
+            ], cleanSpaces: false),
+            "deepseek-coder" => new(name, ["[\r\n]", @"\s?\p{L}+", @"\s?\p{P}+", "[一-龥ࠀ-一가-퟿]+", @"\p{N}"], cleanSpaces: false),
+            "deepseek-v3" or "hunyuan-dense" or "joyai-llm" or "hy_v4" => new(name, [@"\p{N}{1,3}", "[一-龥぀-ゟ゠-ヿ]+", Deepseek3Main], cleanSpaces: false),
+            "falcon" => new(name, [@"[\p{P}\$\+<=>\^~\|`]+", Gpt2Pattern, "[0-9][0-9][0-9]"], cleanSpaces: true),
+            "starcoder" or "refact" or "codeshell" or "exaone" or "minerva-7b" or "mellum2" => new(name, [StarcoderDigits, Gpt2Pattern], cleanSpaces: true),
+            "command-r" or "smollm" => new(name, [StarcoderDigits, Gpt2Pattern], cleanSpaces: false),
             "gpt-2" or "phi-2" or "jina-es" or "jina-de" or "gigachat" or "jina-v2-es" or "jina-v2-de" or "a.x-4.0" or "mellum"
-                or "modern-bert" or "mpt" or "olmo" or "jais" or "exaone4" => new(name, [Gpt2Pattern], true, false, false, false),
-            "trillion" or "granite-docling" => new(name, [Gpt2Pattern], false, false, false, false),
-            "qwen2" or "deepseek-r1-qwen" or "kormo" or "f2llmv2" or "hunyuan" or "solar-open" or "grok-2" => new(name, [Qwen2Pattern], false, false, false, false),
-            "stablelm2" or "megrez" => new(name, [Qwen2Pattern], true, false, false, false),
-            "qwen35" => new(name, [@"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"], false, false, false, false),
-            "seed-coder" => new(name, [@"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1}| ?[^\s\p{L}\p{N}\r\n]+|\s*[\r\n]+|\s+(?!\S)|\s+"], false, false, false, false),
-            "bailingmoe" or "bailingmoe2" or "llada-moe" => new(name, [@"'(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+"], false, false, false, false),
-            "ufakzeka" => new(name, [@"[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"], false, false, false, false),
-            "poro-chat" => new(name, [PoroPattern], false, false, false, false),
-            "bloom" or "gpt3-finnish" => new(name, [PoroPattern], true, false, false, false),
-            "viking" => new(name, [PoroPattern, @"\p{N}"], false, false, false, false),
+                or "modern-bert" or "mpt" or "olmo" or "jais" or "exaone4" => new(name, [Gpt2Pattern], cleanSpaces: true),
+            "trillion" or "granite-docling" => new(name, [Gpt2Pattern], cleanSpaces: false),
+            "qwen2" or "deepseek-r1-qwen" or "kormo" or "f2llmv2" or "hunyuan" or "solar-open" or "grok-2" => new(name, [Qwen2Pattern], cleanSpaces: false),
+            "stablelm2" or "megrez" => new(name, [Qwen2Pattern], cleanSpaces: true),
+            "qwen35" => new(name, [@"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"], cleanSpaces: false),
+            "seed-coder" => new(name, [@"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1}| ?[^\s\p{L}\p{N}\r\n]+|\s*[\r\n]+|\s+(?!\S)|\s+"], cleanSpaces: false),
+            "bailingmoe" or "bailingmoe2" or "llada-moe" => new(name, [@"'(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+"], cleanSpaces: false),
+            "ufakzeka" => new(name, [@"[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"], cleanSpaces: false),
+            "poro-chat" => new(name, [PoroPattern], cleanSpaces: false),
+            "bloom" or "gpt3-finnish" => new(name, [PoroPattern], cleanSpaces: true),
+            "viking" => new(name, [PoroPattern, @"\p{N}"], cleanSpaces: false),
             _ => throw new NotSupportedException($"Unsupported pre-tokenizer tokenizer.ggml.pre = \"{name}\"."),
         };
     }
