@@ -1,6 +1,7 @@
 using ManagedLM.Generation;
 using ManagedLM.Gguf;
 using ManagedLM.Kernels;
+using ManagedLM.Tokenization;
 
 namespace ManagedLM.Model;
 
@@ -15,6 +16,8 @@ public sealed class TransformerModel : IDisposable
 
     public ModelConfig Config { get; }
     public ModelWeights Weights { get; }
+    /// <summary>The model's tokenizer, built from its GGUF metadata.</summary>
+    public Tokenizer Tokenizer { get; }
     /// <summary>The file's metadata (tokenizer, chat template, provenance).</summary>
     public GgufMetadata Metadata => _file.Metadata;
     /// <summary>Largest context a generator may use.</summary>
@@ -26,6 +29,9 @@ public sealed class TransformerModel : IDisposable
         _file = file;
         Config = ModelConfig.FromGguf(file);
         Weights = ModelWeights.Load(file, Config);
+        Tokenizer = Tokenizer.FromGguf(file.Metadata);
+        if (Tokenizer.VocabSize != Config.VocabSize)
+            throw new GgufFormatException(file.DataOffset, $"the tokenizer has {Tokenizer.VocabSize} tokens but the model's vocabulary is {Config.VocabSize}");
         int max = options.MaxContextLength ?? Config.ContextLength;
         if (max <= 0)
             throw new ArgumentOutOfRangeException(nameof(options), max, "MaxContextLength must be positive.");

@@ -8,6 +8,8 @@ internal static class CommandCatalog
     public static IEnumerable<Command> All()
     {
         yield return InspectCommand.Create();
+        yield return GenerateCommand.Create();
+        yield return TokenizeCommand.Create();
         yield return BenchCommand.Create();
     }
 }

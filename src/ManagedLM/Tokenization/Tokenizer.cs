@@ -1,0 +1,268 @@
+using System.Buffers;
+using System.Text;
+using ManagedLM.Gguf;
+
+namespace ManagedLM.Tokenization;
+
+/// <summary>
+/// A tokenizer built from GGUF metadata that encodes and decodes exactly as llama.cpp does
+/// (llama-vocab.cpp): special tokens split out first, then SentencePiece-style merges
+/// (<see cref="SpmTokenizer"/>) or byte-level BPE (<see cref="BpeTokenizer"/>) on the text between them.
+/// Immutable and safe to use from any number of threads.
+/// </summary>
+public abstract class Tokenizer
+{
+    private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: false);
+
+    private protected TokenizerVocabulary Vocabulary { get; }
+
+    private protected Tokenizer(TokenizerVocabulary vocabulary, string model)
+    {
+        Vocabulary = vocabulary;
+        Model = model;
+    }
+
+    /// <summary>Builds the tokenizer that <c>tokenizer.ggml.model</c> names ("llama" or "gpt2").</summary>
+    /// <exception cref="NotSupportedException">An unknown tokenizer.ggml.model or tokenizer.ggml.pre.</exception>
+    /// <exception cref="GgufFormatException">Missing or malformed tokenizer metadata.</exception>
+    public static Tokenizer FromGguf(GgufMetadata metadata)
+    {
+        ArgumentNullException.ThrowIfNull(metadata);
+        string model = metadata.GetString("tokenizer.ggml.model");
+        return model switch
+        {
+            "llama" => new SpmTokenizer(metadata),
+            "gpt2" => new BpeTokenizer(metadata),
+            _ => throw new NotSupportedException(
+                $"Unsupported tokenizer: tokenizer.ggml.model = \"{model}\" (supported: \"llama\" (SentencePiece BPE), \"gpt2\" (byte-level BPE))."),
+        };
+    }
+
+    /// <summary>"llama" or "gpt2", as tokenizer.ggml.model says.</summary>
+    public string Model { get; }
+    public int VocabSize => Vocabulary.Count;
+    /// <summary>Beginning-of-sequence id, or -1.</summary>
+    public int BosTokenId => Vocabulary.Bos;
+    /// <summary>End-of-sequence id, or -1.</summary>
+    public int EosTokenId => Vocabulary.Eos;
+    /// <summary>End-of-turn id (metadata, or found by name such as &lt;|eot_id|&gt;, &lt;|im_end|&gt;), or -1.</summary>
+    public int EotTokenId => Vocabulary.Eot;
+    /// <summary>Unknown-token id, or -1.</summary>
+    public int UnknownTokenId => Vocabulary.Unk;
+    /// <summary>Padding id, or -1.</summary>
+    public int PaddingTokenId => Vocabulary.Pad;
+    /// <summary>Whether <see cref="Encode"/> with special tokens starts with BOS.</summary>
+    public bool AddBosToken => Vocabulary.AddBos;
+    /// <summary>Whether <see cref="Encode"/> with special tokens ends with EOS.</summary>
+    public bool AddEosToken => Vocabulary.AddEos;
+
+    /// <summary>
+    /// Token ids of <paramref name="text"/>. <paramref name="addSpecialTokens"/>: BOS/EOS as the model's
+    /// add_bos/add_eos say. <paramref name="parseSpecialTokens"/>: control tokens written in the text
+    /// (e.g. &lt;|begin_of_text|&gt;) become their ids; user-defined tokens are always recognized.
+    /// Unpaired surrogates are encoded as U+FFFD.
+    /// </summary>
+    public int[] Encode(string text, bool addSpecialTokens = true, bool parseSpecialTokens = false)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        text = ReplaceUnpairedSurrogates(text);
+        var output = new List<int>(text.Length / 3 + 4);
+        if (addSpecialTokens && AddBosToken)
+            output.Add(BosTokenId);
+        bool afterSpecial = true;
+        foreach (var fragment in SpecialTokenPartition.Split(Vocabulary, text, parseSpecialTokens))
+        {
+            if (fragment.Token >= 0)
+            {
+                output.Add(fragment.Token);
+                afterSpecial = true;
+            }
+            else
+            {
+                EncodeText(text.AsSpan(fragment.Start, fragment.Length), afterSpecial, output);
+                afterSpecial = false;
+            }
+        }
+        if (addSpecialTokens && AddEosToken)
+            output.Add(EosTokenId);
+        return output.ToArray();
+    }
+
+    /// <summary>Encodes text that holds no special tokens; <paramref name="afterSpecial"/>: it starts the input or follows a special token.</summary>
+    private protected abstract void EncodeText(ReadOnlySpan<char> text, bool afterSpecial, List<int> output);
+
+    /// <summary>Whether generation ends at <paramref name="id"/> (EOS, EOT, EOM and the other tokens llama.cpp's llama_vocab_is_eog lists).</summary>
+    public bool IsEndOfGeneration(int id) => Vocabulary.IsEndOfGeneration(id);
+
+    /// <summary>Whether <paramref name="id"/> is a control token (BOS, EOS, chat markers...).</summary>
+    public bool IsControl(int id) => (Vocabulary.Attributes[CheckId(id)] & TokenAttributes.Control) != 0;
+
+    /// <summary>The type the file gives the token (control for tokens llama.cpp promotes by name).</summary>
+    public TokenType GetTokenType(int id)
+    {
+        var attr = Vocabulary.Attributes[CheckId(id)];
+        if ((attr & TokenAttributes.Control) != 0) return TokenType.Control;
+        if ((attr & TokenAttributes.UserDefined) != 0) return TokenType.UserDefined;
+        if ((attr & TokenAttributes.Unknown) != 0) return TokenType.Unknown;
+        if ((attr & TokenAttributes.Byte) != 0) return TokenType.Byte;
+        if ((attr & TokenAttributes.Unused) != 0) return TokenType.Unused;
+        if ((attr & TokenAttributes.Normal) != 0) return TokenType.Normal;
+        return TokenType.Undefined;
+    }
+
+    /// <summary>The vocabulary entry of <paramref name="id"/> as stored in the file (e.g. "▁Hello", "ĠHello", "&lt;0x0A&gt;").</summary>
+    public string TokenText(int id) => Vocabulary.Texts[CheckId(id)];
+
+    /// <summary>The id whose vocabulary entry is exactly <paramref name="text"/>, or -1.</summary>
+    public int TokenId(string text) => Vocabulary.Find(text);
+
+    /// <summary>
+    /// Display text of one token: the bytes it decodes to (special tokens shown as their text) as UTF-8,
+    /// with bytes that are not valid UTF-8 on their own shown as &lt;0xXX&gt;.
+    /// </summary>
+    public string TokenToPiece(int id)
+    {
+        var bytes = Vocabulary.Piece(CheckId(id), special: true);
+        var sb = new StringBuilder(bytes.Length);
+        while (!bytes.IsEmpty)
+        {
+            if (Rune.DecodeFromUtf8(bytes, out var rune, out int consumed) == OperationStatus.Done)
+                sb.Append(rune.ToString());
+            else
+                for (int i = 0; i < consumed; i++)
+                    sb.Append("<0x").Append(bytes[i].ToString("X2")).Append('>');
+            bytes = bytes[consumed..];
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>The raw bytes <paramref name="id"/> decodes to; control and unknown tokens are empty unless <paramref name="includeSpecial"/>.</summary>
+    public ReadOnlySpan<byte> TokenBytes(int id, bool includeSpecial = false) => Vocabulary.Piece(CheckId(id), includeSpecial);
+
+    /// <summary>Copies <see cref="TokenBytes"/> into <paramref name="dest"/>; returns the count.</summary>
+    /// <exception cref="ArgumentException"><paramref name="dest"/> is shorter than the token's bytes.</exception>
+    public int TokenToBytes(int id, Span<byte> dest, bool includeSpecial = false)
+    {
+        var bytes = TokenBytes(id, includeSpecial);
+        if (!bytes.TryCopyTo(dest))
+            throw new ArgumentException($"Token {id} has {bytes.Length} bytes; the destination holds {dest.Length}.", nameof(dest));
+        return bytes.Length;
+    }
+
+    /// <summary>
+    /// Text of <paramref name="ids"/>, as llama.cpp's llama_detokenize: <paramref name="skipSpecialTokens"/> drops
+    /// a leading BOS / trailing EOS the model adds and renders control tokens as nothing (otherwise as their text);
+    /// SentencePiece models drop the space prefix of the first token (unless a BOS was dropped); models with
+    /// clean_up_tokenization_spaces remove spaces before punctuation and contractions. Invalid UTF-8 becomes U+FFFD.
+    /// </summary>
+    public string Decode(ReadOnlySpan<int> ids, bool skipSpecialTokens = true)
+    {
+        bool removeSpace = Vocabulary.AddSpacePrefix;
+        if (skipSpecialTokens && AddBosToken && ids.Length > 0 && ids[0] == BosTokenId)
+        {
+            removeSpace = false;
+            ids = ids[1..];
+        }
+        if (skipSpecialTokens && AddEosToken && ids.Length > 0 && ids[^1] == EosTokenId)
+            ids = ids[..^1];
+
+        var buffer = new ArrayBufferWriter<byte>(ids.Length * 4 + 16);
+        foreach (int id in ids)
+        {
+            var piece = TokenBytes(id, includeSpecial: !skipSpecialTokens);
+            if (removeSpace && !piece.IsEmpty && piece[0] == (byte)' ')
+                piece = piece[1..];
+            removeSpace = false;
+            buffer.Write(piece);
+        }
+        if (!Vocabulary.CleanSpaces)
+            return Utf8.GetString(buffer.WrittenSpan);
+        byte[] text = buffer.WrittenSpan.ToArray();
+        int length = CleanSpaces(text);
+        return Utf8.GetString(text, 0, length);
+    }
+
+    /// <summary>A decoder for one generation stream: bytes of tokens in, complete characters out.</summary>
+    /// <param name="skipSpecialTokens">Control tokens produce no text (otherwise their text).</param>
+    public StreamingDecoder CreateStreamingDecoder(bool skipSpecialTokens = true) => new(this, skipSpecialTokens);
+
+    private protected int CheckId(int id) =>
+        (uint)id < (uint)VocabSize ? id : throw new ArgumentOutOfRangeException(nameof(id), id, $"Token id must be in [0, {VocabSize}).");
+
+    // llama.cpp's clean_up_tokenization_spaces passes, in place on the UTF-8 bytes; returns the new length.
+    private static int CleanSpaces(byte[] text)
+    {
+        // " ?", " !", " .", " ,"
+        int total1 = text.Length;
+        int total = total1 > 0 ? 1 : 0;
+        for (int i = 1; i < total1; i++)
+        {
+            byte x = text[i];
+            if (text[i - 1] == ' ' && x is (byte)'?' or (byte)'!' or (byte)'.' or (byte)',')
+                total--;
+            text[total++] = x;
+        }
+
+        // " ' " → "'"
+        int total2 = total;
+        total = total2 > 0 ? 1 : 0;
+        for (int i = 1; i < total2; i++)
+        {
+            byte x = text[i];
+            if (x == '\'' && i + 1 < total2 && text[i - 1] == ' ' && text[i + 1] == ' ')
+            {
+                total--;
+                text[++i] = 0;
+            }
+            text[total++] = x;
+        }
+
+        // " 's", " 'm", " 're", " 've" lose the space
+        int total3 = total;
+        total = total3 > 0 ? 1 : 0;
+        for (int i = 1; i < total3; i++)
+        {
+            byte x = text[i];
+            if (text[i - 1] == ' ' && x == '\'' && i + 1 < total3)
+            {
+                byte x1 = text[i + 1];
+                if (x1 is (byte)'s' or (byte)'m')
+                    total--;
+                else if (x1 is not ((byte)'t' or (byte)'d') && i + 2 < total3)
+                {
+                    byte x2 = text[i + 2];
+                    if ((x1 == 'r' && x2 == 'e') || (x1 == 'v' && x2 == 'e'))
+                        total--;
+                }
+            }
+            text[total++] = x;
+        }
+        return total;
+    }
+
+    private static string ReplaceUnpairedSurrogates(string text)
+    {
+        int bad = -1;
+        for (int i = 0; i < text.Length; i++)
+        {
+            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+                i++;
+            else if (char.IsSurrogate(text[i]))
+            {
+                bad = i;
+                break;
+            }
+        }
+        if (bad < 0)
+            return text;
+        var chars = text.ToCharArray();
+        for (int i = bad; i < chars.Length; i++)
+        {
+            if (char.IsHighSurrogate(chars[i]) && i + 1 < chars.Length && char.IsLowSurrogate(chars[i + 1]))
+                i++;
+            else if (char.IsSurrogate(chars[i]))
+                chars[i] = '\uFFFD';
+        }
+        return new string(chars);
+    }
+}

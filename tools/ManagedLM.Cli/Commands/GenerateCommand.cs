@@ -1,0 +1,119 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using ManagedLM.Generation;
+using ManagedLM.Model;
+using ManagedLM.Sampling;
+using ManagedLM.Tokenization;
+
+namespace ManagedLM.Cli.Commands;
+
+/// <summary>
+/// `managedlm generate`: continues a prompt, streaming text as it is produced, then prints speed.
+/// `--json` prints one object (prompt_ids, generated_ids, text, prompt_tokens_per_s, decode_tokens_per_s) instead.
+/// </summary>
+internal static class GenerateCommand
+{
+    public static Command Create()
+    {
+        var model = CliOptions.Model();
+        var prompt = new Option<string?>("--prompt", "-p") { Description = "Prompt text (encoded with the model's tokenizer; BOS added when the model asks for it)." };
+        var promptIds = new Option<string?>("--prompt-ids") { Description = "Prompt as comma-separated token ids, used as given (no BOS added, no tokenizer)." };
+        var count = new Option<int>("--n-predict", "-n") { Description = "Most tokens to generate.", DefaultValueFactory = _ => 128 };
+        var temp = new Option<float>("--temp") { Description = "Temperature; 0 is greedy.", DefaultValueFactory = _ => SamplingOptions.Default.Temperature };
+        var topK = new Option<int>("--top-k") { Description = "Top-k (0 disables).", DefaultValueFactory = _ => SamplingOptions.Default.TopK };
+        var topP = new Option<float>("--top-p") { Description = "Top-p (1 disables).", DefaultValueFactory = _ => SamplingOptions.Default.TopP };
+        var minP = new Option<float>("--min-p") { Description = "Min-p (0 disables).", DefaultValueFactory = _ => SamplingOptions.Default.MinP };
+        var seed = new Option<ulong?>("--seed", "-s") { Description = "Random seed (default: random)." };
+        var threads = new Option<int>("--threads", "-t") { Description = "Threads per matmul.", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var ctx = new Option<int?>("--ctx-size", "-c") { Description = "Context length (default: min(model's, 4096))." };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of streaming text." };
+        var command = new Command("generate", "Generate text from a prompt.")
+        {
+            model, prompt, promptIds, count, temp, topK, topP, minP, seed, threads, ctx, json,
+        };
+        command.SetAction(parse =>
+        {
+            var request = new GenerateRequest(
+                ModelLocator.Resolve(parse.GetValue(model)), parse.GetValue(prompt), ParseIds(parse.GetValue(promptIds)),
+                parse.GetValue(count),
+                new SamplingOptions
+                {
+                    Temperature = parse.GetValue(temp), TopK = parse.GetValue(topK), TopP = parse.GetValue(topP),
+                    MinP = parse.GetValue(minP), Seed = parse.GetValue(seed),
+                },
+                parse.GetValue(threads), parse.GetValue(ctx), parse.GetValue(json));
+            Run(request, Console.Out, Console.Error);
+            return 0;
+        });
+        return command;
+    }
+
+    public sealed record GenerateRequest(
+        string ModelPath, string? Prompt, int[]? PromptIds, int MaxTokens, SamplingOptions Sampling,
+        int Threads, int? ContextLength, bool Json);
+
+    public static GenerationResult Run(GenerateRequest r, TextWriter output, TextWriter log)
+    {
+        using var model = TransformerModel.Load(r.ModelPath);
+        var tokenizer = model.Tokenizer;
+        int[] prompt = r.PromptIds ?? tokenizer.Encode(r.Prompt ?? "", addSpecialTokens: true);
+        if (prompt.Length == 0)
+            throw new ArgumentException("The prompt is empty: give --prompt text or --prompt-ids.");
+        using var generator = model.CreateGenerator(new GeneratorOptions
+        {
+            Sampling = r.Sampling, Threads = r.Threads, ContextLength = r.ContextLength,
+        });
+
+        var decoder = tokenizer.CreateStreamingDecoder();
+        if (!r.Json)
+        {
+            if (r.Prompt is not null && r.PromptIds is null)
+                output.Write(r.Prompt);
+            output.Flush();
+        }
+        var text = new System.Text.StringBuilder();
+        var result = generator.Generate(prompt, r.MaxTokens, tokenizer.IsEndOfGeneration, id =>
+        {
+            string piece = decoder.Append(id);
+            text.Append(piece);
+            if (!r.Json)
+            {
+                output.Write(piece);
+                output.Flush();
+            }
+        });
+        text.Append(decoder.Flush());
+
+        if (r.Json)
+        {
+            output.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+            {
+                ["prompt_ids"] = result.PromptTokens,
+                ["generated_ids"] = result.GeneratedTokens,
+                ["text"] = text.ToString(),
+                ["stop_reason"] = result.StopReason.ToString(),
+                ["seed"] = generator.Sampler.Seed,
+                ["prompt_tokens_per_s"] = Math.Round(result.PromptTokensPerSecond, 3),
+                ["decode_tokens_per_s"] = Math.Round(result.DecodeTokensPerSecond, 3),
+            }));
+        }
+        else
+        {
+            output.WriteLine();
+            log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"prompt: {result.PromptTokens.Length} tokens, {result.PromptTokensPerSecond:F1} tokens/s | generated: {result.GeneratedTokens.Length} tokens, {result.DecodeTokensPerSecond:F1} tokens/s | stop: {result.StopReason}"));
+        }
+        return result;
+    }
+
+    private static int[]? ParseIds(string? ids)
+    {
+        if (ids is null)
+            return null;
+        return ids.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(s => int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) ? v
+                : throw new ArgumentException($"--prompt-ids: \"{s}\" is not a token id."))
+            .ToArray();
+    }
+}

@@ -1,0 +1,77 @@
+using System.CommandLine;
+using System.IO.Compression;
+using System.Text;
+using ManagedLM.Gguf;
+using ManagedLM.Tokenization;
+
+namespace ManagedLM.Cli.Commands;
+
+/// <summary>`managedlm tokenize [--model FILE] ("text" | --file F)`: the token ids of a text, as a prompt would be encoded.</summary>
+internal static class TokenizeCommand
+{
+    public static Command Create()
+    {
+        var text = new Argument<string?>("text") { Description = "Text to tokenize.", Arity = ArgumentArity.ZeroOrOne };
+        var model = new Option<string?>("--model", "-m")
+        {
+            Description = $"GGUF file (.gguf or .gguf.gz); only its tokenizer is read. Default: ${ModelLocator.EnvironmentVariable}, then ../shared/models/stories260K.gguf.",
+        };
+        var file = new Option<string?>("--file", "-f") { Description = "Tokenize this file's bytes (read as UTF-8) instead of the text argument." };
+        var noBos = new Option<bool>("--no-bos") { Description = "Add no BOS/EOS tokens (the model's add_bos/add_eos otherwise decide)." };
+        var parseSpecial = new Option<bool>("--parse-special") { Description = "Turn control tokens written in the text (e.g. <|im_start|>) into their ids." };
+        var pieces = new Option<bool>("--pieces") { Description = "Print one token per line: id and piece." };
+        var command = new Command("tokenize", "Print the token ids of a text.") { text, model, file, noBos, parseSpecial, pieces };
+        command.SetAction(parse =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            var error = parse.InvocationConfiguration.Error;
+            string? inline = parse.GetValue(text);
+            string? path = parse.GetValue(file);
+            if ((inline is null) == (path is null))
+            {
+                error.WriteLine("Give the text either as an argument or with --file, not both.");
+                return 1;
+            }
+            try
+            {
+                var tokenizer = LoadTokenizer(ModelLocator.Resolve(parse.GetValue(model)));
+                string input = inline ?? new UTF8Encoding(false, false).GetString(File.ReadAllBytes(path!));
+                int[] ids = tokenizer.Encode(input, addSpecialTokens: !parse.GetValue(noBos), parseSpecialTokens: parse.GetValue(parseSpecial));
+                Write(tokenizer, ids, parse.GetValue(pieces), output);
+                return 0;
+            }
+            catch (Exception e) when (e is IOException or GgufFormatException or NotSupportedException or UnauthorizedAccessException)
+            {
+                error.WriteLine(e.Message);
+                return 1;
+            }
+        });
+        return command;
+    }
+
+    /// <summary>Reads only the metadata of a .gguf (memory-mapped) or .gguf.gz file and builds its tokenizer.</summary>
+    public static Tokenizer LoadTokenizer(string path)
+    {
+        if (path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase))
+        {
+            using var gz = new GZipStream(File.OpenRead(path), CompressionMode.Decompress);
+            using var bytes = new MemoryStream();
+            gz.CopyTo(bytes);
+            using var parsed = GgufFile.Parse(bytes.ToArray());
+            return Tokenizer.FromGguf(parsed.Metadata);
+        }
+        using var gguf = GgufFile.Open(path);
+        return Tokenizer.FromGguf(gguf.Metadata);
+    }
+
+    public static void Write(Tokenizer tokenizer, int[] ids, bool pieces, TextWriter output)
+    {
+        if (!pieces)
+        {
+            output.WriteLine(string.Join(' ', ids));
+            return;
+        }
+        foreach (int id in ids)
+            output.WriteLine($"{id,6} -> '{tokenizer.TokenToPiece(id)}'");
+    }
+}
