@@ -1,0 +1,54 @@
+using System.Text.Json;
+using ManagedLM.Cli.Commands;
+using ManagedLM.Sampling;
+
+namespace ManagedLM.Tests.Cli;
+
+public class GenerateCommandTests
+{
+    private static GenerateCommand.GenerateRequest Request(string? prompt = null, int[]? ids = null, bool json = false, int n = 32) =>
+        new(TestData.Model("stories260K.gguf"), prompt, ids, n, SamplingOptions.Greedy, Threads: 1, ContextLength: null, json);
+
+    [Fact]
+    public void Greedy_text_is_llama_cpps()
+    {
+        var output = new StringWriter();
+        var log = new StringWriter();
+        GenerateCommand.Run(Request("Once upon a time"), output, log);
+        Assert.Equal("Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw\n", output.ToString());
+        Assert.Matches(@"prompt: 5 tokens, [\d.]+ tokens/s \| generated: 32 tokens, [\d.]+ tokens/s \| stop: MaxTokens", log.ToString());
+    }
+
+    [Fact]
+    public void Json_with_prompt_ids_uses_the_ids_as_given()
+    {
+        var output = new StringWriter();
+        GenerateCommand.Run(Request(ids: [1, 403, 407, 261, 378], json: true, n: 8), output, TextWriter.Null);
+        var o = JsonDocument.Parse(output.ToString()).RootElement;
+        Assert.Equal([1, 403, 407, 261, 378], o.GetProperty("prompt_ids").EnumerateArray().Select(e => e.GetInt32()));
+        Assert.Equal([432, 383, 286, 261, 376, 298, 315, 421], o.GetProperty("generated_ids").EnumerateArray().Select(e => e.GetInt32()));
+        Assert.Equal(", there was a little girl", o.GetProperty("text").GetString());
+        Assert.True(o.GetProperty("prompt_tokens_per_s").GetDouble() > 0);
+        Assert.True(o.GetProperty("decode_tokens_per_s").GetDouble() > 0);
+    }
+
+    [Fact]
+    public void Command_line_parses_and_runs()
+    {
+        var root = new System.CommandLine.RootCommand();
+        root.Subcommands.Add(GenerateCommand.Create());
+        var stdout = Console.Out;
+        var output = new StringWriter();
+        Console.SetOut(output);
+        try
+        {
+            int code = root.Parse(["generate", "-m", TestData.Model("stories260K.gguf"), "--prompt-ids", "1,403,407", "-n", "3", "--temp", "0", "-t", "1", "--json"]).Invoke();
+            Assert.Equal(0, code);
+        }
+        finally
+        {
+            Console.SetOut(stdout);
+        }
+        Assert.Contains("\"generated_ids\":[261,378,432]", output.ToString());
+    }
+}
