@@ -12,6 +12,7 @@ public static class Dequantize
         GgmlType.F32 => true,
         // float and legacy block types
         // K-quants and IQ4_XS
+        GgmlType.Q4_K or GgmlType.Q6_K or GgmlType.Q8_K => true,
         _ => false,
     };
 
@@ -28,6 +29,9 @@ public static class Dequantize
                 break;
             // float and legacy block types
             // K-quants and IQ4_XS
+            case GgmlType.Q4_K: Blocks<Q4KBlock>(src, dst); break;
+            case GgmlType.Q6_K: Blocks<Q6KBlock>(src, dst); break;
+            case GgmlType.Q8_K: Blocks<Q8KBlock>(src, dst); break;
             default:
                 throw new NotSupportedException($"Dequantizing {GgmlTypes.Name(type)} is not supported.");
         }

@@ -18,6 +18,7 @@ public static unsafe class MatVec
         GgmlType.F32 => true,
         // float and legacy block types
         // K-quants and IQ4_XS
+        GgmlType.Q4_K or GgmlType.Q6_K => true,
         _ => false,
     };
 
@@ -27,6 +28,7 @@ public static unsafe class MatVec
         GgmlType.F32 => GgmlType.F32,
         // float and legacy block types
         // K-quants and IQ4_XS
+        GgmlType.Q4_K or GgmlType.Q6_K => GgmlType.Q8_K,
         _ => throw new NotSupportedException($"Matrix multiplication with {GgmlTypes.Name(weightType)} weights is not supported."),
     };
 
@@ -56,6 +58,8 @@ public static unsafe class MatVec
             }
             // float and legacy block types
             // K-quants and IQ4_XS
+            case GgmlType.Q4_K: BlockRows<Q4KBlock>(row, rowBytes, cols, activation, y); break;
+            case GgmlType.Q6_K: BlockRows<Q6KBlock>(row, rowBytes, cols, activation, y); break;
             default:
                 throw new NotSupportedException($"Matrix multiplication with {GgmlTypes.Name(weightType)} weights is not supported.");
         }

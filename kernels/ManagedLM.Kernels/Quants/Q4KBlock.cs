@@ -1,0 +1,157 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace ManagedLM.Kernels.Quants;
+
+/// <summary>
+/// ggml's <c>block_q4_K</c> (144 bytes, 4.5 bits per weight): 8 sub-blocks of 32 values, each with a
+/// 6-bit scale and 6-bit min; value = D·scale·q − DMin·min with q in [0, 15].
+/// Qs holds 4 chunks of 64 values: byte l of chunk c has value 64c+l in its low nibble and 64c+32+l in its high one.
+/// </summary>
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+public unsafe struct Q4KBlock : IQuantizableBlock<Q4KBlock>
+{
+    /// <summary>Super-block scale of the sub-block scales (fp16 bits).</summary>
+    public ushort D;
+
+    /// <summary>Super-block scale of the sub-block mins (fp16 bits).</summary>
+    public ushort DMin;
+
+    /// <summary>8 scales and 8 mins, 6 bits each (ggml's get_scale_min_k4 layout).</summary>
+    public fixed byte Scales[12];
+
+    /// <summary>256 4-bit values.</summary>
+    public fixed byte Qs[KQuants.QK / 2];
+
+    public static GgmlType Type => GgmlType.Q4_K;
+    public static int BlockSize => KQuants.QK;
+    public static GgmlType DotType => GgmlType.Q8_K;
+
+    public static void Dequantize(ReadOnlySpan<Q4KBlock> blocks, Span<float> dst)
+    {
+        if (dst.Length < blocks.Length * KQuants.QK)
+            throw new ArgumentException($"{blocks.Length} blocks need {blocks.Length * KQuants.QK} outputs.", nameof(dst));
+        fixed (Q4KBlock* px = blocks)
+        fixed (float* py = dst)
+        {
+            float* y = py;
+            for (int i = 0; i < blocks.Length; i++)
+            {
+                Q4KBlock* b = px + i;
+                float d = KQuants.HalfToSingle(b->D), min = KQuants.HalfToSingle(b->DMin);
+                byte* q = b->Qs;
+                for (int j = 0; j < 8; j += 2, q += 32)
+                {
+                    KQuants.GetScaleMinK4(j, b->Scales, out byte sc, out byte m);
+                    float d1 = d * sc, m1 = min * m;
+                    KQuants.GetScaleMinK4(j + 1, b->Scales, out sc, out m);
+                    float d2 = d * sc, m2 = min * m;
+                    for (int l = 0; l < 32; l++) *y++ = d1 * (q[l] & 0xF) - m1;
+                    for (int l = 0; l < 32; l++) *y++ = d2 * (q[l] >> 4) - m2;
+                }
+            }
+        }
+    }
+
+    public static float Dot(ReadOnlySpan<Q4KBlock> blocks, ReadOnlySpan<byte> activation)
+    {
+        var y = MemoryMarshal.Cast<byte, Q8KBlock>(activation)[..blocks.Length];
+        fixed (Q4KBlock* px = blocks)
+        fixed (Q8KBlock* py = y)
+            return KQuants.UseAvx2 ? DotAvx2(px, py, blocks.Length) : DotReference(px, py, blocks.Length);
+    }
+
+    /// <summary>
+    /// Scalar reference (ggml's vec_dot_q4_K_q8_K math): per block the exact integers
+    /// isum = Σ_j scale_j·Σ q·q8 and msum = Σ_j min_j·(bsums of sub-block j), then
+    /// sum += (d·dy)·isum − (dmin·dy)·msum.
+    /// </summary>
+    internal static float DotReference(Q4KBlock* x, Q8KBlock* y, int nb)
+    {
+        uint* sm = stackalloc uint[4];
+        byte* scales = (byte*)sm, mins = scales + 8;
+        float sum = 0;
+        for (int i = 0; i < nb; i++)
+        {
+            KQuants.UnpackScaleMinK4(x[i].Scales, sm);
+            byte* q4 = x[i].Qs;
+            sbyte* q8 = y[i].Qs;
+            int isum = 0;
+            for (int j = 0; j < 8; j += 2, q4 += 32, q8 += 64)
+            {
+                int lo = 0, hi = 0;
+                for (int l = 0; l < 32; l++)
+                {
+                    lo += (q4[l] & 0xF) * q8[l];
+                    hi += (q4[l] >> 4) * q8[l + 32];
+                }
+                isum += scales[j] * lo + scales[j + 1] * hi;
+            }
+            int msum = 0;
+            for (int j = 0; j < 16; j++)
+                msum += y[i].BSums[j] * mins[j / 2];
+            sum += KQuants.HalfToSingle(x[i].D) * y[i].D * isum - KQuants.HalfToSingle(x[i].DMin) * y[i].D * msum;
+        }
+        return sum;
+    }
+
+    /// <summary>AVX2 path: maddubs of nibbles with Q8_K values, madd by sub-block scale; same integers as the reference.</summary>
+    internal static float DotAvx2(Q4KBlock* x, Q8KBlock* y, int nb)
+    {
+        uint* sm = stackalloc uint[4];
+        byte* scales = (byte*)sm;
+        Vector256<byte> low4 = Vector256.Create((byte)0x0F);
+        float sum = 0;
+        for (int i = 0; i < nb; i++)
+        {
+            KQuants.UnpackScaleMinK4(x[i].Scales, sm);
+            byte* q4 = x[i].Qs;
+            sbyte* q8 = y[i].Qs;
+            Vector256<int> acc = Vector256<int>.Zero;
+            for (int j = 0; j < 8; j += 2, q4 += 32, q8 += 64)
+            {
+                Vector256<byte> q = Avx.LoadVector256(q4);
+                Vector256<byte> lo = Avx2.And(q, low4);
+                Vector256<byte> hi = Avx2.And(Avx2.ShiftRightLogical(q.AsUInt16(), 4).AsByte(), low4);
+                acc = Avx2.Add(acc, KQuants.ScaledDot(lo, Avx.LoadVector256(q8), Vector256.Create((short)scales[j])));
+                acc = Avx2.Add(acc, KQuants.ScaledDot(hi, Avx.LoadVector256(q8 + 32), Vector256.Create((short)scales[j + 1])));
+            }
+            // Σ_j min_j·bsums: adjacent bsums pairs share a min.
+            Vector256<short> bsums = Avx.LoadVector256(y[i].BSums);
+            Vector128<short> pairSums = Ssse3.HorizontalAdd(bsums.GetLower(), bsums.GetUpper());
+            Vector128<short> mins = Sse41.ConvertToVector128Int16(scales + 8);
+            Vector128<int> m = Sse2.MultiplyAddAdjacent(pairSums, mins);
+            m = Sse2.Add(m, Sse2.Shuffle(m, 0b_01_00_11_10));
+            m = Sse2.Add(m, Sse2.Shuffle(m, 0b_10_11_00_01));
+            int isum = KQuants.HorizontalSum(acc), msum = m.ToScalar();
+            sum += KQuants.HalfToSingle(x[i].D) * y[i].D * isum - KQuants.HalfToSingle(x[i].DMin) * y[i].D * msum;
+        }
+        return sum;
+    }
+
+    /// <summary>Quantizes like ggml's <c>quantize_row_q4_K_ref</c>, byte for byte.</summary>
+    public static void Quantize(ReadOnlySpan<float> src, Span<Q4KBlock> dst)
+    {
+        if (src.Length != dst.Length * KQuants.QK)
+            throw new ArgumentException($"{dst.Length} Q4_K blocks hold {dst.Length * KQuants.QK} values; got {src.Length}.", nameof(src));
+        Span<byte> levels = stackalloc byte[KQuants.QK];
+        Span<byte> aux = stackalloc byte[32];
+        Span<float> weights = stackalloc float[32];
+        Span<float> scales = stackalloc float[8];
+        Span<float> mins = stackalloc float[8];
+        for (int i = 0; i < dst.Length; i++)
+        {
+            ReadOnlySpan<float> x = src.Slice(i * KQuants.QK, KQuants.QK);
+            KQuants.FitScaleMinSubBlocks(x, 15, -1f, 0.1f, 20, levels, aux, weights, scales, mins, out float maxScale, out float maxMin);
+            fixed (Q4KBlock* b = &dst[i])
+            {
+                KQuants.PackScaleMinSubBlocks(x, 15, scales, mins, maxScale, maxMin, b->Scales, out b->D, out b->DMin, levels);
+                byte* q = b->Qs;
+                for (int j = 0; j < KQuants.QK; j += 64, q += 32)
+                    for (int l = 0; l < 32; l++)
+                        q[l] = (byte)(levels[j + l] | (levels[j + l + 32] << 4));
+            }
+        }
+    }
+}
