@@ -339,6 +339,25 @@ internal static class KQuants
         scalesThenMins[3] = ((a2 >> 4) & Low4) | (((a1 >> 6) & Low2) << 4);
     }
 
+    /// <summary>Packs 256 2-bit levels as Q2_K/Q3_K do: value 128c + 32s + t into bits 2s..2s+1 of byte 32c + t.</summary>
+    public static unsafe void Pack2Bit(ReadOnlySpan<byte> levels, byte* qs)
+    {
+        for (int j = 0; j < QK; j += 128)
+            for (int l = 0; l < 32; l++)
+                qs[j / 4 + l] = (byte)(levels[j + l] | (levels[j + l + 32] << 2) | (levels[j + l + 64] << 4) | (levels[j + l + 96] << 6));
+    }
+
+    /// <summary>Σ_j mins[j/2]·bsums[j] over the 16 Q8_K sums and 8 sub-block mins of a Q4_K/Q5_K block (adjacent sums share a min).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe int MinsDotAvx2(short* bsums, byte* mins)
+    {
+        Vector256<short> b = Avx.LoadVector256(bsums);
+        Vector128<int> m = Sse2.MultiplyAddAdjacent(Ssse3.HorizontalAdd(b.GetLower(), b.GetUpper()), Sse41.ConvertToVector128Int16(mins));
+        m = Sse2.Add(m, Sse2.Shuffle(m, 0b_01_00_11_10));
+        m = Sse2.Add(m, Sse2.Shuffle(m, 0b_10_11_00_01));
+        return m.ToScalar();
+    }
+
     /// <summary>Σ of the 8 int32 lanes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int HorizontalSum(Vector256<int> v)

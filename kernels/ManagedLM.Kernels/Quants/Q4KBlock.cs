@@ -117,14 +117,7 @@ public unsafe struct Q4KBlock : IQuantizableBlock<Q4KBlock>
                 acc = Avx2.Add(acc, KQuants.ScaledDot(lo, Avx.LoadVector256(q8), Vector256.Create((short)scales[j])));
                 acc = Avx2.Add(acc, KQuants.ScaledDot(hi, Avx.LoadVector256(q8 + 32), Vector256.Create((short)scales[j + 1])));
             }
-            // Σ_j min_j·bsums: adjacent bsums pairs share a min.
-            Vector256<short> bsums = Avx.LoadVector256(y[i].BSums);
-            Vector128<short> pairSums = Ssse3.HorizontalAdd(bsums.GetLower(), bsums.GetUpper());
-            Vector128<short> mins = Sse41.ConvertToVector128Int16(scales + 8);
-            Vector128<int> m = Sse2.MultiplyAddAdjacent(pairSums, mins);
-            m = Sse2.Add(m, Sse2.Shuffle(m, 0b_01_00_11_10));
-            m = Sse2.Add(m, Sse2.Shuffle(m, 0b_10_11_00_01));
-            int isum = KQuants.HorizontalSum(acc), msum = m.ToScalar();
+            int isum = KQuants.HorizontalSum(acc), msum = KQuants.MinsDotAvx2(y[i].BSums, scales + 8);
             sum += KQuants.HalfToSingle(x[i].D) * y[i].D * isum - KQuants.HalfToSingle(x[i].DMin) * y[i].D * msum;
         }
         return sum;

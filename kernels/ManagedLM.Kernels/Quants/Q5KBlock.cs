@@ -1,0 +1,166 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace ManagedLM.Kernels.Quants;
+
+/// <summary>
+/// ggml's <c>block_q5_K</c> (176 bytes, 5.5 bits per weight): Q4_K's layout plus a fifth bit per value;
+/// value = D·scale·q − DMin·min with q in [0, 31]. Bit 2c of Qh[l] is the high bit of value 64c+l,
+/// bit 2c+1 that of value 64c+32+l.
+/// </summary>
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+public unsafe struct Q5KBlock : IQuantizableBlock<Q5KBlock>
+{
+    /// <summary>Super-block scale of the sub-block scales (fp16 bits).</summary>
+    public ushort D;
+
+    /// <summary>Super-block scale of the sub-block mins (fp16 bits).</summary>
+    public ushort DMin;
+
+    /// <summary>8 scales and 8 mins, 6 bits each (ggml's get_scale_min_k4 layout).</summary>
+    public fixed byte Scales[12];
+
+    /// <summary>High bits of the values.</summary>
+    public fixed byte Qh[KQuants.QK / 8];
+
+    /// <summary>Low 4 bits of the values, laid out as Q4_K's.</summary>
+    public fixed byte Qs[KQuants.QK / 2];
+
+    public static GgmlType Type => GgmlType.Q5_K;
+    public static int BlockSize => KQuants.QK;
+    public static GgmlType DotType => GgmlType.Q8_K;
+
+    public static void Dequantize(ReadOnlySpan<Q5KBlock> blocks, Span<float> dst)
+    {
+        if (dst.Length < blocks.Length * KQuants.QK)
+            throw new ArgumentException($"{blocks.Length} blocks need {blocks.Length * KQuants.QK} outputs.", nameof(dst));
+        fixed (Q5KBlock* px = blocks)
+        fixed (float* py = dst)
+        {
+            float* y = py;
+            for (int i = 0; i < blocks.Length; i++)
+            {
+                Q5KBlock* b = px + i;
+                float d = KQuants.HalfToSingle(b->D), min = KQuants.HalfToSingle(b->DMin);
+                byte* ql = b->Qs, qh = b->Qh;
+                for (int j = 0; j < 8; j += 2, ql += 32)
+                {
+                    KQuants.GetScaleMinK4(j, b->Scales, out byte sc, out byte m);
+                    float d1 = d * sc, m1 = min * m;
+                    KQuants.GetScaleMinK4(j + 1, b->Scales, out sc, out m);
+                    float d2 = d * sc, m2 = min * m;
+                    int u1 = 1 << j, u2 = 2 << j;
+                    for (int l = 0; l < 32; l++) *y++ = d1 * ((ql[l] & 0xF) + ((qh[l] & u1) != 0 ? 16 : 0)) - m1;
+                    for (int l = 0; l < 32; l++) *y++ = d2 * ((ql[l] >> 4) + ((qh[l] & u2) != 0 ? 16 : 0)) - m2;
+                }
+            }
+        }
+    }
+
+    public static float Dot(ReadOnlySpan<Q5KBlock> blocks, ReadOnlySpan<byte> activation)
+    {
+        var y = MemoryMarshal.Cast<byte, Q8KBlock>(activation)[..blocks.Length];
+        fixed (Q5KBlock* px = blocks)
+        fixed (Q8KBlock* py = y)
+            return KQuants.UseAvx2 ? DotAvx2(px, py, blocks.Length) : DotReference(px, py, blocks.Length);
+    }
+
+    /// <summary>
+    /// Scalar reference (ggml's vec_dot_q5_K_q8_K math): per block the exact integers
+    /// isum = Σ_j scale_j·Σ q·q8 and msum = Σ_j min_j·(bsums of sub-block j), then
+    /// sum += (d·dy)·isum − (dmin·dy)·msum.
+    /// </summary>
+    internal static float DotReference(Q5KBlock* x, Q8KBlock* y, int nb)
+    {
+        uint* sm = stackalloc uint[4];
+        byte* scales = (byte*)sm, mins = scales + 8;
+        float sum = 0;
+        for (int i = 0; i < nb; i++)
+        {
+            KQuants.UnpackScaleMinK4(x[i].Scales, sm);
+            byte* ql = x[i].Qs, qh = x[i].Qh;
+            sbyte* q8 = y[i].Qs;
+            int isum = 0;
+            for (int j = 0; j < 8; j += 2, ql += 32, q8 += 64)
+            {
+                int lo = 0, hi = 0;
+                for (int l = 0; l < 32; l++)
+                {
+                    lo += ((ql[l] & 0xF) | (((qh[l] >> j) & 1) << 4)) * q8[l];
+                    hi += ((ql[l] >> 4) | (((qh[l] >> (j + 1)) & 1) << 4)) * q8[l + 32];
+                }
+                isum += scales[j] * lo + scales[j + 1] * hi;
+            }
+            int msum = 0;
+            for (int j = 0; j < 16; j++)
+                msum += y[i].BSums[j] * mins[j / 2];
+            sum += KQuants.HalfToSingle(x[i].D) * y[i].D * isum - KQuants.HalfToSingle(x[i].DMin) * y[i].D * msum;
+        }
+        return sum;
+    }
+
+    /// <summary>AVX2 path: Q4_K's with the fifth bit OR-ed in from Qh; same integers as the reference.</summary>
+    internal static float DotAvx2(Q5KBlock* x, Q8KBlock* y, int nb)
+    {
+        uint* sm = stackalloc uint[4];
+        byte* scales = (byte*)sm;
+        Vector256<byte> low4 = Vector256.Create((byte)0x0F), bit4 = Vector256.Create((byte)0x10);
+        float sum = 0;
+        for (int i = 0; i < nb; i++)
+        {
+            KQuants.UnpackScaleMinK4(x[i].Scales, sm);
+            byte* ql = x[i].Qs;
+            sbyte* q8 = y[i].Qs;
+            Vector256<byte> h = Avx.LoadVector256(x[i].Qh);
+            Vector256<int> acc = Vector256<int>.Zero;
+            for (int j = 0; j < 8; j += 2, ql += 32, q8 += 64)
+            {
+                Vector256<byte> q = Avx.LoadVector256(ql);
+                Vector256<byte> mlo = Vector256.Create((byte)(1 << j)), mhi = Vector256.Create((byte)(2 << j));
+                Vector256<byte> lo = Avx2.Or(Avx2.And(q, low4), Avx2.And(Avx2.CompareEqual(Avx2.And(h, mlo), mlo), bit4));
+                Vector256<byte> hi = Avx2.Or(Avx2.And(Avx2.ShiftRightLogical(q.AsUInt16(), 4).AsByte(), low4),
+                    Avx2.And(Avx2.CompareEqual(Avx2.And(h, mhi), mhi), bit4));
+                acc = Avx2.Add(acc, KQuants.ScaledDot(lo, Avx.LoadVector256(q8), Vector256.Create((short)scales[j])));
+                acc = Avx2.Add(acc, KQuants.ScaledDot(hi, Avx.LoadVector256(q8 + 32), Vector256.Create((short)scales[j + 1])));
+            }
+            int isum = KQuants.HorizontalSum(acc), msum = KQuants.MinsDotAvx2(y[i].BSums, scales + 8);
+            sum += KQuants.HalfToSingle(x[i].D) * y[i].D * isum - KQuants.HalfToSingle(x[i].DMin) * y[i].D * msum;
+        }
+        return sum;
+    }
+
+    /// <summary>Quantizes like ggml's <c>quantize_row_q5_K_ref</c>, byte for byte.</summary>
+    public static void Quantize(ReadOnlySpan<float> src, Span<Q5KBlock> dst)
+    {
+        if (src.Length != dst.Length * KQuants.QK)
+            throw new ArgumentException($"{dst.Length} Q5_K blocks hold {dst.Length * KQuants.QK} values; got {src.Length}.", nameof(src));
+        Span<byte> levels = stackalloc byte[KQuants.QK];
+        Span<byte> aux = stackalloc byte[32];
+        Span<float> weights = stackalloc float[32];
+        Span<float> scales = stackalloc float[8];
+        Span<float> mins = stackalloc float[8];
+        for (int i = 0; i < dst.Length; i++)
+        {
+            ReadOnlySpan<float> x = src.Slice(i * KQuants.QK, KQuants.QK);
+            KQuants.FitScaleMinSubBlocks(x, 31, -0.5f, 0.1f, 15, levels, aux, weights, scales, mins, out float maxScale, out float maxMin);
+            fixed (Q5KBlock* b = &dst[i])
+            {
+                KQuants.PackScaleMinSubBlocks(x, 31, scales, mins, maxScale, maxMin, b->Scales, out b->D, out b->DMin, levels);
+                byte* ql = b->Qs, qh = b->Qh;
+                new Span<byte>(qh, KQuants.QK / 8).Clear();
+                int m1 = 1, m2 = 2;
+                for (int n = 0; n < KQuants.QK; n += 64, ql += 32, m1 <<= 2, m2 <<= 2)
+                {
+                    for (int j = 0; j < 32; j++)
+                    {
+                        int l1 = levels[n + j], l2 = levels[n + j + 32];
+                        if (l1 > 15) { l1 -= 16; qh[j] |= (byte)m1; }
+                        if (l2 > 15) { l2 -= 16; qh[j] |= (byte)m2; }
+                        ql[j] = (byte)(l1 | (l2 << 4));
+                    }
+                }
+            }
+        }
+    }
+}
