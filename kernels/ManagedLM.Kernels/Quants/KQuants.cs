@@ -28,8 +28,19 @@ internal static class KQuants
         return (BitConverter.SingleToInt32Bits(v) & 0x007fffff) - 0x00400000;
     }
 
+    /// <summary>
+    /// fp16 bits to float, exactly as <c>(float)Half</c> but inlined (the dots convert two scales per block):
+    /// normals rebias the exponent, subnormals are m·2⁻²⁴ (no float subnormal arithmetic), Inf/NaN keep their payload.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float HalfToSingle(ushort bits) => (float)BitConverter.UInt16BitsToHalf(bits);
+    public static float HalfToSingle(ushort bits)
+    {
+        uint magnitude = bits & 0x7fffu;
+        uint shifted = magnitude << 13;
+        uint normal = magnitude >= 0x7c00 ? shifted | 0x7f800000 : shifted + 0x38000000;
+        float value = magnitude < 0x0400 ? (int)magnitude * (1f / 16777216f) : BitConverter.UInt32BitsToSingle(normal);
+        return BitConverter.UInt32BitsToSingle(BitConverter.SingleToUInt32Bits(value) | ((bits & 0x8000u) << 16));
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ushort SingleToHalf(float value) => BitConverter.HalfToUInt16Bits((Half)value);
@@ -323,20 +334,20 @@ internal static class KQuants
     }
 
     /// <summary>
-    /// The Q4_K/Q5_K 12 scale bytes unpacked into 8 scales then 8 mins (one byte each) at
-    /// <paramref name="scalesThenMins"/>: the same as 8 calls of <see cref="GetScaleMinK4"/>.
+    /// The Q4_K/Q5_K 12 scale bytes unpacked to one byte per scale and min (the same as <see cref="GetScaleMinK4"/>):
+    /// scales 0-3 and 4-7, then mins 0-3 and 4-7, as the bytes of four uints.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static unsafe void UnpackScaleMinK4(byte* packed, uint* scalesThenMins)
+    public static unsafe void UnpackScaleMinK4(byte* packed, out uint scales03, out uint scales47, out uint mins03, out uint mins47)
     {
         const uint Low6 = 0x3f3f3f3f, Low4 = 0x0f0f0f0f, Low2 = 0x03030303;
         uint a0 = Unsafe.ReadUnaligned<uint>(packed);
         uint a1 = Unsafe.ReadUnaligned<uint>(packed + 4);
         uint a2 = Unsafe.ReadUnaligned<uint>(packed + 8);
-        scalesThenMins[0] = a0 & Low6;
-        scalesThenMins[1] = (a2 & Low4) | (((a0 >> 6) & Low2) << 4);
-        scalesThenMins[2] = a1 & Low6;
-        scalesThenMins[3] = ((a2 >> 4) & Low4) | (((a1 >> 6) & Low2) << 4);
+        scales03 = a0 & Low6;
+        scales47 = (a2 & Low4) | (((a0 >> 6) & Low2) << 4);
+        mins03 = a1 & Low6;
+        mins47 = ((a2 >> 4) & Low4) | (((a1 >> 6) & Low2) << 4);
     }
 
     /// <summary>Packs 256 2-bit levels as Q2_K/Q3_K do: value 128c + 32s + t into bits 2s..2s+1 of byte 32c + t.</summary>
@@ -347,16 +358,26 @@ internal static class KQuants
                 qs[j / 4 + l] = (byte)(levels[j + l] | (levels[j + l + 32] << 2) | (levels[j + l + 64] << 4) | (levels[j + l + 96] << 6));
     }
 
-    /// <summary>Σ_j mins[j/2]·bsums[j] over the 16 Q8_K sums and 8 sub-block mins of a Q4_K/Q5_K block (adjacent sums share a min).</summary>
+    /// <summary>Σ_j mins[j/2]·bsums[j] over the 16 Q8_K sums and the 8 sub-block mins (bytes of two uints) of a Q4_K/Q5_K block.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static unsafe int MinsDotAvx2(short* bsums, byte* mins)
+    public static unsafe int MinsDotAvx2(short* bsums, uint mins03, uint mins47)
     {
         Vector256<short> b = Avx.LoadVector256(bsums);
-        Vector128<int> m = Sse2.MultiplyAddAdjacent(Ssse3.HorizontalAdd(b.GetLower(), b.GetUpper()), Sse41.ConvertToVector128Int16(mins));
+        Vector128<short> mins = Sse41.ConvertToVector128Int16(Vector128.CreateScalar(mins03 | ((ulong)mins47 << 32)).AsByte());
+        Vector128<int> m = Sse2.MultiplyAddAdjacent(Ssse3.HorizontalAdd(b.GetLower(), b.GetUpper()), mins);
         m = Sse2.Add(m, Sse2.Shuffle(m, 0b_01_00_11_10));
         m = Sse2.Add(m, Sse2.Shuffle(m, 0b_10_11_00_01));
         return m.ToScalar();
     }
+
+    /// <summary>
+    /// One 64-value chunk of a Q4_K/Q5_K dot: values (lo: first 32, hi: next 32) times Q8_K values at
+    /// <paramref name="q8"/>, each half scaled by its sub-block scale.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe Vector256<int> ScaledChunk(Vector256<byte> lo, Vector256<byte> hi, sbyte* q8, uint scaleLo, uint scaleHi) =>
+        Avx2.Add(ScaledDot(lo, Avx.LoadVector256(q8), Vector256.Create((short)scaleLo)),
+                 ScaledDot(hi, Avx.LoadVector256(q8 + 32), Vector256.Create((short)scaleHi)));
 
     /// <summary>Σ of the 8 int32 lanes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

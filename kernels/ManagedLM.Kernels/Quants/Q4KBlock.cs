@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -74,7 +75,7 @@ public unsafe struct Q4KBlock : IQuantizableBlock<Q4KBlock>
         float sum = 0;
         for (int i = 0; i < nb; i++)
         {
-            KQuants.UnpackScaleMinK4(x[i].Scales, sm);
+            KQuants.UnpackScaleMinK4(x[i].Scales, out sm[0], out sm[1], out sm[2], out sm[3]);
             byte* q4 = x[i].Qs;
             sbyte* q8 = y[i].Qs;
             int isum = 0;
@@ -99,28 +100,29 @@ public unsafe struct Q4KBlock : IQuantizableBlock<Q4KBlock>
     /// <summary>AVX2 path: maddubs of nibbles with Q8_K values, madd by sub-block scale; same integers as the reference.</summary>
     internal static float DotAvx2(Q4KBlock* x, Q8KBlock* y, int nb)
     {
-        uint* sm = stackalloc uint[4];
-        byte* scales = (byte*)sm;
-        Vector256<byte> low4 = Vector256.Create((byte)0x0F);
         float sum = 0;
         for (int i = 0; i < nb; i++)
         {
-            KQuants.UnpackScaleMinK4(x[i].Scales, sm);
+            KQuants.UnpackScaleMinK4(x[i].Scales, out uint s03, out uint s47, out uint m03, out uint m47);
             byte* q4 = x[i].Qs;
             sbyte* q8 = y[i].Qs;
-            Vector256<int> acc = Vector256<int>.Zero;
-            for (int j = 0; j < 8; j += 2, q4 += 32, q8 += 64)
-            {
-                Vector256<byte> q = Avx.LoadVector256(q4);
-                Vector256<byte> lo = Avx2.And(q, low4);
-                Vector256<byte> hi = Avx2.And(Avx2.ShiftRightLogical(q.AsUInt16(), 4).AsByte(), low4);
-                acc = Avx2.Add(acc, KQuants.ScaledDot(lo, Avx.LoadVector256(q8), Vector256.Create((short)scales[j])));
-                acc = Avx2.Add(acc, KQuants.ScaledDot(hi, Avx.LoadVector256(q8 + 32), Vector256.Create((short)scales[j + 1])));
-            }
-            int isum = KQuants.HorizontalSum(acc), msum = KQuants.MinsDotAvx2(y[i].BSums, scales + 8);
+            Vector256<int> acc = Chunk(q4, q8, s03 & 0xFF, (s03 >> 8) & 0xFF);
+            acc = Avx2.Add(acc, Chunk(q4 + 32, q8 + 64, (s03 >> 16) & 0xFF, s03 >> 24));
+            acc = Avx2.Add(acc, Chunk(q4 + 64, q8 + 128, s47 & 0xFF, (s47 >> 8) & 0xFF));
+            acc = Avx2.Add(acc, Chunk(q4 + 96, q8 + 192, (s47 >> 16) & 0xFF, s47 >> 24));
+            int isum = KQuants.HorizontalSum(acc), msum = KQuants.MinsDotAvx2(y[i].BSums, m03, m47);
             sum += KQuants.HalfToSingle(x[i].D) * y[i].D * isum - KQuants.HalfToSingle(x[i].DMin) * y[i].D * msum;
         }
         return sum;
+    }
+
+    // 32 bytes of nibbles = 64 values: low nibbles the first 32, high nibbles the next 32.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Chunk(byte* q4, sbyte* q8, uint scaleLo, uint scaleHi)
+    {
+        Vector256<byte> low4 = Vector256.Create((byte)0x0F);
+        Vector256<byte> q = Avx.LoadVector256(q4);
+        return KQuants.ScaledChunk(Avx2.And(q, low4), Avx2.And(Avx2.ShiftRightLogical(q.AsUInt16(), 4).AsByte(), low4), q8, scaleLo, scaleHi);
     }
 
     /// <summary>Quantizes like ggml's <c>quantize_row_q4_K_ref</c>, byte for byte.</summary>

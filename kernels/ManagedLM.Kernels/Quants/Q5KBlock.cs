@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -78,7 +79,7 @@ public unsafe struct Q5KBlock : IQuantizableBlock<Q5KBlock>
         float sum = 0;
         for (int i = 0; i < nb; i++)
         {
-            KQuants.UnpackScaleMinK4(x[i].Scales, sm);
+            KQuants.UnpackScaleMinK4(x[i].Scales, out sm[0], out sm[1], out sm[2], out sm[3]);
             byte* ql = x[i].Qs, qh = x[i].Qh;
             sbyte* q8 = y[i].Qs;
             int isum = 0;
@@ -103,31 +104,34 @@ public unsafe struct Q5KBlock : IQuantizableBlock<Q5KBlock>
     /// <summary>AVX2 path: Q4_K's with the fifth bit OR-ed in from Qh; same integers as the reference.</summary>
     internal static float DotAvx2(Q5KBlock* x, Q8KBlock* y, int nb)
     {
-        uint* sm = stackalloc uint[4];
-        byte* scales = (byte*)sm;
-        Vector256<byte> low4 = Vector256.Create((byte)0x0F), bit4 = Vector256.Create((byte)0x10);
         float sum = 0;
         for (int i = 0; i < nb; i++)
         {
-            KQuants.UnpackScaleMinK4(x[i].Scales, sm);
+            KQuants.UnpackScaleMinK4(x[i].Scales, out uint s03, out uint s47, out uint m03, out uint m47);
             byte* ql = x[i].Qs;
             sbyte* q8 = y[i].Qs;
             Vector256<byte> h = Avx.LoadVector256(x[i].Qh);
-            Vector256<int> acc = Vector256<int>.Zero;
-            for (int j = 0; j < 8; j += 2, ql += 32, q8 += 64)
-            {
-                Vector256<byte> q = Avx.LoadVector256(ql);
-                Vector256<byte> mlo = Vector256.Create((byte)(1 << j)), mhi = Vector256.Create((byte)(2 << j));
-                Vector256<byte> lo = Avx2.Or(Avx2.And(q, low4), Avx2.And(Avx2.CompareEqual(Avx2.And(h, mlo), mlo), bit4));
-                Vector256<byte> hi = Avx2.Or(Avx2.And(Avx2.ShiftRightLogical(q.AsUInt16(), 4).AsByte(), low4),
-                    Avx2.And(Avx2.CompareEqual(Avx2.And(h, mhi), mhi), bit4));
-                acc = Avx2.Add(acc, KQuants.ScaledDot(lo, Avx.LoadVector256(q8), Vector256.Create((short)scales[j])));
-                acc = Avx2.Add(acc, KQuants.ScaledDot(hi, Avx.LoadVector256(q8 + 32), Vector256.Create((short)scales[j + 1])));
-            }
-            int isum = KQuants.HorizontalSum(acc), msum = KQuants.MinsDotAvx2(y[i].BSums, scales + 8);
+            Vector256<int> acc = Chunk(ql, h, 0x01, q8, s03 & 0xFF, (s03 >> 8) & 0xFF);
+            acc = Avx2.Add(acc, Chunk(ql + 32, h, 0x04, q8 + 64, (s03 >> 16) & 0xFF, s03 >> 24));
+            acc = Avx2.Add(acc, Chunk(ql + 64, h, 0x10, q8 + 128, s47 & 0xFF, (s47 >> 8) & 0xFF));
+            acc = Avx2.Add(acc, Chunk(ql + 96, h, 0x40, q8 + 192, (s47 >> 16) & 0xFF, s47 >> 24));
+            int isum = KQuants.HorizontalSum(acc), msum = KQuants.MinsDotAvx2(y[i].BSums, m03, m47);
             sum += KQuants.HalfToSingle(x[i].D) * y[i].D * isum - KQuants.HalfToSingle(x[i].DMin) * y[i].D * msum;
         }
         return sum;
+    }
+
+    // 64 values: nibbles as Q4_K's, fifth bits from Qh bit loBit (first 32) and bit loBit·2 (next 32).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Chunk(byte* ql, Vector256<byte> h, byte loBit, sbyte* q8, uint scaleLo, uint scaleHi)
+    {
+        Vector256<byte> low4 = Vector256.Create((byte)0x0F), bit4 = Vector256.Create((byte)0x10);
+        Vector256<byte> mlo = Vector256.Create(loBit), mhi = Vector256.Create((byte)(loBit << 1));
+        Vector256<byte> q = Avx.LoadVector256(ql);
+        Vector256<byte> lo = Avx2.Or(Avx2.And(q, low4), Avx2.And(Avx2.CompareEqual(Avx2.And(h, mlo), mlo), bit4));
+        Vector256<byte> hi = Avx2.Or(Avx2.And(Avx2.ShiftRightLogical(q.AsUInt16(), 4).AsByte(), low4),
+            Avx2.And(Avx2.CompareEqual(Avx2.And(h, mhi), mhi), bit4));
+        return KQuants.ScaledChunk(lo, hi, q8, scaleLo, scaleHi);
     }
 
     /// <summary>Quantizes like ggml's <c>quantize_row_q5_K_ref</c>, byte for byte.</summary>
