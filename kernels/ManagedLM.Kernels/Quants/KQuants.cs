@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -394,8 +395,21 @@ internal static class KQuants
     public static Vector256<int> ScaledDot(Vector256<byte> a, Vector256<sbyte> b, Vector256<short> scales) =>
         Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(a, b), scales);
 
-    /// <summary>A vector of 16 int16: the first 8 lanes <paramref name="low"/>, the last 8 <paramref name="high"/> (scales of two 16-element groups of a 32-byte maddubs).</summary>
+    /// <summary>
+    /// Scales of the two 16-value groups of a 32-byte maddubs: lanes 0-7 scale 2k, lanes 8-15 scale 2k+1, picked
+    /// (k = 0..3) from <paramref name="eightScales"/>, 8 int16 scales repeated in both 128-bit halves.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<short> TwoScales(int low, int high) =>
-        Vector256.Create(Vector128.Create((short)low), Vector128.Create((short)high));
+    public static Vector256<short> ScalePair(Vector256<short> eightScales, [ConstantExpected(Min = 0, Max = 3)] int k)
+    {
+        Vector256<byte> pick = Vector256.Create(
+            Vector128.Create((ushort)((4 * k) | ((4 * k + 1) << 8))).AsByte(),
+            Vector128.Create((ushort)((4 * k + 2) | ((4 * k + 3) << 8))).AsByte());
+        return Avx2.Shuffle(eightScales.AsByte(), pick).AsInt16();
+    }
+
+    /// <summary>Scales 8h..8h+7 of 16 int16 scales, repeated in both 128-bit halves (the argument of <see cref="ScalePair"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<short> EightScales(Vector256<short> sixteenScales, [ConstantExpected(Min = 0, Max = 1)] int h) =>
+        h == 0 ? Avx2.Permute2x128(sixteenScales, sixteenScales, 0x00) : Avx2.Permute2x128(sixteenScales, sixteenScales, 0x11);
 }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -90,30 +91,32 @@ public unsafe struct Q2KBlock : IQuantizableBlock<Q2KBlock>
     /// <summary>AVX2 path: maddubs of the 2-bit values with Q8_K values, madd by the sub-block scales; same integers as the reference.</summary>
     internal static float DotAvx2(Q2KBlock* x, Q8KBlock* y, int nb)
     {
-        Vector256<byte> bits01 = Vector256.Create((byte)3);
         Vector128<byte> low4 = Vector128.Create((byte)0x0F);
         float sum = 0;
         for (int i = 0; i < nb; i++)
         {
-            byte* sc = x[i].Scales;
-            byte* q2 = x[i].Qs;
-            sbyte* q8 = y[i].Qs;
-            Vector256<int> acc = Vector256<int>.Zero;
-            for (int c = 0; c < 2; c++, q2 += 32)
-            {
-                Vector256<ushort> q = Avx.LoadVector256(q2).AsUInt16();
-                for (int s = 0; s < 4; s++, q8 += 32, sc += 2, q = Avx2.ShiftRightLogical(q, 2))
-                {
-                    Vector256<byte> v = Avx2.And(q.AsByte(), bits01);
-                    acc = Avx2.Add(acc, KQuants.ScaledDot(v, Avx.LoadVector256(q8), KQuants.TwoScales(sc[0] & 0xF, sc[1] & 0xF)));
-                }
-            }
-            Vector128<byte> mins = Sse2.And(Sse2.ShiftRightLogical(Sse2.LoadVector128(x[i].Scales).AsUInt16(), 4).AsByte(), low4);
-            Vector256<int> m = Avx2.MultiplyAddAdjacent(Avx.LoadVector256(y[i].BSums), Avx2.ConvertToVector256Int16(mins));
-            int isum = KQuants.HorizontalSum(acc), msum = KQuants.HorizontalSum(m);
+            Vector128<byte> packed = Sse2.LoadVector128(x[i].Scales);
+            Vector256<short> scales = Avx2.ConvertToVector256Int16(Sse2.And(packed, low4));
+            Vector256<short> mins = Avx2.ConvertToVector256Int16(Sse2.And(Sse2.ShiftRightLogical(packed.AsUInt16(), 4).AsByte(), low4));
+            Vector256<int> acc = Half(x[i].Qs, y[i].Qs, KQuants.EightScales(scales, 0));
+            acc = Avx2.Add(acc, Half(x[i].Qs + 32, y[i].Qs + 128, KQuants.EightScales(scales, 1)));
+            int isum = KQuants.HorizontalSum(acc);
+            int msum = KQuants.HorizontalSum(Avx2.MultiplyAddAdjacent(Avx.LoadVector256(y[i].BSums), mins));
             sum += KQuants.HalfToSingle(x[i].D) * y[i].D * isum - KQuants.HalfToSingle(x[i].DMin) * y[i].D * msum;
         }
         return sum;
+    }
+
+    // 128 values from 32 bytes (bits 2s..2s+1 of each byte for s = 0..3) with their 8 scales.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Half(byte* q2, sbyte* q8, Vector256<short> scales)
+    {
+        Vector256<byte> bits01 = Vector256.Create((byte)3);
+        Vector256<ushort> q = Avx.LoadVector256(q2).AsUInt16();
+        Vector256<int> acc = KQuants.ScaledDot(Avx2.And(q.AsByte(), bits01), Avx.LoadVector256(q8), KQuants.ScalePair(scales, 0));
+        acc = Avx2.Add(acc, KQuants.ScaledDot(Avx2.And(Avx2.ShiftRightLogical(q, 2).AsByte(), bits01), Avx.LoadVector256(q8 + 32), KQuants.ScalePair(scales, 1)));
+        acc = Avx2.Add(acc, KQuants.ScaledDot(Avx2.And(Avx2.ShiftRightLogical(q, 4).AsByte(), bits01), Avx.LoadVector256(q8 + 64), KQuants.ScalePair(scales, 2)));
+        return Avx2.Add(acc, KQuants.ScaledDot(Avx2.And(Avx2.ShiftRightLogical(q, 6).AsByte(), bits01), Avx.LoadVector256(q8 + 96), KQuants.ScalePair(scales, 3)));
     }
 
     /// <summary>Quantizes like ggml's <c>quantize_row_q2_K_ref</c>, byte for byte.</summary>

@@ -31,24 +31,24 @@ public unsafe struct Q3KBlock : IQuantizableBlock<Q3KBlock>
 
     /// <summary>The 16 scales (0..63, before the −32) unpacked to one byte each, as ggml's kmask shuffle.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void UnpackScales(byte* packed, uint* scales)
+    internal static Vector128<byte> UnpackScales(byte* packed)
     {
         const uint Low2 = 0x03030303, Low4 = 0x0f0f0f0f;
         uint a0 = Unsafe.ReadUnaligned<uint>(packed);
         uint a1 = Unsafe.ReadUnaligned<uint>(packed + 4);
         uint top = Unsafe.ReadUnaligned<uint>(packed + 8);
-        scales[0] = (a0 & Low4) | (((top >> 0) & Low2) << 4);
-        scales[1] = (a1 & Low4) | (((top >> 2) & Low2) << 4);
-        scales[2] = ((a0 >> 4) & Low4) | (((top >> 4) & Low2) << 4);
-        scales[3] = ((a1 >> 4) & Low4) | (((top >> 6) & Low2) << 4);
+        return Vector128.Create(
+            (a0 & Low4) | (((top >> 0) & Low2) << 4),
+            (a1 & Low4) | (((top >> 2) & Low2) << 4),
+            ((a0 >> 4) & Low4) | (((top >> 4) & Low2) << 4),
+            ((a1 >> 4) & Low4) | (((top >> 6) & Low2) << 4)).AsByte();
     }
 
     public static void Dequantize(ReadOnlySpan<Q3KBlock> blocks, Span<float> dst)
     {
         if (dst.Length < blocks.Length * KQuants.QK)
             throw new ArgumentException($"{blocks.Length} blocks need {blocks.Length * KQuants.QK} outputs.", nameof(dst));
-        uint* sc = stackalloc uint[4];
-        byte* scales = (byte*)sc;
+        byte* scales = stackalloc byte[16];
         fixed (Q3KBlock* px = blocks)
         fixed (float* py = dst)
         {
@@ -56,7 +56,7 @@ public unsafe struct Q3KBlock : IQuantizableBlock<Q3KBlock>
             for (int i = 0; i < blocks.Length; i++)
             {
                 float d = KQuants.HalfToSingle(px[i].D);
-                UnpackScales(px[i].Scales, sc);
+                UnpackScales(px[i].Scales).Store(scales);
                 byte* q = px[i].Qs, hm = px[i].HMask;
                 int s = 0, m = 1;
                 for (int n = 0; n < KQuants.QK; n += 128, q += 32)
@@ -84,12 +84,11 @@ public unsafe struct Q3KBlock : IQuantizableBlock<Q3KBlock>
     /// <summary>Scalar reference (ggml's vec_dot_q3_K_q8_K math): per block the exact isum = Σ_j (scale_j − 32)·Σ q·q8, then sum += (d·dy)·isum.</summary>
     internal static float DotReference(Q3KBlock* x, Q8KBlock* y, int nb)
     {
-        uint* sc = stackalloc uint[4];
-        byte* scales = (byte*)sc;
+        byte* scales = stackalloc byte[16];
         float sum = 0;
         for (int i = 0; i < nb; i++)
         {
-            UnpackScales(x[i].Scales, sc);
+            UnpackScales(x[i].Scales).Store(scales);
             int isum = 0;
             for (int e = 0; e < KQuants.QK; e += 16)
             {
@@ -113,36 +112,36 @@ public unsafe struct Q3KBlock : IQuantizableBlock<Q3KBlock>
     /// </summary>
     internal static float DotAvx2(Q3KBlock* x, Q8KBlock* y, int nb)
     {
-        uint* sc = stackalloc uint[4];
-        sbyte* scales = (sbyte*)sc;
-        Vector256<byte> bits01 = Vector256.Create((byte)3), four = Vector256.Create((byte)4);
         float sum = 0;
         for (int i = 0; i < nb; i++)
         {
-            UnpackScales(x[i].Scales, sc);
-            Vector128<sbyte> centered = Sse2.Subtract(Sse2.LoadVector128(scales), Vector128.Create((sbyte)32));
-            Sse2.Store(scales, centered);
+            Vector256<short> scales = Avx2.Subtract(Avx2.ConvertToVector256Int16(UnpackScales(x[i].Scales)).AsInt16(), Vector256.Create((short)32));
             Vector256<byte> hm = Avx.LoadVector256(x[i].HMask);
-            byte* q3 = x[i].Qs;
-            sbyte* q8 = y[i].Qs;
-            Vector256<int> acc = Vector256<int>.Zero;
-            for (int c = 0; c < 2; c++, q3 += 32)
-            {
-                Vector256<ushort> q = Avx.LoadVector256(q3).AsUInt16();
-                for (int s = 0; s < 4; s++, q8 += 32, q = Avx2.ShiftRightLogical(q, 2))
-                {
-                    Vector256<byte> bit = Vector256.Create((byte)(1 << (4 * c + s)));
-                    Vector256<byte> v = Avx2.Or(Avx2.And(q.AsByte(), bits01),
-                        Avx2.And(Avx2.CompareEqual(Avx2.And(hm, bit), bit), four));
-                    int j = 8 * c + 2 * s;
-                    acc = Avx2.Add(acc, KQuants.ScaledDot(v, Avx.LoadVector256(q8), KQuants.TwoScales(scales[j], scales[j + 1])));
-                }
-            }
-            Vector256<int> offset = Avx2.MultiplyAddAdjacent(Avx.LoadVector256(y[i].BSums), Avx2.ConvertToVector256Int16(centered));
+            Vector256<int> acc = Half(x[i].Qs, hm, 0, y[i].Qs, KQuants.EightScales(scales, 0));
+            acc = Avx2.Add(acc, Half(x[i].Qs + 32, hm, 4, y[i].Qs + 128, KQuants.EightScales(scales, 1)));
+            Vector256<int> offset = Avx2.MultiplyAddAdjacent(Avx.LoadVector256(y[i].BSums), scales);
             acc = Avx2.Subtract(acc, Avx2.ShiftLeftLogical(offset, 2));
             sum += KQuants.HalfToSingle(x[i].D) * y[i].D * KQuants.HorizontalSum(acc);
         }
         return sum;
+    }
+
+    // 128 values (c = firstBit/4): q + 4 = 2 low bits from Qs | 4 where HMask bit firstBit+s is set.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Half(byte* q3, Vector256<byte> hm, int firstBit, sbyte* q8, Vector256<short> scales)
+    {
+        Vector256<ushort> q = Avx.LoadVector256(q3).AsUInt16();
+        Vector256<int> acc = KQuants.ScaledDot(Values(q, hm, firstBit), Avx.LoadVector256(q8), KQuants.ScalePair(scales, 0));
+        acc = Avx2.Add(acc, KQuants.ScaledDot(Values(Avx2.ShiftRightLogical(q, 2), hm, firstBit + 1), Avx.LoadVector256(q8 + 32), KQuants.ScalePair(scales, 1)));
+        acc = Avx2.Add(acc, KQuants.ScaledDot(Values(Avx2.ShiftRightLogical(q, 4), hm, firstBit + 2), Avx.LoadVector256(q8 + 64), KQuants.ScalePair(scales, 2)));
+        return Avx2.Add(acc, KQuants.ScaledDot(Values(Avx2.ShiftRightLogical(q, 6), hm, firstBit + 3), Avx.LoadVector256(q8 + 96), KQuants.ScalePair(scales, 3)));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<byte> Values(Vector256<ushort> shifted, Vector256<byte> hm, int bit)
+    {
+        Vector256<byte> mask = Vector256.Create((byte)(1 << bit));
+        return Avx2.Or(Avx2.And(shifted.AsByte(), Vector256.Create((byte)3)), Avx2.And(Avx2.CompareEqual(Avx2.And(hm, mask), mask), Vector256.Create((byte)4)));
     }
 
     /// <summary>Quantizes like ggml's <c>quantize_row_q3_K_ref</c>, byte for byte.</summary>

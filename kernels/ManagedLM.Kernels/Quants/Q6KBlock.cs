@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -102,33 +103,34 @@ public unsafe struct Q6KBlock : IQuantizableBlock<Q6KBlock>
     /// </summary>
     internal static float DotAvx2(Q6KBlock* x, Q8KBlock* y, int nb)
     {
-        Vector256<byte> low4 = Vector256.Create((byte)0x0F), bits01 = Vector256.Create((byte)0x03), bits45 = Vector256.Create((byte)0x30);
         float sum = 0;
         for (int i = 0; i < nb; i++)
         {
-            byte* ql = x[i].Ql, qh = x[i].Qh;
-            sbyte* sc = x[i].Scales;
-            sbyte* q8 = y[i].Qs;
-            Vector256<int> acc = Vector256<int>.Zero;
-            for (int n = 0; n < 2; n++, ql += 64, qh += 32, sc += 8, q8 += 128)
-            {
-                Vector256<byte> la = Avx.LoadVector256(ql), lb = Avx.LoadVector256(ql + 32), h = Avx.LoadVector256(qh);
-                Vector256<byte> v0 = Avx2.Or(Avx2.And(la, low4), Avx2.ShiftLeftLogical(Avx2.And(h, bits01).AsUInt16(), 4).AsByte());
-                Vector256<byte> v1 = Avx2.Or(Avx2.And(lb, low4), Avx2.And(Avx2.ShiftLeftLogical(h.AsUInt16(), 2).AsByte(), bits45));
-                Vector256<byte> v2 = Avx2.Or(Avx2.And(Avx2.ShiftRightLogical(la.AsUInt16(), 4).AsByte(), low4), Avx2.And(h, bits45));
-                Vector256<byte> v3 = Avx2.Or(Avx2.And(Avx2.ShiftRightLogical(lb.AsUInt16(), 4).AsByte(), low4),
-                    Avx2.And(Avx2.ShiftRightLogical(h.AsUInt16(), 2).AsByte(), bits45));
-                acc = Avx2.Add(acc, KQuants.ScaledDot(v0, Avx.LoadVector256(q8), KQuants.TwoScales(sc[0], sc[1])));
-                acc = Avx2.Add(acc, KQuants.ScaledDot(v1, Avx.LoadVector256(q8 + 32), KQuants.TwoScales(sc[2], sc[3])));
-                acc = Avx2.Add(acc, KQuants.ScaledDot(v2, Avx.LoadVector256(q8 + 64), KQuants.TwoScales(sc[4], sc[5])));
-                acc = Avx2.Add(acc, KQuants.ScaledDot(v3, Avx.LoadVector256(q8 + 96), KQuants.TwoScales(sc[6], sc[7])));
-            }
             Vector256<short> scales = Avx2.ConvertToVector256Int16(x[i].Scales);
+            Vector256<int> acc = Half(x[i].Ql, x[i].Qh, y[i].Qs, KQuants.EightScales(scales, 0));
+            acc = Avx2.Add(acc, Half(x[i].Ql + 64, x[i].Qh + 32, y[i].Qs + 128, KQuants.EightScales(scales, 1)));
             Vector256<int> offset = Avx2.MultiplyAddAdjacent(Avx.LoadVector256(y[i].BSums), scales);
             acc = Avx2.Subtract(acc, Avx2.ShiftLeftLogical(offset, 5));
             sum += KQuants.HalfToSingle(x[i].D) * y[i].D * KQuants.HorizontalSum(acc);
         }
         return sum;
+    }
+
+    // 128 values: 64 bytes of low nibbles, 32 bytes of high bit pairs, their 8 scales.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Half(byte* ql, byte* qh, sbyte* q8, Vector256<short> scales)
+    {
+        Vector256<byte> low4 = Vector256.Create((byte)0x0F), bits01 = Vector256.Create((byte)0x03), bits45 = Vector256.Create((byte)0x30);
+        Vector256<byte> la = Avx.LoadVector256(ql), lb = Avx.LoadVector256(ql + 32), h = Avx.LoadVector256(qh);
+        Vector256<byte> v0 = Avx2.Or(Avx2.And(la, low4), Avx2.ShiftLeftLogical(Avx2.And(h, bits01).AsUInt16(), 4).AsByte());
+        Vector256<byte> v1 = Avx2.Or(Avx2.And(lb, low4), Avx2.And(Avx2.ShiftLeftLogical(h.AsUInt16(), 2).AsByte(), bits45));
+        Vector256<byte> v2 = Avx2.Or(Avx2.And(Avx2.ShiftRightLogical(la.AsUInt16(), 4).AsByte(), low4), Avx2.And(h, bits45));
+        Vector256<byte> v3 = Avx2.Or(Avx2.And(Avx2.ShiftRightLogical(lb.AsUInt16(), 4).AsByte(), low4),
+            Avx2.And(Avx2.ShiftRightLogical(h.AsUInt16(), 2).AsByte(), bits45));
+        Vector256<int> acc = KQuants.ScaledDot(v0, Avx.LoadVector256(q8), KQuants.ScalePair(scales, 0));
+        acc = Avx2.Add(acc, KQuants.ScaledDot(v1, Avx.LoadVector256(q8 + 32), KQuants.ScalePair(scales, 1)));
+        acc = Avx2.Add(acc, KQuants.ScaledDot(v2, Avx.LoadVector256(q8 + 64), KQuants.ScalePair(scales, 2)));
+        return Avx2.Add(acc, KQuants.ScaledDot(v3, Avx.LoadVector256(q8 + 96), KQuants.ScalePair(scales, 3)));
     }
 
     /// <summary>Quantizes like ggml's <c>quantize_row_q6_K_ref</c>, byte for byte.</summary>
