@@ -97,26 +97,35 @@ public unsafe struct IQ4XSBlock : IQuantizableBlock<IQ4XSBlock>
     internal static float DotAvx2(IQ4XSBlock* x, Q8KBlock* y, int nb)
     {
         Vector256<sbyte> table = Vector256.Create(Vector128.Create(Values));
-        Vector256<byte> low4 = Vector256.Create((byte)0x0F);
         float sum = 0;
         for (int i = 0; i < nb; i++)
         {
+            // Sub-block b's scale: bits 4b..4b+3 of the 4 ScalesL bytes, bits 2b..2b+1 of ScalesH.
+            uint low = Unsafe.ReadUnaligned<uint>(x[i].ScalesL), high = x[i].ScalesH;
             byte* qs = x[i].Qs;
             sbyte* q8 = y[i].Qs;
-            Vector256<int> acc = Vector256<int>.Zero;
-            for (int b = 0; b < 8; b += 2, qs += 32, q8 += 64)
-            {
-                // Bytes 0-15 index sub-block b, 16-31 sub-block b+1; low nibbles are each sub-block's first 16 values.
-                Vector256<byte> q = Avx.LoadVector256(qs);
-                Vector256<sbyte> lo = Avx2.Shuffle(table, Avx2.And(q, low4).AsSByte());
-                Vector256<sbyte> hi = Avx2.Shuffle(table, Avx2.And(Avx2.ShiftRightLogical(q.AsUInt16(), 4).AsByte(), low4).AsSByte());
-                Vector256<sbyte> first = Avx2.Permute2x128(lo, hi, 0x20), second = Avx2.Permute2x128(lo, hi, 0x31);
-                acc = Avx2.Add(acc, SignedScaledDot(first, Avx.LoadVector256(q8), SubBlockScale(x + i, b) - 32));
-                acc = Avx2.Add(acc, SignedScaledDot(second, Avx.LoadVector256(q8 + 32), SubBlockScale(x + i, b + 1) - 32));
-            }
+            Vector256<int> acc = Pair(qs, q8, table, low, high);
+            acc = Avx2.Add(acc, Pair(qs + 32, q8 + 64, table, low >> 8, high >> 4));
+            acc = Avx2.Add(acc, Pair(qs + 64, q8 + 128, table, low >> 16, high >> 8));
+            acc = Avx2.Add(acc, Pair(qs + 96, q8 + 192, table, low >> 24, high >> 12));
             sum += KQuants.HalfToSingle(x[i].D) * y[i].D * KQuants.HorizontalSum(acc);
         }
         return sum;
+    }
+
+    // Two sub-blocks (64 values) from 32 index bytes; their scales are in the low byte of low and low nibble of high.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Pair(byte* qs, sbyte* q8, Vector256<sbyte> table, uint low, uint high)
+    {
+        // Bytes 0-15 index the first sub-block, 16-31 the second; low nibbles are each sub-block's first 16 values.
+        Vector256<byte> low4 = Vector256.Create((byte)0x0F);
+        Vector256<byte> q = Avx.LoadVector256(qs);
+        Vector256<sbyte> lo = Avx2.Shuffle(table, Avx2.And(q, low4).AsSByte());
+        Vector256<sbyte> hi = Avx2.Shuffle(table, Avx2.And(Avx2.ShiftRightLogical(q.AsUInt16(), 4).AsByte(), low4).AsSByte());
+        int scaleA = (int)((low & 0xF) | ((high & 3) << 4)) - 32;
+        int scaleB = (int)(((low >> 4) & 0xF) | (((high >> 2) & 3) << 4)) - 32;
+        return Avx2.Add(SignedScaledDot(Avx2.Permute2x128(lo, hi, 0x20), Avx.LoadVector256(q8), scaleA),
+                        SignedScaledDot(Avx2.Permute2x128(lo, hi, 0x31), Avx.LoadVector256(q8 + 32), scaleB));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
