@@ -39,8 +39,7 @@ public unsafe struct IQ4XSBlock : IQuantizableBlock<IQ4XSBlock>
 
     public static void Dequantize(ReadOnlySpan<IQ4XSBlock> blocks, Span<float> dst)
     {
-        if (dst.Length < blocks.Length * KQuants.QK)
-            throw new ArgumentException($"{blocks.Length} blocks need {blocks.Length * KQuants.QK} outputs.", nameof(dst));
+        KQuants.CheckDequantizeLengths(blocks.Length, dst.Length);
         ReadOnlySpan<sbyte> values = Values;
         fixed (IQ4XSBlock* px = blocks)
         fixed (float* py = dst)
@@ -63,13 +62,8 @@ public unsafe struct IQ4XSBlock : IQuantizableBlock<IQ4XSBlock>
         }
     }
 
-    public static float Dot(ReadOnlySpan<IQ4XSBlock> blocks, ReadOnlySpan<byte> activation)
-    {
-        var y = MemoryMarshal.Cast<byte, Q8KBlock>(activation)[..blocks.Length];
-        fixed (IQ4XSBlock* px = blocks)
-        fixed (Q8KBlock* py = y)
-            return KQuants.UseAvx2 ? DotAvx2(px, py, blocks.Length) : DotReference(px, py, blocks.Length);
-    }
+    public static float Dot(ReadOnlySpan<IQ4XSBlock> blocks, ReadOnlySpan<byte> activation) =>
+        KQuants.Dot(blocks, activation, &DotAvx2, &DotReference);
 
     /// <summary>Scalar reference (ggml's vec_dot_iq4_xs_q8_K math): per block the exact isum = Σ_b (scale_b − 32)·Σ value·q8, then sum += (d·dy)·isum.</summary>
     internal static float DotReference(IQ4XSBlock* x, Q8KBlock* y, int nb)
@@ -88,7 +82,7 @@ public unsafe struct IQ4XSBlock : IQuantizableBlock<IQ4XSBlock>
                     part += values[qs[l] & 0xF] * q8[l] + values[qs[l] >> 4] * q8[l + 16];
                 isum += (SubBlockScale(x + i, b) - 32) * part;
             }
-            sum += KQuants.HalfToSingle(x[i].D) * y[i].D * isum;
+            sum += KQuants.BlockDot(x[i].D, y[i].D, isum);
         }
         return sum;
     }
@@ -108,7 +102,7 @@ public unsafe struct IQ4XSBlock : IQuantizableBlock<IQ4XSBlock>
             acc = Avx2.Add(acc, Pair(qs + 32, q8 + 64, table, low >> 8, high >> 4));
             acc = Avx2.Add(acc, Pair(qs + 64, q8 + 128, table, low >> 16, high >> 8));
             acc = Avx2.Add(acc, Pair(qs + 96, q8 + 192, table, low >> 24, high >> 12));
-            sum += KQuants.HalfToSingle(x[i].D) * y[i].D * KQuants.HorizontalSum(acc);
+            sum += KQuants.BlockDot(x[i].D, y[i].D, KQuants.HorizontalSum(acc));
         }
         return sum;
     }
@@ -138,8 +132,7 @@ public unsafe struct IQ4XSBlock : IQuantizableBlock<IQ4XSBlock>
     /// </summary>
     public static void Quantize(ReadOnlySpan<float> src, Span<IQ4XSBlock> dst)
     {
-        if (src.Length != dst.Length * KQuants.QK)
-            throw new ArgumentException($"{dst.Length} IQ4_XS blocks hold {dst.Length * KQuants.QK} values; got {src.Length}.", nameof(src));
+        KQuants.CheckQuantizeLengths(GgmlType.IQ4_XS, src.Length, dst.Length);
         const int Tries = 7;
         ReadOnlySpan<sbyte> values = Values;
         Span<byte> levels = stackalloc byte[KQuants.QK];
@@ -152,12 +145,7 @@ public unsafe struct IQ4XSBlock : IQuantizableBlock<IQ4XSBlock>
             {
                 ReadOnlySpan<float> xb = x.Slice(32 * b, 32);
                 Span<byte> lb = levels.Slice(32 * b, 32);
-                float amax = 0, max = 0;
-                for (int j = 0; j < 32; j++)
-                {
-                    float ax = MathF.Abs(xb[j]);
-                    if (ax > amax) { amax = ax; max = xb[j]; }
-                }
+                float max = KQuants.MaxByMagnitude(xb, out float amax);
                 if (amax < KQuants.GroupMaxEps)
                 {
                     scales[b] = 0;

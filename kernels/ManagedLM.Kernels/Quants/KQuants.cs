@@ -1,5 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -46,6 +47,53 @@ internal static class KQuants
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ushort SingleToHalf(float value) => BitConverter.HalfToUInt16Bits((Half)value);
 
+    /// <summary>Dot of a weight row with Q8_K activation bytes by the AVX2 path where available, else the scalar reference.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe float Dot<T>(ReadOnlySpan<T> blocks, ReadOnlySpan<byte> activation,
+        delegate*<T*, Q8KBlock*, int, float> avx2, delegate*<T*, Q8KBlock*, int, float> reference) where T : unmanaged
+    {
+        var y = MemoryMarshal.Cast<byte, Q8KBlock>(activation)[..blocks.Length];
+        fixed (T* px = blocks)
+        fixed (Q8KBlock* py = y)
+            return UseAvx2 ? avx2(px, py, blocks.Length) : reference(px, py, blocks.Length);
+    }
+
+    /// <summary>One block's contribution to a dot: (d·dy)·isum − (dmin·dy)·msum, the same float operations in every path.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float BlockDot(ushort d, ushort dmin, float dy, int isum, int msum) =>
+        HalfToSingle(d) * dy * isum - HalfToSingle(dmin) * dy * msum;
+
+    /// <summary>One block's contribution to a dot: (d·dy)·isum.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float BlockDot(ushort d, float dy, int isum) => HalfToSingle(d) * dy * isum;
+
+    /// <summary>Throws unless <paramref name="values"/> fill <paramref name="blocks"/> blocks of <paramref name="type"/> exactly.</summary>
+    public static void CheckQuantizeLengths(GgmlType type, int values, int blocks)
+    {
+        if (values != blocks * QK)
+            throw new ArgumentException($"{blocks} {type} blocks hold {blocks * QK} values; got {values}.", "src");
+    }
+
+    /// <summary>Throws unless <paramref name="outputs"/> can hold <paramref name="blocks"/> dequantized blocks.</summary>
+    public static void CheckDequantizeLengths(int blocks, int outputs)
+    {
+        if (outputs < blocks * QK)
+            throw new ArgumentException($"{blocks} blocks need {blocks * QK} outputs; got {outputs}.", "dst");
+    }
+
+    /// <summary>The value of largest magnitude (the first one on ties, with its sign), as ggml's scans find it.</summary>
+    public static float MaxByMagnitude(ReadOnlySpan<float> x, out float amax)
+    {
+        float max = 0;
+        amax = 0;
+        for (int i = 0; i < x.Length; i++)
+        {
+            float ax = MathF.Abs(x[i]);
+            if (ax > amax) { amax = ax; max = x[i]; }
+        }
+        return max;
+    }
+
     /// <summary>
     /// ggml's <c>make_qx_quants</c> with <c>rmse_type</c> 1 and no importance weights (w = x²): a symmetric scale
     /// for levels [-nmax, nmax-1], refined over 18 trial scales. <paramref name="levels"/> gets l + nmax.
@@ -53,12 +101,7 @@ internal static class KQuants
     public static float MakeQxQuants(int nmax, ReadOnlySpan<float> x, Span<sbyte> levels)
     {
         int n = x.Length;
-        float max = 0, amax = 0;
-        for (int i = 0; i < n; i++)
-        {
-            float ax = MathF.Abs(x[i]);
-            if (ax > amax) { amax = ax; max = x[i]; }
-        }
+        float max = MaxByMagnitude(x, out float amax);
         if (amax < GroupMaxEps)
         {
             levels[..n].Clear();
@@ -107,12 +150,7 @@ internal static class KQuants
     public static float MakeQ3Quants(int nmax, ReadOnlySpan<float> x, Span<sbyte> levels)
     {
         int n = x.Length;
-        float max = 0, amax = 0;
-        for (int i = 0; i < n; i++)
-        {
-            float ax = MathF.Abs(x[i]);
-            if (ax > amax) { amax = ax; max = x[i]; }
-        }
+        float max = MaxByMagnitude(x, out float amax);
         if (amax < GroupMaxEps)
         {
             levels[..n].Clear();
@@ -280,14 +318,20 @@ internal static class KQuants
     }
 
     /// <summary>
-    /// First pass of ggml's Q4_K/Q5_K reference quantizer over one super-block: per 32-value sub-block,
-    /// weights av_x + |x| (av_x = rms of the sub-block) and <see cref="MakeQkx2Quants"/>.
+    /// ggml's Q4_K/Q5_K reference quantizer for one super-block, up to the bit packing: per 32-value sub-block,
+    /// weights av_x + |x| (av_x = rms of the sub-block) and <see cref="MakeQkx2Quants"/>; then 6-bit scales and
+    /// mins relative to their maxima packed into <paramref name="packed"/> (12 bytes), the fp16 super-block
+    /// scales, and every value re-quantized against the rounded scales into <paramref name="levels"/> (levels of a
+    /// sub-block whose scale rounds to 0 are kept).
     /// </summary>
-    public static void FitScaleMinSubBlocks(ReadOnlySpan<float> x, int nmax, float rmin, float rdelta, int nstep,
-        Span<byte> levels, Span<byte> aux, Span<float> weights, Span<float> scales, Span<float> mins, out float maxScale, out float maxMin)
+    public static unsafe void QuantizeScaleMinSuperBlock(ReadOnlySpan<float> x, int nmax, float rmin, float rdelta, int nstep,
+        byte* packed, out ushort d, out ushort dmin, Span<byte> levels)
     {
-        maxScale = 0;
-        maxMin = 0;
+        Span<byte> aux = stackalloc byte[32];
+        Span<float> weights = stackalloc float[32];
+        Span<float> scales = stackalloc float[QK / 32];
+        Span<float> mins = stackalloc float[QK / 32];
+        float maxScale = 0, maxMin = 0;
         for (int j = 0; j < QK / 32; j++)
         {
             ReadOnlySpan<float> xb = x.Slice(32 * j, 32);
@@ -301,16 +345,6 @@ internal static class KQuants
             if (scales[j] > maxScale) maxScale = scales[j];
             if (mins[j] > maxMin) maxMin = mins[j];
         }
-    }
-
-    /// <summary>
-    /// Second pass of ggml's Q4_K/Q5_K reference quantizer: 6-bit sub-block scales and mins relative to their
-    /// maxima, packed into <paramref name="packed"/> (12 bytes), the fp16 super-block scales, then every value
-    /// re-quantized against the rounded scales (levels of a sub-block whose scale rounds to 0 are kept).
-    /// </summary>
-    public static unsafe void PackScaleMinSubBlocks(ReadOnlySpan<float> x, int nmax, ReadOnlySpan<float> scales, ReadOnlySpan<float> mins,
-        float maxScale, float maxMin, byte* packed, out ushort d, out ushort dmin, Span<byte> levels)
-    {
         float invScale = maxScale > 0 ? 63f / maxScale : 0f;
         float invMin = maxMin > 0 ? 63f / maxMin : 0f;
         for (int j = 0; j < QK / 32; j++)
@@ -357,6 +391,15 @@ internal static class KQuants
         for (int j = 0; j < QK; j += 128)
             for (int l = 0; l < 32; l++)
                 qs[j / 4 + l] = (byte)(levels[j + l] | (levels[j + l + 32] << 2) | (levels[j + l + 64] << 4) | (levels[j + l + 96] << 6));
+    }
+
+    /// <summary>Σ_j mins[j/2]·bsums[j]: the scalar form of <see cref="MinsDotAvx2"/> (mins one byte each).</summary>
+    public static unsafe int MinsDot(short* bsums, byte* mins)
+    {
+        int sum = 0;
+        for (int j = 0; j < 16; j++)
+            sum += bsums[j] * mins[j / 2];
+        return sum;
     }
 
     /// <summary>Σ_j mins[j/2]·bsums[j] over the 16 Q8_K sums and the 8 sub-block mins (bytes of two uints) of a Q4_K/Q5_K block.</summary>

@@ -31,8 +31,7 @@ public unsafe struct Q2KBlock : IQuantizableBlock<Q2KBlock>
 
     public static void Dequantize(ReadOnlySpan<Q2KBlock> blocks, Span<float> dst)
     {
-        if (dst.Length < blocks.Length * KQuants.QK)
-            throw new ArgumentException($"{blocks.Length} blocks need {blocks.Length * KQuants.QK} outputs.", nameof(dst));
+        KQuants.CheckDequantizeLengths(blocks.Length, dst.Length);
         fixed (Q2KBlock* px = blocks)
         fixed (float* py = dst)
         {
@@ -56,13 +55,8 @@ public unsafe struct Q2KBlock : IQuantizableBlock<Q2KBlock>
         }
     }
 
-    public static float Dot(ReadOnlySpan<Q2KBlock> blocks, ReadOnlySpan<byte> activation)
-    {
-        var y = MemoryMarshal.Cast<byte, Q8KBlock>(activation)[..blocks.Length];
-        fixed (Q2KBlock* px = blocks)
-        fixed (Q8KBlock* py = y)
-            return KQuants.UseAvx2 ? DotAvx2(px, py, blocks.Length) : DotReference(px, py, blocks.Length);
-    }
+    public static float Dot(ReadOnlySpan<Q2KBlock> blocks, ReadOnlySpan<byte> activation) =>
+        KQuants.Dot(blocks, activation, &DotAvx2, &DotReference);
 
     /// <summary>
     /// Scalar reference (ggml's vec_dot_q2_K_q8_K): per block the exact integers isum = Σ_j scale_j·Σ q·q8
@@ -83,7 +77,7 @@ public unsafe struct Q2KBlock : IQuantizableBlock<Q2KBlock>
                 isum += (x[i].Scales[e / 16] & 0xF) * part;
                 msum += (x[i].Scales[e / 16] >> 4) * y[i].BSums[e / 16];
             }
-            sum += KQuants.HalfToSingle(x[i].D) * y[i].D * isum - KQuants.HalfToSingle(x[i].DMin) * y[i].D * msum;
+            sum += KQuants.BlockDot(x[i].D, x[i].DMin, y[i].D, isum, msum);
         }
         return sum;
     }
@@ -102,7 +96,7 @@ public unsafe struct Q2KBlock : IQuantizableBlock<Q2KBlock>
             acc = Avx2.Add(acc, Half(x[i].Qs + 32, y[i].Qs + 128, KQuants.EightScales(scales, 1)));
             int isum = KQuants.HorizontalSum(acc);
             int msum = KQuants.HorizontalSum(Avx2.MultiplyAddAdjacent(Avx.LoadVector256(y[i].BSums), mins));
-            sum += KQuants.HalfToSingle(x[i].D) * y[i].D * isum - KQuants.HalfToSingle(x[i].DMin) * y[i].D * msum;
+            sum += KQuants.BlockDot(x[i].D, x[i].DMin, y[i].D, isum, msum);
         }
         return sum;
     }
@@ -122,8 +116,7 @@ public unsafe struct Q2KBlock : IQuantizableBlock<Q2KBlock>
     /// <summary>Quantizes like ggml's <c>quantize_row_q2_K_ref</c>, byte for byte.</summary>
     public static void Quantize(ReadOnlySpan<float> src, Span<Q2KBlock> dst)
     {
-        if (src.Length != dst.Length * KQuants.QK)
-            throw new ArgumentException($"{dst.Length} Q2_K blocks hold {dst.Length * KQuants.QK} values; got {src.Length}.", nameof(src));
+        KQuants.CheckQuantizeLengths(GgmlType.Q2_K, src.Length, dst.Length);
         const float Q4Scale = 15f;
         Span<byte> levels = stackalloc byte[KQuants.QK];
         Span<byte> aux = stackalloc byte[16];

@@ -46,8 +46,7 @@ public unsafe struct Q3KBlock : IQuantizableBlock<Q3KBlock>
 
     public static void Dequantize(ReadOnlySpan<Q3KBlock> blocks, Span<float> dst)
     {
-        if (dst.Length < blocks.Length * KQuants.QK)
-            throw new ArgumentException($"{blocks.Length} blocks need {blocks.Length * KQuants.QK} outputs.", nameof(dst));
+        KQuants.CheckDequantizeLengths(blocks.Length, dst.Length);
         byte* scales = stackalloc byte[16];
         fixed (Q3KBlock* px = blocks)
         fixed (float* py = dst)
@@ -73,13 +72,8 @@ public unsafe struct Q3KBlock : IQuantizableBlock<Q3KBlock>
         }
     }
 
-    public static float Dot(ReadOnlySpan<Q3KBlock> blocks, ReadOnlySpan<byte> activation)
-    {
-        var y = MemoryMarshal.Cast<byte, Q8KBlock>(activation)[..blocks.Length];
-        fixed (Q3KBlock* px = blocks)
-        fixed (Q8KBlock* py = y)
-            return KQuants.UseAvx2 ? DotAvx2(px, py, blocks.Length) : DotReference(px, py, blocks.Length);
-    }
+    public static float Dot(ReadOnlySpan<Q3KBlock> blocks, ReadOnlySpan<byte> activation) =>
+        KQuants.Dot(blocks, activation, &DotAvx2, &DotReference);
 
     /// <summary>Scalar reference (ggml's vec_dot_q3_K_q8_K math): per block the exact isum = Σ_j (scale_j − 32)·Σ q·q8, then sum += (d·dy)·isum.</summary>
     internal static float DotReference(Q3KBlock* x, Q8KBlock* y, int nb)
@@ -101,7 +95,7 @@ public unsafe struct Q3KBlock : IQuantizableBlock<Q3KBlock>
                 }
                 isum += (scales[e / 16] - 32) * part;
             }
-            sum += KQuants.HalfToSingle(x[i].D) * y[i].D * isum;
+            sum += KQuants.BlockDot(x[i].D, y[i].D, isum);
         }
         return sum;
     }
@@ -121,7 +115,7 @@ public unsafe struct Q3KBlock : IQuantizableBlock<Q3KBlock>
             acc = Avx2.Add(acc, Half(x[i].Qs + 32, hm, 4, y[i].Qs + 128, KQuants.EightScales(scales, 1)));
             Vector256<int> offset = Avx2.MultiplyAddAdjacent(Avx.LoadVector256(y[i].BSums), scales);
             acc = Avx2.Subtract(acc, Avx2.ShiftLeftLogical(offset, 2));
-            sum += KQuants.HalfToSingle(x[i].D) * y[i].D * KQuants.HorizontalSum(acc);
+            sum += KQuants.BlockDot(x[i].D, y[i].D, KQuants.HorizontalSum(acc));
         }
         return sum;
     }
@@ -147,20 +141,15 @@ public unsafe struct Q3KBlock : IQuantizableBlock<Q3KBlock>
     /// <summary>Quantizes like ggml's <c>quantize_row_q3_K_ref</c>, byte for byte.</summary>
     public static void Quantize(ReadOnlySpan<float> src, Span<Q3KBlock> dst)
     {
-        if (src.Length != dst.Length * KQuants.QK)
-            throw new ArgumentException($"{dst.Length} Q3_K blocks hold {dst.Length * KQuants.QK} values; got {src.Length}.", nameof(src));
+        KQuants.CheckQuantizeLengths(GgmlType.Q3_K, src.Length, dst.Length);
         Span<sbyte> levels = stackalloc sbyte[KQuants.QK];
         Span<float> scales = stackalloc float[16];
         for (int i = 0; i < dst.Length; i++)
         {
             ReadOnlySpan<float> x = src.Slice(i * KQuants.QK, KQuants.QK);
-            float maxScale = 0, amax = 0;
             for (int j = 0; j < 16; j++)
-            {
                 scales[j] = KQuants.MakeQ3Quants(4, x.Slice(16 * j, 16), levels.Slice(16 * j, 16));
-                float abs = MathF.Abs(scales[j]);
-                if (abs > amax) { amax = abs; maxScale = scales[j]; }
-            }
+            float maxScale = KQuants.MaxByMagnitude(scales, out float amax);
             fixed (Q3KBlock* b = &dst[i])
             {
                 new Span<byte>(b->Scales, 12).Clear();

@@ -31,8 +31,7 @@ public unsafe struct Q4KBlock : IQuantizableBlock<Q4KBlock>
 
     public static void Dequantize(ReadOnlySpan<Q4KBlock> blocks, Span<float> dst)
     {
-        if (dst.Length < blocks.Length * KQuants.QK)
-            throw new ArgumentException($"{blocks.Length} blocks need {blocks.Length * KQuants.QK} outputs.", nameof(dst));
+        KQuants.CheckDequantizeLengths(blocks.Length, dst.Length);
         fixed (Q4KBlock* px = blocks)
         fixed (float* py = dst)
         {
@@ -55,13 +54,8 @@ public unsafe struct Q4KBlock : IQuantizableBlock<Q4KBlock>
         }
     }
 
-    public static float Dot(ReadOnlySpan<Q4KBlock> blocks, ReadOnlySpan<byte> activation)
-    {
-        var y = MemoryMarshal.Cast<byte, Q8KBlock>(activation)[..blocks.Length];
-        fixed (Q4KBlock* px = blocks)
-        fixed (Q8KBlock* py = y)
-            return KQuants.UseAvx2 ? DotAvx2(px, py, blocks.Length) : DotReference(px, py, blocks.Length);
-    }
+    public static float Dot(ReadOnlySpan<Q4KBlock> blocks, ReadOnlySpan<byte> activation) =>
+        KQuants.Dot(blocks, activation, &DotAvx2, &DotReference);
 
     /// <summary>
     /// Scalar reference (ggml's vec_dot_q4_K_q8_K math): per block the exact integers
@@ -89,10 +83,8 @@ public unsafe struct Q4KBlock : IQuantizableBlock<Q4KBlock>
                 }
                 isum += scales[j] * lo + scales[j + 1] * hi;
             }
-            int msum = 0;
-            for (int j = 0; j < 16; j++)
-                msum += y[i].BSums[j] * mins[j / 2];
-            sum += KQuants.HalfToSingle(x[i].D) * y[i].D * isum - KQuants.HalfToSingle(x[i].DMin) * y[i].D * msum;
+            int msum = KQuants.MinsDot(y[i].BSums, mins);
+            sum += KQuants.BlockDot(x[i].D, x[i].DMin, y[i].D, isum, msum);
         }
         return sum;
     }
@@ -111,7 +103,7 @@ public unsafe struct Q4KBlock : IQuantizableBlock<Q4KBlock>
             acc = Avx2.Add(acc, Chunk(q4 + 64, q8 + 128, s47 & 0xFF, (s47 >> 8) & 0xFF));
             acc = Avx2.Add(acc, Chunk(q4 + 96, q8 + 192, (s47 >> 16) & 0xFF, s47 >> 24));
             int isum = KQuants.HorizontalSum(acc), msum = KQuants.MinsDotAvx2(y[i].BSums, m03, m47);
-            sum += KQuants.HalfToSingle(x[i].D) * y[i].D * isum - KQuants.HalfToSingle(x[i].DMin) * y[i].D * msum;
+            sum += KQuants.BlockDot(x[i].D, x[i].DMin, y[i].D, isum, msum);
         }
         return sum;
     }
@@ -128,20 +120,14 @@ public unsafe struct Q4KBlock : IQuantizableBlock<Q4KBlock>
     /// <summary>Quantizes like ggml's <c>quantize_row_q4_K_ref</c>, byte for byte.</summary>
     public static void Quantize(ReadOnlySpan<float> src, Span<Q4KBlock> dst)
     {
-        if (src.Length != dst.Length * KQuants.QK)
-            throw new ArgumentException($"{dst.Length} Q4_K blocks hold {dst.Length * KQuants.QK} values; got {src.Length}.", nameof(src));
+        KQuants.CheckQuantizeLengths(GgmlType.Q4_K, src.Length, dst.Length);
         Span<byte> levels = stackalloc byte[KQuants.QK];
-        Span<byte> aux = stackalloc byte[32];
-        Span<float> weights = stackalloc float[32];
-        Span<float> scales = stackalloc float[8];
-        Span<float> mins = stackalloc float[8];
         for (int i = 0; i < dst.Length; i++)
         {
             ReadOnlySpan<float> x = src.Slice(i * KQuants.QK, KQuants.QK);
-            KQuants.FitScaleMinSubBlocks(x, 15, -1f, 0.1f, 20, levels, aux, weights, scales, mins, out float maxScale, out float maxMin);
             fixed (Q4KBlock* b = &dst[i])
             {
-                KQuants.PackScaleMinSubBlocks(x, 15, scales, mins, maxScale, maxMin, b->Scales, out b->D, out b->DMin, levels);
+                KQuants.QuantizeScaleMinSuperBlock(x, 15, -1f, 0.1f, 20, b->Scales, out b->D, out b->DMin, levels);
                 byte* q = b->Qs;
                 for (int j = 0; j < KQuants.QK; j += 64, q += 32)
                     for (int l = 0; l < 32; l++)

@@ -34,8 +34,7 @@ public unsafe struct Q5KBlock : IQuantizableBlock<Q5KBlock>
 
     public static void Dequantize(ReadOnlySpan<Q5KBlock> blocks, Span<float> dst)
     {
-        if (dst.Length < blocks.Length * KQuants.QK)
-            throw new ArgumentException($"{blocks.Length} blocks need {blocks.Length * KQuants.QK} outputs.", nameof(dst));
+        KQuants.CheckDequantizeLengths(blocks.Length, dst.Length);
         fixed (Q5KBlock* px = blocks)
         fixed (float* py = dst)
         {
@@ -59,13 +58,8 @@ public unsafe struct Q5KBlock : IQuantizableBlock<Q5KBlock>
         }
     }
 
-    public static float Dot(ReadOnlySpan<Q5KBlock> blocks, ReadOnlySpan<byte> activation)
-    {
-        var y = MemoryMarshal.Cast<byte, Q8KBlock>(activation)[..blocks.Length];
-        fixed (Q5KBlock* px = blocks)
-        fixed (Q8KBlock* py = y)
-            return KQuants.UseAvx2 ? DotAvx2(px, py, blocks.Length) : DotReference(px, py, blocks.Length);
-    }
+    public static float Dot(ReadOnlySpan<Q5KBlock> blocks, ReadOnlySpan<byte> activation) =>
+        KQuants.Dot(blocks, activation, &DotAvx2, &DotReference);
 
     /// <summary>
     /// Scalar reference (ggml's vec_dot_q5_K_q8_K math): per block the exact integers
@@ -93,10 +87,8 @@ public unsafe struct Q5KBlock : IQuantizableBlock<Q5KBlock>
                 }
                 isum += scales[j] * lo + scales[j + 1] * hi;
             }
-            int msum = 0;
-            for (int j = 0; j < 16; j++)
-                msum += y[i].BSums[j] * mins[j / 2];
-            sum += KQuants.HalfToSingle(x[i].D) * y[i].D * isum - KQuants.HalfToSingle(x[i].DMin) * y[i].D * msum;
+            int msum = KQuants.MinsDot(y[i].BSums, mins);
+            sum += KQuants.BlockDot(x[i].D, x[i].DMin, y[i].D, isum, msum);
         }
         return sum;
     }
@@ -116,7 +108,7 @@ public unsafe struct Q5KBlock : IQuantizableBlock<Q5KBlock>
             acc = Avx2.Add(acc, Chunk(ql + 64, h, 0x10, q8 + 128, s47 & 0xFF, (s47 >> 8) & 0xFF));
             acc = Avx2.Add(acc, Chunk(ql + 96, h, 0x40, q8 + 192, (s47 >> 16) & 0xFF, s47 >> 24));
             int isum = KQuants.HorizontalSum(acc), msum = KQuants.MinsDotAvx2(y[i].BSums, m03, m47);
-            sum += KQuants.HalfToSingle(x[i].D) * y[i].D * isum - KQuants.HalfToSingle(x[i].DMin) * y[i].D * msum;
+            sum += KQuants.BlockDot(x[i].D, x[i].DMin, y[i].D, isum, msum);
         }
         return sum;
     }
@@ -137,20 +129,14 @@ public unsafe struct Q5KBlock : IQuantizableBlock<Q5KBlock>
     /// <summary>Quantizes like ggml's <c>quantize_row_q5_K_ref</c>, byte for byte.</summary>
     public static void Quantize(ReadOnlySpan<float> src, Span<Q5KBlock> dst)
     {
-        if (src.Length != dst.Length * KQuants.QK)
-            throw new ArgumentException($"{dst.Length} Q5_K blocks hold {dst.Length * KQuants.QK} values; got {src.Length}.", nameof(src));
+        KQuants.CheckQuantizeLengths(GgmlType.Q5_K, src.Length, dst.Length);
         Span<byte> levels = stackalloc byte[KQuants.QK];
-        Span<byte> aux = stackalloc byte[32];
-        Span<float> weights = stackalloc float[32];
-        Span<float> scales = stackalloc float[8];
-        Span<float> mins = stackalloc float[8];
         for (int i = 0; i < dst.Length; i++)
         {
             ReadOnlySpan<float> x = src.Slice(i * KQuants.QK, KQuants.QK);
-            KQuants.FitScaleMinSubBlocks(x, 31, -0.5f, 0.1f, 15, levels, aux, weights, scales, mins, out float maxScale, out float maxMin);
             fixed (Q5KBlock* b = &dst[i])
             {
-                KQuants.PackScaleMinSubBlocks(x, 31, scales, mins, maxScale, maxMin, b->Scales, out b->D, out b->DMin, levels);
+                KQuants.QuantizeScaleMinSuperBlock(x, 31, -0.5f, 0.1f, 15, b->Scales, out b->D, out b->DMin, levels);
                 byte* ql = b->Qs, qh = b->Qh;
                 new Span<byte>(qh, KQuants.QK / 8).Clear();
                 int m1 = 1, m2 = 2;

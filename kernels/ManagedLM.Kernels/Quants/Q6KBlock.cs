@@ -32,8 +32,7 @@ public unsafe struct Q6KBlock : IQuantizableBlock<Q6KBlock>
 
     public static void Dequantize(ReadOnlySpan<Q6KBlock> blocks, Span<float> dst)
     {
-        if (dst.Length < blocks.Length * KQuants.QK)
-            throw new ArgumentException($"{blocks.Length} blocks need {blocks.Length * KQuants.QK} outputs.", nameof(dst));
+        KQuants.CheckDequantizeLengths(blocks.Length, dst.Length);
         fixed (Q6KBlock* px = blocks)
         fixed (float* py = dst)
         {
@@ -58,13 +57,8 @@ public unsafe struct Q6KBlock : IQuantizableBlock<Q6KBlock>
         }
     }
 
-    public static float Dot(ReadOnlySpan<Q6KBlock> blocks, ReadOnlySpan<byte> activation)
-    {
-        var y = MemoryMarshal.Cast<byte, Q8KBlock>(activation)[..blocks.Length];
-        fixed (Q6KBlock* px = blocks)
-        fixed (Q8KBlock* py = y)
-            return KQuants.UseAvx2 ? DotAvx2(px, py, blocks.Length) : DotReference(px, py, blocks.Length);
-    }
+    public static float Dot(ReadOnlySpan<Q6KBlock> blocks, ReadOnlySpan<byte> activation) =>
+        KQuants.Dot(blocks, activation, &DotAvx2, &DotReference);
 
     /// <summary>Scalar reference (ggml's vec_dot_q6_K_q8_K math): per block the exact isum = Σ_j scale_j·Σ (q−32)·q8, then sum += (d·dy)·isum.</summary>
     internal static float DotReference(Q6KBlock* x, Q8KBlock* y, int nb)
@@ -92,7 +86,7 @@ public unsafe struct Q6KBlock : IQuantizableBlock<Q6KBlock>
                     s += values[l] * y[i].Qs[l];
                 isum += x[i].Scales[j] * s;
             }
-            sum += KQuants.HalfToSingle(x[i].D) * y[i].D * isum;
+            sum += KQuants.BlockDot(x[i].D, y[i].D, isum);
         }
         return sum;
     }
@@ -111,7 +105,7 @@ public unsafe struct Q6KBlock : IQuantizableBlock<Q6KBlock>
             acc = Avx2.Add(acc, Half(x[i].Ql + 64, x[i].Qh + 32, y[i].Qs + 128, KQuants.EightScales(scales, 1)));
             Vector256<int> offset = Avx2.MultiplyAddAdjacent(Avx.LoadVector256(y[i].BSums), scales);
             acc = Avx2.Subtract(acc, Avx2.ShiftLeftLogical(offset, 5));
-            sum += KQuants.HalfToSingle(x[i].D) * y[i].D * KQuants.HorizontalSum(acc);
+            sum += KQuants.BlockDot(x[i].D, y[i].D, KQuants.HorizontalSum(acc));
         }
         return sum;
     }
@@ -136,20 +130,15 @@ public unsafe struct Q6KBlock : IQuantizableBlock<Q6KBlock>
     /// <summary>Quantizes like ggml's <c>quantize_row_q6_K_ref</c>, byte for byte.</summary>
     public static void Quantize(ReadOnlySpan<float> src, Span<Q6KBlock> dst)
     {
-        if (src.Length != dst.Length * KQuants.QK)
-            throw new ArgumentException($"{dst.Length} Q6_K blocks hold {dst.Length * KQuants.QK} values; got {src.Length}.", nameof(src));
+        KQuants.CheckQuantizeLengths(GgmlType.Q6_K, src.Length, dst.Length);
         Span<sbyte> levels = stackalloc sbyte[KQuants.QK];
         Span<float> scales = stackalloc float[16];
         for (int i = 0; i < dst.Length; i++)
         {
             ReadOnlySpan<float> x = src.Slice(i * KQuants.QK, KQuants.QK);
-            float maxScale = 0, maxAbsScale = 0;
             for (int j = 0; j < 16; j++)
-            {
                 scales[j] = KQuants.MakeQxQuants(32, x.Slice(16 * j, 16), levels.Slice(16 * j, 16));
-                float abs = MathF.Abs(scales[j]);
-                if (abs > maxAbsScale) { maxAbsScale = abs; maxScale = scales[j]; }
-            }
+            float maxScale = KQuants.MaxByMagnitude(scales, out float maxAbsScale);
             if (maxAbsScale < KQuants.GroupMaxEps)
             {
                 dst[i] = default;

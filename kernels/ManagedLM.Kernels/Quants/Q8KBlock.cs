@@ -37,13 +37,8 @@ public unsafe struct Q8KBlock : IQuantizableBlock<Q8KBlock>
         }
     }
 
-    public static float Dot(ReadOnlySpan<Q8KBlock> blocks, ReadOnlySpan<byte> activation)
-    {
-        var y = MemoryMarshal.Cast<byte, Q8KBlock>(activation)[..blocks.Length];
-        fixed (Q8KBlock* px = blocks)
-        fixed (Q8KBlock* py = y)
-            return KQuants.UseAvx2 ? DotAvx2(px, py, blocks.Length) : DotReference(px, py, blocks.Length);
-    }
+    public static float Dot(ReadOnlySpan<Q8KBlock> blocks, ReadOnlySpan<byte> activation) =>
+        KQuants.Dot(blocks, activation, &DotAvx2, &DotReference);
 
     /// <summary>Scalar reference: Σ over blocks of (dx·dy)·Σ qx·qy, the integer sum exact per block.</summary>
     internal static float DotReference(Q8KBlock* x, Q8KBlock* y, int nb)
@@ -82,8 +77,7 @@ public unsafe struct Q8KBlock : IQuantizableBlock<Q8KBlock>
     /// <summary>Quantizes like ggml's <c>quantize_row_q8_K_ref</c> (bit-identical; an all-zero block also gets zero sums).</summary>
     public static void Quantize(ReadOnlySpan<float> src, Span<Q8KBlock> dst)
     {
-        if (src.Length != dst.Length * KQuants.QK)
-            throw new ArgumentException($"{dst.Length} Q8_K blocks hold {dst.Length * KQuants.QK} values; got {src.Length}.", nameof(src));
+        KQuants.CheckQuantizeLengths(GgmlType.Q8_K, src.Length, dst.Length);
         fixed (float* x = src)
         fixed (Q8KBlock* y = dst)
         {
@@ -99,12 +93,7 @@ public unsafe struct Q8KBlock : IQuantizableBlock<Q8KBlock>
     {
         for (int i = 0; i < nb; i++, x += KQuants.QK)
         {
-            float max = 0, amax = 0;
-            for (int j = 0; j < KQuants.QK; j++)
-            {
-                float ax = MathF.Abs(x[j]);
-                if (ax > amax) { amax = ax; max = x[j]; }
-            }
+            float max = KQuants.MaxByMagnitude(new ReadOnlySpan<float>(x, KQuants.QK), out float amax);
             if (amax == 0)
             {
                 y[i] = default;
