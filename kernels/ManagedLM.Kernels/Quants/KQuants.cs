@@ -95,6 +95,24 @@ internal static class KQuants
     }
 
     /// <summary>
+    /// Levels l = clamp(nearest(iscale·x), −nmax, nmax−1), stored as l + <paramref name="offset"/> unless
+    /// <paramref name="levels"/> is empty, and the x²-weighted sums Σ w·x·l and Σ w·l² of ggml's symmetric fits.
+    /// </summary>
+    private static void SymmetricLevels(ReadOnlySpan<float> x, float iscale, int nmax, Span<sbyte> levels, int offset, out float sumlx, out float suml2)
+    {
+        sumlx = suml2 = 0;
+        for (int i = 0; i < x.Length; i++)
+        {
+            int l = Math.Clamp(NearestInt(iscale * x[i]), -nmax, nmax - 1);
+            if (!levels.IsEmpty)
+                levels[i] = (sbyte)(l + offset);
+            float w = x[i] * x[i];
+            sumlx += w * x[i] * l;
+            suml2 += w * l * l;
+        }
+    }
+
+    /// <summary>
     /// ggml's <c>make_qx_quants</c> with <c>rmse_type</c> 1 and no importance weights (w = x²): a symmetric scale
     /// for levels [-nmax, nmax-1], refined over 18 trial scales. <paramref name="levels"/> gets l + nmax.
     /// </summary>
@@ -108,15 +126,7 @@ internal static class KQuants
             return 0f;
         }
         float iscale = -nmax / max;
-        float sumlx = 0, suml2 = 0;
-        for (int i = 0; i < n; i++)
-        {
-            int l = Math.Clamp(NearestInt(iscale * x[i]), -nmax, nmax - 1);
-            levels[i] = (sbyte)(l + nmax);
-            float w = x[i] * x[i];
-            sumlx += w * x[i] * l;
-            suml2 += w * l * l;
-        }
+        SymmetricLevels(x, iscale, nmax, levels, nmax, out float sumlx, out float suml2);
         float scale = suml2 != 0 ? sumlx / suml2 : 0f;
         float best = scale * sumlx;
         for (int step = -9; step <= 9; step++)
@@ -124,18 +134,10 @@ internal static class KQuants
             if (step == 0)
                 continue;
             iscale = -(nmax + 0.1f * step) / max;
-            sumlx = suml2 = 0;
-            for (int i = 0; i < n; i++)
-            {
-                int l = Math.Clamp(NearestInt(iscale * x[i]), -nmax, nmax - 1);
-                float w = x[i] * x[i];
-                sumlx += w * x[i] * l;
-                suml2 += w * l * l;
-            }
+            SymmetricLevels(x, iscale, nmax, [], nmax, out sumlx, out suml2);
             if (suml2 > 0 && sumlx * sumlx > best * suml2)
             {
-                for (int i = 0; i < n; i++)
-                    levels[i] = (sbyte)(nmax + Math.Clamp(NearestInt(iscale * x[i]), -nmax, nmax - 1));
+                SymmetricLevels(x, iscale, nmax, levels, nmax, out _, out _);
                 scale = sumlx / suml2;
                 best = scale * sumlx;
             }
@@ -156,16 +158,7 @@ internal static class KQuants
             levels[..n].Clear();
             return 0f;
         }
-        float iscale = -nmax / max;
-        float sumlx = 0, suml2 = 0;
-        for (int i = 0; i < n; i++)
-        {
-            int l = Math.Clamp(NearestInt(iscale * x[i]), -nmax, nmax - 1);
-            levels[i] = (sbyte)l;
-            float w = x[i] * x[i];
-            sumlx += w * x[i] * l;
-            suml2 += w * l * l;
-        }
+        SymmetricLevels(x, -nmax / max, nmax, levels, 0, out float sumlx, out float suml2);
         for (int pass = 0; pass < 5; pass++)
         {
             int changed = 0;
