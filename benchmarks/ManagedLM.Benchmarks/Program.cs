@@ -1,1 +1,1 @@
-﻿Console.WriteLine("Hello, World!");
+BenchmarkDotNet.Running.BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

@@ -12,6 +12,7 @@ public static class Dequantize
         GgmlType.F32 => true,
         // float and legacy block types
         // K-quants and IQ4_XS
+        GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.Q8_K or GgmlType.IQ4_XS => true,
         _ => false,
     };
 
@@ -28,6 +29,13 @@ public static class Dequantize
                 break;
             // float and legacy block types
             // K-quants and IQ4_XS
+            case GgmlType.Q2_K: Blocks<Q2KBlock>(src, dst); break;
+            case GgmlType.Q3_K: Blocks<Q3KBlock>(src, dst); break;
+            case GgmlType.Q4_K: Blocks<Q4KBlock>(src, dst); break;
+            case GgmlType.Q5_K: Blocks<Q5KBlock>(src, dst); break;
+            case GgmlType.Q6_K: Blocks<Q6KBlock>(src, dst); break;
+            case GgmlType.Q8_K: Blocks<Q8KBlock>(src, dst); break;
+            case GgmlType.IQ4_XS: Blocks<IQ4XSBlock>(src, dst); break;
             default:
                 throw new NotSupportedException($"Dequantizing {GgmlTypes.Name(type)} is not supported.");
         }

@@ -18,6 +18,7 @@ public static unsafe class MatVec
         GgmlType.F32 => true,
         // float and legacy block types
         // K-quants and IQ4_XS
+        GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.IQ4_XS => true,
         _ => false,
     };
 
@@ -27,6 +28,7 @@ public static unsafe class MatVec
         GgmlType.F32 => GgmlType.F32,
         // float and legacy block types
         // K-quants and IQ4_XS
+        GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.IQ4_XS => GgmlType.Q8_K,
         _ => throw new NotSupportedException($"Matrix multiplication with {GgmlTypes.Name(weightType)} weights is not supported."),
     };
 
@@ -56,6 +58,12 @@ public static unsafe class MatVec
             }
             // float and legacy block types
             // K-quants and IQ4_XS
+            case GgmlType.Q2_K: BlockRows<Q2KBlock>(row, rowBytes, cols, activation, y); break;
+            case GgmlType.Q3_K: BlockRows<Q3KBlock>(row, rowBytes, cols, activation, y); break;
+            case GgmlType.Q4_K: BlockRows<Q4KBlock>(row, rowBytes, cols, activation, y); break;
+            case GgmlType.Q5_K: BlockRows<Q5KBlock>(row, rowBytes, cols, activation, y); break;
+            case GgmlType.Q6_K: BlockRows<Q6KBlock>(row, rowBytes, cols, activation, y); break;
+            case GgmlType.IQ4_XS: BlockRows<IQ4XSBlock>(row, rowBytes, cols, activation, y); break;
             default:
                 throw new NotSupportedException($"Matrix multiplication with {GgmlTypes.Name(weightType)} weights is not supported.");
         }

@@ -1,0 +1,178 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace ManagedLM.Kernels.Quants;
+
+/// <summary>
+/// ggml's <c>block_q2_K</c> (84 bytes, 2.625 bits per weight): 16 sub-blocks of 16 values, each with a
+/// 4-bit scale (low nibble of Scales[j]) and 4-bit min (high nibble); value = D·scale·q − DMin·min,
+/// q in [0, 3]. Value 128c + 32s + t is in bits 2s..2s+1 of Qs[32c + t].
+/// </summary>
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+public unsafe struct Q2KBlock : IQuantizableBlock<Q2KBlock>
+{
+    /// <summary>Sub-block scales (low nibble) and mins (high nibble).</summary>
+    public fixed byte Scales[KQuants.QK / 16];
+
+    /// <summary>256 2-bit values.</summary>
+    public fixed byte Qs[KQuants.QK / 4];
+
+    /// <summary>Super-block scale of the sub-block scales (fp16 bits).</summary>
+    public ushort D;
+
+    /// <summary>Super-block scale of the sub-block mins (fp16 bits).</summary>
+    public ushort DMin;
+
+    public static GgmlType Type => GgmlType.Q2_K;
+    public static int BlockSize => KQuants.QK;
+    public static GgmlType DotType => GgmlType.Q8_K;
+
+    public static void Dequantize(ReadOnlySpan<Q2KBlock> blocks, Span<float> dst)
+    {
+        KQuants.CheckDequantizeLengths(blocks.Length, dst.Length);
+        fixed (Q2KBlock* px = blocks)
+        fixed (float* py = dst)
+        {
+            float* y = py;
+            for (int i = 0; i < blocks.Length; i++)
+            {
+                float d = KQuants.HalfToSingle(px[i].D), min = KQuants.HalfToSingle(px[i].DMin);
+                byte* q = px[i].Qs, sc = px[i].Scales;
+                for (int n = 0; n < KQuants.QK; n += 128, q += 32)
+                {
+                    for (int shift = 0; shift < 8; shift += 2)
+                    {
+                        float dl = d * (*sc & 0xF), ml = min * (*sc++ >> 4);
+                        for (int l = 0; l < 16; l++) *y++ = dl * ((q[l] >> shift) & 3) - ml;
+                        dl = d * (*sc & 0xF);
+                        ml = min * (*sc++ >> 4);
+                        for (int l = 16; l < 32; l++) *y++ = dl * ((q[l] >> shift) & 3) - ml;
+                    }
+                }
+            }
+        }
+    }
+
+    public static float Dot(ReadOnlySpan<Q2KBlock> blocks, ReadOnlySpan<byte> activation) =>
+        KQuants.Dot(blocks, activation, &DotAvx2, &DotReference);
+
+    /// <summary>
+    /// Scalar reference (ggml's vec_dot_q2_K_q8_K): per block the exact integers isum = Σ_j scale_j·Σ q·q8
+    /// and msum = Σ_j min_j·bsums_j, then sum += (d·dy)·isum − (dmin·dy)·msum.
+    /// </summary>
+    internal static float DotReference(Q2KBlock* x, Q8KBlock* y, int nb)
+    {
+        float sum = 0;
+        for (int i = 0; i < nb; i++)
+        {
+            int isum = 0, msum = 0;
+            for (int e = 0; e < KQuants.QK; e += 16)
+            {
+                int c = e / 128, s = (e % 128) / 32, t0 = e % 32;
+                int part = 0;
+                for (int t = t0; t < t0 + 16; t++)
+                    part += ((x[i].Qs[32 * c + t] >> (2 * s)) & 3) * y[i].Qs[e + t - t0];
+                isum += (x[i].Scales[e / 16] & 0xF) * part;
+                msum += (x[i].Scales[e / 16] >> 4) * y[i].BSums[e / 16];
+            }
+            sum += KQuants.BlockDot(x[i].D, x[i].DMin, y[i].D, isum, msum);
+        }
+        return sum;
+    }
+
+    /// <summary>AVX2 path: maddubs of the 2-bit values with Q8_K values, madd by the sub-block scales; same integers as the reference.</summary>
+    internal static float DotAvx2(Q2KBlock* x, Q8KBlock* y, int nb)
+    {
+        Vector128<byte> low4 = Vector128.Create((byte)0x0F);
+        float sum = 0;
+        for (int i = 0; i < nb; i++)
+        {
+            Vector128<byte> packed = Sse2.LoadVector128(x[i].Scales);
+            Vector256<short> scales = Avx2.ConvertToVector256Int16(Sse2.And(packed, low4));
+            Vector256<short> mins = Avx2.ConvertToVector256Int16(Sse2.And(Sse2.ShiftRightLogical(packed.AsUInt16(), 4).AsByte(), low4));
+            Vector256<int> acc = Half(x[i].Qs, y[i].Qs, KQuants.EightScales(scales, 0));
+            acc = Avx2.Add(acc, Half(x[i].Qs + 32, y[i].Qs + 128, KQuants.EightScales(scales, 1)));
+            int isum = KQuants.HorizontalSum(acc);
+            int msum = KQuants.HorizontalSum(Avx2.MultiplyAddAdjacent(Avx.LoadVector256(y[i].BSums), mins));
+            sum += KQuants.BlockDot(x[i].D, x[i].DMin, y[i].D, isum, msum);
+        }
+        return sum;
+    }
+
+    // 128 values from 32 bytes (bits 2s..2s+1 of each byte for s = 0..3) with their 8 scales.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Half(byte* q2, sbyte* q8, Vector256<short> scales)
+    {
+        Vector256<byte> bits01 = Vector256.Create((byte)3);
+        Vector256<ushort> q = Avx.LoadVector256(q2).AsUInt16();
+        Vector256<int> acc = KQuants.ScaledDot(Avx2.And(q.AsByte(), bits01), Avx.LoadVector256(q8), KQuants.ScalePair(scales, 0));
+        acc = Avx2.Add(acc, KQuants.ScaledDot(Avx2.And(Avx2.ShiftRightLogical(q, 2).AsByte(), bits01), Avx.LoadVector256(q8 + 32), KQuants.ScalePair(scales, 1)));
+        acc = Avx2.Add(acc, KQuants.ScaledDot(Avx2.And(Avx2.ShiftRightLogical(q, 4).AsByte(), bits01), Avx.LoadVector256(q8 + 64), KQuants.ScalePair(scales, 2)));
+        return Avx2.Add(acc, KQuants.ScaledDot(Avx2.And(Avx2.ShiftRightLogical(q, 6).AsByte(), bits01), Avx.LoadVector256(q8 + 96), KQuants.ScalePair(scales, 3)));
+    }
+
+    /// <summary>Quantizes like ggml's <c>quantize_row_q2_K_ref</c>, byte for byte.</summary>
+    public static void Quantize(ReadOnlySpan<float> src, Span<Q2KBlock> dst)
+    {
+        KQuants.CheckQuantizeLengths(GgmlType.Q2_K, src.Length, dst.Length);
+        const float Q4Scale = 15f;
+        Span<byte> levels = stackalloc byte[KQuants.QK];
+        Span<byte> aux = stackalloc byte[16];
+        Span<float> weights = stackalloc float[16];
+        Span<float> scales = stackalloc float[16];
+        Span<float> mins = stackalloc float[16];
+        for (int i = 0; i < dst.Length; i++)
+        {
+            ReadOnlySpan<float> x = src.Slice(i * KQuants.QK, KQuants.QK);
+            float maxScale = 0, maxMin = 0;
+            for (int j = 0; j < 16; j++)
+            {
+                ReadOnlySpan<float> xb = x.Slice(16 * j, 16);
+                for (int l = 0; l < 16; l++)
+                    weights[l] = MathF.Abs(xb[l]);
+                scales[j] = KQuants.MakeQkx2Quants(3, xb, weights, levels.Slice(16 * j, 16), out mins[j], aux, -0.5f, 0.1f, 15, useMad: true);
+                if (scales[j] > maxScale) maxScale = scales[j];
+                if (mins[j] > maxMin) maxMin = mins[j];
+            }
+            fixed (Q2KBlock* b = &dst[i])
+            {
+                if (maxScale > 0)
+                {
+                    float iscale = Q4Scale / maxScale;
+                    for (int j = 0; j < 16; j++)
+                        b->Scales[j] = (byte)KQuants.NearestInt(iscale * scales[j]);
+                    b->D = KQuants.SingleToHalf(maxScale / Q4Scale);
+                }
+                else
+                {
+                    new Span<byte>(b->Scales, 16).Clear();
+                    b->D = KQuants.SingleToHalf(0f);
+                }
+                if (maxMin > 0)
+                {
+                    float iscale = Q4Scale / maxMin;
+                    for (int j = 0; j < 16; j++)
+                        b->Scales[j] |= (byte)(KQuants.NearestInt(iscale * mins[j]) << 4);
+                    b->DMin = KQuants.SingleToHalf(maxMin / Q4Scale);
+                }
+                else
+                {
+                    b->DMin = KQuants.SingleToHalf(0f);
+                }
+                float d = KQuants.HalfToSingle(b->D), dmin = KQuants.HalfToSingle(b->DMin);
+                for (int j = 0; j < 16; j++)
+                {
+                    float dl = d * (b->Scales[j] & 0xF);
+                    if (dl == 0)
+                        continue;
+                    float ml = dmin * (b->Scales[j] >> 4);
+                    for (int l = 16 * j; l < 16 * j + 16; l++)
+                        levels[l] = (byte)Math.Clamp(KQuants.NearestInt((x[l] + ml) / dl), 0, 3);
+                }
+                KQuants.Pack2Bit(levels, b->Qs);
+            }
+        }
+    }
+}

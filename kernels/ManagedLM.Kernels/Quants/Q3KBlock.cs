@@ -1,0 +1,205 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace ManagedLM.Kernels.Quants;
+
+/// <summary>
+/// ggml's <c>block_q3_K</c> (110 bytes, 3.4375 bits per weight): 16 sub-blocks of 16 values with 6-bit
+/// scales; value = D·(scale − 32)·q, q in [−4, 3]. Value 128c + 32s + t has its low 2 bits in bits 2s..2s+1
+/// of Qs[32c + t] and, in bit 4c+s of HMask[t], a set bit for q ≥ 0 (clear: subtract 4).
+/// </summary>
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+public unsafe struct Q3KBlock : IQuantizableBlock<Q3KBlock>
+{
+    /// <summary>High bits of the values.</summary>
+    public fixed byte HMask[KQuants.QK / 8];
+
+    /// <summary>Low 2 bits of the values.</summary>
+    public fixed byte Qs[KQuants.QK / 4];
+
+    /// <summary>16 scales of 6 bits: low nibbles in bytes 0-7 (scales 0-7) and their high nibbles (8-15), top 2 bits in bytes 8-11.</summary>
+    public fixed byte Scales[12];
+
+    /// <summary>Super-block scale (fp16 bits).</summary>
+    public ushort D;
+
+    public static GgmlType Type => GgmlType.Q3_K;
+    public static int BlockSize => KQuants.QK;
+    public static GgmlType DotType => GgmlType.Q8_K;
+
+    /// <summary>The 16 scales (0..63, before the −32) unpacked to one byte each, as ggml's kmask shuffle.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector128<byte> UnpackScales(byte* packed)
+    {
+        const uint Low2 = 0x03030303, Low4 = 0x0f0f0f0f;
+        uint a0 = Unsafe.ReadUnaligned<uint>(packed);
+        uint a1 = Unsafe.ReadUnaligned<uint>(packed + 4);
+        uint top = Unsafe.ReadUnaligned<uint>(packed + 8);
+        return Vector128.Create(
+            (a0 & Low4) | (((top >> 0) & Low2) << 4),
+            (a1 & Low4) | (((top >> 2) & Low2) << 4),
+            ((a0 >> 4) & Low4) | (((top >> 4) & Low2) << 4),
+            ((a1 >> 4) & Low4) | (((top >> 6) & Low2) << 4)).AsByte();
+    }
+
+    public static void Dequantize(ReadOnlySpan<Q3KBlock> blocks, Span<float> dst)
+    {
+        KQuants.CheckDequantizeLengths(blocks.Length, dst.Length);
+        byte* scales = stackalloc byte[16];
+        fixed (Q3KBlock* px = blocks)
+        fixed (float* py = dst)
+        {
+            float* y = py;
+            for (int i = 0; i < blocks.Length; i++)
+            {
+                float d = KQuants.HalfToSingle(px[i].D);
+                UnpackScales(px[i].Scales).Store(scales);
+                byte* q = px[i].Qs, hm = px[i].HMask;
+                int s = 0, m = 1;
+                for (int n = 0; n < KQuants.QK; n += 128, q += 32)
+                {
+                    for (int shift = 0; shift < 8; shift += 2, m <<= 1)
+                    {
+                        float dl = d * (scales[s++] - 32);
+                        for (int l = 0; l < 16; l++) *y++ = dl * (((q[l] >> shift) & 3) - ((hm[l] & m) != 0 ? 0 : 4));
+                        dl = d * (scales[s++] - 32);
+                        for (int l = 16; l < 32; l++) *y++ = dl * (((q[l] >> shift) & 3) - ((hm[l] & m) != 0 ? 0 : 4));
+                    }
+                }
+            }
+        }
+    }
+
+    public static float Dot(ReadOnlySpan<Q3KBlock> blocks, ReadOnlySpan<byte> activation) =>
+        KQuants.Dot(blocks, activation, &DotAvx2, &DotReference);
+
+    /// <summary>Scalar reference (ggml's vec_dot_q3_K_q8_K math): per block the exact isum = Σ_j (scale_j − 32)·Σ q·q8, then sum += (d·dy)·isum.</summary>
+    internal static float DotReference(Q3KBlock* x, Q8KBlock* y, int nb)
+    {
+        byte* scales = stackalloc byte[16];
+        float sum = 0;
+        for (int i = 0; i < nb; i++)
+        {
+            UnpackScales(x[i].Scales).Store(scales);
+            int isum = 0;
+            for (int e = 0; e < KQuants.QK; e += 16)
+            {
+                int c = e / 128, s = (e % 128) / 32, t0 = e % 32;
+                int part = 0;
+                for (int t = t0; t < t0 + 16; t++)
+                {
+                    int q = ((x[i].Qs[32 * c + t] >> (2 * s)) & 3) - ((x[i].HMask[t] >> (4 * c + s) & 1) != 0 ? 0 : 4);
+                    part += q * y[i].Qs[e + t - t0];
+                }
+                isum += (scales[e / 16] - 32) * part;
+            }
+            sum += KQuants.BlockDot(x[i].D, y[i].D, isum);
+        }
+        return sum;
+    }
+
+    /// <summary>
+    /// AVX2 path: maddubs of q + 4 (in [0, 7]) with Q8_K values, madd by the signed scales, minus
+    /// 4·Σ_j scale_j·bsums_j; the same integers as the reference.
+    /// </summary>
+    internal static float DotAvx2(Q3KBlock* x, Q8KBlock* y, int nb)
+    {
+        float sum = 0;
+        for (int i = 0; i < nb; i++)
+        {
+            Vector256<short> scales = Avx2.Subtract(Avx2.ConvertToVector256Int16(UnpackScales(x[i].Scales)).AsInt16(), Vector256.Create((short)32));
+            Vector256<byte> hm = Avx.LoadVector256(x[i].HMask);
+            Vector256<int> acc = Half(x[i].Qs, hm, 0, y[i].Qs, KQuants.EightScales(scales, 0));
+            acc = Avx2.Add(acc, Half(x[i].Qs + 32, hm, 4, y[i].Qs + 128, KQuants.EightScales(scales, 1)));
+            Vector256<int> offset = Avx2.MultiplyAddAdjacent(Avx.LoadVector256(y[i].BSums), scales);
+            acc = Avx2.Subtract(acc, Avx2.ShiftLeftLogical(offset, 2));
+            sum += KQuants.BlockDot(x[i].D, y[i].D, KQuants.HorizontalSum(acc));
+        }
+        return sum;
+    }
+
+    // 128 values (c = firstBit/4): q + 4 = 2 low bits from Qs | 4 where HMask bit firstBit+s is set.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Half(byte* q3, Vector256<byte> hm, int firstBit, sbyte* q8, Vector256<short> scales)
+    {
+        Vector256<ushort> q = Avx.LoadVector256(q3).AsUInt16();
+        Vector256<int> acc = KQuants.ScaledDot(Values(q, hm, firstBit), Avx.LoadVector256(q8), KQuants.ScalePair(scales, 0));
+        acc = Avx2.Add(acc, KQuants.ScaledDot(Values(Avx2.ShiftRightLogical(q, 2), hm, firstBit + 1), Avx.LoadVector256(q8 + 32), KQuants.ScalePair(scales, 1)));
+        acc = Avx2.Add(acc, KQuants.ScaledDot(Values(Avx2.ShiftRightLogical(q, 4), hm, firstBit + 2), Avx.LoadVector256(q8 + 64), KQuants.ScalePair(scales, 2)));
+        return Avx2.Add(acc, KQuants.ScaledDot(Values(Avx2.ShiftRightLogical(q, 6), hm, firstBit + 3), Avx.LoadVector256(q8 + 96), KQuants.ScalePair(scales, 3)));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<byte> Values(Vector256<ushort> shifted, Vector256<byte> hm, int bit)
+    {
+        Vector256<byte> mask = Vector256.Create((byte)(1 << bit));
+        return Avx2.Or(Avx2.And(shifted.AsByte(), Vector256.Create((byte)3)), Avx2.And(Avx2.CompareEqual(Avx2.And(hm, mask), mask), Vector256.Create((byte)4)));
+    }
+
+    /// <summary>Quantizes like ggml's <c>quantize_row_q3_K_ref</c>, byte for byte.</summary>
+    public static void Quantize(ReadOnlySpan<float> src, Span<Q3KBlock> dst)
+    {
+        KQuants.CheckQuantizeLengths(GgmlType.Q3_K, src.Length, dst.Length);
+        Span<sbyte> levels = stackalloc sbyte[KQuants.QK];
+        Span<float> scales = stackalloc float[16];
+        for (int i = 0; i < dst.Length; i++)
+        {
+            ReadOnlySpan<float> x = src.Slice(i * KQuants.QK, KQuants.QK);
+            for (int j = 0; j < 16; j++)
+                scales[j] = KQuants.MakeQ3Quants(4, x.Slice(16 * j, 16), levels.Slice(16 * j, 16));
+            float maxScale = KQuants.MaxByMagnitude(scales, out float amax);
+            fixed (Q3KBlock* b = &dst[i])
+            {
+                new Span<byte>(b->Scales, 12).Clear();
+                if (maxScale != 0)
+                {
+                    float iscale = -32f / maxScale;
+                    for (int j = 0; j < 16; j++)
+                    {
+                        int l = Math.Clamp((int)(sbyte)KQuants.NearestInt(iscale * scales[j]), -32, 31) + 32;
+                        if (j < 8)
+                            b->Scales[j] = (byte)(l & 0xF);
+                        else
+                            b->Scales[j - 8] |= (byte)((l & 0xF) << 4);
+                        b->Scales[j % 4 + 8] |= (byte)((l >> 4) << (2 * (j / 4)));
+                    }
+                    b->D = KQuants.SingleToHalf(1 / iscale);
+                }
+                else
+                {
+                    b->D = KQuants.SingleToHalf(0f);
+                }
+                float d = KQuants.HalfToSingle(b->D);
+                for (int j = 0; j < 16; j++)
+                {
+                    int sc = j < 8 ? b->Scales[j] & 0xF : b->Scales[j - 8] >> 4;
+                    sc = (sc | (((b->Scales[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32;
+                    float dl = d * sc;
+                    if (dl == 0)
+                        continue;
+                    for (int l = 16 * j; l < 16 * j + 16; l++)
+                        levels[l] = (sbyte)(Math.Clamp(KQuants.NearestInt(x[l] / dl), -4, 3) + 4);
+                }
+                new Span<byte>(b->HMask, KQuants.QK / 8).Clear();
+                int m = 0;
+                byte hm = 1;
+                for (int j = 0; j < KQuants.QK; j++)
+                {
+                    if (levels[j] > 3)
+                    {
+                        b->HMask[m] |= hm;
+                        levels[j] -= 4;
+                    }
+                    if (++m == KQuants.QK / 8)
+                    {
+                        m = 0;
+                        hm <<= 1;
+                    }
+                }
+                KQuants.Pack2Bit(MemoryMarshal.Cast<sbyte, byte>(levels), b->Qs);
+            }
+        }
+    }
+}

@@ -1,0 +1,148 @@
+namespace ManagedLM.Synthesis;
+
+/// <summary>How a synthetic tensor's normal draws n become values.</summary>
+public enum SyntheticTensorKind
+{
+    /// <summary>Weight matrix: <c>(float)(std · n)</c>.</summary>
+    Matrix,
+
+    /// <summary>RMSNorm weight: <c>(float)(1 + 0.1 · n)</c>.</summary>
+    NormWeight,
+
+    /// <summary>Bias: <c>(float)(0.2 · n)</c>.</summary>
+    Bias,
+}
+
+/// <summary>
+/// Deterministic random tensors, bit-exact with the generator that made the synthetic GGUF fixtures
+/// (../shared/models/synthetic/README.md, "How they were made"). Each tensor has its own stream,
+/// so its values depend only on (seed, name, element count, kind, std):
+/// FNV-1a 64 of the name XOR seed feeds splitmix64, whose first four outputs seed xoshiro256**;
+/// uniforms u = (next() &gt;&gt; 11)·2⁻⁵³ give normals by Box–Muller in double
+/// (u1 = 1 − u from one draw, u2 = u from the next; r·cos(2πu2), then r·sin(2πu2)).
+/// Values are in GGUF storage order (ne0 fastest).
+/// </summary>
+public static class SyntheticWeights
+{
+    /// <summary>FNV-1a 64 of the UTF-8 bytes of <paramref name="name"/>.</summary>
+    public static ulong NameHash(string name)
+    {
+        ulong h = 0xcbf29ce484222325UL;
+        foreach (byte b in System.Text.Encoding.UTF8.GetBytes(name))
+        {
+            h ^= b;
+            h *= 0x100000001b3UL;
+        }
+        return h;
+    }
+
+    /// <summary>
+    /// Fills <paramref name="dst"/> with the values of tensor <paramref name="name"/> drawn from <paramref name="seed"/>;
+    /// <paramref name="std"/> scales <see cref="SyntheticTensorKind.Matrix"/> values and is ignored for the other kinds.
+    /// </summary>
+    public static void Fill(ulong seed, string name, SyntheticTensorKind kind, double std, Span<float> dst)
+    {
+        var normals = new NormalStream(seed ^ NameHash(name));
+        for (int i = 0; i < dst.Length; i++)
+        {
+            double n = normals.Next();
+            dst[i] = kind switch
+            {
+                SyntheticTensorKind.Matrix => (float)(std * n),
+                SyntheticTensorKind.NormWeight => (float)(1 + 0.1 * n),
+                _ => (float)(0.2 * n),
+            };
+        }
+    }
+
+    /// <summary>The <paramref name="count"/> values of tensor <paramref name="name"/>.</summary>
+    public static float[] Generate(ulong seed, string name, int count, SyntheticTensorKind kind, double std = 0)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        var values = new float[count];
+        Fill(seed, name, kind, std, values);
+        return values;
+    }
+
+    /// <summary>
+    /// Kind and std the fixtures use for a GGUF tensor name: norms (<c>*_norm.weight</c>) and biases
+    /// (<c>*.bias</c>) by suffix; matrices by role: attn_q/attn_k 0.08, attn_v/attn_output/ffn_* 0.12,
+    /// token_embd 0.1, output 0.2.
+    /// </summary>
+    public static (SyntheticTensorKind Kind, double Std) ForTensor(string name)
+    {
+        if (name.EndsWith(".bias", StringComparison.Ordinal))
+            return (SyntheticTensorKind.Bias, 0);
+        if (name.EndsWith("_norm.weight", StringComparison.Ordinal))
+            return (SyntheticTensorKind.NormWeight, 0);
+        string role = name.EndsWith(".weight", StringComparison.Ordinal) ? name[..^".weight".Length] : name;
+        role = role[(role.LastIndexOf('.') + 1)..];
+        double std = role switch
+        {
+            "attn_q" or "attn_k" => 0.08,
+            "attn_v" or "attn_output" or "ffn_gate" or "ffn_up" or "ffn_down" => 0.12,
+            "token_embd" => 0.1,
+            "output" => 0.2,
+            _ => throw new ArgumentException($"No synthetic std for tensor '{name}'.", nameof(name)),
+        };
+        return (SyntheticTensorKind.Matrix, std);
+    }
+
+    // xoshiro256** seeded by splitmix64; normals in Box–Muller pairs.
+    private struct NormalStream
+    {
+        private ulong _s0, _s1, _s2, _s3;
+        private double _spare;
+        private bool _hasSpare;
+
+        public NormalStream(ulong x)
+        {
+            _s0 = SplitMix(ref x);
+            _s1 = SplitMix(ref x);
+            _s2 = SplitMix(ref x);
+            _s3 = SplitMix(ref x);
+            _spare = 0;
+            _hasSpare = false;
+        }
+
+        private static ulong SplitMix(ref ulong x)
+        {
+            x += 0x9E3779B97F4A7C15UL;
+            ulong z = x;
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+            return z ^ (z >> 31);
+        }
+
+        private ulong NextU64()
+        {
+            ulong result = ulong.RotateLeft(_s1 * 5, 7) * 9;
+            ulong t = _s1 << 17;
+            _s2 ^= _s0;
+            _s3 ^= _s1;
+            _s1 ^= _s2;
+            _s0 ^= _s3;
+            _s2 ^= t;
+            _s3 = ulong.RotateLeft(_s3, 45);
+            return result;
+        }
+
+        private double NextUniform() => (NextU64() >> 11) * (1.0 / (1UL << 53));
+
+        public double Next()
+        {
+            if (_hasSpare)
+            {
+                _hasSpare = false;
+                return _spare;
+            }
+            double u1 = 1 - NextUniform();
+            double u2 = NextUniform();
+            double r = Math.Sqrt(-2 * Math.Log(u1));
+            double angle = 2 * Math.PI * u2;
+            _spare = r * Math.Sin(angle);
+            _hasSpare = true;
+            return r * Math.Cos(angle);
+        }
+    }
+}
