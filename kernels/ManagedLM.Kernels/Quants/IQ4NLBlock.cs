@@ -88,7 +88,7 @@ public struct IQ4NLBlock : IQuantizableBlock<IQ4NLBlock>, ISignedQuantBlock<IQ4N
         return index;
     }
 
-    static float ISignedQuantBlock<IQ4NLBlock>.Scale(ref readonly IQ4NLBlock block) => Float16.ToSingle(block.D);
+    static float ISignedQuantBlock<IQ4NLBlock>.Scale(ref readonly IQ4NLBlock block) => Float16.ToSingleLookup(block.D);
 
     static void ISignedQuantBlock<IQ4NLBlock>.Quants(ref readonly IQ4NLBlock block, Span<sbyte> q)
     {

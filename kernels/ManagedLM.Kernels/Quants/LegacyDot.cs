@@ -44,7 +44,7 @@ internal interface IUnsignedQuantBlock<TSelf> where TSelf : unmanaged, IUnsigned
 /// partial sum b mod 8; the eight partials are combined as ((p0+p4)+(p2+p6)) + ((p1+p5)+(p3+p7)).
 /// </para>
 /// </summary>
-internal static unsafe class LegacyDot
+internal static class LegacyDot
 {
     internal static readonly bool UseAvx2 = Avx2.IsSupported && Fma.IsSupported;
 
@@ -132,66 +132,81 @@ internal static unsafe class LegacyDot
 
     private static float SignedAvx2<T>(ReadOnlySpan<T> weights, ReadOnlySpan<byte> activation) where T : unmanaged, ISignedQuantBlock<T>
     {
-        int nb = weights.Length;
+        int nb = weights.Length, full = nb & ~7, i = 0;
         ref T w = ref MemoryMarshal.GetReference(weights);
         ref byte a = ref MemoryMarshal.GetReference(activation);
-        float* scale = stackalloc float[8];
         Vector256<float> acc = Vector256<float>.Zero;
-        for (int i = 0; i < nb; i += 8)
-        {
-            int n = nb - i;
-            Vector256<int> sums = Reduce8(
-                SignedBlockAvx2(ref w, ref a, i, n > 0, scale),
-                SignedBlockAvx2(ref w, ref a, i + 1, n > 1, scale + 1),
-                SignedBlockAvx2(ref w, ref a, i + 2, n > 2, scale + 2),
-                SignedBlockAvx2(ref w, ref a, i + 3, n > 3, scale + 3),
-                SignedBlockAvx2(ref w, ref a, i + 4, n > 4, scale + 4),
-                SignedBlockAvx2(ref w, ref a, i + 5, n > 5, scale + 5),
-                SignedBlockAvx2(ref w, ref a, i + 6, n > 6, scale + 6),
-                SignedBlockAvx2(ref w, ref a, i + 7, n > 7, scale + 7));
-            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(sums), Avx.LoadVector256(scale), acc);
-        }
+        for (; i < full; i += 8)
+            acc = SignedGroupAvx2(ref Unsafe.Add(ref w, i), ref Unsafe.Add(ref a, (nint)i * Q8_0Bytes), 8, acc);
+        if (i < nb)
+            acc = SignedGroupAvx2(ref Unsafe.Add(ref w, i), ref Unsafe.Add(ref a, (nint)i * Q8_0Bytes), nb - i, acc);
         return Combine8(acc);
     }
 
     private static float UnsignedAvx2<T>(ReadOnlySpan<T> weights, ReadOnlySpan<byte> activation) where T : unmanaged, IUnsignedQuantBlock<T>
     {
-        int nb = weights.Length;
+        int nb = weights.Length, full = nb & ~7, i = 0;
         ref T w = ref MemoryMarshal.GetReference(weights);
         ref byte a = ref MemoryMarshal.GetReference(activation);
-        float* scale = stackalloc float[24]; // 8 scales d_w·d_a, 8 mins m_w, 8 activation sums s_a
         Vector256<float> acc = Vector256<float>.Zero;
-        for (int i = 0; i < nb; i += 8)
-        {
-            int n = nb - i;
-            Vector256<int> sums = Reduce8(
-                UnsignedBlockAvx2(ref w, ref a, i, n > 0, scale),
-                UnsignedBlockAvx2(ref w, ref a, i + 1, n > 1, scale + 1),
-                UnsignedBlockAvx2(ref w, ref a, i + 2, n > 2, scale + 2),
-                UnsignedBlockAvx2(ref w, ref a, i + 3, n > 3, scale + 3),
-                UnsignedBlockAvx2(ref w, ref a, i + 4, n > 4, scale + 4),
-                UnsignedBlockAvx2(ref w, ref a, i + 5, n > 5, scale + 5),
-                UnsignedBlockAvx2(ref w, ref a, i + 6, n > 6, scale + 6),
-                UnsignedBlockAvx2(ref w, ref a, i + 7, n > 7, scale + 7));
-            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(sums), Avx.LoadVector256(scale), acc);
-            acc = Fma.MultiplyAdd(Avx.LoadVector256(scale + 8), Avx.LoadVector256(scale + 16), acc);
-        }
+        for (; i < full; i += 8)
+            acc = UnsignedGroupAvx2(ref Unsafe.Add(ref w, i), ref Unsafe.Add(ref a, (nint)i * Q8_1Bytes), 8, acc);
+        if (i < nb)
+            acc = UnsignedGroupAvx2(ref Unsafe.Add(ref w, i), ref Unsafe.Add(ref a, (nint)i * Q8_1Bytes), nb - i, acc);
         return Combine8(acc);
     }
 
-    /// <summary>Eight partial sums of block <paramref name="b"/>'s Σ q_w·q_a; writes d_w·d_a to *scale (zeros when absent).</summary>
+    /// <summary>The eight blocks from <paramref name="w"/> (the first <paramref name="count"/>; the rest count as zero) fused into the eight partial sums.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> SignedBlockAvx2<T>(ref T weights, ref byte activation, int b, bool present, float* scale)
+    private static Vector256<float> SignedGroupAvx2<T>(ref T w, ref byte a, int count, Vector256<float> acc)
+        where T : unmanaged, ISignedQuantBlock<T>
+    {
+        Floats8 scale = default;
+        Vector256<int> sums = Reduce8(
+            Avx2.HorizontalAdd(
+                Avx2.HorizontalAdd(SignedBlockAvx2(ref w, ref a, 0, 0 < count, ref scale[0]), SignedBlockAvx2(ref w, ref a, 1, 1 < count, ref scale[1])),
+                Avx2.HorizontalAdd(SignedBlockAvx2(ref w, ref a, 2, 2 < count, ref scale[2]), SignedBlockAvx2(ref w, ref a, 3, 3 < count, ref scale[3]))),
+            Avx2.HorizontalAdd(
+                Avx2.HorizontalAdd(SignedBlockAvx2(ref w, ref a, 4, 4 < count, ref scale[4]), SignedBlockAvx2(ref w, ref a, 5, 5 < count, ref scale[5])),
+                Avx2.HorizontalAdd(SignedBlockAvx2(ref w, ref a, 6, 6 < count, ref scale[6]), SignedBlockAvx2(ref w, ref a, 7, 7 < count, ref scale[7]))));
+        return Fma.MultiplyAdd(Avx.ConvertToVector256Single(sums), Vector256.LoadUnsafe(ref scale[0]), acc);
+    }
+
+    /// <summary>As <see cref="SignedGroupAvx2"/>, with each block's m_w·s_a fused in after its d_w·d_a·Σq_w·q_a.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> UnsignedGroupAvx2<T>(ref T w, ref byte a, int count, Vector256<float> acc)
+        where T : unmanaged, IUnsignedQuantBlock<T>
+    {
+        Floats8 scale = default, min = default, sum = default;
+        Vector256<int> sums = Reduce8(
+            Avx2.HorizontalAdd(
+                Avx2.HorizontalAdd(
+                    UnsignedBlockAvx2(ref w, ref a, 0, 0 < count, ref scale[0], ref min[0], ref sum[0]),
+                    UnsignedBlockAvx2(ref w, ref a, 1, 1 < count, ref scale[1], ref min[1], ref sum[1])),
+                Avx2.HorizontalAdd(
+                    UnsignedBlockAvx2(ref w, ref a, 2, 2 < count, ref scale[2], ref min[2], ref sum[2]),
+                    UnsignedBlockAvx2(ref w, ref a, 3, 3 < count, ref scale[3], ref min[3], ref sum[3]))),
+            Avx2.HorizontalAdd(
+                Avx2.HorizontalAdd(
+                    UnsignedBlockAvx2(ref w, ref a, 4, 4 < count, ref scale[4], ref min[4], ref sum[4]),
+                    UnsignedBlockAvx2(ref w, ref a, 5, 5 < count, ref scale[5], ref min[5], ref sum[5])),
+                Avx2.HorizontalAdd(
+                    UnsignedBlockAvx2(ref w, ref a, 6, 6 < count, ref scale[6], ref min[6], ref sum[6]),
+                    UnsignedBlockAvx2(ref w, ref a, 7, 7 < count, ref scale[7], ref min[7], ref sum[7]))));
+        acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(sums), Vector256.LoadUnsafe(ref scale[0]), acc);
+        return Fma.MultiplyAdd(Vector256.LoadUnsafe(ref min[0]), Vector256.LoadUnsafe(ref sum[0]), acc);
+    }
+
+    /// <summary>Eight partial sums of block <paramref name="b"/>'s Σ q_w·q_a and its d_w·d_a (zeros when absent).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> SignedBlockAvx2<T>(ref T weights, ref byte activation, int b, bool present, ref float scale)
         where T : unmanaged, ISignedQuantBlock<T>
     {
         if (!present)
-        {
-            *scale = 0;
             return Vector256<int>.Zero;
-        }
         ref readonly T w = ref Unsafe.Add(ref weights, b);
         ref byte a = ref Unsafe.Add(ref activation, (nint)b * Q8_0Bytes);
-        *scale = T.Scale(in w) * Float16.ToSingle(Unsafe.ReadUnaligned<ushort>(ref a));
+        scale = T.Scale(in w) * Float16.ToSingleLookup(Unsafe.ReadUnaligned<ushort>(ref a));
         Vector256<sbyte> x = T.Quants256(in w);
         Vector256<sbyte> y = Vector256.LoadUnsafe(ref Unsafe.Add(ref a, 2)).AsSByte();
         // |x| as unsigned times y with x's sign: maddubs needs one unsigned operand. Activation quants lie
@@ -200,36 +215,37 @@ internal static unsafe class LegacyDot
         return Avx2.MultiplyAddAdjacent(pairs, Vector256<short>.One);
     }
 
-    /// <summary>As <see cref="SignedBlockAvx2"/> for Q8_1; also writes m_w to scale[8] and s_a to scale[16].</summary>
+    /// <summary>As <see cref="SignedBlockAvx2"/> for Q8_1 activations; also gives m_w and s_a.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> UnsignedBlockAvx2<T>(ref T weights, ref byte activation, int b, bool present, float* scale)
-        where T : unmanaged, IUnsignedQuantBlock<T>
+    private static Vector256<int> UnsignedBlockAvx2<T>(ref T weights, ref byte activation, int b, bool present,
+        ref float scale, ref float min, ref float sum) where T : unmanaged, IUnsignedQuantBlock<T>
     {
         if (!present)
-        {
-            scale[0] = scale[8] = scale[16] = 0;
             return Vector256<int>.Zero;
-        }
         ref readonly T w = ref Unsafe.Add(ref weights, b);
         ref byte a = ref Unsafe.Add(ref activation, (nint)b * Q8_1Bytes);
-        scale[0] = T.Scale(in w) * Float16.ToSingle(Unsafe.ReadUnaligned<ushort>(ref a));
-        scale[8] = T.Min(in w);
-        scale[16] = Float16.ToSingle(Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref a, 2)));
+        scale = T.Scale(in w) * Float16.ToSingleLookup(Unsafe.ReadUnaligned<ushort>(ref a));
+        min = T.Min(in w);
+        sum = Float16.ToSingleLookup(Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref a, 2)));
         Vector256<sbyte> y = Vector256.LoadUnsafe(ref Unsafe.Add(ref a, 4)).AsSByte();
         Vector256<short> pairs = Avx2.MultiplyAddAdjacent(T.Quants256(in w), y);
         return Avx2.MultiplyAddAdjacent(pairs, Vector256<short>.One);
     }
 
-    /// <summary>[Σv0, Σv1, ..., Σv7]: the horizontal sums of eight vectors.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector256<int> Reduce8(Vector256<int> v0, Vector256<int> v1, Vector256<int> v2, Vector256<int> v3,
-        Vector256<int> v4, Vector256<int> v5, Vector256<int> v6, Vector256<int> v7)
+    /// <summary>Eight floats on the stack: the per-block scales of one group.</summary>
+    [InlineArray(8)]
+    private struct Floats8
     {
-        // Within each 128-bit lane: e = [Σv0, Σv1, Σv2, Σv3] over that lane's half, f the same for v4..v7.
-        Vector256<int> e = Avx2.HorizontalAdd(Avx2.HorizontalAdd(v0, v1), Avx2.HorizontalAdd(v2, v3));
-        Vector256<int> f = Avx2.HorizontalAdd(Avx2.HorizontalAdd(v4, v5), Avx2.HorizontalAdd(v6, v7));
-        return Avx2.Add(Avx2.Permute2x128(e, f, 0x20), Avx2.Permute2x128(e, f, 0x31));
+        private float _element0;
     }
+
+    /// <summary>
+    /// [Σv0, ..., Σv7] from e = hadd(hadd(v0, v1), hadd(v2, v3)) and f, the same of v4..v7: within each
+    /// 128-bit lane those hold the four vectors' sums over that lane.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<int> Reduce8(Vector256<int> e, Vector256<int> f) =>
+        Avx2.Add(Avx2.Permute2x128(e, f, 0x20), Avx2.Permute2x128(e, f, 0x31));
 
     /// <summary>((p0+p4)+(p2+p6)) + ((p1+p5)+(p3+p7)).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

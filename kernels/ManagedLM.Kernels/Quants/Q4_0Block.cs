@@ -45,7 +45,7 @@ public struct Q4_0Block : IQuantizableBlock<Q4_0Block>, ISignedQuantBlock<Q4_0Bl
         }
     }
 
-    static float ISignedQuantBlock<Q4_0Block>.Scale(ref readonly Q4_0Block block) => Float16.ToSingle(block.D);
+    static float ISignedQuantBlock<Q4_0Block>.Scale(ref readonly Q4_0Block block) => Float16.ToSingleLookup(block.D);
 
     static void ISignedQuantBlock<Q4_0Block>.Quants(ref readonly Q4_0Block block, Span<sbyte> q)
     {

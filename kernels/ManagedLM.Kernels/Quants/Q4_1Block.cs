@@ -50,9 +50,9 @@ public struct Q4_1Block : IQuantizableBlock<Q4_1Block>, IUnsignedQuantBlock<Q4_1
         }
     }
 
-    static float IUnsignedQuantBlock<Q4_1Block>.Scale(ref readonly Q4_1Block block) => Float16.ToSingle(block.D);
+    static float IUnsignedQuantBlock<Q4_1Block>.Scale(ref readonly Q4_1Block block) => Float16.ToSingleLookup(block.D);
 
-    static float IUnsignedQuantBlock<Q4_1Block>.Min(ref readonly Q4_1Block block) => Float16.ToSingle(block.M);
+    static float IUnsignedQuantBlock<Q4_1Block>.Min(ref readonly Q4_1Block block) => Float16.ToSingleLookup(block.M);
 
     static void IUnsignedQuantBlock<Q4_1Block>.Quants(ref readonly Q4_1Block block, Span<byte> q)
     {

@@ -51,7 +51,7 @@ public struct Q5_0Block : IQuantizableBlock<Q5_0Block>, ISignedQuantBlock<Q5_0Bl
         }
     }
 
-    static float ISignedQuantBlock<Q5_0Block>.Scale(ref readonly Q5_0Block block) => Float16.ToSingle(block.D);
+    static float ISignedQuantBlock<Q5_0Block>.Scale(ref readonly Q5_0Block block) => Float16.ToSingleLookup(block.D);
 
     static void ISignedQuantBlock<Q5_0Block>.Quants(ref readonly Q5_0Block block, Span<sbyte> q)
     {

@@ -55,9 +55,9 @@ public struct Q5_1Block : IQuantizableBlock<Q5_1Block>, IUnsignedQuantBlock<Q5_1
         }
     }
 
-    static float IUnsignedQuantBlock<Q5_1Block>.Scale(ref readonly Q5_1Block block) => Float16.ToSingle(block.D);
+    static float IUnsignedQuantBlock<Q5_1Block>.Scale(ref readonly Q5_1Block block) => Float16.ToSingleLookup(block.D);
 
-    static float IUnsignedQuantBlock<Q5_1Block>.Min(ref readonly Q5_1Block block) => Float16.ToSingle(block.M);
+    static float IUnsignedQuantBlock<Q5_1Block>.Min(ref readonly Q5_1Block block) => Float16.ToSingleLookup(block.M);
 
     static void IUnsignedQuantBlock<Q5_1Block>.Quants(ref readonly Q5_1Block block, Span<byte> q)
     {

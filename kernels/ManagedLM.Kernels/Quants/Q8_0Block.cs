@@ -32,7 +32,7 @@ public struct Q8_0Block : IQuantizableBlock<Q8_0Block>, ISignedQuantBlock<Q8_0Bl
         for (int b = 0; b < dst.Length; b++)
         {
             ref Q8_0Block y = ref dst[b];
-            Q8Quantizer.Block(in src[b * 32], ref y.Qs[0], out float d);
+            Q8Quantizer.Block(in src[b * 32], ref y.Qs[0], out float d, sum: false);
             y.D = Float16.FromSingle(d);
         }
     }
@@ -49,7 +49,7 @@ public struct Q8_0Block : IQuantizableBlock<Q8_0Block>, ISignedQuantBlock<Q8_0Bl
         }
     }
 
-    static float ISignedQuantBlock<Q8_0Block>.Scale(ref readonly Q8_0Block block) => Float16.ToSingle(block.D);
+    static float ISignedQuantBlock<Q8_0Block>.Scale(ref readonly Q8_0Block block) => Float16.ToSingleLookup(block.D);
 
     static void ISignedQuantBlock<Q8_0Block>.Quants(ref readonly Q8_0Block block, Span<sbyte> q) => ((ReadOnlySpan<sbyte>)block.Qs).CopyTo(q);
 

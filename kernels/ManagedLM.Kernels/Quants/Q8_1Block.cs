@@ -57,7 +57,7 @@ public struct Q8_1Block : IQuantizableBlock<Q8_1Block>
         for (int b = 0; b < dst.Length; b++)
         {
             ref Q8_1Block y = ref dst[b];
-            int sum = Q8Quantizer.Block(in src[b * 32], ref y.Qs[0], out float d);
+            int sum = Q8Quantizer.Block(in src[b * 32], ref y.Qs[0], out float d, sum: true);
             y.D = Float16.FromSingle(d);
             y.S = Float16.FromSingle(sum * d);
         }
