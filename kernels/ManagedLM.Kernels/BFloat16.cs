@@ -38,6 +38,10 @@ public static class BFloat16
         (Vector256.WidenLower(value.ToVector256Unsafe()) << 16).AsSingle();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<float> Widen512(Vector256<ushort> value) =>
+        (Vector512.WidenLower(value.ToVector512Unsafe()) << 16).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector256<uint> Narrow(Vector256<float> value)
     {
         Vector256<uint> x = value.AsUInt32();
@@ -54,5 +58,6 @@ internal readonly struct BF16Format : IHalfFormat
     public static float ToSingle(ushort value) => BFloat16.ToSingle(value);
     public static ushort FromSingle(float value) => BFloat16.FromSingle(value);
     public static Vector256<float> Widen(Vector128<ushort> value) => BFloat16.Widen(value);
+    public static Vector512<float> Widen512(Vector256<ushort> value) => BFloat16.Widen512(value);
     public static Vector256<uint> Narrow(Vector256<float> value) => BFloat16.Narrow(value);
 }

@@ -98,6 +98,23 @@ public static class Float16
         return (bits | sign).AsSingle();
     }
 
+    /// <summary>Sixteen F16 values widened to F32: <see cref="Widen"/> at 512 bits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<float> Widen512(Vector256<ushort> half)
+    {
+        Vector512<uint> h = Vector512.WidenLower(half.ToVector512Unsafe());
+        Vector512<uint> em = h & Vector512.Create(0x7FFFu);
+        Vector512<uint> sign = (h << 16) & Vector512.Create(F32SignMask);
+        Vector512<uint> shifted = em << 13;
+        Vector512<uint> normal = shifted + Vector512.Create(RebiasF32ToF16);
+        Vector512<uint> special = shifted | Vector512.Create(F32Inf);
+        Vector512<uint> subnormal = (Vector512.ConvertToSingle(em.AsInt32()) * Vector512.Create(HalfSubnormalUnit)).AsUInt32();
+        Vector512<uint> bits = Vector512.ConditionalSelect(
+            Vector512.LessThan(em, Vector512.Create(0x400u)), subnormal,
+            Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(em, Vector512.Create(0x7C00u)), special, normal));
+        return (bits | sign).AsSingle();
+    }
+
     /// <summary>Eight F32 values rounded to F16 (in the low 16 bits of each lane), the vector form of <see cref="FromSingle(float)"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector256<uint> Narrow(Vector256<float> value)
@@ -125,5 +142,6 @@ internal readonly struct F16Format : IHalfFormat
     public static float ToSingle(ushort value) => Float16.ToSingle(value);
     public static ushort FromSingle(float value) => Float16.FromSingle(value);
     public static Vector256<float> Widen(Vector128<ushort> value) => Float16.Widen(value);
+    public static Vector512<float> Widen512(Vector256<ushort> value) => Float16.Widen512(value);
     public static Vector256<uint> Narrow(Vector256<float> value) => Float16.Narrow(value);
 }

@@ -13,6 +13,9 @@ internal interface IHalfFormat
     /// <summary>Eight values widened to F32.</summary>
     static abstract Vector256<float> Widen(Vector128<ushort> value);
 
+    /// <summary>Sixteen values widened to F32 (used when <see cref="Vector512.IsHardwareAccelerated"/>).</summary>
+    static abstract Vector512<float> Widen512(Vector256<ushort> value);
+
     /// <summary>Eight F32 values rounded, each in the low 16 bits of its lane.</summary>
     static abstract Vector256<uint> Narrow(Vector256<float> value);
 }
@@ -63,7 +66,7 @@ internal static unsafe class HalfRows
         return DotCore<TFormat>(a, x);
     }
 
-    /// <summary>Σ a[i]·x[i]: four eight-lane FMA accumulators, then a scalar tail.</summary>
+    /// <summary>Σ a[i]·x[i]: four 16-lane (else 8-lane) FMA accumulators, an 8-lane loop, then a scalar tail.</summary>
     public static float DotCore<TFormat>(ReadOnlySpan<ushort> a, ReadOnlySpan<float> x) where TFormat : IHalfFormat
     {
         int n = a.Length, i = 0;
@@ -73,6 +76,20 @@ internal static unsafe class HalfRows
         if (Vector256.IsHardwareAccelerated && n >= 8)
         {
             Vector256<float> s0 = Vector256<float>.Zero, s1 = s0, s2 = s0, s3 = s0;
+            if (Vector512.IsHardwareAccelerated && n >= 64)
+            {
+                Vector512<float> t0 = Vector512<float>.Zero, t1 = t0, t2 = t0, t3 = t0;
+                for (; i + 64 <= n; i += 64)
+                {
+                    Vector512<ushort> h0 = Vector512.LoadUnsafe(ref pa, (nuint)i), h1 = Vector512.LoadUnsafe(ref pa, (nuint)i + 32);
+                    t0 = Vector512.FusedMultiplyAdd(TFormat.Widen512(h0.GetLower()), Vector512.LoadUnsafe(ref px, (nuint)i), t0);
+                    t1 = Vector512.FusedMultiplyAdd(TFormat.Widen512(h0.GetUpper()), Vector512.LoadUnsafe(ref px, (nuint)i + 16), t1);
+                    t2 = Vector512.FusedMultiplyAdd(TFormat.Widen512(h1.GetLower()), Vector512.LoadUnsafe(ref px, (nuint)i + 32), t2);
+                    t3 = Vector512.FusedMultiplyAdd(TFormat.Widen512(h1.GetUpper()), Vector512.LoadUnsafe(ref px, (nuint)i + 48), t3);
+                }
+                Vector512<float> t = (t0 + t1) + (t2 + t3);
+                s0 = t.GetLower() + t.GetUpper();
+            }
             for (; i + 32 <= n; i += 32)
             {
                 Vector256<ushort> h0 = Vector256.LoadUnsafe(ref pa, (nuint)i), h1 = Vector256.LoadUnsafe(ref pa, (nuint)i + 16);
