@@ -17,6 +17,8 @@ public static unsafe class MatVec
     {
         GgmlType.F32 => true,
         // float and legacy block types
+        GgmlType.F16 or GgmlType.BF16 or GgmlType.Q4_0 or GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1
+            or GgmlType.Q8_0 or GgmlType.Q8_1 or GgmlType.IQ4_NL => true,
         // K-quants and IQ4_XS
         GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.IQ4_XS => true,
         _ => false,
@@ -27,6 +29,9 @@ public static unsafe class MatVec
     {
         GgmlType.F32 => GgmlType.F32,
         // float and legacy block types
+        GgmlType.F16 or GgmlType.BF16 => GgmlType.F32,
+        GgmlType.Q4_0 or GgmlType.Q5_0 or GgmlType.Q8_0 or GgmlType.IQ4_NL => GgmlType.Q8_0,
+        GgmlType.Q4_1 or GgmlType.Q5_1 or GgmlType.Q8_1 => GgmlType.Q8_1,
         // K-quants and IQ4_XS
         GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.IQ4_XS => GgmlType.Q8_K,
         _ => throw new NotSupportedException($"Matrix multiplication with {GgmlTypes.Name(weightType)} weights is not supported."),
@@ -57,6 +62,15 @@ public static unsafe class MatVec
                 break;
             }
             // float and legacy block types
+            case GgmlType.F16: HalfRows.Rows<F16Format>(row, rowBytes, cols, activation, y); break;
+            case GgmlType.BF16: HalfRows.Rows<BF16Format>(row, rowBytes, cols, activation, y); break;
+            case GgmlType.Q4_0: BlockRows<Q4_0Block>(row, rowBytes, cols, activation, y); break;
+            case GgmlType.Q4_1: BlockRows<Q4_1Block>(row, rowBytes, cols, activation, y); break;
+            case GgmlType.Q5_0: BlockRows<Q5_0Block>(row, rowBytes, cols, activation, y); break;
+            case GgmlType.Q5_1: BlockRows<Q5_1Block>(row, rowBytes, cols, activation, y); break;
+            case GgmlType.Q8_0: BlockRows<Q8_0Block>(row, rowBytes, cols, activation, y); break;
+            case GgmlType.Q8_1: BlockRows<Q8_1Block>(row, rowBytes, cols, activation, y); break;
+            case GgmlType.IQ4_NL: BlockRows<IQ4NLBlock>(row, rowBytes, cols, activation, y); break;
             // K-quants and IQ4_XS
             case GgmlType.Q2_K: BlockRows<Q2KBlock>(row, rowBytes, cols, activation, y); break;
             case GgmlType.Q3_K: BlockRows<Q3KBlock>(row, rowBytes, cols, activation, y); break;

@@ -11,6 +11,8 @@ public static class Quantize
     {
         GgmlType.F32 => true,
         // float and legacy block types
+        GgmlType.F16 or GgmlType.BF16 or GgmlType.Q4_0 or GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1
+            or GgmlType.Q8_0 or GgmlType.Q8_1 or GgmlType.IQ4_NL => true,
         // K-quants and IQ4_XS
         GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.Q8_K or GgmlType.IQ4_XS => true,
         _ => false,
@@ -28,6 +30,19 @@ public static class Quantize
                 MemoryMarshal.AsBytes(src).CopyTo(dst);
                 break;
             // float and legacy block types
+            case GgmlType.F16:
+                Float16.FromSingle(src, MemoryMarshal.Cast<byte, ushort>(dst)[..src.Length]);
+                break;
+            case GgmlType.BF16:
+                BFloat16.FromSingle(src, MemoryMarshal.Cast<byte, ushort>(dst)[..src.Length]);
+                break;
+            case GgmlType.Q4_0: Blocks<Q4_0Block>(src, dst); break;
+            case GgmlType.Q4_1: Blocks<Q4_1Block>(src, dst); break;
+            case GgmlType.Q5_0: Blocks<Q5_0Block>(src, dst); break;
+            case GgmlType.Q5_1: Blocks<Q5_1Block>(src, dst); break;
+            case GgmlType.Q8_0: Blocks<Q8_0Block>(src, dst); break;
+            case GgmlType.Q8_1: Blocks<Q8_1Block>(src, dst); break;
+            case GgmlType.IQ4_NL: Blocks<IQ4NLBlock>(src, dst); break;
             // K-quants and IQ4_XS
             case GgmlType.Q2_K: Blocks<Q2KBlock>(src, dst); break;
             case GgmlType.Q3_K: Blocks<Q3KBlock>(src, dst); break;
