@@ -107,7 +107,7 @@ internal static unsafe class HalfRows
         return sum;
     }
 
-    /// <summary>Scalar reference for <see cref="DotCore"/>, accumulated in double.</summary>
+    /// <summary>Scalar reference for <c>DotCore</c> (F16·F32), accumulated in double.</summary>
     public static float DotReference<TFormat>(ReadOnlySpan<ushort> a, ReadOnlySpan<float> x) where TFormat : IHalfFormat
     {
         double sum = 0;
@@ -116,10 +116,44 @@ internal static unsafe class HalfRows
         return (float)sum;
     }
 
-    /// <summary>y[i] = dot(row i, x) for rows of <paramref name="cols"/> 16-bit values <paramref name="rowBytes"/> apart; x is F32.</summary>
+    /// <summary>
+    /// Σ a[i]·x[i] with both operands 16-bit, as ggml's F16·F16 (BF16·BF16) dot: each product is exact
+    /// in F32, sums in four 8-lane FMA accumulators, then a scalar tail.
+    /// </summary>
+    public static float DotCore<TFormat>(ReadOnlySpan<ushort> a, ReadOnlySpan<ushort> x) where TFormat : IHalfFormat
+    {
+        int n = a.Length, i = 0;
+        ref ushort pa = ref MemoryMarshal.GetReference(a);
+        ref ushort px = ref MemoryMarshal.GetReference(x);
+        float sum = 0;
+        if (Vector256.IsHardwareAccelerated && n >= 8)
+        {
+            Vector256<float> s0 = Vector256<float>.Zero, s1 = s0, s2 = s0, s3 = s0;
+            for (; i + 32 <= n; i += 32)
+            {
+                Vector256<ushort> a0 = Vector256.LoadUnsafe(ref pa, (nuint)i), a1 = Vector256.LoadUnsafe(ref pa, (nuint)i + 16);
+                Vector256<ushort> x0 = Vector256.LoadUnsafe(ref px, (nuint)i), x1 = Vector256.LoadUnsafe(ref px, (nuint)i + 16);
+                s0 = Vector256.FusedMultiplyAdd(TFormat.Widen(a0.GetLower()), TFormat.Widen(x0.GetLower()), s0);
+                s1 = Vector256.FusedMultiplyAdd(TFormat.Widen(a0.GetUpper()), TFormat.Widen(x0.GetUpper()), s1);
+                s2 = Vector256.FusedMultiplyAdd(TFormat.Widen(a1.GetLower()), TFormat.Widen(x1.GetLower()), s2);
+                s3 = Vector256.FusedMultiplyAdd(TFormat.Widen(a1.GetUpper()), TFormat.Widen(x1.GetUpper()), s3);
+            }
+            for (; i + 8 <= n; i += 8)
+                s0 = Vector256.FusedMultiplyAdd(TFormat.Widen(Vector128.LoadUnsafe(ref pa, (nuint)i)), TFormat.Widen(Vector128.LoadUnsafe(ref px, (nuint)i)), s0);
+            sum = Vector256.Sum((s0 + s1) + (s2 + s3));
+        }
+        for (; i < n; i++)
+            sum = MathF.FusedMultiplyAdd(TFormat.ToSingle(Unsafe.Add(ref pa, i)), TFormat.ToSingle(Unsafe.Add(ref px, i)), sum);
+        return sum;
+    }
+
+    /// <summary>
+    /// y[i] = dot(row i, x) for rows of <paramref name="cols"/> 16-bit values <paramref name="rowBytes"/> apart;
+    /// x is in the same 16-bit format (ggml's vec_dot_type for F16 and BF16 weights).
+    /// </summary>
     public static void Rows<TFormat>(byte* row, long rowBytes, int cols, ReadOnlySpan<byte> activation, Span<float> y) where TFormat : IHalfFormat
     {
-        ReadOnlySpan<float> x = MemoryMarshal.Cast<byte, float>(activation)[..cols];
+        ReadOnlySpan<ushort> x = MemoryMarshal.Cast<byte, ushort>(activation)[..cols];
         for (int i = 0; i < y.Length; i++, row += rowBytes)
             y[i] = DotCore<TFormat>(new ReadOnlySpan<ushort>(row, cols), x);
     }

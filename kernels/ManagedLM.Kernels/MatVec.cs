@@ -6,8 +6,8 @@ namespace ManagedLM.Kernels;
 /// <summary>
 /// Matrix × vector for weights of any supported type: y[r] = W[r,:] · x.
 /// The activation x is prepared once per matmul input (<see cref="PrepareActivation"/>): quantized
-/// to the block type the weight type's dot product consumes (Q8_0, Q8_1 or Q8_K, as ggml does), or
-/// kept as F32 for float weights. The same prepared activation serves every row and every matrix of
+/// to the block type the weight type's dot product consumes (Q8_0, Q8_1 or Q8_K, as ggml does), rounded
+/// to F16/BF16 for 16-bit weights (as ggml does), or kept as F32 for F32 weights. The same prepared activation serves every row and every matrix of
 /// the same weight type and width (Q, K and V share one).
 /// </summary>
 public static unsafe class MatVec
@@ -24,12 +24,13 @@ public static unsafe class MatVec
         _ => false,
     };
 
-    /// <summary>The form of the activation for <paramref name="weightType"/> weights (F32, Q8_0, Q8_1 or Q8_K).</summary>
+    /// <summary>The form of the activation for <paramref name="weightType"/> weights (F32, F16, BF16, Q8_0, Q8_1 or Q8_K).</summary>
     public static GgmlType ActivationType(GgmlType weightType) => weightType switch
     {
         GgmlType.F32 => GgmlType.F32,
         // float and legacy block types
-        GgmlType.F16 or GgmlType.BF16 => GgmlType.F32,
+        GgmlType.F16 => GgmlType.F16,
+        GgmlType.BF16 => GgmlType.BF16,
         GgmlType.Q4_0 or GgmlType.Q5_0 or GgmlType.Q8_0 or GgmlType.IQ4_NL => GgmlType.Q8_0,
         GgmlType.Q4_1 or GgmlType.Q5_1 or GgmlType.Q8_1 => GgmlType.Q8_1,
         // K-quants and IQ4_XS

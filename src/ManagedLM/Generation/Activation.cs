@@ -3,13 +3,13 @@ using ManagedLM.Kernels;
 namespace ManagedLM.Generation;
 
 /// <summary>
-/// A matmul input vector and its prepared forms (F32, Q8_0, Q8_1, Q8_K blocks), each computed at
+/// A matmul input vector and its prepared forms (F32, F16, BF16, Q8_0, Q8_1, Q8_K blocks), each computed at
 /// most once per <see cref="Set"/>: Q, K and V (or gate and up) share one quantization of their input.
 /// Buffers are sized once for the widest input; nothing is allocated per token.
 /// </summary>
 public sealed class Activation
 {
-    private static readonly GgmlType[] Forms = [GgmlType.F32, GgmlType.Q8_0, GgmlType.Q8_1, GgmlType.Q8_K];
+    private static readonly GgmlType[] Forms = [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q8_1, GgmlType.Q8_K];
     private readonly byte[][] _prepared;
     private readonly bool[] _valid;
     private float[] _source = [];

@@ -16,6 +16,7 @@ public sealed class ForwardState
     public float[] Gate { get; }       // [n_ff]
     public float[] Up { get; }         // [n_ff]
     public float[] Scores { get; }     // [context] attention weights of one head
+    public float[] AttentionScratch { get; } // [2 · head_dim]
     public float[] RopeCos { get; }    // [rope_dims / 2]
     public float[] RopeSin { get; }    // [rope_dims / 2]
     public float[] Logits { get; }     // [vocab]
@@ -34,6 +35,7 @@ public sealed class ForwardState
         Gate = new float[c.FeedForwardLength];
         Up = new float[c.FeedForwardLength];
         Scores = new float[contextLength];
+        AttentionScratch = new float[2 * c.HeadDim];
         RopeCos = new float[c.RopeDimensions / 2];
         RopeSin = new float[c.RopeDimensions / 2];
         Logits = new float[c.VocabSize];

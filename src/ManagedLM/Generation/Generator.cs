@@ -41,7 +41,7 @@ public sealed class Generator : IDisposable
         Sampler = new SamplerChain(options.Sampling, model.Config.VocabSize);
         _pool = options.Threads > 1 ? new WorkerPool(options.Threads) : null;
         _state = new ForwardState(model.Config, context, _pool);
-        _cache = new KvCache(model.Config.BlockCount, model.Config.KvLength, context);
+        _cache = new KvCache(options.KvCacheType, model.Config.BlockCount, model.Config.KvLength, context);
     }
 
     /// <summary>The logits after the last evaluated token ([vocab]); empty before any.</summary>

@@ -19,6 +19,9 @@ public sealed record GeneratorOptions
     /// </summary>
     public int Threads { get; init; } = 1;
 
+    /// <summary>Storage of the KV cache: F16 (default, as llama.cpp) or F32.</summary>
+    public KvCacheType KvCacheType { get; init; } = KvCacheType.F16;
+
     /// <summary>Sampling chain and seed.</summary>
     public SamplingOptions Sampling { get; init; } = SamplingOptions.Default;
 }

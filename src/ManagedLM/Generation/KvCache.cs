@@ -1,4 +1,15 @@
+using ManagedLM.Kernels;
+
 namespace ManagedLM.Generation;
+
+/// <summary>How a <see cref="KvCache"/> stores keys and values.</summary>
+public enum KvCacheType
+{
+    /// <summary>Half precision (llama.cpp's default): half the memory, logits as llama.cpp computes them.</summary>
+    F16,
+    /// <summary>Single precision.</summary>
+    F32,
+}
 
 /// <summary>
 /// One sequence's attention cache: for every layer, the key and value rows of every position so far.
@@ -7,32 +18,43 @@ namespace ManagedLM.Generation;
 /// </summary>
 public sealed class KvCache
 {
-    private float[][] _keys;   // per layer: [capacity × kvLength]
-    private float[][] _values; // per layer: [capacity × kvLength]
+    // Per layer: [capacity × RowLength], as float (F32) or F16 bits (F16); the other pair is null.
+    private readonly float[][]? _keys32, _values32;
+    private readonly ushort[][]? _keys16, _values16;
 
+    public KvCacheType Type { get; }
     public int LayerCount { get; }
-    /// <summary>Floats per cached row (n_kv_head · head_dim).</summary>
+    /// <summary>Values per cached row (n_kv_head · head_dim).</summary>
     public int RowLength { get; }
     /// <summary>Most positions this cache can hold (the generator's context length).</summary>
     public int MaxLength { get; }
     /// <summary>Positions currently allocated.</summary>
     public int Capacity { get; private set; }
 
-    public KvCache(int layerCount, int rowLength, int maxLength, int initialCapacity = 256)
+    public KvCache(KvCacheType type, int layerCount, int rowLength, int maxLength, int initialCapacity = 256)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(layerCount);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rowLength);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxLength);
+        Type = type;
         LayerCount = layerCount;
         RowLength = rowLength;
         MaxLength = maxLength;
         Capacity = Math.Clamp(initialCapacity, 1, maxLength);
-        _keys = Allocate(layerCount, Capacity * rowLength);
-        _values = Allocate(layerCount, Capacity * rowLength);
+        if (type == KvCacheType.F32)
+        {
+            _keys32 = Allocate<float>(layerCount, Capacity * rowLength);
+            _values32 = Allocate<float>(layerCount, Capacity * rowLength);
+        }
+        else
+        {
+            _keys16 = Allocate<ushort>(layerCount, Capacity * rowLength);
+            _values16 = Allocate<ushort>(layerCount, Capacity * rowLength);
+        }
     }
 
     /// <summary>Bytes held by the cache arrays.</summary>
-    public long AllocatedBytes => 2L * LayerCount * Capacity * RowLength * sizeof(float);
+    public long AllocatedBytes => 2L * LayerCount * Capacity * RowLength * (Type == KvCacheType.F32 ? 4 : 2);
 
     /// <summary>Makes room for <paramref name="length"/> positions (growing by doubling), keeping what is cached.</summary>
     public void EnsureCapacity(int length)
@@ -44,29 +66,59 @@ public sealed class KvCache
         int capacity = (int)Math.Min(MaxLength, Math.Max(length, 2L * Capacity));
         for (int l = 0; l < LayerCount; l++)
         {
-            Array.Resize(ref _keys[l], capacity * RowLength);
-            Array.Resize(ref _values[l], capacity * RowLength);
+            if (Type == KvCacheType.F32)
+            {
+                Array.Resize(ref _keys32![l], capacity * RowLength);
+                Array.Resize(ref _values32![l], capacity * RowLength);
+            }
+            else
+            {
+                Array.Resize(ref _keys16![l], capacity * RowLength);
+                Array.Resize(ref _values16![l], capacity * RowLength);
+            }
         }
         Capacity = capacity;
     }
 
-    /// <summary>The key row of <paramref name="position"/> in <paramref name="layer"/> (to write).</summary>
-    public Span<float> KeyRow(int layer, int position) => _keys[layer].AsSpan(position * RowLength, RowLength);
-
-    /// <summary>The value row of <paramref name="position"/> in <paramref name="layer"/> (to write).</summary>
-    public Span<float> ValueRow(int layer, int position) => _values[layer].AsSpan(position * RowLength, RowLength);
-
-    /// <summary>Key rows of positions [0, length) of <paramref name="layer"/>: [length × RowLength].</summary>
-    public ReadOnlySpan<float> Keys(int layer, int length) => _keys[layer].AsSpan(0, length * RowLength);
-
-    /// <summary>Value rows of positions [0, length) of <paramref name="layer"/>: [length × RowLength].</summary>
-    public ReadOnlySpan<float> Values(int layer, int length) => _values[layer].AsSpan(0, length * RowLength);
-
-    private static float[][] Allocate(int layers, int length)
+    /// <summary>Stores the key and value rows of <paramref name="position"/> in <paramref name="layer"/>.</summary>
+    public void Write(int layer, int position, ReadOnlySpan<float> key, ReadOnlySpan<float> value)
     {
-        var a = new float[layers][];
+        if (key.Length != RowLength || value.Length != RowLength)
+            throw new ArgumentException($"Cache rows hold {RowLength} values.");
+        if ((uint)position >= (uint)Capacity)
+            throw new ArgumentOutOfRangeException(nameof(position), position, $"Position must be below the capacity {Capacity}.");
+        int at = position * RowLength;
+        if (Type == KvCacheType.F32)
+        {
+            key.CopyTo(_keys32![layer].AsSpan(at, RowLength));
+            value.CopyTo(_values32![layer].AsSpan(at, RowLength));
+        }
+        else
+        {
+            Float16.FromSingle(key, _keys16![layer].AsSpan(at, RowLength));
+            Float16.FromSingle(value, _values16![layer].AsSpan(at, RowLength));
+        }
+    }
+
+    /// <summary>
+    /// Attention of query <paramref name="q"/> ([heads × headDim]) over positions [0, length) of
+    /// <paramref name="layer"/>, into <paramref name="output"/>.
+    /// </summary>
+    internal void Attend(int layer, int length, ReadOnlySpan<float> q, int heads, int kvHeads, int headDim, float scale,
+        Span<float> scores, Span<float> scratch, Span<float> output)
+    {
+        int n = length * RowLength;
+        if (Type == KvCacheType.F32)
+            Attention.Decode(q, _keys32![layer].AsSpan(0, n), _values32![layer].AsSpan(0, n), length, heads, kvHeads, headDim, scale, scores, output);
+        else
+            Attention.Decode(q, _keys16![layer].AsSpan(0, n), _values16![layer].AsSpan(0, n), length, heads, kvHeads, headDim, scale, scores, scratch, output);
+    }
+
+    private static T[][] Allocate<T>(int layers, int length)
+    {
+        var a = new T[layers][];
         for (int i = 0; i < layers; i++)
-            a[i] = new float[length];
+            a[i] = new T[length];
         return a;
     }
 }

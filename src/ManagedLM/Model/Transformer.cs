@@ -35,12 +35,9 @@ internal static class Transformer
                 RmsNorm.ApplyPerHead(s.Key, layer.KeyNorm, c.RmsNormEps);
             Rope.Apply(s.Query, c.HeadDim, s.RopeCos, s.RopeSin, c.RopeLayout);
             Rope.Apply(s.Key, c.HeadDim, s.RopeCos, s.RopeSin, c.RopeLayout);
-            s.Key.CopyTo(cache.KeyRow(l, position));
-            s.Value.CopyTo(cache.ValueRow(l, position));
-
-            int length = position + 1;
-            Attention.Decode(s.Query, cache.Keys(l, length), cache.Values(l, length), length,
-                c.HeadCount, c.KvHeadCount, c.HeadDim, attentionScale, s.Scores, s.Attended);
+            cache.Write(l, position, s.Key, s.Value);
+            cache.Attend(l, position + 1, s.Query, c.HeadCount, c.KvHeadCount, c.HeadDim, attentionScale,
+                s.Scores, s.AttentionScratch, s.Attended);
             s.Input.Set(s.Attended, c.QueryLength);
             Project(s, layer.Output, s.Projected, null);
             TensorPrimitives.Add(s.X, s.Projected, s.X);

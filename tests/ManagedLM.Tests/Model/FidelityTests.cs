@@ -47,8 +47,11 @@ public class FidelityTests(ITestOutputHelper output)
             Assert.Equal(step.Logits.Length, logits.Length);
             Assert.True(step.ArgMax == SamplerChain.ArgMax(logits), $"{modelFile} step {step.Step}: argmax {SamplerChain.ArgMax(logits)}, reference {step.ArgMax}");
             Assert.Equal(step.Top5, Top5(logits));
+            float stepError = 0;
             for (int i = 0; i < logits.Length; i++)
-                maxError = Math.Max(maxError, Math.Abs(logits[i] - step.Logits[i]));
+                stepError = Math.Max(stepError, Math.Abs(logits[i] - step.Logits[i]));
+            output.WriteLine($"  step {step.Step}: {stepError:G4}");
+            maxError = Math.Max(maxError, stepError);
             if (step.Step + 1 < reference.Steps.Length)
                 logits = generator.Decode(reference.GeneratedTokens[step.Step]).ToArray();
         }
