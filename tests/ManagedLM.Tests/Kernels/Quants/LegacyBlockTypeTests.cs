@@ -26,16 +26,7 @@ public class Q8_0BlockTests : LegacyBlockTests<Q8_0Block>
     private protected override float ReferenceDot(ReadOnlySpan<Q8_0Block> w, ReadOnlySpan<byte> a) => LegacyDot.SignedReference(w, a);
 
     [Fact]
-    public void Vector_quantizer_gives_the_reference_bytes() =>
-        KernelGen.Check(KernelGen.Rows(32, 40), x =>
-        {
-            var fast = new Q8_0Block[x.Length / 32];
-            var reference = new Q8_0Block[x.Length / 32];
-            Q8_0Block.Quantize(x, fast);
-            Q8_0Block.QuantizeReference(x, reference);
-            Assert.Equal(System.Runtime.InteropServices.MemoryMarshal.AsBytes<Q8_0Block>(reference).ToArray(),
-                System.Runtime.InteropServices.MemoryMarshal.AsBytes<Q8_0Block>(fast).ToArray());
-        });
+    public void Vector_quantizer_gives_the_reference_bytes() => AssertQuantizerMatches(Q8_0Block.QuantizeReference);
 }
 
 public class Q8_1BlockTests : LegacyBlockTests<Q8_1Block>
@@ -59,16 +50,7 @@ public class Q8_1BlockTests : LegacyBlockTests<Q8_1Block>
     }
 
     [Fact]
-    public void Vector_quantizer_gives_the_reference_bytes() =>
-        KernelGen.Check(KernelGen.Rows(32, 40), x =>
-        {
-            var fast = new Q8_1Block[x.Length / 32];
-            var reference = new Q8_1Block[x.Length / 32];
-            Q8_1Block.Quantize(x, fast);
-            Q8_1Block.QuantizeReference(x, reference);
-            Assert.Equal(System.Runtime.InteropServices.MemoryMarshal.AsBytes<Q8_1Block>(reference).ToArray(),
-                System.Runtime.InteropServices.MemoryMarshal.AsBytes<Q8_1Block>(fast).ToArray());
-        });
+    public void Vector_quantizer_gives_the_reference_bytes() => AssertQuantizerMatches(Q8_1Block.QuantizeReference);
 }
 
 public class Q4_1BlockTests : LegacyBlockTests<Q4_1Block>
