@@ -32,7 +32,21 @@ public class Q8_0BlockTests : LegacyBlockTests<Q8_0Block>
 public class Q8_1BlockTests : LegacyBlockTests<Q8_1Block>
 {
     protected override double ErrorBound(ReadOnlySpan<float> x) => Q8ErrorBound(x);
-    private protected override float ReferenceDot(ReadOnlySpan<Q8_1Block> w, ReadOnlySpan<byte> a) => Q8_1Block.Dot(w, a);
+    // Q8_1 weights have only a scalar dot (ggml has none): check it against the formula read straight from the bytes.
+    private protected override float ReferenceDot(ReadOnlySpan<Q8_1Block> w, ReadOnlySpan<byte> a)
+    {
+        ReadOnlySpan<byte> wb = System.Runtime.InteropServices.MemoryMarshal.AsBytes(w);
+        float sum = 0;
+        for (int b = 0; b < w.Length; b++)
+        {
+            ReadOnlySpan<byte> x = wb.Slice(b * 36, 36), y = a.Slice(b * 36, 36);
+            int sumi = 0;
+            for (int j = 4; j < 36; j++)
+                sumi += (sbyte)x[j] * (sbyte)y[j];
+            sum += sumi * (Float16.ToSingle(BitConverter.ToUInt16(x)) * Float16.ToSingle(BitConverter.ToUInt16(y)));
+        }
+        return sum;
+    }
 
     // S = F16(Σq·d) is taken with the unrounded d, which the dequantized values no longer carry: D and Qs
     // come back exactly, S as F16(Σq·F16(d)).
