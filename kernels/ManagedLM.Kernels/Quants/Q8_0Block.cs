@@ -26,25 +26,22 @@ public struct Q8_0Block : IQuantizableBlock<Q8_0Block>, ISignedQuantBlock<Q8_0Bl
     public static float Dot(ReadOnlySpan<Q8_0Block> blocks, ReadOnlySpan<byte> activation) => LegacyDot.Signed(blocks, activation);
 
     /// <summary>As <c>quantize_row_q8_0_ref</c>: d = max|x|/127, q = roundf(x/d). Vectorized; finite inputs.</summary>
-    public static void Quantize(ReadOnlySpan<float> src, Span<Q8_0Block> dst)
-    {
-        LegacyQuantize.CheckLengths(src.Length, dst.Length);
-        for (int b = 0; b < dst.Length; b++)
-        {
-            ref Q8_0Block y = ref dst[b];
-            Q8Quantizer.Block(in src[b * 32], ref y.Qs[0], out float d, sum: false);
-            y.D = Float16.FromSingle(d);
-        }
-    }
+    public static void Quantize(ReadOnlySpan<float> src, Span<Q8_0Block> dst) => Quantize(src, dst, reference: false);
 
-    /// <summary>Scalar reference for <see cref="Quantize"/>.</summary>
-    internal static void QuantizeReference(ReadOnlySpan<float> src, Span<Q8_0Block> dst)
+    /// <summary>Scalar reference for <see cref="Quantize(ReadOnlySpan{float}, Span{Q8_0Block})"/>.</summary>
+    internal static void QuantizeReference(ReadOnlySpan<float> src, Span<Q8_0Block> dst) => Quantize(src, dst, reference: true);
+
+    private static void Quantize(ReadOnlySpan<float> src, Span<Q8_0Block> dst, bool reference)
     {
         LegacyQuantize.CheckLengths(src.Length, dst.Length);
         for (int b = 0; b < dst.Length; b++)
         {
             ref Q8_0Block y = ref dst[b];
-            Q8Quantizer.BlockReference(in src[b * 32], ref y.Qs[0], out float d);
+            float d;
+            if (reference)
+                Q8Quantizer.BlockReference(in src[b * 32], ref y.Qs[0], out d);
+            else
+                Q8Quantizer.Block(in src[b * 32], ref y.Qs[0], out d, sum: false);
             y.D = Float16.FromSingle(d);
         }
     }

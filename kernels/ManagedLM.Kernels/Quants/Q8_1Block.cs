@@ -51,26 +51,21 @@ public struct Q8_1Block : IQuantizableBlock<Q8_1Block>
     }
 
     /// <summary>As <c>quantize_row_q8_1_ref</c>: the Q8_0 quants plus S = F16(Σq·d). Vectorized; finite inputs.</summary>
-    public static void Quantize(ReadOnlySpan<float> src, Span<Q8_1Block> dst)
-    {
-        LegacyQuantize.CheckLengths(src.Length, dst.Length);
-        for (int b = 0; b < dst.Length; b++)
-        {
-            ref Q8_1Block y = ref dst[b];
-            int sum = Q8Quantizer.Block(in src[b * 32], ref y.Qs[0], out float d, sum: true);
-            y.D = Float16.FromSingle(d);
-            y.S = Float16.FromSingle(sum * d);
-        }
-    }
+    public static void Quantize(ReadOnlySpan<float> src, Span<Q8_1Block> dst) => Quantize(src, dst, reference: false);
 
-    /// <summary>Scalar reference for <see cref="Quantize"/>.</summary>
-    internal static void QuantizeReference(ReadOnlySpan<float> src, Span<Q8_1Block> dst)
+    /// <summary>Scalar reference for <see cref="Quantize(ReadOnlySpan{float}, Span{Q8_1Block})"/>.</summary>
+    internal static void QuantizeReference(ReadOnlySpan<float> src, Span<Q8_1Block> dst) => Quantize(src, dst, reference: true);
+
+    private static void Quantize(ReadOnlySpan<float> src, Span<Q8_1Block> dst, bool reference)
     {
         LegacyQuantize.CheckLengths(src.Length, dst.Length);
         for (int b = 0; b < dst.Length; b++)
         {
             ref Q8_1Block y = ref dst[b];
-            int sum = Q8Quantizer.BlockReference(in src[b * 32], ref y.Qs[0], out float d);
+            float d;
+            int sum = reference
+                ? Q8Quantizer.BlockReference(in src[b * 32], ref y.Qs[0], out d)
+                : Q8Quantizer.Block(in src[b * 32], ref y.Qs[0], out d, sum: true);
             y.D = Float16.FromSingle(d);
             y.S = Float16.FromSingle(sum * d);
         }

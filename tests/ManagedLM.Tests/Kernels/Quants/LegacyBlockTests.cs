@@ -129,6 +129,17 @@ public abstract class LegacyBlockTests<T> where T : unmanaged, IQuantizableBlock
             Assert.Equal(T.Dot(MemoryMarshal.Cast<byte, T>(matrix.AsSpan((int)(r * rowBytes), (int)rowBytes)), act), y[r - 1]);
     }
 
+    /// <summary>T.Quantize gives the same bytes as <paramref name="reference"/> on random rows.</summary>
+    private protected static void AssertQuantizerMatches(QuantizeRow reference) =>
+        KernelGen.Check(KernelGen.Rows(32, MaxBlocks), x =>
+        {
+            var expected = new T[x.Length / 32];
+            reference(x, expected);
+            Assert.Equal(MemoryMarshal.AsBytes<T>(expected).ToArray(), MemoryMarshal.AsBytes<T>(Quantized(x)).ToArray());
+        });
+
+    private protected delegate void QuantizeRow(ReadOnlySpan<float> src, Span<T> dst);
+
     /// <summary>Largest |x − dequantize(quantize_q8(x))| for one block: d/2 plus the F16 rounding of d times 127.</summary>
     protected static double Q8ErrorBound(ReadOnlySpan<float> block)
     {

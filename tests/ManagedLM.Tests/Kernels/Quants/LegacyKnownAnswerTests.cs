@@ -18,6 +18,16 @@ public class LegacyKnownAnswerTests
     }
 
     [Fact]
+    public void Q8_0_rounds_every_half_away_from_zero_in_every_lane()
+    {
+        // 127 pins d = 1; the other 31 values are ±(k + ½), which roundf takes to ±(k + 1).
+        float[] x = Enumerable.Range(0, 32).Select(j => j == 0 ? 127f : (j % 2 == 0 ? 1 : -1) * (j * 4 + 0.5f)).ToArray();
+        byte[] expected = [0x00, 0x3C, .. x.Select(v => (byte)(sbyte)MathF.Round(v, MidpointRounding.AwayFromZero))];
+        Assert.Equal((sbyte)-5, (sbyte)expected[3]); // x[1] = −4.5
+        Assert.Equal(expected, Quantized<Q8_0Block>(x));
+    }
+
+    [Fact]
     public void Q8_0_scale_is_rounded_to_F16()
     {
         // d = 100/127 = 0.78740157 → F16 0x3A4D = 0.78759765625; the extreme comes back as 127·d.
