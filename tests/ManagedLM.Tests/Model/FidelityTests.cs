@@ -7,29 +7,34 @@ namespace ManagedLM.Tests.Model;
 
 /// <summary>
 /// Logits against llama.cpp on every shared model, teacher-forced with the reference's tokens.
-/// Tolerances are max |Δlogit| over all steps and the whole vocabulary; each has its reason:
-/// llama.cpp rounds activations (to F16 for F16 weights, to Q8 blocks for quantized weights) and
-/// keeps an F16 KV cache, while ManagedLM keeps F32 activations and an F32 cache, so the gap grows
-/// with how much those roundings move a quantized model (see MANIFEST.md and synthetic/README.md).
+///
+/// ManagedLM computes as llama.cpp's CPU backend does: Q8_0/Q8_1/Q8_K activation blocks for quantized
+/// weights, F16/BF16 activations for 16-bit weights, an F16 KV cache with the query and the softmax
+/// weights rounded to F16. Integer block dots are exact, so quantized models agree to ~1e-5. What is
+/// left is float summation order (F32/F16 dots, the per-block float combine): a 1e-7 difference can
+/// flip one F16 or int8 rounding downstream, which moves logits by up to ~0.1 on these tiny models
+/// (measured: a few steps of mix-Q4_0, Q5_0 from the prompt on). So each file gets a tolerance on
+/// max |Δlogit| over all steps and the vocabulary, and the top-5 ids must equal the reference's
+/// except where two reference logits are closer than that tolerance (a near-tie may swap).
 /// </summary>
 public class FidelityTests(ITestOutputHelper output)
 {
     public static TheoryData<string, string, float> Cases => new()
     {
-        // F32 weights: only the F16 KV cache and summation order differ.
-        { "stories260K.gguf", "reference/stories260K.ref.json.gz", 0.02f },
-        // F16 weights: llama.cpp also rounds activations to F16 before each matmul.
-        { "stories260K-F16.gguf", "reference/stories260K-F16.ref.json.gz", 0.05f },
-        // Q8 activation blocks flip int8 roundings; the error grows as the weights get coarser.
-        { "stories260K-mix-Q8_0.gguf", "reference/stories260K-mix-Q8_0.ref.json.gz", 0.25f },
-        { "stories260K-mix-Q5_0.gguf", "reference/stories260K-mix-Q5_0.ref.json.gz", 0.35f },
-        { "stories260K-mix-Q4_0.gguf", "reference/stories260K-mix-Q4_0.ref.json.gz", 0.5f },
-        { "synthetic/synth-llama-Q4_K_M.gguf", "synthetic/synth-llama-Q4_K_M.ref.json.gz", 0.3f },
-        { "synthetic/synth-llama-Q6_K.gguf", "synthetic/synth-llama-Q6_K.ref.json.gz", 0.3f },
-        { "synthetic/synth-llama-Q4_0.gguf", "synthetic/synth-llama-Q4_0.ref.json.gz", 0.3f },
-        { "synthetic/synth-llama-tied-Q4_K_M.gguf", "synthetic/synth-llama-tied-Q4_K_M.ref.json.gz", 0.3f },
-        { "synthetic/synth-qwen2-Q4_K_M.gguf", "synthetic/synth-qwen2-Q4_K_M.ref.json.gz", 0.3f },
-        { "synthetic/synth-qwen3-Q4_K_M.gguf", "synthetic/synth-qwen3-Q4_K_M.ref.json.gz", 0.3f },
+        // F32 weights: only summation order (llama.cpp's tinyBLAS) and the flips it causes in F16 roundings.
+        { "stories260K.gguf", "reference/stories260K.ref.json.gz", 0.01f },
+        // F16 weights: F16 activations everywhere, so more roundings to flip.
+        { "stories260K-F16.gguf", "reference/stories260K-F16.ref.json.gz", 0.03f },
+        { "stories260K-mix-Q8_0.gguf", "reference/stories260K-mix-Q8_0.ref.json.gz", 0.05f },
+        // A flip in the prompt (measured 0.26 from step 0 on) — still well under the 0.99 Q5_0-vs-F32 gap.
+        { "stories260K-mix-Q5_0.gguf", "reference/stories260K-mix-Q5_0.ref.json.gz", 0.3f },
+        { "stories260K-mix-Q4_0.gguf", "reference/stories260K-mix-Q4_0.ref.json.gz", 0.2f },
+        { "synthetic/synth-llama-Q4_K_M.gguf", "synthetic/synth-llama-Q4_K_M.ref.json.gz", 0.15f },
+        { "synthetic/synth-llama-Q6_K.gguf", "synthetic/synth-llama-Q6_K.ref.json.gz", 0.15f },
+        { "synthetic/synth-llama-Q4_0.gguf", "synthetic/synth-llama-Q4_0.ref.json.gz", 0.15f },
+        { "synthetic/synth-llama-tied-Q4_K_M.gguf", "synthetic/synth-llama-tied-Q4_K_M.ref.json.gz", 0.15f },
+        { "synthetic/synth-qwen2-Q4_K_M.gguf", "synthetic/synth-qwen2-Q4_K_M.ref.json.gz", 0.15f },
+        { "synthetic/synth-qwen3-Q4_K_M.gguf", "synthetic/synth-qwen3-Q4_K_M.ref.json.gz", 0.15f },
     };
 
     [Theory]
@@ -38,25 +43,45 @@ public class FidelityTests(ITestOutputHelper output)
     {
         var reference = ReferenceOutput.Load(referenceFile);
         using var model = TransformerModel.Load(TestData.Model(modelFile));
-        var generator = model.CreateGenerator(new GeneratorOptions { Sampling = SamplingOptions.Greedy });
+        using var generator = model.CreateGenerator(new GeneratorOptions { Sampling = SamplingOptions.Greedy });
 
         var logits = generator.Prefill(reference.PromptTokens).ToArray();
         float maxError = 0;
         foreach (var step in reference.Steps)
         {
             Assert.Equal(step.Logits.Length, logits.Length);
-            Assert.True(step.ArgMax == SamplerChain.ArgMax(logits), $"{modelFile} step {step.Step}: argmax {SamplerChain.ArgMax(logits)}, reference {step.ArgMax}");
-            Assert.Equal(step.Top5, Top5(logits));
             float stepError = 0;
             for (int i = 0; i < logits.Length; i++)
                 stepError = Math.Max(stepError, Math.Abs(logits[i] - step.Logits[i]));
-            output.WriteLine($"  step {step.Step}: {stepError:G4}");
             maxError = Math.Max(maxError, stepError);
+            output.WriteLine($"step {step.Step}: max |Δlogit| {stepError:G4}");
+
+            Assert.True(step.ArgMax == SamplerChain.ArgMax(logits), $"{modelFile} step {step.Step}: argmax {SamplerChain.ArgMax(logits)}, reference {step.ArgMax}");
+            int[] top5 = Top5(logits);
+            for (int k = 0; k < 5; k++)
+            {
+                float gap = Math.Abs(step.Logits[top5[k]] - step.Logits[step.Top5[k]]);
+                Assert.True(top5[k] == step.Top5[k] || gap < tolerance,
+                    $"{modelFile} step {step.Step}: top-5 [{string.Join(", ", top5)}], reference [{string.Join(", ", step.Top5)}]");
+            }
             if (step.Step + 1 < reference.Steps.Length)
                 logits = generator.Decode(reference.GeneratedTokens[step.Step]).ToArray();
         }
         output.WriteLine($"{modelFile}: max |Δlogit| {maxError:G4} over {reference.Steps.Length} steps (tolerance {tolerance})");
         Assert.True(maxError <= tolerance, $"{modelFile}: max |Δlogit| {maxError} > {tolerance}");
+    }
+
+    [Fact]
+    public void An_F32_cache_stays_within_the_f16_cache_noise()
+    {
+        var reference = ReferenceOutput.Load("synthetic/synth-llama-Q4_K_M.ref.json.gz");
+        using var model = TransformerModel.Load(TestData.Model("synthetic/synth-llama-Q4_K_M.gguf"));
+        using var generator = model.CreateGenerator(new GeneratorOptions { KvCacheType = KvCacheType.F32 });
+        var logits = generator.Prefill(reference.PromptTokens).ToArray();
+        Assert.Equal(reference.Steps[0].ArgMax, SamplerChain.ArgMax(logits));
+        // synthetic/README.md: switching llama.cpp's cache to F32 moves these logits by 0.09–0.24.
+        float error = logits.Zip(reference.Steps[0].Logits, (a, b) => Math.Abs(a - b)).Max();
+        Assert.InRange(error, 1e-3f, 0.3f);
     }
 
     private static int[] Top5(float[] logits) =>
