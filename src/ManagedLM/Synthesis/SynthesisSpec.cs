@@ -24,6 +24,13 @@ public sealed record SynthesisSpec
     /// <summary>Llama 3 RoPE scaling, written as a <c>rope_freqs.weight</c> tensor; null for none.</summary>
     public Llama3RopeScaling? RopeScaling { get; init; }
 
+    /// <summary>A tiny llama (the synthetic fixtures' shape: 256 wide, 1 layer, 4 heads, 2 KV heads, 512 tokens), the base of custom dimensions.</summary>
+    public static SynthesisSpec Tiny { get; } = new()
+    {
+        Architecture = "llama", EmbeddingLength = 256, FeedForwardLength = 256, BlockCount = 1, HeadCount = 4, HeadCountKv = 2,
+        HeadDim = 64, VocabSize = 512, ContextLength = 256, RopeFreqBase = 10000f, RmsNormEps = 1e-5f, TiedEmbeddings = false,
+    };
+
     /// <summary>Throws <see cref="ArgumentException"/> for an unknown architecture or a dimension that cannot work.</summary>
     public void Validate()
     {
@@ -45,6 +52,48 @@ public sealed record SynthesisSpec
             throw new ArgumentException($"The head dim must be even (RoPE rotates pairs); got {HeadDim}.");
         if (!(RopeFreqBase > 0) || !(RmsNormEps > 0))
             throw new ArgumentException($"The RoPE base and the RMSNorm epsilon must be positive; got {RopeFreqBase} and {RmsNormEps}.");
+    }
+}
+
+/// <summary>Dimensions to change in a <see cref="SynthesisSpec"/>; null keeps the base value.</summary>
+public sealed record SynthesisOverrides
+{
+    public string? Architecture { get; init; }
+    public int? EmbeddingLength { get; init; }
+    public int? FeedForwardLength { get; init; }
+    public int? BlockCount { get; init; }
+    public int? HeadCount { get; init; }
+    public int? HeadCountKv { get; init; }
+    /// <summary>When null, the head dim is the embedding length over the head count.</summary>
+    public int? HeadDim { get; init; }
+    public int? VocabSize { get; init; }
+    public int? ContextLength { get; init; }
+    public float? RopeFreqBase { get; init; }
+    public float? RmsNormEps { get; init; }
+    public bool? TiedEmbeddings { get; init; }
+
+    /// <summary>
+    /// <paramref name="baseSpec"/> with these values. A new embedding length or head count without a head dim gives
+    /// the head dim embedding / heads; Llama 3 RoPE scaling is kept only for a llama of unchanged head size.
+    /// </summary>
+    public SynthesisSpec ApplyTo(SynthesisSpec baseSpec)
+    {
+        ArgumentNullException.ThrowIfNull(baseSpec);
+        string arch = Architecture ?? baseSpec.Architecture;
+        int embd = EmbeddingLength ?? baseSpec.EmbeddingLength;
+        int heads = HeadCount ?? baseSpec.HeadCount;
+        int headDim = HeadDim ?? (EmbeddingLength is null && HeadCount is null ? baseSpec.HeadDim : embd / Math.Max(heads, 1));
+        if (HeadDim is null && heads > 0 && embd % heads != 0)
+            throw new ArgumentException($"The embedding length {embd} is not a multiple of the head count {heads}; give the head dim.");
+        return baseSpec with
+        {
+            Architecture = arch, EmbeddingLength = embd, FeedForwardLength = FeedForwardLength ?? baseSpec.FeedForwardLength,
+            BlockCount = BlockCount ?? baseSpec.BlockCount, HeadCount = heads, HeadCountKv = HeadCountKv ?? baseSpec.HeadCountKv, HeadDim = headDim,
+            VocabSize = VocabSize ?? baseSpec.VocabSize, ContextLength = ContextLength ?? baseSpec.ContextLength,
+            RopeFreqBase = RopeFreqBase ?? baseSpec.RopeFreqBase, RmsNormEps = RmsNormEps ?? baseSpec.RmsNormEps,
+            TiedEmbeddings = TiedEmbeddings ?? baseSpec.TiedEmbeddings,
+            RopeScaling = arch == "llama" && headDim == baseSpec.HeadDim ? baseSpec.RopeScaling : null,
+        };
     }
 }
 
