@@ -30,6 +30,8 @@ public static class ModelQuantizer
                 continue;
             if (!Dequantize.Supports(from.Type))
                 throw new NotSupportedException($"Tensor \"{from.Name}\": reading {GgmlTypes.Name(from.Type)} is not supported.");
+            if (!Kernels.Quantize.Supports(target.Type))
+                throw new NotSupportedException($"Tensor \"{from.Name}\": writing {GgmlTypes.Name(target.Type)} is not supported.");
             if (IsBlockQuantized(from.Type) && !options.AllowRequantize)
                 throw new InvalidOperationException(
                     $"Tensor \"{from.Name}\" is {GgmlTypes.Name(from.Type)}: requantizing to {GgmlTypes.Name(target.Type)} loses precision; allow it explicitly (--allow-requantize).");

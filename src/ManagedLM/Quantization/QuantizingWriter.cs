@@ -41,11 +41,6 @@ internal sealed class QuantizingWriter : IDisposable
         int threads, TensorProgress? progress)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
-        foreach (var t in tensors)
-        {
-            if (!Quantize.Supports(t.Type))
-                throw new NotSupportedException($"Tensor \"{t.Name}\": writing {GgmlTypes.Name(t.Type)} is not supported.");
-        }
         _writer = new GgufWriter(output, metadata, tensors, leaveOpen: true);
         _threads = threads;
         _progress = progress;
@@ -58,6 +53,8 @@ internal sealed class QuantizingWriter : IDisposable
     public void WriteRows(RowSource source)
     {
         var tensor = Announce();
+        if (!Quantize.Supports(tensor.Type))
+            throw new NotSupportedException($"Tensor \"{tensor.Name}\": writing {GgmlTypes.Name(tensor.Type)} is not supported.");
         long columns = tensor.Columns, rows = tensor.Rows;
         if (columns > int.MaxValue)
             throw new NotSupportedException($"Tensor \"{tensor.Name}\" has rows of {columns} elements; at most {int.MaxValue} are supported.");
@@ -68,15 +65,24 @@ internal sealed class QuantizingWriter : IDisposable
         EnsureCapacity(ref _quantized, checked((int)GgmlTypes.RowBytes(tensor.Type, chunkElements)));
 
         Task? pending = rows > 0 ? Produce(source, 0, Math.Min(rowsPerChunk, rows), columns, _next) : null;
-        for (long first = 0; first < rows; first += rowsPerChunk)
+        try
         {
-            long count = Math.Min(rowsPerChunk, rows - first);
-            pending!.GetAwaiter().GetResult();
-            (_current, _next) = (_next, _current);
-            long after = first + count;
-            pending = after < rows ? Produce(source, after, Math.Min(rowsPerChunk, rows - after), columns, _next) : null;
-            int bytes = QuantizeRows(tensor.Type, _current.AsSpan(0, (int)(count * columns)), (int)columns);
-            _writer.WriteTensorChunk(tensor.Name, _quantized.AsSpan(0, bytes));
+            for (long first = 0; first < rows; first += rowsPerChunk)
+            {
+                long count = Math.Min(rowsPerChunk, rows - first);
+                pending!.GetAwaiter().GetResult();
+                (_current, _next) = (_next, _current);
+                long after = first + count;
+                pending = after < rows ? Produce(source, after, Math.Min(rowsPerChunk, rows - after), columns, _next) : null;
+                int bytes = QuantizeRows(tensor.Type, _current.AsSpan(0, (int)(count * columns)), (int)columns);
+                _writer.WriteTensorChunk(tensor.Name, _quantized.AsSpan(0, bytes));
+            }
+        }
+        catch when (pending is not null)
+        {
+            // The source may be a mapped file its owner unmaps once this throws: let the reader finish first.
+            ((IAsyncResult)pending).AsyncWaitHandle.WaitOne();
+            throw;
         }
     }
 
