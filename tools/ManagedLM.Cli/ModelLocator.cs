@@ -22,8 +22,30 @@ internal static class ModelLocator
             $"No model given: pass --model FILE or set {EnvironmentVariable} (looked for ../shared/models/stories260K.gguf too). See checkpoints/README.md.");
     }
 
+    /// <summary>A file under ../shared/models beside the repository (e.g. <c>vocab/ggml-vocab-llama-spm.gguf.gz</c>), or throws saying where it looked.</summary>
+    public static string SharedModelsFile(string relative)
+    {
+        var tried = new List<string>();
+        foreach (string root in RepositoryRoots())
+        {
+            string candidate = Path.GetFullPath(Path.Combine(root, "..", "shared", "models", relative));
+            if (File.Exists(candidate))
+                return candidate;
+            tried.Add(candidate);
+        }
+        throw new FileNotFoundException($"Shared model file not found: {relative} (looked for {(tried.Count > 0 ? string.Join(", ", tried) : "../shared/models beside ManagedLM.sln")}).");
+    }
+
+    /// <summary>The repository's checkpoints/ folder (./checkpoints when not run from inside the repository).</summary>
+    public static string CheckpointsDirectory() =>
+        Path.Combine(RepositoryRoots().FirstOrDefault() ?? Directory.GetCurrentDirectory(), "checkpoints");
+
     // ../shared/models beside the repository root: found from the working directory and from the executable's folder.
-    private static IEnumerable<string> DefaultCandidates()
+    private static IEnumerable<string> DefaultCandidates() =>
+        RepositoryRoots().Select(root => Path.GetFullPath(Path.Combine(root, "..", "shared", "models", "stories260K.gguf")));
+
+    // Folders holding ManagedLM.sln, above the working directory and above the executable.
+    private static IEnumerable<string> RepositoryRoots()
     {
         foreach (string start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
         {
@@ -31,7 +53,7 @@ internal static class ModelLocator
             {
                 if (File.Exists(Path.Combine(dir.FullName, "ManagedLM.sln")))
                 {
-                    yield return Path.GetFullPath(Path.Combine(dir.FullName, "..", "shared", "models", "stories260K.gguf"));
+                    yield return dir.FullName;
                     break;
                 }
             }

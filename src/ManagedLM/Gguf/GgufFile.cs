@@ -125,6 +125,20 @@ public sealed unsafe class GgufFile : IDisposable
         return new GgufFile(MappedMemory.Map(path), path);
     }
 
+    /// <summary>Opens a GGUF file: a <c>.gguf</c> is memory-mapped, a gzip'd <c>.gz</c> is unpacked into memory.</summary>
+    /// <exception cref="GgufFormatException">The (unpacked) file is not a valid GGUF v2/v3 file.</exception>
+    /// <exception cref="InvalidDataException">A <c>.gz</c> file is not valid gzip.</exception>
+    public static GgufFile OpenOrUnzip(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (!path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase))
+            return Open(path);
+        using var gz = new System.IO.Compression.GZipStream(File.OpenRead(path), System.IO.Compression.CompressionMode.Decompress);
+        using var bytes = new MemoryStream();
+        gz.CopyTo(bytes);
+        return Parse(bytes.GetBuffer().AsMemory(0, (int)bytes.Length));
+    }
+
     /// <summary>Parses GGUF bytes held in memory (pinned, not copied, for the lifetime of the returned object).</summary>
     /// <exception cref="GgufFormatException">The bytes are not a valid GGUF v2/v3 file.</exception>
     public static GgufFile Parse(byte[] bytes)

@@ -40,20 +40,8 @@ public static class SyntheticWeights
     /// Fills <paramref name="dst"/> with the values of tensor <paramref name="name"/> drawn from <paramref name="seed"/>;
     /// <paramref name="std"/> scales <see cref="SyntheticTensorKind.Matrix"/> values and is ignored for the other kinds.
     /// </summary>
-    public static void Fill(ulong seed, string name, SyntheticTensorKind kind, double std, Span<float> dst)
-    {
-        var normals = new NormalStream(seed ^ NameHash(name));
-        for (int i = 0; i < dst.Length; i++)
-        {
-            double n = normals.Next();
-            dst[i] = kind switch
-            {
-                SyntheticTensorKind.Matrix => (float)(std * n),
-                SyntheticTensorKind.NormWeight => (float)(1 + 0.1 * n),
-                _ => (float)(0.2 * n),
-            };
-        }
-    }
+    public static void Fill(ulong seed, string name, SyntheticTensorKind kind, double std, Span<float> dst) =>
+        new SyntheticTensorStream(seed, name, kind, std).Fill(dst);
 
     /// <summary>The <paramref name="count"/> values of tensor <paramref name="name"/>.</summary>
     public static float[] Generate(ulong seed, string name, int count, SyntheticTensorKind kind, double std = 0)
@@ -86,6 +74,47 @@ public static class SyntheticWeights
             _ => throw new ArgumentException($"No synthetic std for tensor '{name}'.", nameof(name)),
         };
         return (SyntheticTensorKind.Matrix, std);
+    }
+}
+
+/// <summary>
+/// The values of one synthetic tensor in storage order, produced in pieces: consecutive <see cref="Fill"/>
+/// calls continue where the previous one stopped, so a huge tensor can be generated row chunk by row chunk
+/// with the same values as <see cref="SyntheticWeights.Fill"/> gives in one call.
+/// </summary>
+public sealed class SyntheticTensorStream
+{
+    private readonly SyntheticTensorKind _kind;
+    private readonly double _std;
+    private NormalStream _normals;
+
+    /// <summary>Starts the stream of tensor <paramref name="name"/> (see <see cref="SyntheticWeights.Fill"/>).</summary>
+    public SyntheticTensorStream(ulong seed, string name, SyntheticTensorKind kind, double std)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        _kind = kind;
+        _std = std;
+        _normals = new NormalStream(seed ^ SyntheticWeights.NameHash(name));
+    }
+
+    /// <summary>Writes the next <paramref name="dst"/>.Length values.</summary>
+    public void Fill(Span<float> dst)
+    {
+        switch (_kind)
+        {
+            case SyntheticTensorKind.Matrix:
+                for (int i = 0; i < dst.Length; i++)
+                    dst[i] = (float)(_std * _normals.Next());
+                break;
+            case SyntheticTensorKind.NormWeight:
+                for (int i = 0; i < dst.Length; i++)
+                    dst[i] = (float)(1 + 0.1 * _normals.Next());
+                break;
+            default:
+                for (int i = 0; i < dst.Length; i++)
+                    dst[i] = (float)(0.2 * _normals.Next());
+                break;
+        }
     }
 
     // xoshiro256** seeded by splitmix64; normals in Box–Muller pairs.

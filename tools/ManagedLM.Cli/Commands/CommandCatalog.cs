@@ -11,5 +11,7 @@ internal static class CommandCatalog
         yield return GenerateCommand.Create();
         yield return TokenizeCommand.Create();
         yield return BenchCommand.Create();
+        yield return SynthCommand.Create();
+        yield return QuantizeCommand.Create();
     }
 }

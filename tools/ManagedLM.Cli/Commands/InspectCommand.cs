@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.IO.Compression;
 using ManagedLM.Gguf;
 using ManagedLM.Kernels;
 
@@ -23,7 +22,7 @@ internal static class InspectCommand
             string path = parse.GetValue(file)!;
             try
             {
-                using var gguf = Load(path);
+                using var gguf = GgufFile.OpenOrUnzip(path);
                 Write(gguf, output);
                 return 0;
             }
@@ -34,17 +33,6 @@ internal static class InspectCommand
             }
         });
         return command;
-    }
-
-    /// <summary>Memory-maps a .gguf; a .gz is gunzipped into memory first.</summary>
-    public static GgufFile Load(string path)
-    {
-        if (!path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase))
-            return GgufFile.Open(path);
-        using var gz = new GZipStream(File.OpenRead(path), CompressionMode.Decompress);
-        using var bytes = new MemoryStream();
-        gz.CopyTo(bytes);
-        return GgufFile.Parse(bytes.GetBuffer().AsMemory(0, (int)bytes.Length));
     }
 
     public static void Write(GgufFile gguf, TextWriter output)

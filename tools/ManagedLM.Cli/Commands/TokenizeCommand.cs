@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.IO.Compression;
 using System.Text;
 using ManagedLM.Gguf;
 using ManagedLM.Tokenization;
@@ -52,15 +51,7 @@ internal static class TokenizeCommand
     /// <summary>Reads only the metadata of a .gguf (memory-mapped) or .gguf.gz file and builds its tokenizer.</summary>
     public static Tokenizer LoadTokenizer(string path)
     {
-        if (path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase))
-        {
-            using var gz = new GZipStream(File.OpenRead(path), CompressionMode.Decompress);
-            using var bytes = new MemoryStream();
-            gz.CopyTo(bytes);
-            using var parsed = GgufFile.Parse(bytes.ToArray());
-            return Tokenizer.FromGguf(parsed.Metadata);
-        }
-        using var gguf = GgufFile.Open(path);
+        using var gguf = GgufFile.OpenOrUnzip(path);
         return Tokenizer.FromGguf(gguf.Metadata);
     }
 

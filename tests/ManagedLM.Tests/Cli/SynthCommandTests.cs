@@ -1,0 +1,71 @@
+using System.CommandLine;
+using ManagedLM.Cli;
+using ManagedLM.Cli.Commands;
+
+namespace ManagedLM.Tests.Cli;
+
+public sealed class SynthCommandTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("managedlm-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    internal static (int Code, string Output, string Error) Run(params string[] args)
+    {
+        var root = new RootCommand();
+        foreach (var command in CommandCatalog.All())
+            root.Subcommands.Add(command);
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = root.Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = error });
+        return (code, output.ToString(), error.ToString());
+    }
+
+    [Fact]
+    public void Flags_with_a_fixtures_dimensions_reproduce_it()
+    {
+        string path = Path.Combine(_dir, "qwen3.gguf");
+        var (code, output, error) = Run("synth", "--arch", "qwen3", "--embd", "256", "--ff", "256", "--layers", "1", "--heads", "4",
+            "--kv-heads", "1", "--head-dim", "128", "--vocab", "512", "--ctx", "256", "--rope-base", "1000000", "--eps", "1e-6",
+            "--tied", "--seed", "9", "--name", "synth-qwen3", "--type", "Q4_K_M", "-t", "1", "-o", path);
+        Assert.True(code == 0, error);
+        Assert.Equal(File.ReadAllBytes(TestData.Model("synthetic/synth-qwen3-Q4_K_M.gguf")), File.ReadAllBytes(path));
+        Assert.StartsWith($"{path}: Q4_K_M, 656,384 parameters, 444,192 bytes", output);
+        Assert.Contains("[ 1/13] output_norm.weight", error);
+        Assert.Contains("[13/13] blk.0.ffn_up.weight", error);
+    }
+
+    [Fact]
+    public void A_tied_preset_can_be_untied_and_its_dimensions_changed()
+    {
+        string path = Path.Combine(_dir, "s.gguf");
+        var (code, output, error) = Run("synth", "--preset", "stories15m", "--layers", "1", "--tied", "false", "--type", "Q8_0", "-o", path);
+        Assert.True(code == 0, error);
+        Assert.Contains("output.weight", error);
+        Assert.StartsWith($"{path}: Q8_0, 19,428,192 parameters", output);   // 2 · 32000 · 288 + one block + norm
+        Assert.Contains("12 tensors", output);
+    }
+
+    [Fact]
+    public void A_vocabulary_of_the_wrong_size_is_an_error()
+    {
+        var (code, _, error) = Run("synth", "--vocab", "32000", "--vocab-from", TestData.Model("stories260K.gguf"), "-o", Path.Combine(_dir, "x.gguf"));
+        Assert.Equal(1, code);
+        Assert.Contains("512 tokens but the model's vocabulary size is 32000", error);
+        Assert.DoesNotContain("Parameter", error);
+        Assert.Empty(Directory.GetFiles(_dir));
+    }
+
+    [Fact]
+    public void Unknown_presets_and_types_are_errors()
+    {
+        Assert.Equal(1, Run("synth", "--preset", "gpt-5", "-o", Path.Combine(_dir, "x.gguf")).Code);
+        var (code, _, error) = Run("synth", "--type", "Q3_K_M", "-o", Path.Combine(_dir, "x.gguf"));
+        Assert.Equal(1, code);
+        Assert.Contains("Unknown file type \"Q3_K_M\"", error);
+    }
+
+    [Fact]
+    public void Default_output_goes_to_the_repository_checkpoints_folder() =>
+        Assert.Equal(Path.Combine(TestData.RepoRoot, "checkpoints"), ModelLocator.CheckpointsDirectory());
+}

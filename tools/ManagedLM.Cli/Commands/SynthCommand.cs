@@ -1,0 +1,70 @@
+using System.CommandLine;
+using ManagedLM.Gguf;
+using ManagedLM.Quantization;
+using ManagedLM.Synthesis;
+
+namespace ManagedLM.Cli.Commands;
+
+/// <summary>
+/// `managedlm synth`: a GGUF model with random weights at real shapes (a --preset, and/or dimensions by flags),
+/// deterministic by --seed, quantized with llama.cpp's mix for --type (<see cref="ModelSynthesizer"/>).
+/// </summary>
+internal static class SynthCommand
+{
+    public static Command Create()
+    {
+        var preset = new Option<string?>("--preset") { Description = $"Model shape: {string.Join(", ", SynthesisPreset.All.Select(p => p.Name))}." };
+        var arch = new Option<string?>("--arch") { Description = $"Architecture: {string.Join(", ", SynthesisSpec.Architectures)}." };
+        var embd = new Option<int?>("--embd") { Description = "Embedding length (n_embd)." };
+        var ff = new Option<int?>("--ff") { Description = "Feed-forward length (n_ff)." };
+        var layers = new Option<int?>("--layers") { Description = "Blocks (n_layer)." };
+        var heads = new Option<int?>("--heads") { Description = "Attention heads." };
+        var kvHeads = new Option<int?>("--kv-heads") { Description = "Key/value heads." };
+        var headDim = new Option<int?>("--head-dim") { Description = "Head size (default: embd / heads)." };
+        var vocab = new Option<int?>("--vocab") { Description = "Vocabulary size (must equal the tokenizer's)." };
+        var ctx = new Option<int?>("--ctx") { Description = "Context length." };
+        var ropeBase = new Option<float?>("--rope-base") { Description = "RoPE frequency base." };
+        var eps = new Option<float?>("--eps") { Description = "RMSNorm epsilon." };
+        var tied = new Option<bool?>("--tied") { Description = "Tie the output matrix to token_embd (--tied false unties a tied preset)." };
+        var seed = new Option<ulong>("--seed") { Description = "Seed of the weights.", DefaultValueFactory = _ => 1 };
+        var type = ConversionCli.FileType();
+        type.DefaultValueFactory = _ => LlamaFileTypes.Name(LlamaFileType.Q4_K_M);
+        var tokenEmbd = ConversionCli.TokenEmbeddingType();
+        var outputType = ConversionCli.OutputTensorType();
+        var vocabFrom = new Option<string?>("--vocab-from") { Description = "GGUF (.gguf or .gguf.gz) whose tokenizer.* keys to copy (default: the preset's, or a shared vocabulary of --vocab tokens)." };
+        var name = new Option<string?>("--name") { Description = "general.name (default: the preset's name, or synth-<arch>)." };
+        var output = new Option<string?>("--output", "-o") { Description = "File to write (default: checkpoints/<preset>-<type>.gguf)." };
+        var threads = ConversionCli.Threads();
+        var command = new Command("synth", "Write a GGUF model with random weights at real shapes, deterministic by seed.")
+        {
+            preset, arch, embd, ff, layers, heads, kvHeads, headDim, vocab, ctx, ropeBase, eps, tied, seed, type, tokenEmbd,
+            outputType, vocabFrom, name, output, threads,
+        };
+        command.SetAction(parse => ConversionCli.Execute("synth", parse, log =>
+        {
+            var basePreset = parse.GetValue(preset) is { } p ? SynthesisPreset.Get(p) : null;
+            var spec = new SynthesisOverrides
+            {
+                Architecture = parse.GetValue(arch), EmbeddingLength = parse.GetValue(embd), FeedForwardLength = parse.GetValue(ff),
+                BlockCount = parse.GetValue(layers), HeadCount = parse.GetValue(heads), HeadCountKv = parse.GetValue(kvHeads),
+                HeadDim = parse.GetValue(headDim), VocabSize = parse.GetValue(vocab), ContextLength = parse.GetValue(ctx),
+                RopeFreqBase = parse.GetValue(ropeBase), RmsNormEps = parse.GetValue(eps), TiedEmbeddings = parse.GetValue(tied),
+            }.ApplyTo(basePreset?.Spec ?? SynthesisSpec.Tiny);
+            var options = ConversionCli.Options(parse.GetValue(type)!, parse.GetValue(tokenEmbd), parse.GetValue(outputType), parse.GetValue(threads));
+            string modelName = parse.GetValue(name) ?? basePreset?.Name ?? $"synth-{spec.Architecture}";
+            string path = parse.GetValue(output)
+                ?? Path.Combine(ModelLocator.CheckpointsDirectory(), $"{basePreset?.Name ?? modelName}-{LlamaFileTypes.Name(options.FileType)}.gguf");
+
+            string vocabPath = parse.GetValue(vocabFrom) ?? ModelLocator.SharedModelsFile(
+                (basePreset is not null && basePreset.Spec.VocabSize == spec.VocabSize ? basePreset.VocabFile : null)
+                ?? SynthesisPreset.VocabFileFor(spec.VocabSize)
+                ?? throw new ArgumentException($"No shared vocabulary has {spec.VocabSize} tokens; give one with --vocab-from."));
+            List<KeyValuePair<string, GgufValue>> tokenizer;
+            using (var vocabFile = GgufFile.OpenOrUnzip(vocabPath))
+                tokenizer = ModelSynthesizer.TokenizerMetadata(vocabFile.Metadata);
+
+            return (path, options.FileType, ModelSynthesizer.WriteFile(spec, modelName, parse.GetValue(seed), options, tokenizer, path, ConversionCli.Progress(log)));
+        }));
+        return command;
+    }
+}
