@@ -47,7 +47,7 @@ public unsafe struct IQ4XSBlock : IQuantizableBlock<IQ4XSBlock>
             float* y = py;
             for (int i = 0; i < blocks.Length; i++)
             {
-                float d = KQuants.HalfToSingle(px[i].D);
+                float d = Float16.ToSingle(px[i].D);
                 byte* qs = px[i].Qs;
                 for (int b = 0; b < 8; b++, y += 32, qs += 16)
                 {
@@ -188,7 +188,7 @@ public unsafe struct IQ4XSBlock : IQuantizableBlock<IQ4XSBlock>
             fixed (IQ4XSBlock* blk = &dst[i])
             {
                 float d = -maxScale / 32;
-                blk->D = KQuants.SingleToHalf(d);
+                blk->D = Float16.FromSingle(d);
                 blk->ScalesH = 0;
                 float id = d != 0 ? 1 / d : 0f;
                 for (int b = 0; b < 8; b++)

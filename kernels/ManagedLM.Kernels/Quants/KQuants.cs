@@ -30,23 +30,6 @@ internal static class KQuants
         return (BitConverter.SingleToInt32Bits(v) & 0x007fffff) - 0x00400000;
     }
 
-    /// <summary>
-    /// fp16 bits to float, exactly as <c>(float)Half</c> but inlined (the dots convert two scales per block):
-    /// normals rebias the exponent, subnormals are m·2⁻²⁴ (no float subnormal arithmetic), Inf/NaN keep their payload.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float HalfToSingle(ushort bits)
-    {
-        uint magnitude = bits & 0x7fffu;
-        uint shifted = magnitude << 13;
-        uint normal = magnitude >= 0x7c00 ? shifted | 0x7f800000 : shifted + 0x38000000;
-        float value = magnitude < 0x0400 ? (int)magnitude * (1f / 16777216f) : BitConverter.UInt32BitsToSingle(normal);
-        return BitConverter.UInt32BitsToSingle(BitConverter.SingleToUInt32Bits(value) | ((bits & 0x8000u) << 16));
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static ushort SingleToHalf(float value) => BitConverter.HalfToUInt16Bits((Half)value);
-
     /// <summary>Dot of a weight row with Q8_K activation bytes by the AVX2 path where available, else the scalar reference.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static unsafe float Dot<T>(ReadOnlySpan<T> blocks, ReadOnlySpan<byte> activation,
@@ -61,11 +44,11 @@ internal static class KQuants
     /// <summary>One block's contribution to a dot: (d·dy)·isum − (dmin·dy)·msum, the same float operations in every path.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float BlockDot(ushort d, ushort dmin, float dy, int isum, int msum) =>
-        HalfToSingle(d) * dy * isum - HalfToSingle(dmin) * dy * msum;
+        Float16.ToSingle(d) * dy * isum - Float16.ToSingle(dmin) * dy * msum;
 
     /// <summary>One block's contribution to a dot: (d·dy)·isum.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float BlockDot(ushort d, float dy, int isum) => HalfToSingle(d) * dy * isum;
+    public static float BlockDot(ushort d, float dy, int isum) => Float16.ToSingle(d) * dy * isum;
 
     /// <summary>Throws unless <paramref name="values"/> fill <paramref name="blocks"/> blocks of <paramref name="type"/> exactly.</summary>
     public static void CheckQuantizeLengths(GgmlType type, int values, int blocks)
@@ -346,9 +329,9 @@ internal static class KQuants
             byte lm = Math.Min((byte)63, (byte)NearestInt(invMin * mins[j]));
             SetScaleMinK4(j, packed, ls, lm);
         }
-        d = SingleToHalf(maxScale / 63f);
-        dmin = SingleToHalf(maxMin / 63f);
-        float df = HalfToSingle(d), dminf = HalfToSingle(dmin);
+        d = Float16.FromSingle(maxScale / 63f);
+        dmin = Float16.FromSingle(maxMin / 63f);
+        float df = Float16.ToSingle(d), dminf = Float16.ToSingle(dmin);
         for (int j = 0; j < QK / 32; j++)
         {
             GetScaleMinK4(j, packed, out byte sc, out byte m);

@@ -38,7 +38,7 @@ public unsafe struct Q2KBlock : IQuantizableBlock<Q2KBlock>
             float* y = py;
             for (int i = 0; i < blocks.Length; i++)
             {
-                float d = KQuants.HalfToSingle(px[i].D), min = KQuants.HalfToSingle(px[i].DMin);
+                float d = Float16.ToSingle(px[i].D), min = Float16.ToSingle(px[i].DMin);
                 byte* q = px[i].Qs, sc = px[i].Scales;
                 for (int n = 0; n < KQuants.QK; n += 128, q += 32)
                 {
@@ -143,25 +143,25 @@ public unsafe struct Q2KBlock : IQuantizableBlock<Q2KBlock>
                     float iscale = Q4Scale / maxScale;
                     for (int j = 0; j < 16; j++)
                         b->Scales[j] = (byte)KQuants.NearestInt(iscale * scales[j]);
-                    b->D = KQuants.SingleToHalf(maxScale / Q4Scale);
+                    b->D = Float16.FromSingle(maxScale / Q4Scale);
                 }
                 else
                 {
                     new Span<byte>(b->Scales, 16).Clear();
-                    b->D = KQuants.SingleToHalf(0f);
+                    b->D = Float16.FromSingle(0f);
                 }
                 if (maxMin > 0)
                 {
                     float iscale = Q4Scale / maxMin;
                     for (int j = 0; j < 16; j++)
                         b->Scales[j] |= (byte)(KQuants.NearestInt(iscale * mins[j]) << 4);
-                    b->DMin = KQuants.SingleToHalf(maxMin / Q4Scale);
+                    b->DMin = Float16.FromSingle(maxMin / Q4Scale);
                 }
                 else
                 {
-                    b->DMin = KQuants.SingleToHalf(0f);
+                    b->DMin = Float16.FromSingle(0f);
                 }
-                float d = KQuants.HalfToSingle(b->D), dmin = KQuants.HalfToSingle(b->DMin);
+                float d = Float16.ToSingle(b->D), dmin = Float16.ToSingle(b->DMin);
                 for (int j = 0; j < 16; j++)
                 {
                     float dl = d * (b->Scales[j] & 0xF);

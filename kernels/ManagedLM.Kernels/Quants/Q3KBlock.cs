@@ -54,7 +54,7 @@ public unsafe struct Q3KBlock : IQuantizableBlock<Q3KBlock>
             float* y = py;
             for (int i = 0; i < blocks.Length; i++)
             {
-                float d = KQuants.HalfToSingle(px[i].D);
+                float d = Float16.ToSingle(px[i].D);
                 UnpackScales(px[i].Scales).Store(scales);
                 byte* q = px[i].Qs, hm = px[i].HMask;
                 int s = 0, m = 1;
@@ -165,13 +165,13 @@ public unsafe struct Q3KBlock : IQuantizableBlock<Q3KBlock>
                             b->Scales[j - 8] |= (byte)((l & 0xF) << 4);
                         b->Scales[j % 4 + 8] |= (byte)((l >> 4) << (2 * (j / 4)));
                     }
-                    b->D = KQuants.SingleToHalf(1 / iscale);
+                    b->D = Float16.FromSingle(1 / iscale);
                 }
                 else
                 {
-                    b->D = KQuants.SingleToHalf(0f);
+                    b->D = Float16.FromSingle(0f);
                 }
-                float d = KQuants.HalfToSingle(b->D);
+                float d = Float16.ToSingle(b->D);
                 for (int j = 0; j < 16; j++)
                 {
                     int sc = j < 8 ? b->Scales[j] & 0xF : b->Scales[j - 8] >> 4;

@@ -39,7 +39,7 @@ public unsafe struct Q4KBlock : IQuantizableBlock<Q4KBlock>
             for (int i = 0; i < blocks.Length; i++)
             {
                 Q4KBlock* b = px + i;
-                float d = KQuants.HalfToSingle(b->D), min = KQuants.HalfToSingle(b->DMin);
+                float d = Float16.ToSingle(b->D), min = Float16.ToSingle(b->DMin);
                 byte* q = b->Qs;
                 for (int j = 0; j < 8; j += 2, q += 32)
                 {

@@ -42,7 +42,7 @@ public unsafe struct Q5KBlock : IQuantizableBlock<Q5KBlock>
             for (int i = 0; i < blocks.Length; i++)
             {
                 Q5KBlock* b = px + i;
-                float d = KQuants.HalfToSingle(b->D), min = KQuants.HalfToSingle(b->DMin);
+                float d = Float16.ToSingle(b->D), min = Float16.ToSingle(b->DMin);
                 byte* ql = b->Qs, qh = b->Qh;
                 for (int j = 0; j < 8; j += 2, ql += 32)
                 {

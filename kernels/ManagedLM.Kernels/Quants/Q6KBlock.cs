@@ -39,7 +39,7 @@ public unsafe struct Q6KBlock : IQuantizableBlock<Q6KBlock>
             float* y = py;
             for (int i = 0; i < blocks.Length; i++)
             {
-                float d = KQuants.HalfToSingle(px[i].D);
+                float d = Float16.ToSingle(px[i].D);
                 byte* ql = px[i].Ql, qh = px[i].Qh;
                 sbyte* sc = px[i].Scales;
                 for (int n = 0; n < KQuants.QK; n += 128, y += 128, ql += 64, qh += 32, sc += 8)
@@ -147,10 +147,10 @@ public unsafe struct Q6KBlock : IQuantizableBlock<Q6KBlock>
             fixed (Q6KBlock* b = &dst[i])
             {
                 float iscale = -128f / maxScale;
-                b->D = KQuants.SingleToHalf(1 / iscale);
+                b->D = Float16.FromSingle(1 / iscale);
                 for (int j = 0; j < 16; j++)
                     b->Scales[j] = (sbyte)Math.Min(127, KQuants.NearestInt(iscale * scales[j]));
-                float d = KQuants.HalfToSingle(b->D);
+                float d = Float16.ToSingle(b->D);
                 for (int j = 0; j < 16; j++)
                 {
                     float dl = d * b->Scales[j];

@@ -1,3 +1,5 @@
+using ManagedLM.Sampling;
+
 namespace ManagedLM.Synthesis;
 
 /// <summary>How a synthetic tensor's normal draws n become values.</summary>
@@ -117,46 +119,12 @@ public sealed class SyntheticTensorStream
         }
     }
 
-    // xoshiro256** seeded by splitmix64; normals in Box–Muller pairs.
-    private struct NormalStream
+    // Normals in Box–Muller pairs from xoshiro256** seeded by splitmix64.
+    private struct NormalStream(ulong seed)
     {
-        private ulong _s0, _s1, _s2, _s3;
+        private Xoshiro256 _rng = new(seed);
         private double _spare;
         private bool _hasSpare;
-
-        public NormalStream(ulong x)
-        {
-            _s0 = SplitMix(ref x);
-            _s1 = SplitMix(ref x);
-            _s2 = SplitMix(ref x);
-            _s3 = SplitMix(ref x);
-            _spare = 0;
-            _hasSpare = false;
-        }
-
-        private static ulong SplitMix(ref ulong x)
-        {
-            x += 0x9E3779B97F4A7C15UL;
-            ulong z = x;
-            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-            return z ^ (z >> 31);
-        }
-
-        private ulong NextU64()
-        {
-            ulong result = ulong.RotateLeft(_s1 * 5, 7) * 9;
-            ulong t = _s1 << 17;
-            _s2 ^= _s0;
-            _s3 ^= _s1;
-            _s1 ^= _s2;
-            _s0 ^= _s3;
-            _s2 ^= t;
-            _s3 = ulong.RotateLeft(_s3, 45);
-            return result;
-        }
-
-        private double NextUniform() => (NextU64() >> 11) * (1.0 / (1UL << 53));
 
         public double Next()
         {
@@ -165,8 +133,8 @@ public sealed class SyntheticTensorStream
                 _hasSpare = false;
                 return _spare;
             }
-            double u1 = 1 - NextUniform();
-            double u2 = NextUniform();
+            double u1 = 1 - _rng.NextDouble();
+            double u2 = _rng.NextDouble();
             double r = Math.Sqrt(-2 * Math.Log(u1));
             double angle = 2 * Math.PI * u2;
             _spare = r * Math.Sin(angle);

@@ -5,20 +5,6 @@ namespace ManagedLM.Tests.Kernels;
 public class KQuantsHelperTests
 {
     [Fact]
-    public void HalfToSingle_equals_the_Half_conversion_for_all_65536_values()
-    {
-        for (int bits = 0; bits <= ushort.MaxValue; bits++)
-        {
-            float expected = (float)BitConverter.UInt16BitsToHalf((ushort)bits);
-            float actual = KQuants.HalfToSingle((ushort)bits);
-            if (float.IsNaN(expected))
-                Assert.True(float.IsNaN(actual), $"0x{bits:X4}");
-            else
-                Assert.True(BitConverter.SingleToInt32Bits(expected) == BitConverter.SingleToInt32Bits(actual), $"0x{bits:X4}: {expected:R} vs {actual:R}");
-        }
-    }
-
-    [Fact]
     public void NearestInt_rounds_half_to_even_like_ggml()
     {
         Assert.Equal(2, KQuants.NearestInt(2.5f));
