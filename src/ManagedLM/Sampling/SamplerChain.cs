@@ -1,63 +1,113 @@
 namespace ManagedLM.Sampling;
 
 /// <summary>
-/// One generator's sampler: the <see cref="SamplingOptions"/> chain and its own seeded RNG.
-/// Works in a candidate buffer sized once for the vocabulary; sampling allocates nothing.
+/// One generator's sampler: the <see cref="SamplingOptions"/> chain in llama.cpp's order and its own seeded RNG.
+/// Works in buffers sized once for the vocabulary; sampling allocates nothing. Not thread-safe (one per generator).
 /// </summary>
 public sealed class SamplerChain
 {
     private readonly SamplingOptions _options;
-    private readonly TokenCandidate[] _candidates;
+    private readonly TokenCandidate[] _candidates;   // [vocab] working copy of the logits
+    private readonly int[] _biasIds;                 // [bias entries] ascending
+    private readonly float[] _biasValues;            // [bias entries] the bias of _biasIds[i]
+    private readonly int[] _counts;                  // [vocab] when penalties are on, else []: occurrences in the window; all zero between calls
     private Xoshiro256 _rng;
 
     /// <summary>The seed in use (the given one, or the one picked at random).</summary>
     public ulong Seed { get; }
+
+    /// <summary>The validated options this chain applies.</summary>
     public SamplingOptions Options => _options;
 
+    /// <summary>
+    /// Validates <paramref name="options"/> (<see cref="ArgumentOutOfRangeException"/> naming the bound; logit-bias ids
+    /// must lie in [0, <paramref name="vocabSize"/>)) and sizes the buffers for the vocabulary.
+    /// </summary>
     public SamplerChain(SamplingOptions options, int vocabSize)
     {
         ArgumentNullException.ThrowIfNull(options);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(vocabSize);
         options.Validate();
+        options.ValidateLogitBias(vocabSize);
         _options = options;
         _candidates = new TokenCandidate[vocabSize];
+        _biasIds = [.. options.LogitBias.Keys];
+        Array.Sort(_biasIds);
+        _biasValues = new float[_biasIds.Length];
+        for (int i = 0; i < _biasIds.Length; i++)
+            _biasValues[i] = options.LogitBias[_biasIds[i]];
+        _counts = options.PenaltiesEnabled ? new int[vocabSize] : [];
         Seed = options.Seed ?? (ulong)Random.Shared.NextInt64();
         _rng = new Xoshiro256(Seed);
+    }
+
+    /// <summary>
+    /// The random state. Setting it (on this chain or a fresh one with the same options) continues the draws from there;
+    /// the all-zero state throws <see cref="ArgumentException"/>.
+    /// </summary>
+    public SamplerState State
+    {
+        get
+        {
+            _rng.GetState(out ulong s0, out ulong s1, out ulong s2, out ulong s3);
+            return new SamplerState(s0, s1, s2, s3);
+        }
+        set => _rng = new Xoshiro256(value.S0, value.S1, value.S2, value.S3);
     }
 
     /// <summary>Restarts the random sequence from <see cref="Seed"/>.</summary>
     public void Reset() => _rng = new Xoshiro256(Seed);
 
-    /// <summary>Chooses the next token id from <paramref name="logits"/> (one per vocabulary entry).</summary>
-    public int Sample(ReadOnlySpan<float> logits)
+    /// <summary>Chooses the next token id from <paramref name="logits"/> (one per vocabulary entry) with no history: no penalties.</summary>
+    public int Sample(ReadOnlySpan<float> logits) => Sample(logits, []);
+
+    /// <summary>
+    /// Chooses the next token id from <paramref name="logits"/> (one per vocabulary entry, left unmodified).
+    /// <paramref name="history"/> is every token of the sequence so far (prompt and generated); the penalties look at its
+    /// last <see cref="SamplingOptions.RepeatLastN"/>, whose ids must lie in the vocabulary. Non-greedy sampling takes one
+    /// random draw per call. Throws <see cref="InvalidOperationException"/> when the logit bias leaves no token.
+    /// </summary>
+    public int Sample(ReadOnlySpan<float> logits, ReadOnlySpan<int> history)
     {
         if (logits.Length != _candidates.Length)
             throw new ArgumentException($"Expected {_candidates.Length} logits, got {logits.Length}.", nameof(logits));
-        if (_options.Temperature == 0)
+        var window = PenaltyWindow(history);
+        bool greedy = _options.Temperature == 0;
+        if (greedy && _biasIds.Length == 0 && window.IsEmpty)
             return ArgMax(logits);
 
         var c = _candidates.AsSpan();
         for (int i = 0; i < c.Length; i++)
             c[i] = new TokenCandidate(i, logits[i]);
+        ApplyLogitBias(c);
+        ApplyPenalties(c, window);
+        if (greedy)
+            return GreedyPick(c);
 
-        int n = c.Length;
-        n = TopK(c, _options.TopK);               // c[..n] sorted, most likely first, when top-k ran
-        bool sorted = _options.TopK > 0 && _options.TopK < c.Length;
+        var kept = c[..DropBanned(c)];
+        bool sorted = false;
+        if (_options.TopK > 0 && _options.TopK < kept.Length)
+        {
+            Ranking.SelectFirst(kept, _options.TopK, default(ByLogit));
+            kept = kept[.._options.TopK];
+            sorted = true;
+        }
+        if (_options.TypicalP < 1)
+        {
+            kept = kept[..LocallyTypical(kept, _options.TypicalP)];
+            sorted = false;
+        }
         if (_options.TopP < 1)
         {
-            if (!sorted)
-            {
-                SortBestFirst(c[..n]);
-                sorted = true;
-            }
-            n = TopP(c[..n], _options.TopP);
+            kept = kept[..TopP(kept, _options.TopP, sorted)];
+            sorted = true;
         }
         if (_options.MinP > 0)
-            n = MinP(c[..n], _options.MinP);
+            kept = kept[..MinP(kept, _options.MinP)];
 
-        var kept = c[..n];
-        float invTemp = 1.0f / _options.Temperature;
+        float temperature = _options.Temperature;
         for (int i = 0; i < kept.Length; i++)
-            kept[i].Logit *= invTemp;
+            kept[i].Logit /= temperature;
         return Draw(kept, _rng.NextDouble());
     }
 
@@ -73,86 +123,144 @@ public sealed class SamplerChain
         return best;
     }
 
-    // Keeps the k most likely candidates at the front, sorted; returns the count kept.
-    private static int TopK(Span<TokenCandidate> c, int k)
+    // The last RepeatLastN tokens of history (all of it for -1), checked against the vocabulary; empty when penalties are off.
+    private ReadOnlySpan<int> PenaltyWindow(ReadOnlySpan<int> history)
     {
-        if (k <= 0 || k >= c.Length)
-            return c.Length;
-        // Heap of the k best seen so far in c[..k]; the root is the worst of them.
-        Heapify(c[..k]);
-        for (int i = k; i < c.Length; i++)
+        if (_counts.Length == 0)
+            return [];
+        int lastN = _options.RepeatLastN;
+        var window = lastN < 0 || lastN >= history.Length ? history : history[^lastN..];
+        foreach (int id in window)
         {
-            if (Better(c[i], c[0]))
-            {
-                c[0] = c[i];
-                SiftDown(c, 0, k);
-            }
+            if ((uint)id >= (uint)_counts.Length)
+                throw new ArgumentOutOfRangeException(nameof(history), id, $"History token id {id} is outside the vocabulary [0, {_counts.Length}).");
         }
-        SortHeap(c[..k]);
-        return k;
+        return window;
     }
 
-    // Heap sort, most likely first (Span.Sort with a comparer allocates a delegate per call).
-    private static void SortBestFirst(Span<TokenCandidate> c)
+    // c in id order.
+    private void ApplyLogitBias(Span<TokenCandidate> c)
     {
-        Heapify(c);
-        SortHeap(c);
+        for (int i = 0; i < _biasIds.Length; i++)
+            c[_biasIds[i]].Logit += _biasValues[i];
     }
 
-    private static void Heapify(Span<TokenCandidate> c)
+    // llama.cpp's penalties: for a token seen `count` times in the window, a positive logit is divided by the repeat
+    // penalty and a non-positive one multiplied, then count·frequency + presence is subtracted. c in id order.
+    private void ApplyPenalties(Span<TokenCandidate> c, ReadOnlySpan<int> window)
     {
-        for (int i = c.Length / 2 - 1; i >= 0; i--)
-            SiftDown(c, i, c.Length);
-    }
-
-    // c is a heap with the worst at the root: moving the root to the end repeatedly sorts best first.
-    private static void SortHeap(Span<TokenCandidate> c)
-    {
-        for (int end = c.Length - 1; end > 0; end--)
+        foreach (int id in window)
+            _counts[id]++;
+        float repeat = _options.RepeatPenalty, frequency = _options.FrequencyPenalty, presence = _options.PresencePenalty;
+        foreach (int id in window)
         {
-            (c[0], c[end]) = (c[end], c[0]);
-            SiftDown(c, 0, end);
-        }
-    }
-
-    private static void SiftDown(Span<TokenCandidate> heap, int i, int n)
-    {
-        while (true)
-        {
-            int l = 2 * i + 1, r = l + 1, worst = i;
-            if (l < n && Better(heap[worst], heap[l])) worst = l;
-            if (r < n && Better(heap[worst], heap[r])) worst = r;
-            if (worst == i)
-                return;
-            (heap[i], heap[worst]) = (heap[worst], heap[i]);
-            i = worst;
+            int count = _counts[id];
+            if (count == 0)
+                continue;                        // already applied: each distinct id once, its count cleared for the next call
+            _counts[id] = 0;
+            ref float logit = ref c[id].Logit;
+            logit = logit <= 0 ? logit * repeat : logit / repeat;
+            logit -= count * frequency + presence;
         }
     }
 
-    // c sorted most likely first: keeps the shortest prefix whose probability mass reaches p.
-    private static int TopP(Span<TokenCandidate> c, float p)
+    // Argmax over c in id order (ties to the lower id).
+    private static int GreedyPick(ReadOnlySpan<TokenCandidate> c)
     {
-        float max = c[0].Logit;
-        double total = 0;
+        int best = 0;
+        for (int i = 1; i < c.Length; i++)
+        {
+            if (c[i].Logit > c[best].Logit)
+                best = i;
+        }
+        if (float.IsNegativeInfinity(c[best].Logit))
+            throw NoTokenLeft();
+        return c[best].Id;
+    }
+
+    // Removes the -inf candidates (banned, probability 0), keeping the order; returns the count left.
+    private static int DropBanned(Span<TokenCandidate> c)
+    {
+        int n = 0;
+        for (int i = 0; i < c.Length; i++)
+        {
+            if (!float.IsNegativeInfinity(c[i].Logit))
+                c[n++] = c[i];
+        }
+        return n == 0 ? throw NoTokenLeft() : n;
+    }
+
+    private static InvalidOperationException NoTokenLeft() =>
+        new("Every token's logit is -∞ after the logit bias: no token is left to sample.");
+
+    // Locally typical sampling: ranks candidates by |−ln p − H| (H the entropy) and keeps the fewest whose probabilities
+    // sum past p. Returns the count kept, in that ranking.
+    private static int LocallyTypical(Span<TokenCandidate> c, float p)
+    {
+        float max = MaxLogit(c);
+        double total = SumExp(c, max);
+        double logTotal = Math.Log(total);
+        double entropy = 0;
         foreach (var t in c)
-            total += Math.Exp(t.Logit - max);
+        {
+            double logP = t.Logit - max - logTotal;
+            entropy -= Math.Exp(logP) * logP;
+        }
+        for (int i = 0; i < c.Length; i++)
+            c[i].Key = (float)Math.Abs(-(c[i].Logit - max - logTotal) - entropy);
+        Ranking.Sort(c, default(ByTypicality));
         double cumulative = 0;
         for (int i = 0; i < c.Length; i++)
         {
             cumulative += Math.Exp(c[i].Logit - max) / total;
-            if (cumulative >= p)
+            if (cumulative > p)
                 return i + 1;
         }
         return c.Length;
     }
 
-    // Keeps candidates with probability ≥ minP · max probability, i.e. logit ≥ max + ln(minP).
+    // Nucleus: keeps the shortest most-likely-first prefix whose probability reaches p; c[..count] ends sorted.
+    // Unsorted input is ranked only as far as needed: a heap with the best at the root, popped until the mass reaches p.
+    internal static int TopP(Span<TokenCandidate> c, float p, bool sorted)
+    {
+        float max = sorted ? c[0].Logit : MaxLogit(c);
+        double total = SumExp(c, max);
+        double cumulative = 0;
+        if (sorted)
+        {
+            for (int i = 0; i < c.Length; i++)
+            {
+                cumulative += Math.Exp(c[i].Logit - max) / total;
+                if (cumulative >= p)
+                    return i + 1;
+            }
+            return c.Length;
+        }
+
+        var bestAtRoot = new Reversed<TokenCandidate, ByLogit>(default);
+        Ranking.Heapify(c, bestAtRoot);
+        int end = c.Length;                      // c[end..] holds the popped candidates, best last
+        while (end > 0)
+        {
+            var best = c[0];
+            end--;
+            c[0] = c[end];
+            c[end] = best;
+            Ranking.SiftDown(c[..end], 0, bestAtRoot);
+            cumulative += Math.Exp(best.Logit - max) / total;
+            if (cumulative >= p)
+                break;
+        }
+        var popped = c[end..];
+        popped.Reverse();
+        popped.CopyTo(c);
+        return popped.Length;
+    }
+
+    // Keeps candidates with probability ≥ minP · max probability, i.e. logit ≥ max + ln(minP), in order.
     private static int MinP(Span<TokenCandidate> c, float minP)
     {
-        float max = float.NegativeInfinity;
-        foreach (var t in c)
-            max = Math.Max(max, t.Logit);
-        float threshold = max + MathF.Log(minP);
+        float threshold = MaxLogit(c) + MathF.Log(minP);
         int n = 0;
         for (int i = 0; i < c.Length; i++)
         {
@@ -162,16 +270,11 @@ public sealed class SamplerChain
         return n;
     }
 
-    // Softmax over the kept candidates, then the token where the cumulative probability passes u.
-    private static int Draw(Span<TokenCandidate> c, double u)
+    // Softmax over the kept candidates, then the first token whose cumulative weight passes u · total.
+    private static int Draw(ReadOnlySpan<TokenCandidate> c, double u)
     {
-        float max = float.NegativeInfinity;
-        foreach (var t in c)
-            max = Math.Max(max, t.Logit);
-        double total = 0;
-        foreach (var t in c)
-            total += Math.Exp(t.Logit - max);
-        double target = u * total, cumulative = 0;
+        float max = MaxLogit(c);
+        double target = u * SumExp(c, max), cumulative = 0;
         for (int i = 0; i < c.Length; i++)
         {
             cumulative += Math.Exp(c[i].Logit - max);
@@ -181,12 +284,40 @@ public sealed class SamplerChain
         return c[^1].Id;
     }
 
-    private struct TokenCandidate(int id, float logit)
+    private static float MaxLogit(ReadOnlySpan<TokenCandidate> c)
+    {
+        float max = float.NegativeInfinity;
+        foreach (var t in c)
+            max = Math.Max(max, t.Logit);
+        return max;
+    }
+
+    // Σ exp(logit − max), the softmax denominator.
+    private static double SumExp(ReadOnlySpan<TokenCandidate> c, float max)
+    {
+        double total = 0;
+        foreach (var t in c)
+            total += Math.Exp(t.Logit - max);
+        return total;
+    }
+
+    internal struct TokenCandidate(int id, float logit)
     {
         public int Id = id;
         public float Logit = logit;
+        public float Key;                        // typical-p's rank: |−ln p − H|
     }
 
     // Higher logit first; ties to the lower id.
-    private static bool Better(TokenCandidate a, TokenCandidate b) => a.Logit > b.Logit || (a.Logit == b.Logit && a.Id < b.Id);
+    private readonly struct ByLogit : IRankOrder<TokenCandidate>
+    {
+        public bool Ahead(in TokenCandidate a, in TokenCandidate b) => a.Logit > b.Logit || (a.Logit == b.Logit && a.Id < b.Id);
+    }
+
+    // Smaller typical-p key first; ties by logit.
+    private readonly struct ByTypicality : IRankOrder<TokenCandidate>
+    {
+        public bool Ahead(in TokenCandidate a, in TokenCandidate b) =>
+            a.Key < b.Key || (a.Key == b.Key && default(ByLogit).Ahead(a, b));
+    }
 }

@@ -17,6 +17,18 @@ public struct Xoshiro256
         _s3 = SplitMix64(ref x);
     }
 
+    /// <summary>Continues from a state taken with <see cref="GetState"/>; the all-zero state is invalid (it only yields zeros).</summary>
+    public Xoshiro256(ulong s0, ulong s1, ulong s2, ulong s3)
+    {
+        if ((s0 | s1 | s2 | s3) == 0)
+            throw new ArgumentException("The xoshiro256** state must not be all zeros.");
+        (_s0, _s1, _s2, _s3) = (s0, s1, s2, s3);
+    }
+
+    /// <summary>The four state words: a generator built from them continues this one's sequence.</summary>
+    public readonly void GetState(out ulong s0, out ulong s1, out ulong s2, out ulong s3) =>
+        (s0, s1, s2, s3) = (_s0, _s1, _s2, _s3);
+
     /// <summary>One splitmix64 step: advances <paramref name="state"/> and returns the mixed output.</summary>
     public static ulong SplitMix64(ref ulong state)
     {
