@@ -1,55 +1,152 @@
-using System.Diagnostics;
 using ManagedLM.Kernels.Threading;
 using ManagedLM.Model;
 using ManagedLM.Sampling;
+using ManagedLM.Tokenization;
 
 namespace ManagedLM.Generation;
 
 /// <summary>
 /// One request's state on a shared <see cref="TransformerModel"/>: KV cache, scratch activations,
-/// token history, sampler and RNG. Create one per concurrent request with
-/// <see cref="TransformerModel.CreateGenerator"/>; generators of one model run in parallel without locks.
+/// token history, sampler and RNG, incremental decoder. Create one per concurrent request with
+/// <see cref="TransformerModel.CreateGenerator"/> (or rent one from a <see cref="GeneratorPool"/>);
+/// generators of one model run in parallel without locks.
+/// A generator is used by one operation at a time: a second thread entering it while it is busy gets
+/// an <see cref="InvalidOperationException"/> (never corrupted state). Handing it from thread to
+/// thread between operations (await, Task.Run) is fine.
 /// </summary>
-public sealed class Generator : IDisposable
+public sealed partial class Generator : IDisposable
 {
     private readonly ForwardState _state;
     private readonly KvCache _cache;
     private readonly List<int> _tokens;
     private readonly WorkerPool? _pool;
+    private readonly StreamingDecoder _decoder;
     private bool _hasLogits;
+    private int _busy;
 
     public TransformerModel Model { get; }
-    public SamplerChain Sampler { get; }
+    /// <summary>The options this generator was created with.</summary>
+    public GeneratorOptions Options { get; }
+    /// <summary>The sampler used by <see cref="Sample"/> (and by generation calls that give no sampling options).</summary>
+    public SamplerChain Sampler { get; private set; }
     /// <summary>Most positions this generator holds.</summary>
     public int ContextLength { get; }
     /// <summary>Tokens evaluated so far (the next token's position).</summary>
     public int Position => _tokens.Count;
     /// <summary>Every token evaluated so far, in order.</summary>
     public IReadOnlyList<int> Tokens => _tokens;
+    /// <summary>The outcome of the last finished generation call, or null.</summary>
+    public GenerationResult? LastResult { get; private set; }
 
     internal Generator(TransformerModel model, GeneratorOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         Model = model;
+        Options = options;
         int context = options.ContextLength ?? Math.Min(model.MaxContextLength, GeneratorOptions.DefaultContextLength);
         if (context <= 0 || context > model.MaxContextLength)
             throw new ArgumentOutOfRangeException(nameof(options), context, $"ContextLength must be in [1, {model.MaxContextLength}].");
-        ContextLength = context;
-        _tokens = new List<int>(context);
         if (options.Threads < 1)
             throw new ArgumentOutOfRangeException(nameof(options), options.Threads, "Threads must be at least 1.");
+        ContextLength = context;
+        _tokens = new List<int>(context);
         Sampler = new SamplerChain(options.Sampling, model.Config.VocabSize);
         _pool = options.Threads > 1 ? new WorkerPool(options.Threads) : null;
         _state = new ForwardState(model.Config, context, _pool);
         _cache = new KvCache(options.KvCacheType, model.Config.BlockCount, model.Config.KvLength, context);
+        _decoder = model.Tokenizer.CreateStreamingDecoder();
     }
 
-    /// <summary>The logits after the last evaluated token ([vocab]); empty before any.</summary>
+    /// <summary>The logits after the last evaluated token ([vocab]); empty when there are none (before any, or after a rewind).</summary>
     public ReadOnlySpan<float> Logits => _hasLogits ? _state.Logits : default;
+
+    /// <summary>Bytes held by this generator's KV cache.</summary>
+    public long KvCacheBytes => _cache.AllocatedBytes;
 
     /// <summary>Evaluates <paramref name="tokens"/> after what is cached and returns the logits after the last.</summary>
     /// <exception cref="ArgumentException">A token id is outside the vocabulary, or the tokens do not fit the context.</exception>
     public ReadOnlySpan<float> Prefill(scoped ReadOnlySpan<int> tokens)
+    {
+        Enter();
+        try
+        {
+            PrefillCore(tokens, CancellationToken.None);
+            return _state.Logits;
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>Evaluates one token at the end of the sequence and returns the logits after it.</summary>
+    public ReadOnlySpan<float> Step(int token) => Prefill([token]);
+
+    /// <summary>Samples the next token from the current logits with <see cref="Sampler"/>, penalizing by the token history.</summary>
+    public int Sample()
+    {
+        Enter();
+        try
+        {
+            if (!_hasLogits)
+                throw new InvalidOperationException("There are no logits to sample from: call Prefill or Step first.");
+            return Sampler.Sample(_state.Logits, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_tokens));
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>Drops the last <paramref name="count"/> tokens (their cache entries are overwritten by what comes next).</summary>
+    public void Rewind(int count)
+    {
+        if ((uint)count > (uint)Position)
+            throw new ArgumentOutOfRangeException(nameof(count), count, $"Can rewind at most the {Position} tokens evaluated.");
+        Trim(Position - count);
+    }
+
+    /// <summary>Keeps the first <paramref name="length"/> tokens and forgets the rest. The logits are kept only when nothing is dropped.</summary>
+    public void Trim(int length)
+    {
+        Enter();
+        try
+        {
+            TrimCore(length);
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>Forgets every cached token and restarts the sampler's random sequence.</summary>
+    public void Reset()
+    {
+        Enter();
+        try
+        {
+            TrimCore(0);
+            Sampler.Reset();
+            _decoder.Reset();
+            LastResult = null;
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>Stops this generator's worker threads (if <see cref="GeneratorOptions.Threads"/> &gt; 1).</summary>
+    public void Dispose()
+    {
+        _pool?.Dispose();
+        GC.SuppressFinalize(this);
+    }
+
+    ~Generator() => _pool?.Dispose();
+
+    private void PrefillCore(scoped ReadOnlySpan<int> tokens, CancellationToken cancellation)
     {
         if (tokens.IsEmpty)
             throw new ArgumentException("Prefill needs at least one token.", nameof(tokens));
@@ -63,77 +160,36 @@ public sealed class Generator : IDisposable
                 throw new ArgumentException($"Token id {t} is outside the vocabulary [0, {vocab}).", nameof(tokens));
         }
         _cache.EnsureCapacity(Position + tokens.Length);
+        _hasLogits = false;
         for (int i = 0; i < tokens.Length; i++)
         {
-            Transformer.Forward(Model, _state, _cache, tokens[i], Position, computeLogits: i == tokens.Length - 1);
+            cancellation.ThrowIfCancellationRequested();
+            bool last = i == tokens.Length - 1;
+            Transformer.Forward(Model, _state, _cache, tokens[i], Position, computeLogits: last);
             _tokens.Add(tokens[i]);
         }
         _hasLogits = true;
-        return _state.Logits;
     }
 
-    /// <summary>Evaluates one token and returns the logits after it.</summary>
-    public ReadOnlySpan<float> Decode(int token) => Prefill([token]);
-
-    /// <summary>Samples the next token from the current logits with this generator's sampler.</summary>
-    public int Sample()
+    private void TrimCore(int length)
     {
-        if (!_hasLogits)
-            throw new InvalidOperationException("No logits yet: call Prefill first.");
-        return Sampler.Sample(_state.Logits);
-    }
-
-    /// <summary>Forgets every cached token and restarts the sampler's random sequence.</summary>
-    public void Reset()
-    {
-        _tokens.Clear();
-        _hasLogits = false;
-        Sampler.Reset();
-    }
-
-    /// <summary>
-    /// Evaluates <paramref name="prompt"/> (ids, as given) and samples up to <paramref name="maxTokens"/> tokens,
-    /// stopping at an end-of-generation token or a full context. <paramref name="onToken"/> sees each
-    /// generated id as it is produced.
-    /// </summary>
-    public GenerationResult Generate(IReadOnlyList<int> prompt, int maxTokens, Func<int, bool>? isEndOfGeneration = null, Action<int>? onToken = null)
-    {
-        ArgumentNullException.ThrowIfNull(prompt);
-        ArgumentOutOfRangeException.ThrowIfNegative(maxTokens);
-        var promptIds = prompt.ToArray();
-        var clock = Stopwatch.StartNew();
-        Prefill(promptIds);
-        var promptTime = clock.Elapsed;
-        clock.Restart();
-
-        var generated = new List<int>();
-        StopReason reason = StopReason.MaxTokens;
-        while (generated.Count < maxTokens)
+        if ((uint)length > (uint)Position)
+            throw new ArgumentOutOfRangeException(nameof(length), length, $"Length must be in [0, {Position}].");
+        if (length < Position)
         {
-            int next = Sample();
-            if (isEndOfGeneration?.Invoke(next) == true)
-            {
-                reason = StopReason.EndOfGeneration;
-                break;
-            }
-            generated.Add(next);
-            onToken?.Invoke(next);
-            if (Position >= ContextLength)
-            {
-                reason = StopReason.ContextFull;
-                break;
-            }
-            Decode(next); // every generated token is evaluated, so the generator can continue from here
+            _tokens.RemoveRange(length, Position - length);
+            _hasLogits = false;
         }
-        return new GenerationResult(promptIds, generated.ToArray(), reason, promptTime, clock.Elapsed);
     }
 
-    /// <summary>Stops this generator's worker threads (if <see cref="GeneratorOptions.Threads"/> &gt; 1).</summary>
-    public void Dispose()
+    private void Enter()
     {
-        _pool?.Dispose();
-        GC.SuppressFinalize(this);
+        if (Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
+            throw new InvalidOperationException(
+                "This Generator is already in use by another operation (another thread, or a streaming enumeration not yet disposed). " +
+                "A Generator holds one request's state and serves one operation at a time: create one Generator per thread with " +
+                "model.CreateGenerator, or rent one from a GeneratorPool.");
     }
 
-    ~Generator() => _pool?.Dispose();
+    private void Exit() => Volatile.Write(ref _busy, 0);
 }

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using ManagedLM.Kernels;
 
 namespace ManagedLM.Generation;
@@ -113,6 +114,69 @@ public sealed class KvCache
         else
             Attention.Decode(q, _keys16![layer].AsSpan(0, n), _values16![layer].AsSpan(0, n), length, heads, kvHeads, headDim, scale, scores, scratch, output);
     }
+
+    /// <summary>Copies positions [0, length) of every layer into <paramref name="destination"/> (same geometry, any type).</summary>
+    public void CopyTo(KvCache destination, int length)
+    {
+        if (destination.LayerCount != LayerCount || destination.RowLength != RowLength)
+            throw new ArgumentException("The caches have different geometry.", nameof(destination));
+        if ((uint)length > (uint)Capacity)
+            throw new ArgumentOutOfRangeException(nameof(length), length, $"Only {Capacity} positions are allocated.");
+        destination.EnsureCapacity(length);
+        var row = new float[RowLength];
+        var row2 = new float[RowLength];
+        for (int l = 0; l < LayerCount; l++)
+        {
+            if (Type == destination.Type)
+            {
+                int n = length * RowLength;
+                if (Type == KvCacheType.F32)
+                {
+                    _keys32![l].AsSpan(0, n).CopyTo(destination._keys32![l]);
+                    _values32![l].AsSpan(0, n).CopyTo(destination._values32![l]);
+                }
+                else
+                {
+                    _keys16![l].AsSpan(0, n).CopyTo(destination._keys16![l]);
+                    _values16![l].AsSpan(0, n).CopyTo(destination._values16![l]);
+                }
+                continue;
+            }
+            for (int p = 0; p < length; p++)
+            {
+                ReadRow(l, p, row, row2);
+                destination.Write(l, p, row, row2);
+            }
+        }
+    }
+
+    /// <summary>Reads the key and value rows of <paramref name="position"/> as F32.</summary>
+    public void ReadRow(int layer, int position, Span<float> key, Span<float> value)
+    {
+        int at = position * RowLength;
+        if (Type == KvCacheType.F32)
+        {
+            _keys32![layer].AsSpan(at, RowLength).CopyTo(key);
+            _values32![layer].AsSpan(at, RowLength).CopyTo(value);
+        }
+        else
+        {
+            Float16.ToSingle(_keys16![layer].AsSpan(at, RowLength), key);
+            Float16.ToSingle(_values16![layer].AsSpan(at, RowLength), value);
+        }
+    }
+
+    /// <summary>The stored bytes of positions [0, length) of a layer's keys or values (to save or restore state).</summary>
+    internal Span<byte> RawRows(int layer, bool values, int length)
+    {
+        int n = length * RowLength;
+        return Type == KvCacheType.F32
+            ? MemoryMarshal.AsBytes((values ? _values32! : _keys32!)[layer].AsSpan(0, n))
+            : MemoryMarshal.AsBytes((values ? _values16! : _keys16!)[layer].AsSpan(0, n));
+    }
+
+    /// <summary>Bytes one stored value takes.</summary>
+    internal int ValueBytes => Type == KvCacheType.F32 ? 4 : 2;
 
     private static T[][] Allocate<T>(int layers, int length)
     {

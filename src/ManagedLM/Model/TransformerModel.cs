@@ -23,6 +23,8 @@ public sealed class TransformerModel : IDisposable
     /// <summary>Largest context a generator may use.</summary>
     public int MaxContextLength { get; }
     internal float[] RopeInverseFrequencies { get; }
+    /// <summary>Identifies the weights (tensor names, types, shapes, offsets, file size): saved generator state only loads into the same model.</summary>
+    internal ulong Fingerprint { get; }
 
     private TransformerModel(GgufFile file, ModelOptions options)
     {
@@ -36,6 +38,7 @@ public sealed class TransformerModel : IDisposable
         if (max <= 0)
             throw new ArgumentOutOfRangeException(nameof(options), max, "MaxContextLength must be positive.");
         MaxContextLength = max;
+        Fingerprint = ComputeFingerprint(file);
         RopeInverseFrequencies = Rope.InverseFrequencies(Config.RopeDimensions, Config.RopeFreqBase, Weights.RopeFrequencyFactors);
     }
 
@@ -58,6 +61,28 @@ public sealed class TransformerModel : IDisposable
 
     /// <summary>Creates an independent generator (its own KV cache, scratch, sampler and RNG).</summary>
     public Generator CreateGenerator(GeneratorOptions? options = null) => new(this, options ?? GeneratorOptions.Default);
+
+    // FNV-1a over the tensor table and the file size.
+    private static ulong ComputeFingerprint(GgufFile file)
+    {
+        ulong h = 0xcbf29ce484222325UL;
+        void Mix(ulong v)
+        {
+            for (int i = 0; i < 8; i++, v >>= 8)
+                h = (h ^ (v & 0xFF)) * 0x100000001b3UL;
+        }
+        Mix((ulong)file.FileSize);
+        foreach (var t in file.Tensors)
+        {
+            foreach (char ch in t.Name)
+                Mix(ch);
+            Mix((ulong)t.Type);
+            Mix((ulong)t.FileOffset);
+            foreach (long d in t.Shape)
+                Mix((ulong)d);
+        }
+        return h;
+    }
 
     /// <summary>Unmaps the file. Generators of this model must not be used afterwards.</summary>
     public void Dispose() => _file.Dispose();

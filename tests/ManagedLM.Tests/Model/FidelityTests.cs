@@ -65,7 +65,7 @@ public class FidelityTests(ITestOutputHelper output)
                     $"{modelFile} step {step.Step}: top-5 [{string.Join(", ", top5)}], reference [{string.Join(", ", step.Top5)}]");
             }
             if (step.Step + 1 < reference.Steps.Length)
-                logits = generator.Decode(reference.GeneratedTokens[step.Step]).ToArray();
+                logits = generator.Step(reference.GeneratedTokens[step.Step]).ToArray();
         }
         output.WriteLine($"{modelFile}: max |Δlogit| {maxError:G4} over {reference.Steps.Length} steps (tolerance {tolerance})");
         Assert.True(maxError <= tolerance, $"{modelFile}: max |Δlogit| {maxError} > {tolerance}");

@@ -109,7 +109,7 @@ public class ModelSynthesizerTests
             Assert.Equal(2, model.Config.BlockCount);
             Assert.Equal(512, model.Config.VocabSize);
             using var g = model.CreateGenerator(new GeneratorOptions { Threads = 1, ContextLength = 32, Sampling = SamplingOptions.Greedy });
-            var result = g.Generate([1, 403, 407, 261, 378], 8);
+            var result = g.Complete([1, 403, 407, 261, 378], new GenerationOptions { MaxTokens = 8 });
             Assert.Equal(8, result.GeneratedTokens.Length);
             Assert.All(result.GeneratedTokens, t => Assert.InRange(t, 0, 511));
             Assert.All(g.Logits.ToArray(), v => Assert.True(float.IsFinite(v)));

@@ -102,7 +102,7 @@ internal static class BenchCommand
                 int token = (int)(rng.NextUInt64() % (ulong)vocab);
                 for (int i = 0; i < nGen; i++)
                 {
-                    g.Decode(token);
+                    g.Step(token);
                     token = (int)(rng.NextUInt64() % (ulong)vocab);
                 }
             }

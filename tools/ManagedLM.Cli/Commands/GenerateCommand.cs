@@ -65,25 +65,19 @@ internal static class GenerateCommand
             Sampling = r.Sampling, Threads = r.Threads, ContextLength = r.ContextLength,
         });
 
-        var decoder = tokenizer.CreateStreamingDecoder();
-        if (!r.Json)
+        if (!r.Json && r.Prompt is not null && r.PromptIds is null)
         {
-            if (r.Prompt is not null && r.PromptIds is null)
-                output.Write(r.Prompt);
+            output.Write(r.Prompt);
             output.Flush();
         }
-        var text = new System.Text.StringBuilder();
-        var result = generator.Generate(prompt, r.MaxTokens, tokenizer.IsEndOfGeneration, id =>
+        var result = generator.Complete(prompt, new GenerationOptions { MaxTokens = r.MaxTokens }, token =>
         {
-            string piece = decoder.Append(id);
-            text.Append(piece);
             if (!r.Json)
             {
-                output.Write(piece);
+                output.Write(token.Text);
                 output.Flush();
             }
         });
-        text.Append(decoder.Flush());
 
         if (r.Json)
         {
@@ -91,7 +85,7 @@ internal static class GenerateCommand
             {
                 ["prompt_ids"] = result.PromptTokens,
                 ["generated_ids"] = result.GeneratedTokens,
-                ["text"] = text.ToString(),
+                ["text"] = result.Text,
                 ["stop_reason"] = result.StopReason.ToString(),
                 ["seed"] = generator.Sampler.Seed,
                 ["prompt_tokens_per_s"] = Math.Round(result.PromptTokensPerSecond, 3),

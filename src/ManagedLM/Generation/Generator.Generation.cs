@@ -1,0 +1,225 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Text;
+using ManagedLM.Sampling;
+
+namespace ManagedLM.Generation;
+
+public sealed partial class Generator
+{
+    /// <summary>Continues <paramref name="prompt"/> and returns the generated text.</summary>
+    public string Generate(string prompt, GenerationOptions? options = null, CancellationToken cancellationToken = default) =>
+        Complete(prompt, options, null, cancellationToken).Text;
+
+    /// <summary>
+    /// Continues <paramref name="prompt"/> (encoded with the model's tokenizer) until an end-of-generation
+    /// token, a stop string, <see cref="GenerationOptions.MaxTokens"/> or a full context.
+    /// <paramref name="onToken"/> sees each token as it is produced.
+    /// </summary>
+    /// <exception cref="ArgumentException">The prompt is empty or longer than the context.</exception>
+    /// <exception cref="OperationCanceledException">Cancelled; the generator stays usable.</exception>
+    public GenerationResult Complete(string prompt, GenerationOptions? options = null, Action<TokenOutput>? onToken = null,
+        CancellationToken cancellationToken = default)
+    {
+        options ??= GenerationOptions.Default;
+        return Complete(Encode(prompt, options), options, onToken, cancellationToken);
+    }
+
+    /// <summary>As <see cref="Complete(string, GenerationOptions?, Action{TokenOutput}?, CancellationToken)"/>, for prompt token ids used as given.</summary>
+    public GenerationResult Complete(IReadOnlyList<int> promptTokens, GenerationOptions? options = null, Action<TokenOutput>? onToken = null,
+        CancellationToken cancellationToken = default)
+    {
+        Enter();
+        try
+        {
+            var run = Begin(promptTokens, options ?? GenerationOptions.Default, cancellationToken);
+            while (Advance(run, cancellationToken) is { } output)
+                onToken?.Invoke(output);
+            return LastResult!;
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>Runs <see cref="Complete(string, GenerationOptions?, Action{TokenOutput}?, CancellationToken)"/> on the thread pool.</summary>
+    public Task<GenerationResult> GenerateAsync(string prompt, GenerationOptions? options = null, CancellationToken cancellationToken = default) =>
+        Task.Run(() => Complete(prompt, options, null, cancellationToken), cancellationToken);
+
+    /// <summary>Runs <see cref="Complete(IReadOnlyList{int}, GenerationOptions?, Action{TokenOutput}?, CancellationToken)"/> on the thread pool.</summary>
+    public Task<GenerationResult> GenerateAsync(IReadOnlyList<int> promptTokens, GenerationOptions? options = null, CancellationToken cancellationToken = default) =>
+        Task.Run(() => Complete(promptTokens, options, null, cancellationToken), cancellationToken);
+
+    /// <summary>
+    /// Streams the continuation of <paramref name="prompt"/> token by token; each step runs on the thread
+    /// pool. The generator is held from the first MoveNextAsync until the enumeration completes or is
+    /// disposed. Cancellation is observed before each token; <see cref="LastResult"/> tells why it stopped.
+    /// </summary>
+    public IAsyncEnumerable<TokenOutput> GenerateStreamingAsync(string prompt, GenerationOptions? options = null,
+        CancellationToken cancellationToken = default)
+    {
+        options ??= GenerationOptions.Default;
+        return Stream(() => Encode(prompt, options), options, cancellationToken);
+    }
+
+    /// <summary>As <see cref="GenerateStreamingAsync(string, GenerationOptions?, CancellationToken)"/>, for prompt token ids used as given.</summary>
+    public IAsyncEnumerable<TokenOutput> GenerateStreamingAsync(IReadOnlyList<int> promptTokens, GenerationOptions? options = null,
+        CancellationToken cancellationToken = default) =>
+        Stream(() => promptTokens, options ?? GenerationOptions.Default, cancellationToken);
+
+    private async IAsyncEnumerable<TokenOutput> Stream(Func<IReadOnlyList<int>> prompt, GenerationOptions options,
+        [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        Enter();
+        try
+        {
+            var run = await Task.Run(() => Begin(prompt(), options, cancellationToken), cancellationToken).ConfigureAwait(false);
+            while (await Task.Run(() => Advance(run, cancellationToken), cancellationToken).ConfigureAwait(false) is { } output)
+                yield return output;
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    private int[] Encode(string prompt, GenerationOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        return Model.Tokenizer.Encode(prompt, options.AddSpecialTokens, options.ParseSpecialTokens);
+    }
+
+    /// <summary>The state of one generation call between tokens.</summary>
+    private sealed class Run(int[] prompt, GenerationOptions options, SamplerChain sampler, StopStringMatcher stops)
+    {
+        public readonly int[] Prompt = prompt;
+        public readonly GenerationOptions Options = options;
+        public readonly SamplerChain Sampler = sampler;
+        public readonly StopStringMatcher Stops = stops;
+        public readonly List<int> Generated = [];
+        public readonly StringBuilder Text = new();
+        public List<TokenOutput>? Outputs;
+        public int? Pending;         // sampled and emitted, not yet evaluated
+        public bool Finished;
+        public int Reused;
+        public TimeSpan PromptTime;
+        public readonly Stopwatch Clock = Stopwatch.StartNew();
+    }
+
+    // Validates, reuses the cached prefix, evaluates the rest of the prompt.
+    private Run Begin(IReadOnlyList<int> promptTokens, GenerationOptions options, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(promptTokens);
+        options.Validate();
+        int[] prompt = promptTokens.ToArray();
+        if (prompt.Length == 0)
+            throw new ArgumentException("The prompt is empty.", nameof(promptTokens));
+        if (prompt.Length > ContextLength)
+            throw new ArgumentException($"The prompt has {prompt.Length} tokens; the context length is {ContextLength}.", nameof(promptTokens));
+
+        var run = new Run(prompt, options, SamplerFor(options), new StopStringMatcher(options.StopStrings))
+        {
+            Outputs = options.Logprobs ? [] : null,
+        };
+        _decoder.Reset();
+        LastResult = null;
+
+        // Keep the longest cached prefix, but always evaluate at least the last prompt token (its logits are needed).
+        int reuse = 0;
+        if (options.ReusePrefix)
+        {
+            int limit = Math.Min(Position, prompt.Length - 1);
+            while (reuse < limit && _tokens[reuse] == prompt[reuse])
+                reuse++;
+        }
+        TrimCore(reuse);
+        run.Reused = reuse;
+        PrefillCore(prompt.AsSpan(reuse), cancellationToken);
+        run.PromptTime = run.Clock.Elapsed;
+        run.Clock.Restart();
+        return run;
+    }
+
+    // The generator's sampler, or a new one for options that differ. A given seed restarts its sequence
+    // every call, so a request is reproducible whatever ran before it on this generator.
+    private SamplerChain SamplerFor(GenerationOptions options)
+    {
+        var sampling = options.Sampling ?? Options.Sampling;
+        if (!Equals(sampling, Sampler.Options))
+            Sampler = new SamplerChain(sampling, Model.Config.VocabSize);
+        else if (sampling.Seed is not null)
+            Sampler.Reset();
+        return Sampler;
+    }
+
+    // One token: evaluates the pending one, samples the next and emits it. Null once finished.
+    private TokenOutput? Advance(Run run, CancellationToken cancellationToken)
+    {
+        if (run.Finished)
+            return null;
+        cancellationToken.ThrowIfCancellationRequested();
+        if (run.Generated.Count >= run.Options.MaxTokens)
+            return Finish(run, StopReason.MaxTokens);
+        if (run.Pending is int pending)
+        {
+            if (Position >= ContextLength)
+            {
+                if (run.Options.ThrowOnContextFull)
+                    throw new InvalidOperationException($"The context is full ({ContextLength} tokens).");
+                return Finish(run, StopReason.ContextFull);
+            }
+            PrefillCore([pending], cancellationToken);
+            run.Pending = null;
+        }
+
+        int id = run.Sampler.Sample(_state.Logits, CollectionsMarshal.AsSpan(_tokens));
+        if (!run.Options.IgnoreEndOfGeneration && Model.Tokenizer.IsEndOfGeneration(id))
+            return Finish(run, StopReason.EndOfGeneration);
+
+        run.Generated.Add(id);
+        run.Pending = id;
+        string text = run.Stops.Append(_decoder.Append(id));
+        run.Text.Append(text);
+        var output = new TokenOutput(id, text);
+        if (run.Options.Logprobs)
+        {
+            output = output with { Logprob = LogProbabilities.Of(_state.Logits, id), TopLogprobs = TopLogprobs(run.Options.TopLogprobs) };
+            run.Outputs!.Add(output);
+        }
+        if (run.Stops.Stopped)
+            Finish(run, StopReason.StopString);
+        return output;
+    }
+
+    // Ends the run. Text still held back (an incomplete character, a possible stop string) comes out as a
+    // last output with no token.
+    private TokenOutput? Finish(Run run, StopReason reason)
+    {
+        run.Finished = true;
+        string rest = "";
+        if (reason != StopReason.StopString)
+            rest = run.Stops.Append(_decoder.Flush()) + run.Stops.Flush();
+        run.Text.Append(rest);
+        LastResult = new GenerationResult(run.Prompt, run.Generated.ToArray(), run.Text.ToString(), reason, run.PromptTime, run.Clock.Elapsed)
+        {
+            ReusedPromptTokens = run.Reused,
+            Tokens = run.Outputs,
+        };
+        return rest.Length > 0 ? new TokenOutput(TokenOutput.NoToken, rest) : null;
+    }
+
+    private TokenLogprob[]? TopLogprobs(int count)
+    {
+        if (count == 0)
+            return null;
+        Span<int> ids = stackalloc int[count];
+        Span<float> logprobs = stackalloc float[count];
+        int n = LogProbabilities.Top(_state.Logits, ids, logprobs);
+        var top = new TokenLogprob[n];
+        for (int i = 0; i < n; i++)
+            top[i] = new TokenLogprob(ids[i], logprobs[i]);
+        return top;
+    }
+}
