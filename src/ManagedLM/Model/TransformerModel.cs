@@ -36,7 +36,7 @@ public sealed class TransformerModel : IDisposable
         if (max <= 0)
             throw new ArgumentOutOfRangeException(nameof(options), max, "MaxContextLength must be positive.");
         MaxContextLength = max;
-        RopeInverseFrequencies = Rope.InverseFrequencies(Config.RopeDimensions, Config.RopeFreqBase, Weights.RopeFrequencyFactors);
+        RopeInverseFrequencies = Rope.InverseFrequencies(Config.RopeDimensions, Config.RopeFreqBase, Weights.RopeFrequencyFactors.Span);
     }
 
     /// <summary>Loads a GGUF model.</summary>
