@@ -17,7 +17,7 @@ public class SharedModelImmutabilityTests
     private static readonly Type[] SharedRoots = [typeof(TransformerModel), typeof(GgufArray)];
 
     [Fact]
-    public void WalkReachesTheSharedModelTypes()
+    public void The_walk_reaches_the_shared_model_types()
     {
         var reached = ImmutabilityRules.ReachableShippedTypes(SharedRoots);
         Type[] expected =
@@ -31,7 +31,7 @@ public class SharedModelImmutabilityTests
     }
 
     [Fact]
-    public void SharedModelTypesHaveNoMutableInstanceState()
+    public void Shared_model_types_have_no_mutable_instance_state()
     {
         var offenders = ImmutabilityRules.FindInstanceState(ImmutabilityRules.ReachableShippedTypes(SharedRoots));
         Assert.True(offenders.Count == 0,
@@ -41,7 +41,7 @@ public class SharedModelImmutabilityTests
     [Theory]
     [InlineData("stories260K.gguf")]
     [InlineData("synthetic/synth-qwen2-Q4_K_M.gguf")]
-    public void LoadedModelExposesNoWritableCollections(string file)
+    public void A_loaded_model_exposes_no_writable_collections(string file)
     {
         using var model = TransformerModel.Load(TestData.Model(file));
         var offenders = ImmutabilityRules.FindWritableValuesBehindPublicProperties(model);
@@ -50,7 +50,7 @@ public class SharedModelImmutabilityTests
     }
 
     [Fact]
-    public void CheckerReportsMutableInstanceState()
+    public void The_checker_reports_mutable_instance_state()
     {
         var offenders = ImmutabilityRules.FindInstanceState([typeof(InstanceFixture), typeof(InnerFixture)]);
         Assert.Equal(

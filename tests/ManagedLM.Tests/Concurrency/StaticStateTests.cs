@@ -17,7 +17,7 @@ public class StaticStateTests
     private static readonly string[] PendingElsewhere = ["ManagedLM.Generation.Activation.Forms"];
 
     [Fact]
-    public void ShippedAssembliesHoldNoUndocumentedMutableStatics()
+    public void Shipped_assemblies_hold_no_undocumented_mutable_statics()
     {
         var offenders = ImmutabilityRules.FindStaticState(ImmutabilityRules.ShippedTypes());
         var unexpected = offenders.Where(o => !PendingElsewhere.Contains($"{o.Type}.{o.Member}")).ToList();
@@ -29,7 +29,7 @@ public class StaticStateTests
     }
 
     [Fact]
-    public void CheckerReportsMutableStaticsAndAcceptsImmutableOnes()
+    public void The_checker_reports_mutable_statics_and_accepts_immutable_ones()
     {
         Type[] types = [typeof(Fixture), .. typeof(Fixture).GetNestedTypes(BindingFlags.Public | BindingFlags.NonPublic)];
         Assert.Contains(types, t => t.Name == "<>c"); // the lambda cache the rule skips is among the input
@@ -64,13 +64,13 @@ public class StaticStateTests
     [InlineData(typeof(int?), true)]
     [InlineData(typeof(object), false)]
     [InlineData(typeof(List<int>), false)]
-    public void DeepImmutabilityOfCommonTypes(Type type, bool immutable) =>
+    public void Deep_immutability_of_common_types(Type type, bool immutable) =>
         Assert.Equal(immutable, ImmutabilityRules.WhyMutable(type) is null);
 
     [Fact]
-    public void RecursiveImmutableTypeIsImmutable() => Assert.Null(ImmutabilityRules.WhyMutable(typeof(Fixture.Chain)));
+    public void A_recursive_immutable_type_is_immutable() => Assert.Null(ImmutabilityRules.WhyMutable(typeof(Fixture.Chain)));
 
-    // Each field is one case; FindStaticState must report exactly the ones CheckerReportsMutableStaticsAndAcceptsImmutableOnes lists.
+    // Each field is one case; FindStaticState must report exactly the ones The_checker_reports_mutable_statics_and_accepts_immutable_ones lists.
 #pragma warning disable CS0649, CS0169, IDE0044, IDE0051 // fields only read by reflection
     private static class Fixture
     {
