@@ -70,6 +70,8 @@ public static class Float16
     /// <summary>Every F16 value widened (256 KiB), built on first use.</summary>
     private static class Widened
     {
+        // A raw array: ToSingleLookup reads it with Unsafe.Add, no bounds check, in the dequantization loops.
+        [ThreadSafeStatic("filled once in the static constructor, never written after")]
         public static readonly float[] Table = Build();
 
         private static float[] Build()

@@ -44,49 +44,46 @@ public static class GgmlTypes
     /// <summary>Elements per super-block of the K-quants (QK_K).</summary>
     public const int QK_K = 256;
 
-    // (elements per block, bytes per block) by type id; (0, 0) marks an id that is not a type.
-    private static readonly (int BlockSize, int BlockBytes)[] Geometry = BuildGeometry();
-
-    private static (int, int)[] BuildGeometry()
+    // (elements per block, bytes per block); (0, 0) for an id that is not a type.
+    private static (int BlockSize, int BlockBytes) Geometry(GgmlType type) => type switch
     {
-        var g = new (int, int)[40];
-        g[(int)GgmlType.F32] = (1, 4);
-        g[(int)GgmlType.F16] = (1, 2);
-        g[(int)GgmlType.Q4_0] = (32, 18);
-        g[(int)GgmlType.Q4_1] = (32, 20);
-        g[(int)GgmlType.Q5_0] = (32, 22);
-        g[(int)GgmlType.Q5_1] = (32, 24);
-        g[(int)GgmlType.Q8_0] = (32, 34);
-        g[(int)GgmlType.Q8_1] = (32, 36);
-        g[(int)GgmlType.Q2_K] = (QK_K, 84);
-        g[(int)GgmlType.Q3_K] = (QK_K, 110);
-        g[(int)GgmlType.Q4_K] = (QK_K, 144);
-        g[(int)GgmlType.Q5_K] = (QK_K, 176);
-        g[(int)GgmlType.Q6_K] = (QK_K, 210);
-        g[(int)GgmlType.Q8_K] = (QK_K, 292);
-        g[(int)GgmlType.IQ2_XXS] = (QK_K, 66);
-        g[(int)GgmlType.IQ2_XS] = (QK_K, 74);
-        g[(int)GgmlType.IQ3_XXS] = (QK_K, 98);
-        g[(int)GgmlType.IQ1_S] = (QK_K, 50);
-        g[(int)GgmlType.IQ4_NL] = (32, 18);
-        g[(int)GgmlType.IQ3_S] = (QK_K, 110);
-        g[(int)GgmlType.IQ2_S] = (QK_K, 82);
-        g[(int)GgmlType.IQ4_XS] = (QK_K, 136);
-        g[(int)GgmlType.I8] = (1, 1);
-        g[(int)GgmlType.I16] = (1, 2);
-        g[(int)GgmlType.I32] = (1, 4);
-        g[(int)GgmlType.I64] = (1, 8);
-        g[(int)GgmlType.F64] = (1, 8);
-        g[(int)GgmlType.IQ1_M] = (QK_K, 56);
-        g[(int)GgmlType.BF16] = (1, 2);
-        g[(int)GgmlType.TQ1_0] = (QK_K, 54);
-        g[(int)GgmlType.TQ2_0] = (QK_K, 66);
-        g[(int)GgmlType.MXFP4] = (32, 17);
-        return g;
-    }
+        GgmlType.F32 => (1, 4),
+        GgmlType.F16 => (1, 2),
+        GgmlType.Q4_0 => (32, 18),
+        GgmlType.Q4_1 => (32, 20),
+        GgmlType.Q5_0 => (32, 22),
+        GgmlType.Q5_1 => (32, 24),
+        GgmlType.Q8_0 => (32, 34),
+        GgmlType.Q8_1 => (32, 36),
+        GgmlType.Q2_K => (QK_K, 84),
+        GgmlType.Q3_K => (QK_K, 110),
+        GgmlType.Q4_K => (QK_K, 144),
+        GgmlType.Q5_K => (QK_K, 176),
+        GgmlType.Q6_K => (QK_K, 210),
+        GgmlType.Q8_K => (QK_K, 292),
+        GgmlType.IQ2_XXS => (QK_K, 66),
+        GgmlType.IQ2_XS => (QK_K, 74),
+        GgmlType.IQ3_XXS => (QK_K, 98),
+        GgmlType.IQ1_S => (QK_K, 50),
+        GgmlType.IQ4_NL => (32, 18),
+        GgmlType.IQ3_S => (QK_K, 110),
+        GgmlType.IQ2_S => (QK_K, 82),
+        GgmlType.IQ4_XS => (QK_K, 136),
+        GgmlType.I8 => (1, 1),
+        GgmlType.I16 => (1, 2),
+        GgmlType.I32 => (1, 4),
+        GgmlType.I64 => (1, 8),
+        GgmlType.F64 => (1, 8),
+        GgmlType.IQ1_M => (QK_K, 56),
+        GgmlType.BF16 => (1, 2),
+        GgmlType.TQ1_0 => (QK_K, 54),
+        GgmlType.TQ2_0 => (QK_K, 66),
+        GgmlType.MXFP4 => (32, 17),
+        _ => (0, 0),
+    };
 
     /// <summary>True when <paramref name="id"/> names a type that ggml defines (whether or not ManagedLM computes with it).</summary>
-    public static bool IsKnown(uint id) => id < (uint)Geometry.Length && Geometry[id].BlockSize != 0;
+    public static bool IsKnown(uint id) => Geometry((GgmlType)id).BlockSize != 0;
 
     /// <summary>Elements per block (1 for plain float and integer types).</summary>
     public static int BlockSize(GgmlType type) => Get(type).BlockSize;
@@ -110,6 +107,6 @@ public static class GgmlTypes
     {
         if (!IsKnown((uint)type))
             throw new NotSupportedException($"Unknown ggml type id {(uint)type}.");
-        return Geometry[(int)type];
+        return Geometry(type);
     }
 }

@@ -9,7 +9,7 @@ namespace ManagedLM.Generation;
 /// </summary>
 public sealed class Activation
 {
-    private static readonly GgmlType[] Forms = [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q8_1, GgmlType.Q8_K];
+    private static ReadOnlySpan<GgmlType> Forms => [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q8_1, GgmlType.Q8_K];
     private readonly byte[][] _prepared;
     private readonly bool[] _valid;
     private float[] _source = [];
@@ -43,7 +43,7 @@ public sealed class Activation
     internal (byte[] Buffer, int Bytes) Prepared(GgmlType weightType)
     {
         GgmlType form = MatVec.ActivationType(weightType);
-        int i = Array.IndexOf(Forms, form);
+        int i = Forms.IndexOf(form);
         int bytes = (int)GgmlTypes.RowBytes(form, _length);
         if (!_valid[i])
         {

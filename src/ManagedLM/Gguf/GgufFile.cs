@@ -1,6 +1,7 @@
 using System.IO.MemoryMappedFiles;
 using System.Runtime.InteropServices;
 using System.Text;
+using System.Text.Unicode;
 using ManagedLM.Kernels;
 
 namespace ManagedLM.Gguf;
@@ -107,7 +108,7 @@ public sealed unsafe class GgufFile : IDisposable
             DataOffset = dataOffset;
             if (infos.Count > 0 && dataOffset > memory.Length)
                 throw new GgufFormatException(memory.Length, $"expected the data section at byte {dataOffset} (after padding to {Alignment}), but the file ends at byte {memory.Length}");
-            Tensors = BuildTensors(infos, dataOffset, memory.Length, Alignment);
+            Tensors = Array.AsReadOnly(BuildTensors(infos, dataOffset, memory.Length, Alignment));
             _tensorsByName = Tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
         }
         catch
@@ -249,27 +250,27 @@ public sealed unsafe class GgufFile : IDisposable
         int count = (int)r.Count("array length", MinEncodedSize(elementType), int.MaxValue / MinEncodedSize(elementType));
         switch (elementType)
         {
-            case GgufValueType.UInt8: return new GgufArray(elementType, r.Bytes(count, "uint8 array").ToArray());
-            case GgufValueType.Int8: return new GgufArray(elementType, MemoryMarshal.Cast<byte, sbyte>(r.Bytes(count, "int8 array")).ToArray());
-            case GgufValueType.UInt16: return new GgufArray(elementType, MemoryMarshal.Cast<byte, ushort>(r.Bytes(count * 2, "uint16 array")).ToArray());
-            case GgufValueType.Int16: return new GgufArray(elementType, MemoryMarshal.Cast<byte, short>(r.Bytes(count * 2, "int16 array")).ToArray());
-            case GgufValueType.UInt32: return new GgufArray(elementType, MemoryMarshal.Cast<byte, uint>(r.Bytes(count * 4, "uint32 array")).ToArray());
-            case GgufValueType.Int32: return new GgufArray(elementType, MemoryMarshal.Cast<byte, int>(r.Bytes(count * 4, "int32 array")).ToArray());
-            case GgufValueType.Float32: return new GgufArray(elementType, MemoryMarshal.Cast<byte, float>(r.Bytes(count * 4, "float32 array")).ToArray());
-            case GgufValueType.UInt64: return new GgufArray(elementType, MemoryMarshal.Cast<byte, ulong>(r.Bytes(count * 8, "uint64 array")).ToArray());
-            case GgufValueType.Int64: return new GgufArray(elementType, MemoryMarshal.Cast<byte, long>(r.Bytes(count * 8, "int64 array")).ToArray());
-            case GgufValueType.Float64: return new GgufArray(elementType, MemoryMarshal.Cast<byte, double>(r.Bytes(count * 8, "float64 array")).ToArray());
+            case GgufValueType.UInt8: return GgufArray.Wrap(elementType, r.Bytes(count, "uint8 array").ToArray());
+            case GgufValueType.Int8: return GgufArray.Wrap(elementType, MemoryMarshal.Cast<byte, sbyte>(r.Bytes(count, "int8 array")).ToArray());
+            case GgufValueType.UInt16: return GgufArray.Wrap(elementType, MemoryMarshal.Cast<byte, ushort>(r.Bytes(count * 2, "uint16 array")).ToArray());
+            case GgufValueType.Int16: return GgufArray.Wrap(elementType, MemoryMarshal.Cast<byte, short>(r.Bytes(count * 2, "int16 array")).ToArray());
+            case GgufValueType.UInt32: return GgufArray.Wrap(elementType, MemoryMarshal.Cast<byte, uint>(r.Bytes(count * 4, "uint32 array")).ToArray());
+            case GgufValueType.Int32: return GgufArray.Wrap(elementType, MemoryMarshal.Cast<byte, int>(r.Bytes(count * 4, "int32 array")).ToArray());
+            case GgufValueType.Float32: return GgufArray.Wrap(elementType, MemoryMarshal.Cast<byte, float>(r.Bytes(count * 4, "float32 array")).ToArray());
+            case GgufValueType.UInt64: return GgufArray.Wrap(elementType, MemoryMarshal.Cast<byte, ulong>(r.Bytes(count * 8, "uint64 array")).ToArray());
+            case GgufValueType.Int64: return GgufArray.Wrap(elementType, MemoryMarshal.Cast<byte, long>(r.Bytes(count * 8, "int64 array")).ToArray());
+            case GgufValueType.Float64: return GgufArray.Wrap(elementType, MemoryMarshal.Cast<byte, double>(r.Bytes(count * 8, "float64 array")).ToArray());
             case GgufValueType.Bool:
             {
                 var items = new bool[count];
                 for (int i = 0; i < count; i++) items[i] = r.Bool();
-                return new GgufArray(elementType, items);
+                return GgufArray.Wrap(elementType, items);
             }
             case GgufValueType.String:
             {
                 var items = new string[count];
                 for (int i = 0; i < count; i++) items[i] = r.Str("string array element", strict: false);
-                return new GgufArray(elementType, items);
+                return GgufArray.Wrap(elementType, items);
             }
             default:
             {
@@ -277,7 +278,7 @@ public sealed unsafe class GgufFile : IDisposable
                 var items = new GgufArray[count];
                 for (int i = 0; i < count; i++)
                     items[i] = ReadArray(ref r, depth + 1);
-                return new GgufArray(elementType, items);
+                return GgufArray.Wrap(elementType, items);
             }
         }
     }
@@ -334,7 +335,6 @@ public sealed unsafe class GgufFile : IDisposable
     /// <summary>Bounds-checked little-endian reader over the mapped bytes.</summary>
     private ref struct Cursor
     {
-        private static readonly UTF8Encoding Strict = new(false, true);
         private readonly byte* _base;
         private readonly long _length;
         public long Position;
@@ -396,55 +396,66 @@ public sealed unsafe class GgufFile : IDisposable
             if (len > (ulong)(_length - Position) || len > int.MaxValue)
                 throw new GgufFormatException(at, $"{what} length {len} runs past the end of the file ({_length - Position} bytes left)");
             var bytes = new ReadOnlySpan<byte>(Take((long)len, what), (int)len);
-            if (!strict)
-                return Encoding.UTF8.GetString(bytes);
-            try { return Strict.GetString(bytes); }
-            catch (DecoderFallbackException) { throw new GgufFormatException(at + 8, $"{what} is not valid UTF-8"); }
+            if (strict && !Utf8.IsValid(bytes))
+                throw new GgufFormatException(at + 8, $"{what} is not valid UTF-8");
+            return Encoding.UTF8.GetString(bytes);
         }
     }
 
     /// <summary>The file's bytes: a read-only memory map, or a pinned array.</summary>
     private sealed class MappedMemory : IDisposable
     {
-        private MemoryMappedFile? _file;
-        private MemoryMappedViewAccessor? _view;
-        private System.Buffers.MemoryHandle _pin;
+        private readonly MemoryMappedFile? _file;
+        private readonly MemoryMappedViewAccessor? _view;
+        private readonly System.Buffers.MemoryHandle _pin;
+        [ThreadSafeInstance("the one change after load: set once by Dispose with Interlocked.Exchange, read with Volatile.Read")]
         private int _disposed;
-        public byte* Pointer { get; private set; }
-        public long Length { get; private set; }
+
+        private MappedMemory(byte* pointer, long length, MemoryMappedFile? file, MemoryMappedViewAccessor? view, System.Buffers.MemoryHandle pin)
+        {
+            Pointer = pointer;
+            Length = length;
+            _file = file;
+            _view = view;
+            _pin = pin;
+        }
+
+        public byte* Pointer { get; }
+        public long Length { get; }
         public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 
         public static MappedMemory Map(string path)
         {
-            var m = new MappedMemory();
             using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
-            m.Length = fs.Length;
-            if (m.Length == 0)
-            {
-                m.Pointer = null;
-                return m; // the cursor reports the truncation
-            }
+            long length = fs.Length;
+            if (length == 0)
+                return new MappedMemory(null, 0, null, null, default); // the cursor reports the truncation
+            MemoryMappedFile? file = null;
+            MemoryMappedViewAccessor? view = null;
+            bool acquired = false;
             try
             {
-                m._file = MemoryMappedFile.CreateFromFile(fs, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
-                m._view = m._file.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+                file = MemoryMappedFile.CreateFromFile(fs, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
+                view = file.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
                 byte* p = null;
-                m._view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
-                m.Pointer = p + m._view.PointerOffset;
-                return m;
+                view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+                acquired = true;
+                return new MappedMemory(p + view.PointerOffset, length, file, view, default);
             }
             catch
             {
-                m.Dispose();
+                if (acquired)
+                    view!.SafeMemoryMappedViewHandle.ReleasePointer();
+                view?.Dispose();
+                file?.Dispose();
                 throw;
             }
         }
 
         public static MappedMemory Pin(ReadOnlyMemory<byte> bytes)
         {
-            var m = new MappedMemory { _pin = bytes.Pin(), Length = bytes.Length };
-            m.Pointer = (byte*)m._pin.Pointer;
-            return m;
+            var pin = bytes.Pin();
+            return new MappedMemory((byte*)pin.Pointer, bytes.Length, null, null, pin);
         }
 
         public void Dispose()
@@ -457,8 +468,7 @@ public sealed unsafe class GgufFile : IDisposable
                 _view.Dispose();
             }
             _file?.Dispose();
-            _pin.Dispose();
-            Pointer = null;
+            _pin.Dispose(); // on a copy of the readonly handle: that frees the pin, and _disposed keeps this to once
         }
     }
 }

@@ -78,9 +78,9 @@ public sealed class GgufMetadata : IReadOnlyList<GgufMetadataEntry>
     /// <summary>A bool, or null when the key is absent.</summary>
     public bool? GetBooleanOrNull(string key) => FindEntry(key) is { } e ? As<bool>(e, "a bool") : null;
 
-    /// <summary>An array whose elements are of type <typeparamref name="T"/> (string, float, int, ...).</summary>
+    /// <summary>A copy of an array whose elements are of type <typeparamref name="T"/> (string, float, int, ...).</summary>
     public T[] GetArray<T>(string key) => ArrayOf<T>(Required(key, $"an array of {typeof(T).Name}"));
-    /// <summary>An array of exactly <typeparamref name="T"/> elements, or null when the key is absent.</summary>
+    /// <summary>A copy of an array of exactly <typeparamref name="T"/> elements, or null when the key is absent.</summary>
     public T[]? GetArrayOrNull<T>(string key) => FindEntry(key) is { } e ? ArrayOf<T>(e) : null;
 
     /// <summary>An integer array of any integer element type, as int32 values.</summary>
@@ -122,9 +122,10 @@ public sealed class GgufMetadata : IReadOnlyList<GgufMetadataEntry>
     private static float Real(GgufMetadataEntry e) =>
         e.Value.AsDouble is double d ? (float)d : throw Wrong(e, "a number");
 
-    // Exact element type: the runtime's array covariance would let a uint[] pass as int[] (and string[] as object[]).
+    // A copy, since the metadata is shared (a loaded model's with every thread). Exact element type: the runtime's
+    // array covariance would let a uint[] pass as int[] (and string[] as object[]).
     private static T[] ArrayOf<T>(GgufMetadataEntry e) =>
-        e.Value.Value is GgufArray { Items: T[] items } && items.GetType() == typeof(T[]) ? items
+        e.Value.Value is GgufArray { Items: T[] items } && items.GetType() == typeof(T[]) ? (T[])items.Clone()
         : throw Wrong(e, $"an array of {typeof(T).Name}");
 
     private static GgufFormatException Wrong(GgufMetadataEntry e, string expected) =>

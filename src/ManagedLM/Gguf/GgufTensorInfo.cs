@@ -28,7 +28,7 @@ public sealed class GgufTensorInfo
     internal GgufTensorInfo(string name, long[] shape, GgmlType type, long offset, long fileOffset, long elementCount, long byteSize)
     {
         Name = name;
-        Shape = shape;
+        Shape = Array.AsReadOnly(shape);
         Type = type;
         Offset = offset;
         FileOffset = fileOffset;

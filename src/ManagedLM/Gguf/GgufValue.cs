@@ -149,22 +149,35 @@ public sealed class GgufArray
 {
     /// <summary>The type of every element.</summary>
     public GgufValueType ElementType { get; }
-    /// <summary>The elements: a one-dimensional array of the CLR type of <see cref="ElementType"/>.</summary>
-    public Array Items { get; }
+    /// <summary>The elements: a one-dimensional array of the CLR type of <see cref="ElementType"/>, never written.</summary>
+    internal Array Items { get; }
     /// <summary>Number of elements.</summary>
     public int Count => Items.Length;
 
-    /// <summary>An array of <paramref name="elementType"/> elements held in <paramref name="items"/> (not copied).</summary>
+    /// <summary>An array of <paramref name="elementType"/> elements: a copy of <paramref name="items"/>, so that the value stays immutable.</summary>
     /// <exception cref="ArgumentException"><paramref name="items"/> is not a one-dimensional array of the CLR type listed for <paramref name="elementType"/>.</exception>
-    public GgufArray(GgufValueType elementType, Array items)
+    public GgufArray(GgufValueType elementType, Array items) : this(elementType, items, copy: true)
+    {
+    }
+
+    private GgufArray(GgufValueType elementType, Array items, bool copy)
     {
         ArgumentNullException.ThrowIfNull(items);
         var expected = ClrType(elementType);
         if (!items.GetType().IsSZArray || items.GetType().GetElementType() != expected)
             throw new ArgumentException($"A {elementType} array must be a {expected.Name}[]; got {items.GetType().Name}.", nameof(items));
         ElementType = elementType;
-        Items = items;
+        Items = copy ? (Array)items.Clone() : items;
     }
+
+    /// <summary>Takes <paramref name="items"/> without a copy: for arrays nothing else references (the reader's).</summary>
+    internal static GgufArray Wrap(GgufValueType elementType, Array items) => new(elementType, items, copy: false);
+
+    /// <summary>The elements as <typeparamref name="T"/>, which must be the CLR type of <see cref="ElementType"/> (<see cref="ClrType"/>).</summary>
+    /// <exception cref="InvalidOperationException"><typeparamref name="T"/> is not the element type.</exception>
+    public ReadOnlySpan<T> AsSpan<T>() =>
+        Items is T[] items && items.GetType() == typeof(T[]) ? items
+        : throw new InvalidOperationException($"This array holds {ElementType} elements ({Items.GetType().Name}), not {typeof(T).Name}.");
 
     /// <summary>An array of strings.</summary>
     public static GgufArray Of(string[] items) => new(GgufValueType.String, items);

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text;
+using System.Text.Unicode;
 using ManagedLM.Kernels;
 
 namespace ManagedLM.Gguf;
@@ -23,7 +24,6 @@ public sealed unsafe class GgufWriter : IDisposable
     /// <summary>Longest tensor name in UTF-8 bytes: llama.cpp rejects names of GGML_MAX_NAME (64) bytes or more.</summary>
     public const int MaxTensorNameBytes = 63;
 
-    private static readonly UTF8Encoding StrictUtf8 = new(false, true);
     private readonly Stream _output;
     private readonly bool _leaveOpen;
     private readonly GgufTensorInfo[] _tensors;
@@ -312,7 +312,7 @@ public sealed unsafe class GgufWriter : IDisposable
     private static void WriteArray(ArrayBufferWriter<byte> b, GgufArray array, int depth, string key)
     {
         if (depth > GgufFile.MaxArrayNesting)
-            throw new ArgumentException($"Metadata \"{key}\" nests arrays deeper than {GgufFile.MaxArrayNesting} levels (or contains itself).", "metadata");
+            throw new ArgumentException($"Metadata \"{key}\" nests arrays deeper than {GgufFile.MaxArrayNesting} levels.", "metadata");
         U32(b, (uint)array.ElementType);
         U64(b, (ulong)array.Count);
         switch (array.Items)
@@ -359,12 +359,12 @@ public sealed unsafe class GgufWriter : IDisposable
     // Length-prefixed UTF-8; returns the byte length. A lone surrogate cannot be encoded and is rejected.
     private static int Str(ArrayBufferWriter<byte> b, string s, string owner, string paramName)
     {
-        int n;
-        try { n = StrictUtf8.GetByteCount(s); }
-        catch (EncoderFallbackException) { throw new ArgumentException($"{owner}: a string is not valid UTF-16 (lone surrogate) and has no UTF-8 form.", paramName); }
-        U64(b, (ulong)n);
-        StrictUtf8.GetBytes(s, b.GetSpan(n));
-        b.Advance(n);
+        int n = Encoding.UTF8.GetByteCount(s); // a lone surrogate counts as U+FFFD here and fails below
+        var span = b.GetSpan(8 + n);
+        if (Utf8.FromUtf16(s, span[8..], out _, out _, replaceInvalidSequences: false) != OperationStatus.Done)
+            throw new ArgumentException($"{owner}: a string is not valid UTF-16 (lone surrogate) and has no UTF-8 form.", paramName);
+        BinaryPrimitives.WriteUInt64LittleEndian(span, (ulong)n);
+        b.Advance(8 + n);
         return n;
     }
 }

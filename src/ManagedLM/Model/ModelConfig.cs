@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using ManagedLM.Gguf;
 using ManagedLM.Kernels;
 
@@ -7,7 +8,7 @@ namespace ManagedLM.Model;
 public sealed record ModelConfig
 {
     /// <summary>Architectures this engine runs.</summary>
-    public static readonly IReadOnlyList<string> SupportedArchitectures = ["llama", "qwen2", "qwen3"];
+    public static readonly ImmutableArray<string> SupportedArchitectures = ["llama", "qwen2", "qwen3"];
 
     public required string Architecture { get; init; }
     /// <summary>Model width (n_embd).</summary>

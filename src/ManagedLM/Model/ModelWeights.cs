@@ -1,40 +1,45 @@
+using System.Collections.Immutable;
+using System.Runtime.InteropServices;
 using ManagedLM.Gguf;
 using ManagedLM.Kernels;
 
 namespace ManagedLM.Model;
 
-/// <summary>The weights of one transformer block. Bias and q/k-norm vectors are null when the architecture has none.</summary>
+/// <summary>
+/// The weights of one transformer block. Vectors are read-only views of F32 arrays; bias and q/k-norm
+/// vectors are empty when the architecture has none.
+/// </summary>
 public sealed class LayerWeights
 {
-    public required float[] AttentionNorm { get; init; }   // [n_embd]
-    public required WeightMatrix Query { get; init; }      // [n_head·head_dim × n_embd]
-    public required WeightMatrix Key { get; init; }        // [n_kv·head_dim × n_embd]
-    public required WeightMatrix Value { get; init; }      // [n_kv·head_dim × n_embd]
-    public required WeightMatrix Output { get; init; }     // [n_embd × n_head·head_dim]
-    public float[]? QueryBias { get; init; }               // [n_head·head_dim] (qwen2)
-    public float[]? KeyBias { get; init; }                 // [n_kv·head_dim]
-    public float[]? ValueBias { get; init; }               // [n_kv·head_dim]
-    public float[]? QueryNorm { get; init; }               // [head_dim] (qwen3)
-    public float[]? KeyNorm { get; init; }                 // [head_dim]
-    public required float[] FeedForwardNorm { get; init; } // [n_embd]
-    public required WeightMatrix Gate { get; init; }       // [n_ff × n_embd]
-    public required WeightMatrix Up { get; init; }         // [n_ff × n_embd]
-    public required WeightMatrix Down { get; init; }       // [n_embd × n_ff]
+    public required ReadOnlyMemory<float> AttentionNorm { get; init; }   // [n_embd]
+    public required WeightMatrix Query { get; init; }                    // [n_head·head_dim × n_embd]
+    public required WeightMatrix Key { get; init; }                      // [n_kv·head_dim × n_embd]
+    public required WeightMatrix Value { get; init; }                    // [n_kv·head_dim × n_embd]
+    public required WeightMatrix Output { get; init; }                   // [n_embd × n_head·head_dim]
+    public ReadOnlyMemory<float> QueryBias { get; init; }                // [n_head·head_dim] (qwen2)
+    public ReadOnlyMemory<float> KeyBias { get; init; }                  // [n_kv·head_dim]
+    public ReadOnlyMemory<float> ValueBias { get; init; }                // [n_kv·head_dim]
+    public ReadOnlyMemory<float> QueryNorm { get; init; }                // [head_dim] (qwen3)
+    public ReadOnlyMemory<float> KeyNorm { get; init; }                  // [head_dim]
+    public required ReadOnlyMemory<float> FeedForwardNorm { get; init; } // [n_embd]
+    public required WeightMatrix Gate { get; init; }                     // [n_ff × n_embd]
+    public required WeightMatrix Up { get; init; }                       // [n_ff × n_embd]
+    public required WeightMatrix Down { get; init; }                     // [n_embd × n_ff]
 }
 
 /// <summary>
 /// All weights of a model. Matrices point into the memory-mapped file; the small vectors (norms,
-/// biases, RoPE factors) are dequantized to F32 arrays at load.
+/// biases, RoPE factors) are dequantized to F32 at load. Immutable: vectors are read-only views.
 /// </summary>
 public sealed class ModelWeights
 {
-    public required WeightMatrix TokenEmbedding { get; init; } // [vocab × n_embd]
-    public required LayerWeights[] Layers { get; init; }
-    public required float[] OutputNorm { get; init; }          // [n_embd]
+    public required WeightMatrix TokenEmbedding { get; init; }     // [vocab × n_embd]
+    public required ImmutableArray<LayerWeights> Layers { get; init; }
+    public required ReadOnlyMemory<float> OutputNorm { get; init; } // [n_embd]
     /// <summary>The output projection; the token embedding itself when the model ties them.</summary>
-    public required WeightMatrix Output { get; init; }         // [vocab × n_embd]
-    /// <summary>Llama-3 RoPE frequency factors (<c>rope_freqs.weight</c>), or null.</summary>
-    public float[]? RopeFrequencyFactors { get; init; }        // [rope_dims / 2]
+    public required WeightMatrix Output { get; init; }             // [vocab × n_embd]
+    /// <summary>Llama-3 RoPE frequency factors (<c>rope_freqs.weight</c>), or empty.</summary>
+    public ReadOnlyMemory<float> RopeFrequencyFactors { get; init; } // [rope_dims / 2]
 
     public bool TiedEmbeddings => ReferenceEquals(Output, TokenEmbedding);
 
@@ -51,7 +56,7 @@ public sealed class ModelWeights
             string p = $"blk.{i}.";
             layers[i] = new LayerWeights
             {
-                AttentionNorm = Vector(file, p + "attn_norm.weight", c.EmbeddingLength)!,
+                AttentionNorm = Vector(file, p + "attn_norm.weight", c.EmbeddingLength),
                 Query = Matrix(file, p + "attn_q.weight", c.QueryLength, c.EmbeddingLength),
                 Key = Matrix(file, p + "attn_k.weight", c.KvLength, c.EmbeddingLength),
                 Value = Matrix(file, p + "attn_v.weight", c.KvLength, c.EmbeddingLength),
@@ -61,7 +66,7 @@ public sealed class ModelWeights
                 ValueBias = Vector(file, p + "attn_v.bias", c.KvLength, required: qwen2),
                 QueryNorm = Vector(file, p + "attn_q_norm.weight", c.HeadDim, required: qwen3),
                 KeyNorm = Vector(file, p + "attn_k_norm.weight", c.HeadDim, required: qwen3),
-                FeedForwardNorm = Vector(file, p + "ffn_norm.weight", c.EmbeddingLength)!,
+                FeedForwardNorm = Vector(file, p + "ffn_norm.weight", c.EmbeddingLength),
                 Gate = Matrix(file, p + "ffn_gate.weight", c.FeedForwardLength, c.EmbeddingLength),
                 Up = Matrix(file, p + "ffn_up.weight", c.FeedForwardLength, c.EmbeddingLength),
                 Down = Matrix(file, p + "ffn_down.weight", c.EmbeddingLength, c.FeedForwardLength),
@@ -74,8 +79,8 @@ public sealed class ModelWeights
         return new ModelWeights
         {
             TokenEmbedding = embedding,
-            Layers = layers,
-            OutputNorm = Vector(file, "output_norm.weight", c.EmbeddingLength)!,
+            Layers = ImmutableCollectionsMarshal.AsImmutableArray(layers),
+            OutputNorm = Vector(file, "output_norm.weight", c.EmbeddingLength),
             Output = output,
             RopeFrequencyFactors = Vector(file, "rope_freqs.weight", c.RopeDimensions / 2, required: false),
         };
@@ -84,11 +89,12 @@ public sealed class ModelWeights
     private static WeightMatrix Matrix(GgufFile file, string name, int rows, int columns) =>
         WeightMatrix.FromTensor(file, Required(file, name), rows, columns);
 
-    private static float[]? Vector(GgufFile file, string name, int length, bool required = true)
+    // The tensor dequantized to F32; empty when it is optional and absent.
+    private static float[] Vector(GgufFile file, string name, int length, bool required = true)
     {
         var t = required ? Required(file, name) : file.FindTensor(name);
         if (t is null)
-            return null;
+            return [];
         if (t.ElementCount != length || t.Columns != length)
             throw new GgufFormatException(t.FileOffset, $"tensor \"{t.Name}\": expected shape [{length}], found [{string.Join(", ", t.Shape)}]");
         if (!Dequantize.Supports(t.Type))

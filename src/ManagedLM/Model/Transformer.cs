@@ -24,46 +24,47 @@ internal static class Transformer
             var layer = w.Layers[l];
 
             // Attention: Q, K, V from the normalized stream; K and V go to the cache.
-            RmsNorm.Apply(s.X, layer.AttentionNorm, c.RmsNormEps, s.Normed);
+            RmsNorm.Apply(s.X, layer.AttentionNorm.Span, c.RmsNormEps, s.Normed);
             s.Input.Set(s.Normed, c.EmbeddingLength);
             Project(s, layer.Query, s.Query, layer.QueryBias);
             Project(s, layer.Key, s.Key, layer.KeyBias);
             Project(s, layer.Value, s.Value, layer.ValueBias);
-            if (layer.QueryNorm is not null)
-                RmsNorm.ApplyPerHead(s.Query, layer.QueryNorm, c.RmsNormEps);
-            if (layer.KeyNorm is not null)
-                RmsNorm.ApplyPerHead(s.Key, layer.KeyNorm, c.RmsNormEps);
+            if (!layer.QueryNorm.IsEmpty)
+                RmsNorm.ApplyPerHead(s.Query, layer.QueryNorm.Span, c.RmsNormEps);
+            if (!layer.KeyNorm.IsEmpty)
+                RmsNorm.ApplyPerHead(s.Key, layer.KeyNorm.Span, c.RmsNormEps);
             Rope.Apply(s.Query, c.HeadDim, s.RopeCos, s.RopeSin, c.RopeLayout);
             Rope.Apply(s.Key, c.HeadDim, s.RopeCos, s.RopeSin, c.RopeLayout);
             cache.Write(l, position, s.Key, s.Value);
             cache.Attend(l, position + 1, s.Query, c.HeadCount, c.KvHeadCount, c.HeadDim, attentionScale,
                 s.Scores, s.AttentionScratch, s.Attended);
             s.Input.Set(s.Attended, c.QueryLength);
-            Project(s, layer.Output, s.Projected, null);
+            Project(s, layer.Output, s.Projected, default);
             TensorPrimitives.Add(s.X, s.Projected, s.X);
 
             // Feed-forward: SwiGLU.
-            RmsNorm.Apply(s.X, layer.FeedForwardNorm, c.RmsNormEps, s.Normed);
+            RmsNorm.Apply(s.X, layer.FeedForwardNorm.Span, c.RmsNormEps, s.Normed);
             s.Input.Set(s.Normed, c.EmbeddingLength);
-            Project(s, layer.Gate, s.Gate, null);
-            Project(s, layer.Up, s.Up, null);
+            Project(s, layer.Gate, s.Gate, default);
+            Project(s, layer.Up, s.Up, default);
             SwiGlu.Apply(s.Gate, s.Up, s.Gate);
             s.Input.Set(s.Gate, c.FeedForwardLength);
-            Project(s, layer.Down, s.Projected, null);
+            Project(s, layer.Down, s.Projected, default);
             TensorPrimitives.Add(s.X, s.Projected, s.X);
         }
 
         if (!computeLogits)
             return;
-        RmsNorm.Apply(s.X, w.OutputNorm, c.RmsNormEps, s.Normed);
+        RmsNorm.Apply(s.X, w.OutputNorm.Span, c.RmsNormEps, s.Normed);
         s.Input.Set(s.Normed, c.EmbeddingLength);
-        Project(s, w.Output, s.Logits, null);
+        Project(s, w.Output, s.Logits, default);
     }
 
-    private static void Project(ForwardState s, WeightMatrix w, float[] y, float[]? bias)
+    // y = W·input (+ bias, unless empty).
+    private static void Project(ForwardState s, WeightMatrix w, float[] y, ReadOnlyMemory<float> bias)
     {
         s.MatVec.Run(w, s.Input, y);
-        if (bias is not null)
-            TensorPrimitives.Add(y.AsSpan(0, w.Rows), bias, y.AsSpan(0, w.Rows));
+        if (!bias.IsEmpty)
+            TensorPrimitives.Add(y.AsSpan(0, w.Rows), bias.Span, y.AsSpan(0, w.Rows));
     }
 }

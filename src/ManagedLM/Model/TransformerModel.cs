@@ -39,7 +39,7 @@ public sealed class TransformerModel : IDisposable
             throw new ArgumentOutOfRangeException(nameof(options), max, "MaxContextLength must be positive.");
         MaxContextLength = max;
         Fingerprint = ComputeFingerprint(file);
-        RopeInverseFrequencies = Rope.InverseFrequencies(Config.RopeDimensions, Config.RopeFreqBase, Weights.RopeFrequencyFactors);
+        RopeInverseFrequencies = Rope.InverseFrequencies(Config.RopeDimensions, Config.RopeFreqBase, Weights.RopeFrequencyFactors.Span);
     }
 
     /// <summary>Loads a GGUF model.</summary>

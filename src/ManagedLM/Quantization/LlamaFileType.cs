@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using ManagedLM.Kernels;
 
 namespace ManagedLM.Quantization;
@@ -29,7 +30,7 @@ public enum LlamaFileType : uint
 public static class LlamaFileTypes
 {
     /// <summary>Every supported file type, in enum order.</summary>
-    public static IReadOnlyList<LlamaFileType> All { get; } = Enum.GetValues<LlamaFileType>();
+    public static ImmutableArray<LlamaFileType> All { get; } = [.. Enum.GetValues<LlamaFileType>()];
 
     /// <summary>The name llama-quantize uses (<c>Q4_K_M</c>, <c>F16</c>, ...).</summary>
     public static string Name(LlamaFileType type) => type.ToString();

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using ManagedLM.Gguf;
 using ManagedLM.Kernels;
 
@@ -12,7 +13,7 @@ namespace ManagedLM.Quantization;
 /// </summary>
 public static class ModelQuantizer
 {
-    private static readonly string[] SplitKeys = ["split.no", "split.count", "split.tensors.count"];
+    private static readonly ImmutableArray<string> SplitKeys = ["split.no", "split.count", "split.tensors.count"];
 
     /// <summary>Writes the quantized model to <paramref name="output"/> (left open).</summary>
     /// <exception cref="NotSupportedException">A tensor type that cannot be read or written, or a model the mix does not cover.</exception>

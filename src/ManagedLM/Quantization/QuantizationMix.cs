@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using ManagedLM.Gguf;
 using ManagedLM.Kernels;
 
@@ -63,7 +64,7 @@ public static class QuantizationMix
     private enum Category { TokenEmbd, AttentionQ, AttentionV, AttentionK, AttentionQkv, AttentionKvB, AttentionOutput, FfnUp, FfnGate, FfnDown, Output, Other }
 
     // Name fragments of 2-D weights llama.cpp never quantizes (gating, positional and tiny auxiliary tensors).
-    private static readonly string[] KeptWeights =
+    private static readonly ImmutableArray<string> KeptWeights =
     [
         "ffn_gate_inp.weight", "altup", "laurel", "per_layer_model_proj", "ssm_conv1d", "shortconv.conv.weight",
         "attn_rel_b.weight", "time_mix_first.weight", "time_mix_w0.weight", "time_mix_w1.weight", "time_mix_w2.weight",
@@ -73,7 +74,7 @@ public static class QuantizationMix
     ];
 
     // Checked in this order, as llama.cpp's tensor_get_category.
-    private static readonly (string Fragment, Category Category)[] CategoryFragments =
+    private static readonly ImmutableArray<(string Fragment, Category Category)> CategoryFragments =
     [
         ("attn_qkv.weight", Category.AttentionQkv), ("attn_kv_b.weight", Category.AttentionKvB),
         ("attn_v.weight", Category.AttentionV), ("attn_k.weight", Category.AttentionK), ("attn_q.weight", Category.AttentionQ),

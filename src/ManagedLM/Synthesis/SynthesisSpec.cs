@@ -1,10 +1,11 @@
+using System.Collections.Immutable;
 namespace ManagedLM.Synthesis;
 
 /// <summary>The hyperparameters of a synthetic model (the GGUF keys llama.cpp reads).</summary>
 public sealed record SynthesisSpec
 {
     /// <summary>Architectures the synthesizer writes.</summary>
-    public static readonly IReadOnlyList<string> Architectures = ["llama", "qwen2", "qwen3"];
+    public static readonly ImmutableArray<string> Architectures = ["llama", "qwen2", "qwen3"];
 
     /// <summary><c>llama</c>, <c>qwen2</c> (q/k/v biases) or <c>qwen3</c> (per-head q/k RMSNorm).</summary>
     public required string Architecture { get; init; }
@@ -152,7 +153,7 @@ public sealed record SynthesisPreset(string Name, SynthesisSpec Spec, string Voc
     /// smollm2-135m uses GPT-2's 50257-token vocabulary (SmolLM2's own 49152-token one is not available here), and the
     /// llama2.c stories models are tied (their PyTorch weights share the embedding) with their training context.
     /// </summary>
-    public static IReadOnlyList<SynthesisPreset> All { get; } =
+    public static ImmutableArray<SynthesisPreset> All { get; } =
     [
         new("tinyllama-1.1b", Llama(2048, 5632, 22, 32, 4, 32000, 2048, 10000f, 1e-5f, tied: false), LlamaSpmVocab),
         new("qwen2.5-0.5b", new SynthesisSpec

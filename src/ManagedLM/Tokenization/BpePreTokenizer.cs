@@ -1,3 +1,5 @@
+using System.Collections.Immutable;
+
 namespace ManagedLM.Tokenization;
 
 /// <summary>
@@ -20,7 +22,7 @@ internal sealed class BpePreTokenizer
     private const string PoroPattern = " ?[^(\\s|.,!?…。，、।۔،)]+";
     private const string Deepseek3Main = "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+";
 
-    private static readonly string[] CollapsedProperties = [@"\p{N}", @"\p{L}", @"\p{P}", @"\p{M}", @"\p{S}", @"\p{Lu}", @"\p{Ll}", @"\p{Lt}", @"\p{Lm}", @"\p{Lo}"];
+    private static readonly ImmutableArray<string> CollapsedProperties = [@"\p{N}", @"\p{L}", @"\p{P}", @"\p{M}", @"\p{S}", @"\p{Lu}", @"\p{Ll}", @"\p{Lt}", @"\p{Lm}", @"\p{Lo}"];
 
     /// <summary>One step: a hand-written splitter, or an expression.</summary>
     private sealed record Step(string Pattern, UnitRegex? Regex, bool Collapsed);

@@ -1,3 +1,6 @@
+using System.Collections.Immutable;
+using System.Runtime.InteropServices;
+
 namespace ManagedLM.Tokenization;
 
 /// <summary>
@@ -6,8 +9,12 @@ namespace ManagedLM.Tokenization;
 /// </summary>
 internal static class ByteLevelEncoding
 {
+    // A raw array: the BPE encode loop maps every byte through it, and the JIT drops the bounds check
+    // for a static readonly array of known length (an ImmutableArray's would stay).
+    [ThreadSafeStatic("filled once in the static constructor, never written after")]
     private static readonly char[] ByteToCharTable = BuildByteToChar();
-    private static readonly short[] CharToByteTable = BuildCharToByte();
+    // Read while loading a vocabulary only.
+    private static readonly ImmutableArray<short> CharToByteTable = ImmutableCollectionsMarshal.AsImmutableArray(BuildCharToByte());
 
     /// <summary>The char that stands for <paramref name="b"/>.</summary>
     public static char ToChar(byte b) => ByteToCharTable[b];

@@ -25,6 +25,8 @@ internal enum CodepointFlags : ushort
 
 internal static class Codepoints
 {
+    // A raw array: the pre-tokenizer's splitters look up every ASCII code point here.
+    [ThreadSafeStatic("filled once in the static constructor, never written after")]
     private static readonly CodepointFlags[] Ascii = BuildAscii();
 
     /// <summary>Flags of a code point (0..0x10FFFF); out-of-range values are <see cref="CodepointFlags.Undefined"/>.</summary>

@@ -12,8 +12,6 @@ namespace ManagedLM.Tokenization;
 /// </summary>
 public abstract class Tokenizer
 {
-    private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: false);
-
     private protected TokenizerVocabulary Vocabulary { get; }
 
     private protected Tokenizer(TokenizerVocabulary vocabulary, string model)
@@ -176,10 +174,10 @@ public abstract class Tokenizer
             buffer.Write(piece);
         }
         if (!Vocabulary.CleanSpaces)
-            return Utf8.GetString(buffer.WrittenSpan);
+            return Encoding.UTF8.GetString(buffer.WrittenSpan);
         byte[] text = buffer.WrittenSpan.ToArray();
         int length = CleanSpaces(text);
-        return Utf8.GetString(text, 0, length);
+        return Encoding.UTF8.GetString(text, 0, length);
     }
 
     /// <summary>A decoder for one generation stream: bytes of tokens in, complete characters out.</summary>

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Text;
 using ManagedLM.Gguf;
 
@@ -107,7 +108,7 @@ internal sealed class TokenizerVocabulary
             throw new GgufFormatException(0, $"{Prefix}add_eos_token is true, but {Prefix}eos_token_id is not set");
 
         // Special tokens the converter did not mark, found by their text (the first name present wins).
-        DetectByText(ref eot, EotNames);
+        DetectByText(ref eot, EotNames.AsSpan());
         DetectByText(ref eom, ["<|eom_id|>"]);
         DetectByText(ref fimPre, ["<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>", "<|code_prefix|>", "<|prefix|>"]);
         DetectByText(ref fimSuf, ["<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>", "▁<SUF>", "<|code_suffix|>", "<|suffix|>"]);
@@ -143,20 +144,20 @@ internal sealed class TokenizerVocabulary
         return _pieceData.AsSpan(_pieceStart[id], _pieceStart[id + 1] - _pieceStart[id]);
     }
 
-    private static readonly string[] EotNames =
+    private static readonly ImmutableArray<string> EotNames =
     [
         "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>", "<EOT>", "_<EOT>",
         "[EOT]", "<｜end▁of▁sentence｜>", "<end_of_utterance>",
     ];
 
-    private static readonly string[] EndOfGenerationNames =
+    private static readonly ImmutableArray<string> EndOfGenerationNames =
     [
         "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>", "<end_of_turn>",
         "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>",
         "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>", "<｜end▁of▁sentence｜>", "[e~[",
     ];
 
-    private void DetectByText(ref int id, string[] names)
+    private void DetectByText(ref int id, ReadOnlySpan<string> names)
     {
         if (id >= 0)
             return;

@@ -128,41 +128,52 @@ internal sealed class UnitRegex
         public override bool Match(Matcher m, int pos) => true;
     }
 
+    // Nodes keep their parameters in readonly fields: a compiled expression is shared by every thread.
+
     private sealed class SetNode(UnitSet set, Node next) : Node
     {
+        private readonly UnitSet _set = set;
+        private readonly Node _next = next;
+
         public override bool Match(Matcher m, int pos) =>
-            pos < m.End && set.Contains(m.Text[pos]) && next.Match(m, pos + 1);
+            pos < m.End && _set.Contains(m.Text[pos]) && _next.Match(m, pos + 1);
     }
 
     /// <summary>A quantified single-unit class: counts the run once, then tries the continuation from each length.</summary>
     private sealed class RepeatSetNode(UnitSet set, int min, int max, bool lazy, Node next) : Node
     {
+        private readonly UnitSet _set = set;
+        private readonly int _min = min;
+        private readonly int _max = max;
+        private readonly bool _lazy = lazy;
+        private readonly Node _next = next;
+
         public override bool Match(Matcher m, int pos)
         {
-            int limit = (int)Math.Min((long)pos + max, m.End);
+            int limit = (int)Math.Min((long)pos + _max, m.End);
             int run = pos;
-            if (lazy)
+            if (_lazy)
             {
-                while (run - pos < min)
+                while (run - pos < _min)
                 {
-                    if (run >= limit || !set.Contains(m.Text[run]))
+                    if (run >= limit || !_set.Contains(m.Text[run]))
                         return false;
                     run++;
                 }
                 while (true)
                 {
-                    if (next.Match(m, run))
+                    if (_next.Match(m, run))
                         return true;
-                    if (run >= limit || !set.Contains(m.Text[run]))
+                    if (run >= limit || !_set.Contains(m.Text[run]))
                         return false;
                     run++;
                 }
             }
-            while (run < limit && set.Contains(m.Text[run]))
+            while (run < limit && _set.Contains(m.Text[run]))
                 run++;
-            for (; run - pos >= min; run--)
+            for (; run - pos >= _min; run--)
             {
-                if (next.Match(m, run))
+                if (_next.Match(m, run))
                     return true;
             }
             return false;
@@ -171,9 +182,11 @@ internal sealed class UnitRegex
 
     private sealed class AltNode(Node[] branches) : Node
     {
+        private readonly Node[] _branches = branches;
+
         public override bool Match(Matcher m, int pos)
         {
-            foreach (var branch in branches)
+            foreach (var branch in _branches)
             {
                 if (branch.Match(m, pos))
                     return true;
@@ -183,62 +196,85 @@ internal sealed class UnitRegex
     }
 
     /// <summary>A quantified group; iteration counts live on the matcher's frame stack.</summary>
-    private sealed class GroupRepeatNode(int min, int max, bool lazy, Node next) : Node
+    private sealed class GroupRepeatNode : Node
     {
-        public Node Body = null!;
-        public int Min => min;
+        private readonly int _min;
+        private readonly int _max;
+        private readonly bool _lazy;
+        private readonly Node _next;
+        private readonly Node _body;
+
+        // buildBody builds the body, which ends in a LoopTailNode back to this node.
+        public GroupRepeatNode(int min, int max, bool lazy, Node next, Func<GroupRepeatNode, Node> buildBody)
+        {
+            _min = min;
+            _max = max;
+            _lazy = lazy;
+            _next = next;
+            _body = buildBody(this);
+        }
+
+        public int Min => _min;
 
         public override bool Match(Matcher m, int pos) => Iterate(m, pos, 0);
 
         public bool Iterate(Matcher m, int pos, int count)
         {
             RuntimeHelpers.EnsureSufficientExecutionStack();
-            if (lazy && count >= min && next.Match(m, pos))
+            if (_lazy && count >= _min && _next.Match(m, pos))
                 return true;
-            if (count < max)
+            if (count < _max)
             {
                 m.Push(count, pos);
-                bool matched = Body.Match(m, pos);
+                bool matched = _body.Match(m, pos);
                 m.Pop();
                 if (matched)
                     return true;
             }
-            return !lazy && count >= min && next.Match(m, pos);
+            return !_lazy && count >= _min && _next.Match(m, pos);
         }
     }
 
     private sealed class LoopTailNode(GroupRepeatNode owner) : Node
     {
+        private readonly GroupRepeatNode _owner = owner;
+
         public override bool Match(Matcher m, int pos)
         {
             var (count, start) = m.Pop();
             // An empty iteration once the minimum is met fails (ECMAScript), which also ends empty loops.
-            bool matched = !(pos == start && count + 1 > owner.Min) && owner.Iterate(m, pos, count + 1);
+            bool matched = !(pos == start && count + 1 > _owner.Min) && _owner.Iterate(m, pos, count + 1);
             m.Push(count, start);
             return matched;
         }
     }
 
-    private sealed class LookaheadNode(bool negate, Node next) : Node
+    private sealed class LookaheadNode(Node body, bool negate, Node next) : Node
     {
-        public Node Body = null!;
-        public override bool Match(Matcher m, int pos) => Body.Match(m, pos) != negate && next.Match(m, pos);
+        private readonly Node _body = body;
+        private readonly bool _negate = negate;
+        private readonly Node _next = next;
+
+        public override bool Match(Matcher m, int pos) => _body.Match(m, pos) != _negate && _next.Match(m, pos);
     }
 
     private enum AnchorKind { Start, End, WordBoundary, NotWordBoundary }
 
     private sealed class AnchorNode(AnchorKind kind, Node next) : Node
     {
+        private readonly AnchorKind _kind = kind;
+        private readonly Node _next = next;
+
         public override bool Match(Matcher m, int pos)
         {
-            bool holds = kind switch
+            bool holds = _kind switch
             {
                 AnchorKind.Start => pos == m.Start,
                 AnchorKind.End => pos == m.End,
                 AnchorKind.WordBoundary => m.IsWord(pos - 1) != m.IsWord(pos),
                 _ => m.IsWord(pos - 1) == m.IsWord(pos),
             };
-            return holds && next.Match(m, pos);
+            return holds && _next.Match(m, pos);
         }
     }
 
@@ -267,17 +303,9 @@ internal sealed class UnitRegex
             case RepeatAst { Body: SetAst set } r:
                 return new RepeatSetNode(set.Set, r.Min, r.Max, r.Lazy, next);
             case RepeatAst r:
-            {
-                var loop = new GroupRepeatNode(r.Min, r.Max, r.Lazy, next);
-                loop.Body = Build(r.Body, new LoopTailNode(loop));
-                return loop;
-            }
+                return new GroupRepeatNode(r.Min, r.Max, r.Lazy, next, loop => Build(r.Body, new LoopTailNode(loop)));
             case LookAst look:
-            {
-                var node = new LookaheadNode(look.Negate, next);
-                node.Body = Build(look.Body, LookAcceptNode.Instance);
-                return node;
-            }
+                return new LookaheadNode(Build(look.Body, LookAcceptNode.Instance), look.Negate, next);
             case AnchorAst a:
                 return new AnchorNode(a.Kind, next);
             default:

@@ -1,3 +1,6 @@
+using System.Collections.Immutable;
+using System.Runtime.InteropServices;
+
 namespace ManagedLM.Tokenization;
 
 /// <summary>An immutable set of integer units (code points or collapsed category bytes) as sorted disjoint ranges.</summary>
@@ -5,20 +8,24 @@ internal sealed class UnitSet
 {
     public const int MaxUnit = 0x10FFFF;
 
-    private readonly int[] _lo;
-    private readonly int[] _hi;
-    private readonly bool[] _ascii = new bool[128];
+    private readonly ImmutableArray<int> _lo;
+    private readonly ImmutableArray<int> _hi;
+    private readonly ImmutableArray<bool> _ascii;
 
     private UnitSet(List<(int Lo, int Hi)> merged)
     {
-        _lo = new int[merged.Count];
-        _hi = new int[merged.Count];
+        var lo = new int[merged.Count];
+        var hi = new int[merged.Count];
+        var ascii = new bool[128];
         for (int i = 0; i < merged.Count; i++)
         {
-            (_lo[i], _hi[i]) = merged[i];
+            (lo[i], hi[i]) = merged[i];
             for (int u = merged[i].Lo; u <= Math.Min(merged[i].Hi, 127); u++)
-                _ascii[u] = true;
+                ascii[u] = true;
         }
+        _lo = ImmutableCollectionsMarshal.AsImmutableArray(lo);
+        _hi = ImmutableCollectionsMarshal.AsImmutableArray(hi);
+        _ascii = ImmutableCollectionsMarshal.AsImmutableArray(ascii);
     }
 
     public static UnitSet Of(IEnumerable<(int Lo, int Hi)> ranges)

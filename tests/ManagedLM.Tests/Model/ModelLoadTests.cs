@@ -57,7 +57,7 @@ public sealed class ModelLoadTests : IDisposable
         Assert.Equal(512, model.Config.QueryLength);
         Assert.Equal(RopeLayout.NeoX, model.Config.RopeLayout);
         Assert.True(model.Weights.TiedEmbeddings);
-        Assert.NotNull(model.Weights.Layers[0].QueryNorm);
+        Assert.False(model.Weights.Layers[0].QueryNorm.IsEmpty);
     }
 
     [Fact]
