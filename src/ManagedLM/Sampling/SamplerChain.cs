@@ -104,11 +104,7 @@ public sealed class SamplerChain
         }
         if (_options.MinP > 0)
             kept = kept[..MinP(kept, _options.MinP)];
-
-        float temperature = _options.Temperature;
-        for (int i = 0; i < kept.Length; i++)
-            kept[i].Logit /= temperature;
-        return Draw(kept, _rng.NextDouble());
+        return Draw(kept, _options.Temperature, _rng.NextDouble());
     }
 
     /// <summary>Index of the largest logit; ties go to the lower id.</summary>
@@ -182,7 +178,9 @@ public sealed class SamplerChain
     private static int DropBanned(Span<TokenCandidate> c)
     {
         int n = 0;
-        for (int i = 0; i < c.Length; i++)
+        while (n < c.Length && !float.IsNegativeInfinity(c[n].Logit))
+            n++;                                 // nothing moves before the first ban
+        for (int i = n + 1; i < c.Length; i++)
         {
             if (!float.IsNegativeInfinity(c[i].Logit))
                 c[n++] = c[i];
@@ -270,14 +268,21 @@ public sealed class SamplerChain
         return n;
     }
 
-    // Softmax over the kept candidates, then the first token whose cumulative weight passes u · total.
-    private static int Draw(ReadOnlySpan<TokenCandidate> c, double u)
+    // Softmax of logit / temperature over the kept candidates, then the first token whose cumulative weight passes
+    // u · total. Weights exp((logit − max) / temperature): the same softmax, and no overflow at tiny temperatures.
+    private static int Draw(Span<TokenCandidate> c, float temperature, double u)
     {
         float max = MaxLogit(c);
-        double target = u * SumExp(c, max), cumulative = 0;
+        double total = 0;
         for (int i = 0; i < c.Length; i++)
         {
-            cumulative += Math.Exp(c[i].Logit - max);
+            c[i].Key = (float)Math.Exp((c[i].Logit - max) / (double)temperature);
+            total += c[i].Key;
+        }
+        double target = u * total, cumulative = 0;
+        for (int i = 0; i < c.Length; i++)
+        {
+            cumulative += c[i].Key;
             if (cumulative > target)
                 return c[i].Id;
         }
@@ -305,7 +310,7 @@ public sealed class SamplerChain
     {
         public int Id = id;
         public float Logit = logit;
-        public float Key;                        // typical-p's rank: |−ln p − H|
+        public float Key;                        // typical-p's rank |−ln p − H|, then the draw's weight
     }
 
     // Higher logit first; ties to the lower id.

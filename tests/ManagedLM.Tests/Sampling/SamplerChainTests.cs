@@ -91,6 +91,15 @@ public class SamplerChainTests
         Assert.Equal(draws, counts[1] + counts[2] + counts[3]);
     }
 
+    [Fact]
+    public void A_tiny_temperature_draws_the_most_likely_token_without_overflow()
+    {
+        var s = new SamplerChain(Unfiltered with { Temperature = 1e-30f, Seed = 4 }, 4);
+        float[] logits = [1f, 3f, 2.9999f, float.NegativeInfinity];
+        for (int i = 0; i < 50; i++)
+            Assert.Equal(1, s.Sample(logits));
+    }
+
     [Theory]
     [InlineData(2f, 0.99f, 0)]    // seen 2 → 1 (halved), still above 0.99
     [InlineData(2f, 1.01f, 1)]    // ... and below 1.01
