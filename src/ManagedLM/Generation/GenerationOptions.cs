@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using ManagedLM.Sampling;
 
 namespace ManagedLM.Generation;
@@ -14,7 +15,13 @@ public sealed record GenerationOptions
     /// Strings that end generation when the text produces them, matched across token boundaries;
     /// the stop string itself is not emitted.
     /// </summary>
-    public IReadOnlyList<string> StopStrings { get; init; } = [];
+    public IReadOnlyList<string> StopStrings
+    {
+        get => _stopStrings;
+        init => _stopStrings = value is null ? throw new ArgumentNullException(nameof(StopStrings)) : [.. value];
+    }
+
+    private readonly ImmutableArray<string> _stopStrings = [];
 
     /// <summary>Sampling for this call; null uses the generator's (<see cref="GeneratorOptions.Sampling"/>).</summary>
     public SamplingOptions? Sampling { get; init; }
@@ -55,7 +62,6 @@ public sealed record GenerationOptions
             throw new ArgumentOutOfRangeException(nameof(TopLogprobs), TopLogprobs, "TopLogprobs must be in [0, 20].");
         if (TopLogprobs > 0 && !Logprobs)
             throw new ArgumentOutOfRangeException(nameof(TopLogprobs), TopLogprobs, "TopLogprobs needs Logprobs = true.");
-        ArgumentNullException.ThrowIfNull(StopStrings, nameof(StopStrings));
         foreach (string s in StopStrings)
         {
             if (string.IsNullOrEmpty(s))

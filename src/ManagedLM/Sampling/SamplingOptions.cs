@@ -11,7 +11,7 @@ namespace ManagedLM.Sampling;
 /// </summary>
 public sealed record SamplingOptions
 {
-    private readonly IReadOnlyDictionary<int, float> _logitBias = FrozenDictionary<int, float>.Empty;
+    private readonly FrozenDictionary<int, float> _logitBias = FrozenDictionary<int, float>.Empty;
 
     /// <summary>
     /// llama.cpp's defaults: temperature 0.8, top-k 40, top-p 0.95, min-p 0.05, typical-p 1 (off),
