@@ -33,6 +33,15 @@ public class GenerateCommandTests
     }
 
     [Fact]
+    public void Stop_strings_and_sampling_flags_reach_the_generator()
+    {
+        var output = new StringWriter();
+        var result = GenerateCommand.Run(Request("Once upon a time") with { StopStrings = ["Lily"], KvCacheType = ManagedLM.Generation.KvCacheType.F32 }, output, TextWriter.Null);
+        Assert.Equal(ManagedLM.Generation.StopReason.StopString, result.StopReason);
+        Assert.Equal("Once upon a time, there was a little girl named \n", output.ToString());
+    }
+
+    [Fact]
     public void Command_line_parses_and_runs()
     {
         var root = new System.CommandLine.RootCommand();
@@ -42,7 +51,8 @@ public class GenerateCommandTests
         Console.SetOut(output);
         try
         {
-            int code = root.Parse(["generate", "-m", TestData.Model("stories260K.gguf"), "--prompt-ids", "1,403,407", "-n", "3", "--temp", "0", "-t", "1", "--json"]).Invoke();
+            int code = root.Parse(["generate", "-m", TestData.Model("stories260K.gguf"), "--prompt-ids", "1,403,407", "-n", "3", "--temp", "0", "-t", "1",
+                "--repeat-penalty", "1.0", "--typical", "1", "--stop", "zzz", "--kv-type", "F32", "--json"]).Invoke();
             Assert.Equal(0, code);
         }
         finally

@@ -24,13 +24,22 @@ internal static class GenerateCommand
         var topK = new Option<int>("--top-k") { Description = "Top-k (0 disables).", DefaultValueFactory = _ => SamplingOptions.Default.TopK };
         var topP = new Option<float>("--top-p") { Description = "Top-p (1 disables).", DefaultValueFactory = _ => SamplingOptions.Default.TopP };
         var minP = new Option<float>("--min-p") { Description = "Min-p (0 disables).", DefaultValueFactory = _ => SamplingOptions.Default.MinP };
+        var typical = new Option<float>("--typical") { Description = "Locally typical sampling p (1 disables).", DefaultValueFactory = _ => SamplingOptions.Default.TypicalP };
+        var repeatPenalty = new Option<float>("--repeat-penalty") { Description = "Penalty for repeated tokens (1 disables).", DefaultValueFactory = _ => SamplingOptions.Default.RepeatPenalty };
+        var repeatLastN = new Option<int>("--repeat-last-n") { Description = "Tokens the penalties look back over (0 disables, -1 all).", DefaultValueFactory = _ => SamplingOptions.Default.RepeatLastN };
+        var presence = new Option<float>("--presence-penalty") { Description = "Presence penalty (0 disables)." };
+        var frequency = new Option<float>("--frequency-penalty") { Description = "Frequency penalty (0 disables)." };
+        var stop = new Option<string[]>("--stop") { Description = "Stop string (repeatable); not printed.", AllowMultipleArgumentsPerToken = false };
+        var ignoreEos = new Option<bool>("--ignore-eos") { Description = "Keep generating past end-of-generation tokens." };
+        var kvType = new Option<KvCacheType>("--kv-type") { Description = "KV cache storage: F16 (default) or F32.", DefaultValueFactory = _ => KvCacheType.F16 };
         var seed = new Option<ulong?>("--seed", "-s") { Description = "Random seed (default: random)." };
         var threads = new Option<int>("--threads", "-t") { Description = "Threads per matmul.", DefaultValueFactory = _ => Environment.ProcessorCount };
         var ctx = new Option<int?>("--ctx-size", "-c") { Description = "Context length (default: min(model's, 4096))." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of streaming text." };
         var command = new Command("generate", "Generate text from a prompt.")
         {
-            model, prompt, promptIds, count, temp, topK, topP, minP, seed, threads, ctx, json,
+            model, prompt, promptIds, count, temp, topK, topP, minP, typical, repeatPenalty, repeatLastN, presence, frequency,
+            stop, ignoreEos, seed, threads, ctx, kvType, json,
         };
         command.SetAction(parse =>
         {
@@ -40,9 +49,16 @@ internal static class GenerateCommand
                 new SamplingOptions
                 {
                     Temperature = parse.GetValue(temp), TopK = parse.GetValue(topK), TopP = parse.GetValue(topP),
-                    MinP = parse.GetValue(minP), Seed = parse.GetValue(seed),
+                    MinP = parse.GetValue(minP), TypicalP = parse.GetValue(typical), RepeatPenalty = parse.GetValue(repeatPenalty),
+                    RepeatLastN = parse.GetValue(repeatLastN), PresencePenalty = parse.GetValue(presence),
+                    FrequencyPenalty = parse.GetValue(frequency), Seed = parse.GetValue(seed),
                 },
-                parse.GetValue(threads), parse.GetValue(ctx), parse.GetValue(json));
+                parse.GetValue(threads), parse.GetValue(ctx), parse.GetValue(json))
+            {
+                StopStrings = parse.GetValue(stop) ?? [],
+                IgnoreEndOfGeneration = parse.GetValue(ignoreEos),
+                KvCacheType = parse.GetValue(kvType),
+            };
             Run(request, Console.Out, Console.Error);
             return 0;
         });
@@ -51,7 +67,12 @@ internal static class GenerateCommand
 
     public sealed record GenerateRequest(
         string ModelPath, string? Prompt, int[]? PromptIds, int MaxTokens, SamplingOptions Sampling,
-        int Threads, int? ContextLength, bool Json);
+        int Threads, int? ContextLength, bool Json)
+    {
+        public IReadOnlyList<string> StopStrings { get; init; } = [];
+        public bool IgnoreEndOfGeneration { get; init; }
+        public KvCacheType KvCacheType { get; init; } = KvCacheType.F16;
+    }
 
     public static GenerationResult Run(GenerateRequest r, TextWriter output, TextWriter log)
     {
@@ -62,7 +83,7 @@ internal static class GenerateCommand
             throw new ArgumentException("The prompt is empty: give --prompt text or --prompt-ids.");
         using var generator = model.CreateGenerator(new GeneratorOptions
         {
-            Sampling = r.Sampling, Threads = r.Threads, ContextLength = r.ContextLength,
+            Sampling = r.Sampling, Threads = r.Threads, ContextLength = r.ContextLength, KvCacheType = r.KvCacheType,
         });
 
         if (!r.Json && r.Prompt is not null && r.PromptIds is null)
@@ -70,7 +91,10 @@ internal static class GenerateCommand
             output.Write(r.Prompt);
             output.Flush();
         }
-        var result = generator.Complete(prompt, new GenerationOptions { MaxTokens = r.MaxTokens }, token =>
+        var result = generator.Complete(prompt, new GenerationOptions
+        {
+            MaxTokens = r.MaxTokens, StopStrings = r.StopStrings, IgnoreEndOfGeneration = r.IgnoreEndOfGeneration,
+        }, token =>
         {
             if (!r.Json)
             {
