@@ -34,3 +34,37 @@ public class BenchCommandTests
         Assert.Contains("llama", rows[2]);
     }
 }
+
+public class ParallelBenchTests
+{
+    [Fact]
+    public void Json_lines_carry_the_parallel_fields_one_per_generator_count()
+    {
+        var output = new StringWriter();
+        var settings = new BenchCommand.BenchSettings(TestData.Model("stories260K.gguf"), [0], [6], [1], 2);
+        var results = ParallelBench.Run(settings, [1, 3], json: true, output);
+
+        var lines = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        Assert.Equal(2, lines.Length);
+        Assert.Equal([1, 3], lines.Select(e => e.GetProperty("n_parallel").GetInt32()));
+        Assert.All(lines, e =>
+        {
+            Assert.Equal("parallel", e.GetProperty("mode").GetString());
+            Assert.Equal(1, e.GetProperty("n_threads").GetInt32());
+            Assert.Equal(6, e.GetProperty("n_gen").GetInt32());
+            Assert.True(e.GetProperty("speed_tg").GetDouble() > 0);
+            Assert.Equal(2, e.GetProperty("samples_ts").GetArrayLength());
+            Assert.True(e.GetProperty("rss_mb").GetDouble() > 0);
+        });
+        // Three generators hold three caches of the same size.
+        Assert.Equal(3 * results[0].KvBytes, results[1].KvBytes);
+    }
+
+    [Fact]
+    public void Parallel_mode_needs_a_generation_length()
+    {
+        var settings = new BenchCommand.BenchSettings(TestData.Model("stories260K.gguf"), [8], [0], [1], 1);
+        Assert.Throws<ArgumentOutOfRangeException>(() => ParallelBench.Run(settings, [2], json: false, TextWriter.Null));
+    }
+}

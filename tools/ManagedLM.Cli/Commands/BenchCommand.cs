@@ -10,7 +10,8 @@ namespace ManagedLM.Cli.Commands;
 /// <summary>
 /// `managedlm bench`, after llama-bench: prompt processing (pp N) and generation (tg N) tokens/s with
 /// mean ± stddev over repetitions, after a warm-up run. `--json` prints one llama-bench-style JSON
-/// object per test (n_prompt, n_gen, n_threads, avg_ts, stddev_ts, ...).
+/// object per test (n_prompt, n_gen, n_threads, avg_ts, stddev_ts, ...). `--parallel 1,2,4` measures
+/// aggregate decode tokens/s of N independent generators on N threads instead (see <see cref="ParallelBench"/>).
 /// </summary>
 internal static class BenchCommand
 {
@@ -22,16 +23,22 @@ internal static class BenchCommand
         var threads = CliOptions.IntList("--threads", "-t", "Thread counts to test (comma-separated).", Environment.ProcessorCount);
         var reps = new Option<int>("--repetitions", "-r") { Description = "Runs of each test.", DefaultValueFactory = _ => 5 };
         var json = new Option<bool>("--json") { Description = "Print JSON lines (llama-bench -o jsonl fields) instead of a table." };
+        var parallel = CliOptions.IntList("--parallel", "-np",
+            "Independent generators decoding at once, each on its own thread (comma-separated): reports aggregate tg tokens/s and RSS instead of pp/tg.");
         var command = new Command("bench", "Measure prompt-processing and generation speed, like llama-bench.")
         {
-            model, prompt, gen, threads, reps, json,
+            model, prompt, gen, threads, reps, json, parallel,
         };
         command.SetAction(parse =>
         {
             var settings = new BenchSettings(
                 ModelLocator.Resolve(parse.GetValue(model)), parse.GetValue(prompt)!, parse.GetValue(gen)!,
                 parse.GetValue(threads)!, parse.GetValue(reps));
-            Run(settings, parse.GetValue(json), Console.Out);
+            int[] np = parse.GetValue(parallel)!;
+            if (np.Length > 0)
+                ParallelBench.Run(settings, np, parse.GetValue(json), Console.Out);
+            else
+                Run(settings, parse.GetValue(json), Console.Out);
             return 0;
         });
         return command;
@@ -140,7 +147,7 @@ internal static class BenchCommand
         return JsonSerializer.Serialize(o);
     }
 
-    private static double StdDev(double[] v)
+    internal static double StdDev(double[] v)
     {
         if (v.Length < 2)
             return 0;
@@ -148,6 +155,6 @@ internal static class BenchCommand
         return Math.Sqrt(v.Sum(x => (x - mean) * (x - mean)) / (v.Length - 1));
     }
 
-    private static string FormatBytes(long b) => b >= 1L << 30 ? $"{b / (double)(1L << 30):F2} GiB" : $"{b / (double)(1 << 20):F2} MiB";
-    private static string FormatCount(long n) => n >= 1_000_000_000 ? $"{n / 1e9:F2} B" : n >= 1_000_000 ? $"{n / 1e6:F2} M" : $"{n / 1e3:F2} K";
+    internal static string FormatBytes(long b) => b >= 1L << 30 ? $"{b / (double)(1L << 30):F2} GiB" : $"{b / (double)(1 << 20):F2} MiB";
+    internal static string FormatCount(long n) => n >= 1_000_000_000 ? $"{n / 1e9:F2} B" : n >= 1_000_000 ? $"{n / 1e6:F2} M" : $"{n / 1e3:F2} K";
 }
