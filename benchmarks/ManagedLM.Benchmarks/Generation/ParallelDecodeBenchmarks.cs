@@ -1,4 +1,6 @@
 using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Running;
 using ManagedLM.Generation;
 using ManagedLM.Model;
 using ManagedLM.Quantization;
@@ -11,8 +13,14 @@ namespace ManagedLM.Benchmarks.Generation;
 /// (one matmul thread each). Aggregate tokens/s = N · Tokens / mean time; compare each N with N = 1 of the
 /// same run (decode is memory-bound, so N generators on N cores share the memory bandwidth).
 /// </summary>
-public class ParallelDecodeBenchmarks
+[Config(typeof(Config))]
+public class ParallelDecodeBenchmarks : ITokensPerOperation
 {
+    private sealed class Config : ManualConfig
+    {
+        public Config() => AddColumn(new TokensPerSecondColumn());
+    }
+
     private const int Tokens = 32;
 
     [Params("stories110m")]
@@ -39,6 +47,9 @@ public class ParallelDecodeBenchmarks
             g.Dispose();
         _model.Dispose();
     }
+
+    // Mean is per decode step (OperationsPerInvoke): each step yields one token per generator.
+    public double TokensPerOperation(BenchmarkCase benchmarkCase) => (int)benchmarkCase.Parameters["Generators"];
 
     /// <summary>Every generator decodes <see cref="Tokens"/> tokens from an empty cache, all at once.</summary>
     [Benchmark(OperationsPerInvoke = Tokens)]
