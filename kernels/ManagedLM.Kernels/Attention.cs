@@ -16,20 +16,10 @@ public static class Attention
         int heads, int kvHeads, int headDim, float scale, Span<float> scores, Span<float> output)
     {
         Check(q.Length, keys.Length, values.Length, length, heads, kvHeads, headDim, scores.Length, output.Length);
-        int kvDim = kvHeads * headDim, group = heads / kvHeads;
-        var s = scores[..length];
+        int group = heads / kvHeads;
         for (int h = 0; h < heads; h++)
-        {
-            var qh = q.Slice(h * headDim, headDim);
-            int kvOffset = h / group * headDim;
-            for (int t = 0; t < length; t++)
-                s[t] = Dot.F32Core(qh, keys.Slice(t * kvDim + kvOffset, headDim)) * scale;
-            Softmax.InPlace(s);
-            var oh = output.Slice(h * headDim, headDim);
-            oh.Clear();
-            for (int t = 0; t < length; t++)
-                TensorPrimitives.MultiplyAdd(values.Slice(t * kvDim + kvOffset, headDim), s[t], oh, oh);
-        }
+            DecodeHead(q.Slice(h * headDim, headDim), keys, values, length, kvHeads * headDim, h / group * headDim, scale, scores,
+                output.Slice(h * headDim, headDim));
     }
 
     /// <summary>
@@ -44,25 +34,49 @@ public static class Attention
         Check(q.Length, keys.Length, values.Length, length, heads, kvHeads, headDim, scores.Length, output.Length);
         if (scratch.Length < 2 * headDim)
             throw new ArgumentException($"Attention scratch needs {2 * headDim} floats.", nameof(scratch));
-        int kvDim = kvHeads * headDim, group = heads / kvHeads;
-        var s = scores[..length];
-        var qh = scratch[..headDim];
-        var vt = scratch.Slice(headDim, headDim);
+        int group = heads / kvHeads;
         for (int h = 0; h < heads; h++)
+            DecodeHead(q.Slice(h * headDim, headDim), keys, values, length, kvHeads * headDim, h / group * headDim, scale, scores, scratch,
+                output.Slice(h * headDim, headDim));
+    }
+
+    /// <summary>
+    /// One query head over an F32 cache. qh, output: [headDim]; keys, values: [length × kvDim], the head's
+    /// columns at <paramref name="kvOffset"/>; scores: scratch of at least length.
+    /// </summary>
+    public static void DecodeHead(ReadOnlySpan<float> qh, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, int length,
+        int kvDim, int kvOffset, float scale, Span<float> scores, Span<float> output)
+    {
+        int headDim = qh.Length;
+        var s = scores[..length];
+        for (int t = 0; t < length; t++)
+            s[t] = Dot.F32Core(qh, keys.Slice(t * kvDim + kvOffset, headDim)) * scale;
+        Softmax.InPlace(s);
+        var oh = output[..headDim];
+        oh.Clear();
+        for (int t = 0; t < length; t++)
+            TensorPrimitives.MultiplyAdd(values.Slice(t * kvDim + kvOffset, headDim), s[t], oh, oh);
+    }
+
+    /// <summary>One query head over an F16 cache (see the F16 <see cref="Decode(ReadOnlySpan{float}, ReadOnlySpan{ushort}, ReadOnlySpan{ushort}, int, int, int, int, float, Span{float}, Span{float}, Span{float})"/>); scratch: at least 2·headDim.</summary>
+    public static void DecodeHead(ReadOnlySpan<float> qh, ReadOnlySpan<ushort> keys, ReadOnlySpan<ushort> values, int length,
+        int kvDim, int kvOffset, float scale, Span<float> scores, Span<float> scratch, Span<float> output)
+    {
+        int headDim = qh.Length;
+        var s = scores[..length];
+        var q16 = scratch[..headDim];
+        var vt = scratch.Slice(headDim, headDim);
+        RoundToHalf(qh, q16);
+        for (int t = 0; t < length; t++)
+            s[t] = Float16.Dot(keys.Slice(t * kvDim + kvOffset, headDim), q16) * scale;
+        Softmax.InPlace(s);
+        RoundToHalf(s, s);
+        var oh = output[..headDim];
+        oh.Clear();
+        for (int t = 0; t < length; t++)
         {
-            RoundToHalf(q.Slice(h * headDim, headDim), qh);
-            int kvOffset = h / group * headDim;
-            for (int t = 0; t < length; t++)
-                s[t] = Float16.Dot(keys.Slice(t * kvDim + kvOffset, headDim), qh) * scale;
-            Softmax.InPlace(s);
-            RoundToHalf(s, s);
-            var oh = output.Slice(h * headDim, headDim);
-            oh.Clear();
-            for (int t = 0; t < length; t++)
-            {
-                Float16.ToSingle(values.Slice(t * kvDim + kvOffset, headDim), vt);
-                TensorPrimitives.MultiplyAdd(vt, s[t], oh, oh);
-            }
+            Float16.ToSingle(values.Slice(t * kvDim + kvOffset, headDim), vt);
+            TensorPrimitives.MultiplyAdd(vt, s[t], oh, oh);
         }
     }
 

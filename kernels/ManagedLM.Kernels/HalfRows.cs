@@ -157,4 +157,16 @@ internal static unsafe class HalfRows
         for (int i = 0; i < y.Length; i++, row += rowBytes)
             y[i] = DotCore<TFormat>(new ReadOnlySpan<ushort>(row, cols), x);
     }
+
+    /// <summary>As <see cref="Rows{TFormat}"/> for a batch: y[b·yStride + i] = dot(row i, activation row b).</summary>
+    public static void RowsMany<TFormat>(byte* row, long rowBytes, int cols, ReadOnlySpan<byte> activations, int stride, int batch,
+        int rowCount, Span<float> y, int yStride) where TFormat : IHalfFormat
+    {
+        for (int i = 0; i < rowCount; i++, row += rowBytes)
+        {
+            var w = new ReadOnlySpan<ushort>(row, cols);
+            for (int b = 0; b < batch; b++)
+                y[b * yStride + i] = DotCore<TFormat>(w, MemoryMarshal.Cast<byte, ushort>(activations.Slice(b * stride))[..cols]);
+        }
+    }
 }

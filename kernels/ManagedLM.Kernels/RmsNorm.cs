@@ -28,10 +28,10 @@ public static class RmsNorm
         }
     }
 
-    /// <summary>1 / sqrt(mean(x²) + eps), the sum of squares accumulated in double as ggml does.</summary>
+    /// <summary>1 / sqrt(mean(x²) + eps), the sum of squares accumulated in double as ggml does (in a fixed order: <see cref="Sum"/>).</summary>
     internal static float Scale(ReadOnlySpan<float> x, float eps)
     {
-        double sum = TensorPrimitives.SumOfSquares(x);
+        double sum = Sum.OfSquares(x);
         float mean = (float)(sum / x.Length);
         return 1.0f / MathF.Sqrt(mean + eps);
     }

@@ -4,7 +4,8 @@ namespace ManagedLM.Kernels;
 
 /// <summary>
 /// Numerically stable softmax: subtracts the maximum first (TensorPrimitives.SoftMax does not, and
-/// gives NaN for inputs such as [1000, 1000]).
+/// gives NaN for inputs such as [1000, 1000]), and sums in a fixed order (<see cref="Sum"/>), so a row gives the
+/// same weights wherever it sits in memory.
 /// </summary>
 public static class Softmax
 {
@@ -21,8 +22,7 @@ public static class Softmax
         }
         TensorPrimitives.Subtract(x, max, x);
         TensorPrimitives.Exp(x, x);
-        float sum = TensorPrimitives.Sum(x);
-        TensorPrimitives.Multiply(x, 1.0f / sum, x);
+        TensorPrimitives.Multiply(x, (float)(1.0 / Sum.OfChunks(x)), x);
     }
 
     /// <summary>Scalar reference in double.</summary>

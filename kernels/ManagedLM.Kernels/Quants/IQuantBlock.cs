@@ -21,6 +21,17 @@ public interface IQuantBlock<TSelf> where TSelf : unmanaged, IQuantBlock<TSelf>
 
     /// <summary>Dot product of a weight row with an activation row of <see cref="DotType"/> blocks (same element count).</summary>
     static abstract float Dot(ReadOnlySpan<TSelf> blocks, ReadOnlySpan<byte> activation);
+
+    /// <summary>
+    /// Dots of one weight row with <paramref name="count"/> activation rows <paramref name="activationStride"/> bytes
+    /// apart: y[b·<paramref name="yStride"/>] = Dot(blocks, activation row b). A type may override it to unpack each
+    /// weight block once for all rows; every override gives exactly the floats <see cref="Dot"/> gives.
+    /// </summary>
+    static virtual void DotMany(ReadOnlySpan<TSelf> blocks, ReadOnlySpan<byte> activations, int activationStride, int count, Span<float> y, int yStride)
+    {
+        for (int b = 0; b < count; b++)
+            y[b * yStride] = TSelf.Dot(blocks, activations.Slice(b * activationStride));
+    }
 }
 
 /// <summary>A block type with a reference quantizer that matches ggml's <c>quantize_row_*_ref</c> byte for byte.</summary>

@@ -3,55 +3,77 @@ using ManagedLM.Kernels;
 namespace ManagedLM.Generation;
 
 /// <summary>
-/// A matmul input vector and its prepared forms (F32, F16, BF16, Q8_0, Q8_1, Q8_K blocks), each computed at
+/// The rows of a matmul input and their prepared forms (F32, F16, BF16, Q8_0, Q8_1, Q8_K blocks), each computed at
 /// most once per <see cref="Set"/>: Q, K and V (or gate and up) share one quantization of their input.
-/// Buffers are sized once for the widest input; nothing is allocated per token.
+/// Buffers grow with the batch (<see cref="EnsureRows"/>); nothing is allocated per token.
 /// </summary>
-public sealed class Activation
+internal sealed class Activation
 {
     private static ReadOnlySpan<GgmlType> Forms => [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q8_1, GgmlType.Q8_K];
-    private readonly byte[][] _prepared;
+    private readonly int _maxLength;
+    private readonly int[] _strides;      // per form: bytes of one prepared row of _maxLength values
+    private readonly byte[][] _prepared;  // per form: [capacity × stride]
     private readonly bool[] _valid;
     private float[] _source = [];
-    private int _length;
+    private int _length, _rows, _sourceStride;
 
-    /// <param name="maxLength">Longest vector this will hold (a multiple of 256).</param>
-    public Activation(int maxLength)
+    /// <summary>Rows the buffers hold.</summary>
+    public int Capacity { get; private set; }
+
+    /// <param name="maxLength">Longest row this will hold.</param>
+    /// <param name="rows">Rows to allocate for at first.</param>
+    public Activation(int maxLength, int rows)
     {
-        _prepared = new byte[Forms.Length][];
+        _maxLength = RoundUp(maxLength, GgmlTypes.QK_K);
+        _strides = new int[Forms.Length];
         for (int i = 0; i < Forms.Length; i++)
-            _prepared[i] = new byte[GgmlTypes.RowBytes(Forms[i], RoundUp(maxLength, GgmlTypes.QK_K))];
+            _strides[i] = RoundUp((int)GgmlTypes.RowBytes(Forms[i], _maxLength), 64);
+        _prepared = new byte[Forms.Length][];
         _valid = new bool[Forms.Length];
+        Capacity = 0;
+        EnsureRows(rows);
     }
 
-    /// <summary>Sets the vector (read lazily: it must not change until the next Set).</summary>
-    public void Set(float[] source, int length)
+    public void EnsureRows(int rows)
     {
-        _source = source;
-        _length = length;
+        if (rows <= Capacity)
+            return;
+        for (int i = 0; i < Forms.Length; i++)
+            _prepared[i] = new byte[rows * _strides[i]];
+        Capacity = rows;
         Array.Clear(_valid);
     }
 
-    /// <summary>The vector prepared for weights of <paramref name="weightType"/>.</summary>
-    public ReadOnlySpan<byte> For(GgmlType weightType)
+    /// <summary>Sets the input: <paramref name="rows"/> rows of <paramref name="length"/> values, row r at r·sourceStride of <paramref name="source"/> (read lazily: it must not change until the next Set).</summary>
+    public void Set(float[] source, int length, int rows, int sourceStride)
     {
-        var (buffer, bytes) = Prepared(weightType);
-        return buffer.AsSpan(0, bytes);
+        if (rows > Capacity || length > _maxLength)
+            throw new ArgumentOutOfRangeException(nameof(rows), "The activation buffers are too small for this input.");
+        _source = source;
+        _length = length;
+        _rows = rows;
+        _sourceStride = sourceStride;
+        Array.Clear(_valid);
     }
 
-    /// <summary>The buffer holding the vector prepared for <paramref name="weightType"/>, and its length in bytes.</summary>
-    internal (byte[] Buffer, int Bytes) Prepared(GgmlType weightType)
+    /// <summary>The rows prepared for <paramref name="weightType"/> weights, and the bytes between rows.</summary>
+    public (byte[] Buffer, int Stride) Prepared(GgmlType weightType)
     {
         GgmlType form = MatVec.ActivationType(weightType);
         int i = Forms.IndexOf(form);
-        int bytes = (int)GgmlTypes.RowBytes(form, _length);
+        int stride = _strides[i];
         if (!_valid[i])
         {
-            MatVec.PrepareActivation(weightType, _source.AsSpan(0, _length), _prepared[i].AsSpan(0, bytes));
+            int bytes = (int)GgmlTypes.RowBytes(form, _length);
+            for (int r = 0; r < _rows; r++)
+                MatVec.PrepareActivation(weightType, _source.AsSpan(r * _sourceStride, _length), _prepared[i].AsSpan(r * stride, bytes));
             _valid[i] = true;
         }
-        return (_prepared[i], bytes);
+        return (_prepared[i], stride);
     }
+
+    /// <summary>Rows currently set.</summary>
+    public int Rows => _rows;
 
     private static int RoundUp(int n, int m) => (n + m - 1) / m * m;
 }

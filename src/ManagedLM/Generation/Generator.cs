@@ -52,13 +52,15 @@ public sealed partial class Generator : IDisposable
         _tokens = new List<int>(context);
         Sampler = new SamplerChain(options.Sampling, model.Config.VocabSize);
         _pool = options.Threads > 1 ? new WorkerPool(options.Threads) : null;
-        _state = new ForwardState(model.Config, context, _pool);
+        if (options.BatchSize < 1)
+            throw new ArgumentOutOfRangeException(nameof(options), options.BatchSize, "BatchSize must be at least 1.");
+        _state = new ForwardState(model.Config, _pool);
         _cache = new KvCache(options.KvCacheType, model.Config.BlockCount, model.Config.KvLength, context);
         _decoder = model.Tokenizer.CreateStreamingDecoder();
     }
 
     /// <summary>The logits after the last evaluated token ([vocab]); empty when there are none (before any, or after a rewind).</summary>
-    public ReadOnlySpan<float> Logits => _hasLogits ? _state.Logits : default;
+    public ReadOnlySpan<float> Logits => _hasLogits ? _state.Logits.AsSpan(0, Model.Config.VocabSize) : default;
 
     /// <summary>Bytes held by this generator's KV cache.</summary>
     public long KvCacheBytes => _cache.AllocatedBytes;
@@ -71,7 +73,7 @@ public sealed partial class Generator : IDisposable
         try
         {
             PrefillCore(tokens, CancellationToken.None);
-            return _state.Logits;
+            return _state.Logits.AsSpan(0, Model.Config.VocabSize);
         }
         finally
         {
@@ -90,7 +92,7 @@ public sealed partial class Generator : IDisposable
         {
             if (!_hasLogits)
                 throw new InvalidOperationException("There are no logits to sample from: call Prefill or Step first.");
-            return Sampler.Sample(_state.Logits, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_tokens));
+            return Sampler.Sample(_state.Logits.AsSpan(0, Model.Config.VocabSize), System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_tokens));
         }
         finally
         {
@@ -161,12 +163,18 @@ public sealed partial class Generator : IDisposable
         }
         _cache.EnsureCapacity(Position + tokens.Length);
         _hasLogits = false;
-        for (int i = 0; i < tokens.Length; i++)
+        // Chunks of up to BatchSize tokens, each one forward pass (one read of the weights); logits after the last token only.
+        int chunk = Math.Min(tokens.Length, Options.BatchSize);
+        _state.EnsureCapacity(chunk, 1);
+        for (int start = 0; start < tokens.Length; start += chunk)
         {
             cancellation.ThrowIfCancellationRequested();
-            bool last = i == tokens.Length - 1;
-            Transformer.Forward(Model, _state, _cache, tokens[i], Position, computeLogits: last);
-            _tokens.Add(tokens[i]);
+            int n = Math.Min(chunk, tokens.Length - start);
+            for (int i = 0; i < n; i++)
+                _state.Rows[i] = new ForwardRow(_cache, tokens[start + i], Position + i, Logits: start + i == tokens.Length - 1);
+            Transformer.Forward(Model, _state, n);
+            for (int i = 0; i < n; i++)
+                _tokens.Add(tokens[start + i]);
         }
         _hasLogits = true;
     }

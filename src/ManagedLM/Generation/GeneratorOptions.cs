@@ -19,6 +19,13 @@ public sealed record GeneratorOptions
     /// </summary>
     public int Threads { get; init; } = 1;
 
+    /// <summary>
+    /// Prompt tokens evaluated per forward pass (llama.cpp's n_ubatch): a chunk reads the weights once for all its
+    /// tokens, so larger chunks prefill faster, at the cost of scratch memory (about chunk × (4·n_embd + 2·n_ff) floats).
+    /// Cancellation is observed between chunks.
+    /// </summary>
+    public int BatchSize { get; init; } = 64;
+
     /// <summary>Storage of the KV cache: F16 (default, as llama.cpp) or F32.</summary>
     public KvCacheType KvCacheType { get; init; } = KvCacheType.F16;
 

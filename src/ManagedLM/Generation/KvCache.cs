@@ -102,17 +102,18 @@ public sealed class KvCache
     }
 
     /// <summary>
-    /// Attention of query <paramref name="q"/> ([heads × headDim]) over positions [0, length) of
-    /// <paramref name="layer"/>, into <paramref name="output"/>.
+    /// Attention of one query head <paramref name="qh"/> ([headDim]) over positions [0, length) of
+    /// <paramref name="layer"/>, reading KV head <paramref name="kvHead"/>, into <paramref name="output"/> ([headDim]).
+    /// scores: at least length; scratch: at least 2·headDim.
     /// </summary>
-    internal void Attend(int layer, int length, ReadOnlySpan<float> q, int heads, int kvHeads, int headDim, float scale,
+    internal void AttendHead(int layer, int length, ReadOnlySpan<float> qh, int kvHead, float scale,
         Span<float> scores, Span<float> scratch, Span<float> output)
     {
-        int n = length * RowLength;
+        int n = length * RowLength, offset = kvHead * qh.Length;
         if (Type == KvCacheType.F32)
-            Attention.Decode(q, _keys32![layer].AsSpan(0, n), _values32![layer].AsSpan(0, n), length, heads, kvHeads, headDim, scale, scores, output);
+            Attention.DecodeHead(qh, _keys32![layer].AsSpan(0, n), _values32![layer].AsSpan(0, n), length, RowLength, offset, scale, scores, output);
         else
-            Attention.Decode(q, _keys16![layer].AsSpan(0, n), _values16![layer].AsSpan(0, n), length, heads, kvHeads, headDim, scale, scores, scratch, output);
+            Attention.DecodeHead(qh, _keys16![layer].AsSpan(0, n), _values16![layer].AsSpan(0, n), length, RowLength, offset, scale, scores, scratch, output);
     }
 
     /// <summary>Copies positions [0, length) of every layer into <paramref name="destination"/> (same geometry, any type).</summary>

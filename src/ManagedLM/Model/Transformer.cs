@@ -4,67 +4,104 @@ using ManagedLM.Kernels;
 
 namespace ManagedLM.Model;
 
-/// <summary>The forward pass of a decoder-only transformer (llama / qwen2 / qwen3), one position at a time.</summary>
+/// <summary>
+/// The forward pass of a decoder-only transformer (llama / qwen2 / qwen3) over a batch of rows: the tokens of a
+/// prompt chunk, or one token of each of several sequences, or a mix. Matmuls read each weight once for all rows;
+/// attention is per row, over that row's own cache up to its position. A row's result does not depend on the other
+/// rows: every product and every attention equals what the row would get alone, bit for bit.
+/// </summary>
 internal static class Transformer
 {
     /// <summary>
-    /// Runs token <paramref name="token"/> at <paramref name="position"/>: appends its keys and values to
-    /// <paramref name="cache"/> and, when <paramref name="computeLogits"/>, leaves the next-token logits in s.Logits.
+    /// Runs rows s.Rows[0 .. rowCount): appends each row's keys and values to its cache at its position, and leaves
+    /// the logits of the rows that want them in s.Logits, in row order (s.LogitRows lists them). Returns how many.
     /// </summary>
-    public static void Forward(TransformerModel model, ForwardState s, KvCache cache, int token, int position, bool computeLogits)
+    public static int Forward(TransformerModel model, ForwardState s, int rowCount)
     {
         var c = model.Config;
         var w = model.Weights;
-        w.TokenEmbedding.DequantizeRow(token, s.X);
-        Rope.Angles(position, c.RopePositionScale, model.RopeInverseFrequencies, s.RopeCos, s.RopeSin);
+        int embd = c.EmbeddingLength, qLength = c.QueryLength, kvLength = c.KvLength, ff = c.FeedForwardLength;
+        int half = c.RopeDimensions / 2;
         float attentionScale = 1.0f / MathF.Sqrt(c.HeadDim);
+        var rows = s.Rows.AsSpan(0, rowCount);
+
+        for (int r = 0; r < rowCount; r++)
+        {
+            w.TokenEmbedding.DequantizeRow(rows[r].Token, s.X.AsSpan(r * embd, embd));
+            Rope.Angles(rows[r].Position, c.RopePositionScale, model.RopeInverseFrequencies,
+                s.RopeCos.AsSpan(r * half, half), s.RopeSin.AsSpan(r * half, half));
+        }
 
         for (int l = 0; l < c.BlockCount; l++)
         {
             var layer = w.Layers[l];
 
-            // Attention: Q, K, V from the normalized stream; K and V go to the cache.
-            RmsNorm.Apply(s.X, layer.AttentionNorm.Span, c.RmsNormEps, s.Normed);
-            s.Input.Set(s.Normed, c.EmbeddingLength);
-            Project(s, layer.Query, s.Query, layer.QueryBias);
-            Project(s, layer.Key, s.Key, layer.KeyBias);
-            Project(s, layer.Value, s.Value, layer.ValueBias);
-            if (!layer.QueryNorm.IsEmpty)
-                RmsNorm.ApplyPerHead(s.Query, layer.QueryNorm.Span, c.RmsNormEps);
-            if (!layer.KeyNorm.IsEmpty)
-                RmsNorm.ApplyPerHead(s.Key, layer.KeyNorm.Span, c.RmsNormEps);
-            Rope.Apply(s.Query, c.HeadDim, s.RopeCos, s.RopeSin, c.RopeLayout);
-            Rope.Apply(s.Key, c.HeadDim, s.RopeCos, s.RopeSin, c.RopeLayout);
-            cache.Write(l, position, s.Key, s.Value);
-            cache.Attend(l, position + 1, s.Query, c.HeadCount, c.KvHeadCount, c.HeadDim, attentionScale,
-                s.Scores, s.AttentionScratch, s.Attended);
-            s.Input.Set(s.Attended, c.QueryLength);
-            Project(s, layer.Output, s.Projected, default);
-            TensorPrimitives.Add(s.X, s.Projected, s.X);
+            // Attention: Q, K, V from the normalized stream; K and V go to each row's cache.
+            NormRows(s.X, s.Normed, embd, rowCount, layer.AttentionNorm.Span, c.RmsNormEps);
+            s.Input.Set(s.Normed, embd, rowCount, embd);
+            Project(s, layer.Query, s.Query, qLength, layer.QueryBias);
+            Project(s, layer.Key, s.Key, kvLength, layer.KeyBias);
+            Project(s, layer.Value, s.Value, kvLength, layer.ValueBias);
+            for (int r = 0; r < rowCount; r++)
+            {
+                var q = s.Query.AsSpan(r * qLength, qLength);
+                var k = s.Key.AsSpan(r * kvLength, kvLength);
+                if (!layer.QueryNorm.IsEmpty)
+                    RmsNorm.ApplyPerHead(q, layer.QueryNorm.Span, c.RmsNormEps);
+                if (!layer.KeyNorm.IsEmpty)
+                    RmsNorm.ApplyPerHead(k, layer.KeyNorm.Span, c.RmsNormEps);
+                var cos = s.RopeCos.AsSpan(r * half, half);
+                var sin = s.RopeSin.AsSpan(r * half, half);
+                Rope.Apply(q, c.HeadDim, cos, sin, c.RopeLayout);
+                Rope.Apply(k, c.HeadDim, cos, sin, c.RopeLayout);
+                rows[r].Cache.Write(l, rows[r].Position, k, s.Value.AsSpan(r * kvLength, kvLength));
+            }
+            s.Attention.Run(c, s, l, rowCount, attentionScale);
+            s.Input.Set(s.Attended, qLength, rowCount, qLength);
+            Project(s, layer.Output, s.Projected, embd, default);
+            TensorPrimitives.Add(s.X.AsSpan(0, rowCount * embd), s.Projected.AsSpan(0, rowCount * embd), s.X.AsSpan(0, rowCount * embd));
 
             // Feed-forward: SwiGLU.
-            RmsNorm.Apply(s.X, layer.FeedForwardNorm.Span, c.RmsNormEps, s.Normed);
-            s.Input.Set(s.Normed, c.EmbeddingLength);
-            Project(s, layer.Gate, s.Gate, default);
-            Project(s, layer.Up, s.Up, default);
-            SwiGlu.Apply(s.Gate, s.Up, s.Gate);
-            s.Input.Set(s.Gate, c.FeedForwardLength);
-            Project(s, layer.Down, s.Projected, default);
-            TensorPrimitives.Add(s.X, s.Projected, s.X);
+            NormRows(s.X, s.Normed, embd, rowCount, layer.FeedForwardNorm.Span, c.RmsNormEps);
+            s.Input.Set(s.Normed, embd, rowCount, embd);
+            Project(s, layer.Gate, s.Gate, ff, default);
+            Project(s, layer.Up, s.Up, ff, default);
+            for (int r = 0; r < rowCount; r++) // per row: a row's vector/scalar split must not depend on its neighbours
+                SwiGlu.Apply(s.Gate.AsSpan(r * ff, ff), s.Up.AsSpan(r * ff, ff), s.Gate.AsSpan(r * ff, ff));
+            s.Input.Set(s.Gate, ff, rowCount, ff);
+            Project(s, layer.Down, s.Projected, embd, default);
+            TensorPrimitives.Add(s.X.AsSpan(0, rowCount * embd), s.Projected.AsSpan(0, rowCount * embd), s.X.AsSpan(0, rowCount * embd));
         }
 
-        if (!computeLogits)
-            return;
-        RmsNorm.Apply(s.X, w.OutputNorm.Span, c.RmsNormEps, s.Normed);
-        s.Input.Set(s.Normed, c.EmbeddingLength);
-        Project(s, w.Output, s.Logits, default);
+        // Logits of the rows that want them, compacted: row k of Normed and Logits is the k-th such row.
+        int logitRows = 0;
+        for (int r = 0; r < rowCount; r++)
+        {
+            if (!rows[r].Logits)
+                continue;
+            RmsNorm.Apply(s.X.AsSpan(r * embd, embd), w.OutputNorm.Span, c.RmsNormEps, s.Normed.AsSpan(logitRows * embd, embd));
+            s.LogitRows[logitRows++] = r;
+        }
+        if (logitRows == 0)
+            return 0;
+        s.Input.Set(s.Normed, embd, logitRows, embd);
+        Project(s, w.Output, s.Logits, c.VocabSize, default);
+        return logitRows;
     }
 
-    // y = W·input (+ bias, unless empty).
-    private static void Project(ForwardState s, WeightMatrix w, float[] y, ReadOnlyMemory<float> bias)
+    private static void NormRows(float[] x, float[] dst, int width, int rows, ReadOnlySpan<float> weight, float eps)
     {
-        s.MatVec.Run(w, s.Input, y);
-        if (!bias.IsEmpty)
-            TensorPrimitives.Add(y.AsSpan(0, w.Rows), bias.Span, y.AsSpan(0, w.Rows));
+        for (int r = 0; r < rows; r++)
+            RmsNorm.Apply(x.AsSpan(r * width, width), weight, eps, dst.AsSpan(r * width, width));
+    }
+
+    // y[r] = W·input[r] (+ bias, unless empty) for every input row; rows of y are `width` apart.
+    private static void Project(ForwardState s, WeightMatrix w, float[] y, int width, ReadOnlyMemory<float> bias)
+    {
+        s.MatMul.Run(w, s.Input, y, width);
+        if (bias.IsEmpty)
+            return;
+        for (int r = 0; r < s.Input.Rows; r++)
+            TensorPrimitives.Add(y.AsSpan(r * width, w.Rows), bias.Span, y.AsSpan(r * width, w.Rows));
     }
 }

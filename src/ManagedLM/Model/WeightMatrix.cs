@@ -43,6 +43,17 @@ public sealed unsafe class WeightMatrix
     public void MultiplyRows(ReadOnlySpan<byte> activation, int rowStart, Span<float> y) =>
         MatVec.Rows(Type, Data, RowBytes, Columns, activation, rowStart, y);
 
+    /// <summary>
+    /// y[b·yStride + i] = row (rowStart + i) · activation row b, for b in [0, batch), i in [0, rowCount); activation
+    /// rows are prepared as <see cref="ActivationType"/>, <paramref name="activationStride"/> bytes apart.
+    /// </summary>
+    public void MultiplyRows(ReadOnlySpan<byte> activations, int activationStride, int batch, int rowStart, int rowCount, Span<float> y, int yStride)
+    {
+        if (rowStart < 0 || rowCount < 0 || rowStart + rowCount > Rows)
+            throw new ArgumentOutOfRangeException(nameof(rowCount), $"Rows [{rowStart}, {rowStart + rowCount}) are outside [0, {Rows}).");
+        MatMul.Rows(Type, Data, RowBytes, Columns, activations, activationStride, batch, rowStart, rowCount, y, yStride);
+    }
+
     /// <summary>Dequantizes one row (an embedding lookup).</summary>
     public void DequantizeRow(int row, Span<float> dst)
     {

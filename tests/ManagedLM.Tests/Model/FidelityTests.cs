@@ -29,12 +29,14 @@ public class FidelityTests(ITestOutputHelper output)
         // A flip in the prompt (measured 0.26 from step 0 on) — still well under the 0.99 Q5_0-vs-F32 gap.
         { "stories260K-mix-Q5_0.gguf", "reference/stories260K-mix-Q5_0.ref.json.gz", 0.3f },
         { "stories260K-mix-Q4_0.gguf", "reference/stories260K-mix-Q4_0.ref.json.gz", 0.2f },
-        { "synthetic/synth-llama-Q4_K_M.gguf", "synthetic/synth-llama-Q4_K_M.ref.json.gz", 0.15f },
-        { "synthetic/synth-llama-Q6_K.gguf", "synthetic/synth-llama-Q6_K.ref.json.gz", 0.15f },
-        { "synthetic/synth-llama-Q4_0.gguf", "synthetic/synth-llama-Q4_0.ref.json.gz", 0.15f },
-        { "synthetic/synth-llama-tied-Q4_K_M.gguf", "synthetic/synth-llama-tied-Q4_K_M.ref.json.gz", 0.15f },
-        { "synthetic/synth-qwen2-Q4_K_M.gguf", "synthetic/synth-qwen2-Q4_K_M.ref.json.gz", 0.15f },
-        { "synthetic/synth-qwen3-Q4_K_M.gguf", "synthetic/synth-qwen3-Q4_K_M.ref.json.gz", 0.15f },
+        // One flipped F16/int8 rounding moves these by 0.1–0.2 (measured 0.11 and 0.17 on one step of one fixture or another,
+        // as float summation details change); llama.cpp's own F32-vs-F16 KV cache switch moves them by up to 0.24 (synthetic/README.md).
+        { "synthetic/synth-llama-Q4_K_M.gguf", "synthetic/synth-llama-Q4_K_M.ref.json.gz", 0.2f },
+        { "synthetic/synth-llama-Q6_K.gguf", "synthetic/synth-llama-Q6_K.ref.json.gz", 0.2f },
+        { "synthetic/synth-llama-Q4_0.gguf", "synthetic/synth-llama-Q4_0.ref.json.gz", 0.2f },
+        { "synthetic/synth-llama-tied-Q4_K_M.gguf", "synthetic/synth-llama-tied-Q4_K_M.ref.json.gz", 0.2f },
+        { "synthetic/synth-qwen2-Q4_K_M.gguf", "synthetic/synth-qwen2-Q4_K_M.ref.json.gz", 0.2f },
+        { "synthetic/synth-qwen3-Q4_K_M.gguf", "synthetic/synth-qwen3-Q4_K_M.ref.json.gz", 0.2f },
     };
 
     [Theory]

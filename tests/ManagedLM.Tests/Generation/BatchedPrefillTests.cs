@@ -1,0 +1,48 @@
+using ManagedLM.Generation;
+using ManagedLM.Model;
+using ManagedLM.Sampling;
+
+namespace ManagedLM.Tests.Generation;
+
+/// <summary>A prompt evaluated in chunks (one forward pass per chunk) gives exactly the logits of one token at a time.</summary>
+public class BatchedPrefillTests
+{
+    public static TheoryData<string, int> Cases => new()
+    {
+        { "stories260K.gguf", 1 }, { "stories260K.gguf", 2 },
+        { "stories260K-F16.gguf", 1 }, { "stories260K-mix-Q4_0.gguf", 2 }, { "stories260K-mix-Q8_0.gguf", 1 },
+        { "synthetic/synth-llama-Q4_K_M.gguf", 1 }, { "synthetic/synth-llama-Q6_K.gguf", 2 },
+        { "synthetic/synth-qwen2-Q4_K_M.gguf", 1 }, { "synthetic/synth-qwen3-Q4_K_M.gguf", 2 },
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Chunked_prefill_equals_stepping_token_by_token(string file, int threads)
+    {
+        using var model = TransformerModel.Load(TestData.Model(file));
+        int[] prompt = Enumerable.Range(0, 37).Select(i => (i * 131 + 7) % model.Config.VocabSize).ToArray();
+
+        using var stepper = model.CreateGenerator(new GeneratorOptions { Threads = threads, Sampling = SamplingOptions.Greedy });
+        var stepped = new List<float[]>();
+        foreach (int t in prompt)
+            stepped.Add(stepper.Step(t).ToArray());
+        float[] after = stepper.Step(5).ToArray();
+
+        foreach (int batch in new[] { 3, 16, 64 })
+        {
+            using var g = model.CreateGenerator(new GeneratorOptions { Threads = threads, BatchSize = batch, Sampling = SamplingOptions.Greedy });
+            Assert.Equal(stepped[^1], g.Prefill(prompt).ToArray());
+            Assert.Equal(after, g.Step(5).ToArray());
+            // A second prefill continues from the cached positions: drop the step and the last 20 prompt tokens, then redo them.
+            g.Rewind(21);
+            Assert.Equal(stepped[^1], g.Prefill(prompt.AsSpan(prompt.Length - 20)).ToArray());
+        }
+    }
+
+    [Fact]
+    public void BatchSize_must_be_positive()
+    {
+        using var model = TransformerModel.Load(TestData.Model("stories260K.gguf"));
+        Assert.Throws<ArgumentOutOfRangeException>(() => model.CreateGenerator(new GeneratorOptions { BatchSize = 0 }));
+    }
+}
