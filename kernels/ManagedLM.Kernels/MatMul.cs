@@ -61,9 +61,9 @@ public static unsafe class MatMul
     private static void BlockRows<T>(byte* row, long rowBytes, int cols, ReadOnlySpan<byte> activations, int stride, int batch,
         int rowCount, Span<float> y, int yStride) where T : unmanaged, IQuantBlock<T>
     {
-        int blocks = cols / T.BlockSize;
-        for (int i = 0; i < rowCount; i++, row += rowBytes)
-            T.DotMany(new ReadOnlySpan<T>(row, blocks), activations, stride, batch, y[i..], yStride);
+        fixed (byte* a = activations)
+        fixed (float* py = y)
+            T.MultiplyRows(row, rowBytes, rowCount, cols / T.BlockSize, a, stride, batch, py, yStride);
     }
 
     private static void Check(GgmlType weightType, int cols, int activationBytes, int stride, int batch, int rowCount, int yLength, int yStride)

@@ -87,8 +87,10 @@ public static unsafe class MatVec
     internal static void BlockRows<T>(byte* row, long rowBytes, int cols, ReadOnlySpan<byte> activation, Span<float> y)
         where T : unmanaged, IQuantBlock<T>
     {
-        int blocks = cols / T.BlockSize;
-        for (int i = 0; i < y.Length; i++, row += rowBytes)
-            y[i] = T.Dot(new ReadOnlySpan<T>(row, blocks), activation);
+        if (activation.Length < GgmlTypes.RowBytes(T.DotType, cols))
+            throw new ArgumentException($"The activation holds {activation.Length} bytes; {cols} values of {T.DotType} need more.", nameof(activation));
+        fixed (byte* a = activation)
+        fixed (float* py = y)
+            T.MultiplyRows(row, rowBytes, y.Length, cols / T.BlockSize, a, activation.Length, 1, py, 1);
     }
 }

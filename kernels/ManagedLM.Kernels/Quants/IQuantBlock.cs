@@ -23,14 +23,21 @@ public interface IQuantBlock<TSelf> where TSelf : unmanaged, IQuantBlock<TSelf>
     static abstract float Dot(ReadOnlySpan<TSelf> blocks, ReadOnlySpan<byte> activation);
 
     /// <summary>
-    /// Dots of one weight row with <paramref name="count"/> activation rows <paramref name="activationStride"/> bytes
-    /// apart: y[b·<paramref name="yStride"/>] = Dot(blocks, activation row b). A type may override it to unpack each
-    /// weight block once for all rows; every override gives exactly the floats <see cref="Dot"/> gives.
+    /// Matrix × matrix over raw rows: y[b·yStride + r] = row r · activation row b for r &lt; rowCount, b &lt; count, with rows
+    /// of <paramref name="blocksPerRow"/> blocks <paramref name="rowBytes"/> apart and activation rows (of <see cref="DotType"/>
+    /// blocks) <paramref name="activationStride"/> bytes apart; the caller has checked every bound. A type may override it to
+    /// unpack each weight block once for all activation rows; every override gives exactly the floats <see cref="Dot"/> gives.
     /// </summary>
-    static virtual void DotMany(ReadOnlySpan<TSelf> blocks, ReadOnlySpan<byte> activations, int activationStride, int count, Span<float> y, int yStride)
+    static virtual unsafe void MultiplyRows(byte* rows, long rowBytes, int rowCount, int blocksPerRow,
+        byte* activations, int activationStride, int count, float* y, int yStride)
     {
-        for (int b = 0; b < count; b++)
-            y[b * yStride] = TSelf.Dot(blocks, activations.Slice(b * activationStride));
+        int activationBytes = checked((int)GgmlTypes.RowBytes(TSelf.DotType, (long)blocksPerRow * TSelf.BlockSize));
+        for (int r = 0; r < rowCount; r++)
+        {
+            var row = new ReadOnlySpan<TSelf>(rows + r * rowBytes, blocksPerRow);
+            for (int b = 0; b < count; b++)
+                y[b * yStride + r] = TSelf.Dot(row, new ReadOnlySpan<byte>(activations + (nint)b * activationStride, activationBytes));
+        }
     }
 }
 

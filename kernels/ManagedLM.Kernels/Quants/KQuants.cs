@@ -41,10 +41,34 @@ internal static class KQuants
             return UseAvx2 ? avx2(px, py, blocks.Length) : reference(px, py, blocks.Length);
     }
 
-    /// <summary>One block's contribution to a dot: (d·dy)·isum − (dmin·dy)·msum, the same float operations in every path.</summary>
+    /// <summary>
+    /// How far ahead of the block being dotted a single-row (decode) dot asks for weight bytes. The matrix rows follow each
+    /// other in memory, so this runs into the next rows. Measured on Zen 5 over a TinyLlama-shape Q4_K_M model's matmuls:
+    /// 25 GB/s without, 22 at 512 bytes, 26 at 4 kB, 29 at 8 kB, 29 at 16 kB.
+    /// </summary>
+    public const int PrefetchDistance = 8192;
+
+    /// <summary>Prefetches the cache lines of the block <see cref="PrefetchDistance"/> bytes past <paramref name="block"/> (a hint: never faults).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float BlockDot(ushort d, ushort dmin, float dy, int isum, int msum) =>
-        Float16.ToSingle(d) * dy * isum - Float16.ToSingle(dmin) * dy * msum;
+    public static unsafe void Prefetch(void* block, int blockBytes)
+    {
+        byte* p = (byte*)block + PrefetchDistance;
+        for (int line = 0; line < blockBytes; line += 64)
+            Sse.Prefetch0(p + line);
+    }
+
+    /// <summary>Eight bytes (of two uints) as 16 shorts, each twice: per 16 values, the value of their 32-value sub-block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<short> PerSubBlock(uint bytes03, uint bytes47)
+    {
+        Vector128<byte> b = Vector128.CreateScalar(bytes03 | ((ulong)bytes47 << 32)).AsByte();
+        Vector128<byte> twice = Ssse3.Shuffle(b, Vector128.Create((byte)0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7));
+        return Avx2.ConvertToVector256Int16(twice);
+    }
+
+    /// <summary>The 16 int32 lanes of 512-bit dots folded into the eight lanes of the 256-bit order (lane j + lane j+8).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> Fold(Vector512<int> lanes) => Avx2.Add(lanes.GetLower(), lanes.GetUpper());
 
     /// <summary>One block's contribution to a dot: (d·dy)·isum.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -368,36 +392,6 @@ internal static class KQuants
             for (int l = 0; l < 32; l++)
                 qs[j / 4 + l] = (byte)(levels[j + l] | (levels[j + l + 32] << 2) | (levels[j + l + 64] << 4) | (levels[j + l + 96] << 6));
     }
-
-    /// <summary>Σ_j mins[j/2]·bsums[j]: the scalar form of <see cref="MinsDotAvx2"/> (mins one byte each).</summary>
-    public static unsafe int MinsDot(short* bsums, byte* mins)
-    {
-        int sum = 0;
-        for (int j = 0; j < 16; j++)
-            sum += bsums[j] * mins[j / 2];
-        return sum;
-    }
-
-    /// <summary>Σ_j mins[j/2]·bsums[j] over the 16 Q8_K sums and the 8 sub-block mins (bytes of two uints) of a Q4_K/Q5_K block.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static unsafe int MinsDotAvx2(short* bsums, uint mins03, uint mins47)
-    {
-        Vector256<short> b = Avx.LoadVector256(bsums);
-        Vector128<short> mins = Sse41.ConvertToVector128Int16(Vector128.CreateScalar(mins03 | ((ulong)mins47 << 32)).AsByte());
-        Vector128<int> m = Sse2.MultiplyAddAdjacent(Ssse3.HorizontalAdd(b.GetLower(), b.GetUpper()), mins);
-        m = Sse2.Add(m, Sse2.Shuffle(m, 0b_01_00_11_10));
-        m = Sse2.Add(m, Sse2.Shuffle(m, 0b_10_11_00_01));
-        return m.ToScalar();
-    }
-
-    /// <summary>
-    /// One 64-value chunk of a Q4_K/Q5_K dot: values (lo: first 32, hi: next 32) times Q8_K values at
-    /// <paramref name="q8"/>, each half scaled by its sub-block scale.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static unsafe Vector256<int> ScaledChunk(Vector256<byte> lo, Vector256<byte> hi, sbyte* q8, uint scaleLo, uint scaleHi) =>
-        Avx2.Add(ScaledDot(lo, Avx.LoadVector256(q8), Vector256.Create((short)scaleLo)),
-                 ScaledDot(hi, Avx.LoadVector256(q8 + 32), Vector256.Create((short)scaleHi)));
 
     /// <summary>Σ of the 8 int32 lanes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -11,7 +11,7 @@ namespace ManagedLM.Kernels.Quants;
 /// q in [0, 3]. Value 128c + 32s + t is in bits 2s..2s+1 of Qs[32c + t].
 /// </summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public unsafe struct Q2KBlock : IQuantizableBlock<Q2KBlock>
+public unsafe struct Q2KBlock : IQuantizableBlock<Q2KBlock>, ISuperBlock<Q2KBlock>
 {
     /// <summary>Sub-block scales (low nibble) and mins (high nibble).</summary>
     public fixed byte Scales[KQuants.QK / 16];
@@ -58,60 +58,52 @@ public unsafe struct Q2KBlock : IQuantizableBlock<Q2KBlock>
     public static float Dot(ReadOnlySpan<Q2KBlock> blocks, ReadOnlySpan<byte> activation) =>
         KQuants.Dot(blocks, activation, &DotAvx2, &DotReference);
 
-    /// <summary>
-    /// Scalar reference (ggml's vec_dot_q2_K_q8_K): per block the exact integers isum = Σ_j scale_j·Σ q·q8
-    /// and msum = Σ_j min_j·bsums_j, then sum += (d·dy)·isum − (dmin·dy)·msum.
-    /// </summary>
-    internal static float DotReference(Q2KBlock* x, Q8KBlock* y, int nb)
+    static void IQuantBlock<Q2KBlock>.MultiplyRows(byte* rows, long rowBytes, int rowCount, int blocksPerRow,
+        byte* activations, int activationStride, int count, float* y, int yStride) =>
+        SuperBlockDot.MultiplyRows<Q2KBlock>(rows, rowBytes, rowCount, blocksPerRow, activations, activationStride, count, y, yStride);
+
+    /// <summary>Scalar reference: <see cref="SuperBlockDot.DotReference{T}"/> over the scalar unpacking.</summary>
+    internal static float DotReference(Q2KBlock* x, Q8KBlock* y, int nb) => SuperBlockDot.DotReference(x, y, nb);
+
+    /// <summary>The vector path; bit-identical to <see cref="DotReference"/>.</summary>
+    internal static float DotAvx2(Q2KBlock* x, Q8KBlock* y, int nb) => SuperBlockDot.Dot(x, y, nb);
+
+    static SuperBlockOffset ISuperBlock<Q2KBlock>.Offset => SuperBlockOffset.FloatMins;
+
+    /// <summary>Levels 0..3; the 4-bit scale and min per 16 values; D = d, M = dmin.</summary>
+    static void ISuperBlock<Q2KBlock>.UnpackReference(Q2KBlock* x, UnpackedSuperBlock* u)
     {
-        float sum = 0;
-        for (int i = 0; i < nb; i++)
+        for (int v = 0; v < KQuants.QK; v++)
+            u->Q[v] = (byte)((x->Qs[32 * (v / 128) + v % 32] >> (2 * (v % 128 / 32))) & 3);
+        for (int j = 0; j < 16; j++)
         {
-            int isum = 0, msum = 0;
-            for (int e = 0; e < KQuants.QK; e += 16)
-            {
-                int c = e / 128, s = (e % 128) / 32, t0 = e % 32;
-                int part = 0;
-                for (int t = t0; t < t0 + 16; t++)
-                    part += ((x[i].Qs[32 * c + t] >> (2 * s)) & 3) * y[i].Qs[e + t - t0];
-                isum += (x[i].Scales[e / 16] & 0xF) * part;
-                msum += (x[i].Scales[e / 16] >> 4) * y[i].BSums[e / 16];
-            }
-            sum += KQuants.BlockDot(x[i].D, x[i].DMin, y[i].D, isum, msum);
+            u->Scales[j] = (short)(x->Scales[j] & 0xF);
+            u->Mins[j] = (short)(x->Scales[j] >> 4);
         }
-        return sum;
+        u->D = Float16.ToSingle(x->D);
+        u->M = Float16.ToSingle(x->DMin);
     }
 
-    /// <summary>AVX2 path: maddubs of the 2-bit values with Q8_K values, madd by the sub-block scales; same integers as the reference.</summary>
-    internal static float DotAvx2(Q2KBlock* x, Q8KBlock* y, int nb)
-    {
-        Vector128<byte> low4 = Vector128.Create((byte)0x0F);
-        float sum = 0;
-        for (int i = 0; i < nb; i++)
-        {
-            Vector128<byte> packed = Sse2.LoadVector128(x[i].Scales);
-            Vector256<short> scales = Avx2.ConvertToVector256Int16(Sse2.And(packed, low4));
-            Vector256<short> mins = Avx2.ConvertToVector256Int16(Sse2.And(Sse2.ShiftRightLogical(packed.AsUInt16(), 4).AsByte(), low4));
-            Vector256<int> acc = Half(x[i].Qs, y[i].Qs, KQuants.EightScales(scales, 0));
-            acc = Avx2.Add(acc, Half(x[i].Qs + 32, y[i].Qs + 128, KQuants.EightScales(scales, 1)));
-            int isum = KQuants.HorizontalSum(acc);
-            int msum = KQuants.HorizontalSum(Avx2.MultiplyAddAdjacent(Avx.LoadVector256(y[i].BSums), mins));
-            sum += KQuants.BlockDot(x[i].D, x[i].DMin, y[i].D, isum, msum);
-        }
-        return sum;
-    }
-
-    // 128 values from 32 bytes (bits 2s..2s+1 of each byte for s = 0..3) with their 8 scales.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> Half(byte* q2, sbyte* q8, Vector256<short> scales)
+    static void ISuperBlock<Q2KBlock>.UnpackAvx2(Q2KBlock* x, UnpackedSuperBlock* u)
     {
         Vector256<byte> bits01 = Vector256.Create((byte)3);
-        Vector256<ushort> q = Avx.LoadVector256(q2).AsUInt16();
-        Vector256<int> acc = KQuants.ScaledDot(Avx2.And(q.AsByte(), bits01), Avx.LoadVector256(q8), KQuants.ScalePair(scales, 0));
-        acc = Avx2.Add(acc, KQuants.ScaledDot(Avx2.And(Avx2.ShiftRightLogical(q, 2).AsByte(), bits01), Avx.LoadVector256(q8 + 32), KQuants.ScalePair(scales, 1)));
-        acc = Avx2.Add(acc, KQuants.ScaledDot(Avx2.And(Avx2.ShiftRightLogical(q, 4).AsByte(), bits01), Avx.LoadVector256(q8 + 64), KQuants.ScalePair(scales, 2)));
-        return Avx2.Add(acc, KQuants.ScaledDot(Avx2.And(Avx2.ShiftRightLogical(q, 6).AsByte(), bits01), Avx.LoadVector256(q8 + 96), KQuants.ScalePair(scales, 3)));
+        for (int c = 0; c < 2; c++)
+        {
+            Vector256<ushort> q = Avx.LoadVector256(x->Qs + 32 * c).AsUInt16();
+            Avx.Store(u->Q + 128 * c, Avx2.And(q.AsByte(), bits01));
+            Avx.Store(u->Q + 128 * c + 32, Avx2.And(Avx2.ShiftRightLogical(q, 2).AsByte(), bits01));
+            Avx.Store(u->Q + 128 * c + 64, Avx2.And(Avx2.ShiftRightLogical(q, 4).AsByte(), bits01));
+            Avx.Store(u->Q + 128 * c + 96, Avx2.And(Avx2.ShiftRightLogical(q, 6).AsByte(), bits01));
+        }
+        Vector128<byte> packed = Sse2.LoadVector128(x->Scales), low4 = Vector128.Create((byte)0x0F);
+        Avx.Store(u->Scales, Avx2.ConvertToVector256Int16(Sse2.And(packed, low4)));
+        Avx.Store(u->Mins, Avx2.ConvertToVector256Int16(Sse2.And(Sse2.ShiftRightLogical(packed.AsUInt16(), 4).AsByte(), low4)));
+        u->D = Float16.ToSingleLookup(x->D);
+        u->M = Float16.ToSingleLookup(x->DMin);
     }
+
+    static Vector256<int> ISuperBlock<Q2KBlock>.Lanes(Q2KBlock* x, sbyte* q8, out Vector256<short> mins, out float d, out float m) =>
+        SuperBlockDot.LanesViaUnpack(x, q8, out mins, out d, out m);
 
     /// <summary>Quantizes like ggml's <c>quantize_row_q2_K_ref</c>, byte for byte.</summary>
     public static void Quantize(ReadOnlySpan<float> src, Span<Q2KBlock> dst)

@@ -11,7 +11,7 @@ namespace ManagedLM.Kernels.Quants;
 /// of Qs[32c + t] and, in bit 4c+s of HMask[t], a set bit for q ≥ 0 (clear: subtract 4).
 /// </summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public unsafe struct Q3KBlock : IQuantizableBlock<Q3KBlock>
+public unsafe struct Q3KBlock : IQuantizableBlock<Q3KBlock>, ISuperBlock<Q3KBlock>
 {
     /// <summary>High bits of the values.</summary>
     public fixed byte HMask[KQuants.QK / 8];
@@ -75,62 +75,58 @@ public unsafe struct Q3KBlock : IQuantizableBlock<Q3KBlock>
     public static float Dot(ReadOnlySpan<Q3KBlock> blocks, ReadOnlySpan<byte> activation) =>
         KQuants.Dot(blocks, activation, &DotAvx2, &DotReference);
 
-    /// <summary>Scalar reference (ggml's vec_dot_q3_K_q8_K math): per block the exact isum = Σ_j (scale_j − 32)·Σ q·q8, then sum += (d·dy)·isum.</summary>
-    internal static float DotReference(Q3KBlock* x, Q8KBlock* y, int nb)
+    static void IQuantBlock<Q3KBlock>.MultiplyRows(byte* rows, long rowBytes, int rowCount, int blocksPerRow,
+        byte* activations, int activationStride, int count, float* y, int yStride) =>
+        SuperBlockDot.MultiplyRows<Q3KBlock>(rows, rowBytes, rowCount, blocksPerRow, activations, activationStride, count, y, yStride);
+
+    /// <summary>Scalar reference: <see cref="SuperBlockDot.DotReference{T}"/> over the scalar unpacking.</summary>
+    internal static float DotReference(Q3KBlock* x, Q8KBlock* y, int nb) => SuperBlockDot.DotReference(x, y, nb);
+
+    /// <summary>The vector path; bit-identical to <see cref="DotReference"/>.</summary>
+    internal static float DotAvx2(Q3KBlock* x, Q8KBlock* y, int nb) => SuperBlockDot.Dot(x, y, nb);
+
+    static SuperBlockOffset ISuperBlock<Q3KBlock>.Offset => SuperBlockOffset.IntegerOffset;
+
+    /// <summary>Levels q + 4 in 0..7; the signed scale (scale − 32) per 16 values; mins 4·scale; D = M = d.</summary>
+    static void ISuperBlock<Q3KBlock>.UnpackReference(Q3KBlock* x, UnpackedSuperBlock* u)
     {
         byte* scales = stackalloc byte[16];
-        float sum = 0;
-        for (int i = 0; i < nb; i++)
+        UnpackScales(x->Scales).Store(scales);
+        for (int v = 0; v < KQuants.QK; v++)
         {
-            UnpackScales(x[i].Scales).Store(scales);
-            int isum = 0;
-            for (int e = 0; e < KQuants.QK; e += 16)
-            {
-                int c = e / 128, s = (e % 128) / 32, t0 = e % 32;
-                int part = 0;
-                for (int t = t0; t < t0 + 16; t++)
-                {
-                    int q = ((x[i].Qs[32 * c + t] >> (2 * s)) & 3) - ((x[i].HMask[t] >> (4 * c + s) & 1) != 0 ? 0 : 4);
-                    part += q * y[i].Qs[e + t - t0];
-                }
-                isum += (scales[e / 16] - 32) * part;
-            }
-            sum += KQuants.BlockDot(x[i].D, y[i].D, isum);
+            int c = v / 128, s = v % 128 / 32, t = v % 32;
+            int low = (x->Qs[32 * c + t] >> (2 * s)) & 3, high = (x->HMask[t] >> (4 * c + s)) & 1;
+            u->Q[v] = (byte)(low | (high << 2));
         }
-        return sum;
-    }
-
-    /// <summary>
-    /// AVX2 path: maddubs of q + 4 (in [0, 7]) with Q8_K values, madd by the signed scales, minus
-    /// 4·Σ_j scale_j·bsums_j; the same integers as the reference.
-    /// </summary>
-    internal static float DotAvx2(Q3KBlock* x, Q8KBlock* y, int nb)
-    {
-        float sum = 0;
-        for (int i = 0; i < nb; i++)
+        for (int j = 0; j < 16; j++)
         {
-            Vector256<short> scales = Avx2.Subtract(Avx2.ConvertToVector256Int16(UnpackScales(x[i].Scales)).AsInt16(), Vector256.Create((short)32));
-            Vector256<byte> hm = Avx.LoadVector256(x[i].HMask);
-            Vector256<int> acc = Half(x[i].Qs, hm, 0, y[i].Qs, KQuants.EightScales(scales, 0));
-            acc = Avx2.Add(acc, Half(x[i].Qs + 32, hm, 4, y[i].Qs + 128, KQuants.EightScales(scales, 1)));
-            Vector256<int> offset = Avx2.MultiplyAddAdjacent(Avx.LoadVector256(y[i].BSums), scales);
-            acc = Avx2.Subtract(acc, Avx2.ShiftLeftLogical(offset, 2));
-            sum += KQuants.BlockDot(x[i].D, y[i].D, KQuants.HorizontalSum(acc));
+            u->Scales[j] = (short)(scales[j] - 32);
+            u->Mins[j] = (short)(4 * (scales[j] - 32));
         }
-        return sum;
+        u->D = u->M = Float16.ToSingle(x->D);
     }
 
-    // 128 values (c = firstBit/4): q + 4 = 2 low bits from Qs | 4 where HMask bit firstBit+s is set.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> Half(byte* q3, Vector256<byte> hm, int firstBit, sbyte* q8, Vector256<short> scales)
+    static void ISuperBlock<Q3KBlock>.UnpackAvx2(Q3KBlock* x, UnpackedSuperBlock* u)
     {
-        Vector256<ushort> q = Avx.LoadVector256(q3).AsUInt16();
-        Vector256<int> acc = KQuants.ScaledDot(Values(q, hm, firstBit), Avx.LoadVector256(q8), KQuants.ScalePair(scales, 0));
-        acc = Avx2.Add(acc, KQuants.ScaledDot(Values(Avx2.ShiftRightLogical(q, 2), hm, firstBit + 1), Avx.LoadVector256(q8 + 32), KQuants.ScalePair(scales, 1)));
-        acc = Avx2.Add(acc, KQuants.ScaledDot(Values(Avx2.ShiftRightLogical(q, 4), hm, firstBit + 2), Avx.LoadVector256(q8 + 64), KQuants.ScalePair(scales, 2)));
-        return Avx2.Add(acc, KQuants.ScaledDot(Values(Avx2.ShiftRightLogical(q, 6), hm, firstBit + 3), Avx.LoadVector256(q8 + 96), KQuants.ScalePair(scales, 3)));
+        Vector256<byte> hm = Avx.LoadVector256(x->HMask);
+        for (int c = 0; c < 2; c++)
+        {
+            Vector256<ushort> q = Avx.LoadVector256(x->Qs + 32 * c).AsUInt16();
+            Avx.Store(u->Q + 128 * c, Values(q, hm, 4 * c));
+            Avx.Store(u->Q + 128 * c + 32, Values(Avx2.ShiftRightLogical(q, 2), hm, 4 * c + 1));
+            Avx.Store(u->Q + 128 * c + 64, Values(Avx2.ShiftRightLogical(q, 4), hm, 4 * c + 2));
+            Avx.Store(u->Q + 128 * c + 96, Values(Avx2.ShiftRightLogical(q, 6), hm, 4 * c + 3));
+        }
+        Vector256<short> scales = Avx2.Subtract(Avx2.ConvertToVector256Int16(UnpackScales(x->Scales)).AsInt16(), Vector256.Create((short)32));
+        Avx.Store(u->Scales, scales);
+        Avx.Store(u->Mins, Avx2.ShiftLeftLogical(scales, 2));
+        u->D = u->M = Float16.ToSingleLookup(x->D);
     }
 
+    static Vector256<int> ISuperBlock<Q3KBlock>.Lanes(Q3KBlock* x, sbyte* q8, out Vector256<short> mins, out float d, out float m) =>
+        SuperBlockDot.LanesViaUnpack(x, q8, out mins, out d, out m);
+
+    // q + 4 for 32 values: the 2 low bits from the shifted Qs bytes, 4 where HMask bit `bit` is set.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<byte> Values(Vector256<ushort> shifted, Vector256<byte> hm, int bit)
     {
