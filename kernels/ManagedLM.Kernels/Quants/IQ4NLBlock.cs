@@ -29,6 +29,10 @@ public struct IQ4NLBlock : IQuantizableBlock<IQ4NLBlock>, ISignedQuantBlock<IQ4N
 
     public static float Dot(ReadOnlySpan<IQ4NLBlock> blocks, ReadOnlySpan<byte> activation) => LegacyDot.Signed(blocks, activation);
 
+    static unsafe void IQuantBlock<IQ4NLBlock>.MultiplyRows(byte* rows, long rowBytes, int rowCount, int blocksPerRow,
+        byte* activations, int activationStride, int count, float* y, int yStride) =>
+        SignedBlockRows.MultiplyRows<IQ4NLBlock>(rows, rowBytes, rowCount, blocksPerRow, activations, activationStride, count, y, yStride);
+
     /// <summary>
     /// As <c>quantize_row_iq4_nl_ref</c> (no importance weights, no scale search): indices of the levels
     /// nearest to x·(−127/max), then the least-squares scale d = Σw·q·x / Σw·q² with weights w = x².

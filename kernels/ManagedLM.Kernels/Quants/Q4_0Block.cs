@@ -25,6 +25,10 @@ public struct Q4_0Block : IQuantizableBlock<Q4_0Block>, ISignedQuantBlock<Q4_0Bl
 
     public static float Dot(ReadOnlySpan<Q4_0Block> blocks, ReadOnlySpan<byte> activation) => LegacyDot.Signed(blocks, activation);
 
+    static unsafe void IQuantBlock<Q4_0Block>.MultiplyRows(byte* rows, long rowBytes, int rowCount, int blocksPerRow,
+        byte* activations, int activationStride, int count, float* y, int yStride) =>
+        SignedBlockRows.MultiplyRows<Q4_0Block>(rows, rowBytes, rowCount, blocksPerRow, activations, activationStride, count, y, yStride);
+
     /// <summary>As <c>quantize_row_q4_0_ref</c>: d = −(the value of largest magnitude)/8, q = min(15, trunc(x/d + 8.5)).</summary>
     public static void Quantize(ReadOnlySpan<float> src, Span<Q4_0Block> dst)
     {

@@ -29,6 +29,10 @@ public struct Q5_0Block : IQuantizableBlock<Q5_0Block>, ISignedQuantBlock<Q5_0Bl
 
     public static float Dot(ReadOnlySpan<Q5_0Block> blocks, ReadOnlySpan<byte> activation) => LegacyDot.Signed(blocks, activation);
 
+    static unsafe void IQuantBlock<Q5_0Block>.MultiplyRows(byte* rows, long rowBytes, int rowCount, int blocksPerRow,
+        byte* activations, int activationStride, int count, float* y, int yStride) =>
+        SignedBlockRows.MultiplyRows<Q5_0Block>(rows, rowBytes, rowCount, blocksPerRow, activations, activationStride, count, y, yStride);
+
     /// <summary>As <c>quantize_row_q5_0_ref</c>: d = −(the value of largest magnitude)/16, q = min(31, trunc(x/d + 16.5)).</summary>
     public static void Quantize(ReadOnlySpan<float> src, Span<Q5_0Block> dst)
     {

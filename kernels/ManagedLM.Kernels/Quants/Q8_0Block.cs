@@ -25,6 +25,10 @@ public struct Q8_0Block : IQuantizableBlock<Q8_0Block>, ISignedQuantBlock<Q8_0Bl
 
     public static float Dot(ReadOnlySpan<Q8_0Block> blocks, ReadOnlySpan<byte> activation) => LegacyDot.Signed(blocks, activation);
 
+    static unsafe void IQuantBlock<Q8_0Block>.MultiplyRows(byte* rows, long rowBytes, int rowCount, int blocksPerRow,
+        byte* activations, int activationStride, int count, float* y, int yStride) =>
+        SignedBlockRows.MultiplyRows<Q8_0Block>(rows, rowBytes, rowCount, blocksPerRow, activations, activationStride, count, y, yStride);
+
     /// <summary>As <c>quantize_row_q8_0_ref</c>: d = max|x|/127, q = roundf(x/d). Vectorized; finite inputs.</summary>
     public static void Quantize(ReadOnlySpan<float> src, Span<Q8_0Block> dst) => Quantize(src, dst, reference: false);
 
