@@ -91,8 +91,8 @@ public sealed partial class Generator
         return Model.Tokenizer.Encode(prompt, options.AddSpecialTokens, options.ParseSpecialTokens);
     }
 
-    /// <summary>The state of one generation call between tokens.</summary>
-    private sealed class Run(int[] prompt, GenerationOptions options, SamplerChain sampler, StopStringMatcher stops)
+    /// <summary>The state of one generation call between tokens (also driven step by step by a <see cref="Batching.BatchEngine"/>).</summary>
+    internal sealed class Run(int[] prompt, GenerationOptions options, SamplerChain sampler, StopStringMatcher stops)
     {
         public readonly int[] Prompt = prompt;
         public readonly GenerationOptions Options = options;
@@ -106,10 +106,29 @@ public sealed partial class Generator
         public int Reused;
         public TimeSpan PromptTime;
         public readonly Stopwatch Clock = Stopwatch.StartNew();
+
+        /// <summary>Marks the prompt as evaluated: the decode clock starts.</summary>
+        public void PromptDone()
+        {
+            PromptTime = Clock.Elapsed;
+            Clock.Restart();
+        }
     }
 
     // Validates, reuses the cached prefix, evaluates the rest of the prompt.
     private Run Begin(IReadOnlyList<int> promptTokens, GenerationOptions options, CancellationToken cancellationToken)
+    {
+        var run = StartRun(promptTokens, options);
+        PrefillCore(run.Prompt.AsSpan(run.Reused), cancellationToken);
+        run.PromptDone();
+        return run;
+    }
+
+    /// <summary>
+    /// Validates a request and starts its run: keeps the longest cached prefix of the prompt (at least the last prompt token
+    /// is left to evaluate: its logits are needed). The prompt from <see cref="Run.Reused"/> on still has to be evaluated.
+    /// </summary>
+    internal Run StartRun(IReadOnlyList<int> promptTokens, GenerationOptions options)
     {
         ArgumentNullException.ThrowIfNull(promptTokens);
         options.Validate();
@@ -118,6 +137,12 @@ public sealed partial class Generator
             throw new ArgumentException("The prompt is empty.", nameof(promptTokens));
         if (prompt.Length > ContextLength)
             throw new ArgumentException($"The prompt has {prompt.Length} tokens; the context length is {ContextLength}.", nameof(promptTokens));
+        int vocab = Model.Config.VocabSize;
+        foreach (int t in prompt)
+        {
+            if ((uint)t >= (uint)vocab)
+                throw new ArgumentException($"Token id {t} is outside the vocabulary [0, {vocab}).", nameof(promptTokens));
+        }
 
         var run = new Run(prompt, options, SamplerFor(options), new StopStringMatcher(options.StopStrings))
         {
@@ -125,21 +150,19 @@ public sealed partial class Generator
         };
         _decoder.Reset();
         LastResult = null;
-
-        // Keep the longest cached prefix, but always evaluate at least the last prompt token (its logits are needed).
-        int reuse = 0;
-        if (options.ReusePrefix)
-        {
-            int limit = Math.Min(Position, prompt.Length - 1);
-            while (reuse < limit && _tokens[reuse] == prompt[reuse])
-                reuse++;
-        }
+        int reuse = options.ReusePrefix ? CommonPrefix(prompt) : 0;
         TrimCore(reuse);
         run.Reused = reuse;
-        PrefillCore(prompt.AsSpan(reuse), cancellationToken);
-        run.PromptTime = run.Clock.Elapsed;
-        run.Clock.Restart();
         return run;
+    }
+
+    /// <summary>How many leading prompt tokens are cached here (at most prompt length − 1).</summary>
+    internal int CommonPrefix(ReadOnlySpan<int> prompt)
+    {
+        int limit = Math.Min(Position, prompt.Length - 1), n = 0;
+        while (n < limit && _tokens[n] == prompt[n])
+            n++;
+        return n;
     }
 
     // The generator's sampler, or a new one for options that differ. A given seed restarts its sequence
@@ -160,21 +183,43 @@ public sealed partial class Generator
         if (run.Finished)
             return null;
         cancellationToken.ThrowIfCancellationRequested();
-        if (run.Generated.Count >= run.Options.MaxTokens)
-            return Finish(run, StopReason.MaxTokens);
+        if (Stopping(run, out var final))
+            return final;
         if (run.Pending is int pending)
         {
-            if (Position >= ContextLength)
-            {
-                if (run.Options.ThrowOnContextFull)
-                    throw new InvalidOperationException($"The context is full ({ContextLength} tokens).");
-                return Finish(run, StopReason.ContextFull);
-            }
             PrefillCore([pending], cancellationToken);
             run.Pending = null;
         }
+        return Emit(run);
+    }
 
-        int id = run.Sampler.Sample(_state.Logits, CollectionsMarshal.AsSpan(_tokens));
+    /// <summary>
+    /// Before evaluating the pending token: ends the run if it may not produce another token (MaxTokens reached, or a full
+    /// context), giving the last output (held-back text) in <paramref name="final"/>.
+    /// </summary>
+    internal bool Stopping(Run run, out TokenOutput? final)
+    {
+        final = null;
+        if (run.Generated.Count >= run.Options.MaxTokens)
+        {
+            final = Finish(run, StopReason.MaxTokens);
+            return true;
+        }
+        if (run.Pending is not null && Position >= ContextLength)
+        {
+            if (run.Options.ThrowOnContextFull)
+                throw new InvalidOperationException($"The context is full ({ContextLength} tokens).");
+            final = Finish(run, StopReason.ContextFull);
+            return true;
+        }
+        return false;
+    }
+
+    /// <summary>After the logits of the last evaluated token: samples the next token and emits it (it becomes pending), or ends the run.</summary>
+    internal TokenOutput? Emit(Run run)
+    {
+        var logits = _state.Logits.AsSpan(0, Model.Config.VocabSize);
+        int id = run.Sampler.Sample(logits, CollectionsMarshal.AsSpan(_tokens));
         if (!run.Options.IgnoreEndOfGeneration && Model.Tokenizer.IsEndOfGeneration(id))
             return Finish(run, StopReason.EndOfGeneration);
 
@@ -185,7 +230,7 @@ public sealed partial class Generator
         var output = new TokenOutput(id, text);
         if (run.Options.Logprobs)
         {
-            output = output with { Logprob = LogProbabilities.Of(_state.Logits, id), TopLogprobs = TopLogprobs(run.Options.TopLogprobs) };
+            output = output with { Logprob = LogProbabilities.Of(logits, id), TopLogprobs = TopLogprobs(run.Options.TopLogprobs) };
             run.Outputs!.Add(output);
         }
         if (run.Stops.Stopped)
@@ -216,7 +261,7 @@ public sealed partial class Generator
             return null;
         Span<int> ids = stackalloc int[count];
         Span<float> logprobs = stackalloc float[count];
-        int n = LogProbabilities.Top(_state.Logits, ids, logprobs);
+        int n = LogProbabilities.Top(_state.Logits.AsSpan(0, Model.Config.VocabSize), ids, logprobs);
         var top = new TokenLogprob[n];
         for (int i = 0; i < n; i++)
             top[i] = new TokenLogprob(ids[i], logprobs[i]);

@@ -190,7 +190,35 @@ public sealed partial class Generator : IDisposable
         }
     }
 
-    private void Enter()
+    /// <summary>This generator's KV cache (written by batch steps).</summary>
+    internal KvCache Cache => _cache;
+
+    /// <summary>
+    /// Records tokens a batch step evaluated on this generator's cache (see <see cref="Batching.BatchDecoder"/>): appends them
+    /// to the history; <paramref name="logits"/> are the logits after the last one ([vocab]) or empty when not computed.
+    /// </summary>
+    internal void Accept(ReadOnlySpan<int> tokens, ReadOnlySpan<float> logits)
+    {
+        foreach (int t in tokens)
+            _tokens.Add(t);
+        _hasLogits = !logits.IsEmpty;
+        if (_hasLogits)
+            logits.CopyTo(_state.Logits);
+    }
+
+    /// <summary>Replaces the cached tokens with the first <paramref name="length"/> of <paramref name="source"/>'s (a generator of the same model), copying their keys and values.</summary>
+    internal void AdoptPrefix(Generator source, int length)
+    {
+        if (source.Model != Model || (uint)length > (uint)source.Position || length > ContextLength)
+            throw new ArgumentException("The prefix does not fit this generator.", nameof(source));
+        source._cache.CopyTo(_cache, length);
+        _tokens.Clear();
+        for (int i = 0; i < length; i++)
+            _tokens.Add(source._tokens[i]);
+        _hasLogits = false;
+    }
+
+    internal void Enter()
     {
         if (Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
             throw new InvalidOperationException(
@@ -199,5 +227,5 @@ public sealed partial class Generator : IDisposable
                 "model.CreateGenerator, or rent one from a GeneratorPool.");
     }
 
-    private void Exit() => Volatile.Write(ref _busy, 0);
+    internal void Exit() => Volatile.Write(ref _busy, 0);
 }

@@ -23,7 +23,7 @@ public sealed class SharedModels : IDisposable
         var spec = SynthesisSpec.Tiny with
         {
             Architecture = "qwen2", EmbeddingLength = 64, FeedForwardLength = 128, BlockCount = 2, HeadCount = 4,
-            HeadCountKv = 2, HeadDim = 16, VocabSize = 50257, TiedEmbeddings = true,
+            HeadCountKv = 2, HeadDim = 16, VocabSize = 50257, TiedEmbeddings = true, ContextLength = 4096,
         };
         string path = Path.Combine(_dir, "qwen2-gpt2vocab.gguf");
         ModelSynthesizer.WriteFile(spec, "qwen2-gpt2vocab", 7, new QuantizationOptions(LlamaFileType.Q8_0), tokenizer, path);

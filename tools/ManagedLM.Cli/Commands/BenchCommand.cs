@@ -10,7 +10,9 @@ namespace ManagedLM.Cli.Commands;
 /// <summary>
 /// `managedlm bench`, after llama-bench: prompt processing (pp N) and generation (tg N) tokens/s with
 /// mean ± stddev over repetitions, after a warm-up run. `--json` prints one llama-bench-style JSON
-/// object per test (n_prompt, n_gen, n_threads, avg_ts, stddev_ts, ...). `--parallel 1,2,4` measures
+/// object per test (n_prompt, n_gen, n_threads, avg_ts, stddev_ts, ...). Generation tests also report the weight bytes
+/// read per second (a decode step reads every matrix once) and their fraction of the memory bandwidth, which the bench
+/// measures itself for each thread count. `--parallel 1,2,4` measures
 /// aggregate decode tokens/s of N independent generators on N threads instead (see <see cref="ParallelBench"/>).
 /// </summary>
 internal static class BenchCommand
@@ -23,17 +25,18 @@ internal static class BenchCommand
         var threads = CliOptions.IntList("--threads", "-t", "Thread counts to test (comma-separated).", Environment.ProcessorCount);
         var reps = new Option<int>("--repetitions", "-r") { Description = "Runs of each test.", DefaultValueFactory = _ => 5 };
         var json = new Option<bool>("--json") { Description = "Print JSON lines (llama-bench -o jsonl fields) instead of a table." };
+        var batch = new Option<int>("--ubatch-size", "-ub") { Description = "Prompt tokens per forward pass.", DefaultValueFactory = _ => 64 };
         var parallel = CliOptions.IntList("--parallel", "-np",
             "Independent generators decoding at once, each on its own thread (comma-separated): reports aggregate tg tokens/s and RSS instead of pp/tg.");
         var command = new Command("bench", "Measure prompt-processing and generation speed, like llama-bench.")
         {
-            model, prompt, gen, threads, reps, json, parallel,
+            model, prompt, gen, threads, reps, json, parallel, batch,
         };
         command.SetAction(parse =>
         {
             var settings = new BenchSettings(
                 ModelLocator.Resolve(parse.GetValue(model)), parse.GetValue(prompt)!, parse.GetValue(gen)!,
-                parse.GetValue(threads)!, parse.GetValue(reps));
+                parse.GetValue(threads)!, parse.GetValue(reps), parse.GetValue(batch));
             int[] np = parse.GetValue(parallel)!;
             if (np.Length > 0)
                 ParallelBench.Run(settings, np, parse.GetValue(json), Console.Out);
@@ -44,11 +47,20 @@ internal static class BenchCommand
         return command;
     }
 
-    public sealed record BenchSettings(string ModelPath, int[] PromptLengths, int[] GenLengths, int[] Threads, int Repetitions);
+    public sealed record BenchSettings(string ModelPath, int[] PromptLengths, int[] GenLengths, int[] Threads, int Repetitions,
+        int BatchSize = 64);
 
-    /// <summary>One test's result: tokens/s of each repetition.</summary>
+    /// <summary>One test's result: tokens/s of each repetition; for generation, weight bytes per token and the memory bandwidth.</summary>
     public sealed record BenchResult(int NPrompt, int NGen, int Threads, double[] Seconds)
     {
+        public long DecodeBytes { get; init; }
+        /// <summary>Prompt tokens per forward pass.</summary>
+        public int BatchSize { get; init; } = 64;
+        /// <summary>Measured read bandwidth with this many threads, bytes/s (0 when not measured).</summary>
+        public double Bandwidth { get; init; }
+        /// <summary>Weight bytes read per second while generating, in GB/s.</summary>
+        public double WeightsGbps => DecodeBytes * AvgTs / 1e9;
+        public double BandwidthFraction => Bandwidth > 0 ? DecodeBytes * AvgTs / Bandwidth : 0;
         public int Tokens => NPrompt + NGen;
         public double[] TokensPerSecond => Seconds.Select(s => Tokens / s).ToArray();
         public double AvgTs => TokensPerSecond.Average();
@@ -64,8 +76,8 @@ internal static class BenchCommand
         var info = ModelSummary.Of(model, s.ModelPath);
         if (!json)
         {
-            output.WriteLine($"| {"model",-32} | {"size",10} | {"params",10} | {"threads",7} | {"test",8} | {"t/s",20} |");
-            output.WriteLine($"| {new string('-', 32)} | {new string('-', 10)} | {new string('-', 10)} | {new string('-', 7)} | {new string('-', 8)} | {new string('-', 20)} |");
+            output.WriteLine($"| {"model",-32} | {"size",10} | {"params",10} | {"threads",7} | {"test",8} | {"t/s",20} | {"weights GB/s",12} | {"of bandwidth",16} |");
+            output.WriteLine($"| {new string('-', 32)} | {new string('-', 10)} | {new string('-', 10)} | {new string('-', 7)} | {new string('-', 8)} | {new string('-', 20)} | {new string('-', 12)} | {new string('-', 16)} |");
         }
         var results = new List<BenchResult>();
         foreach (int t in s.Threads)
@@ -74,24 +86,31 @@ internal static class BenchCommand
                 throw new ArgumentOutOfRangeException(nameof(s), t, "--threads values must be at least 1.");
             var tests = s.PromptLengths.Where(p => p > 0).Select(p => (p, 0))
                 .Concat(s.GenLengths.Where(n => n > 0).Select(n => (0, n)));
+            double? bandwidth = s.GenLengths.Any(n => n > 0) ? MemoryBandwidth.Measure(t) : null;
             foreach (var (np, ng) in tests)
             {
-                var r = RunTest(model, np, ng, t, s.Repetitions);
+                var r = RunTest(model, np, ng, t, s.Repetitions, s.BatchSize) with { DecodeBytes = info.DecodeBytes, Bandwidth = bandwidth ?? 0, BatchSize = s.BatchSize };
                 results.Add(r);
                 if (json)
                     output.WriteLine(JsonLine(info, r));
                 else
-                    output.WriteLine($"| {info.Type,-32} | {FormatBytes(info.SizeBytes),10} | {FormatCount(info.Parameters),10} | {t,7} | {r.Name,8} | {r.AvgTs,10:F2} ± {r.StddevTs,7:F2} |");
+                {
+                    string gbps = r.NGen > 0 ? $"{r.WeightsGbps:F1}" : "", fraction = r.NGen > 0 ? $"{r.BandwidthFraction:P0} of {r.Bandwidth / 1e9:F0}" : "";
+                    output.WriteLine($"| {info.Type,-32} | {FormatBytes(info.SizeBytes),10} | {FormatCount(info.Parameters),10} | {t,7} | {r.Name,8} | {r.AvgTs,10:F2} ± {r.StddevTs,7:F2} | {gbps,12} | {fraction,16} |");
+                }
                 output.Flush();
             }
         }
         return results;
     }
 
-    private static BenchResult RunTest(TransformerModel model, int nPrompt, int nGen, int threads, int repetitions)
+    private static BenchResult RunTest(TransformerModel model, int nPrompt, int nGen, int threads, int repetitions, int batchSize)
     {
         int context = Math.Min(model.MaxContextLength, Math.Max(nPrompt, nGen) + 1);
-        using var g = model.CreateGenerator(new GeneratorOptions { Threads = threads, ContextLength = context, Sampling = SamplingOptions.Greedy });
+        using var g = model.CreateGenerator(new GeneratorOptions
+        {
+            Threads = threads, ContextLength = context, BatchSize = batchSize, Sampling = SamplingOptions.Greedy,
+        });
         var rng = new Xoshiro256(1234);
         int vocab = model.Config.VocabSize;
         int[] prompt = new int[Math.Max(nPrompt, 1)];
@@ -129,11 +148,11 @@ internal static class BenchCommand
             ["model_type"] = info.Type,
             ["model_size"] = info.SizeBytes,
             ["model_n_params"] = info.Parameters,
-            ["n_batch"] = 1,
-            ["n_ubatch"] = 1,
+            ["n_batch"] = r.BatchSize,
+            ["n_ubatch"] = r.BatchSize,
             ["n_threads"] = r.Threads,
-            ["type_k"] = "f32",
-            ["type_v"] = "f32",
+            ["type_k"] = "f16",
+            ["type_v"] = "f16",
             ["n_prompt"] = r.NPrompt,
             ["n_gen"] = r.NGen,
             ["test_time"] = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ"),
@@ -144,6 +163,12 @@ internal static class BenchCommand
             ["samples_ns"] = ns,
             ["samples_ts"] = r.TokensPerSecond.Select(v => Math.Round(v, 6)).ToArray(),
         };
+        if (r.NGen > 0)
+        {
+            o["weights_gbps"] = Math.Round(r.WeightsGbps, 3);
+            o["bandwidth_gbps"] = Math.Round(r.Bandwidth / 1e9, 3);
+            o["bandwidth_fraction"] = Math.Round(r.BandwidthFraction, 4);
+        }
         return JsonSerializer.Serialize(o);
     }
 
