@@ -21,7 +21,8 @@ internal static unsafe class SignedBlockRows
     public static void MultiplyRows<T>(byte* rows, long rowBytes, int rowCount, int nb, byte* activations, int stride, int count,
         float* y, int yStride) where T : unmanaged, ISignedQuantBlock<T>
     {
-        if (!LegacyDot.UseAvx2 || count == 1 || nb > ScratchScales)
+        // Fewer than four activation rows: the single-row dots, the weight row staying in L1 between them, beat unpacking it.
+        if (!LegacyDot.UseAvx2 || count < 4 || nb > ScratchScales)
         {
             int activationBytes = nb * Q8_0Bytes;
             for (int r = 0; r < rowCount; r++)

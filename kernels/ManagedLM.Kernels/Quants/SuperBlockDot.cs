@@ -108,10 +108,12 @@ internal static unsafe class SuperBlockDot
     public static void MultiplyRows<T>(byte* rows, long rowBytes, int rowCount, int nb, byte* activations, int stride, int count, float* y, int yStride)
         where T : unmanaged, ISuperBlock<T>
     {
-        if (count == 1)
+        // Fewer than four activation rows: the fused single-row dots, the row staying in L1 between them, beat unpacking it.
+        if (count < 4)
         {
             for (int r = 0; r < rowCount; r++)
-                y[r] = Dot((T*)(rows + r * rowBytes), (Q8KBlock*)activations, nb);
+                for (int b = 0; b < count; b++)
+                    y[b * yStride + r] = Dot((T*)(rows + r * rowBytes), (Q8KBlock*)(activations + (nint)b * stride), nb);
             return;
         }
         for (int r = 0; r < rowCount; r++)
@@ -124,7 +126,7 @@ internal static unsafe class SuperBlockDot
     /// </summary>
     public static void Many<T>(T* x, int nb, byte* activations, int stride, int count, float* y, int yStride) where T : unmanaged, ISuperBlock<T>
     {
-        if (!KQuants.UseAvx2 || count == 1)
+        if (!KQuants.UseAvx2 || count < 4)
         {
             for (int b = 0; b < count; b++)
                 y[b * yStride] = Dot(x, (Q8KBlock*)(activations + b * stride), nb);

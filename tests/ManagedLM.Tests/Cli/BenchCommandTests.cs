@@ -68,3 +68,24 @@ public class ParallelBenchTests
         Assert.Throws<ArgumentOutOfRangeException>(() => ParallelBench.Run(settings, [2], json: false, TextWriter.Null));
     }
 }
+
+public class BatchedBenchTests
+{
+    [Fact]
+    public void Json_lines_carry_the_batched_fields_one_per_batch_size()
+    {
+        var output = new StringWriter();
+        var settings = new BenchCommand.BenchSettings(TestData.Model("stories260K.gguf"), [4], [3], [1], 2);
+        var results = BatchedBench.Run(settings, [1, 4], json: true, output);
+        var lines = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        Assert.Equal([1, 4], lines.Select(e => e.GetProperty("n_sequences").GetInt32()));
+        Assert.All(lines, e =>
+        {
+            Assert.Equal("batched", e.GetProperty("mode").GetString());
+            Assert.Equal(4, e.GetProperty("n_prompt").GetInt32());
+            Assert.Equal(3, e.GetProperty("n_gen").GetInt32());
+            Assert.True(e.GetProperty("speed_tg").GetDouble() > 0);
+        });
+        Assert.Equal(2, results.Count);
+    }
+}

@@ -13,7 +13,8 @@ namespace ManagedLM.Cli.Commands;
 /// object per test (n_prompt, n_gen, n_threads, avg_ts, stddev_ts, ...). Generation tests also report the weight bytes
 /// read per second (a decode step reads every matrix once) and their fraction of the memory bandwidth, which the bench
 /// measures itself for each thread count. `--parallel 1,2,4` measures
-/// aggregate decode tokens/s of N independent generators on N threads instead (see <see cref="ParallelBench"/>).
+/// aggregate decode tokens/s of N independent generators on N threads instead (see <see cref="ParallelBench"/>), and
+/// `--batch 1,2,4` of B sequences decoded together in one batch (see <see cref="BatchedBench"/>).
 /// </summary>
 internal static class BenchCommand
 {
@@ -25,20 +26,24 @@ internal static class BenchCommand
         var threads = CliOptions.IntList("--threads", "-t", "Thread counts to test (comma-separated).", Environment.ProcessorCount);
         var reps = new Option<int>("--repetitions", "-r") { Description = "Runs of each test.", DefaultValueFactory = _ => 5 };
         var json = new Option<bool>("--json") { Description = "Print JSON lines (llama-bench -o jsonl fields) instead of a table." };
+        var batched = CliOptions.IntList("--batch", "-B",
+            "Sequences decoded together in one batch (comma-separated), after llama.cpp's batched-bench: aggregate tg tokens/s after a -p prompt each.");
         var batch = new Option<int>("--ubatch-size", "-ub") { Description = "Prompt tokens per forward pass.", DefaultValueFactory = _ => 64 };
         var parallel = CliOptions.IntList("--parallel", "-np",
             "Independent generators decoding at once, each on its own thread (comma-separated): reports aggregate tg tokens/s and RSS instead of pp/tg.");
         var command = new Command("bench", "Measure prompt-processing and generation speed, like llama-bench.")
         {
-            model, prompt, gen, threads, reps, json, parallel, batch,
+            model, prompt, gen, threads, reps, json, parallel, batched, batch,
         };
         command.SetAction(parse =>
         {
             var settings = new BenchSettings(
                 ModelLocator.Resolve(parse.GetValue(model)), parse.GetValue(prompt)!, parse.GetValue(gen)!,
                 parse.GetValue(threads)!, parse.GetValue(reps), parse.GetValue(batch));
-            int[] np = parse.GetValue(parallel)!;
-            if (np.Length > 0)
+            int[] np = parse.GetValue(parallel)!, nb = parse.GetValue(batched)!;
+            if (nb.Length > 0)
+                BatchedBench.Run(settings, nb, parse.GetValue(json), Console.Out);
+            else if (np.Length > 0)
                 ParallelBench.Run(settings, np, parse.GetValue(json), Console.Out);
             else
                 Run(settings, parse.GetValue(json), Console.Out);
