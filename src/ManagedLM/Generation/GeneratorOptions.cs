@@ -14,8 +14,9 @@ public sealed record GeneratorOptions
     public int? ContextLength { get; init; }
 
     /// <summary>
-    /// Threads that split each matmul of this generator (the calling thread included). 1 suits many
-    /// concurrent generators (one core each); a lone generator decodes faster with one per core.
+    /// Threads that split each matmul of this generator (the calling thread included). The default, 1, suits many
+    /// concurrent generators (one core each: two TinyLlama-shape Q4_K_M generators on a 2-core machine decode 61.6
+    /// tokens/s together); a lone generator decodes faster with one per core (34 tokens/s with 1 thread, 58 with 2).
     /// </summary>
     public int Threads { get; init; } = 1;
 
