@@ -57,6 +57,26 @@ internal static class KQuants
             Sse.Prefetch0(p + line);
     }
 
+    /// <summary>The Q4_K/Q5_K 12 scale bytes as per-16-value scales and mins (each sub-block's twice), vector form.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe void ScalesAndMins(byte* packed, out Vector256<short> scales, out Vector256<short> mins)
+    {
+        UnpackScaleMinK4(packed, out uint s03, out uint s47, out uint m03, out uint m47);
+        scales = PerSubBlock(s03, s47);
+        mins = PerSubBlock(m03, m47);
+    }
+
+    /// <summary>The scalar form of <see cref="ScalesAndMins"/>, into an unpacked block.</summary>
+    public static unsafe void ScalesAndMinsReference(byte* packed, UnpackedSuperBlock* u)
+    {
+        for (int j = 0; j < 8; j++)
+        {
+            GetScaleMinK4(j, packed, out byte sc, out byte m);
+            u->Scales[2 * j] = u->Scales[2 * j + 1] = sc;
+            u->Mins[2 * j] = u->Mins[2 * j + 1] = m;
+        }
+    }
+
     /// <summary>Eight bytes (of two uints) as 16 shorts, each twice: per 16 values, the value of their 32-value sub-block.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<short> PerSubBlock(uint bytes03, uint bytes47)

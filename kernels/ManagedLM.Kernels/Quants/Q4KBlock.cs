@@ -72,12 +72,7 @@ public unsafe struct Q4KBlock : IQuantizableBlock<Q4KBlock>, ISuperBlock<Q4KBloc
     /// <summary>Levels 0..15; per 16 values the scale and min of their 32-value sub-block; D = d, M = dmin.</summary>
     static void ISuperBlock<Q4KBlock>.UnpackReference(Q4KBlock* x, UnpackedSuperBlock* u)
     {
-        for (int j = 0; j < 8; j++)
-        {
-            KQuants.GetScaleMinK4(j, x->Scales, out byte sc, out byte m);
-            u->Scales[2 * j] = u->Scales[2 * j + 1] = sc;
-            u->Mins[2 * j] = u->Mins[2 * j + 1] = m;
-        }
+        KQuants.ScalesAndMinsReference(x->Scales, u);
         for (int c = 0; c < 4; c++)
             for (int l = 0; l < 32; l++)
             {
@@ -90,9 +85,9 @@ public unsafe struct Q4KBlock : IQuantizableBlock<Q4KBlock>, ISuperBlock<Q4KBloc
 
     static void ISuperBlock<Q4KBlock>.UnpackAvx2(Q4KBlock* x, UnpackedSuperBlock* u)
     {
-        KQuants.UnpackScaleMinK4(x->Scales, out uint s03, out uint s47, out uint m03, out uint m47);
-        Avx.Store(u->Scales, KQuants.PerSubBlock(s03, s47));
-        Avx.Store(u->Mins, KQuants.PerSubBlock(m03, m47));
+        KQuants.ScalesAndMins(x->Scales, out var scales, out var mins);
+        Avx.Store(u->Scales, scales);
+        Avx.Store(u->Mins, mins);
         Vector256<byte> low4 = Vector256.Create((byte)0x0F);
         for (int c = 0; c < 4; c++)
         {
@@ -106,9 +101,7 @@ public unsafe struct Q4KBlock : IQuantizableBlock<Q4KBlock>, ISuperBlock<Q4KBloc
 
     static Vector256<int> ISuperBlock<Q4KBlock>.Lanes(Q4KBlock* x, sbyte* q8, out Vector256<short> mins, out float d, out float m)
     {
-        KQuants.UnpackScaleMinK4(x->Scales, out uint s03, out uint s47, out uint m03, out uint m47);
-        Vector256<short> scales = KQuants.PerSubBlock(s03, s47);
-        mins = KQuants.PerSubBlock(m03, m47);
+        KQuants.ScalesAndMins(x->Scales, out var scales, out mins);
         d = Float16.ToSingleLookup(x->D);
         m = Float16.ToSingleLookup(x->DMin);
         return LanesAvx2(x, q8, scales);

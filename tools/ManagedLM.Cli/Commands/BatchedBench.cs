@@ -23,15 +23,7 @@ internal static class BatchedBench
 
     public static IReadOnlyList<BatchedResult> Run(BenchCommand.BenchSettings s, int[] batches, bool json, TextWriter output)
     {
-        if (s.Repetitions < 1)
-            throw new ArgumentOutOfRangeException(nameof(s), s.Repetitions, "--repetitions must be at least 1.");
-        if (batches.Any(b => b < 1))
-            throw new ArgumentOutOfRangeException(nameof(batches), "--batch values must be at least 1.");
-        if (s.Threads.Any(t => t < 1))
-            throw new ArgumentOutOfRangeException(nameof(s), "--threads values must be at least 1.");
-        int[] gens = s.GenLengths.Where(n => n > 0).ToArray();
-        if (gens.Length == 0)
-            throw new ArgumentOutOfRangeException(nameof(s), "--batch measures decoding: --n-gen must have a value above 0.");
+        int[] gens = BenchCommand.DecodeLengths(s, batches, "--batch");
         int prompt = s.PromptLengths.FirstOrDefault(p => p > 0, 32);
 
         using var model = TransformerModel.Load(s.ModelPath);
@@ -110,19 +102,16 @@ internal static class BatchedBench
         }
     }
 
-    private static string JsonLine(ModelSummary info, BatchedResult r) => JsonSerializer.Serialize(new Dictionary<string, object>
+    private static string JsonLine(ModelSummary info, BatchedResult r)
     {
-        ["build_commit"] = "managedlm",
-        ["mode"] = "batched",
-        ["model_filename"] = info.Path,
-        ["model_type"] = info.Type,
-        ["model_size"] = info.SizeBytes,
-        ["n_sequences"] = r.Sequences,
-        ["n_threads"] = r.Threads,
-        ["n_prompt"] = r.NPrompt,
-        ["n_gen"] = r.NGen,
-        ["speed_tg"] = Math.Round(r.AvgTs, 6),
-        ["stddev_tg"] = Math.Round(r.StddevTs, 6),
-        ["samples_ts"] = r.TokensPerSecond.Select(v => Math.Round(v, 6)).ToArray(),
-    });
+        var o = BenchCommand.JsonHeader(info, "batched");
+        o["n_sequences"] = r.Sequences;
+        o["n_threads"] = r.Threads;
+        o["n_prompt"] = r.NPrompt;
+        o["n_gen"] = r.NGen;
+        o["speed_tg"] = Math.Round(r.AvgTs, 6);
+        o["stddev_tg"] = Math.Round(r.StddevTs, 6);
+        o["samples_ts"] = r.TokensPerSecond.Select(v => Math.Round(v, 6)).ToArray();
+        return JsonSerializer.Serialize(o);
+    }
 }

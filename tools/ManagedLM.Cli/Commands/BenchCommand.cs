@@ -146,28 +146,21 @@ internal static class BenchCommand
     private static string JsonLine(ModelSummary info, BenchResult r)
     {
         var ns = r.Seconds.Select(s => (long)(s * 1e9)).ToArray();
-        var o = new Dictionary<string, object>
-        {
-            ["build_commit"] = "managedlm",
-            ["model_filename"] = info.Path,
-            ["model_type"] = info.Type,
-            ["model_size"] = info.SizeBytes,
-            ["model_n_params"] = info.Parameters,
-            ["n_batch"] = r.BatchSize,
-            ["n_ubatch"] = r.BatchSize,
-            ["n_threads"] = r.Threads,
-            ["type_k"] = "f16",
-            ["type_v"] = "f16",
-            ["n_prompt"] = r.NPrompt,
-            ["n_gen"] = r.NGen,
-            ["test_time"] = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ"),
-            ["avg_ns"] = (long)ns.Average(),
-            ["stddev_ns"] = (long)StdDev(ns.Select(v => (double)v).ToArray()),
-            ["avg_ts"] = Math.Round(r.AvgTs, 6),
-            ["stddev_ts"] = Math.Round(r.StddevTs, 6),
-            ["samples_ns"] = ns,
-            ["samples_ts"] = r.TokensPerSecond.Select(v => Math.Round(v, 6)).ToArray(),
-        };
+        var o = JsonHeader(info, null);
+        o["n_batch"] = r.BatchSize;
+        o["n_ubatch"] = r.BatchSize;
+        o["n_threads"] = r.Threads;
+        o["type_k"] = "f16";
+        o["type_v"] = "f16";
+        o["n_prompt"] = r.NPrompt;
+        o["n_gen"] = r.NGen;
+        o["test_time"] = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ");
+        o["avg_ns"] = (long)ns.Average();
+        o["stddev_ns"] = (long)StdDev(ns.Select(v => (double)v).ToArray());
+        o["avg_ts"] = Math.Round(r.AvgTs, 6);
+        o["stddev_ts"] = Math.Round(r.StddevTs, 6);
+        o["samples_ns"] = ns;
+        o["samples_ts"] = r.TokensPerSecond.Select(v => Math.Round(v, 6)).ToArray();
         if (r.NGen > 0)
         {
             o["weights_gbps"] = Math.Round(r.WeightsGbps, 3);
@@ -175,6 +168,34 @@ internal static class BenchCommand
             o["bandwidth_fraction"] = Math.Round(r.BandwidthFraction, 4);
         }
         return JsonSerializer.Serialize(o);
+    }
+
+    /// <summary>The fields every JSON line starts with: the engine and the model.</summary>
+    internal static Dictionary<string, object> JsonHeader(ModelSummary info, string? mode)
+    {
+        var o = new Dictionary<string, object> { ["build_commit"] = "managedlm" };
+        if (mode is not null)
+            o["mode"] = mode;
+        o["model_filename"] = info.Path;
+        o["model_type"] = info.Type;
+        o["model_size"] = info.SizeBytes;
+        o["model_n_params"] = info.Parameters;
+        return o;
+    }
+
+    /// <summary>Throws unless the settings suit a mode that measures decoding: returns the generation lengths to test.</summary>
+    internal static int[] DecodeLengths(BenchSettings s, int[] counts, string countOption)
+    {
+        if (s.Repetitions < 1)
+            throw new ArgumentOutOfRangeException(nameof(s), s.Repetitions, "--repetitions must be at least 1.");
+        if (counts.Any(n => n < 1))
+            throw new ArgumentOutOfRangeException(nameof(counts), $"{countOption} values must be at least 1.");
+        if (s.Threads.Any(t => t < 1))
+            throw new ArgumentOutOfRangeException(nameof(s), "--threads values must be at least 1.");
+        int[] gens = s.GenLengths.Where(n => n > 0).ToArray();
+        if (gens.Length == 0)
+            throw new ArgumentOutOfRangeException(nameof(s), $"{countOption} measures decoding: --n-gen must have a value above 0.");
+        return gens;
     }
 
     internal static double StdDev(double[] v)

@@ -24,15 +24,7 @@ internal static class ParallelBench
 
     public static IReadOnlyList<ParallelResult> Run(BenchCommand.BenchSettings s, int[] parallel, bool json, TextWriter output)
     {
-        if (s.Repetitions < 1)
-            throw new ArgumentOutOfRangeException(nameof(s), s.Repetitions, "--repetitions must be at least 1.");
-        if (parallel.Any(n => n < 1))
-            throw new ArgumentOutOfRangeException(nameof(parallel), "--parallel values must be at least 1.");
-        if (s.Threads.Any(t => t < 1))
-            throw new ArgumentOutOfRangeException(nameof(s), "--threads values must be at least 1.");
-        int[] gens = s.GenLengths.Where(n => n > 0).ToArray();
-        if (gens.Length == 0)
-            throw new ArgumentOutOfRangeException(nameof(s), "--parallel measures decoding: --n-gen must have a value above 0.");
+        int[] gens = BenchCommand.DecodeLengths(s, parallel, "--parallel");
 
         using var model = TransformerModel.Load(s.ModelPath);
         var info = ModelSummary.Of(model, s.ModelPath);
@@ -145,24 +137,16 @@ internal static class ParallelBench
 
     private static string JsonLine(ModelSummary info, ParallelResult r)
     {
-        var o = new Dictionary<string, object>
-        {
-            ["build_commit"] = "managedlm",
-            ["mode"] = "parallel",
-            ["model_filename"] = info.Path,
-            ["model_type"] = info.Type,
-            ["model_size"] = info.SizeBytes,
-            ["model_n_params"] = info.Parameters,
-            ["n_parallel"] = r.Parallel,
-            ["n_threads"] = r.Threads,
-            ["n_gen"] = r.NGen,
-            ["test_time"] = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ"),
-            ["speed_tg"] = Math.Round(r.AvgTs, 6),
-            ["stddev_tg"] = Math.Round(r.StddevTs, 6),
-            ["samples_ts"] = r.TokensPerSecond.Select(v => Math.Round(v, 6)).ToArray(),
-            ["rss_mb"] = Math.Round(r.RssBytes / 1048576.0, 1),
-            ["kv_mb"] = Math.Round(r.KvBytes / 1048576.0, 3),
-        };
+        var o = BenchCommand.JsonHeader(info, "parallel");
+        o["n_parallel"] = r.Parallel;
+        o["n_threads"] = r.Threads;
+        o["n_gen"] = r.NGen;
+        o["test_time"] = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ");
+        o["speed_tg"] = Math.Round(r.AvgTs, 6);
+        o["stddev_tg"] = Math.Round(r.StddevTs, 6);
+        o["samples_ts"] = r.TokensPerSecond.Select(v => Math.Round(v, 6)).ToArray();
+        o["rss_mb"] = Math.Round(r.RssBytes / 1048576.0, 1);
+        o["kv_mb"] = Math.Round(r.KvBytes / 1048576.0, 3);
         return JsonSerializer.Serialize(o);
     }
 }
