@@ -71,17 +71,21 @@ public class ParallelBenchTests
 
 public class BatchedBenchTests
 {
-    [Fact]
-    public void Json_lines_carry_the_batched_fields_one_per_batch_size()
+    [Theory]
+    [InlineData(false, "batched")]
+    [InlineData(true, "engine")]
+    public void Json_lines_carry_the_batched_bench_fields_one_per_batch_size(bool engine, string mode)
     {
         var output = new StringWriter();
         var settings = new BenchCommand.BenchSettings(TestData.Model("stories260K.gguf"), [4], [3], [1], 2);
-        var results = BatchedBench.Run(settings, [1, 4], json: true, output);
+        var results = BatchedBench.Run(settings, [1, 4], json: true, output, engine);
         var lines = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
-        Assert.Equal([1, 4], lines.Select(e => e.GetProperty("n_sequences").GetInt32()));
+        Assert.Equal([1, 4], lines.Select(e => e.GetProperty("n_parallel").GetInt32()));
         Assert.All(lines, e =>
         {
-            Assert.Equal("batched", e.GetProperty("mode").GetString());
+            Assert.Equal(mode, e.GetProperty("mode").GetString());
+            Assert.True(e.GetProperty("speed_pp").GetDouble() > 0);
+            Assert.True(e.GetProperty("t_first_token").GetDouble() > 0);
             Assert.Equal(4, e.GetProperty("n_prompt").GetInt32());
             Assert.Equal(3, e.GetProperty("n_gen").GetInt32());
             Assert.True(e.GetProperty("speed_tg").GetDouble() > 0);

@@ -28,12 +28,13 @@ internal static class BenchCommand
         var json = new Option<bool>("--json") { Description = "Print JSON lines (llama-bench -o jsonl fields) instead of a table." };
         var batched = CliOptions.IntList("--batch", "-B",
             "Sequences decoded together in one batch (comma-separated), after llama.cpp's batched-bench: aggregate tg tokens/s after a -p prompt each.");
+        var viaEngine = new Option<bool>("--engine") { Description = "With --batch: run the load through a BatchEngine with B concurrent submitters." };
         var batch = new Option<int>("--ubatch-size", "-ub") { Description = "Prompt tokens per forward pass.", DefaultValueFactory = _ => 64 };
         var parallel = CliOptions.IntList("--parallel", "-np",
             "Independent generators decoding at once, each on its own thread (comma-separated): reports aggregate tg tokens/s and RSS instead of pp/tg.");
         var command = new Command("bench", "Measure prompt-processing and generation speed, like llama-bench.")
         {
-            model, prompt, gen, threads, reps, json, parallel, batched, batch,
+            model, prompt, gen, threads, reps, json, parallel, batched, viaEngine, batch,
         };
         command.SetAction(parse =>
         {
@@ -42,7 +43,7 @@ internal static class BenchCommand
                 parse.GetValue(threads)!, parse.GetValue(reps), parse.GetValue(batch));
             int[] np = parse.GetValue(parallel)!, nb = parse.GetValue(batched)!;
             if (nb.Length > 0)
-                BatchedBench.Run(settings, nb, parse.GetValue(json), Console.Out);
+                BatchedBench.Run(settings, nb, parse.GetValue(json), Console.Out, parse.GetValue(viaEngine));
             else if (np.Length > 0)
                 ParallelBench.Run(settings, np, parse.GetValue(json), Console.Out);
             else
