@@ -1,0 +1,114 @@
+using System.Text.Json.Nodes;
+using ManagedLM.Chat.Jinja;
+
+namespace ManagedLM.Chat;
+
+/// <summary>What a chat template is rendered with, beyond the messages.</summary>
+public sealed record ChatTemplateOptions
+{
+    public static ChatTemplateOptions Default { get; } = new();
+
+    /// <summary>End with the header of the assistant's turn, so the model writes the reply.</summary>
+    public bool AddGenerationPrompt { get; init; } = true;
+
+    /// <summary>The tools the model may call (OpenAI's <c>tools</c> array), or null.</summary>
+    public JsonArray? Tools { get; init; }
+
+    /// <summary>More variables some templates read (llama.cpp passes e.g. <c>tools_in_user_message</c>, <c>datetime</c>).</summary>
+    public JsonObject? Variables { get; init; }
+
+    /// <summary>The instant <c>strftime_now</c> formats (UTC); null: now.</summary>
+    public DateTime? Now { get; init; }
+
+    /// <summary>Bounds of one render.</summary>
+    public RenderLimits Limits { get; init; } = RenderLimits.Default;
+}
+
+/// <summary>
+/// A model's prompt format: its Jinja chat template (GGUF <c>tokenizer.chat_template</c>) with the model's BOS/EOS strings.
+/// Rendered exactly as llama.cpp's minja renders it (byte for byte on the shared reference templates). Immutable: one
+/// template serves any number of sessions and threads.
+/// </summary>
+public sealed class ChatTemplate
+{
+    private readonly JinjaTemplate _template;
+
+    private ChatTemplate(JinjaTemplate template, string bosToken, string eosToken, bool isFallback)
+    {
+        _template = template;
+        BosToken = bosToken;
+        EosToken = eosToken;
+        IsFallback = isFallback;
+    }
+
+    /// <summary>The template text.</summary>
+    public string Source => _template.Source;
+
+    /// <summary>The <c>bos_token</c> the template sees.</summary>
+    public string BosToken { get; }
+
+    /// <summary>The <c>eos_token</c> the template sees.</summary>
+    public string EosToken { get; }
+
+    /// <summary>True for <see cref="ChatML"/> used because a model has no template of its own.</summary>
+    public bool IsFallback { get; }
+
+    /// <summary>The ChatML format (<c>&lt;|im_start|&gt;role\n...&lt;|im_end|&gt;</c>): the fallback for models without a template.</summary>
+    public static ChatTemplate ChatML { get; } = new(JinjaTemplate.Parse(
+        "{%- for message in messages -%}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}{%- endfor -%}" +
+        "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}"), "", "", isFallback: true);
+
+    /// <summary>Parses a template.</summary>
+    /// <exception cref="TemplateException">The template is malformed.</exception>
+    public static ChatTemplate Parse(string source, string bosToken = "", string eosToken = "") =>
+        new(JinjaTemplate.Parse(source), bosToken ?? "", eosToken ?? "", isFallback: false);
+
+    /// <summary>The same template with other BOS/EOS strings.</summary>
+    public ChatTemplate WithTokens(string bosToken, string eosToken) => new(_template, bosToken, eosToken, IsFallback);
+
+    /// <summary>Renders a conversation.</summary>
+    /// <exception cref="TemplateException">The template raised an error for this conversation (e.g. roles it does not support) or failed.</exception>
+    public string Render(IReadOnlyList<ChatMessage> messages, ChatTemplateOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        return RenderValues(new JinjaList(messages.Select(m => (object?)m.ToTemplateValue())), options ?? ChatTemplateOptions.Default);
+    }
+
+    /// <summary>Renders a conversation given as JSON: <c>{"messages": [...], "tools": [...]?}</c> (OpenAI's shapes; key order is kept).</summary>
+    public string Render(JsonNode conversation, ChatTemplateOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(conversation);
+        options ??= ChatTemplateOptions.Default;
+        if (conversation["messages"] is not JsonArray messages)
+            throw new ArgumentException("The conversation needs a \"messages\" array.", nameof(conversation));
+        if (options.Tools is null && conversation["tools"] is JsonArray tools)
+            options = options with { Tools = tools };
+        return RenderValues((JinjaList)Values.FromJson(messages)!, options);
+    }
+
+    private string RenderValues(JinjaList messages, ChatTemplateOptions options)
+    {
+        var now = options.Now ?? DateTime.UtcNow;
+        var variables = new List<KeyValuePair<string, object?>>
+        {
+            new("messages", messages),
+            new("add_generation_prompt", options.AddGenerationPrompt),
+            new("bos_token", BosToken),
+            new("eos_token", EosToken),
+            new("strftime_now", new JinjaFunction("strftime_now", (_, a) =>
+                Strftime.Format(Values.ToStr(a.Bind("strftime_now", "format").Get("format")), now))),
+        };
+        if (options.Tools is { Count: > 0 } tools)
+            variables.Add(new("tools", Values.FromJson(tools)));
+        if (options.Variables is { } extra)
+        {
+            foreach (var (name, value) in extra)
+            {
+                // A null variable counts as undefined (minja): leave it out.
+                if (value is not null)
+                    variables.Add(new(name, Values.FromJson(value)));
+            }
+        }
+        return _template.Render(variables, options.Limits);
+    }
+}

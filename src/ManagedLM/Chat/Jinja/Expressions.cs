@@ -1,0 +1,347 @@
+namespace ManagedLM.Chat.Jinja;
+
+/// <summary>A place in the template source (1-based line and column).</summary>
+public readonly record struct SourceLocation(int Line, int Column);
+
+/// <summary>An expression of the template: evaluates to a template value (see <see cref="Values"/>).</summary>
+internal abstract class Expr(SourceLocation location)
+{
+    public SourceLocation Location { get; } = location;
+
+    public object? Evaluate(RenderContext context)
+    {
+        try
+        {
+            return Eval(context);
+        }
+        catch (TemplateException e)
+        {
+            throw e.At(Location.Line, Location.Column);
+        }
+        catch (Exception e) when (e is InvalidCastException or ArgumentException or FormatException or OverflowException or IndexOutOfRangeException or DivideByZeroException)
+        {
+            throw new TemplateException(e.Message, Location.Line, Location.Column, inner: e);
+        }
+    }
+
+    protected abstract object? Eval(RenderContext context);
+}
+
+internal sealed class VariableExpr(SourceLocation location, string name) : Expr(location)
+{
+    public string Name { get; } = name;
+    protected override object? Eval(RenderContext context) => context.Get(Name);
+}
+
+internal sealed class LiteralExpr(SourceLocation location, object? value) : Expr(location)
+{
+    public object? Value { get; } = value;
+    protected override object? Eval(RenderContext context) => Value;
+}
+
+internal sealed class ListExpr(SourceLocation location, List<Expr> items) : Expr(location)
+{
+    protected override object? Eval(RenderContext context) => new JinjaList(items.Select(i => i.Evaluate(context)));
+}
+
+internal sealed class DictExpr(SourceLocation location, List<(Expr Key, Expr Value)> items) : Expr(location)
+{
+    protected override object? Eval(RenderContext context)
+    {
+        var d = new JinjaDict();
+        foreach (var (k, v) in items)
+        {
+            object? key = k.Evaluate(context);
+            if (key is null or JinjaList or JinjaDict or JinjaFunction)
+                throw new TemplateException($"Unhashable type: {Values.Dump(key)}");
+            d.Set(key, v.Evaluate(context));
+        }
+        return d;
+    }
+}
+
+internal sealed class SliceExpr(SourceLocation location, Expr? start, Expr? end, Expr? step) : Expr(location)
+{
+    public Expr? Start { get; } = start;
+    public Expr? End { get; } = end;
+    public Expr? Step { get; } = step;
+    protected override object? Eval(RenderContext context) => throw new TemplateException("A slice is only valid in a subscript");
+}
+
+internal sealed class SubscriptExpr(SourceLocation location, Expr target, Expr index) : Expr(location)
+{
+    protected override object? Eval(RenderContext context)
+    {
+        object? value = target.Evaluate(context);
+        if (index is SliceExpr slice)
+            return Slice(value, slice, context);
+        object? key = index.Evaluate(context);
+        if (value is null)
+        {
+            if (target is VariableExpr v)
+                throw new TemplateException($"'{v.Name}' is {(context.Contains(v.Name) ? "null" : "not defined")}");
+            throw new TemplateException($"Trying to access property '{Values.Dump(key)}' on null!");
+        }
+        return Get(value, key);
+    }
+
+    /// <summary>value[key]: a list item (negative counts from the end), a mapping's value, or none.</summary>
+    public static object? Get(object? value, object? key)
+    {
+        switch (value)
+        {
+            case JinjaList list:
+                if (key is not long i)
+                    return null;
+                long at = i < 0 ? list.Count + i : i;
+                if (at < 0 || at >= list.Count)
+                    throw new TemplateException($"List index {i} out of range for a list of {list.Count}");
+                return list[(int)at];
+            case JinjaDict dict:
+                if (key is JinjaList or JinjaDict or JinjaFunction)
+                    throw new TemplateException($"Unhashable type: {Values.Dump(key)}");
+                return key is null ? null : dict.Get(key);
+            default:
+                return null;
+        }
+    }
+
+    private static object? Slice(object? value, SliceExpr slice, RenderContext context)
+    {
+        if (value is not (string or JinjaList))
+            throw new TemplateException(value is null ? "Cannot subscript null" : "Subscripting only supported on arrays and strings");
+        // Strings slice by UTF-8 bytes, as minja does.
+        byte[]? bytes = value is string s ? System.Text.Encoding.UTF8.GetBytes(s) : null;
+        long length = bytes?.Length ?? ((JinjaList)value).Count;
+        long Wrap(long i) => i < 0 ? i + length : i;
+        long step = slice.Step is null ? 1 : Values.ToLong(slice.Step.Evaluate(context));
+        if (step == 0)
+            throw new TemplateException("slice step cannot be zero");
+        long start = slice.Start is null ? (step < 0 ? length - 1 : 0) : Wrap(Values.ToLong(slice.Start.Evaluate(context)));
+        long end = slice.End is null ? (step < 0 ? -1 : length) : Wrap(Values.ToLong(slice.End.Evaluate(context)));
+        start = Math.Clamp(start, step < 0 ? -1 : 0, length);
+        end = Math.Clamp(end, -1, length);
+        if (bytes is not null)
+        {
+            var picked = new List<byte>();
+            for (long i = start; step > 0 ? i < end : i > end; i += step)
+            {
+                if (i >= 0 && i < length)
+                    picked.Add(bytes[i]);
+            }
+            return System.Text.Encoding.UTF8.GetString(picked.ToArray());
+        }
+        var list = (JinjaList)value;
+        var result = new JinjaList();
+        for (long i = start; step > 0 ? i < end : i > end; i += step)
+        {
+            if (i >= 0 && i < length)
+                result.Add(list[(int)i]);
+        }
+        return result;
+    }
+}
+
+internal enum UnaryOp { Plus, Minus, Not, Expansion, ExpansionDict }
+
+internal sealed class UnaryExpr(SourceLocation location, UnaryOp op, Expr operand) : Expr(location)
+{
+    public UnaryOp Op { get; } = op;
+    public Expr Operand { get; } = operand;
+
+    protected override object? Eval(RenderContext context)
+    {
+        object? v = Operand.Evaluate(context);
+        return Op switch
+        {
+            UnaryOp.Plus => v,
+            UnaryOp.Minus => v is long l ? (object)(-l) : -Values.ToDouble(v),
+            UnaryOp.Not => !Values.ToBool(v),
+            _ => throw new TemplateException("Expansion operator is only supported in function calls and collections"),
+        };
+    }
+}
+
+internal enum BinaryOp { StrConcat, Add, Sub, Mul, Pow, Div, FloorDiv, Mod, Eq, Ne, Lt, Gt, Le, Ge, And, Or, In, NotIn, Is, IsNot }
+
+internal sealed class BinaryExpr(SourceLocation location, BinaryOp op, Expr left, Expr right) : Expr(location)
+{
+    protected override object? Eval(RenderContext context)
+    {
+        object? l = left.Evaluate(context);
+        switch (op)
+        {
+            case BinaryOp.Is:
+            case BinaryOp.IsNot:
+                bool result = Tests.Apply(((VariableExpr)right).Name, l);
+                return op == BinaryOp.Is ? result : !result;
+            case BinaryOp.And:
+                return Values.ToBool(l) && Values.ToBool(right.Evaluate(context));
+            case BinaryOp.Or:
+                return Values.ToBool(l) ? l : right.Evaluate(context);
+        }
+        object? r = right.Evaluate(context);
+        switch (op)
+        {
+            case BinaryOp.StrConcat:
+                return Checked(context, Values.ToStr(l) + Values.ToStr(r));
+            case BinaryOp.Add:
+                return Add(context, l, r);
+            case BinaryOp.Sub:
+                return l is long a && r is long b ? (object)(a - b) : Values.ToDouble(l) - Values.ToDouble(r);
+            case BinaryOp.Mul:
+                return Multiply(context, l, r);
+            case BinaryOp.Div:
+                if (l is long x && r is long y)
+                    return y == 0 ? throw new TemplateException("Division by zero") : x / y;
+                return Values.ToDouble(l) / Values.ToDouble(r);
+            case BinaryOp.FloorDiv:
+                return Values.ToLong(r) == 0 ? throw new TemplateException("Division by zero") : Values.ToLong(l) / Values.ToLong(r);
+            case BinaryOp.Mod:
+                return Values.ToLong(r) == 0 ? throw new TemplateException("Modulo by zero") : Values.ToLong(l) % Values.ToLong(r);
+            case BinaryOp.Pow:
+                return Math.Pow(Values.ToDouble(l), Values.ToDouble(r));
+            case BinaryOp.Eq:
+                return Values.Equal(l, r);
+            case BinaryOp.Ne:
+                return !Values.Equal(l, r);
+            case BinaryOp.Lt:
+                return Values.Less(l, r);
+            case BinaryOp.Gt:
+                return Values.Greater(l, r);
+            case BinaryOp.Le:
+                return !Values.Greater(l, r);
+            case BinaryOp.Ge:
+                return !Values.Less(l, r);
+            case BinaryOp.In:
+                return Values.In(l, r);
+            case BinaryOp.NotIn:
+                return !Values.In(l, r);
+        }
+        throw new TemplateException("Unknown binary operator");
+    }
+
+    private static object? Add(RenderContext context, object? l, object? r)
+    {
+        if (l is string || r is string)
+            return Checked(context, Values.ToStr(l) + Values.ToStr(r));
+        if (l is long a && r is long b)
+            return a + b;
+        if (l is JinjaList la && r is JinjaList lb)
+        {
+            context.Budget.CheckLength((long)la.Count + lb.Count);
+            return new JinjaList(la.Concat(lb));
+        }
+        return Values.ToDouble(l) + Values.ToDouble(r);
+    }
+
+    private static object? Multiply(RenderContext context, object? l, object? r)
+    {
+        if (l is string s && r is long n)
+        {
+            context.Budget.CheckLength((long)s.Length * Math.Max(0, n));
+            return n <= 0 ? "" : string.Concat(Enumerable.Repeat(s, (int)n));
+        }
+        if (l is long a && r is long b)
+            return a * b;
+        return Values.ToDouble(l) * Values.ToDouble(r);
+    }
+
+    private static string Checked(RenderContext context, string s)
+    {
+        context.Budget.CheckLength(s.Length);
+        return s;
+    }
+}
+
+internal sealed class ConditionalExpr(SourceLocation location, Expr condition, Expr then, Expr? otherwise) : Expr(location)
+{
+    protected override object? Eval(RenderContext context) =>
+        Values.ToBool(condition.Evaluate(context)) ? then.Evaluate(context) : otherwise?.Evaluate(context);
+}
+
+/// <summary>Call arguments: expressions, <c>*list</c> / <c>**mapping</c> expansions, and named ones.</summary>
+internal sealed class ArgumentExprs
+{
+    public List<Expr> Positional { get; } = [];
+    public List<(string Name, Expr Value)> Named { get; } = [];
+
+    public Arguments Evaluate(RenderContext context)
+    {
+        var args = new Arguments();
+        foreach (var e in Positional)
+        {
+            if (e is UnaryExpr { Op: UnaryOp.Expansion } spread)
+            {
+                if (spread.Operand.Evaluate(context) is not JinjaList list)
+                    throw new TemplateException("Expansion operator only supported on arrays");
+                args.Positional.AddRange(list);
+                continue;
+            }
+            if (e is UnaryExpr { Op: UnaryOp.ExpansionDict } spreadDict)
+            {
+                if (spreadDict.Operand.Evaluate(context) is not JinjaDict dict)
+                    throw new TemplateException("ExpansionDict operator only supported on objects");
+                foreach (object key in dict.Keys)
+                    args.Named.Add(new(Values.ToStr(key), dict.Get(key)));
+                continue;
+            }
+            args.Positional.Add(e.Evaluate(context));
+        }
+        foreach (var (name, value) in Named)
+            args.Named.Add(new(name, value.Evaluate(context)));
+        return args;
+    }
+}
+
+internal sealed class CallExpr(SourceLocation location, Expr target, ArgumentExprs args) : Expr(location)
+{
+    public Expr Target { get; } = target;
+    public ArgumentExprs Args { get; } = args;
+
+    protected override object? Eval(RenderContext context)
+    {
+        object? f = Target.Evaluate(context);
+        if (f is JinjaDict { } callableObject && callableObject.Get("__call__") is JinjaFunction call)
+            f = call; // a recursive loop's `loop`
+        if (f is not JinjaFunction fn)
+            throw new TemplateException(Target is VariableExpr v && f is null
+                ? $"'{v.Name}' is not defined" : $"Object is not callable: {Values.Dump(f, 2)}");
+        return fn.Invoke(context, Args.Evaluate(context));
+    }
+}
+
+internal sealed class MethodCallExpr(SourceLocation location, Expr target, string method, ArgumentExprs args) : Expr(location)
+{
+    protected override object? Eval(RenderContext context)
+    {
+        object? obj = target.Evaluate(context);
+        var a = args.Evaluate(context);
+        if (obj is null)
+            throw new TemplateException($"Trying to call method '{method}' on null");
+        return Methods.Call(context, obj, method, a);
+    }
+}
+
+/// <summary><c>value | f | g(args)</c>: each part called with the value so far as its first argument.</summary>
+internal sealed class FilterExpr(SourceLocation location, List<Expr> parts) : Expr(location)
+{
+    public List<Expr> Parts { get; } = parts;
+
+    protected override object? Eval(RenderContext context)
+    {
+        object? result = Parts[0].Evaluate(context);
+        for (int i = 1; i < Parts.Count; i++)
+        {
+            var part = Parts[i];
+            Expr target = part is CallExpr call ? call.Target : part;
+            object? f = target.Evaluate(context);
+            if (f is not JinjaFunction fn)
+                throw new TemplateException(target is VariableExpr v ? $"Unknown filter '{v.Name}'" : "A filter must be callable");
+            var args = part is CallExpr c ? c.Args.Evaluate(context) : new Arguments();
+            args.Positional.Insert(0, result);
+            result = fn.Invoke(context, args);
+        }
+        return result;
+    }
+}

@@ -1,0 +1,868 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace ManagedLM.Chat.Jinja;
+
+/// <summary>How a template is parsed (the settings HF transformers and llama.cpp use for chat templates are the defaults).</summary>
+public sealed record TemplateOptions
+{
+    public static TemplateOptions ChatDefaults { get; } = new();
+
+    /// <summary>Remove the first newline after a block tag or comment.</summary>
+    public bool TrimBlocks { get; init; } = true;
+
+    /// <summary>Remove spaces and tabs before a tag on its own line.</summary>
+    public bool LStripBlocks { get; init; } = true;
+
+    /// <summary>Keep the template's final newline.</summary>
+    public bool KeepTrailingNewline { get; init; }
+}
+
+/// <summary>
+/// Parses a template as minja does (the Jinja engine behind llama.cpp's chat templates): a scan into text, expression,
+/// statement and comment tokens — expressions parsed in place with minja's grammar and precedence — then a tree.
+/// </summary>
+internal sealed partial class Parser
+{
+    private readonly string _source;
+    private readonly TemplateOptions _options;
+    private readonly int[] _lineStarts;
+    private int _pos;
+
+    private Parser(string source, TemplateOptions options)
+    {
+        _source = source;
+        _options = options;
+        var starts = new List<int> { 0 };
+        for (int i = 0; i < source.Length; i++)
+        {
+            if (source[i] == '\n')
+                starts.Add(i + 1);
+        }
+        _lineStarts = starts.ToArray();
+    }
+
+    public static Node Parse(string source, TemplateOptions options)
+    {
+        var parser = new Parser(source, options);
+        var tokens = parser.Tokenize();
+        int at = 0;
+        var root = parser.BuildTree(tokens, ref at);
+        if (at < tokens.Count)
+            throw parser.Error($"Unexpected {tokens[at].Kind}", tokens[at].Offset);
+        return root;
+    }
+
+    // ---- locations and errors
+
+    private SourceLocation Locate(int offset)
+    {
+        int line = Array.BinarySearch(_lineStarts, offset);
+        if (line < 0)
+            line = ~line - 1;
+        return new SourceLocation(line + 1, offset - _lineStarts[line] + 1);
+    }
+
+    private SourceLocation Here => Locate(_pos);
+
+    private TemplateException Error(string message, int? offset = null)
+    {
+        var l = Locate(offset ?? _pos);
+        return new TemplateException(message, l.Line, l.Column);
+    }
+
+    // ---- low-level scanning (minja's consumeSpaces / consumeToken)
+
+    private bool AtEnd => _pos >= _source.Length;
+
+    private void SkipSpaces()
+    {
+        while (_pos < _source.Length && IsSpace(_source[_pos]))
+            _pos++;
+    }
+
+    private static bool IsSpace(char c) => c is ' ' or '\t' or '\n' or '\r' or '\v' or '\f';
+
+    private bool Peek(string symbol) => string.CompareOrdinal(_source, _pos, symbol, 0, symbol.Length) == 0;
+
+    /// <summary>Skips spaces and consumes <paramref name="token"/> if it comes next.</summary>
+    private bool Consume(string token)
+    {
+        int start = _pos;
+        SkipSpaces();
+        if (Peek(token))
+        {
+            _pos += token.Length;
+            return true;
+        }
+        _pos = start;
+        return false;
+    }
+
+    /// <summary>Skips spaces (unless <paramref name="keepSpaces"/>) and matches <paramref name="regex"/> (anchored with \G) at the position.</summary>
+    private Match? Consume(Regex regex, bool keepSpaces = false)
+    {
+        int start = _pos;
+        if (!keepSpaces)
+            SkipSpaces();
+        var m = regex.Match(_source, _pos);
+        if (m.Success)
+        {
+            _pos += m.Length;
+            return m;
+        }
+        _pos = start;
+        return null;
+    }
+
+    private string? ConsumeWord(Regex regex) => Consume(regex)?.Value;
+
+    [GeneratedRegex(@"\G(?:true|True|false|False|None)\b")] private static partial Regex ConstantToken();
+    [GeneratedRegex(@"\Gnull\b")] private static partial Regex NullToken();
+    [GeneratedRegex(@"\G(?!(?:not|is|and|or|del)\b)[a-zA-Z_][a-zA-Z0-9_]*")] private static partial Regex Identifier();
+    [GeneratedRegex(@"\Gif\b")] private static partial Regex IfToken();
+    [GeneratedRegex(@"\Gelse\b")] private static partial Regex ElseToken();
+    [GeneratedRegex(@"\Gor\b")] private static partial Regex OrToken();
+    [GeneratedRegex(@"\Gand\b")] private static partial Regex AndToken();
+    [GeneratedRegex(@"\Gnot\b")] private static partial Regex NotToken();
+    [GeneratedRegex(@"\Gin\b")] private static partial Regex InToken();
+    [GeneratedRegex(@"\Grecursive\b")] private static partial Regex RecursiveToken();
+    [GeneratedRegex(@"\G(?:==|!=|<=?|>=?|in\b|is\b|not\s+in\b)")] private static partial Regex CompareToken();
+    [GeneratedRegex(@"\G~(?!\})")] private static partial Regex ConcatToken();
+    [GeneratedRegex(@"\G(?:\+|-(?![}%#]\}))")] private static partial Regex PlusMinusToken();
+    [GeneratedRegex(@"\G(?:\*\*?|//?|%(?!\}))")] private static partial Regex MulDivToken();
+    [GeneratedRegex(@"\G\*\*?")] private static partial Regex ExpansionToken();
+    [GeneratedRegex(@"\G((?:[a-zA-Z0-9_]+)(?:\s*,\s*(?:[a-zA-Z0-9_]+))*)\s*")] private static partial Regex VarNames();
+    [GeneratedRegex(@"\G([a-zA-Z0-9_]+)\s*\.\s*([a-zA-Z0-9_]+)")] private static partial Regex NamespacedVar();
+    [GeneratedRegex(@"\G\{#([-~]?)([\s\S]*?)([-~]?)#\}")] private static partial Regex CommentTag();
+    [GeneratedRegex(@"\G\{\{([-~])?")] private static partial Regex ExpressionOpen();
+    [GeneratedRegex(@"\G\{%([-~])?\s*")] private static partial Regex BlockOpen();
+    [GeneratedRegex(@"\G(?:if|else|elif|endif|for|endfor|generation|endgeneration|set|endset|block|endblock|macro|endmacro|call|endcall|filter|endfilter|break|continue)\b")]
+    private static partial Regex BlockKeyword();
+    [GeneratedRegex(@"\{\{|\{%|\{#")] private static partial Regex NonTextOpen();
+    [GeneratedRegex(@"\G\s*([-~])?\}\}")] private static partial Regex ExpressionClose();
+    [GeneratedRegex(@"\G\s*([-~])?%\}")] private static partial Regex BlockClose();
+
+    // ---- expressions (minja's grammar, loosest first)
+
+    private Expr ParseExpression(bool allowIf = true)
+    {
+        var left = ParseLogicalOr();
+        if (AtEnd || !allowIf)
+            return left;
+        var location = Here;
+        if (ConsumeWord(IfToken()) is null)
+            return left;
+        var condition = ParseLogicalOr();
+        Expr? otherwise = ConsumeWord(ElseToken()) is not null ? ParseExpression() : null;
+        return new ConditionalExpr(location, condition, left, otherwise);
+    }
+
+    private Expr ParseLogicalOr()
+    {
+        var left = ParseLogicalAnd();
+        var location = Here;
+        while (ConsumeWord(OrToken()) is not null)
+            left = new BinaryExpr(location, BinaryOp.Or, left, ParseLogicalAnd());
+        return left;
+    }
+
+    private Expr ParseLogicalAnd()
+    {
+        var left = ParseLogicalNot();
+        var location = Here;
+        while (ConsumeWord(AndToken()) is not null)
+            left = new BinaryExpr(location, BinaryOp.And, left, ParseLogicalNot());
+        return left;
+    }
+
+    private Expr ParseLogicalNot()
+    {
+        var location = Here;
+        if (ConsumeWord(NotToken()) is not null)
+            return new UnaryExpr(location, UnaryOp.Not, ParseLogicalNot());
+        return ParseLogicalCompare();
+    }
+
+    private Expr ParseLogicalCompare()
+    {
+        var left = ParseStringConcat();
+        string? op;
+        while ((op = ConsumeWord(CompareToken())) is not null)
+        {
+            var location = Here;
+            if (op == "is")
+            {
+                bool negated = ConsumeWord(NotToken()) is not null;
+                var test = ParseIdentifier() ?? throw Error("Expected identifier after 'is' keyword");
+                return new BinaryExpr(left.Location, negated ? BinaryOp.IsNot : BinaryOp.Is, left, test);
+            }
+            var right = ParseStringConcat();
+            var kind = op switch
+            {
+                "==" => BinaryOp.Eq,
+                "!=" => BinaryOp.Ne,
+                "<" => BinaryOp.Lt,
+                ">" => BinaryOp.Gt,
+                "<=" => BinaryOp.Le,
+                ">=" => BinaryOp.Ge,
+                "in" => BinaryOp.In,
+                _ => BinaryOp.NotIn,
+            };
+            left = new BinaryExpr(location, kind, left, right);
+        }
+        return left;
+    }
+
+    private Expr ParseStringConcat()
+    {
+        var left = ParseMathPow();
+        if (Consume(ConcatToken()) is not null)
+            left = new BinaryExpr(Here, BinaryOp.StrConcat, left, ParseLogicalAnd());
+        return left;
+    }
+
+    private Expr ParseMathPow()
+    {
+        var left = ParseMathPlusMinus();
+        while (Consume("**"))
+            left = new BinaryExpr(Here, BinaryOp.Pow, left, ParseMathPlusMinus());
+        return left;
+    }
+
+    private Expr ParseMathPlusMinus()
+    {
+        var left = ParseMathMulDiv();
+        string? op;
+        while ((op = ConsumeWord(PlusMinusToken())) is not null)
+            left = new BinaryExpr(Here, op == "+" ? BinaryOp.Add : BinaryOp.Sub, left, ParseMathMulDiv());
+        return left;
+    }
+
+    private Expr ParseMathMulDiv()
+    {
+        var left = ParseMathUnaryPlusMinus();
+        string? op;
+        while ((op = ConsumeWord(MulDivToken())) is not null)
+        {
+            var kind = op switch { "*" => BinaryOp.Mul, "**" => BinaryOp.Pow, "/" => BinaryOp.Div, "//" => BinaryOp.FloorDiv, _ => BinaryOp.Mod };
+            left = new BinaryExpr(Here, kind, left, ParseMathUnaryPlusMinus());
+        }
+        if (Consume("|"))
+        {
+            var location = Here;
+            var rest = ParseMathMulDiv();
+            if (rest is FilterExpr filter)
+            {
+                filter.Parts.Insert(0, left);
+                return filter;
+            }
+            return new FilterExpr(location, [left, rest]);
+        }
+        return left;
+    }
+
+    private Expr ParseMathUnaryPlusMinus()
+    {
+        var location = Here;
+        string? op = ConsumeWord(PlusMinusToken());
+        var e = ParseExpansion();
+        return op is null ? e : new UnaryExpr(location, op == "+" ? UnaryOp.Plus : UnaryOp.Minus, e);
+    }
+
+    private Expr ParseExpansion()
+    {
+        var location = Here;
+        string? op = ConsumeWord(ExpansionToken());
+        var e = ParseValueExpression();
+        return op is null ? e : new UnaryExpr(location, op == "*" ? UnaryOp.Expansion : UnaryOp.ExpansionDict, e);
+    }
+
+    private Expr ParseValueExpression()
+    {
+        var value = ParseValue();
+        while (!AtEnd)
+        {
+            SkipSpaces();
+            if (!Peek("[") && !Peek("."))
+                break;
+            if (Consume("["))
+            {
+                var location = Here;
+                Expr? start = null, end = null, step = null;
+                bool sliced = false;
+                if (!PeekAfterSpaces(":"))
+                    start = ParseExpression();
+                if (Consume(":"))
+                {
+                    sliced = true;
+                    if (!PeekAfterSpaces(":") && !PeekAfterSpaces("]"))
+                        end = ParseExpression();
+                    if (Consume(":") && !PeekAfterSpaces("]"))
+                        step = ParseExpression();
+                }
+                Expr index = sliced ? new SliceExpr(location, start, end, step) : start ?? throw Error("Empty index in subscript");
+                if (!Consume("]"))
+                    throw Error("Expected closing bracket in subscript");
+                value = new SubscriptExpr(value.Location, value, index);
+            }
+            else if (Consume("."))
+            {
+                var identifier = ParseIdentifier() ?? throw Error("Expected identifier in subscript");
+                SkipSpaces();
+                if (Peek("("))
+                    value = new MethodCallExpr(identifier.Location, value, identifier.Name, ParseCallArgs());
+                else
+                    value = new SubscriptExpr(identifier.Location, value, new LiteralExpr(identifier.Location, identifier.Name));
+            }
+        }
+        SkipSpaces();
+        if (Peek("("))
+        {
+            var location = Here;
+            value = new CallExpr(location, value, ParseCallArgs());
+        }
+        return value;
+    }
+
+    private bool PeekAfterSpaces(string symbol)
+    {
+        SkipSpaces();
+        return Peek(symbol);
+    }
+
+    private Expr ParseValue()
+    {
+        var location = Here;
+        if (TryParseConstant(out object? constant))
+            return new LiteralExpr(location, constant);
+        if (ConsumeWord(NullToken()) is not null)
+            return new LiteralExpr(location, null);
+        if (ParseIdentifier() is { } identifier)
+            return identifier;
+        if (ParseParenthesized() is { } braced)
+            return braced;
+        if (ParseList() is { } list)
+            return list;
+        if (ParseDict() is { } dict)
+            return dict;
+        throw Error("Expected value expression");
+    }
+
+    private VariableExpr? ParseIdentifier()
+    {
+        SkipSpaces();
+        var location = Here;
+        string? name = ConsumeWord(Identifier());
+        return name is null ? null : new VariableExpr(location, name);
+    }
+
+    private bool TryParseConstant(out object? value)
+    {
+        int start = _pos;
+        SkipSpaces();
+        value = null;
+        if (AtEnd)
+        {
+            _pos = start;
+            return false;
+        }
+        if (_source[_pos] is '"' or '\'')
+        {
+            value = ParseString();
+            return true;
+        }
+        if (ConsumeWord(ConstantToken()) is { } word)
+        {
+            value = word switch { "true" or "True" => true, "false" or "False" => false, _ => null };
+            return true;
+        }
+        if (TryParseNumber(out value))
+            return true;
+        _pos = start;
+        return false;
+    }
+
+    private string ParseString()
+    {
+        char quote = _source[_pos];
+        var sb = new System.Text.StringBuilder();
+        bool escape = false;
+        for (_pos++; _pos < _source.Length; _pos++)
+        {
+            char c = _source[_pos];
+            if (escape)
+            {
+                escape = false;
+                sb.Append(c switch { 'n' => '\n', 'r' => '\r', 't' => '\t', 'b' => '\b', 'f' => '\f', '\\' => '\\', _ => c });
+            }
+            else if (c == '\\')
+                escape = true;
+            else if (c == quote)
+            {
+                _pos++;
+                return sb.ToString();
+            }
+            else
+                sb.Append(c);
+        }
+        throw Error("Unterminated string");
+    }
+
+    private bool TryParseNumber(out object? value)
+    {
+        value = null;
+        int start = _pos;
+        if (_pos < _source.Length && _source[_pos] is '-' or '+')
+            _pos++;
+        bool decimalPoint = false, exponent = false;
+        int digitsStart = _pos;
+        while (_pos < _source.Length)
+        {
+            char c = _source[_pos];
+            if (char.IsAsciiDigit(c))
+                _pos++;
+            else if (c == '.' && !decimalPoint && !exponent)
+            {
+                decimalPoint = true;
+                _pos++;
+            }
+            else if ((c == 'e' || c == 'E') && _pos > digitsStart && !exponent)
+            {
+                exponent = true;
+                _pos++;
+                if (_pos < _source.Length && _source[_pos] is '-' or '+')
+                    _pos++;
+            }
+            else
+                break;
+        }
+        string text = _source[start.._pos];
+        if (_pos == digitsStart || !text.Any(char.IsAsciiDigit))
+        {
+            _pos = start;
+            return false;
+        }
+        if (!decimalPoint && !exponent && long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long l))
+            value = l;
+        else if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double d))
+            value = d;
+        else
+            throw Error($"Failed to parse number: '{text}'");
+        return true;
+    }
+
+    private Expr? ParseParenthesized()
+    {
+        var location = Here;
+        if (!Consume("("))
+            return null;
+        var first = ParseExpression();
+        if (Consume(")"))
+            return first;
+        var tuple = new List<Expr> { first };
+        while (!AtEnd)
+        {
+            if (!Consume(","))
+                throw Error("Expected comma in tuple");
+            tuple.Add(ParseExpression());
+            if (Consume(")"))
+                return new ListExpr(location, tuple);
+        }
+        throw Error("Expected closing parenthesis");
+    }
+
+    private Expr? ParseList()
+    {
+        var location = Here;
+        if (!Consume("["))
+            return null;
+        var items = new List<Expr>();
+        if (Consume("]"))
+            return new ListExpr(location, items);
+        items.Add(ParseExpression());
+        while (!AtEnd)
+        {
+            if (Consume(","))
+                items.Add(ParseExpression());
+            else if (Consume("]"))
+                return new ListExpr(location, items);
+            else
+                throw Error("Expected comma or closing bracket in array");
+        }
+        throw Error("Expected closing bracket");
+    }
+
+    private Expr? ParseDict()
+    {
+        var location = Here;
+        if (!Consume("{"))
+            return null;
+        var items = new List<(Expr, Expr)>();
+        if (Consume("}"))
+            return new DictExpr(location, items);
+        void Pair()
+        {
+            var key = ParseExpression();
+            if (!Consume(":"))
+                throw Error("Expected colon between key and value in dictionary");
+            items.Add((key, ParseExpression()));
+        }
+        Pair();
+        while (!AtEnd)
+        {
+            if (Consume(","))
+                Pair();
+            else if (Consume("}"))
+                return new DictExpr(location, items);
+            else
+                throw Error("Expected comma or closing brace in dictionary");
+        }
+        throw Error("Expected closing brace");
+    }
+
+    private ArgumentExprs ParseCallArgs()
+    {
+        SkipSpaces();
+        if (!Consume("("))
+            throw Error("Expected opening parenthesis in call args");
+        var args = new ArgumentExprs();
+        while (!AtEnd)
+        {
+            if (Consume(")"))
+                return args;
+            var e = ParseExpression();
+            if (e is VariableExpr v && Consume("="))
+                args.Named.Add((v.Name, ParseExpression()));
+            else
+                args.Positional.Add(e);
+            if (!Consume(","))
+            {
+                if (!Consume(")"))
+                    throw Error("Expected closing parenthesis in call args");
+                return args;
+            }
+        }
+        throw Error("Expected closing parenthesis in call args");
+    }
+
+    private List<(string Name, Expr? Default)> ParseParameters()
+    {
+        SkipSpaces();
+        if (!Consume("("))
+            throw Error("Expected opening parenthesis in param list");
+        var result = new List<(string, Expr?)>();
+        while (!AtEnd)
+        {
+            if (Consume(")"))
+                return result;
+            var e = ParseExpression();
+            if (e is not VariableExpr v)
+                throw Error("Expected a parameter name");
+            result.Add((v.Name, Consume("=") ? ParseExpression() : null));
+            if (!Consume(","))
+            {
+                if (!Consume(")"))
+                    throw Error("Expected closing parenthesis in param list");
+                return result;
+            }
+        }
+        throw Error("Expected closing parenthesis in param list");
+    }
+
+    private List<string> ParseVarNames()
+    {
+        var m = Consume(VarNames()) ?? throw Error("Expected variable names");
+        return m.Groups[1].Value.Split(',').Select(n => n.Trim()).ToList();
+    }
+
+    // ---- tokens
+
+    private enum Kind { Text, Expression, If, Elif, Else, EndIf, For, EndFor, Generation, EndGeneration, Set, EndSet, Macro, EndMacro, Call, EndCall, Filter, EndFilter, Break, Continue, Comment }
+
+    private sealed class Token(Kind kind, int offset, bool stripBefore, bool stripAfter)
+    {
+        public Kind Kind { get; } = kind;
+        public int Offset { get; } = offset;
+        public bool StripBefore { get; } = stripBefore;   // `{%-`, `{{-`, `{#-`
+        public bool StripAfter { get; } = stripAfter;     // `-%}`, `-}}`, `-#}`
+        public string Text = "";
+        public Expr? Expression;
+        public List<string> Names = [];
+        public string? Namespace;
+        public bool Recursive;
+        public List<(string Name, Expr? Default)> Parameters = [];
+    }
+
+    private List<Token> Tokenize()
+    {
+        var tokens = new List<Token>();
+        while (!AtEnd)
+        {
+            int offset = _pos;
+            Match? m;
+            if ((m = Consume(CommentTag(), keepSpaces: true)) is not null)
+            {
+                tokens.Add(new Token(Kind.Comment, offset, m.Groups[1].Value == "-", m.Groups[3].Value == "-"));
+            }
+            else if ((m = Consume(ExpressionOpen(), keepSpaces: true)) is not null)
+            {
+                bool strip = m.Groups[1].Value == "-";
+                var e = ParseExpression();
+                var close = Consume(ExpressionClose()) ?? throw Error("Expected closing expression tag");
+                tokens.Add(new Token(Kind.Expression, offset, strip, close.Groups[1].Value == "-") { Expression = e });
+            }
+            else if ((m = Consume(BlockOpen(), keepSpaces: true)) is not null)
+            {
+                tokens.Add(ParseBlock(offset, m.Groups[1].Value == "-"));
+            }
+            else
+            {
+                var next = NonTextOpen().Match(_source, _pos);
+                if (next.Success && next.Index == _pos)
+                    throw Error(next.Value == "{#" ? "Missing end of comment tag" : "Unterminated tag");
+                int end = next.Success ? next.Index : _source.Length;
+                tokens.Add(new Token(Kind.Text, offset, false, false) { Text = _source[_pos..end] });
+                _pos = end;
+            }
+        }
+        return tokens;
+    }
+
+    private Token ParseBlock(int offset, bool stripBefore)
+    {
+        string keyword = ConsumeWord(BlockKeyword()) ?? throw Error("Expected block keyword");
+        Token Close(Kind kind, Action<Token>? fill = null)
+        {
+            var token = new Token(kind, offset, stripBefore, false);
+            fill?.Invoke(token);
+            var close = Consume(BlockClose()) ?? throw Error("Expected closing block tag");
+            return new Token(kind, offset, stripBefore, close.Groups[1].Value == "-")
+            {
+                Expression = token.Expression, Names = token.Names, Namespace = token.Namespace, Recursive = token.Recursive,
+                Parameters = token.Parameters, Text = token.Text,
+            };
+        }
+        switch (keyword)
+        {
+            case "if":
+                return Close(Kind.If, t => t.Expression = ParseExpression());
+            case "elif":
+                return Close(Kind.Elif, t => t.Expression = ParseExpression());
+            case "else":
+                return Close(Kind.Else);
+            case "endif":
+                return Close(Kind.EndIf);
+            case "for":
+                return Close(Kind.For, t =>
+                {
+                    t.Names = ParseVarNames();
+                    if (ConsumeWord(InToken()) is null)
+                        throw Error("Expected 'in' keyword in for block");
+                    t.Expression = ParseExpression(allowIf: false);
+                    if (ConsumeWord(IfToken()) is not null)
+                        t.Parameters = [("if", ParseExpression())];
+                    t.Recursive = ConsumeWord(RecursiveToken()) is not null;
+                });
+            case "endfor":
+                return Close(Kind.EndFor);
+            case "generation":
+                return Close(Kind.Generation);
+            case "endgeneration":
+                return Close(Kind.EndGeneration);
+            case "set":
+                return Close(Kind.Set, t =>
+                {
+                    if (Consume(NamespacedVar()) is { } ns)
+                    {
+                        t.Namespace = ns.Groups[1].Value;
+                        t.Names = [ns.Groups[2].Value];
+                        if (!Consume("="))
+                            throw Error("Expected equals sign in set block");
+                        t.Expression = ParseExpression();
+                    }
+                    else
+                    {
+                        t.Names = ParseVarNames();
+                        if (Consume("="))
+                            t.Expression = ParseExpression();
+                    }
+                });
+            case "endset":
+                return Close(Kind.EndSet);
+            case "macro":
+                return Close(Kind.Macro, t =>
+                {
+                    t.Text = (ParseIdentifier() ?? throw Error("Expected macro name in macro block")).Name;
+                    t.Parameters = ParseParameters();
+                });
+            case "endmacro":
+                return Close(Kind.EndMacro);
+            case "call":
+                return Close(Kind.Call, t =>
+                {
+                    t.Expression = ParseExpression();
+                    if (t.Expression is not CallExpr)
+                        throw Error("Expected a macro call in call block");
+                });
+            case "endcall":
+                return Close(Kind.EndCall);
+            case "filter":
+                return Close(Kind.Filter, t => t.Expression = ParseExpression());
+            case "endfilter":
+                return Close(Kind.EndFilter);
+            case "break":
+                return Close(Kind.Break);
+            case "continue":
+                return Close(Kind.Continue);
+            default:
+                throw Error($"Unexpected block: {keyword}");
+        }
+    }
+
+    // ---- tree
+
+    private static readonly Kind[] Terminators = [Kind.EndFor, Kind.EndSet, Kind.EndMacro, Kind.EndCall, Kind.EndFilter, Kind.EndIf, Kind.Else, Kind.Elif, Kind.EndGeneration];
+
+    private Node BuildTree(List<Token> tokens, ref int at)
+    {
+        var children = new List<Node>();
+        while (at < tokens.Count)
+        {
+            int index = at;
+            var token = tokens[at++];
+            var location = Locate(token.Offset);
+            switch (token.Kind)
+            {
+                case Kind.If:
+                {
+                    var branches = new List<(Expr?, Node)> { (token.Expression, BuildTree(tokens, ref at)) };
+                    while (at < tokens.Count && tokens[at].Kind == Kind.Elif)
+                    {
+                        var elif = tokens[at++];
+                        branches.Add((elif.Expression, BuildTree(tokens, ref at)));
+                    }
+                    if (at < tokens.Count && tokens[at].Kind == Kind.Else)
+                    {
+                        at++;
+                        branches.Add((null, BuildTree(tokens, ref at)));
+                    }
+                    Expect(tokens, ref at, Kind.EndIf, token);
+                    children.Add(new IfNode(location, branches));
+                    break;
+                }
+                case Kind.For:
+                {
+                    var body = BuildTree(tokens, ref at);
+                    Node? otherwise = null;
+                    if (at < tokens.Count && tokens[at].Kind == Kind.Else)
+                    {
+                        at++;
+                        otherwise = BuildTree(tokens, ref at);
+                    }
+                    Expect(tokens, ref at, Kind.EndFor, token);
+                    var condition = token.Parameters.Count > 0 ? token.Parameters[0].Default : null;
+                    children.Add(new ForNode(location, token.Names, token.Expression!, condition, body, otherwise, token.Recursive));
+                    break;
+                }
+                case Kind.Generation:
+                {
+                    // Marks assistant text for training masks; renders its body as is.
+                    var body = BuildTree(tokens, ref at);
+                    Expect(tokens, ref at, Kind.EndGeneration, token);
+                    children.Add(body);
+                    break;
+                }
+                case Kind.Text:
+                    children.Add(new TextNode(location, ShapeText(tokens, index)));
+                    break;
+                case Kind.Expression:
+                    children.Add(new OutputNode(location, token.Expression!));
+                    break;
+                case Kind.Set:
+                    if (token.Expression is not null)
+                        children.Add(new SetNode(location, token.Namespace, token.Names, token.Expression));
+                    else
+                    {
+                        var body = BuildTree(tokens, ref at);
+                        Expect(tokens, ref at, Kind.EndSet, token);
+                        if (token.Namespace is not null || token.Names.Count != 1)
+                            throw Error("A set block assigns exactly one plain variable", token.Offset);
+                        children.Add(new SetBlockNode(location, token.Names[0], body));
+                    }
+                    break;
+                case Kind.Macro:
+                {
+                    var body = BuildTree(tokens, ref at);
+                    Expect(tokens, ref at, Kind.EndMacro, token);
+                    children.Add(new MacroNode(location, token.Text, token.Parameters, body));
+                    break;
+                }
+                case Kind.Call:
+                {
+                    var body = BuildTree(tokens, ref at);
+                    Expect(tokens, ref at, Kind.EndCall, token);
+                    children.Add(new CallBlockNode(location, (CallExpr)token.Expression!, body));
+                    break;
+                }
+                case Kind.Filter:
+                {
+                    var body = BuildTree(tokens, ref at);
+                    Expect(tokens, ref at, Kind.EndFilter, token);
+                    children.Add(new FilterBlockNode(location, token.Expression!, body));
+                    break;
+                }
+                case Kind.Comment:
+                    break;
+                case Kind.Break:
+                case Kind.Continue:
+                    children.Add(new LoopControlNode(location, token.Kind == Kind.Break ? LoopControl.Break : LoopControl.Continue));
+                    break;
+                default:
+                    if (Terminators.Contains(token.Kind))
+                    {
+                        at--;
+                        return Sequence(children);
+                    }
+                    throw Error($"Unexpected {token.Kind}", token.Offset);
+            }
+        }
+        return Sequence(children);
+    }
+
+    private static Node Sequence(List<Node> children) =>
+        children.Count switch { 0 => new TextNode(new SourceLocation(1, 1), ""), 1 => children[0], _ => new SequenceNode(children[0].Location, children) };
+
+    private void Expect(List<Token> tokens, ref int at, Kind kind, Token opening)
+    {
+        if (at >= tokens.Count || tokens[at].Kind != kind)
+            throw Error($"Unterminated {opening.Kind.ToString().ToLowerInvariant()}", opening.Offset);
+        at++;
+    }
+
+    // Whitespace control around a text token, as minja applies it: `-` strips all whitespace on that side; otherwise
+    // lstrip_blocks removes the spaces and tabs before the next tag on its line, and trim_blocks the newline after a
+    // block tag or comment (not after an expression); the template's final newline goes unless kept.
+    private string ShapeText(List<Token> tokens, int index)
+    {
+        string text = tokens[index].Text;
+        bool hasNext = index + 1 < tokens.Count;
+        if (hasNext && tokens[index + 1].StripBefore)
+            text = text.TrimEnd(' ', '\t', '\n', '\r', '\v', '\f');
+        else if (_options.LStripBlocks && hasNext)
+        {
+            int i = text.Length;
+            while (i > 0 && text[i - 1] is ' ' or '\t')
+                i--;
+            if ((i == 0 && index == 0) || (i > 0 && text[i - 1] == '\n'))
+                text = text[..i];
+        }
+        if (index > 0 && tokens[index - 1].StripAfter)
+            text = text.TrimStart(' ', '\t', '\n', '\r', '\v', '\f');
+        else if (_options.TrimBlocks && index > 0 && tokens[index - 1].Kind != Kind.Expression && text.StartsWith('\n'))
+            text = text[1..];
+        if (!hasNext && !_options.KeepTrailingNewline && text.EndsWith('\n'))
+            text = text.EndsWith("\r\n", StringComparison.Ordinal) ? text[..^2] : text[..^1];
+        return text;
+    }
+}
