@@ -6,7 +6,7 @@ namespace ManagedLM.Chat;
 /// <summary>What a chat template is rendered with, beyond the messages.</summary>
 public sealed record ChatTemplateOptions
 {
-    public static ChatTemplateOptions Default { get; } = new();
+    public static ChatTemplateOptions Default => new();
 
     /// <summary>End with the header of the assistant's turn, so the model writes the reply.</summary>
     public bool AddGenerationPrompt { get; init; } = true;
@@ -54,7 +54,10 @@ public sealed class ChatTemplate
     public bool IsFallback { get; }
 
     /// <summary>The ChatML format (<c>&lt;|im_start|&gt;role\n...&lt;|im_end|&gt;</c>): the fallback for models without a template.</summary>
-    public static ChatTemplate ChatML { get; } = new(JinjaTemplate.Parse(
+    public static ChatTemplate ChatML => s_chatML;
+
+    [ThreadSafeStatic("an immutable template, built by the static initializer")]
+    private static readonly ChatTemplate s_chatML = new(JinjaTemplate.Parse(
         "{%- for message in messages -%}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}{%- endfor -%}" +
         "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}"), "", "", isFallback: true);
 

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Globalization;
 using System.Text;
 
@@ -6,8 +7,8 @@ namespace ManagedLM.Chat;
 /// <summary>C's <c>strftime</c> in the C locale, for the <c>strftime_now(format)</c> chat templates call.</summary>
 public static class Strftime
 {
-    private static readonly string[] Days = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
-    private static readonly string[] Months =
+    private static readonly ImmutableArray<string> Days = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
+    private static readonly ImmutableArray<string> Months =
         ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
 
     /// <summary>Formats <paramref name="time"/> (taken as UTC) with C's conversion specifiers.</summary>

@@ -364,6 +364,7 @@ internal static class Builtins
 
     // Tests by name for select/reject/selectattr/rejectattr: kept apart from the globals so that names such as
     // `none` or `string` stay undefined variables, as in minja.
+    [ThreadSafeStatic("built by the static initializer and only read: stateless functions")]
     private static readonly JinjaDict TestFunctions = CreateTests();
 
     private static JinjaDict CreateTests()

@@ -29,7 +29,7 @@ internal static class Tests
     };
 
     /// <summary>Names usable as tests by select/reject/selectattr/rejectattr (with their extra arguments).</summary>
-    public static readonly string[] Names =
+    public static readonly System.Collections.Immutable.ImmutableArray<string> Names =
         ["none", "boolean", "integer", "float", "number", "string", "mapping", "iterable", "sequence", "defined", "undefined", "callable", "odd", "even", "lower", "upper"];
 }
 

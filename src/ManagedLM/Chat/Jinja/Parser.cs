@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.RegularExpressions;
 
 namespace ManagedLM.Chat.Jinja;
 
@@ -22,7 +21,7 @@ public sealed record TemplateOptions
 /// Parses a template as minja does (the Jinja engine behind llama.cpp's chat templates): a scan into text, expression,
 /// statement and comment tokens — expressions parsed in place with minja's grammar and precedence — then a tree.
 /// </summary>
-internal sealed partial class Parser
+internal sealed class Parser
 {
     private readonly string _source;
     private readonly TemplateOptions _options;
@@ -99,49 +98,116 @@ internal sealed partial class Parser
         return false;
     }
 
-    /// <summary>Skips spaces (unless <paramref name="keepSpaces"/>) and matches <paramref name="regex"/> (anchored with \G) at the position.</summary>
-    private Match? Consume(Regex regex, bool keepSpaces = false)
+    private static bool IsWordChar(char c) => char.IsAsciiLetterOrDigit(c) || c == '_';
+
+    private bool WordEndsAt(int pos) => pos >= _source.Length || !IsWordChar(_source[pos]);
+
+    /// <summary>Skips spaces and consumes the keyword <paramref name="word"/> if it comes next as a whole word.</summary>
+    private bool ConsumeKeyword(string word)
     {
         int start = _pos;
-        if (!keepSpaces)
-            SkipSpaces();
-        var m = regex.Match(_source, _pos);
-        if (m.Success)
+        SkipSpaces();
+        if (Peek(word) && WordEndsAt(_pos + word.Length))
         {
-            _pos += m.Length;
-            return m;
+            _pos += word.Length;
+            return true;
+        }
+        _pos = start;
+        return false;
+    }
+
+    /// <summary>Skips spaces and consumes the first of <paramref name="words"/> that comes next as a whole word.</summary>
+    private string? ConsumeKeyword(ReadOnlySpan<string> words)
+    {
+        foreach (string w in words)
+        {
+            if (ConsumeKeyword(w))
+                return w;
+        }
+        return null;
+    }
+
+    /// <summary>Skips spaces and consumes the first of <paramref name="symbols"/> that comes next, unless <paramref name="rejectAt"/> (given the position after it) refuses it: minja's lookaheads.</summary>
+    private string? ConsumeSymbol(ReadOnlySpan<string> symbols, Func<int, bool>? rejectAt = null)
+    {
+        int start = _pos;
+        SkipSpaces();
+        foreach (string symbol in symbols)
+        {
+            if (Peek(symbol) && (rejectAt is null || !rejectAt(_pos + symbol.Length)))
+            {
+                _pos += symbol.Length;
+                return symbol;
+            }
         }
         _pos = start;
         return null;
     }
 
-    private string? ConsumeWord(Regex regex) => Consume(regex)?.Value;
+    private bool CharAt(int pos, char c) => pos < _source.Length && _source[pos] == c;
 
-    [GeneratedRegex(@"\G(?:true|True|false|False|None)\b")] private static partial Regex ConstantToken();
-    [GeneratedRegex(@"\Gnull\b")] private static partial Regex NullToken();
-    [GeneratedRegex(@"\G(?!(?:not|is|and|or|del)\b)[a-zA-Z_][a-zA-Z0-9_]*")] private static partial Regex Identifier();
-    [GeneratedRegex(@"\Gif\b")] private static partial Regex IfToken();
-    [GeneratedRegex(@"\Gelse\b")] private static partial Regex ElseToken();
-    [GeneratedRegex(@"\Gor\b")] private static partial Regex OrToken();
-    [GeneratedRegex(@"\Gand\b")] private static partial Regex AndToken();
-    [GeneratedRegex(@"\Gnot\b")] private static partial Regex NotToken();
-    [GeneratedRegex(@"\Gin\b")] private static partial Regex InToken();
-    [GeneratedRegex(@"\Grecursive\b")] private static partial Regex RecursiveToken();
-    [GeneratedRegex(@"\G(?:==|!=|<=?|>=?|in\b|is\b|not\s+in\b)")] private static partial Regex CompareToken();
-    [GeneratedRegex(@"\G~(?!\})")] private static partial Regex ConcatToken();
-    [GeneratedRegex(@"\G(?:\+|-(?![}%#]\}))")] private static partial Regex PlusMinusToken();
-    [GeneratedRegex(@"\G(?:\*\*?|//?|%(?!\}))")] private static partial Regex MulDivToken();
-    [GeneratedRegex(@"\G\*\*?")] private static partial Regex ExpansionToken();
-    [GeneratedRegex(@"\G((?:[a-zA-Z0-9_]+)(?:\s*,\s*(?:[a-zA-Z0-9_]+))*)\s*")] private static partial Regex VarNames();
-    [GeneratedRegex(@"\G([a-zA-Z0-9_]+)\s*\.\s*([a-zA-Z0-9_]+)")] private static partial Regex NamespacedVar();
-    [GeneratedRegex(@"\G\{#([-~]?)([\s\S]*?)([-~]?)#\}")] private static partial Regex CommentTag();
-    [GeneratedRegex(@"\G\{\{([-~])?")] private static partial Regex ExpressionOpen();
-    [GeneratedRegex(@"\G\{%([-~])?\s*")] private static partial Regex BlockOpen();
-    [GeneratedRegex(@"\G(?:if|else|elif|endif|for|endfor|generation|endgeneration|set|endset|block|endblock|macro|endmacro|call|endcall|filter|endfilter|break|continue)\b")]
-    private static partial Regex BlockKeyword();
-    [GeneratedRegex(@"\{\{|\{%|\{#")] private static partial Regex NonTextOpen();
-    [GeneratedRegex(@"\G\s*([-~])?\}\}")] private static partial Regex ExpressionClose();
-    [GeneratedRegex(@"\G\s*([-~])?%\}")] private static partial Regex BlockClose();
+    // `-` or `+` that is not the `-` of a closing `-}}`, `-%}` or `-#}`.
+    private string? ConsumePlusMinus() => ConsumeSymbol(["+", "-"],
+        at => _source[at - 1] == '-' && at + 1 < _source.Length && _source[at] is '}' or '%' or '#' && _source[at + 1] == '}');
+
+    private static readonly System.Collections.Immutable.ImmutableArray<string> MulDivSymbols = ["**", "*", "//", "/", "%"];
+
+    // `*`, `**`, `/`, `//`, or `%` not followed by `}`.
+    private string? ConsumeMulDiv() => ConsumeSymbol(MulDivSymbols.AsSpan(), at => _source[at - 1] == '%' && CharAt(at, '}'));
+
+    private static readonly System.Collections.Immutable.ImmutableArray<string> CompareSymbols = ["==", "!=", "<=", "<", ">=", ">"];
+
+    private string? ConsumeCompare()
+    {
+        if (ConsumeSymbol(CompareSymbols.AsSpan()) is { } symbol)
+            return symbol;
+        if (ConsumeKeyword("in"))
+            return "in";
+        if (ConsumeKeyword("is"))
+            return "is";
+        int start = _pos;
+        if (ConsumeKeyword("not") && ConsumeKeyword("in"))
+            return "not in";
+        _pos = start;
+        return null;
+    }
+
+    private static readonly System.Collections.Immutable.ImmutableArray<string> Reserved = ["not", "is", "and", "or", "del"];
+
+    private string? ConsumeIdentifierName()
+    {
+        int start = _pos;
+        SkipSpaces();
+        if (AtEnd || !(char.IsAsciiLetter(_source[_pos]) || _source[_pos] == '_'))
+        {
+            _pos = start;
+            return null;
+        }
+        int end = _pos + 1;
+        while (end < _source.Length && IsWordChar(_source[end]))
+            end++;
+        string name = _source[_pos..end];
+        if (Reserved.Contains(name))
+        {
+            _pos = start;
+            return null;
+        }
+        _pos = end;
+        return name;
+    }
+
+    // A run of word characters at the position (no spaces skipped).
+    private string? WordHere()
+    {
+        int end = _pos;
+        while (end < _source.Length && IsWordChar(_source[end]))
+            end++;
+        if (end == _pos)
+            return null;
+        string word = _source[_pos..end];
+        _pos = end;
+        return word;
+    }
 
     // ---- expressions (minja's grammar, loosest first)
 
@@ -151,10 +217,10 @@ internal sealed partial class Parser
         if (AtEnd || !allowIf)
             return left;
         var location = Here;
-        if (ConsumeWord(IfToken()) is null)
+        if (!ConsumeKeyword("if"))
             return left;
         var condition = ParseLogicalOr();
-        Expr? otherwise = ConsumeWord(ElseToken()) is not null ? ParseExpression() : null;
+        Expr? otherwise = ConsumeKeyword("else") ? ParseExpression() : null;
         return new ConditionalExpr(location, condition, left, otherwise);
     }
 
@@ -162,7 +228,7 @@ internal sealed partial class Parser
     {
         var left = ParseLogicalAnd();
         var location = Here;
-        while (ConsumeWord(OrToken()) is not null)
+        while (ConsumeKeyword("or"))
             left = new BinaryExpr(location, BinaryOp.Or, left, ParseLogicalAnd());
         return left;
     }
@@ -171,7 +237,7 @@ internal sealed partial class Parser
     {
         var left = ParseLogicalNot();
         var location = Here;
-        while (ConsumeWord(AndToken()) is not null)
+        while (ConsumeKeyword("and"))
             left = new BinaryExpr(location, BinaryOp.And, left, ParseLogicalNot());
         return left;
     }
@@ -179,7 +245,7 @@ internal sealed partial class Parser
     private Expr ParseLogicalNot()
     {
         var location = Here;
-        if (ConsumeWord(NotToken()) is not null)
+        if (ConsumeKeyword("not"))
             return new UnaryExpr(location, UnaryOp.Not, ParseLogicalNot());
         return ParseLogicalCompare();
     }
@@ -188,12 +254,12 @@ internal sealed partial class Parser
     {
         var left = ParseStringConcat();
         string? op;
-        while ((op = ConsumeWord(CompareToken())) is not null)
+        while ((op = ConsumeCompare()) is not null)
         {
             var location = Here;
             if (op == "is")
             {
-                bool negated = ConsumeWord(NotToken()) is not null;
+                bool negated = ConsumeKeyword("not");
                 var test = ParseIdentifier() ?? throw Error("Expected identifier after 'is' keyword");
                 return new BinaryExpr(left.Location, negated ? BinaryOp.IsNot : BinaryOp.Is, left, test);
             }
@@ -217,7 +283,7 @@ internal sealed partial class Parser
     private Expr ParseStringConcat()
     {
         var left = ParseMathPow();
-        if (Consume(ConcatToken()) is not null)
+        if (ConsumeSymbol(["~"], at => CharAt(at, '}')) is not null)
             left = new BinaryExpr(Here, BinaryOp.StrConcat, left, ParseLogicalAnd());
         return left;
     }
@@ -234,7 +300,7 @@ internal sealed partial class Parser
     {
         var left = ParseMathMulDiv();
         string? op;
-        while ((op = ConsumeWord(PlusMinusToken())) is not null)
+        while ((op = ConsumePlusMinus()) is not null)
             left = new BinaryExpr(Here, op == "+" ? BinaryOp.Add : BinaryOp.Sub, left, ParseMathMulDiv());
         return left;
     }
@@ -243,7 +309,7 @@ internal sealed partial class Parser
     {
         var left = ParseMathUnaryPlusMinus();
         string? op;
-        while ((op = ConsumeWord(MulDivToken())) is not null)
+        while ((op = ConsumeMulDiv()) is not null)
         {
             var kind = op switch { "*" => BinaryOp.Mul, "**" => BinaryOp.Pow, "/" => BinaryOp.Div, "//" => BinaryOp.FloorDiv, _ => BinaryOp.Mod };
             left = new BinaryExpr(Here, kind, left, ParseMathUnaryPlusMinus());
@@ -265,7 +331,7 @@ internal sealed partial class Parser
     private Expr ParseMathUnaryPlusMinus()
     {
         var location = Here;
-        string? op = ConsumeWord(PlusMinusToken());
+        string? op = ConsumePlusMinus();
         var e = ParseExpansion();
         return op is null ? e : new UnaryExpr(location, op == "+" ? UnaryOp.Plus : UnaryOp.Minus, e);
     }
@@ -273,7 +339,7 @@ internal sealed partial class Parser
     private Expr ParseExpansion()
     {
         var location = Here;
-        string? op = ConsumeWord(ExpansionToken());
+        string? op = ConsumeSymbol(["**", "*"]);
         var e = ParseValueExpression();
         return op is null ? e : new UnaryExpr(location, op == "*" ? UnaryOp.Expansion : UnaryOp.ExpansionDict, e);
     }
@@ -336,7 +402,7 @@ internal sealed partial class Parser
         var location = Here;
         if (TryParseConstant(out object? constant))
             return new LiteralExpr(location, constant);
-        if (ConsumeWord(NullToken()) is not null)
+        if (ConsumeKeyword("null"))
             return new LiteralExpr(location, null);
         if (ParseIdentifier() is { } identifier)
             return identifier;
@@ -353,7 +419,7 @@ internal sealed partial class Parser
     {
         SkipSpaces();
         var location = Here;
-        string? name = ConsumeWord(Identifier());
+        string? name = ConsumeIdentifierName();
         return name is null ? null : new VariableExpr(location, name);
     }
 
@@ -372,7 +438,7 @@ internal sealed partial class Parser
             value = ParseString();
             return true;
         }
-        if (ConsumeWord(ConstantToken()) is { } word)
+        if (ConsumeKeyword(["true", "True", "false", "False", "None"]) is { } word)
         {
             value = word switch { "true" or "True" => true, "false" or "False" => false, _ => null };
             return true;
@@ -570,10 +636,53 @@ internal sealed partial class Parser
         throw Error("Expected closing parenthesis in param list");
     }
 
+    // name (, name)* as minja's varnames regex reads them.
     private List<string> ParseVarNames()
     {
-        var m = Consume(VarNames()) ?? throw Error("Expected variable names");
-        return m.Groups[1].Value.Split(',').Select(n => n.Trim()).ToList();
+        SkipSpaces();
+        var names = new List<string>();
+        string name = WordHere() ?? throw Error("Expected variable names");
+        names.Add(name);
+        while (true)
+        {
+            int start = _pos;
+            SkipSpaces();
+            if (!Peek(","))
+            {
+                _pos = start;
+                break;
+            }
+            _pos++;
+            SkipSpaces();
+            if (WordHere() is not { } next)
+            {
+                _pos = start;
+                break;
+            }
+            names.Add(next);
+        }
+        SkipSpaces();
+        return names;
+    }
+
+    // ns.name, for {% set ns.name = ... %}.
+    private (string Namespace, string Name)? ConsumeNamespacedVar()
+    {
+        int start = _pos;
+        SkipSpaces();
+        if (WordHere() is { } ns)
+        {
+            SkipSpaces();
+            if (Peek("."))
+            {
+                _pos++;
+                SkipSpaces();
+                if (WordHere() is { } name)
+                    return (ns, name);
+            }
+        }
+        _pos = start;
+        return null;
     }
 
     // ---- tokens
@@ -594,34 +703,38 @@ internal sealed partial class Parser
         public List<(string Name, Expr? Default)> Parameters = [];
     }
 
+    private static readonly System.Collections.Immutable.ImmutableArray<string> BlockKeywords =
+    [
+        "if", "else", "elif", "endif", "for", "endfor", "generation", "endgeneration", "set", "endset", "block", "endblock",
+        "macro", "endmacro", "call", "endcall", "filter", "endfilter", "break", "continue",
+    ];
+
     private List<Token> Tokenize()
     {
         var tokens = new List<Token>();
         while (!AtEnd)
         {
             int offset = _pos;
-            Match? m;
-            if ((m = Consume(CommentTag(), keepSpaces: true)) is not null)
+            if (Peek("{#"))
+                tokens.Add(ParseComment(offset));
+            else if (Peek("{{"))
             {
-                tokens.Add(new Token(Kind.Comment, offset, m.Groups[1].Value == "-", m.Groups[3].Value == "-"));
-            }
-            else if ((m = Consume(ExpressionOpen(), keepSpaces: true)) is not null)
-            {
-                bool strip = m.Groups[1].Value == "-";
+                _pos += 2;
+                bool strip = ConsumeModifier();
                 var e = ParseExpression();
-                var close = Consume(ExpressionClose()) ?? throw Error("Expected closing expression tag");
-                tokens.Add(new Token(Kind.Expression, offset, strip, close.Groups[1].Value == "-") { Expression = e });
+                bool stripAfter = ConsumeClose("}}") ?? throw Error("Expected closing expression tag");
+                tokens.Add(new Token(Kind.Expression, offset, strip, stripAfter) { Expression = e });
             }
-            else if ((m = Consume(BlockOpen(), keepSpaces: true)) is not null)
+            else if (Peek("{%"))
             {
-                tokens.Add(ParseBlock(offset, m.Groups[1].Value == "-"));
+                _pos += 2;
+                bool strip = ConsumeModifier();
+                SkipSpaces();
+                tokens.Add(ParseBlock(offset, strip));
             }
             else
             {
-                var next = NonTextOpen().Match(_source, _pos);
-                if (next.Success && next.Index == _pos)
-                    throw Error(next.Value == "{#" ? "Missing end of comment tag" : "Unterminated tag");
-                int end = next.Success ? next.Index : _source.Length;
+                int end = NextTag(_pos);
                 tokens.Add(new Token(Kind.Text, offset, false, false) { Text = _source[_pos..end] });
                 _pos = end;
             }
@@ -629,15 +742,68 @@ internal sealed partial class Parser
         return tokens;
     }
 
+    // Where the next {{, {% or {# starts (the end of the source when none does).
+    private int NextTag(int from)
+    {
+        int at = from;
+        while ((at = _source.IndexOf('{', at)) >= 0 && at + 1 < _source.Length)
+        {
+            if (_source[at + 1] is '{' or '%' or '#')
+                return at;
+            at++;
+        }
+        return _source.Length;
+    }
+
+    // `-` (strip) or `~` right after an opening delimiter.
+    private bool ConsumeModifier()
+    {
+        if (!AtEnd && _source[_pos] is '-' or '~')
+            return _source[_pos++] == '-';
+        return false;
+    }
+
+    // Spaces, an optional `-`/`~`, then the closing delimiter; null when it is not there. True when it strips after.
+    private bool? ConsumeClose(string close)
+    {
+        int start = _pos;
+        SkipSpaces();
+        bool strip = false;
+        if (!AtEnd && _source[_pos] is '-' or '~')
+            strip = _source[_pos++] == '-';
+        if (Peek(close))
+        {
+            _pos += close.Length;
+            return strip;
+        }
+        _pos = start;
+        return null;
+    }
+
+    private Token ParseComment(int offset)
+    {
+        _pos += 2;
+        bool stripBefore = ConsumeModifier();
+        int end = _source.IndexOf("#}", _pos, StringComparison.Ordinal);
+        if (end < 0)
+            throw Error("Missing end of comment tag", offset);
+        bool stripAfter = end > _pos && _source[end - 1] == '-';
+        _pos = end + 2;
+        return new Token(Kind.Comment, offset, stripBefore, stripAfter);
+    }
+
     private Token ParseBlock(int offset, bool stripBefore)
     {
-        string keyword = ConsumeWord(BlockKeyword()) ?? throw Error("Expected block keyword");
+        int keywordAt = _pos;
+        string? keyword = WordHere();
+        if (keyword is null || !BlockKeywords.Contains(keyword))
+            throw Error("Expected block keyword", keywordAt);
         Token Close(Kind kind, Action<Token>? fill = null)
         {
             var token = new Token(kind, offset, stripBefore, false);
             fill?.Invoke(token);
-            var close = Consume(BlockClose()) ?? throw Error("Expected closing block tag");
-            return new Token(kind, offset, stripBefore, close.Groups[1].Value == "-")
+            bool stripAfter = ConsumeClose("%}") ?? throw Error("Expected closing block tag");
+            return new Token(kind, offset, stripBefore, stripAfter)
             {
                 Expression = token.Expression, Names = token.Names, Namespace = token.Namespace, Recursive = token.Recursive,
                 Parameters = token.Parameters, Text = token.Text,
@@ -657,12 +823,12 @@ internal sealed partial class Parser
                 return Close(Kind.For, t =>
                 {
                     t.Names = ParseVarNames();
-                    if (ConsumeWord(InToken()) is null)
+                    if (!ConsumeKeyword("in"))
                         throw Error("Expected 'in' keyword in for block");
                     t.Expression = ParseExpression(allowIf: false);
-                    if (ConsumeWord(IfToken()) is not null)
+                    if (ConsumeKeyword("if"))
                         t.Parameters = [("if", ParseExpression())];
-                    t.Recursive = ConsumeWord(RecursiveToken()) is not null;
+                    t.Recursive = ConsumeKeyword("recursive");
                 });
             case "endfor":
                 return Close(Kind.EndFor);
@@ -673,10 +839,10 @@ internal sealed partial class Parser
             case "set":
                 return Close(Kind.Set, t =>
                 {
-                    if (Consume(NamespacedVar()) is { } ns)
+                    if (ConsumeNamespacedVar() is { } ns)
                     {
-                        t.Namespace = ns.Groups[1].Value;
-                        t.Names = [ns.Groups[2].Value];
+                        t.Namespace = ns.Namespace;
+                        t.Names = [ns.Name];
                         if (!Consume("="))
                             throw Error("Expected equals sign in set block");
                         t.Expression = ParseExpression();
@@ -722,7 +888,7 @@ internal sealed partial class Parser
 
     // ---- tree
 
-    private static readonly Kind[] Terminators = [Kind.EndFor, Kind.EndSet, Kind.EndMacro, Kind.EndCall, Kind.EndFilter, Kind.EndIf, Kind.Else, Kind.Elif, Kind.EndGeneration];
+    private static ReadOnlySpan<Kind> Terminators => [Kind.EndFor, Kind.EndSet, Kind.EndMacro, Kind.EndCall, Kind.EndFilter, Kind.EndIf, Kind.Else, Kind.Elif, Kind.EndGeneration];
 
     private Node BuildTree(List<Token> tokens, ref int at)
     {
