@@ -1,3 +1,5 @@
+using ManagedLM.Chat;
+using ManagedLM.Chat.Jinja;
 using ManagedLM.Generation;
 using ManagedLM.Gguf;
 using ManagedLM.Kernels;
@@ -20,6 +22,13 @@ public sealed class TransformerModel : IDisposable
     public Tokenizer Tokenizer { get; }
     /// <summary>The file's metadata (tokenizer, chat template, provenance).</summary>
     public GgufMetadata Metadata => _file.Metadata;
+    /// <summary>
+    /// The model's prompt format: its <c>tokenizer.chat_template</c> with its BOS/EOS strings, or <see cref="ChatTemplate.ChatML"/>
+    /// when the file has none or it does not parse (then <see cref="ChatTemplateWarning"/> says so).
+    /// </summary>
+    public ChatTemplate ChatTemplate { get; }
+    /// <summary>Why <see cref="ChatTemplate"/> is the ChatML fallback, or null when it is the model's own.</summary>
+    public string? ChatTemplateWarning { get; }
     /// <summary>Largest context a generator may use.</summary>
     public int MaxContextLength { get; }
     internal float[] RopeInverseFrequencies { get; }
@@ -40,6 +49,23 @@ public sealed class TransformerModel : IDisposable
         MaxContextLength = max;
         Fingerprint = ComputeFingerprint(file);
         RopeInverseFrequencies = Rope.InverseFrequencies(Config.RopeDimensions, Config.RopeFreqBase, Weights.RopeFrequencyFactors.Span);
+        (ChatTemplate, ChatTemplateWarning) = LoadChatTemplate(file.Metadata, Tokenizer);
+    }
+
+    private static (ChatTemplate, string?) LoadChatTemplate(GgufMetadata metadata, Tokenizer tokenizer)
+    {
+        string Text(int id) => id >= 0 && id < tokenizer.VocabSize ? tokenizer.TokenText(id) : "";
+        string bos = Text(tokenizer.BosTokenId), eos = Text(tokenizer.EosTokenId);
+        if (metadata.GetStringOrNull("tokenizer.chat_template") is not { } source)
+            return (ChatTemplate.ChatML.WithTokens(bos, eos), "The model has no tokenizer.chat_template; using ChatML.");
+        try
+        {
+            return (ChatTemplate.Parse(source, bos, eos), null);
+        }
+        catch (TemplateException e)
+        {
+            return (ChatTemplate.ChatML.WithTokens(bos, eos), $"The model's chat template does not parse ({e.MessageWithLocation}); using ChatML.");
+        }
     }
 
     /// <summary>Loads a GGUF model.</summary>

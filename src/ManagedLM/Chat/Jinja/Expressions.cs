@@ -1,3 +1,5 @@
+using System.Collections.Immutable;
+
 namespace ManagedLM.Chat.Jinja;
 
 /// <summary>A place in the template source (1-based line and column).</summary>
@@ -39,13 +41,17 @@ internal sealed class LiteralExpr(SourceLocation location, object? value) : Expr
     protected override object? Eval(RenderContext context) => Value;
 }
 
-internal sealed class ListExpr(SourceLocation location, List<Expr> items) : Expr(location)
+internal sealed class ListExpr(SourceLocation location, ImmutableArray<Expr> items) : Expr(location)
 {
+    private readonly ImmutableArray<Expr> items = items;
+
     protected override object? Eval(RenderContext context) => new JinjaList(items.Select(i => i.Evaluate(context)));
 }
 
-internal sealed class DictExpr(SourceLocation location, List<(Expr Key, Expr Value)> items) : Expr(location)
+internal sealed class DictExpr(SourceLocation location, ImmutableArray<(Expr Key, Expr Value)> items) : Expr(location)
 {
+    private readonly ImmutableArray<(Expr Key, Expr Value)> items = items;
+
     protected override object? Eval(RenderContext context)
     {
         var d = new JinjaDict();
@@ -70,6 +76,9 @@ internal sealed class SliceExpr(SourceLocation location, Expr? start, Expr? end,
 
 internal sealed class SubscriptExpr(SourceLocation location, Expr target, Expr index) : Expr(location)
 {
+    private readonly Expr target = target;
+    private readonly Expr index = index;
+
     protected override object? Eval(RenderContext context)
     {
         object? value = target.Evaluate(context);
@@ -166,6 +175,10 @@ internal enum BinaryOp { StrConcat, Add, Sub, Mul, Pow, Div, FloorDiv, Mod, Eq, 
 
 internal sealed class BinaryExpr(SourceLocation location, BinaryOp op, Expr left, Expr right) : Expr(location)
 {
+    private readonly BinaryOp op = op;
+    private readonly Expr left = left;
+    private readonly Expr right = right;
+
     protected override object? Eval(RenderContext context)
     {
         object? l = left.Evaluate(context);
@@ -256,15 +269,19 @@ internal sealed class BinaryExpr(SourceLocation location, BinaryOp op, Expr left
 
 internal sealed class ConditionalExpr(SourceLocation location, Expr condition, Expr then, Expr? otherwise) : Expr(location)
 {
+    private readonly Expr condition = condition;
+    private readonly Expr then = then;
+    private readonly Expr? otherwise = otherwise;
+
     protected override object? Eval(RenderContext context) =>
         Values.ToBool(condition.Evaluate(context)) ? then.Evaluate(context) : otherwise?.Evaluate(context);
 }
 
 /// <summary>Call arguments: expressions, <c>*list</c> / <c>**mapping</c> expansions, and named ones.</summary>
-internal sealed class ArgumentExprs
+internal sealed class ArgumentExprs(ImmutableArray<Expr> positional, ImmutableArray<(string Name, Expr Value)> named)
 {
-    public List<Expr> Positional { get; } = [];
-    public List<(string Name, Expr Value)> Named { get; } = [];
+    public ImmutableArray<Expr> Positional { get; } = positional;
+    public ImmutableArray<(string Name, Expr Value)> Named { get; } = named;
 
     public Arguments Evaluate(RenderContext context)
     {
@@ -313,6 +330,10 @@ internal sealed class CallExpr(SourceLocation location, Expr target, ArgumentExp
 
 internal sealed class MethodCallExpr(SourceLocation location, Expr target, string method, ArgumentExprs args) : Expr(location)
 {
+    private readonly Expr target = target;
+    private readonly string method = method;
+    private readonly ArgumentExprs args = args;
+
     protected override object? Eval(RenderContext context)
     {
         object? obj = target.Evaluate(context);
@@ -324,14 +345,14 @@ internal sealed class MethodCallExpr(SourceLocation location, Expr target, strin
 }
 
 /// <summary><c>value | f | g(args)</c>: each part called with the value so far as its first argument.</summary>
-internal sealed class FilterExpr(SourceLocation location, List<Expr> parts) : Expr(location)
+internal sealed class FilterExpr(SourceLocation location, ImmutableArray<Expr> parts) : Expr(location)
 {
-    public List<Expr> Parts { get; } = parts;
+    public ImmutableArray<Expr> Parts { get; } = parts;
 
     protected override object? Eval(RenderContext context)
     {
         object? result = Parts[0].Evaluate(context);
-        for (int i = 1; i < Parts.Count; i++)
+        for (int i = 1; i < Parts.Length; i++)
         {
             var part = Parts[i];
             Expr target = part is CallExpr call ? call.Target : part;

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Globalization;
 
 namespace ManagedLM.Chat.Jinja;
@@ -318,12 +319,7 @@ internal sealed class Parser
         {
             var location = Here;
             var rest = ParseMathMulDiv();
-            if (rest is FilterExpr filter)
-            {
-                filter.Parts.Insert(0, left);
-                return filter;
-            }
-            return new FilterExpr(location, [left, rest]);
+            return rest is FilterExpr filter ? new FilterExpr(filter.Location, filter.Parts.Insert(0, left)) : new FilterExpr(location, [left, rest]);
         }
         return left;
     }
@@ -533,7 +529,7 @@ internal sealed class Parser
                 throw Error("Expected comma in tuple");
             tuple.Add(ParseExpression());
             if (Consume(")"))
-                return new ListExpr(location, tuple);
+                return new ListExpr(location, [.. tuple]);
         }
         throw Error("Expected closing parenthesis");
     }
@@ -545,14 +541,14 @@ internal sealed class Parser
             return null;
         var items = new List<Expr>();
         if (Consume("]"))
-            return new ListExpr(location, items);
+            return new ListExpr(location, []);
         items.Add(ParseExpression());
         while (!AtEnd)
         {
             if (Consume(","))
                 items.Add(ParseExpression());
             else if (Consume("]"))
-                return new ListExpr(location, items);
+                return new ListExpr(location, [.. items]);
             else
                 throw Error("Expected comma or closing bracket in array");
         }
@@ -566,7 +562,7 @@ internal sealed class Parser
             return null;
         var items = new List<(Expr, Expr)>();
         if (Consume("}"))
-            return new DictExpr(location, items);
+            return new DictExpr(location, []);
         void Pair()
         {
             var key = ParseExpression();
@@ -580,7 +576,7 @@ internal sealed class Parser
             if (Consume(","))
                 Pair();
             else if (Consume("}"))
-                return new DictExpr(location, items);
+                return new DictExpr(location, [.. items]);
             else
                 throw Error("Expected comma or closing brace in dictionary");
         }
@@ -592,36 +588,38 @@ internal sealed class Parser
         SkipSpaces();
         if (!Consume("("))
             throw Error("Expected opening parenthesis in call args");
-        var args = new ArgumentExprs();
+        var positional = new List<Expr>();
+        var named = new List<(string, Expr)>();
+        ArgumentExprs Done() => new([.. positional], [.. named]);
         while (!AtEnd)
         {
             if (Consume(")"))
-                return args;
+                return Done();
             var e = ParseExpression();
             if (e is VariableExpr v && Consume("="))
-                args.Named.Add((v.Name, ParseExpression()));
+                named.Add((v.Name, ParseExpression()));
             else
-                args.Positional.Add(e);
+                positional.Add(e);
             if (!Consume(","))
             {
                 if (!Consume(")"))
                     throw Error("Expected closing parenthesis in call args");
-                return args;
+                return Done();
             }
         }
         throw Error("Expected closing parenthesis in call args");
     }
 
-    private List<(string Name, Expr? Default)> ParseParameters()
+    private ImmutableArray<(string Name, Expr? Default)> ParseParameters()
     {
         SkipSpaces();
         if (!Consume("("))
             throw Error("Expected opening parenthesis in param list");
-        var result = new List<(string, Expr?)>();
+        var result = ImmutableArray.CreateBuilder<(string, Expr?)>();
         while (!AtEnd)
         {
             if (Consume(")"))
-                return result;
+                return result.ToImmutable();
             var e = ParseExpression();
             if (e is not VariableExpr v)
                 throw Error("Expected a parameter name");
@@ -630,14 +628,14 @@ internal sealed class Parser
             {
                 if (!Consume(")"))
                     throw Error("Expected closing parenthesis in param list");
-                return result;
+                return result.ToImmutable();
             }
         }
         throw Error("Expected closing parenthesis in param list");
     }
 
     // name (, name)* as minja's varnames regex reads them.
-    private List<string> ParseVarNames()
+    private ImmutableArray<string> ParseVarNames()
     {
         SkipSpaces();
         var names = new List<string>();
@@ -662,7 +660,7 @@ internal sealed class Parser
             names.Add(next);
         }
         SkipSpaces();
-        return names;
+        return [.. names];
     }
 
     // ns.name, for {% set ns.name = ... %}.
@@ -697,10 +695,10 @@ internal sealed class Parser
         public bool StripAfter { get; } = stripAfter;     // `-%}`, `-}}`, `-#}`
         public string Text = "";
         public Expr? Expression;
-        public List<string> Names = [];
+        public ImmutableArray<string> Names = [];
         public string? Namespace;
         public bool Recursive;
-        public List<(string Name, Expr? Default)> Parameters = [];
+        public ImmutableArray<(string Name, Expr? Default)> Parameters = [];
     }
 
     private static readonly System.Collections.Immutable.ImmutableArray<string> BlockKeywords =
@@ -902,7 +900,8 @@ internal sealed class Parser
             {
                 case Kind.If:
                 {
-                    var branches = new List<(Expr?, Node)> { (token.Expression, BuildTree(tokens, ref at)) };
+                    var branches = ImmutableArray.CreateBuilder<(Expr?, Node)>();
+                    branches.Add((token.Expression, BuildTree(tokens, ref at)));
                     while (at < tokens.Count && tokens[at].Kind == Kind.Elif)
                     {
                         var elif = tokens[at++];
@@ -914,7 +913,7 @@ internal sealed class Parser
                         branches.Add((null, BuildTree(tokens, ref at)));
                     }
                     Expect(tokens, ref at, Kind.EndIf, token);
-                    children.Add(new IfNode(location, branches));
+                    children.Add(new IfNode(location, branches.ToImmutable()));
                     break;
                 }
                 case Kind.For:
@@ -927,7 +926,7 @@ internal sealed class Parser
                         otherwise = BuildTree(tokens, ref at);
                     }
                     Expect(tokens, ref at, Kind.EndFor, token);
-                    var condition = token.Parameters.Count > 0 ? token.Parameters[0].Default : null;
+                    var condition = token.Parameters.Length > 0 ? token.Parameters[0].Default : null;
                     children.Add(new ForNode(location, token.Names, token.Expression!, condition, body, otherwise, token.Recursive));
                     break;
                 }
@@ -952,7 +951,7 @@ internal sealed class Parser
                     {
                         var body = BuildTree(tokens, ref at);
                         Expect(tokens, ref at, Kind.EndSet, token);
-                        if (token.Namespace is not null || token.Names.Count != 1)
+                        if (token.Namespace is not null || token.Names.Length != 1)
                             throw Error("A set block assigns exactly one plain variable", token.Offset);
                         children.Add(new SetBlockNode(location, token.Names[0], body));
                     }
@@ -997,7 +996,7 @@ internal sealed class Parser
     }
 
     private static Node Sequence(List<Node> children) =>
-        children.Count switch { 0 => new TextNode(new SourceLocation(1, 1), ""), 1 => children[0], _ => new SequenceNode(children[0].Location, children) };
+        children.Count switch { 0 => new TextNode(new SourceLocation(1, 1), ""), 1 => children[0], _ => new SequenceNode(children[0].Location, [.. children]) };
 
     private void Expect(List<Token> tokens, ref int at, Kind kind, Token opening)
     {

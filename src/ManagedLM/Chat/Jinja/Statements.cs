@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Text;
 
 namespace ManagedLM.Chat.Jinja;
@@ -30,8 +31,10 @@ internal abstract class Node(SourceLocation location)
     protected abstract void Write(StringBuilder output, RenderContext context);
 }
 
-internal sealed class SequenceNode(SourceLocation location, List<Node> children) : Node(location)
+internal sealed class SequenceNode(SourceLocation location, ImmutableArray<Node> children) : Node(location)
 {
+    private readonly ImmutableArray<Node> children = children;
+
     protected override void Write(StringBuilder output, RenderContext context)
     {
         foreach (var child in children)
@@ -41,16 +44,22 @@ internal sealed class SequenceNode(SourceLocation location, List<Node> children)
 
 internal sealed class TextNode(SourceLocation location, string text) : Node(location)
 {
+    private readonly string text = text;
+
     protected override void Write(StringBuilder output, RenderContext context) => output.Append(text);
 }
 
 internal sealed class OutputNode(SourceLocation location, Expr expression) : Node(location)
 {
+    private readonly Expr expression = expression;
+
     protected override void Write(StringBuilder output, RenderContext context) => output.Append(Values.Print(expression.Evaluate(context)));
 }
 
-internal sealed class IfNode(SourceLocation location, List<(Expr? Condition, Node Body)> branches) : Node(location)
+internal sealed class IfNode(SourceLocation location, ImmutableArray<(Expr? Condition, Node Body)> branches) : Node(location)
 {
+    private readonly ImmutableArray<(Expr? Condition, Node Body)> branches = branches;
+
     protected override void Write(StringBuilder output, RenderContext context)
     {
         foreach (var (condition, body) in branches)
@@ -74,12 +83,21 @@ internal sealed class LoopControlSignal(LoopControl kind) : Exception($"{(kind =
 
 internal sealed class LoopControlNode(SourceLocation location, LoopControl kind) : Node(location)
 {
+    private readonly LoopControl kind = kind;
+
     protected override void Write(StringBuilder output, RenderContext context) => throw new LoopControlSignal(kind);
 }
 
-internal sealed class ForNode(SourceLocation location, List<string> names, Expr iterable, Expr? condition, Node body, Node? otherwise, bool recursive)
+internal sealed class ForNode(SourceLocation location, ImmutableArray<string> names, Expr iterable, Expr? condition, Node body, Node? otherwise, bool recursive)
     : Node(location)
 {
+    private readonly ImmutableArray<string> names = names;
+    private readonly Expr iterable = iterable;
+    private readonly Expr? condition = condition;
+    private readonly Node body = body;
+    private readonly Node? otherwise = otherwise;
+    private readonly bool recursive = recursive;
+
     protected override void Write(StringBuilder output, RenderContext context) => Visit(output, context, iterable.Evaluate(context), 0);
 
     private void Visit(StringBuilder output, RenderContext context, object? items, int depth)
@@ -161,16 +179,16 @@ internal sealed class ForNode(SourceLocation location, List<string> names, Expr 
 
 internal static class Assignment
 {
-    public static void Destructure(List<string> names, RenderContext scope, object? item)
+    public static void Destructure(ImmutableArray<string> names, RenderContext scope, object? item)
     {
-        if (names.Count == 1)
+        if (names.Length == 1)
         {
             scope.Set(names[0], item);
             return;
         }
-        if (item is not JinjaList list || list.Count != names.Count)
+        if (item is not JinjaList list || list.Count != names.Length)
             throw new TemplateException("Mismatched number of variables and items in destructuring assignment");
-        for (int i = 0; i < names.Count; i++)
+        for (int i = 0; i < names.Length; i++)
             scope.Set(names[i], list[i]);
     }
 }
@@ -179,8 +197,22 @@ internal static class Assignment
 /// {% macro name(params) %}: defines a function in the scope it is rendered in. As in minja, a call binds its
 /// parameters in that same scope and renders the body there.
 /// </summary>
-internal sealed class MacroNode(SourceLocation location, string name, List<(string Name, Expr? Default)> parameters, Node body) : Node(location)
+internal sealed class MacroNode(SourceLocation location, string name, ImmutableArray<(string Name, Expr? Default)> parameters, Node body) : Node(location)
 {
+    private readonly string name = name;
+    private readonly ImmutableArray<(string Name, Expr? Default)> parameters = parameters;
+    private readonly Node body = body;
+
+    private int IndexOf(string parameter)
+    {
+        for (int i = 0; i < parameters.Length; i++)
+        {
+            if (parameters[i].Name == parameter)
+                return i;
+        }
+        return -1;
+    }
+
     protected override void Write(StringBuilder output, RenderContext definingScope)
     {
         definingScope.Set(name, new JinjaFunction(name, (callerScope, a) =>
@@ -194,8 +226,8 @@ internal sealed class MacroNode(SourceLocation location, string name, List<(stri
             }
             try
             {
-                var set = new bool[parameters.Count];
-                if (a.Positional.Count > parameters.Count)
+                var set = new bool[parameters.Length];
+                if (a.Positional.Count > parameters.Length)
                     throw new TemplateException($"Too many positional arguments for macro {name}");
                 for (int i = 0; i < a.Positional.Count; i++)
                 {
@@ -204,7 +236,7 @@ internal sealed class MacroNode(SourceLocation location, string name, List<(stri
                 }
                 foreach (var (argName, value) in a.Named)
                 {
-                    int at = parameters.FindIndex(p => p.Name == argName);
+                    int at = IndexOf(argName);
                     if (at < 0)
                     {
                         if (argName == "caller")
@@ -217,7 +249,7 @@ internal sealed class MacroNode(SourceLocation location, string name, List<(stri
                     definingScope.Set(argName, value);
                     set[at] = true;
                 }
-                for (int i = 0; i < parameters.Count; i++)
+                for (int i = 0; i < parameters.Length; i++)
                 {
                     if (!set[i] && parameters[i].Default is { } d)
                         definingScope.Set(parameters[i].Name, d.Evaluate(callerScope));
@@ -235,6 +267,9 @@ internal sealed class MacroNode(SourceLocation location, string name, List<(stri
 /// <summary>{% call macro(args) %}body{% endcall %}: calls the macro with <c>caller()</c> rendering the body.</summary>
 internal sealed class CallBlockNode(SourceLocation location, CallExpr call, Node body) : Node(location)
 {
+    private readonly CallExpr call = call;
+    private readonly Node body = body;
+
     protected override void Write(StringBuilder output, RenderContext context)
     {
         if (call.Target.Evaluate(context) is not JinjaFunction macro)
@@ -248,6 +283,9 @@ internal sealed class CallBlockNode(SourceLocation location, CallExpr call, Node
 /// <summary>{% filter f %}body{% endfilter %}: the rendered body through a filter.</summary>
 internal sealed class FilterBlockNode(SourceLocation location, Expr filter, Node body) : Node(location)
 {
+    private readonly Expr filter = filter;
+    private readonly Node body = body;
+
     protected override void Write(StringBuilder output, RenderContext context)
     {
         Expr target = filter is CallExpr c ? c.Target : filter;
@@ -259,8 +297,12 @@ internal sealed class FilterBlockNode(SourceLocation location, Expr filter, Node
     }
 }
 
-internal sealed class SetNode(SourceLocation location, string? ns, List<string> names, Expr value) : Node(location)
+internal sealed class SetNode(SourceLocation location, string? ns, ImmutableArray<string> names, Expr value) : Node(location)
 {
+    private readonly string? ns = ns;
+    private readonly ImmutableArray<string> names = names;
+    private readonly Expr value = value;
+
     protected override void Write(StringBuilder output, RenderContext context)
     {
         if (ns is not null)
@@ -276,5 +318,8 @@ internal sealed class SetNode(SourceLocation location, string? ns, List<string> 
 
 internal sealed class SetBlockNode(SourceLocation location, string name, Node body) : Node(location)
 {
+    private readonly string name = name;
+    private readonly Node body = body;
+
     protected override void Write(StringBuilder output, RenderContext context) => context.Set(name, body.Render(context));
 }
