@@ -438,7 +438,15 @@ public static class Values
         System.Text.Json.JsonValueKind.True => true,
         System.Text.Json.JsonValueKind.False => false,
         System.Text.Json.JsonValueKind.Null => null,
-        System.Text.Json.JsonValueKind.Number => v.TryGetValue(out long l) ? l : v.GetValue<double>(),
+        System.Text.Json.JsonValueKind.Number => Number(v),
         var kind => throw new ArgumentException($"Unsupported JSON value {kind}."),
     };
+
+    // An integer stays an integer (1, not 1.0), as in the JSON text.
+    private static object Number(System.Text.Json.Nodes.JsonValue v)
+    {
+        if (v.TryGetValue(out System.Text.Json.JsonElement e))
+            return e.TryGetInt64(out long parsed) ? (object)parsed : e.GetDouble();
+        return v.TryGetValue(out long l) ? (object)l : v.TryGetValue(out int i) ? (long)i : v.GetValue<double>();
+    }
 }
