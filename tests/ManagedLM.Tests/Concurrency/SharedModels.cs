@@ -13,13 +13,14 @@ public sealed class SharedModels : IDisposable
     /// <summary>stories260K (SentencePiece, 512 tokens).</summary>
     public TransformerModel Stories { get; } = TransformerModel.Load(TestData.Model("stories260K.gguf"));
 
-    /// <summary>A small random-weight qwen2 with the GPT-2 byte-level BPE tokenizer (50257 tokens).</summary>
+    /// <summary>A small random-weight qwen2 with the GPT-2 byte-level BPE tokenizer (50257 tokens) and Qwen2.5's chat template.</summary>
     public TransformerModel Gpt2Vocab { get; }
 
     public SharedModels()
     {
         using var vocab = GgufFile.Parse(TestData.ReadBytes(TestData.Model("vocab/ggml-vocab-gpt-2.gguf.gz")));
         var tokenizer = ModelSynthesizer.TokenizerMetadata(vocab.Metadata);
+        tokenizer.Add(KeyValuePair.Create("tokenizer.chat_template", GgufValue.Of(File.ReadAllText(TestData.Model("templates/Qwen-Qwen2.5-7B-Instruct.jinja")))));
         var spec = SynthesisSpec.Tiny with
         {
             Architecture = "qwen2", EmbeddingLength = 64, FeedForwardLength = 128, BlockCount = 2, HeadCount = 4,
