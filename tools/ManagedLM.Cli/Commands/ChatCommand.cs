@@ -1,0 +1,270 @@
+using System.CommandLine;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using ManagedLM.Chat;
+using ManagedLM.Chat.Jinja;
+using ManagedLM.Generation;
+using ManagedLM.Gguf;
+using ManagedLM.Model;
+using ManagedLM.Sampling;
+
+namespace ManagedLM.Cli.Commands;
+
+/// <summary>
+/// `managedlm chat`: an interactive conversation with a model (the reply streams; /reset, /system TEXT, /save FILE,
+/// /load FILE, /help, /exit; Ctrl+C stops the reply, not the program), or with --render-only the exact prompt a template
+/// renders for a conversation file — the way to debug a template.
+/// </summary>
+internal static class ChatCommand
+{
+    public static Command Create()
+    {
+        var model = CliOptions.Model();
+        var renderOnly = new Option<bool>("--render-only") { Description = "Print the rendered prompt of --messages (exact bytes, no newline added) and exit." };
+        var messages = new Option<string?>("--messages") { Description = "Conversation JSON ({\"messages\": [...], \"tools\": [...]}) for --render-only." };
+        var template = new Option<string?>("--template") { Description = "Jinja chat template file (default: the model's tokenizer.chat_template)." };
+        var noGenerationPrompt = new Option<bool>("--no-generation-prompt") { Description = "Render without the assistant's turn header (add_generation_prompt = false)." };
+        var bos = new Option<string?>("--bos-token") { Description = "bos_token the template sees (default: the model's, or empty)." };
+        var eos = new Option<string?>("--eos-token") { Description = "eos_token the template sees (default: the model's, or empty)." };
+        var system = new Option<string?>("--system") { Description = "System prompt." };
+        var count = new Option<int>("--n-predict", "-n") { Description = "Most tokens per reply.", DefaultValueFactory = _ => 256 };
+        var temp = new Option<float>("--temp") { Description = "Temperature; 0 is greedy.", DefaultValueFactory = _ => SamplingOptions.Default.Temperature };
+        var seed = new Option<ulong?>("--seed", "-s") { Description = "Random seed (default: random)." };
+        var threads = new Option<int>("--threads", "-t") { Description = "Threads per matmul.", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var ctx = new Option<int?>("--ctx-size", "-c") { Description = "Context length (default: min(model's, 4096))." };
+        var command = new Command("chat", "Chat with a model, or render a chat template (--render-only).")
+        {
+            model, renderOnly, messages, template, noGenerationPrompt, bos, eos, system, count, temp, seed, threads, ctx,
+        };
+        command.SetAction(parse =>
+        {
+            if (parse.GetValue(renderOnly))
+            {
+                var request = new RenderRequest(parse.GetValue(messages), parse.GetValue(model), parse.GetValue(template),
+                    !parse.GetValue(noGenerationPrompt), parse.GetValue(bos), parse.GetValue(eos));
+                using var stdout = Console.OpenStandardOutput();
+                return RenderOnly(request, stdout, Console.Error);
+            }
+            var options = new ChatSessionOptions
+            {
+                SystemPrompt = parse.GetValue(system),
+                Generation = new GenerationOptions
+                {
+                    MaxTokens = parse.GetValue(count),
+                    Sampling = SamplingOptions.Default with { Temperature = parse.GetValue(temp), Seed = parse.GetValue(seed) },
+                },
+                Generator = new GeneratorOptions { Threads = parse.GetValue(threads), ContextLength = parse.GetValue(ctx) },
+            };
+            return Interactive(ModelLocator.Resolve(parse.GetValue(model)), parse.GetValue(template), options, Console.In, Console.Out, Console.Error);
+        });
+        return command;
+    }
+
+    public sealed record RenderRequest(string? MessagesPath, string? ModelPath, string? TemplatePath, bool AddGenerationPrompt, string? BosToken, string? EosToken);
+
+    /// <summary>Renders the conversation to <paramref name="output"/> as UTF-8; 0, or 1 for usage errors, 2 for a bad input file or a template error.</summary>
+    public static int RenderOnly(RenderRequest r, Stream output, TextWriter error)
+    {
+        if (r.MessagesPath is null)
+        {
+            error.WriteLine("managedlm chat: --render-only needs --messages FILE.");
+            return 1;
+        }
+        try
+        {
+            var conversation = JsonNode.Parse(File.ReadAllText(r.MessagesPath)) ?? throw new InvalidDataException("The conversation file is empty.");
+            ChatTemplate chat;
+            if (r.TemplatePath is not null)
+                chat = ChatTemplate.Parse(File.ReadAllText(r.TemplatePath), r.BosToken ?? "", r.EosToken ?? "");
+            else
+            {
+                using var model = TransformerModel.Load(ModelLocator.Resolve(r.ModelPath));
+                chat = model.ChatTemplate;
+                if (model.ChatTemplateWarning is { } warning)
+                    error.WriteLine($"managedlm chat: {warning}");
+                chat = chat.WithTokens(r.BosToken ?? chat.BosToken, r.EosToken ?? chat.EosToken);
+            }
+            byte[] bytes = Encoding.UTF8.GetBytes(chat.Render(conversation, new ChatTemplateOptions { AddGenerationPrompt = r.AddGenerationPrompt }));
+            output.Write(bytes);
+            output.Flush();
+            return 0;
+        }
+        catch (TemplateException e)
+        {
+            error.WriteLine($"managedlm chat: template error: {e.MessageWithLocation}");
+            return 2;
+        }
+        catch (Exception e) when (e is JsonException or InvalidDataException or IOException or UnauthorizedAccessException or GgufFormatException or ArgumentException or NotSupportedException)
+        {
+            error.WriteLine($"managedlm chat: {ConversionCli.Message(e)}");
+            return 2;
+        }
+    }
+
+    /// <summary>Loads the model and runs the conversation loop on <paramref name="input"/> (a terminal, or redirected stdin).</summary>
+    public static int Interactive(string modelPath, string? templatePath, ChatSessionOptions options, TextReader input, TextWriter output, TextWriter error)
+    {
+        try
+        {
+            using var model = TransformerModel.Load(modelPath);
+            if (templatePath is not null)
+                options = options with { Template = ChatTemplate.Parse(File.ReadAllText(templatePath), model.ChatTemplate.BosToken, model.ChatTemplate.EosToken) };
+            else if (model.ChatTemplateWarning is { } warning)
+                error.WriteLine($"managedlm chat: {warning}");
+            using var session = new ChatSession(model, options);
+            using var ctrlC = new CancelKeyHandler();
+            return Repl(session, input, output, error, ctrlC);
+        }
+        catch (Exception e) when (e is TemplateException or IOException or UnauthorizedAccessException or GgufFormatException or NotSupportedException or ArgumentException)
+        {
+            error.WriteLine($"managedlm chat: {(e is TemplateException t ? t.MessageWithLocation : ConversionCli.Message(e))}");
+            return 2;
+        }
+    }
+
+    /// <summary>The conversation loop: a line is a message, or a command. Returns 0 at end of input or /exit.</summary>
+    public static int Repl(ChatSession session, TextReader input, TextWriter output, TextWriter error, IReplyCancellation? cancellation = null)
+    {
+        output.WriteLine("Chat with the model. /help lists the commands; Ctrl+C stops a reply.");
+        while (true)
+        {
+            output.Write("> ");
+            output.Flush();
+            string? line = input.ReadLine();
+            if (line is null)
+            {
+                output.WriteLine();
+                return 0;
+            }
+            if (line.Length == 0)
+                continue;
+            if (line.StartsWith('/'))
+            {
+                if (!Command(session, line, output, error))
+                    return 0;
+                continue;
+            }
+            var token = cancellation?.BeginReply() ?? CancellationToken.None;
+            try
+            {
+                var result = session.Send(line, t =>
+                {
+                    output.Write(t.Text);
+                    output.Flush();
+                }, token);
+                output.WriteLine();
+                error.WriteLine($"[{result.GeneratedTokens.Length} tokens, {result.DecodeTokensPerSecond:F1} tokens/s, {result.ReusedPromptTokens} prompt tokens reused, stop: {result.StopReason}]");
+            }
+            catch (OperationCanceledException)
+            {
+                output.WriteLine();
+                error.WriteLine("[stopped]");
+            }
+            catch (Exception e) when (e is TemplateException or ArgumentException or InvalidOperationException)
+            {
+                error.WriteLine($"managedlm chat: {(e is TemplateException t ? t.MessageWithLocation : ConversionCli.Message(e))}");
+            }
+            finally
+            {
+                cancellation?.EndReply();
+            }
+        }
+    }
+
+    // Runs a /command; false means leave.
+    private static bool Command(ChatSession session, string line, TextWriter output, TextWriter error)
+    {
+        int space = line.IndexOf(' ');
+        string name = space < 0 ? line : line[..space], argument = space < 0 ? "" : line[(space + 1)..].Trim();
+        try
+        {
+            switch (name)
+            {
+                case "/exit":
+                case "/quit":
+                    return false;
+                case "/reset":
+                    session.Reset();
+                    output.WriteLine("[conversation cleared]");
+                    break;
+                case "/system":
+                    session.SystemPrompt = argument.Length == 0 ? null : argument;
+                    output.WriteLine(argument.Length == 0 ? "[system prompt removed]" : "[system prompt set]");
+                    break;
+                case "/save":
+                    if (argument.Length == 0)
+                        throw new ArgumentException("/save needs a file name.");
+                    using (var file = File.Create(argument))
+                        session.Save(file);
+                    output.WriteLine($"[saved {session.Messages.Count} messages to {argument}]");
+                    break;
+                case "/load":
+                    if (argument.Length == 0)
+                        throw new ArgumentException("/load needs a file name.");
+                    using (var file = File.OpenRead(argument))
+                        session.Load(file);
+                    output.WriteLine($"[loaded {session.Messages.Count} messages from {argument}]");
+                    break;
+                case "/prompt":
+                    output.WriteLine(session.RenderPrompt());
+                    break;
+                case "/help":
+                    output.WriteLine("/reset  clear the conversation · /system TEXT  set the system prompt (empty: none) · /save FILE · /load FILE · /prompt  show the rendered prompt · /exit");
+                    break;
+                default:
+                    error.WriteLine($"managedlm chat: unknown command {name}; /help lists them.");
+                    break;
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException or ArgumentException or TemplateException)
+        {
+            error.WriteLine($"managedlm chat: {(e is TemplateException t ? t.MessageWithLocation : ConversionCli.Message(e))}");
+        }
+        return true;
+    }
+
+    /// <summary>Cancels the reply in progress on request (Ctrl+C in a terminal).</summary>
+    public interface IReplyCancellation
+    {
+        CancellationToken BeginReply();
+        void EndReply();
+    }
+
+    // Ctrl+C during a reply cancels it and keeps the program; at the prompt it ends the program as usual.
+    private sealed class CancelKeyHandler : IReplyCancellation, IDisposable
+    {
+        private CancellationTokenSource? _reply;
+
+        public CancelKeyHandler() => Console.CancelKeyPress += OnCancel;
+
+        public CancellationToken BeginReply()
+        {
+            _reply = new CancellationTokenSource();
+            return _reply.Token;
+        }
+
+        public void EndReply()
+        {
+            Interlocked.Exchange(ref _reply, null)?.Dispose();
+        }
+
+        private void OnCancel(object? sender, ConsoleCancelEventArgs e)
+        {
+            if (Volatile.Read(ref _reply) is { } reply)
+            {
+                e.Cancel = true;
+                try
+                {
+                    reply.Cancel();
+                }
+                catch (ObjectDisposedException)
+                {
+                    // The reply has just ended.
+                }
+            }
+        }
+
+        public void Dispose() => Console.CancelKeyPress -= OnCancel;
+    }
+}
