@@ -61,6 +61,9 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
     /// <summary>The engine's limits and defaults.</summary>
     public BatchEngineOptions Options => _options;
 
+    /// <summary>Context length of each sequence: the longest prompt plus generation a request can have.</summary>
+    public int ContextLength => _options.ContextLength ?? Math.Min(_model.MaxContextLength, GeneratorOptions.DefaultContextLength);
+
     /// <summary>Counters of what the engine has done so far.</summary>
     public BatchEngineMetrics Metrics => _counters.Snapshot(_active.Count, Volatile.Read(ref _queued));
 
@@ -144,7 +147,7 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
         options ??= GenerationOptions.Default;
         options.Validate();
         int[] prompt = promptTokens.ToArray();
-        int context = _options.ContextLength ?? Math.Min(_model.MaxContextLength, GeneratorOptions.DefaultContextLength);
+        int context = ContextLength;
         if (prompt.Length == 0)
             throw new ArgumentException("The prompt is empty.", nameof(promptTokens));
         if (prompt.Length > context)

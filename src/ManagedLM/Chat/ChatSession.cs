@@ -176,17 +176,8 @@ public sealed class ChatSession : IDisposable
         }
     }
 
-    /// <summary>
-    /// The token ids of a rendered prompt: special tokens parsed, and the BOS the tokenizer adds itself not doubled by one the
-    /// template printed (llama.cpp removes a leading <c>bos_token</c> from the rendering the same way).
-    /// </summary>
-    public int[] Tokenize(string prompt)
-    {
-        var tokenizer = Model.Tokenizer;
-        if (tokenizer.AddBosToken && Template.BosToken.Length > 0 && prompt.StartsWith(Template.BosToken, StringComparison.Ordinal))
-            prompt = prompt[Template.BosToken.Length..];
-        return tokenizer.Encode(prompt, addSpecialTokens: true, parseSpecialTokens: true);
-    }
+    /// <summary>The token ids of a rendered prompt (<see cref="ChatTemplate.Tokenize"/> with this session's template).</summary>
+    public int[] Tokenize(string prompt) => Template.Tokenize(Model.Tokenizer, prompt);
 
     // The session's options, and ChatML's end-of-turn marker as a stop string when the model has no template of its own.
     private GenerationOptions TurnOptions()

@@ -89,6 +89,19 @@ public sealed class ChatTemplate
         return RenderValues((JinjaList)Values.FromJson(messages)!, options);
     }
 
+    /// <summary>
+    /// The token ids of a rendered prompt: special tokens parsed, and the BOS the tokenizer adds itself not doubled by one the
+    /// template printed (llama.cpp removes a leading <c>bos_token</c> from the rendering the same way).
+    /// </summary>
+    public int[] Tokenize(Tokenization.Tokenizer tokenizer, string renderedPrompt)
+    {
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        ArgumentNullException.ThrowIfNull(renderedPrompt);
+        if (tokenizer.AddBosToken && BosToken.Length > 0 && renderedPrompt.StartsWith(BosToken, StringComparison.Ordinal))
+            renderedPrompt = renderedPrompt[BosToken.Length..];
+        return tokenizer.Encode(renderedPrompt, addSpecialTokens: true, parseSpecialTokens: true);
+    }
+
     private string RenderValues(JinjaList messages, ChatTemplateOptions options)
     {
         var now = options.Now ?? DateTime.UtcNow;

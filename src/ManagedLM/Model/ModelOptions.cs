@@ -11,4 +11,10 @@ public sealed record ModelOptions
     /// Each generator picks its own length up to this (see GeneratorOptions.ContextLength).
     /// </summary>
     public int? MaxContextLength { get; init; }
+
+    /// <summary>
+    /// When set, loading reads every page of the weights into memory (so the first request does not wait on the disk)
+    /// and reports the fraction read, 0 to 1.
+    /// </summary>
+    public IProgress<double>? Progress { get; init; }
 }

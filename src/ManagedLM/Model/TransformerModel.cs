@@ -29,6 +29,8 @@ public sealed class TransformerModel : IDisposable
     public ChatTemplate ChatTemplate { get; }
     /// <summary>Why <see cref="ChatTemplate"/> is the ChatML fallback, or null when it is the model's own.</summary>
     public string? ChatTemplateWarning { get; }
+    /// <summary>The file the model was loaded from (null when loaded from memory).</summary>
+    public string? Path => _file.Path;
     /// <summary>Largest context a generator may use.</summary>
     public int MaxContextLength { get; }
     internal float[] RopeInverseFrequencies { get; }
@@ -50,6 +52,30 @@ public sealed class TransformerModel : IDisposable
         Fingerprint = ComputeFingerprint(file);
         RopeInverseFrequencies = Rope.InverseFrequencies(Config.RopeDimensions, Config.RopeFreqBase, Weights.RopeFrequencyFactors.Span);
         (ChatTemplate, ChatTemplateWarning) = LoadChatTemplate(file.Metadata, Tokenizer);
+        if (options.Progress is { } progress)
+            ReadIn(file, progress);
+    }
+
+    // Touches one byte per page of the tensor data, reporting progress about every 1%.
+    private static unsafe void ReadIn(GgufFile file, IProgress<double> progress)
+    {
+        long total = file.Tensors.Sum(t => t.ByteSize), done = 0, reported = 0;
+        int sum = 0;
+        progress.Report(0);
+        foreach (var t in file.Tensors)
+        {
+            byte* p = file.GetTensorPointer(t);
+            for (long i = 0; i < t.ByteSize; i += 4096)
+                sum += p[i];
+            done += t.ByteSize;
+            if (done - reported >= total / 100)
+            {
+                reported = done;
+                progress.Report((double)done / total);
+            }
+        }
+        GC.KeepAlive(sum);
+        progress.Report(1);
     }
 
     private static (ChatTemplate, string?) LoadChatTemplate(GgufMetadata metadata, Tokenizer tokenizer)

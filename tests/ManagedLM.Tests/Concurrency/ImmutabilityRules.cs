@@ -42,6 +42,7 @@ internal static class ImmutabilityRules
         typeof(ManagedLM.Kernels.GgmlTypes).Assembly,
         typeof(ManagedLM.Model.TransformerModel).Assembly,
         typeof(ManagedLM.Cli.Commands.CommandCatalog).Assembly,
+        typeof(ManagedLM.Server.OpenAiServer).Assembly,
     ];
 
     /// <summary>Every type of the shipped assemblies, nested and private ones included.</summary>

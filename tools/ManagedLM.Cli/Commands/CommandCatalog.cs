@@ -10,6 +10,7 @@ internal static class CommandCatalog
         yield return InspectCommand.Create();
         yield return GenerateCommand.Create();
         yield return ChatCommand.Create();
+        yield return ServeCommand.Create();
         yield return TokenizeCommand.Create();
         yield return BenchCommand.Create();
         yield return SynthCommand.Create();

@@ -1,0 +1,282 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using ManagedLM.Chat;
+using ManagedLM.Generation;
+using ManagedLM.Sampling;
+
+namespace ManagedLM.Server;
+
+/// <summary>An error the API reports in OpenAI's shape: <c>{"error": {"message", "type", "param", "code"}}</c>.</summary>
+public sealed class ApiException(int status, string message, string? param = null, string type = "invalid_request_error", string? code = null)
+    : Exception(message)
+{
+    public int Status { get; } = status;
+    public string? Param { get; } = param;
+    public string Type { get; } = type;
+    public string? Code { get; } = code;
+}
+
+/// <summary>The fields of a completion request the server understands, read and checked (types and ranges) from its JSON.</summary>
+internal sealed record ApiRequest
+{
+    public bool Stream { get; init; }
+    public bool IncludeUsage { get; init; }
+    public int? MaxTokens { get; init; }
+    public SamplingOptions Sampling { get; init; } = SamplingOptions.Default;
+    public ImmutableArray<string> Stop { get; init; } = [];
+    public bool Logprobs { get; init; }
+    public int TopLogprobs { get; init; }
+    public bool IgnoreEos { get; init; }
+
+    // Chat completions.
+    public ImmutableArray<ChatMessage> Messages { get; init; } = [];
+    public JsonArray? Tools { get; init; }
+
+    // Completions: text, or token ids used as given.
+    public string? Prompt { get; init; }
+    public ImmutableArray<int> PromptTokens { get; init; } = [];
+
+    public static ApiRequest Parse(JsonElement root, bool chat, int vocabSize)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+            throw new ApiException(400, "The request body must be a JSON object.");
+        var r = new ApiRequest
+        {
+            Stream = Bool(root, "stream") ?? false,
+            IncludeUsage = root.TryGetProperty("stream_options", out var so) && so.ValueKind == JsonValueKind.Object && (Bool(so, "include_usage", "stream_options.include_usage") ?? false),
+            MaxTokens = Int(root, "max_completion_tokens") ?? Int(root, "max_tokens"),
+            Stop = ReadStop(root),
+            Logprobs = chat ? Bool(root, "logprobs") ?? false : Int(root, "logprobs") is > 0,
+            TopLogprobs = chat ? Int(root, "top_logprobs") ?? 0 : Int(root, "logprobs") ?? 0,
+            IgnoreEos = Bool(root, "ignore_eos") ?? false,
+            Sampling = ReadSampling(root, vocabSize),
+        };
+        if (Int(root, "n") is { } n && n != 1)
+            throw new ApiException(400, "Only n = 1 is supported.", "n");
+        if (r.MaxTokens is < 0)
+            throw new ApiException(400, "max_tokens must be ≥ 0.", "max_tokens");
+        if (r.TopLogprobs is < 0 or > 20)
+            throw new ApiException(400, "top_logprobs must be between 0 and 20.", chat ? "top_logprobs" : "logprobs");
+        if (chat && r.TopLogprobs > 0 && !r.Logprobs)
+            throw new ApiException(400, "top_logprobs needs logprobs = true.", "top_logprobs");
+        if (!chat && r.TopLogprobs > 0)
+            r = r with { Logprobs = true };
+        return chat ? r with { Messages = ReadMessages(root), Tools = ReadTools(root) } : ReadPrompt(root, r, vocabSize);
+    }
+
+    private static SamplingOptions ReadSampling(JsonElement root, int vocabSize)
+    {
+        var s = SamplingOptions.Default;
+        if (Number(root, "temperature") is { } t) s = s with { Temperature = (float)t };
+        if (Number(root, "top_p") is { } p) s = s with { TopP = (float)p };
+        if (Int(root, "top_k") is { } k) s = s with { TopK = k };
+        if (Number(root, "min_p") is { } mp) s = s with { MinP = (float)mp };
+        if (Number(root, "presence_penalty") is { } pp) s = s with { PresencePenalty = (float)pp };
+        if (Number(root, "frequency_penalty") is { } fp) s = s with { FrequencyPenalty = (float)fp };
+        if (Number(root, "repeat_penalty") is { } rp) s = s with { RepeatPenalty = (float)rp };
+        if (root.TryGetProperty("seed", out var seed) && seed.ValueKind != JsonValueKind.Null)
+        {
+            if (seed.ValueKind != JsonValueKind.Number || !seed.TryGetInt64(out long sv))
+                throw new ApiException(400, "'seed' must be an integer.", "seed");
+            s = s with { Seed = unchecked((ulong)sv) };
+        }
+        if (root.TryGetProperty("logit_bias", out var bias) && bias.ValueKind != JsonValueKind.Null)
+        {
+            if (bias.ValueKind != JsonValueKind.Object)
+                throw new ApiException(400, "'logit_bias' must be an object of token id → bias.", "logit_bias");
+            var map = new Dictionary<int, float>();
+            foreach (var entry in bias.EnumerateObject())
+            {
+                if (!int.TryParse(entry.Name, NumberStyles.None, CultureInfo.InvariantCulture, out int id) || id >= vocabSize)
+                    throw new ApiException(400, $"logit_bias key \"{entry.Name}\" is not a token id in [0, {vocabSize}).", "logit_bias");
+                if (entry.Value.ValueKind != JsonValueKind.Number)
+                    throw new ApiException(400, $"logit_bias[\"{entry.Name}\"] must be a number.", "logit_bias");
+                double v = entry.Value.GetDouble();
+                if (v is < -100 or > 100)
+                    throw new ApiException(400, $"logit_bias[\"{entry.Name}\"] must be between -100 and 100.", "logit_bias");
+                map[id] = (float)v;
+            }
+            s = s with { LogitBias = map };
+        }
+        // OpenAI's ranges, checked here so the message names the field.
+        if (s.Temperature is < 0 or > 2)
+            throw new ApiException(400, "temperature must be between 0 and 2.", "temperature");
+        if (s.TopP is <= 0 or > 1)
+            throw new ApiException(400, "top_p must be in (0, 1].", "top_p");
+        if (s.PresencePenalty is < -2 or > 2)
+            throw new ApiException(400, "presence_penalty must be between -2 and 2.", "presence_penalty");
+        if (s.FrequencyPenalty is < -2 or > 2)
+            throw new ApiException(400, "frequency_penalty must be between -2 and 2.", "frequency_penalty");
+        try
+        {
+            s.Validate();
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            throw new ApiException(400, e.Message, e.ParamName);
+        }
+        return s;
+    }
+
+    private static ImmutableArray<string> ReadStop(JsonElement root)
+    {
+        if (!root.TryGetProperty("stop", out var stop) || stop.ValueKind == JsonValueKind.Null)
+            return [];
+        if (stop.ValueKind == JsonValueKind.String)
+            return stop.GetString()!.Length == 0 ? [] : [stop.GetString()!];
+        if (stop.ValueKind != JsonValueKind.Array)
+            throw new ApiException(400, "'stop' must be a string or an array of strings.", "stop");
+        var list = ImmutableArray.CreateBuilder<string>();
+        foreach (var item in stop.EnumerateArray())
+        {
+            if (item.ValueKind != JsonValueKind.String)
+                throw new ApiException(400, "'stop' must be a string or an array of strings.", "stop");
+            if (item.GetString()!.Length > 0)
+                list.Add(item.GetString()!);
+        }
+        if (list.Count > 4)
+            throw new ApiException(400, "'stop' holds at most 4 strings.", "stop");
+        return list.ToImmutable();
+    }
+
+    private static ImmutableArray<ChatMessage> ReadMessages(JsonElement root)
+    {
+        if (!root.TryGetProperty("messages", out var messages))
+            throw new ApiException(400, "'messages' is required.", "messages");
+        if (messages.ValueKind != JsonValueKind.Array || messages.GetArrayLength() == 0)
+            throw new ApiException(400, "'messages' must be a non-empty array.", "messages");
+        var list = ImmutableArray.CreateBuilder<ChatMessage>();
+        int i = 0;
+        foreach (var m in messages.EnumerateArray())
+        {
+            string at = $"messages[{i++}]";
+            if (m.ValueKind != JsonValueKind.Object)
+                throw new ApiException(400, $"{at} must be an object.", at);
+            string role = String(m, "role", $"{at}.role") ?? throw new ApiException(400, $"{at}.role is required.", $"{at}.role");
+            string? content = Content(m, $"{at}.content");
+            var calls = ImmutableArray.CreateBuilder<ToolCall>();
+            if (m.TryGetProperty("tool_calls", out var tc) && tc.ValueKind != JsonValueKind.Null)
+            {
+                if (tc.ValueKind != JsonValueKind.Array)
+                    throw new ApiException(400, $"{at}.tool_calls must be an array.", $"{at}.tool_calls");
+                foreach (var call in tc.EnumerateArray())
+                {
+                    if (call.ValueKind != JsonValueKind.Object || !call.TryGetProperty("function", out var f) || f.ValueKind != JsonValueKind.Object)
+                        throw new ApiException(400, $"{at}.tool_calls entries need a function object.", $"{at}.tool_calls");
+                    string args = f.TryGetProperty("arguments", out var a) ? a.ValueKind == JsonValueKind.String ? a.GetString()! : a.GetRawText() : "{}";
+                    calls.Add(new ToolCall(String(call, "id", $"{at}.tool_calls.id") ?? "", String(f, "name", $"{at}.tool_calls.function.name") ?? "", args));
+                }
+            }
+            list.Add(new ChatMessage(role, content) { ToolCalls = calls.ToImmutable(), ToolCallId = String(m, "tool_call_id", $"{at}.tool_call_id") });
+        }
+        return list.ToImmutable();
+    }
+
+    // A string, null, or OpenAI's array of content parts (their texts joined).
+    private static string? Content(JsonElement m, string param)
+    {
+        if (!m.TryGetProperty("content", out var c) || c.ValueKind == JsonValueKind.Null)
+            return null;
+        if (c.ValueKind == JsonValueKind.String)
+            return c.GetString();
+        if (c.ValueKind != JsonValueKind.Array)
+            throw new ApiException(400, $"{param} must be a string, null or an array of content parts.", param);
+        var text = new System.Text.StringBuilder();
+        foreach (var part in c.EnumerateArray())
+        {
+            if (part.ValueKind != JsonValueKind.Object || String(part, "type", param) != "text")
+                throw new ApiException(400, $"{param}: only text content parts are supported.", param);
+            text.Append(String(part, "text", param));
+        }
+        return text.ToString();
+    }
+
+    private static JsonArray? ReadTools(JsonElement root)
+    {
+        if (!root.TryGetProperty("tools", out var tools) || tools.ValueKind == JsonValueKind.Null)
+            return null;
+        if (tools.ValueKind != JsonValueKind.Array)
+            throw new ApiException(400, "'tools' must be an array.", "tools");
+        return JsonNode.Parse(tools.GetRawText()) as JsonArray;
+    }
+
+    private static ApiRequest ReadPrompt(JsonElement root, ApiRequest r, int vocabSize)
+    {
+        if (!root.TryGetProperty("prompt", out var p))
+            throw new ApiException(400, "'prompt' is required.", "prompt");
+        switch (p.ValueKind)
+        {
+            case JsonValueKind.String:
+                return r with { Prompt = p.GetString() };
+            case JsonValueKind.Array when p.GetArrayLength() == 1 && p[0].ValueKind == JsonValueKind.String:
+                return r with { Prompt = p[0].GetString() };
+            case JsonValueKind.Array when p.GetArrayLength() > 0 && p.EnumerateArray().All(e => e.ValueKind == JsonValueKind.Number):
+                var ids = ImmutableArray.CreateBuilder<int>();
+                foreach (var e in p.EnumerateArray())
+                {
+                    if (!e.TryGetInt32(out int id) || id < 0 || id >= vocabSize)
+                        throw new ApiException(400, $"Prompt token {e.GetRawText()} is outside the vocabulary [0, {vocabSize}).", "prompt");
+                    ids.Add(id);
+                }
+                return r with { PromptTokens = ids.ToImmutable() };
+            default:
+                throw new ApiException(400, "'prompt' must be a string, an array of one string, or an array of token ids.", "prompt");
+        }
+    }
+
+    // Optional typed fields: absent or null → null; the wrong type → 400 naming the field.
+    public static string? String(JsonElement o, string name, string? param = null)
+    {
+        if (!o.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
+            return null;
+        return v.ValueKind == JsonValueKind.String ? v.GetString() : throw new ApiException(400, $"'{param ?? name}' must be a string.", param ?? name);
+    }
+
+    public static bool? Bool(JsonElement o, string name, string? param = null)
+    {
+        if (!o.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
+            return null;
+        return v.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            _ => throw new ApiException(400, $"'{param ?? name}' must be a boolean.", param ?? name),
+        };
+    }
+
+    public static int? Int(JsonElement o, string name)
+    {
+        if (!o.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
+            return null;
+        return v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int i) ? i : throw new ApiException(400, $"'{name}' must be an integer.", name);
+    }
+
+    public static double? Number(JsonElement o, string name)
+    {
+        if (!o.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
+            return null;
+        return v.ValueKind == JsonValueKind.Number ? v.GetDouble() : throw new ApiException(400, $"'{name}' must be a number.", name);
+    }
+
+    /// <summary>The generation options of this request, for a prompt of <paramref name="promptLength"/> tokens.</summary>
+    public GenerationOptions ToGeneration(int promptLength, int context, int maxTokensLimit, bool fallbackTemplate)
+    {
+        if (MaxTokens > maxTokensLimit)
+            throw new ApiException(400, $"max_tokens {MaxTokens} exceeds the server's limit of {maxTokensLimit}.", "max_tokens");
+        var stop = Stop;
+        if (fallbackTemplate && !stop.Contains("<|im_end|>"))
+            stop = stop.Add("<|im_end|>");
+        return new GenerationOptions
+        {
+            MaxTokens = Math.Min(MaxTokens ?? maxTokensLimit, Math.Max(0, context - promptLength)),
+            StopStrings = stop,
+            Sampling = Sampling,
+            Logprobs = Logprobs,
+            TopLogprobs = TopLogprobs,
+            IgnoreEndOfGeneration = IgnoreEos,
+            AddSpecialTokens = true,
+        };
+    }
+}

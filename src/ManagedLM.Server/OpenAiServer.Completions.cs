@@ -1,0 +1,163 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Diagnostics;
+using System.Text.Json;
+using ManagedLM.Batching;
+using ManagedLM.Chat;
+using ManagedLM.Chat.Jinja;
+using ManagedLM.Generation;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace ManagedLM.Server;
+
+public sealed partial class OpenAiServer
+{
+    // POST /v1/chat/completions and /v1/completions: parse and check, submit to the engine (429 when its queue is full),
+    // then answer whole or as a stream. The client's RequestAborted is the request's token: a disconnect ends it at the
+    // engine's next step.
+    private async Task Complete(HttpContext ctx, bool chat)
+    {
+        long received = Stopwatch.GetTimestamp();
+        ApiRequest request;
+        using (var body = await ReadJson(ctx).ConfigureAwait(false))
+            request = ApiRequest.Parse(body.RootElement, chat, _model.Config.VocabSize);
+        int[] prompt = chat ? ChatPrompt(request) : CompletionPrompt(request);
+        int context = Engine.ContextLength;
+        string promptParam = chat ? "messages" : "prompt";
+        if (prompt.Length == 0)
+            throw new ApiException(400, "The prompt is empty.", promptParam);
+        if (prompt.Length > context)
+            throw new ApiException(400, $"The prompt has {prompt.Length} tokens; this server's context length is {context}.", promptParam, code: "context_length_exceeded");
+        var generation = request.ToGeneration(prompt.Length, context, _options.MaxTokensLimit, chat && _model.ChatTemplate.IsFallback);
+
+        BatchRequest? job;
+        try
+        {
+            if (!Engine.TrySubmit(prompt, generation, out job, ctx.RequestAborted))
+                throw new ApiException(429, "The server is busy: its request queue is full. Retry later.", type: "rate_limit_error", code: "queue_full");
+        }
+        catch (ArgumentException e)
+        {
+            throw new ApiException(400, e.Message, (e as ArgumentOutOfRangeException)?.ParamName);
+        }
+        catch (ObjectDisposedException)
+        {
+            throw new ApiException(503, "The server is shutting down.", type: "server_error");
+        }
+
+        var header = new CompletionHeader((chat ? "chatcmpl-" : "cmpl-") + Guid.NewGuid().ToString("N"), chat, DateTimeOffset.UtcNow.ToUnixTimeSeconds(), _modelId);
+        var result = request.Stream
+            ? await Stream(ctx, job!, header, request, received).ConfigureAwait(false)
+            : await Whole(ctx, job!, header, request, received).ConfigureAwait(false);
+        if (result is not null)
+            _metrics.Usage(result.PromptTokens.Length, result.GeneratedTokens.Length);
+        _metrics.Latency.Observe(Stopwatch.GetElapsedTime(received).TotalSeconds);
+    }
+
+    private int[] ChatPrompt(ApiRequest request)
+    {
+        var template = _model.ChatTemplate;
+        string rendered;
+        try
+        {
+            rendered = template.Render(request.Messages, new ChatTemplateOptions { Tools = request.Tools });
+        }
+        catch (TemplateException e)
+        {
+            throw new ApiException(400, $"The model's chat template rejected the conversation: {e.Message}", "messages");
+        }
+        return template.Tokenize(_model.Tokenizer, rendered);
+    }
+
+    // Text is tokenized as llama-server does (BOS added, special tokens parsed); token ids are used as given.
+    private int[] CompletionPrompt(ApiRequest request) => request.PromptTokens.IsDefaultOrEmpty
+        ? _model.Tokenizer.Encode(request.Prompt ?? "", addSpecialTokens: true, parseSpecialTokens: true)
+        : [.. request.PromptTokens];
+
+    private async Task<GenerationResult> Whole(HttpContext ctx, BatchRequest job, CompletionHeader header, ApiRequest request, long received)
+    {
+        bool first = true;
+        await foreach (var t in job.Tokens.ConfigureAwait(false))
+        {
+            if (first && t.Id != TokenOutput.NoToken)
+            {
+                first = false;
+                _metrics.TimeToFirstToken.Observe(Stopwatch.GetElapsedTime(received).TotalSeconds);
+            }
+        }
+        var result = await job.Completion.ConfigureAwait(false);
+        await WriteJson(ctx, w => ResponseJson.Completion(w, header, result, _model.Tokenizer, request.Logprobs)).ConfigureAwait(false);
+        return result;
+    }
+
+    // Server-sent events: "data: {chunk}\n\n" per token (chat begins with the assistant's role), a chunk with the finish
+    // reason, the usage when asked (stream_options.include_usage), then "data: [DONE]". An error after the stream has
+    // begun is sent as an event with OpenAI's error object, which clients raise.
+    private async Task<GenerationResult?> Stream(HttpContext ctx, BatchRequest job, CompletionHeader header, ApiRequest request, long received)
+    {
+        ctx.Response.StatusCode = 200;
+        ctx.Response.ContentType = "text/event-stream; charset=utf-8";
+        ctx.Response.Headers.CacheControl = "no-cache";
+        ctx.Response.Headers["X-Accel-Buffering"] = "no";
+        ctx.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+        var events = new EventWriter(ctx.Response.BodyWriter, ctx.RequestAborted);
+        var tokenizer = _model.Tokenizer;
+        if (header.Chat)
+            await events.Send(w => ResponseJson.Chunk(w, header, role: true, "", null, tokenizer, null)).ConfigureAwait(false);
+
+        GenerationResult result;
+        try
+        {
+            bool first = true;
+            await foreach (var t in job.Tokens.ConfigureAwait(false))
+            {
+                if (first && t.Id != TokenOutput.NoToken)
+                {
+                    first = false;
+                    _metrics.TimeToFirstToken.Observe(Stopwatch.GetElapsedTime(received).TotalSeconds);
+                }
+                bool scored = request.Logprobs && t.Logprob is not null;
+                if (t.Text.Length == 0 && !scored)
+                    continue;
+                await events.Send(w => ResponseJson.Chunk(w, header, role: false, t.Text, scored ? t : null, tokenizer, null)).ConfigureAwait(false);
+            }
+            result = await job.Completion.ConfigureAwait(false);
+        }
+        catch (Exception e) when (!ctx.RequestAborted.IsCancellationRequested)
+        {
+            var error = e as ApiException ?? new ApiException(500, e is ObjectDisposedException ? "The server is shutting down." : $"Internal error: {e.Message}", type: "server_error");
+            await events.Send(w => ResponseJson.Error(w, error.Message, error.Type, error.Param, error.Code)).ConfigureAwait(false);
+            return null;
+        }
+        await events.Send(w => ResponseJson.Chunk(w, header, role: false, header.Chat ? null : "", null, tokenizer, ResponseJson.FinishReason(result.StopReason))).ConfigureAwait(false);
+        if (request.IncludeUsage)
+            await events.Send(w => ResponseJson.UsageChunk(w, header, result)).ConfigureAwait(false);
+        await events.Done().ConfigureAwait(false);
+        return result;
+    }
+
+    /// <summary>Writes server-sent events of JSON to a response, flushing each.</summary>
+    private sealed class EventWriter(PipeWriter output, CancellationToken cancellationToken)
+    {
+        private readonly Utf8JsonWriter _json = new(output, ResponseJson.WriterOptions);
+
+        public ValueTask Send(Action<Utf8JsonWriter> write)
+        {
+            output.Write("data: "u8);
+            _json.Reset(output);
+            write(_json);
+            _json.Flush();
+            output.Write("\n\n"u8);
+            return Flush();
+        }
+
+        public ValueTask Done()
+        {
+            output.Write("data: [DONE]\n\n"u8);
+            return Flush();
+        }
+
+        private async ValueTask Flush() => await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,47 @@
+using ManagedLM.Batching;
+
+namespace ManagedLM.Server;
+
+/// <summary>How <see cref="OpenAiServer"/> listens and what it accepts.</summary>
+public sealed record ServerOptions
+{
+    /// <summary>Address to bind (loopback unless asked otherwise).</summary>
+    public string Host { get; init; } = "127.0.0.1";
+
+    /// <summary>Port (0: any free port; see <see cref="OpenAiServer.Urls"/>).</summary>
+    public int Port { get; init; } = 8080;
+
+    /// <summary>When set, every /v1 and tokenizer request needs <c>Authorization: Bearer &lt;key&gt;</c>.</summary>
+    public string? ApiKey { get; init; }
+
+    /// <summary>The model id the API reports (default: the file's name).</summary>
+    public string? ModelId { get; init; }
+
+    /// <summary>Largest request body accepted (bytes).</summary>
+    public long MaxBodyBytes { get; init; } = 4 << 20;
+
+    /// <summary>Largest max_tokens a request may ask for (and the default when it asks for none).</summary>
+    public int MaxTokensLimit { get; init; } = 4096;
+
+    /// <summary>The batch engine: sequences decoded together (--parallel), queue bound, context per sequence (--ctx).</summary>
+    public BatchEngineOptions Engine { get; init; } = BatchEngineOptions.Default;
+
+    /// <summary>Where to write one line per request (method, path, status, time); null: no log.</summary>
+    public TextWriter? Log { get; init; }
+
+    /// <summary>Throws <see cref="ArgumentException"/> for values out of range.</summary>
+    public void Validate()
+    {
+        if (Port is < 0 or > 65535)
+            throw new ArgumentOutOfRangeException(nameof(Port), Port, "Port must be in [0, 65535].");
+        if (Host is not ("localhost" or "*" or "0.0.0.0") && !System.Net.IPAddress.TryParse(Host, out _))
+            throw new ArgumentException($"Host \"{Host}\" is not an IP address, localhost, 0.0.0.0 or *.", nameof(Host));
+        if (MaxBodyBytes < 1024)
+            throw new ArgumentOutOfRangeException(nameof(MaxBodyBytes), MaxBodyBytes, "MaxBodyBytes must be at least 1024.");
+        if (MaxTokensLimit < 1)
+            throw new ArgumentOutOfRangeException(nameof(MaxTokensLimit), MaxTokensLimit, "MaxTokensLimit must be at least 1.");
+        if (ApiKey is { Length: 0 })
+            throw new ArgumentException("ApiKey must be null or non-empty.", nameof(ApiKey));
+        Engine.Validate();
+    }
+}

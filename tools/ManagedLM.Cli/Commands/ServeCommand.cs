@@ -1,0 +1,67 @@
+using System.CommandLine;
+using ManagedLM.Batching;
+using ManagedLM.Generation;
+using ManagedLM.Model;
+using ManagedLM.Server;
+
+namespace ManagedLM.Cli.Commands;
+
+/// <summary>
+/// `managedlm serve`: an OpenAI-compatible HTTP server (chat/completions, completions, models, tokenize, health, metrics,
+/// and a chat page at /) over one model, its requests decoded together by a batch engine. Runs until Ctrl+C.
+/// </summary>
+internal static class ServeCommand
+{
+    public static Command Create()
+    {
+        var model = CliOptions.Model();
+        var host = new Option<string>("--host") { Description = "Address to bind: an IP, localhost, or 0.0.0.0 for every interface.", DefaultValueFactory = _ => "127.0.0.1" };
+        var port = new Option<int>("--port") { Description = "Port (0: any free port).", DefaultValueFactory = _ => 8080 };
+        var parallel = new Option<int>("--parallel", "-np") { Description = "Sequences decoded together; more requests wait in the queue.", DefaultValueFactory = _ => BatchEngineOptions.Default.MaxActiveSequences };
+        var queue = new Option<int>("--queue") { Description = "Requests that may wait for a place; beyond that the server answers 429.", DefaultValueFactory = _ => BatchEngineOptions.Default.MaxQueuedRequests };
+        var ctx = new Option<int?>("--ctx-size", "--ctx", "-c") { Description = "Context length of each sequence (default: min(model's, 4096))." };
+        var apiKey = new Option<string?>("--api-key") { Description = "Require Authorization: Bearer KEY on the API (default: ${MANAGEDLM_API_KEY}, else open)." };
+        var threads = new Option<int?>("--threads", "-t") { Description = "Threads of each decoding step (default: one per core)." };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "Largest max_tokens a request may ask for, and the default.", DefaultValueFactory = _ => new ServerOptions().MaxTokensLimit };
+        var modelId = new Option<string?>("--alias") { Description = "Model id the API reports (default: the file name without .gguf)." };
+        var quiet = new Option<bool>("--quiet", "-q") { Description = "No request log." };
+        var command = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API (and a chat page at /).")
+        {
+            model, host, port, parallel, queue, ctx, apiKey, threads, maxTokens, modelId, quiet,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            string path = ModelLocator.Resolve(parse.GetValue(model));
+            var options = new ServerOptions
+            {
+                Host = parse.GetValue(host)!,
+                Port = parse.GetValue(port),
+                ApiKey = parse.GetValue(apiKey) ?? NullIfEmpty(Environment.GetEnvironmentVariable("MANAGEDLM_API_KEY")),
+                ModelId = parse.GetValue(modelId) ?? Path.GetFileNameWithoutExtension(path),
+                MaxTokensLimit = parse.GetValue(maxTokens),
+                Log = parse.GetValue(quiet) ? null : Console.Out,
+                Engine = BatchEngineOptions.Default with
+                {
+                    MaxActiveSequences = parse.GetValue(parallel), MaxQueuedRequests = parse.GetValue(queue),
+                    ContextLength = parse.GetValue(ctx), Threads = parse.GetValue(threads),
+                },
+            };
+            options.Validate();
+            using var m = TransformerModel.Load(path);
+            await using var server = await OpenAiServer.StartAsync(m, options, cancellationToken);
+            Console.Out.WriteLine($"managedlm serve: {options.ModelId} ({m.Config.Architecture}, context {server.Engine.ContextLength}, {options.Engine.MaxActiveSequences} parallel) on {string.Join(", ", server.Urls)}{(options.ApiKey is null ? "" : " (API key required)")}");
+            Console.Out.WriteLine($"  chat page: {server.BaseAddress}   API: {server.BaseAddress}v1   Ctrl+C stops.");
+            try
+            {
+                await server.WaitForShutdownAsync(cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            return 0;
+        });
+        return command;
+    }
+
+    private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;
+}
