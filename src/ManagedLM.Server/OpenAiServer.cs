@@ -162,7 +162,9 @@ public sealed partial class OpenAiServer : IAsyncDisposable
         }
         app.MapPost("/tokenize", Tokenize);
         app.MapPost("/detokenize", Detokenize);
-        app.MapFallback(ctx => throw new ApiException(404, $"There is no endpoint {ctx.Request.Method} {ctx.Request.Path}.", code: "not_found"));
+        app.MapFallback(ctx => throw (EndpointLabel(ctx.Request.Path) == "other"
+            ? new ApiException(404, $"There is no endpoint {ctx.Request.Method} {ctx.Request.Path}.", code: "not_found")
+            : new ApiException(405, $"{ctx.Request.Path} does not take {ctx.Request.Method}.", code: "method_not_allowed")));
         return app;
     }
 
