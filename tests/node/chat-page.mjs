@@ -35,7 +35,7 @@ try {
   await page.screenshot({ path: screenshot });
 
   // A long reply, stopped as soon as it has begun.
-  await page.$eval("#max-tokens", e => { e.value = "1500"; });
+  await page.$eval("#max-tokens", e => { e.value = "800"; });
   await page.type("#input", "Another one, a long one.");
   await page.click("#send");
   await page.waitForFunction(() => document.querySelectorAll(".msg.assistant")[1]?.firstChild?.textContent.length > 0, { timeout: 30_000 });
@@ -48,6 +48,11 @@ try {
   check(await page.$$eval(".msg.error", e => e.length) === 0, "no error shown");
   check(pageErrors.length === 0, "no script errors: " + pageErrors.join("; "));
   report.messages = await page.$$eval(".msg", e => e.length);
+} catch (e) {
+  // Say what the page showed, not only which wait timed out.
+  const page = (await browser.pages())[1];
+  const shown = page ? await page.$$eval(".msg", m => m.map(x => x.className + ": " + x.textContent)).catch(() => []) : [];
+  throw new Error(e.message + "\npage: " + JSON.stringify(shown));
 } finally {
   await browser.close();
 }
