@@ -261,17 +261,14 @@ internal sealed record ApiRequest
     }
 
     /// <summary>The generation options of this request, for a prompt of <paramref name="promptLength"/> tokens.</summary>
-    public GenerationOptions ToGeneration(int promptLength, int context, int maxTokensLimit, bool fallbackTemplate)
+    public GenerationOptions ToGeneration(int promptLength, int context, int maxTokensLimit)
     {
         if (MaxTokens > maxTokensLimit)
             throw new ApiException(400, $"max_tokens {MaxTokens} exceeds the server's limit of {maxTokensLimit}.", "max_tokens");
-        var stop = Stop;
-        if (fallbackTemplate && !stop.Contains("<|im_end|>"))
-            stop = stop.Add("<|im_end|>");
         return new GenerationOptions
         {
             MaxTokens = Math.Min(MaxTokens ?? maxTokensLimit, Math.Max(0, context - promptLength)),
-            StopStrings = stop,
+            StopStrings = Stop,
             Sampling = Sampling,
             Logprobs = Logprobs,
             TopLogprobs = TopLogprobs,

@@ -29,7 +29,9 @@ public sealed partial class OpenAiServer
             throw new ApiException(400, "The prompt is empty.", promptParam);
         if (prompt.Length > context)
             throw new ApiException(400, $"The prompt has {prompt.Length} tokens; this server's context length is {context}.", promptParam, code: "context_length_exceeded");
-        var generation = request.ToGeneration(prompt.Length, context, _options.MaxTokensLimit, chat && _model.ChatTemplate.IsFallback);
+        var generation = request.ToGeneration(prompt.Length, context, _options.MaxTokensLimit);
+        if (chat)
+            generation = _model.ChatTemplate.ForReply(generation);
 
         BatchRequest? job;
         try

@@ -179,14 +179,7 @@ public sealed class ChatSession : IDisposable
     /// <summary>The token ids of a rendered prompt (<see cref="ChatTemplate.Tokenize"/> with this session's template).</summary>
     public int[] Tokenize(string prompt) => Template.Tokenize(Model.Tokenizer, prompt);
 
-    // The session's options, and ChatML's end-of-turn marker as a stop string when the model has no template of its own.
-    private GenerationOptions TurnOptions()
-    {
-        var options = GenerationOptions with { ReusePrefix = true };
-        if (Template.IsFallback && !options.StopStrings.Contains("<|im_end|>"))
-            options = options with { StopStrings = [.. options.StopStrings, "<|im_end|>"] };
-        return options;
-    }
+    private GenerationOptions TurnOptions() => Template.ForReply(GenerationOptions with { ReusePrefix = true });
 
     /// <summary>Writes the conversation (system prompt and messages) as JSON.</summary>
     public void Save(Stream stream)

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using ManagedLM.Chat.Jinja;
+using ManagedLM.Generation;
 
 namespace ManagedLM.Chat;
 
@@ -100,6 +101,17 @@ public sealed class ChatTemplate
         if (tokenizer.AddBosToken && BosToken.Length > 0 && renderedPrompt.StartsWith(BosToken, StringComparison.Ordinal))
             renderedPrompt = renderedPrompt[BosToken.Length..];
         return tokenizer.Encode(renderedPrompt, addSpecialTokens: true, parseSpecialTokens: true);
+    }
+
+    /// <summary>
+    /// <paramref name="options"/> for generating a reply to a prompt this template rendered: with the ChatML fallback, its
+    /// end-of-turn marker <c>&lt;|im_end|&gt;</c> is added as a stop string, since a model without a template of its own
+    /// need not know it as an end-of-generation token.
+    /// </summary>
+    public GenerationOptions ForReply(GenerationOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return IsFallback && !options.StopStrings.Contains("<|im_end|>") ? options with { StopStrings = [.. options.StopStrings, "<|im_end|>"] } : options;
     }
 
     private string RenderValues(JinjaList messages, ChatTemplateOptions options)

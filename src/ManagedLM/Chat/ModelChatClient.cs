@@ -1,0 +1,270 @@
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using ManagedLM.Generation;
+using ManagedLM.Model;
+using ManagedLM.Sampling;
+using AI = Microsoft.Extensions.AI;
+
+namespace ManagedLM.Chat;
+
+/// <summary>Options of a <see cref="ModelChatClient"/>.</summary>
+public sealed record ModelChatClientOptions
+{
+    /// <summary>The model id responses report (default: the file's name without .gguf).</summary>
+    public string? ModelId { get; init; }
+
+    /// <summary>Prompt format (default: the model's <see cref="TransformerModel.ChatTemplate"/>).</summary>
+    public ChatTemplate? Template { get; init; }
+
+    /// <summary>Context length, threads and KV cache type of each generator.</summary>
+    public GeneratorOptions Generator { get; init; } = GeneratorOptions.Default;
+
+    /// <summary>Generation options of a call before its <see cref="AI.ChatOptions"/> apply (max tokens, sampling, stops).</summary>
+    public GenerationOptions Generation { get; init; } = GenerationOptions.Default;
+
+    /// <summary>Calls generating at once (one generator and KV cache each); more calls wait. 0: one per core.</summary>
+    public int MaxConcurrentCalls { get; init; }
+}
+
+/// <summary>
+/// <see cref="AI.IChatClient"/> over a model in this process: each call renders the conversation with the model's chat
+/// template and generates the reply on a generator of its own, so calls from many threads run in parallel. Idle
+/// generators keep their KV caches, and a call takes the one whose cache shares the longest prefix with its prompt: the
+/// next turn of a conversation evaluates only the new messages.
+/// </summary>
+/// <remarks>
+/// <see cref="AI.ChatOptions"/> maps to generation: <c>MaxOutputTokens</c>, <c>Temperature</c>, <c>TopP</c>, <c>TopK</c>,
+/// <c>Seed</c>, <c>StopSequences</c>, <c>FrequencyPenalty</c>, <c>PresencePenalty</c>, and <c>Instructions</c> as a first
+/// system message. Tool declarations and response formats are not used, and replies are text.
+/// </remarks>
+/// <example>
+/// <code>
+/// using var model = TransformerModel.Load("model.gguf");
+/// IChatClient client = new ModelChatClient(model);
+/// var response = await client.GetResponseAsync("Why is the sky blue?", new ChatOptions { Temperature = 0.2f, MaxOutputTokens = 200 });
+/// Console.WriteLine(response.Text);
+/// </code>
+/// </example>
+public sealed class ModelChatClient : AI.IChatClient
+{
+    private readonly TransformerModel _model;
+    private readonly ModelChatClientOptions _options;
+    private readonly ChatTemplate _template;
+    private readonly string _modelId;
+    private readonly SemaphoreSlim _slots;
+    private readonly List<Generator> _idle = [];
+    private readonly Lock _lock = new();
+    private bool _disposed;
+
+    /// <summary>A client of <paramref name="model"/>, which must outlive it.</summary>
+    public ModelChatClient(TransformerModel model, ModelChatClientOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        _model = model;
+        _options = options ?? new ModelChatClientOptions();
+        _options.Generation.Validate();
+        ArgumentOutOfRangeException.ThrowIfNegative(_options.MaxConcurrentCalls, nameof(options));
+        _template = _options.Template ?? model.ChatTemplate;
+        _modelId = _options.ModelId ?? (model.Path is { } path ? Path.GetFileNameWithoutExtension(path) : "managedlm");
+        Metadata = new AI.ChatClientMetadata("managedlm", null, _modelId);
+        int slots = _options.MaxConcurrentCalls == 0 ? Environment.ProcessorCount : _options.MaxConcurrentCalls;
+        _slots = new SemaphoreSlim(slots, slots);
+    }
+
+    /// <summary>Provider "managedlm" and the model id.</summary>
+    public AI.ChatClientMetadata Metadata { get; }
+
+    public async Task<AI.ChatResponse> GetResponseAsync(IEnumerable<AI.ChatMessage> messages, AI.ChatOptions? options = null,
+        CancellationToken cancellationToken = default)
+    {
+        var (prompt, generation) = Prepare(messages, options);
+        var generator = await TakeAsync(prompt, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var result = await generator.GenerateAsync(prompt, generation, cancellationToken).ConfigureAwait(false);
+            string id = NewId();
+            return new AI.ChatResponse(new AI.ChatMessage(AI.ChatRole.Assistant, result.Text) { MessageId = id })
+            {
+                ResponseId = id, ModelId = _modelId, CreatedAt = DateTimeOffset.UtcNow,
+                FinishReason = FinishReason(result.StopReason), Usage = Usage(result),
+            };
+        }
+        finally
+        {
+            Return(generator);
+        }
+    }
+
+    public async IAsyncEnumerable<AI.ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<AI.ChatMessage> messages,
+        AI.ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var (prompt, generation) = Prepare(messages, options);
+        var generator = await TakeAsync(prompt, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            string id = NewId();
+            var created = DateTimeOffset.UtcNow;
+            await foreach (var t in generator.GenerateStreamingAsync(prompt, generation, cancellationToken).ConfigureAwait(false))
+            {
+                if (t.Text.Length > 0)
+                    yield return new AI.ChatResponseUpdate(AI.ChatRole.Assistant, t.Text) { ResponseId = id, MessageId = id, ModelId = _modelId, CreatedAt = created };
+            }
+            var result = generator.LastResult!;
+            yield return new AI.ChatResponseUpdate(AI.ChatRole.Assistant, [new AI.UsageContent(Usage(result))])
+            {
+                ResponseId = id, MessageId = id, ModelId = _modelId, CreatedAt = created, FinishReason = FinishReason(result.StopReason),
+            };
+        }
+        finally
+        {
+            Return(generator);
+        }
+    }
+
+    /// <summary>This client, its <see cref="Metadata"/>, or its <see cref="TransformerModel"/>.</summary>
+    public object? GetService(Type serviceType, object? serviceKey = null)
+    {
+        ArgumentNullException.ThrowIfNull(serviceType);
+        if (serviceKey is not null)
+            return null;
+        if (serviceType == typeof(AI.ChatClientMetadata))
+            return Metadata;
+        if (serviceType.IsInstanceOfType(this))
+            return this;
+        return serviceType.IsInstanceOfType(_model) ? _model : null;
+    }
+
+    // The prompt's token ids and the call's generation options.
+    private (int[] Prompt, GenerationOptions Generation) Prepare(IEnumerable<AI.ChatMessage> messages, AI.ChatOptions? options)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var conversation = new List<ChatMessage>();
+        if (options?.Instructions is { Length: > 0 } instructions)
+            conversation.Add(ChatMessage.System(instructions));
+        foreach (var m in messages)
+            conversation.AddRange(ToTemplateMessages(m));
+        if (conversation.Count == 0)
+            throw new ArgumentException("There are no messages.", nameof(messages));
+        int[] prompt = _template.Tokenize(_model.Tokenizer, _template.Render(conversation));
+        return (prompt, _template.ForReply(Generation(options)));
+    }
+
+    // A message's text, its tool calls, and each tool result as a message of role "tool".
+    private static IEnumerable<ChatMessage> ToTemplateMessages(AI.ChatMessage m)
+    {
+        var calls = m.Contents.OfType<AI.FunctionCallContent>()
+            .Select(c => new ToolCall(c.CallId, c.Name, JsonSerializer.Serialize(c.Arguments, AI.AIJsonUtilities.DefaultOptions)))
+            .ToList();
+        var results = m.Contents.OfType<AI.FunctionResultContent>().ToList();
+        string text = m.Text;
+        if (text.Length > 0 || calls.Count > 0 || results.Count == 0)
+            yield return new ChatMessage(m.Role.Value, text.Length == 0 && calls.Count > 0 ? null : text) { ToolCalls = [.. calls] };
+        foreach (var r in results)
+        {
+            string content = r.Result switch
+            {
+                null => "",
+                string s => s,
+                var o => JsonSerializer.Serialize(o, AI.AIJsonUtilities.DefaultOptions),
+            };
+            yield return new ChatMessage("tool", content) { ToolCallId = r.CallId };
+        }
+    }
+
+    private GenerationOptions Generation(AI.ChatOptions? o)
+    {
+        var g = _options.Generation with { ReusePrefix = true };
+        if (o is null)
+            return g;
+        var s = g.Sampling ?? SamplingOptions.Default;
+        if (o.Temperature is { } t) s = s with { Temperature = t };
+        if (o.TopP is { } p) s = s with { TopP = p };
+        if (o.TopK is { } k) s = s with { TopK = k };
+        if (o.Seed is { } seed) s = s with { Seed = unchecked((ulong)seed) };
+        if (o.FrequencyPenalty is { } f) s = s with { FrequencyPenalty = f };
+        if (o.PresencePenalty is { } pp) s = s with { PresencePenalty = pp };
+        s.Validate();
+        g = g with { Sampling = s };
+        if (o.MaxOutputTokens is { } max)
+            g = g with { MaxTokens = max };
+        if (o.StopSequences is { Count: > 0 } stops)
+            g = g with { StopStrings = [.. g.StopStrings, .. stops] };
+        g.Validate();
+        return g;
+    }
+
+    private static AI.ChatFinishReason FinishReason(StopReason reason) => reason is StopReason.MaxTokens or StopReason.ContextFull
+        ? AI.ChatFinishReason.Length
+        : AI.ChatFinishReason.Stop;
+
+    private static AI.UsageDetails Usage(GenerationResult r) => new()
+    {
+        InputTokenCount = r.PromptTokens.Length, OutputTokenCount = r.GeneratedTokens.Length,
+        TotalTokenCount = r.PromptTokens.Length + r.GeneratedTokens.Length, CachedInputTokenCount = r.ReusedPromptTokens,
+    };
+
+    private static string NewId() => "chatcmpl-" + Guid.NewGuid().ToString("N");
+
+    // An idle generator whose cache shares the longest prefix with the prompt, else a new one.
+    private async ValueTask<Generator> TakeAsync(int[] prompt, CancellationToken cancellationToken)
+    {
+        await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                _slots.Release();
+                throw new ObjectDisposedException(nameof(ModelChatClient));
+            }
+            int best = -1, bestLength = -1;
+            for (int i = 0; i < _idle.Count; i++)
+            {
+                int n = _idle[i].CommonPrefix(prompt);
+                if (n > bestLength)
+                    (best, bestLength) = (i, n);
+            }
+            if (best >= 0)
+            {
+                var g = _idle[best];
+                _idle.RemoveAt(best);
+                return g;
+            }
+        }
+        try
+        {
+            return _model.CreateGenerator(_options.Generator);
+        }
+        catch
+        {
+            _slots.Release();
+            throw;
+        }
+    }
+
+    private void Return(Generator generator)
+    {
+        lock (_lock)
+        {
+            if (_disposed)
+                generator.Dispose();
+            else
+                _idle.Add(generator);
+        }
+        _slots.Release();
+    }
+
+    /// <summary>Frees the idle generators; calls still running free theirs when they end.</summary>
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            if (_disposed)
+                return;
+            _disposed = true;
+            foreach (var g in _idle)
+                g.Dispose();
+            _idle.Clear();
+        }
+    }
+}
