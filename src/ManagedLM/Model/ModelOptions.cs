@@ -4,7 +4,7 @@ namespace ManagedLM.Model;
 public sealed record ModelOptions
 {
     /// <summary>Default options.</summary>
-    public static ModelOptions Default { get; } = new();
+    public static ModelOptions Default => new();
 
     /// <summary>
     /// Largest context a generator of this model may use; null: the model's training context.
