@@ -103,6 +103,7 @@ public sealed class ManagedLmCliTests : IDisposable
         (["bench", "-m", missing], 2),
         (["bench", "-m", garbage], 2),
         (["bench", "-m", model, "-r", "0"], 1),
+        (["bench", "-m", model, "-t", "0"], 1),
         (["bench", "-m", model, "-n", "0", "--parallel", "2"], 1),
         (["synth", "--preset", "gpt-5", "-o", missing], 1),
         (["synth", "--vocab-from", garbage, "-o", missing], 2),

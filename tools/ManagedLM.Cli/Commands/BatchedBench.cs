@@ -45,7 +45,7 @@ internal static class BatchedBench
         using var model = ModelLoading.Load(s.ModelPath, log);
         var info = ModelSummary.Of(model, s.ModelPath);
         var results = new List<BatchedResult>();
-        BenchTable.Run(output, json, Columns, addRow =>
+        BenchTable.Run(output, json, Columns, report =>
         {
             foreach (int t in s.Threads)
             {
@@ -59,14 +59,8 @@ internal static class BatchedBench
                         results.Add(r);
                         if (b == 1)
                             single = r.AvgTs;
-                        if (json)
-                            output.WriteLine(JsonLine(info, r));
-                        else
-                        {
-                            addRow([info.Type, $"{t}", $"{b}", $"pp{prompt}+tg{ng}", BenchCommand.TokensPerSecond(r.AvgTs, r.StddevTs),
-                                single is { } one ? $"{r.AvgTs / one:F2}x" : "", $"{r.PerStreamTs:F2}", $"{r.PromptTs:F1}", $"{r.TimeToFirstToken * 1000,8:F1} ms"]);
-                        }
-                        output.Flush();
+                        report(JsonLine(info, r), [info.Type, $"{t}", $"{b}", $"pp{prompt}+tg{ng}", BenchCommand.TokensPerSecond(r.AvgTs, r.StddevTs),
+                            single is { } one ? $"{r.AvgTs / one:F2}x" : "", $"{r.PerStreamTs:F2}", $"{r.PromptTs:F1}", $"{r.TimeToFirstToken * 1000,8:F1} ms"]);
                     }
                 }
             }

@@ -94,15 +94,15 @@ internal static class BenchCommand
     {
         if (s.Repetitions < 1)
             throw new ArgumentOutOfRangeException(nameof(s), s.Repetitions, "--repetitions must be at least 1.");
+        if (s.Threads.Any(t => t < 1))
+            throw new ArgumentOutOfRangeException(nameof(s), "--threads values must be at least 1.");
         using var model = ModelLoading.Load(s.ModelPath, log);
         var info = ModelSummary.Of(model, s.ModelPath);
         var results = new List<BenchResult>();
-        BenchTable.Run(output, json, Columns, addRow =>
+        BenchTable.Run(output, json, Columns, report =>
         {
             foreach (int t in s.Threads)
             {
-                if (t < 1)
-                    throw new ArgumentOutOfRangeException(nameof(s), t, "--threads values must be at least 1.");
                 var tests = s.PromptLengths.Where(p => p > 0).Select(p => (p, 0))
                     .Concat(s.GenLengths.Where(n => n > 0).Select(n => (0, n)));
                 double? bandwidth = s.GenLengths.Any(n => n > 0) ? MemoryBandwidth.Measure(t) : null;
@@ -110,14 +110,8 @@ internal static class BenchCommand
                 {
                     var r = RunTest(model, np, ng, t, s.Repetitions, s.BatchSize) with { DecodeBytes = info.DecodeBytes, Bandwidth = bandwidth ?? 0, BatchSize = s.BatchSize };
                     results.Add(r);
-                    if (json)
-                        output.WriteLine(JsonLine(info, r));
-                    else
-                    {
-                        addRow([info.Type, FormatBytes(info.SizeBytes), FormatCount(info.Parameters), $"{t}", r.Name, TokensPerSecond(r.AvgTs, r.StddevTs),
-                            r.NGen > 0 ? $"{r.WeightsGbps:F1}" : "", r.NGen > 0 ? $"{r.BandwidthFraction:P0} of {r.Bandwidth / 1e9:F0}" : ""]);
-                    }
-                    output.Flush();
+                    report(JsonLine(info, r), [info.Type, FormatBytes(info.SizeBytes), FormatCount(info.Parameters), $"{t}", r.Name, TokensPerSecond(r.AvgTs, r.StddevTs),
+                        r.NGen > 0 ? $"{r.WeightsGbps:F1}" : "", r.NGen > 0 ? $"{r.BandwidthFraction:P0} of {r.Bandwidth / 1e9:F0}" : ""]);
                 }
             }
         });

@@ -36,7 +36,7 @@ internal static class ParallelBench
         using var model = ModelLoading.Load(s.ModelPath, log);
         var info = ModelSummary.Of(model, s.ModelPath);
         var results = new List<ParallelResult>();
-        BenchTable.Run(output, json, Columns, addRow =>
+        BenchTable.Run(output, json, Columns, report =>
         {
             foreach (int t in s.Threads)
             {
@@ -49,14 +49,8 @@ internal static class ParallelBench
                         results.Add(r);
                         if (n == 1)
                             single = r.AvgTs;
-                        if (json)
-                            output.WriteLine(JsonLine(info, r));
-                        else
-                        {
-                            addRow([info.Type, $"{t}", $"{n}", $"tg{ng}", BenchCommand.TokensPerSecond(r.AvgTs, r.StddevTs),
-                                single is { } one ? $"{r.AvgTs / one:F2}x" : "", BenchCommand.FormatBytes(r.RssBytes), BenchCommand.FormatBytes(r.KvBytes)]);
-                        }
-                        output.Flush();
+                        report(JsonLine(info, r), [info.Type, $"{t}", $"{n}", $"tg{ng}", BenchCommand.TokensPerSecond(r.AvgTs, r.StddevTs),
+                            single is { } one ? $"{r.AvgTs / one:F2}x" : "", BenchCommand.FormatBytes(r.RssBytes), BenchCommand.FormatBytes(r.KvBytes)]);
                     }
                 }
             }
