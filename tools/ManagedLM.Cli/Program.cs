@@ -1,7 +1,3 @@
-using System.CommandLine;
-using ManagedLM.Cli.Commands;
+using ManagedLM.Cli;
 
-var root = new RootCommand("managedlm: run GGUF language models in pure managed .NET.");
-foreach (var command in CommandCatalog.All())
-    root.Subcommands.Add(command);
-return root.Parse(args).Invoke();
+return ManagedLmCli.Invoke(args);

@@ -18,9 +18,8 @@ public class ChatCommandTests
     {
         var output = new MemoryStream();
         var error = new StringWriter();
-        int code = ChatCommand.RenderOnly(new ChatCommand.RenderRequest(
+        ChatCommand.RenderOnly(new ChatCommand.RenderRequest(
             Path.Combine(Templates, "conversations", conversation + ".json"), null, Path.Combine(Templates, template + ".jinja"), gen, bos, eos), output, error);
-        Assert.Equal(0, code);
         Assert.Equal("", error.ToString());
         Assert.Equal(File.ReadAllBytes(Path.Combine(Templates, "expected", template, $"{conversation}-{(gen ? "gen" : "nogen")}.txt")), output.ToArray());
     }
@@ -30,9 +29,8 @@ public class ChatCommandTests
     {
         var output = new MemoryStream();
         var error = new StringWriter();
-        int code = ChatCommand.RenderOnly(new ChatCommand.RenderRequest(
+        ChatCommand.RenderOnly(new ChatCommand.RenderRequest(
             Path.Combine(Templates, "conversations", "single-user.json"), TestData.Model("stories260K.gguf"), null, true, null, null), output, error);
-        Assert.Equal(0, code);
         Assert.StartsWith("<|im_start|>user\n", System.Text.Encoding.UTF8.GetString(output.ToArray()));
         Assert.Contains("ChatML", error.ToString());
     }
@@ -40,21 +38,22 @@ public class ChatCommandTests
     [Fact]
     public void Template_errors_and_bad_files_exit_with_2_and_one_line()
     {
-        var error = new StringWriter();
-        Assert.Equal(2, ChatCommand.RenderOnly(new ChatCommand.RenderRequest(
-            Path.Combine(Templates, "conversations", "system-user.json"), null, Path.Combine(Templates, "google-gemma-2-2b-it.jinja"), true, "<bos>", "<eos>"),
-            Stream.Null, error));
-        Assert.Equal("managedlm chat: template error: System role not supported (template line 1, column 74)", error.ToString().TrimEnd());
+        string gemma = Path.Combine(Templates, "google-gemma-2-2b-it.jinja");
+        var (code, output, error) = CliRun.Invoke("chat", "--render-only", "--messages", Path.Combine(Templates, "conversations", "system-user.json"),
+            "--template", gemma, "--bos-token", "<bos>", "--eos-token", "<eos>");
+        Assert.Equal(2, code);
+        Assert.Equal("", output);
+        Assert.Equal("managedlm chat: error: System role not supported (template line 1, column 74)", error.TrimEnd());
 
         string broken = Path.Combine(Directory.CreateTempSubdirectory().FullName, "broken.json");
         File.WriteAllText(broken, "{ not json");
-        error = new StringWriter();
-        Assert.Equal(2, ChatCommand.RenderOnly(new ChatCommand.RenderRequest(broken, null, Path.Combine(Templates, "google-gemma-2-2b-it.jinja"), true, null, null), Stream.Null, error));
-        Assert.Single(error.ToString().TrimEnd().Split('\n'));
+        (code, _, error) = CliRun.Invoke("chat", "--render-only", "--messages", broken, "--template", gemma);
+        Assert.Equal(2, code);
+        Assert.StartsWith("managedlm chat: error: ", Assert.Single(error.TrimEnd().Split('\n')));
 
-        error = new StringWriter();
-        Assert.Equal(1, ChatCommand.RenderOnly(new ChatCommand.RenderRequest(null, null, null, true, null, null), Stream.Null, error));
-        Assert.Contains("--messages", error.ToString());
+        (code, _, error) = CliRun.Invoke("chat", "--render-only");
+        Assert.Equal(1, code);
+        Assert.Equal("managedlm chat: error: --render-only needs --messages FILE.", error.TrimEnd());
     }
 
     [Fact]

@@ -44,21 +44,27 @@ public class GenerateCommandTests
     [Fact]
     public void Command_line_parses_and_runs()
     {
-        var root = new System.CommandLine.RootCommand();
-        root.Subcommands.Add(GenerateCommand.Create());
-        var stdout = Console.Out;
+        var (code, output, error) = CliRun.Invoke("generate", "-m", TestData.Model("stories260K.gguf"), "--prompt-ids", "1,403,407", "-n", "3", "--temp", "0", "-t", "1",
+            "--repeat-penalty", "1.0", "--typical", "1", "--stop", "zzz", "--kv-type", "F32", "--json");
+        Assert.True(code == 0, error);
+        Assert.Equal("", error);
+        Assert.Contains("\"generated_ids\":[261,378,432]", Assert.Single(output.TrimEnd().Split('\n')));
+    }
+
+    [Fact]
+    public void Text_goes_to_stdout_and_the_speed_to_stderr()
+    {
+        var (code, output, error) = CliRun.Invoke("generate", "-m", TestData.Model("stories260K.gguf"), "-p", "Once upon a time", "-n", "8", "--temp", "0", "-t", "1");
+        Assert.Equal(0, code);
+        Assert.Equal("Once upon a time, there was a little girl\n", output);
+        Assert.StartsWith("prompt: 5 tokens, ", Assert.Single(error.TrimEnd().Split('\n')));
+    }
+
+    [Fact]
+    public void Cancelling_ends_the_line_and_throws()
+    {
         var output = new StringWriter();
-        Console.SetOut(output);
-        try
-        {
-            int code = root.Parse(["generate", "-m", TestData.Model("stories260K.gguf"), "--prompt-ids", "1,403,407", "-n", "3", "--temp", "0", "-t", "1",
-                "--repeat-penalty", "1.0", "--typical", "1", "--stop", "zzz", "--kv-type", "F32", "--json"]).Invoke();
-            Assert.Equal(0, code);
-        }
-        finally
-        {
-            Console.SetOut(stdout);
-        }
-        Assert.Contains("\"generated_ids\":[261,378,432]", output.ToString());
+        Assert.ThrowsAny<OperationCanceledException>(() => GenerateCommand.Run(Request("Once upon a time"), output, TextWriter.Null, new CancellationToken(canceled: true)));
+        Assert.Equal("Once upon a time\n", output.ToString());
     }
 }

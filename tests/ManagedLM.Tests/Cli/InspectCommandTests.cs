@@ -1,4 +1,3 @@
-using System.CommandLine;
 using System.Text.RegularExpressions;
 using ManagedLM.Cli.Commands;
 using ManagedLM.Gguf;
@@ -7,13 +6,7 @@ namespace ManagedLM.Tests.Cli;
 
 public class InspectCommandTests
 {
-    private static (int ExitCode, string Output, string Error) Run(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int code = InspectCommand.Create().Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = error });
-        return (code, output.ToString(), error.ToString());
-    }
+    private static (int ExitCode, string Output, string Error) Run(params string[] args) => CliRun.Invoke(["inspect", .. args]);
 
     // Lines with runs of spaces collapsed, so that the checks do not depend on column widths.
     private static string[] Lines(string text) =>
@@ -37,7 +30,8 @@ public class InspectCommandTests
         Assert.Contains("9 blk.0.ffn_down.weight F32 [172, 64] 44032 355840", lines);
         Assert.Contains("47 blk.4.ffn_norm.weight F32 [64] 256 1170944", lines);
         Assert.Contains("Totals: 48 tensors, 292800 elements, 1171200 bytes (1.12 MiB)", lines);
-        Assert.Contains("F32 48 tensors 292800 elements 1171200 bytes", lines);
+        Assert.Contains("type tensors elements bytes", lines);
+        Assert.Contains("F32 48 292800 1171200", lines);
     }
 
     [Fact]
@@ -48,11 +42,11 @@ public class InspectCommandTests
         Assert.Equal("", error);
         var lines = Lines(output);
         // MANIFEST.md: Q4_0 x30, Q5_0 token_embd, Q8_0 output, F16 ffn_down (x5), F32 norms (2 per layer + output_norm).
-        Assert.Contains(lines, l => l.StartsWith("Q4_0 30 tensors ", StringComparison.Ordinal));
-        Assert.Contains(lines, l => l.StartsWith("Q5_0 1 tensors ", StringComparison.Ordinal));
-        Assert.Contains(lines, l => l.StartsWith("Q8_0 1 tensors ", StringComparison.Ordinal));
-        Assert.Contains(lines, l => l.StartsWith("F16 5 tensors ", StringComparison.Ordinal));
-        Assert.Contains(lines, l => l.StartsWith("F32 11 tensors ", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("Q4_0 30 ", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("Q5_0 1 ", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("Q8_0 1 ", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("F16 5 ", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("F32 11 ", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -70,23 +64,23 @@ public class InspectCommandTests
     }
 
     [Fact]
-    public void Malformed_or_missing_file_exits_1_with_the_reason()
+    public void Malformed_or_missing_file_exits_2_with_the_reason()
     {
         string path = Path.Combine(Path.GetTempPath(), $"managedlm-inspect-{Guid.NewGuid():N}.gguf");
         File.WriteAllBytes(path, "GGML\u0003\0\0\0"u8.ToArray());
         try
         {
             var (code, output, error) = Run(path);
-            Assert.Equal(1, code);
+            Assert.Equal(2, code);
             Assert.Equal("", output);
-            Assert.Contains("Invalid GGUF at byte 0: expected magic \"GGUF\" (0x46554747), found 0x4C4D4747", error);
+            Assert.Equal("managedlm inspect: error: Invalid GGUF at byte 0: expected magic \"GGUF\" (0x46554747), found 0x4C4D4747", error.TrimEnd());
         }
         finally
         {
             File.Delete(path);
         }
         var missing = Run(path);
-        Assert.Equal(1, missing.ExitCode);
+        Assert.Equal(2, missing.ExitCode);
         Assert.Contains(path, missing.Error);
     }
 }

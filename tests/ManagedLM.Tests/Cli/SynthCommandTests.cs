@@ -1,6 +1,4 @@
-using System.CommandLine;
 using ManagedLM.Cli;
-using ManagedLM.Cli.Commands;
 
 namespace ManagedLM.Tests.Cli;
 
@@ -10,22 +8,11 @@ public sealed class SynthCommandTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    internal static (int Code, string Output, string Error) Run(params string[] args)
-    {
-        var root = new RootCommand();
-        foreach (var command in CommandCatalog.All())
-            root.Subcommands.Add(command);
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int code = root.Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = error });
-        return (code, output.ToString(), error.ToString());
-    }
-
     [Fact]
     public void Flags_with_a_fixtures_dimensions_reproduce_it()
     {
         string path = Path.Combine(_dir, "qwen3.gguf");
-        var (code, output, error) = Run("synth", "--arch", "qwen3", "--embd", "256", "--ff", "256", "--layers", "1", "--heads", "4",
+        var (code, output, error) = CliRun.Invoke("synth", "--arch", "qwen3", "--embd", "256", "--ff", "256", "--layers", "1", "--heads", "4",
             "--kv-heads", "1", "--head-dim", "128", "--vocab", "512", "--ctx", "256", "--rope-base", "1000000", "--eps", "1e-6",
             "--tied", "--seed", "9", "--name", "synth-qwen3", "--type", "Q4_K_M", "-t", "1", "-o", path);
         Assert.True(code == 0, error);
@@ -39,7 +26,7 @@ public sealed class SynthCommandTests : IDisposable
     public void A_tied_preset_can_be_untied_and_its_dimensions_changed()
     {
         string path = Path.Combine(_dir, "s.gguf");
-        var (code, output, error) = Run("synth", "--preset", "stories15m", "--layers", "1", "--tied", "false", "--type", "Q8_0", "-o", path);
+        var (code, output, error) = CliRun.Invoke("synth", "--preset", "stories15m", "--layers", "1", "--tied", "false", "--type", "Q8_0", "-o", path);
         Assert.True(code == 0, error);
         Assert.Contains("output.weight", error);
         Assert.StartsWith($"{path}: Q8_0, 19,428,192 parameters", output);   // 2 · 32000 · 288 + one block + norm
@@ -49,7 +36,7 @@ public sealed class SynthCommandTests : IDisposable
     [Fact]
     public void A_vocabulary_of_the_wrong_size_is_an_error()
     {
-        var (code, _, error) = Run("synth", "--vocab", "32000", "--vocab-from", TestData.Model("stories260K.gguf"), "-o", Path.Combine(_dir, "x.gguf"));
+        var (code, _, error) = CliRun.Invoke("synth", "--vocab", "32000", "--vocab-from", TestData.Model("stories260K.gguf"), "-o", Path.Combine(_dir, "x.gguf"));
         Assert.Equal(1, code);
         Assert.Contains("512 tokens but the model's vocabulary size is 32000", error);
         Assert.DoesNotContain("Parameter", error);
@@ -59,8 +46,8 @@ public sealed class SynthCommandTests : IDisposable
     [Fact]
     public void Unknown_presets_and_types_are_errors()
     {
-        Assert.Equal(1, Run("synth", "--preset", "gpt-5", "-o", Path.Combine(_dir, "x.gguf")).Code);
-        var (code, _, error) = Run("synth", "--type", "Q3_K_M", "-o", Path.Combine(_dir, "x.gguf"));
+        Assert.Equal(1, CliRun.Invoke("synth", "--preset", "gpt-5", "-o", Path.Combine(_dir, "x.gguf")).Code);
+        var (code, _, error) = CliRun.Invoke("synth", "--type", "Q3_K_M", "-o", Path.Combine(_dir, "x.gguf"));
         Assert.Equal(1, code);
         Assert.Contains("Unknown file type \"Q3_K_M\"", error);
     }

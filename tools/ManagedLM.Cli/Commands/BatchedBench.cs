@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Diagnostics;
 using System.Text.Json;
 using ManagedLM.Batching;
@@ -29,43 +30,41 @@ internal static class BatchedBench
         public double PerStreamTs => AvgTs / Sequences;
     }
 
-    public static IReadOnlyList<BatchedResult> Run(BenchCommand.BenchSettings s, int[] batches, bool json, TextWriter output, bool engine = false)
+    private static readonly ImmutableArray<BenchColumn> Columns =
+    [
+        new("model", 32, Left: true), new("threads", 7), new("B", 4), new("test", 10), new("aggregate t/s", 20), new("vs B=1", 6),
+        new("per stream", 10), new("pp t/s", 8), new("first token", 11),
+    ];
+
+    public static IReadOnlyList<BatchedResult> Run(BenchCommand.BenchSettings s, int[] batches, bool json, TextWriter output, bool engine = false,
+        TextWriter? log = null)
     {
         int[] gens = BenchCommand.DecodeLengths(s, batches, "--batch");
         int prompt = s.PromptLengths.FirstOrDefault(p => p > 0, 32);
 
-        using var model = TransformerModel.Load(s.ModelPath);
+        using var model = ModelLoading.Load(s.ModelPath, log);
         var info = ModelSummary.Of(model, s.ModelPath);
-        if (!json)
-        {
-            output.WriteLine($"| {"model",-32} | {"threads",7} | {"B",4} | {"test",10} | {"aggregate t/s",20} | {"vs B=1",6} | {"per stream",10} | {"pp t/s",8} | {"first token",11} |");
-            output.WriteLine($"| {new string('-', 32)} | {new string('-', 7)} | {new string('-', 4)} | {new string('-', 10)} | {new string('-', 20)} | {new string('-', 6)} | {new string('-', 10)} | {new string('-', 8)} | {new string('-', 11)} |");
-        }
         var results = new List<BatchedResult>();
-        foreach (int t in s.Threads)
+        BenchTable.Run(output, json, Columns, report =>
         {
-            using var decoder = new BatchDecoder(model, t);
-            foreach (int ng in gens)
+            foreach (int t in s.Threads)
             {
-                double? single = null;
-                foreach (int b in batches)
+                using var decoder = new BatchDecoder(model, t);
+                foreach (int ng in gens)
                 {
-                    var r = engine ? RunEngine(model, t, b, prompt, ng, s.Repetitions) : RunTest(model, decoder, b, prompt, ng, s.Repetitions);
-                    results.Add(r);
-                    if (b == 1)
-                        single = r.AvgTs;
-                    if (json)
-                        output.WriteLine(JsonLine(info, r));
-                    else
+                    double? single = null;
+                    foreach (int b in batches)
                     {
-                        string ratio = single is { } one ? $"{r.AvgTs / one:F2}x" : "";
-                        output.WriteLine($"| {info.Type,-32} | {t,7} | {b,4} | {$"pp{prompt}+tg{ng}",10} | {r.AvgTs,10:F2} ± {r.StddevTs,7:F2} | {ratio,6} | " +
-                            $"{r.PerStreamTs,10:F2} | {r.PromptTs,8:F1} | {r.TimeToFirstToken * 1000,8:F1} ms |");
+                        var r = engine ? RunEngine(model, t, b, prompt, ng, s.Repetitions) : RunTest(model, decoder, b, prompt, ng, s.Repetitions);
+                        results.Add(r);
+                        if (b == 1)
+                            single = r.AvgTs;
+                        report(JsonLine(info, r), [info.Type, $"{t}", $"{b}", $"pp{prompt}+tg{ng}", BenchCommand.TokensPerSecond(r.AvgTs, r.StddevTs),
+                            single is { } one ? $"{r.AvgTs / one:F2}x" : "", $"{r.PerStreamTs:F2}", $"{r.PromptTs:F1}", $"{r.TimeToFirstToken * 1000,8:F1} ms"]);
                     }
-                    output.Flush();
                 }
             }
-        }
+        });
         return results;
     }
 

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
@@ -32,7 +33,14 @@ internal static class BenchCommand
         var batch = new Option<int>("--ubatch-size", "-ub") { Description = "Prompt tokens per forward pass.", DefaultValueFactory = _ => 64 };
         var parallel = CliOptions.IntList("--parallel", "-np",
             "Independent generators decoding at once, each on its own thread (comma-separated): reports aggregate tg tokens/s and RSS instead of pp/tg.");
-        var command = new Command("bench", "Measure prompt-processing and generation speed, like llama-bench.")
+        var command = new CliCommand("bench", "Measure prompt-processing and generation speed, like llama-bench.",
+        [
+            new("Prompt processing of 128 tokens and generation of 64, 5 runs each", "managedlm bench -m model.gguf"),
+            new("Several lengths and thread counts, as JSON lines", "managedlm bench -m model.gguf -p 128,512 -n 32,128 -t 1,2,4 -r 3 --json"),
+            new("Aggregate generation speed of 1 to 8 sequences decoded in one batch", "managedlm bench -m model.gguf -p 32 -n 64 --batch 1,2,4,8"),
+            new("The same load through a BatchEngine with concurrent submitters", "managedlm bench -m model.gguf -n 64 --batch 1,4,16 --engine"),
+            new("Independent generators decoding at once, each on its own thread", "managedlm bench -m model.gguf -n 64 --parallel 1,2,4 -t 1"),
+        ])
         {
             model, prompt, gen, threads, reps, json, parallel, batched, viaEngine, batch,
         };
@@ -42,13 +50,14 @@ internal static class BenchCommand
                 ModelLocator.Resolve(parse.GetValue(model)), parse.GetValue(prompt)!, parse.GetValue(gen)!,
                 parse.GetValue(threads)!, parse.GetValue(reps), parse.GetValue(batch));
             int[] np = parse.GetValue(parallel)!, nb = parse.GetValue(batched)!;
+            var (output, log) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
             if (nb.Length > 0)
-                BatchedBench.Run(settings, nb, parse.GetValue(json), Console.Out, parse.GetValue(viaEngine));
+                BatchedBench.Run(settings, nb, parse.GetValue(json), output, parse.GetValue(viaEngine), log);
             else if (np.Length > 0)
-                ParallelBench.Run(settings, np, parse.GetValue(json), Console.Out);
+                ParallelBench.Run(settings, np, parse.GetValue(json), output, log);
             else
-                Run(settings, parse.GetValue(json), Console.Out);
-            return 0;
+                Run(settings, parse.GetValue(json), output, log);
+            return ExitCodes.Ok;
         });
         return command;
     }
@@ -74,39 +83,38 @@ internal static class BenchCommand
         public string Name => NPrompt > 0 ? $"pp{NPrompt}" : $"tg{NGen}";
     }
 
-    public static IReadOnlyList<BenchResult> Run(BenchSettings s, bool json, TextWriter output)
+    private static readonly ImmutableArray<BenchColumn> Columns =
+    [
+        new("model", 32, Left: true), new("size", 10), new("params", 10), new("threads", 7), new("test", 8), new("t/s", 20),
+        new("weights GB/s", 12), new("of bandwidth", 16),
+    ];
+
+    /// <summary>Runs the tests, printing a table row or a JSON line for each; <paramref name="log"/> shows the model loading.</summary>
+    public static IReadOnlyList<BenchResult> Run(BenchSettings s, bool json, TextWriter output, TextWriter? log = null)
     {
         if (s.Repetitions < 1)
             throw new ArgumentOutOfRangeException(nameof(s), s.Repetitions, "--repetitions must be at least 1.");
-        using var model = TransformerModel.Load(s.ModelPath);
+        if (s.Threads.Any(t => t < 1))
+            throw new ArgumentOutOfRangeException(nameof(s), "--threads values must be at least 1.");
+        using var model = ModelLoading.Load(s.ModelPath, log);
         var info = ModelSummary.Of(model, s.ModelPath);
-        if (!json)
-        {
-            output.WriteLine($"| {"model",-32} | {"size",10} | {"params",10} | {"threads",7} | {"test",8} | {"t/s",20} | {"weights GB/s",12} | {"of bandwidth",16} |");
-            output.WriteLine($"| {new string('-', 32)} | {new string('-', 10)} | {new string('-', 10)} | {new string('-', 7)} | {new string('-', 8)} | {new string('-', 20)} | {new string('-', 12)} | {new string('-', 16)} |");
-        }
         var results = new List<BenchResult>();
-        foreach (int t in s.Threads)
+        BenchTable.Run(output, json, Columns, report =>
         {
-            if (t < 1)
-                throw new ArgumentOutOfRangeException(nameof(s), t, "--threads values must be at least 1.");
-            var tests = s.PromptLengths.Where(p => p > 0).Select(p => (p, 0))
-                .Concat(s.GenLengths.Where(n => n > 0).Select(n => (0, n)));
-            double? bandwidth = s.GenLengths.Any(n => n > 0) ? MemoryBandwidth.Measure(t) : null;
-            foreach (var (np, ng) in tests)
+            foreach (int t in s.Threads)
             {
-                var r = RunTest(model, np, ng, t, s.Repetitions, s.BatchSize) with { DecodeBytes = info.DecodeBytes, Bandwidth = bandwidth ?? 0, BatchSize = s.BatchSize };
-                results.Add(r);
-                if (json)
-                    output.WriteLine(JsonLine(info, r));
-                else
+                var tests = s.PromptLengths.Where(p => p > 0).Select(p => (p, 0))
+                    .Concat(s.GenLengths.Where(n => n > 0).Select(n => (0, n)));
+                double? bandwidth = s.GenLengths.Any(n => n > 0) ? MemoryBandwidth.Measure(t) : null;
+                foreach (var (np, ng) in tests)
                 {
-                    string gbps = r.NGen > 0 ? $"{r.WeightsGbps:F1}" : "", fraction = r.NGen > 0 ? $"{r.BandwidthFraction:P0} of {r.Bandwidth / 1e9:F0}" : "";
-                    output.WriteLine($"| {info.Type,-32} | {FormatBytes(info.SizeBytes),10} | {FormatCount(info.Parameters),10} | {t,7} | {r.Name,8} | {r.AvgTs,10:F2} ± {r.StddevTs,7:F2} | {gbps,12} | {fraction,16} |");
+                    var r = RunTest(model, np, ng, t, s.Repetitions, s.BatchSize) with { DecodeBytes = info.DecodeBytes, Bandwidth = bandwidth ?? 0, BatchSize = s.BatchSize };
+                    results.Add(r);
+                    report(JsonLine(info, r), [info.Type, FormatBytes(info.SizeBytes), FormatCount(info.Parameters), $"{t}", r.Name, TokensPerSecond(r.AvgTs, r.StddevTs),
+                        r.NGen > 0 ? $"{r.WeightsGbps:F1}" : "", r.NGen > 0 ? $"{r.BandwidthFraction:P0} of {r.Bandwidth / 1e9:F0}" : ""]);
                 }
-                output.Flush();
             }
-        }
+        });
         return results;
     }
 
@@ -198,6 +206,9 @@ internal static class BenchCommand
             throw new ArgumentOutOfRangeException(nameof(s), $"{countOption} measures decoding: --n-gen must have a value above 0.");
         return gens;
     }
+
+    /// <summary>Mean ± standard deviation, in the columns llama-bench prints them in.</summary>
+    internal static string TokensPerSecond(double mean, double stddev) => $"{mean,10:F2} ± {stddev,7:F2}";
 
     internal static double StdDev(double[] v)
     {

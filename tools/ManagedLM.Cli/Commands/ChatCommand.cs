@@ -5,7 +5,6 @@ using System.Text.Json.Nodes;
 using ManagedLM.Chat;
 using ManagedLM.Chat.Jinja;
 using ManagedLM.Generation;
-using ManagedLM.Gguf;
 using ManagedLM.Model;
 using ManagedLM.Sampling;
 
@@ -33,18 +32,28 @@ internal static class ChatCommand
         var seed = new Option<ulong?>("--seed", "-s") { Description = "Random seed (default: random)." };
         var threads = new Option<int>("--threads", "-t") { Description = "Threads per matmul.", DefaultValueFactory = _ => Environment.ProcessorCount };
         var ctx = new Option<int?>("--ctx-size", "-c") { Description = "Context length (default: min(model's, 4096))." };
-        var command = new Command("chat", "Chat with a model, or render a chat template (--render-only).")
+        var command = new CliCommand("chat", "Chat with a model, or render a chat template (--render-only).",
+        [
+            new("Chat with a model, with a system prompt", "managedlm chat -m model.gguf --system \"You are a helpful assistant.\" --temp 0.7"),
+            new("Greedy replies of at most 128 tokens in a context of 8192", "managedlm chat -m model.gguf --temp 0 -n 128 -c 8192"),
+            new("The exact prompt a template file renders for a conversation", "managedlm chat --render-only --messages conversation.json --template template.jinja"),
+            new("The model's own template, without the assistant's turn header",
+                "managedlm chat -m model.gguf --render-only --messages conversation.json --no-generation-prompt"),
+        ])
         {
             model, renderOnly, messages, template, noGenerationPrompt, bos, eos, system, count, temp, seed, threads, ctx,
         };
         command.SetAction(parse =>
         {
+            var output = parse.InvocationConfiguration.Output;
+            var error = parse.InvocationConfiguration.Error;
             if (parse.GetValue(renderOnly))
             {
                 var request = new RenderRequest(parse.GetValue(messages), parse.GetValue(model), parse.GetValue(template),
                     !parse.GetValue(noGenerationPrompt), parse.GetValue(bos), parse.GetValue(eos));
                 using var stdout = Console.OpenStandardOutput();
-                return RenderOnly(request, stdout, Console.Error);
+                RenderOnly(request, stdout, error);
+                return ExitCodes.Ok;
             }
             var options = new ChatSessionOptions
             {
@@ -56,71 +65,49 @@ internal static class ChatCommand
                 },
                 Generator = new GeneratorOptions { Threads = parse.GetValue(threads), ContextLength = parse.GetValue(ctx) },
             };
-            return Interactive(ModelLocator.Resolve(parse.GetValue(model)), parse.GetValue(template), options, Console.In, Console.Out, Console.Error);
+            return Interactive(ModelLocator.Resolve(parse.GetValue(model)), parse.GetValue(template), options, Console.In, output, error);
         });
         return command;
     }
 
     public sealed record RenderRequest(string? MessagesPath, string? ModelPath, string? TemplatePath, bool AddGenerationPrompt, string? BosToken, string? EosToken);
 
-    /// <summary>Renders the conversation to <paramref name="output"/> as UTF-8; 0, or 1 for usage errors, 2 for a bad input file or a template error.</summary>
-    public static int RenderOnly(RenderRequest r, Stream output, TextWriter error)
+    /// <summary>
+    /// Renders the conversation to <paramref name="output"/> as UTF-8. Throws <see cref="ArgumentException"/> without
+    /// --messages; the exceptions of a bad conversation, template or model file otherwise (<see cref="ExitCodes"/>).
+    /// </summary>
+    public static void RenderOnly(RenderRequest r, Stream output, TextWriter error)
     {
         if (r.MessagesPath is null)
+            throw new ArgumentException("--render-only needs --messages FILE.");
+        var conversation = JsonNode.Parse(File.ReadAllText(r.MessagesPath)) ?? throw new InvalidDataException("The conversation file is empty.");
+        ChatTemplate chat;
+        if (r.TemplatePath is not null)
+            chat = ChatTemplate.Parse(File.ReadAllText(r.TemplatePath), r.BosToken ?? "", r.EosToken ?? "");
+        else
         {
-            error.WriteLine("managedlm chat: --render-only needs --messages FILE.");
-            return 1;
+            using var model = ModelLoading.Load(ModelLocator.Resolve(r.ModelPath), error);
+            chat = model.ChatTemplate;
+            if (model.ChatTemplateWarning is { } warning)
+                error.WriteLine($"managedlm chat: {warning}");
+            chat = chat.WithTokens(r.BosToken ?? chat.BosToken, r.EosToken ?? chat.EosToken);
         }
-        try
-        {
-            var conversation = JsonNode.Parse(File.ReadAllText(r.MessagesPath)) ?? throw new InvalidDataException("The conversation file is empty.");
-            ChatTemplate chat;
-            if (r.TemplatePath is not null)
-                chat = ChatTemplate.Parse(File.ReadAllText(r.TemplatePath), r.BosToken ?? "", r.EosToken ?? "");
-            else
-            {
-                using var model = TransformerModel.Load(ModelLocator.Resolve(r.ModelPath));
-                chat = model.ChatTemplate;
-                if (model.ChatTemplateWarning is { } warning)
-                    error.WriteLine($"managedlm chat: {warning}");
-                chat = chat.WithTokens(r.BosToken ?? chat.BosToken, r.EosToken ?? chat.EosToken);
-            }
-            byte[] bytes = Encoding.UTF8.GetBytes(chat.Render(conversation, new ChatTemplateOptions { AddGenerationPrompt = r.AddGenerationPrompt }));
-            output.Write(bytes);
-            output.Flush();
-            return 0;
-        }
-        catch (TemplateException e)
-        {
-            error.WriteLine($"managedlm chat: template error: {e.MessageWithLocation}");
-            return 2;
-        }
-        catch (Exception e) when (e is JsonException or InvalidDataException or IOException or UnauthorizedAccessException or GgufFormatException or ArgumentException or NotSupportedException)
-        {
-            error.WriteLine($"managedlm chat: {ConversionCli.Message(e)}");
-            return 2;
-        }
+        byte[] bytes = Encoding.UTF8.GetBytes(chat.Render(conversation, new ChatTemplateOptions { AddGenerationPrompt = r.AddGenerationPrompt }));
+        output.Write(bytes);
+        output.Flush();
     }
 
     /// <summary>Loads the model and runs the conversation loop on <paramref name="input"/> (a terminal, or redirected stdin).</summary>
     public static int Interactive(string modelPath, string? templatePath, ChatSessionOptions options, TextReader input, TextWriter output, TextWriter error)
     {
-        try
-        {
-            using var model = TransformerModel.Load(modelPath);
-            if (templatePath is not null)
-                options = options with { Template = ChatTemplate.Parse(File.ReadAllText(templatePath), model.ChatTemplate.BosToken, model.ChatTemplate.EosToken) };
-            else if (model.ChatTemplateWarning is { } warning)
-                error.WriteLine($"managedlm chat: {warning}");
-            using var session = new ChatSession(model, options);
-            using var ctrlC = new CancelKeyHandler();
-            return Repl(session, input, output, error, ctrlC);
-        }
-        catch (Exception e) when (e is TemplateException or IOException or UnauthorizedAccessException or GgufFormatException or NotSupportedException or ArgumentException)
-        {
-            error.WriteLine($"managedlm chat: {(e is TemplateException t ? t.MessageWithLocation : ConversionCli.Message(e))}");
-            return 2;
-        }
+        using var model = ModelLoading.Load(modelPath, error);
+        if (templatePath is not null)
+            options = options with { Template = ChatTemplate.Parse(File.ReadAllText(templatePath), model.ChatTemplate.BosToken, model.ChatTemplate.EosToken) };
+        else if (model.ChatTemplateWarning is { } warning)
+            error.WriteLine($"managedlm chat: {warning}");
+        using var session = new ChatSession(model, options);
+        using var ctrlC = new CancelKeyHandler();
+        return Repl(session, input, output, error, ctrlC);
     }
 
     /// <summary>The conversation loop: a line is a message, or a command. Returns 0 at end of input or /exit.</summary>
@@ -163,7 +150,7 @@ internal static class ChatCommand
             }
             catch (Exception e) when (e is TemplateException or ArgumentException or InvalidOperationException)
             {
-                error.WriteLine($"managedlm chat: {(e is TemplateException t ? t.MessageWithLocation : ConversionCli.Message(e))}");
+                ReportAndContinue(e, error);
             }
             finally
             {
@@ -213,16 +200,19 @@ internal static class ChatCommand
                     output.WriteLine("/reset  clear the conversation · /system TEXT  set the system prompt (empty: none) · /save FILE · /load FILE · /prompt  show the rendered prompt · /exit");
                     break;
                 default:
-                    error.WriteLine($"managedlm chat: unknown command {name}; /help lists them.");
+                    error.WriteLine($"managedlm chat: error: unknown command {name}; /help lists them.");
                     break;
             }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException or ArgumentException or TemplateException)
         {
-            error.WriteLine($"managedlm chat: {(e is TemplateException t ? t.MessageWithLocation : ConversionCli.Message(e))}");
+            ReportAndContinue(e, error);
         }
         return true;
     }
+
+    // An error of one message or command ends it, not the conversation.
+    private static void ReportAndContinue(Exception e, TextWriter error) => error.WriteLine($"managedlm chat: error: {ExitCodes.Message(e)}");
 
     /// <summary>Cancels the reply in progress on request (Ctrl+C in a terminal).</summary>
     public interface IReplyCancellation

@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
-using ManagedLM.Gguf;
 using ManagedLM.Kernels;
 using ManagedLM.Quantization;
+using Spectre.Console;
 
 namespace ManagedLM.Cli.Commands;
 
@@ -10,33 +10,16 @@ namespace ManagedLM.Cli.Commands;
 internal static class ConversionCli
 {
     /// <summary>
-    /// Runs a conversion (given the progress log) and prints its summary; bad input (<see cref="IsUserError"/>) is
-    /// printed as one line prefixed with the command's name, with exit code 1.
+    /// Runs a conversion, given the per-tensor progress to report to, and prints its summary on stdout. Progress goes to
+    /// stderr: a bar on a terminal, a line per tensor when redirected.
     /// </summary>
-    public static int Execute(string command, ParseResult parse, Func<TextWriter, (string Path, LlamaFileType Type, ConversionSummary Summary)> run)
+    public static int Execute(ParseResult parse, Func<TensorProgress, (string Path, LlamaFileType Type, ConversionSummary Summary)> run)
     {
         var log = parse.InvocationConfiguration.Error;
-        try
-        {
-            var (path, type, summary) = run(log);
-            WriteSummary(parse.InvocationConfiguration.Output, path, type, summary);
-            return 0;
-        }
-        catch (Exception e) when (IsUserError(e))
-        {
-            log.WriteLine($"managedlm {command}: {Message(e)}");
-            return 1;
-        }
+        var (path, type, summary) = Terminal.IsInteractive(log) ? WithProgressBar(log, run) : run(ProgressLines(log));
+        WriteSummary(parse.InvocationConfiguration.Output, path, type, summary);
+        return ExitCodes.Ok;
     }
-
-    /// <summary>Exceptions that mean bad input rather than a bug.</summary>
-    public static bool IsUserError(Exception e) =>
-        e is ArgumentException or IOException or UnauthorizedAccessException or InvalidDataException or GgufFormatException
-            or NotSupportedException or InvalidOperationException;
-
-    /// <summary>The exception's message without the "(Parameter 'x')" suffix of argument exceptions.</summary>
-    public static string Message(Exception e) =>
-        e is ArgumentException { ParamName: { } p } a ? a.Message.Replace($" (Parameter '{p}')", "", StringComparison.Ordinal) : e.Message;
 
     public static Option<string> FileType() => new("--type")
     {
@@ -64,13 +47,34 @@ internal static class ConversionCli
     }
 
     /// <summary>Progress lines on <paramref name="log"/>: <c>[  i/n] name type [shape]</c>.</summary>
-    public static TensorProgress Progress(TextWriter log) => (index, count, tensor) =>
+    public static TensorProgress ProgressLines(TextWriter log) => (index, count, tensor) =>
     {
         int width = count.ToString(CultureInfo.InvariantCulture).Length;
         log.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"[{(index + 1).ToString(CultureInfo.InvariantCulture).PadLeft(width)}/{count}] {tensor.Name,-32} {GgmlTypes.Name(tensor.Type),-5} [{string.Join(", ", tensor.Shape)}]"));
         log.Flush();
     };
+
+    // A bar of tensors written, naming the one in progress; it stays on screen, full, when the file is done.
+    private static T WithProgressBar<T>(TextWriter log, Func<TensorProgress, T> run) =>
+        Terminal.For(log).Progress()
+            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+            .Start(context =>
+            {
+                ProgressTask? task = null;
+                var result = run((index, count, tensor) =>
+                {
+                    task ??= context.AddTask("Writing", maxValue: count);
+                    task.Description = Markup.Escape(string.Create(CultureInfo.InvariantCulture, $"{index + 1}/{count} {tensor.Name} {GgmlTypes.Name(tensor.Type)}"));
+                    task.Value = index;
+                });
+                if (task is not null)
+                {
+                    task.Description = string.Create(CultureInfo.InvariantCulture, $"{task.MaxValue:0} tensors");
+                    task.Value = task.MaxValue;
+                }
+                return result;
+            });
 
     /// <summary>One line: path, parameters, size, per-type tensor counts and seconds.</summary>
     public static void WriteSummary(TextWriter output, string path, LlamaFileType type, ConversionSummary s)

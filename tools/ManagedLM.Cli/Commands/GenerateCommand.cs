@@ -2,9 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using ManagedLM.Generation;
-using ManagedLM.Model;
 using ManagedLM.Sampling;
-using ManagedLM.Tokenization;
 
 namespace ManagedLM.Cli.Commands;
 
@@ -36,7 +34,13 @@ internal static class GenerateCommand
         var threads = new Option<int>("--threads", "-t") { Description = "Threads per matmul.", DefaultValueFactory = _ => Environment.ProcessorCount };
         var ctx = new Option<int?>("--ctx-size", "-c") { Description = "Context length (default: min(model's, 4096))." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of streaming text." };
-        var command = new Command("generate", "Generate text from a prompt.")
+        var command = new CliCommand("generate", "Generate text from a prompt.",
+        [
+            new("Greedy continuation of a prompt, 64 tokens at most", "managedlm generate -m model.gguf -p \"Once upon a time\" -n 64 --temp 0"),
+            new("Sampled, reproducibly, until a stop string", "managedlm generate -m model.gguf -p \"The capital of France is\" --temp 0.7 --top-p 0.9 --seed 42 --stop \".\""),
+            new("Token ids in, one JSON object out (ids, text, speed)", "managedlm generate -m model.gguf --prompt-ids 1,403,407 -n 8 --json"),
+            new("Long context with an F32 KV cache on 4 threads", "managedlm generate -m model.gguf -p \"Chapter 1\" -n 512 -c 8192 --kv-type F32 -t 4"),
+        ])
         {
             model, prompt, promptIds, count, temp, topK, topP, minP, typical, repeatPenalty, repeatLastN, presence, frequency,
             stop, ignoreEos, seed, threads, ctx, kvType, json,
@@ -59,8 +63,9 @@ internal static class GenerateCommand
                 IgnoreEndOfGeneration = parse.GetValue(ignoreEos),
                 KvCacheType = parse.GetValue(kvType),
             };
-            Run(request, Console.Out, Console.Error);
-            return 0;
+            using var ctrlC = new CancelOnCtrlC();
+            Run(request, parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error, ctrlC.Token);
+            return ExitCodes.Ok;
         });
         return command;
     }
@@ -74,9 +79,10 @@ internal static class GenerateCommand
         public KvCacheType KvCacheType { get; init; } = KvCacheType.F16;
     }
 
-    public static GenerationResult Run(GenerateRequest r, TextWriter output, TextWriter log)
+    /// <summary>Generates; when <paramref name="cancellationToken"/> stops it, ends the line of text and throws <see cref="OperationCanceledException"/>.</summary>
+    public static GenerationResult Run(GenerateRequest r, TextWriter output, TextWriter log, CancellationToken cancellationToken = default)
     {
-        using var model = TransformerModel.Load(r.ModelPath);
+        using var model = ModelLoading.Load(r.ModelPath, log);
         var tokenizer = model.Tokenizer;
         int[] prompt = r.PromptIds ?? tokenizer.Encode(r.Prompt ?? "", addSpecialTokens: true);
         if (prompt.Length == 0)
@@ -91,17 +97,26 @@ internal static class GenerateCommand
             output.Write(r.Prompt);
             output.Flush();
         }
-        var result = generator.Complete(prompt, new GenerationOptions
+        GenerationResult result;
+        try
         {
-            MaxTokens = r.MaxTokens, StopStrings = r.StopStrings, IgnoreEndOfGeneration = r.IgnoreEndOfGeneration,
-        }, token =>
-        {
-            if (!r.Json)
+            result = generator.Complete(prompt, new GenerationOptions
             {
-                output.Write(token.Text);
-                output.Flush();
-            }
-        });
+                MaxTokens = r.MaxTokens, StopStrings = r.StopStrings, IgnoreEndOfGeneration = r.IgnoreEndOfGeneration,
+            }, token =>
+            {
+                if (!r.Json)
+                {
+                    output.Write(token.Text);
+                    output.Flush();
+                }
+            }, cancellationToken);
+        }
+        catch (OperationCanceledException) when (!r.Json)
+        {
+            output.WriteLine(); // the shell's prompt on a line of its own
+            throw;
+        }
 
         if (r.Json)
         {

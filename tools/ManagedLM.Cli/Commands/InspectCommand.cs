@@ -2,6 +2,9 @@ using System.CommandLine;
 using System.Globalization;
 using ManagedLM.Gguf;
 using ManagedLM.Kernels;
+using Spectre.Console;
+using Spectre.Console.Rendering;
+using static ManagedLM.Cli.Terminal;
 
 namespace ManagedLM.Cli.Commands;
 
@@ -14,62 +17,76 @@ internal static class InspectCommand
     public static Command Create()
     {
         var file = new Argument<string>("file") { Description = "GGUF file to describe (.gguf, or gzip'd .gguf.gz)." };
-        var command = new Command("inspect", "Print a GGUF file's header, metadata, tensor table and totals.") { file };
+        var command = new CliCommand("inspect", "Print a GGUF file's header, metadata, tensor table and totals.",
+        [
+            new("Header, metadata, tensors and totals of a model", "managedlm inspect model.gguf"),
+            new("A gzip'd vocabulary file (read without unpacking it to disk)", "managedlm inspect ggml-vocab-llama-bpe.gguf.gz"),
+            new("Only the tensors of the first block", "managedlm inspect model.gguf | grep blk.0."),
+        ])
+        {
+            file,
+        };
         command.SetAction(parse =>
         {
-            var output = parse.InvocationConfiguration.Output;
-            var error = parse.InvocationConfiguration.Error;
-            string path = parse.GetValue(file)!;
-            try
-            {
-                using var gguf = GgufFile.OpenOrUnzip(path);
-                Write(gguf, output);
-                return 0;
-            }
-            catch (Exception ex) when (ex is GgufFormatException or IOException or UnauthorizedAccessException or InvalidDataException)
-            {
-                error.WriteLine($"managedlm inspect: {path}: {ex.Message}");
-                return 1;
-            }
+            using var gguf = GgufFile.OpenOrUnzip(parse.GetValue(file)!);
+            Write(gguf, parse.InvocationConfiguration.Output);
+            return ExitCodes.Ok;
         });
         return command;
     }
 
+    /// <summary>The description as tables: bordered on a terminal, plain columns when redirected.</summary>
     public static void Write(GgufFile gguf, TextWriter output)
     {
         string data = gguf.Tensors.Count > 0 ? Invariant($", data section at byte {gguf.DataOffset}") : "";
-        output.WriteLine(Invariant($"GGUF v{gguf.Version}: {gguf.FileSize} bytes, alignment {gguf.Alignment}, {gguf.Metadata.Count} metadata entries, {gguf.Tensors.Count} tensors{data}"));
-
-        output.WriteLine();
-        output.WriteLine("Metadata:");
-        int keyWidth = Math.Min(48, gguf.Metadata.Select(e => e.Key.Length).DefaultIfEmpty(0).Max());
+        var parts = new List<IRenderable>
+        {
+            Cell(Invariant($"GGUF v{gguf.Version}: {gguf.FileSize} bytes, alignment {gguf.Alignment}, {gguf.Metadata.Count} metadata entries, {gguf.Tensors.Count} tensors{data}")),
+            Cell(""),
+            Heading("Metadata:"),
+        };
+        var metadata = Table(output, new TableColumn("key"), new TableColumn("type"), new TableColumn("value"));
         foreach (var entry in gguf.Metadata)
         {
             string type = entry.Value.Type == GgufValueType.Array ? "array" : entry.Value.Type.ToString().ToLowerInvariant();
-            output.WriteLine($"  {entry.Key.PadRight(keyWidth)}  {type,-7}  {entry.Value.Describe(ShownArrayItems, ShownStringChars)}");
+            metadata.AddRow(Cell(entry.Key), Cell(type), Cell(entry.Value.Describe(ShownArrayItems, ShownStringChars)));
         }
+        parts.Add(metadata);
 
-        output.WriteLine();
-        output.WriteLine("Tensors:");
+        parts.Add(Cell(""));
+        parts.Add(Heading("Tensors:"));
         if (gguf.Tensors.Count == 0)
-            output.WriteLine("  (none)");
-        int nameWidth = Math.Max(4, gguf.Tensors.Select(t => t.Name.Length).DefaultIfEmpty(0).Max());
-        int shapeWidth = Math.Max(5, gguf.Tensors.Select(t => Shape(t).Length).DefaultIfEmpty(0).Max());
-        if (gguf.Tensors.Count > 0)
-            output.WriteLine($"  {"#",4}  {"name".PadRight(nameWidth)}  {"type",-7}  {"shape".PadRight(shapeWidth)}  {"bytes",12}  {"offset",12}");
-        for (int i = 0; i < gguf.Tensors.Count; i++)
+            parts.Add(Cell("  (none)"));
+        else
         {
-            var t = gguf.Tensors[i];
-            output.WriteLine(Invariant($"  {i,4}  {t.Name.PadRight(nameWidth)}  {GgmlTypes.Name(t.Type),-7}  {Shape(t).PadRight(shapeWidth)}  {t.ByteSize,12}  {t.Offset,12}"));
+            var tensors = Table(output, Number("#"), new TableColumn("name"), new TableColumn("type"), new TableColumn("shape"), Number("bytes"), Number("offset"));
+            for (int i = 0; i < gguf.Tensors.Count; i++)
+            {
+                var t = gguf.Tensors[i];
+                tensors.AddRow(Cell(Invariant($"{i}")), Cell(t.Name), Cell(GgmlTypes.Name(t.Type)), Cell(Shape(t)),
+                    Cell(Invariant($"{t.ByteSize}")), Cell(Invariant($"{t.Offset}")));
+            }
+            parts.Add(tensors);
         }
 
         long totalBytes = gguf.Tensors.Sum(t => t.ByteSize);
         long totalElements = gguf.Tensors.Sum(t => t.ElementCount);
-        output.WriteLine();
-        output.WriteLine(Invariant($"Totals: {gguf.Tensors.Count} tensors, {totalElements} elements, {totalBytes} bytes ({Mebibytes(totalBytes)})"));
-        foreach (var group in gguf.Tensors.GroupBy(t => t.Type).OrderByDescending(g => g.Sum(t => t.ByteSize)))
-            output.WriteLine(Invariant($"  {GgmlTypes.Name(group.Key),-7}  {group.Count(),5} tensors  {group.Sum(t => t.ElementCount),14} elements  {group.Sum(t => t.ByteSize),14} bytes"));
+        parts.Add(Cell(""));
+        parts.Add(Cell(Invariant($"Totals: {gguf.Tensors.Count} tensors, {totalElements} elements, {totalBytes} bytes ({Mebibytes(totalBytes)})")));
+        if (gguf.Tensors.Count > 0)
+        {
+            var types = Table(output, new TableColumn("type"), Number("tensors"), Number("elements"), Number("bytes"));
+            foreach (var group in gguf.Tensors.GroupBy(t => t.Type).OrderByDescending(g => g.Sum(t => t.ByteSize)))
+            {
+                types.AddRow(Cell(GgmlTypes.Name(group.Key)), Cell(Invariant($"{group.Count()}")),
+                    Cell(Invariant($"{group.Sum(t => t.ElementCount)}")), Cell(Invariant($"{group.Sum(t => t.ByteSize)}")));
+            }
+            parts.Add(types);
+        }
+        Terminal.Write(output, new Rows(parts));
     }
+
+    private static Text Heading(string text) => new(text, new Style(decoration: Decoration.Bold));
 
     private static string Shape(GgufTensorInfo t) => "[" + string.Join(", ", t.Shape) + "]";
 

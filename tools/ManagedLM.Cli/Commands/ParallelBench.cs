@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Diagnostics;
 using System.Text.Json;
 using ManagedLM.Generation;
@@ -22,41 +23,38 @@ internal static class ParallelBench
         public double StddevTs => BenchCommand.StdDev(TokensPerSecond);
     }
 
-    public static IReadOnlyList<ParallelResult> Run(BenchCommand.BenchSettings s, int[] parallel, bool json, TextWriter output)
+    private static readonly ImmutableArray<BenchColumn> Columns =
+    [
+        new("model", 32, Left: true), new("threads", 7), new("parallel", 8), new("test", 6), new("aggregate t/s", 20), new("vs N=1", 6),
+        new("RSS", 10), new("KV", 10),
+    ];
+
+    public static IReadOnlyList<ParallelResult> Run(BenchCommand.BenchSettings s, int[] parallel, bool json, TextWriter output, TextWriter? log = null)
     {
         int[] gens = BenchCommand.DecodeLengths(s, parallel, "--parallel");
 
-        using var model = TransformerModel.Load(s.ModelPath);
+        using var model = ModelLoading.Load(s.ModelPath, log);
         var info = ModelSummary.Of(model, s.ModelPath);
-        if (!json)
-        {
-            output.WriteLine($"| {"model",-32} | {"threads",7} | {"parallel",8} | {"test",6} | {"aggregate t/s",20} | {"vs N=1",6} | {"RSS",10} | {"KV",10} |");
-            output.WriteLine($"| {new string('-', 32)} | {new string('-', 7)} | {new string('-', 8)} | {new string('-', 6)} | {new string('-', 20)} | {new string('-', 6)} | {new string('-', 10)} | {new string('-', 10)} |");
-        }
         var results = new List<ParallelResult>();
-        foreach (int t in s.Threads)
+        BenchTable.Run(output, json, Columns, report =>
         {
-            foreach (int ng in gens)
+            foreach (int t in s.Threads)
             {
-                double? single = null;
-                foreach (int n in parallel)
+                foreach (int ng in gens)
                 {
-                    var r = RunTest(model, n, t, ng, s.Repetitions);
-                    results.Add(r);
-                    if (n == 1)
-                        single = r.AvgTs;
-                    if (json)
-                        output.WriteLine(JsonLine(info, r));
-                    else
+                    double? single = null;
+                    foreach (int n in parallel)
                     {
-                        string ratio = single is { } one ? $"{r.AvgTs / one:F2}x" : "";
-                        output.WriteLine($"| {info.Type,-32} | {t,7} | {n,8} | {"tg" + ng,6} | {r.AvgTs,10:F2} ± {r.StddevTs,7:F2} | {ratio,6} | " +
-                            $"{BenchCommand.FormatBytes(r.RssBytes),10} | {BenchCommand.FormatBytes(r.KvBytes),10} |");
+                        var r = RunTest(model, n, t, ng, s.Repetitions);
+                        results.Add(r);
+                        if (n == 1)
+                            single = r.AvgTs;
+                        report(JsonLine(info, r), [info.Type, $"{t}", $"{n}", $"tg{ng}", BenchCommand.TokensPerSecond(r.AvgTs, r.StddevTs),
+                            single is { } one ? $"{r.AvgTs / one:F2}x" : "", BenchCommand.FormatBytes(r.RssBytes), BenchCommand.FormatBytes(r.KvBytes)]);
                     }
-                    output.Flush();
                 }
             }
-        }
+        });
         return results;
     }
 

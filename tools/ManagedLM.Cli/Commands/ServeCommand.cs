@@ -1,7 +1,5 @@
 using System.CommandLine;
 using ManagedLM.Batching;
-using ManagedLM.Generation;
-using ManagedLM.Model;
 using ManagedLM.Server;
 
 namespace ManagedLM.Cli.Commands;
@@ -25,7 +23,13 @@ internal static class ServeCommand
         var maxTokens = new Option<int>("--max-tokens") { Description = "Largest max_tokens a request may ask for, and the default.", DefaultValueFactory = _ => new ServerOptions().MaxTokensLimit };
         var modelId = new Option<string?>("--alias") { Description = "Model id the API reports (default: the file name without .gguf)." };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No request log." };
-        var command = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API (and a chat page at /).")
+        var command = new CliCommand("serve", "Serve a model over an OpenAI-compatible HTTP API (and a chat page at /).",
+        [
+            new("Serve on http://127.0.0.1:8080 (chat page at /, API at /v1)", "managedlm serve -m model.gguf"),
+            new("On every interface, 16 sequences at once with 4096 tokens each, behind an API key",
+                "managedlm serve -m model.gguf --host 0.0.0.0 --port 8080 --parallel 16 --ctx 4096 --api-key secret"),
+            new("Under another model id, without the request log", "managedlm serve -m model.gguf --alias my-model --quiet"),
+        ])
         {
             model, host, port, parallel, queue, ctx, apiKey, threads, maxTokens, modelId, quiet,
         };
@@ -47,7 +51,7 @@ internal static class ServeCommand
                 },
             };
             options.Validate();
-            using var m = TransformerModel.Load(path);
+            using var m = ModelLoading.Load(path, parse.InvocationConfiguration.Error);
             await using var server = await OpenAiServer.StartAsync(m, options, cancellationToken);
             Console.Out.WriteLine($"managedlm serve: {options.ModelId} ({m.Config.Architecture}, context {server.Engine.ContextLength}, {options.Engine.MaxActiveSequences} parallel) on {string.Join(", ", server.Urls)}{(options.ApiKey is null ? "" : " (API key required)")}");
             Console.Out.WriteLine($"  chat page: {server.BaseAddress}   API: {server.BaseAddress}v1   Ctrl+C stops.");

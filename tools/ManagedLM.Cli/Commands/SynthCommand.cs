@@ -35,12 +35,18 @@ internal static class SynthCommand
         var name = new Option<string?>("--name") { Description = "general.name (default: the preset's name, or synth-<arch>)." };
         var output = new Option<string?>("--output", "-o") { Description = "File to write (default: checkpoints/<preset>-<type>.gguf)." };
         var threads = ConversionCli.Threads();
-        var command = new Command("synth", "Write a GGUF model with random weights at real shapes, deterministic by seed.")
+        var command = new CliCommand("synth", "Write a GGUF model with random weights at real shapes, deterministic by seed.",
+        [
+            new("TinyLlama's shapes at Q4_K_M, to checkpoints/tinyllama-1.1b-Q4_K_M.gguf", "managedlm synth --preset tinyllama-1.1b"),
+            new("A one-block stories15m at Q8_0, to a file of your choice", "managedlm synth --preset stories15m --layers 1 --type Q8_0 -o stories15m-1layer-Q8_0.gguf"),
+            new("A tiny Qwen3 given by its dimensions (the 512-token vocabulary of stories260K)",
+                "managedlm synth --arch qwen3 --embd 256 --ff 256 --layers 1 --heads 4 --kv-heads 1 --head-dim 128 --vocab 512 --type Q4_K_M --seed 9 -o tiny-qwen3.gguf"),
+        ])
         {
             preset, arch, embd, ff, layers, heads, kvHeads, headDim, vocab, ctx, ropeBase, eps, tied, seed, type, tokenEmbd,
             outputType, vocabFrom, name, output, threads,
         };
-        command.SetAction(parse => ConversionCli.Execute("synth", parse, log =>
+        command.SetAction(parse => ConversionCli.Execute(parse, progress =>
         {
             var basePreset = parse.GetValue(preset) is { } p ? SynthesisPreset.Get(p) : null;
             var spec = new SynthesisOverrides
@@ -63,7 +69,7 @@ internal static class SynthCommand
             using (var vocabFile = GgufFile.OpenOrUnzip(vocabPath))
                 tokenizer = ModelSynthesizer.TokenizerMetadata(vocabFile.Metadata);
 
-            return (path, options.FileType, ModelSynthesizer.WriteFile(spec, modelName, parse.GetValue(seed), options, tokenizer, path, ConversionCli.Progress(log)));
+            return (path, options.FileType, ModelSynthesizer.WriteFile(spec, modelName, parse.GetValue(seed), options, tokenizer, path, progress));
         }));
         return command;
     }

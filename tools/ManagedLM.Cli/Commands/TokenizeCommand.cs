@@ -19,31 +19,27 @@ internal static class TokenizeCommand
         var noBos = new Option<bool>("--no-bos") { Description = "Add no BOS/EOS tokens (the model's add_bos/add_eos otherwise decide)." };
         var parseSpecial = new Option<bool>("--parse-special") { Description = "Turn control tokens written in the text (e.g. <|im_start|>) into their ids." };
         var pieces = new Option<bool>("--pieces") { Description = "Print one token per line: id and piece." };
-        var command = new Command("tokenize", "Print the token ids of a text.") { text, model, file, noBos, parseSpecial, pieces };
+        var command = new CliCommand("tokenize", "Print the token ids of a text.",
+        [
+            new("Token ids of a text, with BOS when the model adds it", "managedlm tokenize -m model.gguf \"Hello world\""),
+            new("One token per line with its piece; control tokens written in the text become their ids",
+                "managedlm tokenize -m model.gguf --pieces --parse-special \"<|im_start|>user\""),
+            new("A file's text, without BOS/EOS", "managedlm tokenize -m model.gguf --no-bos --file prompt.txt"),
+        ])
+        {
+            text, model, file, noBos, parseSpecial, pieces,
+        };
         command.SetAction(parse =>
         {
-            var output = parse.InvocationConfiguration.Output;
-            var error = parse.InvocationConfiguration.Error;
             string? inline = parse.GetValue(text);
             string? path = parse.GetValue(file);
             if ((inline is null) == (path is null))
-            {
-                error.WriteLine("Give the text either as an argument or with --file, not both.");
-                return 1;
-            }
-            try
-            {
-                var tokenizer = LoadTokenizer(ModelLocator.Resolve(parse.GetValue(model)));
-                string input = inline ?? new UTF8Encoding(false, false).GetString(File.ReadAllBytes(path!));
-                int[] ids = tokenizer.Encode(input, addSpecialTokens: !parse.GetValue(noBos), parseSpecialTokens: parse.GetValue(parseSpecial));
-                Write(tokenizer, ids, parse.GetValue(pieces), output);
-                return 0;
-            }
-            catch (Exception e) when (e is IOException or GgufFormatException or NotSupportedException or UnauthorizedAccessException)
-            {
-                error.WriteLine(e.Message);
-                return 1;
-            }
+                throw new ArgumentException("Give the text either as an argument or with --file, not both.");
+            var tokenizer = LoadTokenizer(ModelLocator.Resolve(parse.GetValue(model)));
+            string input = inline ?? new UTF8Encoding(false, false).GetString(File.ReadAllBytes(path!));
+            int[] ids = tokenizer.Encode(input, addSpecialTokens: !parse.GetValue(noBos), parseSpecialTokens: parse.GetValue(parseSpecial));
+            Write(tokenizer, ids, parse.GetValue(pieces), parse.InvocationConfiguration.Output);
+            return ExitCodes.Ok;
         });
         return command;
     }

@@ -1,0 +1,31 @@
+using ManagedLM.Model;
+using Spectre.Console;
+
+namespace ManagedLM.Cli;
+
+/// <summary>
+/// Loads the model of a command. When the log (stderr) is a terminal, the weights are read in under a progress bar, so
+/// that the first token does not wait on the disk; otherwise the model is mapped as is and nothing is printed.
+/// </summary>
+internal static class ModelLoading
+{
+    public static TransformerModel Load(string path, TextWriter? log)
+    {
+        if (log is null || !Terminal.IsInteractive(log))
+            return TransformerModel.Load(path);
+        return Terminal.For(log).Progress()
+            .AutoClear(true)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+            .Start(context =>
+            {
+                var task = context.AddTask($"Loading {Markup.Escape(Path.GetFileName(path))}", maxValue: 1);
+                return TransformerModel.Load(path, new ModelOptions { Progress = new Callback(fraction => task.Value = fraction) });
+            });
+    }
+
+    // Reports on the loading thread (Progress<T> would post to the thread pool and could report after loading ends).
+    private sealed class Callback(Action<double> report) : IProgress<double>
+    {
+        public void Report(double value) => report(value);
+    }
+}
