@@ -240,13 +240,7 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
     // An idle generator whose cache shares the longest prefix with the prompt, else a new one.
     private Generator TakeGenerator(int[] prompt)
     {
-        int best = -1, bestLength = -1;
-        for (int i = 0; i < _idle.Count; i++)
-        {
-            int n = _idle[i].CommonPrefix(prompt);
-            if (n > bestLength)
-                (best, bestLength) = (i, n);
-        }
+        int best = Generator.LongestCachedPrefix(_idle, prompt);
         if (best < 0)
             return _model.CreateGenerator(_generatorOptions);
         var g = _idle[best];

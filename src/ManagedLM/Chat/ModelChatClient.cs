@@ -51,9 +51,7 @@ public sealed class ModelChatClient : AI.IChatClient
     private readonly ModelChatClientOptions _options;
     private readonly ChatTemplate _template;
     private readonly string _modelId;
-    private readonly SemaphoreSlim _slots;
-    private readonly List<Generator> _idle = [];
-    private readonly Lock _lock = new();
+    private readonly GeneratorPool _generators;
     private bool _disposed;
 
     /// <summary>A client of <paramref name="model"/>, which must outlive it.</summary>
@@ -67,8 +65,7 @@ public sealed class ModelChatClient : AI.IChatClient
         _template = _options.Template ?? model.ChatTemplate;
         _modelId = _options.ModelId ?? (model.Path is { } path ? Path.GetFileNameWithoutExtension(path) : "managedlm");
         Metadata = new AI.ChatClientMetadata("managedlm", null, _modelId);
-        int slots = _options.MaxConcurrentCalls == 0 ? Environment.ProcessorCount : _options.MaxConcurrentCalls;
-        _slots = new SemaphoreSlim(slots, slots);
+        _generators = new GeneratorPool(model, _options.Generator, _options.MaxConcurrentCalls, keepCaches: true);
     }
 
     /// <summary>Provider "managedlm" and the model id.</summary>
@@ -78,47 +75,34 @@ public sealed class ModelChatClient : AI.IChatClient
         CancellationToken cancellationToken = default)
     {
         var (prompt, generation) = Prepare(messages, options);
-        var generator = await TakeAsync(prompt, cancellationToken).ConfigureAwait(false);
-        try
+        using var lease = await _generators.RentAsync(prompt, cancellationToken).ConfigureAwait(false);
+        var result = await lease.Generator.GenerateAsync(prompt, generation, cancellationToken).ConfigureAwait(false);
+        string id = NewId();
+        return new AI.ChatResponse(new AI.ChatMessage(AI.ChatRole.Assistant, result.Text) { MessageId = id })
         {
-            var result = await generator.GenerateAsync(prompt, generation, cancellationToken).ConfigureAwait(false);
-            string id = NewId();
-            return new AI.ChatResponse(new AI.ChatMessage(AI.ChatRole.Assistant, result.Text) { MessageId = id })
-            {
-                ResponseId = id, ModelId = _modelId, CreatedAt = DateTimeOffset.UtcNow,
-                FinishReason = FinishReason(result.StopReason), Usage = Usage(result),
-            };
-        }
-        finally
-        {
-            Return(generator);
-        }
+            ResponseId = id, ModelId = _modelId, CreatedAt = DateTimeOffset.UtcNow,
+            FinishReason = FinishReason(result.StopReason), Usage = Usage(result),
+        };
     }
 
     public async IAsyncEnumerable<AI.ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<AI.ChatMessage> messages,
         AI.ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         var (prompt, generation) = Prepare(messages, options);
-        var generator = await TakeAsync(prompt, cancellationToken).ConfigureAwait(false);
-        try
+        using var lease = await _generators.RentAsync(prompt, cancellationToken).ConfigureAwait(false);
+        var generator = lease.Generator;
+        string id = NewId();
+        var created = DateTimeOffset.UtcNow;
+        await foreach (var t in generator.GenerateStreamingAsync(prompt, generation, cancellationToken).ConfigureAwait(false))
         {
-            string id = NewId();
-            var created = DateTimeOffset.UtcNow;
-            await foreach (var t in generator.GenerateStreamingAsync(prompt, generation, cancellationToken).ConfigureAwait(false))
-            {
-                if (t.Text.Length > 0)
-                    yield return new AI.ChatResponseUpdate(AI.ChatRole.Assistant, t.Text) { ResponseId = id, MessageId = id, ModelId = _modelId, CreatedAt = created };
-            }
-            var result = generator.LastResult!;
-            yield return new AI.ChatResponseUpdate(AI.ChatRole.Assistant, [new AI.UsageContent(Usage(result))])
-            {
-                ResponseId = id, MessageId = id, ModelId = _modelId, CreatedAt = created, FinishReason = FinishReason(result.StopReason),
-            };
+            if (t.Text.Length > 0)
+                yield return new AI.ChatResponseUpdate(AI.ChatRole.Assistant, t.Text) { ResponseId = id, MessageId = id, ModelId = _modelId, CreatedAt = created };
         }
-        finally
+        var result = generator.LastResult!;
+        yield return new AI.ChatResponseUpdate(AI.ChatRole.Assistant, [new AI.UsageContent(Usage(result))])
         {
-            Return(generator);
-        }
+            ResponseId = id, MessageId = id, ModelId = _modelId, CreatedAt = created, FinishReason = FinishReason(result.StopReason),
+        };
     }
 
     /// <summary>This client, its <see cref="Metadata"/>, or its <see cref="TransformerModel"/>.</summary>
@@ -206,65 +190,10 @@ public sealed class ModelChatClient : AI.IChatClient
 
     private static string NewId() => "chatcmpl-" + Guid.NewGuid().ToString("N");
 
-    // An idle generator whose cache shares the longest prefix with the prompt, else a new one.
-    private async ValueTask<Generator> TakeAsync(int[] prompt, CancellationToken cancellationToken)
-    {
-        await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
-        lock (_lock)
-        {
-            if (_disposed)
-            {
-                _slots.Release();
-                throw new ObjectDisposedException(nameof(ModelChatClient));
-            }
-            int best = -1, bestLength = -1;
-            for (int i = 0; i < _idle.Count; i++)
-            {
-                int n = _idle[i].CommonPrefix(prompt);
-                if (n > bestLength)
-                    (best, bestLength) = (i, n);
-            }
-            if (best >= 0)
-            {
-                var g = _idle[best];
-                _idle.RemoveAt(best);
-                return g;
-            }
-        }
-        try
-        {
-            return _model.CreateGenerator(_options.Generator);
-        }
-        catch
-        {
-            _slots.Release();
-            throw;
-        }
-    }
-
-    private void Return(Generator generator)
-    {
-        lock (_lock)
-        {
-            if (_disposed)
-                generator.Dispose();
-            else
-                _idle.Add(generator);
-        }
-        _slots.Release();
-    }
-
     /// <summary>Frees the idle generators; calls still running free theirs when they end.</summary>
     public void Dispose()
     {
-        lock (_lock)
-        {
-            if (_disposed)
-                return;
-            _disposed = true;
-            foreach (var g in _idle)
-                g.Dispose();
-            _idle.Clear();
-        }
+        _disposed = true;
+        _generators.Dispose();
     }
 }

@@ -165,6 +165,19 @@ public sealed partial class Generator
         return n;
     }
 
+    /// <summary>The index of the generator whose cache holds the longest prefix of <paramref name="prompt"/> (the first on ties; -1 when there is none).</summary>
+    internal static int LongestCachedPrefix(List<Generator> candidates, ReadOnlySpan<int> prompt)
+    {
+        int best = -1, bestLength = -1;
+        for (int i = 0; i < candidates.Count; i++)
+        {
+            int n = candidates[i].CommonPrefix(prompt);
+            if (n > bestLength)
+                (best, bestLength) = (i, n);
+        }
+        return best;
+    }
+
     // The generator's sampler, or a new one for options that differ. A given seed restarts its sequence
     // every call, so a request is reproducible whatever ran before it on this generator.
     private SamplerChain SamplerFor(GenerationOptions options)

@@ -8,12 +8,17 @@ namespace ManagedLM.Generation;
 /// the lease resets the generator (tokens, sampler) and returns it. KV-cache memory stays allocated
 /// for the next request. Thread-safe.
 /// </summary>
+/// <remarks>
+/// With <c>keepCaches</c>, returned generators keep their tokens and KV caches instead, and
+/// <see cref="RentAsync(IReadOnlyList{int}, CancellationToken)"/> hands out the free one whose cache holds the longest
+/// prefix of the prompt: a conversation's next turn, or a request sharing a system prompt, evaluates only what is new.
+/// </remarks>
 public sealed class GeneratorPool : IDisposable
 {
     private readonly TransformerModel _model;
     private readonly GeneratorOptions _options;
     private readonly SemaphoreSlim _slots;
-    private readonly Stack<Generator> _free = new();
+    private readonly List<Generator> _free = [];
     private readonly List<Generator> _all = [];
     private readonly Lock _lock = new();
     private bool _disposed;
@@ -26,11 +31,15 @@ public sealed class GeneratorPool : IDisposable
     /// <summary>Leases that could be granted now without waiting.</summary>
     public int Available => _slots.CurrentCount;
 
-    public GeneratorPool(TransformerModel model, GeneratorOptions? options = null, int maxSize = 0)
+    /// <summary>Whether returned generators keep their caches (see the remarks).</summary>
+    public bool KeepsCaches { get; }
+
+    public GeneratorPool(TransformerModel model, GeneratorOptions? options = null, int maxSize = 0, bool keepCaches = false)
     {
         ArgumentNullException.ThrowIfNull(model);
         _model = model;
         _options = options ?? GeneratorOptions.Default;
+        KeepsCaches = keepCaches;
         MaxSize = maxSize == 0 ? Environment.ProcessorCount : maxSize;
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxSize, nameof(maxSize));
         _slots = new SemaphoreSlim(MaxSize, MaxSize);
@@ -41,7 +50,7 @@ public sealed class GeneratorPool : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         _slots.Wait(cancellationToken);
-        return Take();
+        return Take(null);
     }
 
     /// <summary>Rents a generator, awaiting while all <see cref="MaxSize"/> are out.</summary>
@@ -49,18 +58,33 @@ public sealed class GeneratorPool : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
-        return Take();
+        return Take(null);
     }
 
-    private GeneratorLease Take()
+    /// <summary>As <see cref="RentAsync(CancellationToken)"/>, preferring the free generator whose cache holds the longest prefix of <paramref name="promptTokens"/>.</summary>
+    public async ValueTask<GeneratorLease> RentAsync(IReadOnlyList<int> promptTokens, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(promptTokens);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
+        return Take(promptTokens as int[] ?? [.. promptTokens]);
+    }
+
+    // The most recently returned free generator, or the one sharing the longest prefix with the prompt; else a new one.
+    private GeneratorLease Take(int[]? prompt)
     {
         try
         {
             lock (_lock)
             {
                 ObjectDisposedException.ThrowIf(_disposed, this);
-                if (_free.TryPop(out var g))
+                int i = prompt is null ? _free.Count - 1 : Generator.LongestCachedPrefix(_free, prompt);
+                if (i >= 0)
+                {
+                    var g = _free[i];
+                    _free.RemoveAt(i);
                     return new GeneratorLease(this, g);
+                }
             }
             var created = _model.CreateGenerator(_options);
             lock (_lock)
@@ -76,10 +100,16 @@ public sealed class GeneratorPool : IDisposable
 
     internal void Return(Generator generator)
     {
-        bool keep;
+        bool keep, dispose = false;
         try
         {
-            generator.Reset();
+            if (KeepsCaches)
+            {
+                generator.Enter();   // throws while still busy; the cache stays as it is
+                generator.Exit();
+            }
+            else
+                generator.Reset();
             keep = true;
         }
         catch (InvalidOperationException)
@@ -89,14 +119,19 @@ public sealed class GeneratorPool : IDisposable
         lock (_lock)
         {
             if (keep && !_disposed)
-                _free.Push(generator);
+                _free.Add(generator);
             else
+            {
                 _all.Remove(generator);
+                dispose = keep;
+            }
         }
+        if (dispose)
+            generator.Dispose();
         _slots.Release();
     }
 
-    /// <summary>Disposes every generator; leases still out stop working.</summary>
+    /// <summary>Disposes the free generators now, and leased ones when they are returned (a running request is not cut off).</summary>
     public void Dispose()
     {
         lock (_lock)
@@ -104,8 +139,11 @@ public sealed class GeneratorPool : IDisposable
             if (_disposed)
                 return;
             _disposed = true;
-            foreach (var g in _all)
+            foreach (var g in _free)
+            {
                 g.Dispose();
+                _all.Remove(g);
+            }
             _free.Clear();
         }
     }

@@ -178,6 +178,27 @@ public class IsolationTests(SharedModels models) : IClassFixture<SharedModels>
     }
 
     [Fact]
+    public async Task A_pool_that_keeps_caches_hands_out_the_generator_with_the_longest_cached_prefix()
+    {
+        using var pool = new GeneratorPool(models.Stories, maxSize: 2, keepCaches: true);
+        int[] a = [1, 403, 407, 500], b = [1, 300, 301, 302];
+        var first = await pool.RentAsync(a);
+        var second = await pool.RentAsync(b);
+        first.Generator.Prefill(a);
+        second.Generator.Prefill(b);
+        var (ga, gb) = (first.Generator, second.Generator);
+        first.Dispose();
+        second.Dispose();
+
+        using var again = await pool.RentAsync([1, 403, 407, 9]);
+        Assert.Same(ga, again.Generator);
+        Assert.Equal(a.Length, again.Generator.Position);   // returned with its cache
+        using var other = await pool.RentAsync([1, 300, 5]);
+        Assert.Same(gb, other.Generator);
+        Assert.Equal(2, pool.Created);
+    }
+
+    [Fact]
     public void BatchGenerate_keeps_input_order_reports_progress_and_varies_seeds_reproducibly()
     {
         var prompts = Openings.Take(6).ToArray();
