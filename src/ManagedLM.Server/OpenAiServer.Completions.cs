@@ -79,14 +79,8 @@ public sealed partial class OpenAiServer
 
     private async Task<GenerationResult> Whole(HttpContext ctx, BatchRequest job, CompletionHeader header, ApiRequest request, long received)
     {
-        bool first = true;
-        await foreach (var t in job.Tokens.ConfigureAwait(false))
+        await foreach (var _ in TimedTokens(job, received).ConfigureAwait(false))
         {
-            if (first && t.Id != TokenOutput.NoToken)
-            {
-                first = false;
-                _metrics.TimeToFirstToken.Observe(Stopwatch.GetElapsedTime(received).TotalSeconds);
-            }
         }
         var result = await job.Completion.ConfigureAwait(false);
         await WriteJson(ctx, w => ResponseJson.Completion(w, header, result, _model.Tokenizer, request.Logprobs)).ConfigureAwait(false);
@@ -111,14 +105,8 @@ public sealed partial class OpenAiServer
         GenerationResult result;
         try
         {
-            bool first = true;
-            await foreach (var t in job.Tokens.ConfigureAwait(false))
+            await foreach (var t in TimedTokens(job, received).ConfigureAwait(false))
             {
-                if (first && t.Id != TokenOutput.NoToken)
-                {
-                    first = false;
-                    _metrics.TimeToFirstToken.Observe(Stopwatch.GetElapsedTime(received).TotalSeconds);
-                }
                 bool scored = request.Logprobs && t.Logprob is not null;
                 if (t.Text.Length == 0 && !scored)
                     continue;
@@ -137,6 +125,21 @@ public sealed partial class OpenAiServer
             await events.Send(w => ResponseJson.UsageChunk(w, header, result)).ConfigureAwait(false);
         await events.Done().ConfigureAwait(false);
         return result;
+    }
+
+    // The request's tokens, observing the time from receipt to the first generated one.
+    private async IAsyncEnumerable<TokenOutput> TimedTokens(BatchRequest job, long received)
+    {
+        bool first = true;
+        await foreach (var t in job.Tokens.ConfigureAwait(false))
+        {
+            if (first && t.Id != TokenOutput.NoToken)
+            {
+                first = false;
+                _metrics.TimeToFirstToken.Observe(Stopwatch.GetElapsedTime(received).TotalSeconds);
+            }
+            yield return t;
+        }
     }
 
     /// <summary>Writes server-sent events of JSON to a response, flushing each.</summary>

@@ -45,7 +45,7 @@ public sealed partial class OpenAiServer : IAsyncDisposable
     {
         _model = model;
         _options = options;
-        _modelId = options.ModelId ?? (model.Path is { } file ? Path.GetFileNameWithoutExtension(file) : model.Metadata.GetStringOrNull("general.name") ?? "managedlm");
+        _modelId = options.ModelId ?? model.Name;
         _apiKeyHash = string.IsNullOrEmpty(options.ApiKey) ? null : SHA256.HashData(Encoding.UTF8.GetBytes(options.ApiKey));
         _page = ReadPage();
         _log = options.Log is null ? null : TextWriter.Synchronized(options.Log);

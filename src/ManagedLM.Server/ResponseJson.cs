@@ -163,9 +163,10 @@ internal static class ResponseJson
         else
         {
             var scored = tokens.Where(t => t.Logprob is not null).ToList();
+            var pieces = scored.Select(t => Piece(tokenizer, t.Id)).ToList();
             w.WriteStartArray("tokens");
-            foreach (var t in scored)
-                w.WriteStringValue(Piece(tokenizer, t.Id));
+            foreach (string piece in pieces)
+                w.WriteStringValue(piece);
             w.WriteEndArray();
             w.WriteStartArray("token_logprobs");
             foreach (var t in scored)
@@ -182,10 +183,10 @@ internal static class ResponseJson
             w.WriteEndArray();
             w.WriteStartArray("text_offset");
             int offset = 0;
-            foreach (var t in scored)
+            foreach (string piece in pieces)
             {
                 w.WriteNumberValue(offset);
-                offset += Piece(tokenizer, t.Id).Length;
+                offset += piece.Length;
             }
             w.WriteEndArray();
         }

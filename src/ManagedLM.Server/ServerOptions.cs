@@ -14,7 +14,7 @@ public sealed record ServerOptions
     /// <summary>When set, every /v1 and tokenizer request needs <c>Authorization: Bearer &lt;key&gt;</c>.</summary>
     public string? ApiKey { get; init; }
 
-    /// <summary>The model id the API reports (default: the file's name).</summary>
+    /// <summary>The model id the API reports (default: the model's <see cref="ManagedLM.Model.TransformerModel.Name"/>).</summary>
     public string? ModelId { get; init; }
 
     /// <summary>Largest request body accepted (bytes).</summary>

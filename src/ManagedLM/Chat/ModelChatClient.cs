@@ -10,7 +10,7 @@ namespace ManagedLM.Chat;
 /// <summary>Options of a <see cref="ModelChatClient"/>.</summary>
 public sealed record ModelChatClientOptions
 {
-    /// <summary>The model id responses report (default: the file's name without .gguf).</summary>
+    /// <summary>The model id responses report (default: <see cref="TransformerModel.Name"/>).</summary>
     public string? ModelId { get; init; }
 
     /// <summary>Prompt format (default: the model's <see cref="TransformerModel.ChatTemplate"/>).</summary>
@@ -63,7 +63,7 @@ public sealed class ModelChatClient : AI.IChatClient
         _options.Generation.Validate();
         ArgumentOutOfRangeException.ThrowIfNegative(_options.MaxConcurrentCalls, nameof(options));
         _template = _options.Template ?? model.ChatTemplate;
-        _modelId = _options.ModelId ?? (model.Path is { } path ? Path.GetFileNameWithoutExtension(path) : "managedlm");
+        _modelId = _options.ModelId ?? model.Name;
         Metadata = new AI.ChatClientMetadata("managedlm", null, _modelId);
         _generators = new GeneratorPool(model, _options.Generator, _options.MaxConcurrentCalls, keepCaches: true);
     }

@@ -31,6 +31,8 @@ public sealed class TransformerModel : IDisposable
     public string? ChatTemplateWarning { get; }
     /// <summary>The file the model was loaded from (null when loaded from memory).</summary>
     public string? Path => _file.Path;
+    /// <summary>The model's id in APIs: its file's name without the extension, else its <c>general.name</c>, else "managedlm".</summary>
+    public string Name => Path is { } file ? System.IO.Path.GetFileNameWithoutExtension(file) : Metadata.GetStringOrNull("general.name") ?? "managedlm";
     /// <summary>Largest context a generator may use.</summary>
     public int MaxContextLength { get; }
     internal float[] RopeInverseFrequencies { get; }

@@ -41,7 +41,7 @@ internal static class ServeCommand
                 Host = parse.GetValue(host)!,
                 Port = parse.GetValue(port),
                 ApiKey = parse.GetValue(apiKey) ?? NullIfEmpty(Environment.GetEnvironmentVariable("MANAGEDLM_API_KEY")),
-                ModelId = parse.GetValue(modelId) ?? Path.GetFileNameWithoutExtension(path),
+                ModelId = parse.GetValue(modelId),
                 MaxTokensLimit = parse.GetValue(maxTokens),
                 Log = parse.GetValue(quiet) ? null : Console.Out,
                 Engine = BatchEngineOptions.Default with
@@ -53,7 +53,7 @@ internal static class ServeCommand
             options.Validate();
             using var m = ModelLoading.Load(path, parse.InvocationConfiguration.Error);
             await using var server = await OpenAiServer.StartAsync(m, options, cancellationToken);
-            Console.Out.WriteLine($"managedlm serve: {options.ModelId} ({m.Config.Architecture}, context {server.Engine.ContextLength}, {options.Engine.MaxActiveSequences} parallel) on {string.Join(", ", server.Urls)}{(options.ApiKey is null ? "" : " (API key required)")}");
+            Console.Out.WriteLine($"managedlm serve: {options.ModelId ?? m.Name} ({m.Config.Architecture}, context {server.Engine.ContextLength}, {options.Engine.MaxActiveSequences} parallel) on {string.Join(", ", server.Urls)}{(options.ApiKey is null ? "" : " (API key required)")}");
             Console.Out.WriteLine($"  chat page: {server.BaseAddress}   API: {server.BaseAddress}v1   Ctrl+C stops.");
             try
             {
