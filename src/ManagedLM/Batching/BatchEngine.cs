@@ -146,18 +146,7 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
         ArgumentNullException.ThrowIfNull(promptTokens);
         options ??= GenerationOptions.Default;
         options.Validate();
-        int[] prompt = promptTokens.ToArray();
-        int context = ContextLength;
-        if (prompt.Length == 0)
-            throw new ArgumentException("The prompt is empty.", nameof(promptTokens));
-        if (prompt.Length > context)
-            throw new ArgumentException($"The prompt has {prompt.Length} tokens; the context length is {context}.", nameof(promptTokens));
-        int vocab = _model.Config.VocabSize;
-        foreach (int t in prompt)
-        {
-            if ((uint)t >= (uint)vocab)
-                throw new ArgumentException($"Token id {t} is outside the vocabulary [0, {vocab}).", nameof(promptTokens));
-        }
+        int[] prompt = Generator.CheckPrompt(promptTokens, ContextLength, _model.Config.VocabSize);
         return new BatchRequest(Interlocked.Increment(ref _nextId) - 1, prompt, options, cancellationToken);
     }
 

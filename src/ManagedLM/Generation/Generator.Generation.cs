@@ -132,17 +132,7 @@ public sealed partial class Generator
     {
         ArgumentNullException.ThrowIfNull(promptTokens);
         options.Validate();
-        int[] prompt = promptTokens.ToArray();
-        if (prompt.Length == 0)
-            throw new ArgumentException("The prompt is empty.", nameof(promptTokens));
-        if (prompt.Length > ContextLength)
-            throw new ArgumentException($"The prompt has {prompt.Length} tokens; the context length is {ContextLength}.", nameof(promptTokens));
-        int vocab = Model.Config.VocabSize;
-        foreach (int t in prompt)
-        {
-            if ((uint)t >= (uint)vocab)
-                throw new ArgumentException($"Token id {t} is outside the vocabulary [0, {vocab}).", nameof(promptTokens));
-        }
+        int[] prompt = CheckPrompt(promptTokens, ContextLength, Model.Config.VocabSize);
 
         var run = new Run(prompt, options, SamplerFor(options), new StopStringMatcher(options.StopStrings))
         {
@@ -154,6 +144,23 @@ public sealed partial class Generator
         TrimCore(reuse);
         run.Reused = reuse;
         return run;
+    }
+
+    /// <summary>A copy of the prompt's ids, or <see cref="ArgumentException"/> when it is empty, longer than the context, or holds an id outside the vocabulary.</summary>
+    internal static int[] CheckPrompt(IReadOnlyList<int> promptTokens, int contextLength, int vocabSize)
+    {
+        ArgumentNullException.ThrowIfNull(promptTokens);
+        int[] prompt = promptTokens.ToArray();
+        if (prompt.Length == 0)
+            throw new ArgumentException("The prompt is empty.", nameof(promptTokens));
+        if (prompt.Length > contextLength)
+            throw new ArgumentException($"The prompt has {prompt.Length} tokens; the context length is {contextLength}.", nameof(promptTokens));
+        foreach (int t in prompt)
+        {
+            if ((uint)t >= (uint)vocabSize)
+                throw new ArgumentException($"Token id {t} is outside the vocabulary [0, {vocabSize}).", nameof(promptTokens));
+        }
+        return prompt;
     }
 
     /// <summary>How many leading prompt tokens are cached here (at most prompt length − 1).</summary>
