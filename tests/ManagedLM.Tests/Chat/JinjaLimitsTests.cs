@@ -47,12 +47,12 @@ public sealed class JinjaLimitsTests
         ["attributes"] = () => "{{ x" + Repeat(".a", 100_000) + " }}",
         ["subscripts"] = () => "{{ x" + Repeat("[0]", 100_000) + " }}",
         ["method calls"] = () => "{{ x" + Repeat(".get(0)", 100_000) + " }}",
-        ["for blocks"] = () => Nest("{% for i in l %}", "", "{% endfor %}", 50_000),
-        ["macro blocks"] = () => Nest("{% macro m() %}", "", "{% endmacro %}", 50_000),
-        ["set blocks"] = () => Nest("{% set v %}", "", "{% endset %}", 50_000),
-        ["filter blocks"] = () => Nest("{% filter upper %}", "", "{% endfilter %}", 50_000),
-        ["call blocks"] = () => Nest("{% call m() %}", "", "{% endcall %}", 50_000),
-        ["generation blocks"] = () => Nest("{% generation %}", "", "{% endgeneration %}", 50_000),
+        ["for blocks"] = () => Nest("{% for i in l %}", "", "{% endfor %}", 5_000),
+        ["macro blocks"] = () => Nest("{% macro m() %}", "", "{% endmacro %}", 5_000),
+        ["set blocks"] = () => Nest("{% set v %}", "", "{% endset %}", 5_000),
+        ["filter blocks"] = () => Nest("{% filter upper %}", "", "{% endfilter %}", 5_000),
+        ["call blocks"] = () => Nest("{% call m() %}", "", "{% endcall %}", 5_000),
+        ["generation blocks"] = () => Nest("{% generation %}", "", "{% endgeneration %}", 5_000),
         ["expression in a block tag"] = () => "{% if " + Nest("[", "", "]", 5_000) + " %}{% endif %}",
         ["macro parameter default"] = () => "{% macro m(a=" + Nest("(", "1", ")", 5_000) + ") %}{% endmacro %}",
     };
@@ -218,7 +218,7 @@ public sealed class JinjaLimitsTests
     {
         var random = new Random(1313);
         int failed = 0, rendered = 0;
-        for (int i = 0; i < 1500; i++)
+        for (int i = 0; i < 1000; i++)
         {
             string source = RandomNesting(random);
             var e = TryParseAndRender(source);
@@ -231,7 +231,7 @@ public sealed class JinjaLimitsTests
         Assert.True(rendered > 100 && failed > 100, $"{rendered} rendered, {failed} failed");
         Assert.Null(OnSmallStack(() =>
         {
-            for (int i = 0; i < 300; i++)
+            for (int i = 0; i < 200; i++)
             {
                 string source = RandomNesting(random);
                 CheckOutcome(source, TryParseAndRender(source));
@@ -240,11 +240,12 @@ public sealed class JinjaLimitsTests
         AssertNormalTemplateRenders();
     }
 
+    // Each wraps any expression into a valid one.
     private static readonly (string Open, string Close)[] ExpressionWrappers =
     [
-        ("(", ")"), ("[", "]"), ("[1, ", ", 2]"), ("{'a': ", "}"), ("x|f(", ")"), ("not ", ""), ("-(", ")"), ("f(", ")"),
-        ("l[", "]"), ("1 if ", " else 2"), ("1 if x else ", ""), ("'s' ~ ", ""), ("1 + ", ""), ("m(a=", ")"),
-        ("l.append(", ")"), ("(", " or x)"), ("(", ")|length"), ("(", ").a"), ("(", ")[0]"), ("[(", ")]|first"),
+        ("(", ")"), ("[", "]"), ("[1, ", ", 2]"), ("{'a': ", "}"), ("x|default(", ")"), ("not ", ""), ("-(", ")"), ("m(", ")"),
+        ("m(a=", ")"), ("l[", "]"), ("1 if (", ") else 2"), ("1 if x else ", ""), ("'s' ~ ", ""), ("1 + (", ")"), ("", " + 1"),
+        ("", " or x"), ("", "|string"), ("l.append(", ")"), ("(", ")|length"), ("(", ").a"), ("(", ")[0]"), ("[(", ")]|first"),
     ];
 
     private static readonly (string Open, string Close)[] BlockWrappers =
@@ -266,12 +267,13 @@ public sealed class JinjaLimitsTests
             var (open, close) = ExpressionWrappers[random.Next(ExpressionWrappers.Length)];
             expression.Insert(0, open).Append(close);
         }
-        var template = new StringBuilder("{% macro m(a=1) %}{{ a }}{% endmacro %}{{ " + expression + " }}");
+        var template = new StringBuilder("{{ " + expression + " }}");
         for (int d = 0; d < blockDepth; d++)
         {
             var (open, close) = BlockWrappers[random.Next(BlockWrappers.Length)];
             template.Insert(0, open).Append(close);
         }
+        template.Insert(0, "{% macro m(a=1) %}{{ a }}{% endmacro %}");
         if (random.Next(5) == 0)
             template.Length = random.Next(template.Length);
         return template.ToString();
