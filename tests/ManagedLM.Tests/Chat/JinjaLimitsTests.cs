@@ -86,7 +86,7 @@ public sealed class JinjaLimitsTests
     [Fact]
     public void The_limits_name_the_construct_that_crosses_them()
     {
-        // The top-level expression is the first level: 127 brackets inside it are the 128th.
+        // The top-level expression is the first level, so the 128th bracket crosses the limit; a sum, its 128th `+`.
         var e = Assert.Throws<TemplateException>(() => JinjaTemplate.Parse("{{ " + Nest("(", "1", ")", 5_000) + " }}"));
         Assert.Equal(3 + JinjaTemplate.MaxExpressionDepth + 1, e.Column);
         var ifs = Assert.Throws<TemplateException>(() => JinjaTemplate.Parse("\n" + Nest("{% if true %}", "x", "{% endif %}", 50_000)));
