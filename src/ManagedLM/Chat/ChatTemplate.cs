@@ -92,15 +92,17 @@ public sealed class ChatTemplate
 
     /// <summary>
     /// The token ids of a rendered prompt: special tokens parsed, and the BOS the tokenizer adds itself not doubled by one the
-    /// template printed (llama.cpp removes a leading <c>bos_token</c> from the rendering the same way).
+    /// template printed (llama.cpp removes a leading <c>bos_token</c> from the rendering the same way). A prompt that cannot
+    /// fit <paramref name="contextLength"/> tokens is rejected before it is tokenized (<see cref="Tokenization.Tokenizer.EncodePrompt"/>).
     /// </summary>
-    public int[] Tokenize(Tokenization.Tokenizer tokenizer, string renderedPrompt)
+    /// <exception cref="ArgumentException">The prompt needs more than <paramref name="contextLength"/> tokens.</exception>
+    public int[] Tokenize(Tokenization.Tokenizer tokenizer, string renderedPrompt, int contextLength = int.MaxValue)
     {
         ArgumentNullException.ThrowIfNull(tokenizer);
         ArgumentNullException.ThrowIfNull(renderedPrompt);
         if (tokenizer.AddBosToken && BosToken.Length > 0 && renderedPrompt.StartsWith(BosToken, StringComparison.Ordinal))
             renderedPrompt = renderedPrompt[BosToken.Length..];
-        return tokenizer.Encode(renderedPrompt, addSpecialTokens: true, parseSpecialTokens: true);
+        return tokenizer.EncodePrompt(renderedPrompt, contextLength, addSpecialTokens: true, parseSpecialTokens: true);
     }
 
     /// <summary>
