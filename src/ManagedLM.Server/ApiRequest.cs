@@ -113,6 +113,12 @@ internal sealed record ApiRequest
             throw new ApiException(400, "presence_penalty must be between -2 and 2.", "presence_penalty");
         if (s.FrequencyPenalty is < -2 or > 2)
             throw new ApiException(400, "frequency_penalty must be between -2 and 2.", "frequency_penalty");
+        if (s.TopK < 0)
+            throw new ApiException(400, "top_k must be ≥ 0 (0 disables it).", "top_k");
+        if (s.MinP is < 0 or > 1)
+            throw new ApiException(400, "min_p must be between 0 and 1.", "min_p");
+        if (!(s.RepeatPenalty > 0 && float.IsFinite(s.RepeatPenalty)))
+            throw new ApiException(400, "repeat_penalty must be a finite number > 0 (1 disables it).", "repeat_penalty");
         try
         {
             s.Validate();
