@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using ManagedLM.Chat;
@@ -42,10 +43,13 @@ internal sealed record ApiRequest
     {
         if (root.ValueKind != JsonValueKind.Object)
             throw new ApiException(400, "The request body must be a JSON object.");
+        // Read only to check their types: the server has one model, and no use for the caller's user id.
+        String(root, "model");
+        String(root, "user");
         var r = new ApiRequest
         {
             Stream = Bool(root, "stream") ?? false,
-            IncludeUsage = root.TryGetProperty("stream_options", out var so) && so.ValueKind == JsonValueKind.Object && (Bool(so, "include_usage", "stream_options.include_usage") ?? false),
+            IncludeUsage = Object(root, "stream_options") is { } so && (Bool(so, "include_usage", "stream_options.include_usage") ?? false),
             MaxTokens = Int(root, "max_completion_tokens") ?? Int(root, "max_tokens"),
             Stop = ReadStop(root),
             Logprobs = chat ? Bool(root, "logprobs") ?? false : Int(root, "logprobs") is > 0,
@@ -109,6 +113,12 @@ internal sealed record ApiRequest
             throw new ApiException(400, "presence_penalty must be between -2 and 2.", "presence_penalty");
         if (s.FrequencyPenalty is < -2 or > 2)
             throw new ApiException(400, "frequency_penalty must be between -2 and 2.", "frequency_penalty");
+        if (s.TopK < 0)
+            throw new ApiException(400, "top_k must be ≥ 0 (0 disables it).", "top_k");
+        if (s.MinP is < 0 or > 1)
+            throw new ApiException(400, "min_p must be between 0 and 1.", "min_p");
+        if (!(s.RepeatPenalty > 0 && float.IsFinite(s.RepeatPenalty)))
+            throw new ApiException(400, "repeat_penalty must be a finite number > 0 (1 disables it).", "repeat_penalty");
         try
         {
             s.Validate();
@@ -155,6 +165,8 @@ internal sealed record ApiRequest
             if (m.ValueKind != JsonValueKind.Object)
                 throw new ApiException(400, $"{at} must be an object.", at);
             string role = String(m, "role", $"{at}.role") ?? throw new ApiException(400, $"{at}.role is required.", $"{at}.role");
+            if (role.Length == 0)
+                throw new ApiException(400, $"{at}.role is empty.", $"{at}.role");
             string? content = Content(m, $"{at}.content");
             var calls = ImmutableArray.CreateBuilder<ToolCall>();
             if (m.TryGetProperty("tool_calls", out var tc) && tc.ValueKind != JsonValueKind.Null)
@@ -193,12 +205,23 @@ internal sealed record ApiRequest
         return text.ToString();
     }
 
+    // OpenAI's shape: [{"type": "function", "function": {"name": "...", "description"?, "parameters"?}}].
     private static JsonArray? ReadTools(JsonElement root)
     {
         if (!root.TryGetProperty("tools", out var tools) || tools.ValueKind == JsonValueKind.Null)
             return null;
         if (tools.ValueKind != JsonValueKind.Array)
             throw new ApiException(400, "'tools' must be an array.", "tools");
+        int i = 0;
+        foreach (var tool in tools.EnumerateArray())
+        {
+            string at = $"tools[{i++}]";
+            if (tool.ValueKind != JsonValueKind.Object || String(tool, "type", $"{at}.type") != "function")
+                throw new ApiException(400, $"{at} must be an object of type \"function\".", at);
+            var function = Object(tool, "function", $"{at}.function") ?? throw new ApiException(400, $"{at}.function is required.", $"{at}.function");
+            if (string.IsNullOrEmpty(String(function, "name", $"{at}.function.name")))
+                throw new ApiException(400, $"{at}.function.name is required.", $"{at}.function.name");
+        }
         return JsonNode.Parse(tools.GetRawText()) as JsonArray;
     }
 
@@ -226,12 +249,83 @@ internal sealed record ApiRequest
         }
     }
 
+    /// <summary>
+    /// Checks what System.Text.Json leaves to its reader: every string and property name is Unicode text (it parses invalid
+    /// UTF-8 and \u escapes of unpaired surrogates, and throws only when such a string is read, or a key beside it looked
+    /// up), and no object has a key twice (parsers differ on which one counts). A 400 naming the field by its JSON path.
+    /// </summary>
+    public static void CheckBody(JsonElement root) => Check(root, "");
+
+    private static void Check(JsonElement e, string path)
+    {
+        switch (e.ValueKind)
+        {
+            case JsonValueKind.String when !IsText(JsonMarshal.GetRawUtf8Value(e)):
+                throw new ApiException(400, $"{Field(path)} is not valid text: it holds invalid UTF-8 or a \\u escape of an unpaired surrogate.", Param(path), code: "invalid_text");
+            case JsonValueKind.Array:
+                int i = 0;
+                foreach (var item in e.EnumerateArray())
+                {
+                    if (item.ValueKind is JsonValueKind.String or JsonValueKind.Array or JsonValueKind.Object)
+                        Check(item, $"{path}[{i}]");
+                    i++;
+                }
+                break;
+            case JsonValueKind.Object:
+                var names = new HashSet<string>(StringComparer.Ordinal);
+                foreach (var p in e.EnumerateObject())
+                {
+                    if (!IsText(JsonMarshal.GetRawUtf8PropertyName(p)))
+                        throw new ApiException(400, $"A key of {Field(path)} is not valid text: it holds invalid UTF-8 or a \\u escape of an unpaired surrogate.", Param(path), code: "invalid_text");
+                    if (!names.Add(p.Name))
+                        throw new ApiException(400, $"{Field(path)} has the key \"{p.Name}\" twice.", Param(path), code: "duplicate_key");
+                    if (p.Value.ValueKind is JsonValueKind.String or JsonValueKind.Array or JsonValueKind.Object)
+                        Check(p.Value, path.Length == 0 ? p.Name : $"{path}.{p.Name}");
+                }
+                break;
+        }
+    }
+
+    private static string? Param(string path) => path.Length == 0 ? null : path;
+
+    private static string Field(string path) => path.Length == 0 ? "The request body" : $"'{path}'";
+
+    // Raw JSON string bytes (escapes as written): valid UTF-8, and every \u escape of a surrogate one of a high-low pair.
+    private static bool IsText(ReadOnlySpan<byte> raw)
+    {
+        if (!System.Text.Unicode.Utf8.IsValid(raw))
+            return false;
+        int i = raw.IndexOf((byte)'\\');
+        if (i < 0)
+            return true;
+        bool highPending = false;
+        for (; i < raw.Length; i++)
+        {
+            bool unicodeEscape = raw[i] == '\\' && raw[i + 1] == 'u';
+            int unit = unicodeEscape ? int.Parse(raw.Slice(i + 2, 4), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture) : -1;
+            if (highPending != (unit is >= 0xDC00 and <= 0xDFFF))
+                return false;
+            highPending = unit is >= 0xD800 and <= 0xDBFF;
+            // The parser has checked the escapes: one char follows a backslash, four hex digits a \u.
+            if (raw[i] == '\\')
+                i += unicodeEscape ? 5 : 1;
+        }
+        return !highPending;
+    }
+
     // Optional typed fields: absent or null → null; the wrong type → 400 naming the field.
     public static string? String(JsonElement o, string name, string? param = null)
     {
         if (!o.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
             return null;
         return v.ValueKind == JsonValueKind.String ? v.GetString() : throw new ApiException(400, $"'{param ?? name}' must be a string.", param ?? name);
+    }
+
+    public static JsonElement? Object(JsonElement o, string name, string? param = null)
+    {
+        if (!o.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
+            return null;
+        return v.ValueKind == JsonValueKind.Object ? v : throw new ApiException(400, $"'{param ?? name}' must be an object.", param ?? name);
     }
 
     public static bool? Bool(JsonElement o, string name, string? param = null)
@@ -257,7 +351,7 @@ internal sealed record ApiRequest
     {
         if (!o.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
             return null;
-        return v.ValueKind == JsonValueKind.Number ? v.GetDouble() : throw new ApiException(400, $"'{name}' must be a number.", name);
+        return v.ValueKind == JsonValueKind.Number && double.IsFinite(v.GetDouble()) ? v.GetDouble() : throw new ApiException(400, $"'{name}' must be a finite number.", name);
     }
 
     /// <summary>The generation options of this request, for a prompt of <paramref name="promptLength"/> tokens.</summary>

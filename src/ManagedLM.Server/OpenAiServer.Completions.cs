@@ -22,9 +22,18 @@ public sealed partial class OpenAiServer
         ApiRequest request;
         using (var body = await ReadJson(ctx).ConfigureAwait(false))
             request = ApiRequest.Parse(body.RootElement, chat, _model.Config.VocabSize);
-        int[] prompt = chat ? ChatPrompt(request) : CompletionPrompt(request);
         int context = Engine.ContextLength;
         string promptParam = chat ? "messages" : "prompt";
+        int[] prompt;
+        try
+        {
+            prompt = chat ? ChatPrompt(request, context) : CompletionPrompt(request, context);
+        }
+        catch (ArgumentException e)
+        {
+            // The prompt's text cannot fit the context (Tokenizer.EncodePrompt).
+            throw new ApiException(400, Reason(e), promptParam, code: "context_length_exceeded");
+        }
         if (prompt.Length == 0)
             throw new ApiException(400, "The prompt is empty.", promptParam);
         if (prompt.Length > context)
@@ -41,7 +50,7 @@ public sealed partial class OpenAiServer
         }
         catch (ArgumentException e)
         {
-            throw new ApiException(400, e.Message, (e as ArgumentOutOfRangeException)?.ParamName);
+            throw new ApiException(400, Reason(e), (e as ArgumentOutOfRangeException)?.ParamName);
         }
         catch (ObjectDisposedException)
         {
@@ -57,9 +66,19 @@ public sealed partial class OpenAiServer
         _metrics.Latency.Observe(Stopwatch.GetElapsedTime(received).TotalSeconds);
     }
 
-    private int[] ChatPrompt(ApiRequest request)
+    // The message without the " (Parameter 'name')" .NET appends: the API names the field in param.
+    private static string Reason(ArgumentException e) =>
+        e.ParamName is { } name ? e.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : e.Message;
+
+    private int[] ChatPrompt(ApiRequest request, int context)
     {
         var template = _model.ChatTemplate;
+        for (int i = 0; i < request.Messages.Length; i++)
+        {
+            string role = request.Messages[i].Role;
+            if (!template.KnowsRole(role))
+                throw new ApiException(400, $"messages[{i}].role \"{role}\" is not a role of OpenAI's API or of the model's chat template.", $"messages[{i}].role");
+        }
         string rendered;
         try
         {
@@ -69,12 +88,12 @@ public sealed partial class OpenAiServer
         {
             throw new ApiException(400, $"The model's chat template rejected the conversation: {e.Message}", "messages");
         }
-        return template.Tokenize(_model.Tokenizer, rendered);
+        return template.Tokenize(_model.Tokenizer, rendered, context);
     }
 
     // Text is tokenized as llama-server does (BOS added, special tokens parsed); token ids are used as given.
-    private int[] CompletionPrompt(ApiRequest request) => request.PromptTokens.IsDefaultOrEmpty
-        ? _model.Tokenizer.Encode(request.Prompt ?? "", addSpecialTokens: true, parseSpecialTokens: true)
+    private int[] CompletionPrompt(ApiRequest request, int context) => request.PromptTokens.IsDefaultOrEmpty
+        ? _model.Tokenizer.EncodePrompt(request.Prompt ?? "", context, addSpecialTokens: true, parseSpecialTokens: true)
         : [.. request.PromptTokens];
 
     private async Task<GenerationResult> Whole(HttpContext ctx, BatchRequest job, CompletionHeader header, ApiRequest request, long received)

@@ -308,14 +308,25 @@ public sealed partial class OpenAiServer : IAsyncDisposable
     {
         if (ctx.Request.ContentLength > _options.MaxBodyBytes)
             throw new ApiException(413, $"The request body is larger than the server's limit of {_options.MaxBodyBytes} bytes.", code: "request_too_large");
+        JsonDocument body;
         try
         {
-            return await JsonDocument.ParseAsync(ctx.Request.Body, new JsonDocumentOptions { MaxDepth = 64 }, ctx.RequestAborted).ConfigureAwait(false);
+            body = await JsonDocument.ParseAsync(ctx.Request.Body, new JsonDocumentOptions { MaxDepth = 64 }, ctx.RequestAborted).ConfigureAwait(false);
         }
         catch (JsonException e)
         {
             throw new ApiException(400, $"The request body is not valid JSON: {e.Message}", code: "invalid_json");
         }
+        try
+        {
+            ApiRequest.CheckBody(body.RootElement);
+        }
+        catch
+        {
+            body.Dispose();
+            throw;
+        }
+        return body;
     }
 
     private static JsonElement Object(JsonDocument body) => body.RootElement.ValueKind == JsonValueKind.Object

@@ -62,7 +62,7 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
     public BatchEngineOptions Options => _options;
 
     /// <summary>Context length of each sequence: the longest prompt plus generation a request can have.</summary>
-    public int ContextLength => _options.ContextLength ?? Math.Min(_model.MaxContextLength, GeneratorOptions.DefaultContextLength);
+    public int ContextLength => GeneratorOptions.ContextLengthFor(_model, _options.ContextLength);
 
     /// <summary>Counters of what the engine has done so far.</summary>
     public BatchEngineMetrics Metrics => _counters.Snapshot(_active.Count, Volatile.Read(ref _queued));
@@ -136,7 +136,7 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
     private int[] Encode(string prompt, GenerationOptions options)
     {
         ArgumentNullException.ThrowIfNull(prompt);
-        return _model.Tokenizer.Encode(prompt, options.AddSpecialTokens, options.ParseSpecialTokens);
+        return _model.Tokenizer.EncodePrompt(prompt, ContextLength, options.AddSpecialTokens, options.ParseSpecialTokens);
     }
 
     // Validates on the caller's thread, so a bad request fails at submission.

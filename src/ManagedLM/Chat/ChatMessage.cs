@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Collections.Immutable;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -32,6 +33,9 @@ public sealed record ChatMessage
 
     /// <summary>For a tool's answer: the call it answers.</summary>
     public string? ToolCallId { get; init; }
+
+    /// <summary>The roles OpenAI's chat API defines: system, developer, user, assistant, tool and the legacy function.</summary>
+    public static FrozenSet<string> OpenAiRoles { get; } = FrozenSet.Create(StringComparer.Ordinal, "system", "developer", "user", "assistant", "tool", "function");
 
     public static ChatMessage System(string content) => new("system", content);
     public static ChatMessage User(string content) => new("user", content);

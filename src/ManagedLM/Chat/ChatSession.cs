@@ -167,7 +167,7 @@ public sealed class ChatSession : IDisposable
         _messages.Add(ChatMessage.User(userMessage));
         try
         {
-            return Tokenize(RenderPrompt());
+            return Template.Tokenize(Model.Tokenizer, RenderPrompt(), _generator.ContextLength);
         }
         catch
         {

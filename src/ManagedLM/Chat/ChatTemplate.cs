@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Text.Json.Nodes;
 using ManagedLM.Chat.Jinja;
 using ManagedLM.Generation;
@@ -33,10 +34,12 @@ public sealed record ChatTemplateOptions
 public sealed class ChatTemplate
 {
     private readonly JinjaTemplate _template;
+    private readonly FrozenSet<string> _literals;
 
     private ChatTemplate(JinjaTemplate template, string bosToken, string eosToken, bool isFallback)
     {
         _template = template;
+        _literals = StringLiterals(template.Source);
         BosToken = bosToken;
         EosToken = eosToken;
         IsFallback = isFallback;
@@ -70,6 +73,16 @@ public sealed class ChatTemplate
     /// <summary>The same template with other BOS/EOS strings.</summary>
     public ChatTemplate WithTokens(string bosToken, string eosToken) => new(_template, bosToken, eosToken, IsFallback);
 
+    /// <summary>
+    /// Whether a message may have <paramref name="role"/>: one of <see cref="ChatMessage.OpenAiRoles"/> (the template decides
+    /// how to render it), or another that the template names as a string literal (e.g. <c>'ipython'</c> in Llama 3.1's).
+    /// </summary>
+    public bool KnowsRole(string role)
+    {
+        ArgumentNullException.ThrowIfNull(role);
+        return ChatMessage.OpenAiRoles.Contains(role) || _literals.Contains(role);
+    }
+
     /// <summary>Renders a conversation.</summary>
     /// <exception cref="TemplateException">The template raised an error for this conversation (e.g. roles it does not support) or failed.</exception>
     public string Render(IReadOnlyList<ChatMessage> messages, ChatTemplateOptions? options = null)
@@ -92,15 +105,17 @@ public sealed class ChatTemplate
 
     /// <summary>
     /// The token ids of a rendered prompt: special tokens parsed, and the BOS the tokenizer adds itself not doubled by one the
-    /// template printed (llama.cpp removes a leading <c>bos_token</c> from the rendering the same way).
+    /// template printed (llama.cpp removes a leading <c>bos_token</c> from the rendering the same way). A prompt that cannot
+    /// fit <paramref name="contextLength"/> tokens is rejected before it is tokenized (<see cref="Tokenization.Tokenizer.EncodePrompt"/>).
     /// </summary>
-    public int[] Tokenize(Tokenization.Tokenizer tokenizer, string renderedPrompt)
+    /// <exception cref="ArgumentException">The prompt needs more than <paramref name="contextLength"/> tokens.</exception>
+    public int[] Tokenize(Tokenization.Tokenizer tokenizer, string renderedPrompt, int contextLength = int.MaxValue)
     {
         ArgumentNullException.ThrowIfNull(tokenizer);
         ArgumentNullException.ThrowIfNull(renderedPrompt);
         if (tokenizer.AddBosToken && BosToken.Length > 0 && renderedPrompt.StartsWith(BosToken, StringComparison.Ordinal))
             renderedPrompt = renderedPrompt[BosToken.Length..];
-        return tokenizer.Encode(renderedPrompt, addSpecialTokens: true, parseSpecialTokens: true);
+        return tokenizer.EncodePrompt(renderedPrompt, contextLength, addSpecialTokens: true, parseSpecialTokens: true);
     }
 
     /// <summary>
@@ -112,6 +127,48 @@ public sealed class ChatTemplate
     {
         ArgumentNullException.ThrowIfNull(options);
         return IsFallback && !options.StopStrings.Contains("<|im_end|>") ? options with { StopStrings = [.. options.StopStrings, "<|im_end|>"] } : options;
+    }
+
+    // The string literals inside the {{ }} and {% %} tags of a template's source (a scan of the text: a role test needs no tree).
+    private static FrozenSet<string> StringLiterals(string source)
+    {
+        var literals = new HashSet<string>(StringComparer.Ordinal);
+        var text = new System.Text.StringBuilder();
+        int i = 0;
+        while ((i = source.IndexOf('{', i)) >= 0 && i + 1 < source.Length)
+        {
+            char kind = source[i + 1];
+            i += 2;
+            if (kind == '#')
+            {
+                int end = source.IndexOf("#}", i, StringComparison.Ordinal);
+                i = end < 0 ? source.Length : end + 2;
+                continue;
+            }
+            if (kind is not ('{' or '%'))
+            {
+                i--;
+                continue;
+            }
+            char close = kind == '{' ? '}' : '%';
+            while (i < source.Length && !(source[i] == close && i + 1 < source.Length && source[i + 1] == '}'))
+            {
+                char quote = source[i++];
+                if (quote is not ('"' or '\''))
+                    continue;
+                text.Clear();
+                while (i < source.Length && source[i] != quote)
+                {
+                    if (source[i] == '\\' && i + 1 < source.Length)
+                        i++;
+                    text.Append(source[i++]);
+                }
+                i++;
+                literals.Add(text.ToString());
+            }
+            i += 2;
+        }
+        return literals.ToFrozenSet(StringComparer.Ordinal);
     }
 
     private string RenderValues(JinjaList messages, ChatTemplateOptions options)

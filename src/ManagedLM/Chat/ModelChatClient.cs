@@ -130,7 +130,7 @@ public sealed class ModelChatClient : AI.IChatClient
             conversation.AddRange(ToTemplateMessages(m));
         if (conversation.Count == 0)
             throw new ArgumentException("There are no messages.", nameof(messages));
-        int[] prompt = _template.Tokenize(_model.Tokenizer, _template.Render(conversation));
+        int[] prompt = _template.Tokenize(_model.Tokenizer, _template.Render(conversation), GeneratorOptions.ContextLengthFor(_model, _options.Generator.ContextLength));
         return (prompt, _template.ForReply(Generation(options)));
     }
 

@@ -88,7 +88,7 @@ public sealed partial class Generator
     private int[] Encode(string prompt, GenerationOptions options)
     {
         ArgumentNullException.ThrowIfNull(prompt);
-        return Model.Tokenizer.Encode(prompt, options.AddSpecialTokens, options.ParseSpecialTokens);
+        return Model.Tokenizer.EncodePrompt(prompt, ContextLength, options.AddSpecialTokens, options.ParseSpecialTokens);
     }
 
     /// <summary>The state of one generation call between tokens (also driven step by step by a <see cref="Batching.BatchEngine"/>).</summary>

@@ -43,7 +43,7 @@ public sealed partial class Generator : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         Model = model;
         Options = options;
-        int context = options.ContextLength ?? Math.Min(model.MaxContextLength, GeneratorOptions.DefaultContextLength);
+        int context = GeneratorOptions.ContextLengthFor(model, options.ContextLength);
         if (context <= 0 || context > model.MaxContextLength)
             throw new ArgumentOutOfRangeException(nameof(options), context, $"ContextLength must be in [1, {model.MaxContextLength}].");
         if (options.Threads < 1)

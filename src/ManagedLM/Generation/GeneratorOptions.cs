@@ -10,6 +10,9 @@ public sealed record GeneratorOptions
 
     public static GeneratorOptions Default { get; } = new();
 
+    /// <summary>The context length a generator of <paramref name="model"/> gets when <paramref name="requested"/> (null: the default).</summary>
+    internal static int ContextLengthFor(Model.TransformerModel model, int? requested) => requested ?? Math.Min(model.MaxContextLength, DefaultContextLength);
+
     /// <summary>Most positions (prompt + generated) this generator holds; null: min(model's, 4096).</summary>
     public int? ContextLength { get; init; }
 

@@ -32,6 +32,44 @@ public sealed class BpeTokenizer : Tokenizer
                 _ranks.TryAdd(merges[rank], rank);
         }
         _rankLookup = _ranks.GetAlternateLookup<ReadOnlySpan<char>>();
+        if (!EncodesEveryByte())
+            MaxBytesPerToken = int.MaxValue;
+    }
+
+    // Whether every byte and every merge's result is a token: otherwise a word can lose bytes (a symbol that is not a token
+    // is dropped, as llama.cpp does), and no token count bounds a text's length.
+    private bool EncodesEveryByte()
+    {
+        for (int b = 0; b < 256; b++)
+        {
+            if (Vocabulary.Find([ByteLevelEncoding.ToChar((byte)b)]) < 0)
+                return false;
+        }
+        char[] merged = ArrayPool<char>.Shared.Rent(64);
+        try
+        {
+            foreach (string merge in _ranks.Keys)
+            {
+                int space = merge.IndexOf(' ', 1);
+                // Symbols hold no space (the byte map has none), so a merge with another never applies.
+                if (merge[0] == ' ' || merge.AsSpan(space + 1).Contains(' '))
+                    continue;
+                if (merged.Length < merge.Length)
+                {
+                    ArrayPool<char>.Shared.Return(merged);
+                    merged = ArrayPool<char>.Shared.Rent(merge.Length);
+                }
+                merge.AsSpan(0, space).CopyTo(merged);
+                merge.AsSpan(space + 1).CopyTo(merged.AsSpan(space));
+                if (Vocabulary.Find(merged.AsSpan(0, merge.Length - 1)) < 0)
+                    return false;
+            }
+            return true;
+        }
+        finally
+        {
+            ArrayPool<char>.Shared.Return(merged);
+        }
     }
 
     /// <summary>The pre-tokenizer (tokenizer.ggml.pre) in use.</summary>

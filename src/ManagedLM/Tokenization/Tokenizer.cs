@@ -18,6 +18,7 @@ public abstract class Tokenizer
     {
         Vocabulary = vocabulary;
         Model = model;
+        MaxBytesPerToken = vocabulary.MaxInputBytesPerToken;
     }
 
     /// <summary>Builds the tokenizer that <c>tokenizer.ggml.model</c> names ("llama" or "gpt2").</summary>
@@ -84,6 +85,48 @@ public abstract class Tokenizer
         if (addSpecialTokens && AddEosToken)
             output.Add(EosTokenId);
         return output.ToArray();
+    }
+
+    /// <summary>
+    /// The most bytes of UTF-8 text one token stands for: the longest token text in bytes (a SentencePiece ▁ counts 3, since
+    /// a text may hold ▁ itself), or one byte per char of a byte-level token; <see cref="int.MaxValue"/> where the vocabulary
+    /// gives no bound (a byte-level vocabulary without a token for every byte and every merge drops what it cannot encode).
+    /// </summary>
+    public int MaxBytesPerToken { get; private protected init; }
+
+    /// <summary>
+    /// The fewest tokens <see cref="Encode"/> can turn <paramref name="text"/> into, found without encoding it: its UTF-8
+    /// bytes over <see cref="MaxBytesPerToken"/>, rounded up (BOS/EOS not counted). Where a special token swallows the
+    /// whitespace beside it (lstrip/rstrip, e.g. Phi-3's), ASCII whitespace is not counted, on either side. 0 when
+    /// <see cref="MaxBytesPerToken"/> gives no bound.
+    /// </summary>
+    public int MinimumTokenCount(ReadOnlySpan<char> text)
+    {
+        if (MaxBytesPerToken == int.MaxValue)
+            return 0;
+        long bytes = TokenizerVocabulary.CountInputBytes(text, Vocabulary.SwallowsWhitespace);
+        return (int)Math.Min((bytes + MaxBytesPerToken - 1) / MaxBytesPerToken, int.MaxValue);
+    }
+
+    /// <summary>
+    /// <see cref="Encode"/> for a prompt that must fit a context of <paramref name="contextLength"/> tokens: a text that
+    /// needs more tokens than that whatever it holds (<see cref="MinimumTokenCount"/>) is rejected before it is encoded,
+    /// so a huge prompt costs no time or memory in proportion to its length. One that passes may still encode to more
+    /// tokens than the context: the caller checks the ids.
+    /// </summary>
+    /// <exception cref="ArgumentException">The prompt needs more than <paramref name="contextLength"/> tokens.</exception>
+    public int[] EncodePrompt(string prompt, int contextLength, bool addSpecialTokens = true, bool parseSpecialTokens = false)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        // UTF-8 holds at most 3 bytes per char: short prompts need no count.
+        if ((long)prompt.Length * 3 > (long)contextLength * MaxBytesPerToken && MinimumTokenCount(prompt) is var least && least > contextLength)
+        {
+            throw new ArgumentException(
+                $"The prompt needs at least {least} tokens ({TokenizerVocabulary.CountInputBytes(prompt, Vocabulary.SwallowsWhitespace)} bytes of UTF-8" +
+                $"{(Vocabulary.SwallowsWhitespace ? " besides whitespace" : "")}, at most {MaxBytesPerToken} per token); the context length is {contextLength}.",
+                nameof(prompt));
+        }
+        return Encode(prompt, addSpecialTokens, parseSpecialTokens);
     }
 
     /// <summary>Encodes text that holds no special tokens; <paramref name="afterSpecial"/>: it starts the input or follows a special token.</summary>

@@ -54,6 +54,12 @@ internal sealed class TokenizerVocabulary
     /// <summary>Control, user-defined and unknown tokens, longest text (in UTF-8 bytes) first.</summary>
     public int[] SpecialTokensByLength { get; }
 
+    /// <summary>Whether a special token swallows the whitespace beside it (lstrip/rstrip), so whitespace may cost no token.</summary>
+    public bool SwallowsWhitespace { get; }
+
+    /// <summary>The most bytes of input text one token can stand for (<see cref="CountInputBytes"/>: whitespace aside when <see cref="SwallowsWhitespace"/>).</summary>
+    public int MaxInputBytesPerToken { get; }
+
     public TokenizerVocabulary(GgufMetadata metadata, VocabularyDefaults defaults)
     {
         string[] tokens = metadata.GetArray<string>(Prefix + "tokens");
@@ -128,6 +134,34 @@ internal sealed class TokenizerVocabulary
 
         (_pieceData, _pieceStart) = BuildPieces(defaults.Encoding);
         ApplyStripHeuristics(metadata);
+        SwallowsWhitespace = SpecialTokensByLength.Any(i => (Attributes[i] & (TokenAttributes.LStrip | TokenAttributes.RStrip)) != 0);
+        MaxInputBytesPerToken = MaxInputBytes(defaults.Encoding);
+    }
+
+    /// <summary>
+    /// The UTF-8 bytes of <paramref name="text"/>, ASCII whitespace not counted when <paramref name="skipWhitespace"/>; a lone
+    /// surrogate (encoded as U+FFFD, 3 bytes) counts 2, so the count never exceeds what the text encodes to.
+    /// </summary>
+    public static long CountInputBytes(ReadOnlySpan<char> text, bool skipWhitespace)
+    {
+        long bytes = 0;
+        foreach (char c in text)
+            bytes += c < 0x80 ? (skipWhitespace && c is ' ' or '\t' or '\n' or '\v' or '\f' or '\r' ? 0 : 1) : c < 0x800 || char.IsSurrogate(c) ? 2 : 3;
+        return bytes;
+    }
+
+    // A token matched by its text (special tokens parsed from the input; every SentencePiece token, since the input may
+    // hold ▁ itself, 3 bytes) covers at most its text's bytes; a byte-level token covers one byte per char.
+    private int MaxInputBytes(PieceEncoding encoding)
+    {
+        long max = 1;
+        for (int i = 0; i < Count; i++)
+        {
+            bool literal = encoding == PieceEncoding.SentencePiece
+                || (Attributes[i] & (TokenAttributes.Control | TokenAttributes.UserDefined | TokenAttributes.Unknown)) != 0;
+            max = Math.Max(max, literal ? CountInputBytes(Texts[i], SwallowsWhitespace) : Texts[i].Length);
+        }
+        return (int)Math.Min(max, int.MaxValue);
     }
 
     /// <summary>The id of the token whose text is exactly <paramref name="text"/>, or -1.</summary>

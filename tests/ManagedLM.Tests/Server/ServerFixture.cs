@@ -48,9 +48,16 @@ public sealed record JsonReply(HttpStatusCode Status, HttpResponseHeaders Header
 /// <summary>Small HTTP helpers for the server tests.</summary>
 public static class Api
 {
-    public static async Task<JsonReply> Post(HttpClient http, string path, string json, string? apiKey = null)
+    public static Task<JsonReply> Post(HttpClient http, string path, string json, string? apiKey = null) =>
+        Post(http, path, new StringContent(json, Encoding.UTF8, "application/json"), apiKey);
+
+    /// <summary>Posts a body as given, bytes that are not UTF-8 included.</summary>
+    public static Task<JsonReply> Post(HttpClient http, string path, byte[] body) =>
+        Post(http, path, new ByteArrayContent(body) { Headers = { ContentType = new MediaTypeHeaderValue("application/json") } });
+
+    private static async Task<JsonReply> Post(HttpClient http, string path, HttpContent content, string? apiKey = null)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(json, Encoding.UTF8, "application/json") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = content };
         if (apiKey is not null)
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", apiKey);
         using var response = await http.SendAsync(request);
