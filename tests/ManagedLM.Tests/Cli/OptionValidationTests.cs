@@ -46,13 +46,8 @@ public class OptionValidationTests
 
     [Theory]
     [MemberData(nameof(BadValues))]
-    public void A_bad_value_names_its_flag_before_the_model_is_looked_for(string[] args, string message)
-    {
-        var (code, output, error) = CliRun.Invoke([args[0], "-m", Missing, .. args[1..]]);
-        Assert.Equal(ExitCodes.Usage, code);
-        Assert.Equal("", output);
-        Assert.Equal($"managedlm {args[0]}: error: {message} See 'managedlm {args[0]} --help'.", error.TrimEnd());
-    }
+    public void A_bad_value_names_its_flag_before_the_model_is_looked_for(string[] args, string message) =>
+        AssertUsageError([args[0], "-m", Missing, .. args[1..]], message);
 
     public static TheoryData<string[], string> BadConversionValues => new()
     {
@@ -65,7 +60,10 @@ public class OptionValidationTests
 
     [Theory]
     [MemberData(nameof(BadConversionValues))]
-    public void Conversion_flags_are_named_too(string[] args, string message)
+    public void Conversion_flags_are_named_too(string[] args, string message) => AssertUsageError(args, message);
+
+    // Exit code 1, nothing on stdout, and the parse error's one line.
+    private static void AssertUsageError(string[] args, string message)
     {
         var (code, output, error) = CliRun.Invoke(args);
         Assert.Equal(ExitCodes.Usage, code);
