@@ -24,6 +24,7 @@ internal static class ExitCodes
     /// <summary>The exit code an exception escaping a command stands for.</summary>
     public static int For(Exception e) => Unwrap(e) switch
     {
+        CommandFailedException => Failure,
         OperationCanceledException => Interrupted,
         ArgumentException => Usage,
         IOException or UnauthorizedAccessException or InvalidDataException or GgufFormatException or NotSupportedException
@@ -47,7 +48,7 @@ internal static class ExitCodes
             error.WriteLine($"{command}: {e}");
         else if (code == Interrupted)
             error.WriteLine($"{command}: interrupted");
-        else if (code == Failure)
+        else if (code == Failure && cause is not CommandFailedException)
             error.WriteLine($"{command}: error: {cause.GetType().Name}: {Message(cause)} (set {DebugVariable}=1 for the stack trace)");
         else
             error.WriteLine($"{command}: error: {Message(cause)}");
@@ -74,3 +75,9 @@ internal static class ExitCodes
         _ => e,
     };
 }
+
+/// <summary>
+/// A failure outside the input that the command explains in its message (a port that cannot be bound): exit code 3,
+/// reported as the message alone.
+/// </summary>
+internal sealed class CommandFailedException(string message, Exception inner) : Exception(message, inner);

@@ -5,14 +5,17 @@ internal static class ModelLocator
 {
     public const string EnvironmentVariable = "MANAGEDLM_MODEL";
 
-    /// <summary>The path to use, or throws <see cref="FileNotFoundException"/> saying where it looked.</summary>
+    /// <summary>
+    /// The path to use, or throws <see cref="FileNotFoundException"/> saying where it looked (an <see cref="IOException"/>
+    /// saying so for a directory).
+    /// </summary>
     public static string Resolve(string? model)
     {
         if (!string.IsNullOrEmpty(model))
-            return File.Exists(model) ? model : throw new FileNotFoundException($"Model file not found: {model}", model);
+            return File.Exists(NotADirectory(model)) ? model : throw new FileNotFoundException($"Model file not found: {model}", model);
         string? env = Environment.GetEnvironmentVariable(EnvironmentVariable);
         if (!string.IsNullOrEmpty(env))
-            return File.Exists(env) ? env : throw new FileNotFoundException($"Model file not found: {env} (from {EnvironmentVariable})", env);
+            return File.Exists(NotADirectory(env)) ? env : throw new FileNotFoundException($"Model file not found: {env} (from {EnvironmentVariable})", env);
         foreach (string candidate in DefaultCandidates())
         {
             if (File.Exists(candidate))
@@ -21,6 +24,10 @@ internal static class ModelLocator
         throw new FileNotFoundException(
             $"No model given: pass --model FILE or set {EnvironmentVariable} (looked for ../shared/models/stories260K.gguf too). See checkpoints/README.md.");
     }
+
+    /// <summary>The path, unless it is a directory: then an <see cref="IOException"/> that says so (opening it would say "access denied").</summary>
+    public static string NotADirectory(string path) =>
+        Directory.Exists(path) ? throw new IOException($"{path} is a directory, not a GGUF file.") : path;
 
     /// <summary>A file under ../shared/models beside the repository (e.g. <c>vocab/ggml-vocab-llama-spm.gguf.gz</c>), or throws saying where it looked.</summary>
     public static string SharedModelsFile(string relative)

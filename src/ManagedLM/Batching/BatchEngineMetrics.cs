@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Globalization;
 
 namespace ManagedLM.Batching;
 
@@ -27,6 +28,14 @@ public sealed record BatchEngineMetrics(
 
     /// <summary>Mean sequences advanced per step.</summary>
     public double MeanBatchSize { get; init; }
+
+    /// <summary>
+    /// One line: the requests now and so far, the steps and the tokens, e.g. <c>Active=2, Queued=0; requests: 9 admitted,
+    /// 7 completed, 0 cancelled, 0 rejected; 120 steps (mean batch 1.8); prompt 45 tokens (shared 10), generated 210 tokens,
+    /// 812.3 tokens/s</c>.
+    /// </summary>
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture,
+        $"Active={Active}, Queued={Queued}; requests: {Admitted} admitted, {Completed} completed, {Cancelled} cancelled, {Rejected} rejected; {Steps} steps (mean batch {MeanBatchSize:F1}); prompt {PromptTokens} tokens (shared {SharedPromptTokens}), generated {GeneratedTokens} tokens, {GeneratedTokensPerSecond:F1} tokens/s");
 }
 
 /// <summary>The engine's counters: written by the decoding thread, read by any thread.</summary>

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using ManagedLM.Generation;
@@ -181,7 +182,10 @@ public sealed class ChatSession : IDisposable
 
     private GenerationOptions TurnOptions() => Template.ForReply(GenerationOptions with { ReusePrefix = true });
 
-    /// <summary>Writes the conversation (system prompt and messages) as JSON.</summary>
+    /// <summary>
+    /// Writes the conversation (system prompt and messages) as indented JSON, text as readable as JSON allows
+    /// (quotes as <c>\"</c>, non-ASCII and HTML characters as themselves; the stream is for a file, not a web page).
+    /// </summary>
     public void Save(Stream stream)
     {
         ArgumentNullException.ThrowIfNull(stream);
@@ -189,7 +193,7 @@ public sealed class ChatSession : IDisposable
         foreach (var m in _messages)
             messages.Add(ToJson(m));
         var root = new JsonObject { ["system"] = SystemPrompt, ["messages"] = messages };
-        using var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
+        using var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
         root.WriteTo(writer);
     }
 

@@ -1,3 +1,6 @@
+using System.Globalization;
+using System.Text;
+
 namespace ManagedLM.Generation;
 
 /// <summary>Why generation stopped.</summary>
@@ -33,4 +36,35 @@ public sealed record GenerationResult(
 
     /// <summary>Per generated token, its log-probability (when asked with <see cref="GenerationOptions.Logprobs"/>).</summary>
     public IReadOnlyList<TokenOutput>? Tokens { get; init; }
+
+    /// <summary>Characters of <see cref="Text"/> that <see cref="ToString"/> shows.</summary>
+    private const int ShownTextChars = 60;
+
+    /// <summary>
+    /// One line: why it stopped, the token counts, the decode speed and the start of the text, e.g.
+    /// <c>StopReason=MaxTokens, 64 tokens (prompt 5, reused 0), 123.4 tokens/s: "Once upon a time, there was…"</c>.
+    /// </summary>
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture,
+        $"StopReason={StopReason}, {GeneratedTokens.Length} tokens (prompt {PromptTokens.Length}, reused {ReusedPromptTokens}), {DecodeTokensPerSecond:F1} tokens/s: \"{Excerpt(Text, ShownTextChars)}\"");
+
+    // The first chars of a text on one line: line breaks, tabs and quotes escaped, "…" where it was cut (never inside a surrogate pair).
+    private static string Excerpt(string text, int chars)
+    {
+        int length = Math.Min(text.Length, chars);
+        if (length < text.Length && length > 0 && char.IsHighSurrogate(text[length - 1]))
+            length--;
+        var s = new StringBuilder(length + 8);
+        foreach (char c in text.AsSpan(0, length))
+        {
+            _ = c switch
+            {
+                '\n' => s.Append("\\n"),
+                '\r' => s.Append("\\r"),
+                '\t' => s.Append("\\t"),
+                '"' or '\\' => s.Append('\\').Append(c),
+                _ => s.Append(c),
+            };
+        }
+        return length < text.Length ? s.Append('…').ToString() : s.ToString();
+    }
 }

@@ -32,6 +32,21 @@ public class BenchCommandTests
         Assert.Equal(3, rows.Length);
         Assert.Contains("pp4", rows[2]);
         Assert.Contains("llama", rows[2]);
+        Assert.EndsWith("\n", output.ToString());
+    }
+
+    [Theory]
+    [InlineData("synthetic/synth-llama-Q4_K_M.gguf", "llama 656.1K Q4_K - Medium")]
+    [InlineData("synthetic/synth-qwen2-Q4_K_M.gguf", "qwen2 ")]
+    [InlineData("stories260K.gguf", "llama 292.8K F32")]
+    public void Models_are_labelled_by_their_file_type(string file, string label)
+    {
+        var output = new StringWriter();
+        BenchCommand.Run(new BenchCommand.BenchSettings(TestData.Model(file), [2], [0], [1], 1), json: true, output);
+        Assert.EndsWith("\n", output.ToString());
+        string type = JsonDocument.Parse(output.ToString()).RootElement.GetProperty("model_type").GetString()!;
+        Assert.StartsWith(label, type);
+        Assert.EndsWith(file.StartsWith("synthetic", StringComparison.Ordinal) ? "Q4_K - Medium" : "F32", type);
     }
 }
 

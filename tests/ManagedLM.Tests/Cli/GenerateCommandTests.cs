@@ -16,8 +16,16 @@ public class GenerateCommandTests
         var log = new StringWriter();
         GenerateCommand.Run(Request("Once upon a time"), output, log);
         Assert.Equal("Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw\n", output.ToString());
-        Assert.Matches(@"prompt: 5 tokens, [\d.]+ tokens/s \| generated: 32 tokens, [\d.]+ tokens/s \| stop: MaxTokens", log.ToString());
+        Assert.Matches(TimingsPattern(promptTokens: 5, evalRuns: 31, "MaxTokens after 32 tokens"), log.ToString());
     }
+
+    // llama.cpp's timings lines, then why it stopped.
+    private static string TimingsPattern(int promptTokens, int evalRuns, string stop) =>
+        @"^load time        = +[\d.]+ ms \(model [\d.]+ ms, warm-up [\d.]+ ms\)\n"
+        + $@"prompt eval time = +[\d.]+ ms / +{promptTokens} tokens \( *[\d.]+ ms per token, +[\d.]+ tokens per second\)\n"
+        + $@"eval time        = +[\d.]+ ms / +{evalRuns} runs   \( *[\d.]+ ms per token, +[\d.]+ tokens per second\)\n"
+        + @"jit time         = +[\d.]+ ms \(compiling code the warm-up did not reach; not in the times above\)\n"
+        + $@"stop: {stop}\n$";
 
     [Fact]
     public void Json_with_prompt_ids_uses_the_ids_as_given()
@@ -30,6 +38,10 @@ public class GenerateCommandTests
         Assert.Equal(", there was a little girl", o.GetProperty("text").GetString());
         Assert.True(o.GetProperty("prompt_tokens_per_s").GetDouble() > 0);
         Assert.True(o.GetProperty("decode_tokens_per_s").GetDouble() > 0);
+        Assert.Equal(7, o.GetProperty("eval_runs").GetInt32()); // the 8th token is printed, never evaluated
+        Assert.True(o.GetProperty("load_ms").GetDouble() >= o.GetProperty("warmup_ms").GetDouble());
+        Assert.All(new[] { "prompt_eval_ms", "eval_ms", "jit_ms" }, name => Assert.True(o.GetProperty(name).GetDouble() >= 0, name));
+        Assert.EndsWith("}\n", output.ToString());
     }
 
     [Fact]
@@ -57,7 +69,7 @@ public class GenerateCommandTests
         var (code, output, error) = CliRun.Invoke("generate", "-m", TestData.Model("stories260K.gguf"), "-p", "Once upon a time", "-n", "8", "--temp", "0", "-t", "1");
         Assert.Equal(0, code);
         Assert.Equal("Once upon a time, there was a little girl\n", output);
-        Assert.StartsWith("prompt: 5 tokens, ", Assert.Single(error.TrimEnd().Split('\n')));
+        Assert.Matches(TimingsPattern(promptTokens: 5, evalRuns: 7, "MaxTokens after 8 tokens"), error);
     }
 
     [Fact]
@@ -66,5 +78,31 @@ public class GenerateCommandTests
         var output = new StringWriter();
         Assert.ThrowsAny<OperationCanceledException>(() => GenerateCommand.Run(Request("Once upon a time"), output, TextWriter.Null, new CancellationToken(canceled: true)));
         Assert.Equal("Once upon a time\n", output.ToString());
+    }
+
+    [Fact]
+    public void N_predict_minus_one_generates_until_the_context_is_full()
+    {
+        var (code, output, error) = CliRun.Invoke("generate", "-m", TestData.Model("stories260K.gguf"), "--prompt-ids", "1,403,407,261,378",
+            "-c", "16", "-n", "-1", "--temp", "0", "--ignore-eos", "--json");
+        Assert.True(code == 0, error);
+        var o = JsonDocument.Parse(output).RootElement;
+        Assert.Equal("ContextFull", o.GetProperty("stop_reason").GetString());
+        Assert.Equal(12, o.GetProperty("generated_ids").GetArrayLength()); // 11 evaluated after the prompt fill the context; the 12th is printed
+        Assert.Equal(11, o.GetProperty("eval_runs").GetInt32());
+    }
+
+    [Fact]
+    public void Seed_minus_one_picks_a_random_seed_and_reports_it()
+    {
+        ulong Seed(string seed)
+        {
+            var (code, output, error) = CliRun.Invoke("generate", "-m", TestData.Model("stories260K.gguf"), "--prompt-ids", "1", "-n", "1", "--seed", seed, "--json");
+            Assert.True(code == 0, error);
+            return JsonDocument.Parse(output).RootElement.GetProperty("seed").GetUInt64();
+        }
+        Assert.Equal(ulong.MaxValue, Seed("18446744073709551615"));
+        Assert.Equal(42UL, Seed("42"));
+        Assert.NotEqual(Seed("-1"), Seed("-1"));
     }
 }

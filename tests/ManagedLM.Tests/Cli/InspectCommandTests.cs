@@ -83,4 +83,16 @@ public class InspectCommandTests
         Assert.Equal(2, missing.ExitCode);
         Assert.Contains(path, missing.Error);
     }
+
+    [Theory]
+    [InlineData("synthetic/synth-llama-Q4_K_M.gguf", "File type: Q4_K - Medium (general.file_type = 15)")]
+    [InlineData("stories260K-F16.gguf", "File type: F16 (general.file_type = 1)")]
+    [InlineData("synthetic/synth-llama-Q4_0.gguf", "File type: Q4_0 (general.file_type = 2)")]
+    [InlineData("stories260K.gguf", "File type: F32 (no general.file_type: the type of most tensor bytes)")]
+    public void The_file_type_is_named_as_llama_cpp_names_it(string file, string line)
+    {
+        var (code, output, _) = Run(TestData.Model(file));
+        Assert.Equal(0, code);
+        Assert.Equal(line, Lines(output)[1]);
+    }
 }

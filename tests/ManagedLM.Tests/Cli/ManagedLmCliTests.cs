@@ -140,6 +140,18 @@ public sealed class ManagedLmCliTests : IDisposable
     }
 
     [Fact]
+    public void A_directory_given_as_a_model_is_named_as_a_directory()
+    {
+        foreach (string[] args in new[] { new[] { "generate", "-m", _dir, "-p", "x" }, ["inspect", _dir], ["bench", "-m", _dir], ["quantize", _dir, Missing, "--type", "Q8_0"] })
+        {
+            var (code, output, error) = CliRun.Invoke(args);
+            Assert.Equal(ExitCodes.BadInput, code);
+            Assert.Equal("", output);
+            Assert.Equal($"managedlm {args[0]}: error: {_dir} is a directory, not a GGUF file.", error.TrimEnd());
+        }
+    }
+
+    [Fact]
     public void Exceptions_map_to_exit_codes()
     {
         Assert.Equal(ExitCodes.Usage, ExitCodes.For(new ArgumentOutOfRangeException("n", 3, "too many")));
@@ -150,6 +162,7 @@ public sealed class ManagedLmCliTests : IDisposable
         Assert.Equal(ExitCodes.BadInput, ExitCodes.For(new AggregateException(new UnauthorizedAccessException())));
         Assert.Equal(ExitCodes.Failure, ExitCodes.For(new InvalidOperationException("bug")));
         Assert.Equal(ExitCodes.Interrupted, ExitCodes.For(new OperationCanceledException()));
+        Assert.Equal(ExitCodes.Failure, ExitCodes.For(new CommandFailedException("port", new IOException("in use"))));
     }
 
     [Fact]

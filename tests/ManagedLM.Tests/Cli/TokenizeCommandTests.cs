@@ -72,4 +72,17 @@ public class TokenizeCommandTests
         Assert.Equal(1, code);
         Assert.Contains("--file", error);
     }
+
+    [Fact]
+    public void Neither_text_nor_file_says_there_is_nothing_to_tokenize()
+    {
+        var (code, output, error) = Run("-m", TestData.Model("stories260K.gguf"));
+        Assert.Equal(1, code);
+        Assert.Equal("", output);
+        Assert.Equal("managedlm tokenize: error: Nothing to tokenize: give the text as an argument or a file with --file.", error.TrimEnd());
+
+        (code, _, error) = Run("-m", TestData.Model("stories260K.gguf"), "--file", TestData.Model("stories260K.gguf"), "text");
+        Assert.Equal(1, code);
+        Assert.Equal("managedlm tokenize: error: Give the text either as an argument or with --file, not both.", error.TrimEnd());
+    }
 }

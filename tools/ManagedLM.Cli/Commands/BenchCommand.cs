@@ -25,12 +25,12 @@ internal static class BenchCommand
         var prompt = CliOptions.IntList("--n-prompt", "-p", "Prompt lengths to test (tokens, comma-separated; 0 skips).", 128);
         var gen = CliOptions.IntList("--n-gen", "-n", "Generation lengths to test (tokens, comma-separated; 0 skips).", 64);
         var threads = CliOptions.IntList("--threads", "-t", "Thread counts to test (comma-separated).", Environment.ProcessorCount);
-        var reps = new Option<int>("--repetitions", "-r") { Description = "Runs of each test.", DefaultValueFactory = _ => 5 };
+        var reps = new Option<int>("--repetitions", "-r") { Description = "Runs of each test.", DefaultValueFactory = _ => 5 }.AtLeast(1);
         var json = new Option<bool>("--json") { Description = "Print JSON lines (llama-bench -o jsonl fields) instead of a table." };
         var batched = CliOptions.IntList("--batch", "-B",
             "Sequences decoded together in one batch (comma-separated), after llama.cpp's batched-bench: aggregate tg tokens/s after a -p prompt each.");
         var viaEngine = new Option<bool>("--engine") { Description = "With --batch: run the load through a BatchEngine with B concurrent submitters." };
-        var batch = new Option<int>("--ubatch-size", "-ub") { Description = "Prompt tokens per forward pass.", DefaultValueFactory = _ => 64 };
+        var batch = new Option<int>("--ubatch-size", "-ub") { Description = "Prompt tokens per forward pass.", DefaultValueFactory = _ => 64 }.AtLeast(1);
         var parallel = CliOptions.IntList("--parallel", "-np",
             "Independent generators decoding at once, each on its own thread (comma-separated): reports aggregate tg tokens/s and RSS instead of pp/tg.");
         var command = new CliCommand("bench", "Measure prompt-processing and generation speed, like llama-bench.",

@@ -6,7 +6,6 @@ using ManagedLM.Chat;
 using ManagedLM.Chat.Jinja;
 using ManagedLM.Generation;
 using ManagedLM.Model;
-using ManagedLM.Sampling;
 
 namespace ManagedLM.Cli.Commands;
 
@@ -27,22 +26,25 @@ internal static class ChatCommand
         var bos = new Option<string?>("--bos-token") { Description = "bos_token the template sees (default: the model's, or empty)." };
         var eos = new Option<string?>("--eos-token") { Description = "eos_token the template sees (default: the model's, or empty)." };
         var system = new Option<string?>("--system") { Description = "System prompt." };
-        var count = new Option<int>("--n-predict", "-n") { Description = "Most tokens per reply.", DefaultValueFactory = _ => 256 };
-        var temp = new Option<float>("--temp") { Description = "Temperature; 0 is greedy.", DefaultValueFactory = _ => SamplingOptions.Default.Temperature };
-        var seed = new Option<ulong?>("--seed", "-s") { Description = "Random seed (default: random)." };
-        var threads = new Option<int>("--threads", "-t") { Description = "Threads per matmul.", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var ctx = new Option<int?>("--ctx-size", "-c") { Description = "Context length (default: min(model's, 4096))." };
+        var flags = new SamplingFlags(256, "Most tokens per reply");
+        var threads = CliOptions.Threads();
+        var ctx = CliOptions.ContextSize();
         var command = new CliCommand("chat", "Chat with a model, or render a chat template (--render-only).",
         [
             new("Chat with a model, with a system prompt", "managedlm chat -m model.gguf --system \"You are a helpful assistant.\" --temp 0.7"),
             new("Greedy replies of at most 128 tokens in a context of 8192", "managedlm chat -m model.gguf --temp 0 -n 128 -c 8192"),
+            new("Sampled with generate's flags, a reply ending where it starts a user's turn", "managedlm chat -m model.gguf --top-k 20 --min-p 0.1 --repeat-penalty 1.1 --stop \"User:\""),
             new("The exact prompt a template file renders for a conversation", "managedlm chat --render-only --messages conversation.json --template template.jinja"),
             new("The model's own template, without the assistant's turn header",
                 "managedlm chat -m model.gguf --render-only --messages conversation.json --no-generation-prompt"),
         ])
         {
-            model, renderOnly, messages, template, noGenerationPrompt, bos, eos, system, count, temp, seed, threads, ctx,
+            model, renderOnly, messages, template, noGenerationPrompt, bos, eos, system,
         };
+        foreach (var option in flags.All)
+            command.Options.Add(option);
+        command.Options.Add(threads);
+        command.Options.Add(ctx);
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
@@ -58,11 +60,7 @@ internal static class ChatCommand
             var options = new ChatSessionOptions
             {
                 SystemPrompt = parse.GetValue(system),
-                Generation = new GenerationOptions
-                {
-                    MaxTokens = parse.GetValue(count),
-                    Sampling = SamplingOptions.Default with { Temperature = parse.GetValue(temp), Seed = parse.GetValue(seed) },
-                },
+                Generation = flags.Generation(parse),
                 Generator = new GeneratorOptions { Threads = parse.GetValue(threads), ContextLength = parse.GetValue(ctx) },
             };
             return Interactive(ModelLocator.Resolve(parse.GetValue(model)), parse.GetValue(template), options, Console.In, output, error);
@@ -101,6 +99,7 @@ internal static class ChatCommand
     public static int Interactive(string modelPath, string? templatePath, ChatSessionOptions options, TextReader input, TextWriter output, TextWriter error)
     {
         using var model = ModelLoading.Load(modelPath, error);
+        CliOptions.CheckContext(options.Generator.ContextLength, model.MaxContextLength);
         if (templatePath is not null)
             options = options with { Template = ChatTemplate.Parse(File.ReadAllText(templatePath), model.ChatTemplate.BosToken, model.ChatTemplate.EosToken) };
         else if (model.ChatTemplateWarning is { } warning)

@@ -21,16 +21,16 @@ internal static class ConversionCli
         return ExitCodes.Ok;
     }
 
-    public static Option<string> FileType() => new("--type")
+    public static Option<string> FileType() => new Option<string>("--type")
     {
         Description = $"File type (llama.cpp mix): {string.Join(", ", LlamaFileTypes.All.Select(LlamaFileTypes.Name))}.",
-    };
+    }.Checked(v => LlamaFileTypes.Parse(v));
 
     public static Option<string?> TokenEmbeddingType() => new("--token-embedding-type") { Description = "Tensor type of token_embd.weight instead of the mix's (e.g. Q8_0)." };
 
     public static Option<string?> OutputTensorType() => new("--output-tensor-type") { Description = "Tensor type of output.weight instead of the mix's (e.g. Q8_0)." };
 
-    public static Option<int> Threads() => new("--threads", "-t") { Description = "Quantization threads.", DefaultValueFactory = _ => Environment.ProcessorCount };
+    public static Option<int> Threads() => new Option<int>("--threads", "-t") { Description = "Quantization threads.", DefaultValueFactory = _ => Environment.ProcessorCount }.AtLeast(1);
 
     /// <summary>Builds the options; type names are parsed here so that a bad one is a user error.</summary>
     public static QuantizationOptions Options(string fileType, string? tokenEmbeddingType, string? outputTensorType, int threads, bool allowRequantize = false)

@@ -1,5 +1,8 @@
 using System.CommandLine;
+using System.Diagnostics;
 using System.Globalization;
+using System.Runtime;
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using ManagedLM.Generation;
 using ManagedLM.Sampling;
@@ -7,8 +10,8 @@ using ManagedLM.Sampling;
 namespace ManagedLM.Cli.Commands;
 
 /// <summary>
-/// `managedlm generate`: continues a prompt, streaming text as it is produced, then prints speed.
-/// `--json` prints one object (prompt_ids, generated_ids, text, prompt_tokens_per_s, decode_tokens_per_s) instead.
+/// `managedlm generate`: continues a prompt, streaming text as it is produced, then prints llama.cpp-style timings (load,
+/// prompt eval, eval) measured warm. `--json` prints one object (ids, text, stop reason, seed, timings) instead.
 /// </summary>
 internal static class GenerateCommand
 {
@@ -17,50 +20,34 @@ internal static class GenerateCommand
         var model = CliOptions.Model();
         var prompt = new Option<string?>("--prompt", "-p") { Description = "Prompt text (encoded with the model's tokenizer; BOS added when the model asks for it)." };
         var promptIds = new Option<string?>("--prompt-ids") { Description = "Prompt as comma-separated token ids, used as given (no BOS added, no tokenizer)." };
-        var count = new Option<int>("--n-predict", "-n") { Description = "Most tokens to generate.", DefaultValueFactory = _ => 128 };
-        var temp = new Option<float>("--temp") { Description = "Temperature; 0 is greedy.", DefaultValueFactory = _ => SamplingOptions.Default.Temperature };
-        var topK = new Option<int>("--top-k") { Description = "Top-k (0 disables).", DefaultValueFactory = _ => SamplingOptions.Default.TopK };
-        var topP = new Option<float>("--top-p") { Description = "Top-p (1 disables).", DefaultValueFactory = _ => SamplingOptions.Default.TopP };
-        var minP = new Option<float>("--min-p") { Description = "Min-p (0 disables).", DefaultValueFactory = _ => SamplingOptions.Default.MinP };
-        var typical = new Option<float>("--typical") { Description = "Locally typical sampling p (1 disables).", DefaultValueFactory = _ => SamplingOptions.Default.TypicalP };
-        var repeatPenalty = new Option<float>("--repeat-penalty") { Description = "Penalty for repeated tokens (1 disables).", DefaultValueFactory = _ => SamplingOptions.Default.RepeatPenalty };
-        var repeatLastN = new Option<int>("--repeat-last-n") { Description = "Tokens the penalties look back over (0 disables, -1 all).", DefaultValueFactory = _ => SamplingOptions.Default.RepeatLastN };
-        var presence = new Option<float>("--presence-penalty") { Description = "Presence penalty (0 disables)." };
-        var frequency = new Option<float>("--frequency-penalty") { Description = "Frequency penalty (0 disables)." };
-        var stop = new Option<string[]>("--stop") { Description = "Stop string (repeatable); not printed.", AllowMultipleArgumentsPerToken = false };
-        var ignoreEos = new Option<bool>("--ignore-eos") { Description = "Keep generating past end-of-generation tokens." };
+        var flags = new SamplingFlags(128, "Most tokens to generate");
         var kvType = new Option<KvCacheType>("--kv-type") { Description = "KV cache storage: F16 (default) or F32.", DefaultValueFactory = _ => KvCacheType.F16 };
-        var seed = new Option<ulong?>("--seed", "-s") { Description = "Random seed (default: random)." };
-        var threads = new Option<int>("--threads", "-t") { Description = "Threads per matmul.", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var ctx = new Option<int?>("--ctx-size", "-c") { Description = "Context length (default: min(model's, 4096))." };
+        var threads = CliOptions.Threads();
+        var ctx = CliOptions.ContextSize();
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of streaming text." };
         var command = new CliCommand("generate", "Generate text from a prompt.",
         [
             new("Greedy continuation of a prompt, 64 tokens at most", "managedlm generate -m model.gguf -p \"Once upon a time\" -n 64 --temp 0"),
             new("Sampled, reproducibly, until a stop string", "managedlm generate -m model.gguf -p \"The capital of France is\" --temp 0.7 --top-p 0.9 --seed 42 --stop \".\""),
-            new("Token ids in, one JSON object out (ids, text, speed)", "managedlm generate -m model.gguf --prompt-ids 1,403,407 -n 8 --json"),
+            new("Until end of generation or a full context, with a random seed", "managedlm generate -m model.gguf -p \"Chapter 1\" -n -1 --seed -1"),
+            new("Token ids in, one JSON object out (ids, text, timings)", "managedlm generate -m model.gguf --prompt-ids 1,403,407 -n 8 --json"),
             new("Long context with an F32 KV cache on 4 threads", "managedlm generate -m model.gguf -p \"Chapter 1\" -n 512 -c 8192 --kv-type F32 -t 4"),
         ])
         {
-            model, prompt, promptIds, count, temp, topK, topP, minP, typical, repeatPenalty, repeatLastN, presence, frequency,
-            stop, ignoreEos, seed, threads, ctx, kvType, json,
+            model, prompt, promptIds,
         };
+        foreach (var option in flags.All)
+            command.Options.Add(option);
+        foreach (var option in new Option[] { threads, ctx, kvType, json })
+            command.Options.Add(option);
         command.SetAction(parse =>
         {
             var request = new GenerateRequest(
                 ModelLocator.Resolve(parse.GetValue(model)), parse.GetValue(prompt), ParseIds(parse.GetValue(promptIds)),
-                parse.GetValue(count),
-                new SamplingOptions
-                {
-                    Temperature = parse.GetValue(temp), TopK = parse.GetValue(topK), TopP = parse.GetValue(topP),
-                    MinP = parse.GetValue(minP), TypicalP = parse.GetValue(typical), RepeatPenalty = parse.GetValue(repeatPenalty),
-                    RepeatLastN = parse.GetValue(repeatLastN), PresencePenalty = parse.GetValue(presence),
-                    FrequencyPenalty = parse.GetValue(frequency), Seed = parse.GetValue(seed),
-                },
-                parse.GetValue(threads), parse.GetValue(ctx), parse.GetValue(json))
+                flags.MaxTokens(parse), flags.Sampling(parse), parse.GetValue(threads), parse.GetValue(ctx), parse.GetValue(json))
             {
-                StopStrings = parse.GetValue(stop) ?? [],
-                IgnoreEndOfGeneration = parse.GetValue(ignoreEos),
+                StopStrings = flags.StopStrings(parse),
+                IgnoreEndOfGeneration = flags.IgnoresEndOfGeneration(parse),
                 KvCacheType = parse.GetValue(kvType),
             };
             using var ctrlC = new CancelOnCtrlC();
@@ -79,12 +66,32 @@ internal static class GenerateCommand
         public KvCacheType KvCacheType { get; init; } = KvCacheType.F16;
     }
 
+    /// <summary>
+    /// Where the time went, as llama.cpp's timings lines: loading (the file, then a warm-up pass that compiles and
+    /// touches what decoding uses), the prompt's evaluation, and decoding (<see cref="EvalRuns"/> forward passes with their
+    /// sampling; printing the text excluded). <see cref="Jit"/> is the time spent compiling code that the warm-up did not
+    /// reach (a longer attention span takes other vector paths), taken out of the two evaluation times.
+    /// </summary>
+    public sealed record Timings(TimeSpan Model, TimeSpan WarmUp, int PromptTokens, TimeSpan PromptEval, int EvalRuns, TimeSpan Eval, TimeSpan Jit)
+    {
+        public TimeSpan Load => Model + WarmUp;
+        public double PromptTokensPerSecond => PerSecond(PromptTokens, PromptEval);
+        public double EvalTokensPerSecond => PerSecond(EvalRuns, Eval);
+
+        private static double PerSecond(int count, TimeSpan time) => count == 0 ? 0 : count / Math.Max(time.TotalSeconds, 1e-9);
+    }
+
+    // Prompt tokens the warm-up evaluates: enough for the batched prompt kernels (four rows at a time) and their tail.
+    private const int WarmUpPromptTokens = 5;
+
     /// <summary>Generates; when <paramref name="cancellationToken"/> stops it, ends the line of text and throws <see cref="OperationCanceledException"/>.</summary>
     public static GenerationResult Run(GenerateRequest r, TextWriter output, TextWriter log, CancellationToken cancellationToken = default)
     {
+        var clock = Stopwatch.StartNew();
         using var model = ModelLoading.Load(r.ModelPath, log);
-        var tokenizer = model.Tokenizer;
-        int[] prompt = r.PromptIds ?? tokenizer.Encode(r.Prompt ?? "", addSpecialTokens: true);
+        var modelTime = clock.Elapsed;
+        CliOptions.CheckContext(r.ContextLength, model.MaxContextLength);
+        int[] prompt = r.PromptIds ?? model.Tokenizer.Encode(r.Prompt ?? "", addSpecialTokens: true);
         if (prompt.Length == 0)
             throw new ArgumentException("The prompt is empty: give --prompt text or --prompt-ids.");
         using var generator = model.CreateGenerator(new GeneratorOptions
@@ -98,19 +105,27 @@ internal static class GenerateCommand
             output.Flush();
         }
         GenerationResult result;
+        TimeSpan warmUp, jitStart, printing = TimeSpan.Zero, jitPrinting = TimeSpan.Zero;
+        TimeSpan? jitAtFirstToken = null;
+        Action<TokenOutput> onToken = token =>
+        {
+            jitAtFirstToken ??= JitInfo.GetCompilationTime();
+            if (r.Json)
+                return;
+            long start = Stopwatch.GetTimestamp();
+            var jit = JitInfo.GetCompilationTime();
+            output.Write(token.Text);
+            output.Flush();
+            printing += Stopwatch.GetElapsedTime(start);
+            jitPrinting += JitInfo.GetCompilationTime() - jit;
+        };
+        RuntimeHelpers.PrepareDelegate(onToken); // compiled now, not between the prompt and the first token
+        var options = new GenerationOptions { MaxTokens = r.MaxTokens, StopStrings = r.StopStrings, IgnoreEndOfGeneration = r.IgnoreEndOfGeneration };
         try
         {
-            result = generator.Complete(prompt, new GenerationOptions
-            {
-                MaxTokens = r.MaxTokens, StopStrings = r.StopStrings, IgnoreEndOfGeneration = r.IgnoreEndOfGeneration,
-            }, token =>
-            {
-                if (!r.Json)
-                {
-                    output.Write(token.Text);
-                    output.Flush();
-                }
-            }, cancellationToken);
+            warmUp = WarmUp(generator, prompt, cancellationToken);
+            jitStart = JitInfo.GetCompilationTime();
+            result = generator.Complete(prompt, options, onToken, cancellationToken);
         }
         catch (OperationCanceledException) when (!r.Json)
         {
@@ -118,6 +133,12 @@ internal static class GenerateCommand
             throw;
         }
 
+        // Compilation before the first token is the prompt's; after it, the decoding's (less what printing compiled).
+        var jitEnd = JitInfo.GetCompilationTime();
+        var jitPrompt = (jitAtFirstToken ?? jitEnd) - jitStart;
+        var jitEval = jitEnd - (jitAtFirstToken ?? jitEnd) - jitPrinting;
+        var timings = new Timings(modelTime, warmUp, prompt.Length, NonNegative(result.PromptTime - jitPrompt), generator.Position - prompt.Length,
+            NonNegative(result.DecodeTime - printing - jitEval), jitPrompt + jitEval);
         if (r.Json)
         {
             output.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
@@ -127,18 +148,56 @@ internal static class GenerateCommand
                 ["text"] = result.Text,
                 ["stop_reason"] = result.StopReason.ToString(),
                 ["seed"] = generator.Sampler.Seed,
-                ["prompt_tokens_per_s"] = Math.Round(result.PromptTokensPerSecond, 3),
-                ["decode_tokens_per_s"] = Math.Round(result.DecodeTokensPerSecond, 3),
+                ["load_ms"] = Milliseconds(timings.Load),
+                ["warmup_ms"] = Milliseconds(timings.WarmUp),
+                ["prompt_eval_ms"] = Milliseconds(timings.PromptEval),
+                ["prompt_tokens_per_s"] = Math.Round(timings.PromptTokensPerSecond, 3),
+                ["eval_ms"] = Milliseconds(timings.Eval),
+                ["eval_runs"] = timings.EvalRuns,
+                ["decode_tokens_per_s"] = Math.Round(timings.EvalTokensPerSecond, 3),
+                ["jit_ms"] = Milliseconds(timings.Jit),
             }));
         }
         else
         {
             output.WriteLine();
-            log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"prompt: {result.PromptTokens.Length} tokens, {result.PromptTokensPerSecond:F1} tokens/s | generated: {result.GeneratedTokens.Length} tokens, {result.DecodeTokensPerSecond:F1} tokens/s | stop: {result.StopReason}"));
+            WriteTimings(timings, result, log);
         }
         return result;
     }
+
+    /// <summary>
+    /// Evaluates the first tokens of the prompt and decodes two tokens, then forgets them (the sampler restarts from its
+    /// seed): the first call of every kernel compiles it and the first pass reads the weights in, which would otherwise
+    /// be charged to the prompt's speed. llama.cpp warms up the same way. Returns the time it took.
+    /// </summary>
+    private static TimeSpan WarmUp(Generator generator, int[] prompt, CancellationToken cancellationToken)
+    {
+        long start = Stopwatch.GetTimestamp();
+        generator.Complete(prompt[..Math.Min(prompt.Length, WarmUpPromptTokens)],
+            new GenerationOptions { MaxTokens = 2, IgnoreEndOfGeneration = true }, null, cancellationToken);
+        generator.Reset();
+        return Stopwatch.GetElapsedTime(start);
+    }
+
+    /// <summary>The timings as llama.cpp prints them, then why generation stopped.</summary>
+    public static void WriteTimings(Timings t, GenerationResult result, TextWriter log)
+    {
+        log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"load time        = {Milliseconds(t.Load),10:F2} ms (model {Milliseconds(t.Model):F2} ms, warm-up {Milliseconds(t.WarmUp):F2} ms)"));
+        log.WriteLine(Rate("prompt eval time", t.PromptEval, t.PromptTokens, "tokens", t.PromptTokensPerSecond));
+        log.WriteLine(Rate("eval time", t.Eval, t.EvalRuns, "runs  ", t.EvalTokensPerSecond));
+        log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"jit time         = {Milliseconds(t.Jit),10:F2} ms (compiling code the warm-up did not reach; not in the times above)"));
+        log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"stop: {result.StopReason} after {result.GeneratedTokens.Length} tokens"));
+    }
+
+    private static string Rate(string name, TimeSpan time, int count, string unit, double perSecond) => string.Create(CultureInfo.InvariantCulture,
+        $"{name,-16} = {Milliseconds(time),10:F2} ms / {count,5} {unit} ({(count == 0 ? 0 : Milliseconds(time) / count),8:F2} ms per token, {perSecond,8:F2} tokens per second)");
+
+    private static TimeSpan NonNegative(TimeSpan t) => t < TimeSpan.Zero ? TimeSpan.Zero : t;
+
+    private static double Milliseconds(TimeSpan t) => Math.Round(t.TotalMilliseconds, 3);
 
     private static int[]? ParseIds(string? ids)
     {

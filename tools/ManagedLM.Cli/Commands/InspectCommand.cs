@@ -28,7 +28,7 @@ internal static class InspectCommand
         };
         command.SetAction(parse =>
         {
-            using var gguf = GgufFile.OpenOrUnzip(parse.GetValue(file)!);
+            using var gguf = GgufFile.OpenOrUnzip(ModelLocator.NotADirectory(parse.GetValue(file)!));
             Write(gguf, parse.InvocationConfiguration.Output);
             return ExitCodes.Ok;
         });
@@ -42,9 +42,11 @@ internal static class InspectCommand
         var parts = new List<IRenderable>
         {
             Cell(Invariant($"GGUF v{gguf.Version}: {gguf.FileSize} bytes, alignment {gguf.Alignment}, {gguf.Metadata.Count} metadata entries, {gguf.Tensors.Count} tensors{data}")),
-            Cell(""),
-            Heading("Metadata:"),
         };
+        if (FileType(gguf) is { } fileType)
+            parts.Add(Cell($"File type: {fileType}"));
+        parts.Add(Cell(""));
+        parts.Add(Heading("Metadata:"));
         var metadata = Table(output, new TableColumn("key"), new TableColumn("type"), new TableColumn("value"));
         foreach (var entry in gguf.Metadata)
         {
@@ -84,6 +86,17 @@ internal static class InspectCommand
             parts.Add(types);
         }
         Terminal.Write(output, new Rows(parts));
+    }
+
+    // As llama.cpp names it, with where the name comes from; null for a file with neither general.file_type nor tensors.
+    private static string? FileType(GgufFile gguf)
+    {
+        if (ModelSummary.FileType(gguf.Metadata) is long fileType)
+            return Invariant($"{ModelSummary.FileTypeName(fileType)} ({ModelSummary.FileTypeKey} = {fileType})");
+        if (gguf.Tensors.Count == 0)
+            return null;
+        var dominant = gguf.Tensors.GroupBy(t => t.Type).OrderByDescending(g => g.Sum(t => t.ByteSize)).First().Key;
+        return $"{GgmlTypes.Name(dominant)} (no {ModelSummary.FileTypeKey}: the type of most tensor bytes)";
     }
 
     private static Text Heading(string text) => new(text, new Style(decoration: Decoration.Bold));

@@ -32,7 +32,7 @@ internal static class QuantizeCommand
             string outPath = parse.GetValue(output)!;
             try
             {
-                return (outPath, options.FileType, ModelQuantizer.QuantizeFile(parse.GetValue(input)!, outPath, options, progress));
+                return (outPath, options.FileType, ModelQuantizer.QuantizeFile(ModelLocator.NotADirectory(parse.GetValue(input)!), outPath, options, progress));
             }
             catch (InvalidOperationException e)
             {

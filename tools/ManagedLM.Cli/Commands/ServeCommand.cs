@@ -1,5 +1,6 @@
 using System.CommandLine;
 using ManagedLM.Batching;
+using ManagedLM.Model;
 using ManagedLM.Server;
 
 namespace ManagedLM.Cli.Commands;
@@ -13,14 +14,24 @@ internal static class ServeCommand
     public static Command Create()
     {
         var model = CliOptions.Model();
-        var host = new Option<string>("--host") { Description = "Address to bind: an IP, localhost, or 0.0.0.0 for every interface.", DefaultValueFactory = _ => "127.0.0.1" };
-        var port = new Option<int>("--port") { Description = "Port (0: any free port).", DefaultValueFactory = _ => 8080 };
-        var parallel = new Option<int>("--parallel", "-np") { Description = "Sequences decoded together; more requests wait in the queue.", DefaultValueFactory = _ => BatchEngineOptions.Default.MaxActiveSequences };
-        var queue = new Option<int>("--queue") { Description = "Requests that may wait for a place; beyond that the server answers 429.", DefaultValueFactory = _ => BatchEngineOptions.Default.MaxQueuedRequests };
-        var ctx = new Option<int?>("--ctx-size", "--ctx", "-c") { Description = "Context length of each sequence (default: min(model's, 4096))." };
-        var apiKey = new Option<string?>("--api-key") { Description = "Require Authorization: Bearer KEY on the API (default: ${MANAGEDLM_API_KEY}, else open)." };
-        var threads = new Option<int?>("--threads", "-t") { Description = "Threads of each decoding step (default: one per core)." };
-        var maxTokens = new Option<int>("--max-tokens") { Description = "Largest max_tokens a request may ask for, and the default.", DefaultValueFactory = _ => new ServerOptions().MaxTokensLimit };
+        var host = new Option<string>("--host") { Description = "Address to bind: an IP, localhost, or 0.0.0.0 for every interface.", DefaultValueFactory = _ => "127.0.0.1" }
+            .Checked(v => new ServerOptions { Host = v }.Validate());
+        var port = new Option<int>("--port") { Description = "Port (0: any free port).", DefaultValueFactory = _ => 8080 }
+            .Checked(v => new ServerOptions { Port = v }.Validate());
+        var parallel = new Option<int>("--parallel", "-np") { Description = "Sequences decoded together; more requests wait in the queue.", DefaultValueFactory = _ => BatchEngineOptions.Default.MaxActiveSequences }
+            .Checked(v => (BatchEngineOptions.Default with { MaxActiveSequences = v }).Validate());
+        var queue = new Option<int>("--queue") { Description = "Requests that may wait for a place; beyond that the server answers 429.", DefaultValueFactory = _ => BatchEngineOptions.Default.MaxQueuedRequests }
+            .Checked(v => (BatchEngineOptions.Default with { MaxQueuedRequests = v }).Validate());
+        var ctx = new Option<int?>("--ctx-size", "--ctx", "-c") { Description = "Context length of each sequence (default: min(model's, 4096))." }.AtLeast(1);
+        var apiKey = new Option<string?>("--api-key") { Description = "Require Authorization: Bearer KEY on the API (default: ${MANAGEDLM_API_KEY}, else open)." }
+            .Checked(v =>
+            {
+                if (v is "")
+                    throw new ArgumentException("--api-key must not be empty (leave it out for an open server).", "--api-key");
+            });
+        var threads = new Option<int?>("--threads", "-t") { Description = "Threads of each decoding step (default: one per core)." }.AtLeast(1);
+        var maxTokens = new Option<int>("--max-tokens") { Description = "Largest max_tokens a request may ask for, and the default.", DefaultValueFactory = _ => new ServerOptions().MaxTokensLimit }
+            .Checked(v => new ServerOptions { MaxTokensLimit = v }.Validate());
         var modelId = new Option<string?>("--alias") { Description = "Model id the API reports (default: the file name without .gguf)." };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No request log." };
         var command = new CliCommand("serve", "Serve a model over an OpenAI-compatible HTTP API (and a chat page at /).",
@@ -52,7 +63,8 @@ internal static class ServeCommand
             };
             options.Validate();
             using var m = ModelLoading.Load(path, parse.InvocationConfiguration.Error);
-            await using var server = await OpenAiServer.StartAsync(m, options, cancellationToken);
+            CliOptions.CheckContext(options.Engine.ContextLength, m.MaxContextLength);
+            await using var server = await Start(m, options, cancellationToken);
             Console.Out.WriteLine($"managedlm serve: {options.ModelId ?? m.Name} ({m.Config.Architecture}, context {server.Engine.ContextLength}, {options.Engine.MaxActiveSequences} parallel) on {string.Join(", ", server.Urls)}{(options.ApiKey is null ? "" : " (API key required)")}");
             Console.Out.WriteLine($"  chat page: {server.BaseAddress}   API: {server.BaseAddress}v1   Ctrl+C stops.");
             try
@@ -65,6 +77,19 @@ internal static class ServeCommand
             return 0;
         });
         return command;
+    }
+
+    // Starts the server; failing to listen (the port is taken, or not ours to use) is a failure of the machine, not of the input.
+    private static async Task<OpenAiServer> Start(TransformerModel model, ServerOptions options, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await OpenAiServer.StartAsync(model, options, cancellationToken);
+        }
+        catch (IOException e)
+        {
+            throw new CommandFailedException(e.Message, e);
+        }
     }
 
     private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;

@@ -13,18 +13,20 @@ internal static class SynthCommand
 {
     public static Command Create()
     {
-        var preset = new Option<string?>("--preset") { Description = $"Model shape: {string.Join(", ", SynthesisPreset.All.Select(p => p.Name))}." };
-        var arch = new Option<string?>("--arch") { Description = $"Architecture: {string.Join(", ", SynthesisSpec.Architectures)}." };
-        var embd = new Option<int?>("--embd") { Description = "Embedding length (n_embd)." };
-        var ff = new Option<int?>("--ff") { Description = "Feed-forward length (n_ff)." };
-        var layers = new Option<int?>("--layers") { Description = "Blocks (n_layer)." };
-        var heads = new Option<int?>("--heads") { Description = "Attention heads." };
-        var kvHeads = new Option<int?>("--kv-heads") { Description = "Key/value heads." };
-        var headDim = new Option<int?>("--head-dim") { Description = "Head size (default: embd / heads)." };
-        var vocab = new Option<int?>("--vocab") { Description = "Vocabulary size (must equal the tokenizer's)." };
-        var ctx = new Option<int?>("--ctx") { Description = "Context length." };
-        var ropeBase = new Option<float?>("--rope-base") { Description = "RoPE frequency base." };
-        var eps = new Option<float?>("--eps") { Description = "RMSNorm epsilon." };
+        var preset = new Option<string?>("--preset") { Description = $"Model shape: {string.Join(", ", SynthesisPreset.All.Select(p => p.Name))}." }
+            .Checked(v => SynthesisPreset.Get(v!));
+        var arch = new Option<string?>("--arch") { Description = $"Architecture: {string.Join(", ", SynthesisSpec.Architectures)}." }
+            .Checked(v => (SynthesisSpec.Tiny with { Architecture = v! }).Validate());
+        var embd = new Option<int?>("--embd") { Description = "Embedding length (n_embd)." }.AtLeast(1);
+        var ff = new Option<int?>("--ff") { Description = "Feed-forward length (n_ff)." }.AtLeast(1);
+        var layers = new Option<int?>("--layers") { Description = "Blocks (n_layer)." }.AtLeast(1);
+        var heads = new Option<int?>("--heads") { Description = "Attention heads." }.AtLeast(1);
+        var kvHeads = new Option<int?>("--kv-heads") { Description = "Key/value heads." }.AtLeast(1);
+        var headDim = new Option<int?>("--head-dim") { Description = "Head size (default: embd / heads)." }.AtLeast(1);
+        var vocab = new Option<int?>("--vocab") { Description = "Vocabulary size (must equal the tokenizer's)." }.AtLeast(1);
+        var ctx = new Option<int?>("--ctx") { Description = "Context length." }.AtLeast(1);
+        var ropeBase = new Option<float?>("--rope-base") { Description = "RoPE frequency base." }.Positive();
+        var eps = new Option<float?>("--eps") { Description = "RMSNorm epsilon." }.Positive();
         var tied = new Option<bool?>("--tied") { Description = "Tie the output matrix to token_embd (--tied false unties a tied preset)." };
         var seed = new Option<ulong>("--seed") { Description = "Seed of the weights.", DefaultValueFactory = _ => 1 };
         var type = ConversionCli.FileType();

@@ -33,7 +33,9 @@ internal static class TokenizeCommand
         {
             string? inline = parse.GetValue(text);
             string? path = parse.GetValue(file);
-            if ((inline is null) == (path is null))
+            if (inline is null && path is null)
+                throw new ArgumentException("Nothing to tokenize: give the text as an argument or a file with --file.");
+            if (inline is not null && path is not null)
                 throw new ArgumentException("Give the text either as an argument or with --file, not both.");
             var tokenizer = LoadTokenizer(ModelLocator.Resolve(parse.GetValue(model)));
             string input = inline ?? new UTF8Encoding(false, false).GetString(File.ReadAllBytes(path!));

@@ -1,0 +1,150 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using ManagedLM.Chat;
+using ManagedLM.Generation;
+using ManagedLM.Model;
+using ManagedLM.Sampling;
+using Microsoft.Extensions.AI;
+
+namespace ManagedLM.Tests.Samples;
+
+/// <summary>
+/// Runs the README's samples (samples/, built with the tests) as a user would, on stories260K, and checks what they print
+/// against the same calls made here.
+/// </summary>
+public sealed class SampleRunTests : IDisposable
+{
+    private static readonly GenerationOptions Greedy32 = new() { MaxTokens = 32, Sampling = SamplingOptions.Greedy };
+
+    private readonly string _dir = Directory.CreateTempSubdirectory("managedlm-samples-").FullName;
+    private readonly TransformerModel _model = TransformerModel.Load(TestData.Model("stories260K.gguf"));
+
+    public void Dispose()
+    {
+        _model.Dispose();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    [Fact]
+    public void Quick_start_prints_the_seeded_story_the_greedy_stream_and_its_result()
+    {
+        string output = Run("ManagedLM.Samples.QuickStart", TestData.Model("stories260K.gguf"));
+        Assert.Equal("""
+            , there was a boy named Tim. Tim loved to play outside in the sun. One day, he saw a big horse on the ground. It was a piece of flowers. The flower was n
+            . He liked to play with his toys. He liked to play with his toys. He liked to play with his toy
+            StopReason=MaxTokens, 32 tokens (prompt 7, reused 1), # tokens/s: ". He liked to play with his toys. He liked to play with his …"
+
+            """, Regex.Replace(output, @"[\d.]+ tokens/s", "# tokens/s"));
+    }
+
+    [Fact]
+    public void Many_requests_give_every_prompt_the_text_it_gets_alone_in_each_of_the_four_ways()
+    {
+        var o = JsonDocument.Parse(Run("ManagedLM.Samples", "many-requests", TestData.Model("stories260K.gguf"))).RootElement;
+        string[] prompts = Strings(o.GetProperty("prompts"));
+        Assert.Equal(4, prompts.Length);
+        string[] alone = prompts.Select(Alone).ToArray();
+        Assert.Equal(alone, Strings(o.GetProperty("task_run")));
+        Assert.Equal(alone, Strings(o.GetProperty("batch_generate")));
+        Assert.Equal(alone, Strings(o.GetProperty("thread_local")));
+        Assert.Equal(alone[0], o.GetProperty("pool").GetString());
+    }
+
+    [Fact]
+    public void Batch_engine_requests_give_what_each_gives_alone_and_the_metrics_count_them()
+    {
+        var (printed, o) = SplitJson(Run("ManagedLM.Samples", "batch-engine", TestData.Model("stories260K.gguf")));
+        Assert.Equal(Alone("Tom had a ball"), printed);
+        Assert.Equal(Alone("Once upon a time"), o.GetProperty("generate").GetString());
+        Assert.Equal(Alone("The sun was hot"), o.GetProperty("submitted").GetString());
+        Assert.Equal(Alone("Lily saw a cat"), o.GetProperty("try_submit").GetString());
+        Assert.Matches(@"^Active=0, Queued=0; requests: 4 admitted, 4 completed, 0 cancelled, 0 rejected; \d+ steps \(mean batch [\d.]+\); prompt \d+ tokens \(shared \d+\), generated 128 tokens, [\d.]+ tokens/s$",
+            o.GetProperty("metrics").GetString());
+        Assert.StartsWith("Active=", o.GetProperty("metrics_then").GetString());
+    }
+
+    [Fact]
+    public void Chat_saves_both_turns_as_they_were_printed()
+    {
+        var (streamed, o) = SplitJson(Run("ManagedLM.Samples", "chat", TestData.Model("stories260K.gguf")));
+        using var restored = new ChatSession(_model, new ChatSessionOptions());
+        using (var file = File.OpenRead(Path.Combine(_dir, "chat.json")))
+            restored.Load(file);
+        Assert.Equal("You are a concise assistant.", restored.SystemPrompt);
+        Assert.Equal(
+            [ManagedLM.Chat.ChatMessage.User("What is a GGUF file?"), ManagedLM.Chat.ChatMessage.Assistant(o.GetProperty("reply").GetString()!),
+             ManagedLM.Chat.ChatMessage.User("And a tensor?"), ManagedLM.Chat.ChatMessage.Assistant(streamed)],
+            restored.Messages);
+    }
+
+    [Fact]
+    public async Task Chat_client_answers_as_a_ModelChatClient_here_does()
+    {
+        var (printed, o) = SplitJson(Run("ManagedLM.Samples", "chat-client", TestData.Model("stories260K.gguf")));
+        IChatClient client = new ModelChatClient(_model);
+        ChatResponse r = await client.GetResponseAsync("What is a GGUF file?",
+            new ChatOptions { Temperature = 0.2f, TopP = 0.9f, MaxOutputTokens = 200, StopSequences = ["\n\n"], Seed = 7 });
+        string streamed = string.Concat(await client.GetStreamingResponseAsync("And a tensor?", new ChatOptions { Seed = 7 }).Select(u => u.Text).ToArrayAsync());
+        Assert.Equal(r.Text, o.GetProperty("text").GetString());
+        Assert.Equal(r.Usage!.OutputTokenCount, o.GetProperty("output_tokens").GetInt64());
+        Assert.Equal(r.FinishReason!.Value.Value, o.GetProperty("finish_reason").GetString());
+        Assert.Equal($"{r.Text} ({r.Usage.OutputTokenCount} tokens, {r.FinishReason})\n{streamed}", printed);
+    }
+
+    [Fact]
+    public void Without_a_sample_name_the_samples_say_which_there_are()
+    {
+        var (code, stdout, stderr) = Process("ManagedLM.Samples");
+        Assert.Equal(1, code);
+        Assert.Equal("", stdout);
+        Assert.Equal("usage: ManagedLM.Samples (many-requests | batch-engine | chat | chat-client) [MODEL.gguf]\n", stderr);
+    }
+
+    // The greedy 32-token continuation of a prompt on a generator of its own.
+    private string Alone(string prompt)
+    {
+        using var generator = _model.CreateGenerator();
+        return generator.Generate(prompt, Greedy32);
+    }
+
+    private static string[] Strings(JsonElement array) => array.EnumerateArray().Select(e => e.GetString()!).ToArray();
+
+    // What a sample printed before its last line, and that line: its JSON summary.
+    private static (string Printed, JsonElement Json) SplitJson(string output)
+    {
+        Assert.EndsWith("\n", output);
+        int lastLine = output.LastIndexOf('\n', output.Length - 2);
+        Assert.True(lastLine >= 0, $"Expected the printed text and a JSON line, got: {output}");
+        return (output[..lastLine], JsonDocument.Parse(output[(lastLine + 1)..]).RootElement);
+    }
+
+    // Runs a sample to its end (exit code 0) and returns its stdout.
+    private string Run(string sample, params string[] args)
+    {
+        var (code, stdout, stderr) = Process(sample, args);
+        Assert.True(code == 0, $"{sample} {string.Join(' ', args)}: exit code {code}\n{stderr}");
+        return stdout;
+    }
+
+    // Runs a sample's assembly (copied beside the tests) with `dotnet`, in this test's folder.
+    private (int Code, string Stdout, string Stderr) Process(string sample, params string[] args)
+    {
+        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = _dir,
+        };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, sample + ".dll"));
+        foreach (string a in args)
+            start.ArgumentList.Add(a);
+        using var process = System.Diagnostics.Process.Start(start) ?? throw new InvalidOperationException($"Could not start {sample}.");
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(TimeSpan.FromMinutes(2)))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"{sample} {string.Join(' ', args)} ran longer than 2 minutes.");
+        }
+        return (process.ExitCode, stdout.Result.ReplaceLineEndings("\n"), stderr.Result.ReplaceLineEndings("\n"));
+    }
+}

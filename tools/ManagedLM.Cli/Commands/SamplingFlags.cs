@@ -1,0 +1,76 @@
+using System.CommandLine;
+using System.Globalization;
+using ManagedLM.Generation;
+using ManagedLM.Sampling;
+
+namespace ManagedLM.Cli.Commands;
+
+/// <summary>
+/// The flags that shape a reply, shared by generate and chat: how many tokens (-n), the sampling chain with llama.cpp's
+/// names and defaults, the seed, stop strings. Values are checked as the command line is parsed, by the library's own
+/// bounds, and reported under the flag's name.
+/// </summary>
+internal sealed class SamplingFlags
+{
+    private readonly Option<int> _count;
+    private readonly Option<float> _temperature = Sampling<float>("--temp", "Temperature; 0 is greedy.", SamplingOptions.Default.Temperature, (o, v) => o with { Temperature = v });
+    private readonly Option<int> _topK = Sampling<int>("--top-k", "Top-k (0 disables).", SamplingOptions.Default.TopK, (o, v) => o with { TopK = v });
+    private readonly Option<float> _topP = Sampling<float>("--top-p", "Top-p (1 disables).", SamplingOptions.Default.TopP, (o, v) => o with { TopP = v });
+    private readonly Option<float> _minP = Sampling<float>("--min-p", "Min-p (0 disables).", SamplingOptions.Default.MinP, (o, v) => o with { MinP = v });
+    private readonly Option<float> _typical = Sampling<float>("--typical", "Locally typical sampling p (1 disables).", SamplingOptions.Default.TypicalP, (o, v) => o with { TypicalP = v });
+    private readonly Option<float> _repeatPenalty = Sampling<float>("--repeat-penalty", "Penalty for repeated tokens (1 disables).", SamplingOptions.Default.RepeatPenalty, (o, v) => o with { RepeatPenalty = v });
+    private readonly Option<int> _repeatLastN = Sampling<int>("--repeat-last-n", "Tokens the penalties look back over (0 disables, -1 all).", SamplingOptions.Default.RepeatLastN, (o, v) => o with { RepeatLastN = v });
+    private readonly Option<float> _presence = Sampling<float>("--presence-penalty", "Presence penalty (0 disables).", 0, (o, v) => o with { PresencePenalty = v });
+    private readonly Option<float> _frequency = Sampling<float>("--frequency-penalty", "Frequency penalty (0 disables).", 0, (o, v) => o with { FrequencyPenalty = v });
+    private readonly Option<string?> _seed = new Option<string?>("--seed", "-s") { Description = "Random seed; -1 (the default) picks one at random." }
+        .Checked(v => Seed(v));
+    private readonly Option<string[]> _stop = new Option<string[]>("--stop") { Description = "Stop string (repeatable); not printed.", AllowMultipleArgumentsPerToken = false }
+        .Checked(v => new GenerationOptions { StopStrings = v ?? [] }.Validate());
+    private readonly Option<bool> _ignoreEos = new("--ignore-eos") { Description = "Keep generating past end-of-generation tokens." };
+
+    /// <param name="defaultCount">The default of -n/--n-predict.</param>
+    /// <param name="countDescription">What -n counts ("Most tokens to generate").</param>
+    public SamplingFlags(int defaultCount, string countDescription)
+    {
+        _count = new Option<int>("--n-predict", "-n")
+        {
+            Description = $"{countDescription}; -1: until end of generation or a full context.", DefaultValueFactory = _ => defaultCount,
+        }.AtLeast(-1, " (-1: until end of generation or a full context)");
+    }
+
+    /// <summary>Every flag, in the order --help lists them.</summary>
+    public IEnumerable<Option> All =>
+        [_count, _temperature, _topK, _topP, _minP, _typical, _repeatPenalty, _repeatLastN, _presence, _frequency, _stop, _ignoreEos, _seed];
+
+    /// <summary>-n as a token budget: -1 is no budget (the context or an end-of-generation token ends the reply).</summary>
+    public int MaxTokens(ParseResult parse) => parse.GetValue(_count) is >= 0 and var n ? n : int.MaxValue;
+
+    /// <summary>The sampling chain the flags give.</summary>
+    public SamplingOptions Sampling(ParseResult parse) => new()
+    {
+        Temperature = parse.GetValue(_temperature), TopK = parse.GetValue(_topK), TopP = parse.GetValue(_topP), MinP = parse.GetValue(_minP),
+        TypicalP = parse.GetValue(_typical), RepeatPenalty = parse.GetValue(_repeatPenalty), RepeatLastN = parse.GetValue(_repeatLastN),
+        PresencePenalty = parse.GetValue(_presence), FrequencyPenalty = parse.GetValue(_frequency), Seed = Seed(parse.GetValue(_seed)),
+    };
+
+    /// <summary>Token budget, sampling, stop strings and --ignore-eos as generation options.</summary>
+    public GenerationOptions Generation(ParseResult parse) => new()
+    {
+        MaxTokens = MaxTokens(parse), Sampling = Sampling(parse), StopStrings = StopStrings(parse), IgnoreEndOfGeneration = IgnoresEndOfGeneration(parse),
+    };
+
+    public IReadOnlyList<string> StopStrings(ParseResult parse) => parse.GetValue(_stop) ?? [];
+
+    public bool IgnoresEndOfGeneration(ParseResult parse) => parse.GetValue(_ignoreEos);
+
+    // A sampling flag whose value SamplingOptions.Validate checks.
+    private static Option<T> Sampling<T>(string name, string description, T defaultValue, Func<SamplingOptions, T, SamplingOptions> set) =>
+        new Option<T>(name) { Description = description, DefaultValueFactory = _ => defaultValue }
+            .Checked(v => set(SamplingOptions.Default, v).Validate());
+
+    // -1 or absent (llama.cpp's "random"): null; else a seed in [0, 2^64).
+    private static ulong? Seed(string? value) =>
+        value is null or "-1" ? null
+        : ulong.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out ulong seed) ? seed
+        : throw new ArgumentException($"-s/--seed must be -1 (random) or an integer in [0, {ulong.MaxValue}]; got \"{value}\".", "-s/--seed");
+}
