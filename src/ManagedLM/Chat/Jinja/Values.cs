@@ -222,7 +222,7 @@ public static class Values
         void Indent(int lvl)
         {
             if (indent > 0)
-                text.Append('\n').Append(' ', lvl * indent);
+                text.Append('\n').Append(' ', (int)Math.Min((long)lvl * indent, int.MaxValue));
         }
         void Separator()
         {
