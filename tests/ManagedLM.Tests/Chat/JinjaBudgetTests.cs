@@ -187,6 +187,30 @@ public sealed class JinjaBudgetTests
         Assert.Equal("['a', 'b', 'c']|['a', 'b', '', 'c']|3", JinjaTemplate.Parse("{{ ' a\\tb\\n c '.split() }}|{{ 'a,b,,c'.split(',') }}|{{ ' a b  c '|wordcount }}").Render([]));
     }
 
+    // A conversation of 400,000 characters (some 100,000 tokens) renders with every reference template on a quarter of the
+    // default work budget: the budget stops blowups, not long chats.
+    [Fact]
+    public void A_long_conversation_renders_well_within_the_work_budget()
+    {
+        var messages = new System.Text.Json.Nodes.JsonArray();
+        for (int i = 0; i < 200; i++)
+            messages.Add(new System.Text.Json.Nodes.JsonObject { ["role"] = i % 2 == 0 ? "user" : "assistant", ["content"] = $"{i}: " + new string('w', 2000) });
+        var options = new ChatTemplateOptions
+        {
+            AddGenerationPrompt = true,
+            Now = new DateTime(2024, 7, 26, 0, 0, 0, DateTimeKind.Utc),
+            Limits = new RenderLimits { MaxValueWork = RenderLimits.Default.MaxValueWork / 4 },
+        };
+        var templates = Directory.GetFiles(Path.Combine(TestData.ModelsDir, "templates"), "*.jinja");
+        Assert.NotEmpty(templates);
+        foreach (string file in templates)
+        {
+            var template = ChatTemplate.Parse(File.ReadAllText(file), "<s>", "</s>");
+            string prompt = template.Render(new System.Text.Json.Nodes.JsonObject { ["messages"] = messages.DeepClone() }, options);
+            Assert.True(prompt.Length > 400_000, $"{Path.GetFileName(file)}: {prompt.Length} characters");
+        }
+    }
+
     // Searches for long values (past .NET's fast path) and strips of long sets take time linear in both strings, not their product.
     [Fact]
     public void Searches_in_long_strings_take_linear_time()
