@@ -34,6 +34,8 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
 
     // Decoder-thread state.
     private readonly List<Sequence> _active = [];
+    private readonly List<(Sequence, GenerationResult)> _finished = [];   // this step's, completed at its end
+    private int _running;                   // _active's sequences not yet retired, for Metrics from other threads
     private readonly List<Generator> _idle = [];   // finished sequences' generators, kept for their cached prefixes
     private readonly List<BatchItem> _items = [];
     private readonly List<Sequence> _stepped = [];
@@ -65,7 +67,7 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
     public int ContextLength => GeneratorOptions.ContextLengthFor(_model, _options.ContextLength);
 
     /// <summary>Counters of what the engine has done so far.</summary>
-    public BatchEngineMetrics Metrics => _counters.Snapshot(_active.Count, Volatile.Read(ref _queued));
+    public BatchEngineMetrics Metrics => _counters.Snapshot(Volatile.Read(ref _running), Volatile.Read(ref _queued));
 
     /// <summary>Submits a request, waiting while the queue is full.</summary>
     /// <exception cref="ArgumentException">The prompt is empty, too long for the context, or the options are invalid.</exception>
@@ -214,6 +216,7 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
                 if (_options.SharePrefixes && request.Options.ReusePrefix)
                     ShareLongestPrefix(g, run);
                 _active.Add(new Sequence(request, g, run));
+                Interlocked.Increment(ref _running);
                 _counters.Admitted(run.Reused);
             }
             catch (Exception e)
@@ -343,17 +346,22 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
         }
         _active.RemoveAll(s => s.Done);
         _counters.Stepped(_stepped.Count, promptTokens, generated, clock.Elapsed);
+        // Completed only now, so that an awaiter reading Metrics sees this step counted.
+        foreach (var (s, result) in _finished)
+        {
+            s.Request.Complete(result);
+            s.Request.Release();
+        }
+        _finished.Clear();
     }
 
     private void Finish(Sequence s, TokenOutput? final)
     {
         if (final is { } f)
             s.Request.Write(f);
-        var result = s.Generator.LastResult!;
+        _finished.Add((s, s.Generator.LastResult!));
         Retire(s);
         _counters.Completed();
-        s.Request.Complete(result);
-        s.Request.Release();
     }
 
     private void Release(Sequence s, Exception error)
@@ -367,6 +375,7 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
     private void Retire(Sequence s)
     {
         s.Done = true;
+        Interlocked.Decrement(ref _running);   // before the request completes, so its awaiter sees it gone
         s.Generator.Exit();
         _idle.Add(s.Generator);
         TrimIdle();
