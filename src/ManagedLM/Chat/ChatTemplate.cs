@@ -1,4 +1,3 @@
-using System.Collections.Frozen;
 using System.Text.Json.Nodes;
 using ManagedLM.Chat.Jinja;
 using ManagedLM.Generation;
@@ -34,12 +33,10 @@ public sealed record ChatTemplateOptions
 public sealed class ChatTemplate
 {
     private readonly JinjaTemplate _template;
-    private readonly FrozenSet<string> _literals;
 
     private ChatTemplate(JinjaTemplate template, string bosToken, string eosToken, bool isFallback)
     {
         _template = template;
-        _literals = StringLiterals(template.Source);
         BosToken = bosToken;
         EosToken = eosToken;
         IsFallback = isFallback;
@@ -75,12 +72,13 @@ public sealed class ChatTemplate
 
     /// <summary>
     /// Whether a message may have <paramref name="role"/>: one of <see cref="ChatMessage.OpenAiRoles"/> (the template decides
-    /// how to render it), or another that the template names as a string literal (e.g. <c>'ipython'</c> in Llama 3.1's).
+    /// how to render it), or another that the template compares a value with (e.g. <c>'ipython'</c> in Llama 3.1's
+    /// <c>message.role == 'ipython'</c>; see <see cref="JinjaTemplate.ComparedStrings"/>).
     /// </summary>
     public bool KnowsRole(string role)
     {
         ArgumentNullException.ThrowIfNull(role);
-        return ChatMessage.OpenAiRoles.Contains(role) || _literals.Contains(role);
+        return ChatMessage.OpenAiRoles.Contains(role) || _template.ComparedStrings.Contains(role);
     }
 
     /// <summary>Renders a conversation.</summary>
@@ -127,48 +125,6 @@ public sealed class ChatTemplate
     {
         ArgumentNullException.ThrowIfNull(options);
         return IsFallback && !options.StopStrings.Contains("<|im_end|>") ? options with { StopStrings = [.. options.StopStrings, "<|im_end|>"] } : options;
-    }
-
-    // The string literals inside the {{ }} and {% %} tags of a template's source (a scan of the text: a role test needs no tree).
-    private static FrozenSet<string> StringLiterals(string source)
-    {
-        var literals = new HashSet<string>(StringComparer.Ordinal);
-        var text = new System.Text.StringBuilder();
-        int i = 0;
-        while ((i = source.IndexOf('{', i)) >= 0 && i + 1 < source.Length)
-        {
-            char kind = source[i + 1];
-            i += 2;
-            if (kind == '#')
-            {
-                int end = source.IndexOf("#}", i, StringComparison.Ordinal);
-                i = end < 0 ? source.Length : end + 2;
-                continue;
-            }
-            if (kind is not ('{' or '%'))
-            {
-                i--;
-                continue;
-            }
-            char close = kind == '{' ? '}' : '%';
-            while (i < source.Length && !(source[i] == close && i + 1 < source.Length && source[i + 1] == '}'))
-            {
-                char quote = source[i++];
-                if (quote is not ('"' or '\''))
-                    continue;
-                text.Clear();
-                while (i < source.Length && source[i] != quote)
-                {
-                    if (source[i] == '\\' && i + 1 < source.Length)
-                        i++;
-                    text.Append(source[i++]);
-                }
-                i++;
-                literals.Add(text.ToString());
-            }
-            i += 2;
-        }
-        return literals.ToFrozenSet(StringComparer.Ordinal);
     }
 
     private string RenderValues(JinjaList messages, ChatTemplateOptions options)

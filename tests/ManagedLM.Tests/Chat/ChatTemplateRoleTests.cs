@@ -2,7 +2,7 @@ using ManagedLM.Chat;
 
 namespace ManagedLM.Tests.Chat;
 
-/// <summary>A template knows OpenAI's roles and the ones it names as string literals, and no others.</summary>
+/// <summary>A template knows OpenAI's roles and the strings it compares values with, and no others.</summary>
 public class ChatTemplateRoleTests
 {
     private static ChatTemplate Reference(string name) => ChatTemplate.Parse(File.ReadAllText(TestData.Model($"templates/{name}.jinja")));
@@ -38,16 +38,20 @@ public class ChatTemplateRoleTests
     }
 
     [Fact]
-    public void Only_literals_inside_tags_count()
+    public void Only_strings_the_template_compares_with_count()
     {
         var template = ChatTemplate.Parse(
-            "wizard 'wizard' {# 'sage' #}{% if messages[0].role == \"oracle\" %}{{ 'bard' + \"it's\" }}{% endif %}{{ 'a\\'b' }}");
+            "wizard 'wizard' {# 'sage' #}{% for m in messages %}{% if m['role'] == \"oracle\" %}{{ m['content'] }}" +
+            "{% elif 'seer' != m.role %}{{ 'bard' + \"it's\" }}{% elif m.role in ['a\\'b', 'druid'] %}{% endif %}{% endfor %}");
         Assert.True(template.KnowsRole("oracle"));
-        Assert.True(template.KnowsRole("bard"));
-        Assert.True(template.KnowsRole("it's"));
+        Assert.True(template.KnowsRole("seer"));
         Assert.True(template.KnowsRole("a'b"));
-        Assert.False(template.KnowsRole("wizard"));
-        Assert.False(template.KnowsRole("sage"));
+        Assert.True(template.KnowsRole("druid"));
+        Assert.False(template.KnowsRole("wizard"));   // text outside tags
+        Assert.False(template.KnowsRole("sage"));     // a comment
+        Assert.False(template.KnowsRole("bard"));     // printed, never compared
+        Assert.False(template.KnowsRole("role"));     // a subscript key
+        Assert.False(template.KnowsRole("content"));
         Assert.True(template.WithTokens("<s>", "</s>").KnowsRole("oracle"));
     }
 }

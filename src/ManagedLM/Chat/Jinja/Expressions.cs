@@ -71,6 +71,7 @@ internal sealed class LiteralExpr(SourceLocation location, object? value) : Expr
 internal sealed class ListExpr(SourceLocation location, ImmutableArray<Expr> items) : Expr(location, Deepest(items))
 {
     private readonly ImmutableArray<Expr> items = items;
+    public ImmutableArray<Expr> Items => items;
 
     protected override object? Eval(RenderContext context)
     {

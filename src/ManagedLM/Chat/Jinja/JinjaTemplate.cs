@@ -22,14 +22,20 @@ public sealed class JinjaTemplate
 
     private readonly Node _root;
 
-    private JinjaTemplate(string source, Node root)
+    private JinjaTemplate(string source, (Node Root, IReadOnlySet<string> ComparedStrings) parsed)
     {
         Source = source;
-        _root = root;
+        (_root, ComparedStrings) = parsed;
     }
 
     /// <summary>The template text.</summary>
     public string Source { get; }
+
+    /// <summary>
+    /// The string literals the template tests values against with <c>==</c>, <c>!=</c>, <c>in</c> or <c>not in</c>
+    /// (a list literal's items count): e.g. the roles a chat template handles.
+    /// </summary>
+    public IReadOnlySet<string> ComparedStrings { get; }
 
     /// <summary>Parses <paramref name="source"/>.</summary>
     /// <exception cref="TemplateException">The template is malformed or nests deeper than the limits (the message says what, Line/Column where).</exception>

@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Collections.Immutable;
 using System.Globalization;
 using System.Runtime.CompilerServices;
@@ -33,6 +34,7 @@ internal sealed class Parser
     private int _pos;
     private int _expressionDepth;
     private int _blockDepth;
+    private readonly HashSet<string> _comparedStrings = new(StringComparer.Ordinal);
 
     private Parser(string source, TemplateOptions options)
     {
@@ -47,7 +49,8 @@ internal sealed class Parser
         _lineStarts = starts.ToArray();
     }
 
-    public static Node Parse(string source, TemplateOptions options)
+    /// <summary>The template's tree, and the string literals it compares values with (see <see cref="JinjaTemplate.ComparedStrings"/>).</summary>
+    public static (Node Root, IReadOnlySet<string> ComparedStrings) Parse(string source, TemplateOptions options)
     {
         var parser = new Parser(source, options);
         var tokens = parser.Tokenize();
@@ -55,7 +58,27 @@ internal sealed class Parser
         var root = parser.BuildTree(tokens, ref at);
         if (at < tokens.Count)
             throw parser.Error($"Unexpected {tokens[at].Kind}", tokens[at].Offset);
-        return root;
+        return (root, parser._comparedStrings.ToFrozenSet(StringComparer.Ordinal));
+    }
+
+    // `x == 'a'`, `'a' != x`, `x in ['a', 'b']`: the strings a value is tested against (a template's roles, for one).
+    private void NoteComparedStrings(BinaryOp op, Expr left, Expr right)
+    {
+        if (op is not (BinaryOp.Eq or BinaryOp.Ne or BinaryOp.In or BinaryOp.NotIn))
+            return;
+        foreach (var side in (ReadOnlySpan<Expr>)[left, right])
+        {
+            if (side is LiteralExpr { Value: string text })
+                _comparedStrings.Add(text);
+            else if (side is ListExpr list && op is BinaryOp.In or BinaryOp.NotIn)
+            {
+                foreach (var item in list.Items)
+                {
+                    if (item is LiteralExpr { Value: string element })
+                        _comparedStrings.Add(element);
+                }
+            }
+        }
     }
 
     // ---- locations and errors
@@ -303,6 +326,7 @@ internal sealed class Parser
                 "in" => BinaryOp.In,
                 _ => BinaryOp.NotIn,
             };
+            NoteComparedStrings(kind, left, right);
             left = new BinaryExpr(location, kind, left, right);
         }
         return left;
