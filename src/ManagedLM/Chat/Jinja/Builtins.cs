@@ -134,18 +134,22 @@ internal static class Builtins
         return json;
     }
 
-    private static object? SortKeys(object? v) => v switch
+    private static object? SortKeys(object? v, int level = 0)
     {
-        JinjaDict d => SortedDict(d),
-        JinjaList l => new JinjaList(l.Select(SortKeys)),
-        _ => v,
-    };
+        Values.CheckValueDepth(level);
+        return v switch
+        {
+            JinjaDict d => SortedDict(d, level),
+            JinjaList l => new JinjaList(l.Select(item => SortKeys(item, level + 1))),
+            _ => v,
+        };
+    }
 
-    private static JinjaDict SortedDict(JinjaDict d)
+    private static JinjaDict SortedDict(JinjaDict d, int level)
     {
         var sorted = new JinjaDict();
         foreach (object k in d.Keys.OrderBy(k => Values.ToStr(k), StringComparer.Ordinal))
-            sorted.Set(k, SortKeys(d.Get(k)));
+            sorted.Set(k, SortKeys(d.Get(k), level + 1));
         return sorted;
     }
 

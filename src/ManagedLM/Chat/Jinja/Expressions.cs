@@ -5,18 +5,45 @@ namespace ManagedLM.Chat.Jinja;
 /// <summary>A place in the template source (1-based line and column).</summary>
 public readonly record struct SourceLocation(int Line, int Column);
 
-/// <summary>An expression of the template: evaluates to a template value (see <see cref="Values"/>).</summary>
-internal abstract class Expr(SourceLocation location)
+/// <summary>
+/// An expression of the template: evaluates to a template value (see <see cref="Values"/>). Its tree is at most
+/// <see cref="JinjaTemplate.MaxExpressionDepth"/> deep, whichever way the parser built it, so evaluating it recurses that far at most.
+/// </summary>
+internal abstract class Expr
 {
-    public SourceLocation Location { get; } = location;
+    /// <param name="location">Where the expression is.</param>
+    /// <param name="childDepth">The depth of its deepest operand (0 for none).</param>
+    protected Expr(SourceLocation location, int childDepth)
+    {
+        Location = location;
+        Depth = childDepth + 1;
+        if (Depth > JinjaTemplate.MaxExpressionDepth)
+            throw new TemplateException(Nesting.TooDeep("Expressions", JinjaTemplate.MaxExpressionDepth), location.Line, location.Column);
+    }
+
+    public SourceLocation Location { get; }
+
+    /// <summary>Levels of this expression's tree: 1 for a name or a literal.</summary>
+    public int Depth { get; }
+
+    protected static int Deepest(params ReadOnlySpan<Expr?> operands)
+    {
+        int depth = 0;
+        foreach (var e in operands)
+            depth = Math.Max(depth, e?.Depth ?? 0);
+        return depth;
+    }
+
+    protected static int Deepest(ImmutableArray<Expr> operands) => Deepest(operands.AsSpan()!);
 
     public object? Evaluate(RenderContext context)
     {
+        Nesting.EnsureStack(Location.Line, Location.Column);
         try
         {
             return Eval(context);
         }
-        catch (TemplateException e)
+        catch (TemplateException e) when (e.Line == 0)
         {
             throw e.At(Location.Line, Location.Column);
         }
@@ -29,26 +56,27 @@ internal abstract class Expr(SourceLocation location)
     protected abstract object? Eval(RenderContext context);
 }
 
-internal sealed class VariableExpr(SourceLocation location, string name) : Expr(location)
+internal sealed class VariableExpr(SourceLocation location, string name) : Expr(location, 0)
 {
     public string Name { get; } = name;
     protected override object? Eval(RenderContext context) => context.Get(Name);
 }
 
-internal sealed class LiteralExpr(SourceLocation location, object? value) : Expr(location)
+internal sealed class LiteralExpr(SourceLocation location, object? value) : Expr(location, 0)
 {
     public object? Value { get; } = value;
     protected override object? Eval(RenderContext context) => Value;
 }
 
-internal sealed class ListExpr(SourceLocation location, ImmutableArray<Expr> items) : Expr(location)
+internal sealed class ListExpr(SourceLocation location, ImmutableArray<Expr> items) : Expr(location, Deepest(items))
 {
     private readonly ImmutableArray<Expr> items = items;
 
     protected override object? Eval(RenderContext context) => new JinjaList(items.Select(i => i.Evaluate(context)));
 }
 
-internal sealed class DictExpr(SourceLocation location, ImmutableArray<(Expr Key, Expr Value)> items) : Expr(location)
+internal sealed class DictExpr(SourceLocation location, ImmutableArray<(Expr Key, Expr Value)> items)
+    : Expr(location, items.IsEmpty ? 0 : items.Max(i => Math.Max(i.Key.Depth, i.Value.Depth)))
 {
     private readonly ImmutableArray<(Expr Key, Expr Value)> items = items;
 
@@ -66,7 +94,7 @@ internal sealed class DictExpr(SourceLocation location, ImmutableArray<(Expr Key
     }
 }
 
-internal sealed class SliceExpr(SourceLocation location, Expr? start, Expr? end, Expr? step) : Expr(location)
+internal sealed class SliceExpr(SourceLocation location, Expr? start, Expr? end, Expr? step) : Expr(location, Deepest(start, end, step))
 {
     public Expr? Start { get; } = start;
     public Expr? End { get; } = end;
@@ -74,7 +102,7 @@ internal sealed class SliceExpr(SourceLocation location, Expr? start, Expr? end,
     protected override object? Eval(RenderContext context) => throw new TemplateException("A slice is only valid in a subscript");
 }
 
-internal sealed class SubscriptExpr(SourceLocation location, Expr target, Expr index) : Expr(location)
+internal sealed class SubscriptExpr(SourceLocation location, Expr target, Expr index) : Expr(location, Deepest(target, index))
 {
     private readonly Expr target = target;
     private readonly Expr index = index;
@@ -153,7 +181,7 @@ internal sealed class SubscriptExpr(SourceLocation location, Expr target, Expr i
 
 internal enum UnaryOp { Plus, Minus, Not, Expansion, ExpansionDict }
 
-internal sealed class UnaryExpr(SourceLocation location, UnaryOp op, Expr operand) : Expr(location)
+internal sealed class UnaryExpr(SourceLocation location, UnaryOp op, Expr operand) : Expr(location, operand.Depth)
 {
     public UnaryOp Op { get; } = op;
     public Expr Operand { get; } = operand;
@@ -173,7 +201,7 @@ internal sealed class UnaryExpr(SourceLocation location, UnaryOp op, Expr operan
 
 internal enum BinaryOp { StrConcat, Add, Sub, Mul, Pow, Div, FloorDiv, Mod, Eq, Ne, Lt, Gt, Le, Ge, And, Or, In, NotIn, Is, IsNot }
 
-internal sealed class BinaryExpr(SourceLocation location, BinaryOp op, Expr left, Expr right) : Expr(location)
+internal sealed class BinaryExpr(SourceLocation location, BinaryOp op, Expr left, Expr right) : Expr(location, Deepest(left, right))
 {
     private readonly BinaryOp op = op;
     private readonly Expr left = left;
@@ -267,7 +295,7 @@ internal sealed class BinaryExpr(SourceLocation location, BinaryOp op, Expr left
     }
 }
 
-internal sealed class ConditionalExpr(SourceLocation location, Expr condition, Expr then, Expr? otherwise) : Expr(location)
+internal sealed class ConditionalExpr(SourceLocation location, Expr condition, Expr then, Expr? otherwise) : Expr(location, Deepest(condition, then, otherwise))
 {
     private readonly Expr condition = condition;
     private readonly Expr then = then;
@@ -282,6 +310,9 @@ internal sealed class ArgumentExprs(ImmutableArray<Expr> positional, ImmutableAr
 {
     public ImmutableArray<Expr> Positional { get; } = positional;
     public ImmutableArray<(string Name, Expr Value)> Named { get; } = named;
+
+    /// <summary>The depth of the deepest argument (0 for none).</summary>
+    public int Depth { get; } = Math.Max(positional.IsEmpty ? 0 : positional.Max(e => e.Depth), named.IsEmpty ? 0 : named.Max(n => n.Value.Depth));
 
     public Arguments Evaluate(RenderContext context)
     {
@@ -311,7 +342,7 @@ internal sealed class ArgumentExprs(ImmutableArray<Expr> positional, ImmutableAr
     }
 }
 
-internal sealed class CallExpr(SourceLocation location, Expr target, ArgumentExprs args) : Expr(location)
+internal sealed class CallExpr(SourceLocation location, Expr target, ArgumentExprs args) : Expr(location, Math.Max(target.Depth, args.Depth))
 {
     public Expr Target { get; } = target;
     public ArgumentExprs Args { get; } = args;
@@ -328,7 +359,7 @@ internal sealed class CallExpr(SourceLocation location, Expr target, ArgumentExp
     }
 }
 
-internal sealed class MethodCallExpr(SourceLocation location, Expr target, string method, ArgumentExprs args) : Expr(location)
+internal sealed class MethodCallExpr(SourceLocation location, Expr target, string method, ArgumentExprs args) : Expr(location, Math.Max(target.Depth, args.Depth))
 {
     private readonly Expr target = target;
     private readonly string method = method;
@@ -345,7 +376,7 @@ internal sealed class MethodCallExpr(SourceLocation location, Expr target, strin
 }
 
 /// <summary><c>value | f | g(args)</c>: each part called with the value so far as its first argument.</summary>
-internal sealed class FilterExpr(SourceLocation location, ImmutableArray<Expr> parts) : Expr(location)
+internal sealed class FilterExpr(SourceLocation location, ImmutableArray<Expr> parts) : Expr(location, Deepest(parts))
 {
     public ImmutableArray<Expr> Parts { get; } = parts;
 

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 
 namespace ManagedLM.Chat.Jinja;
 
@@ -21,6 +22,8 @@ public sealed record TemplateOptions
 /// <summary>
 /// Parses a template as minja does (the Jinja engine behind llama.cpp's chat templates): a scan into text, expression,
 /// statement and comment tokens — expressions parsed in place with minja's grammar and precedence — then a tree.
+/// Every recursive step counts its depth against <see cref="JinjaTemplate.MaxExpressionDepth"/> or
+/// <see cref="JinjaTemplate.MaxBlockDepth"/> and checks the stack.
 /// </summary>
 internal sealed class Parser
 {
@@ -28,6 +31,8 @@ internal sealed class Parser
     private readonly TemplateOptions _options;
     private readonly int[] _lineStarts;
     private int _pos;
+    private int _expressionDepth;
+    private int _blockDepth;
 
     private Parser(string source, TemplateOptions options)
     {
@@ -70,6 +75,17 @@ internal sealed class Parser
         var l = Locate(offset ?? _pos);
         return new TemplateException(message, l.Line, l.Column);
     }
+
+    // One level deeper into an expression; Ascend() on the way back (an error ends the parse, so no finally is needed).
+    private void Descend()
+    {
+        if (++_expressionDepth > JinjaTemplate.MaxExpressionDepth)
+            throw Error(Nesting.TooDeep("Expressions", JinjaTemplate.MaxExpressionDepth));
+        if (!RuntimeHelpers.TryEnsureSufficientExecutionStack())
+            throw Error(Nesting.StackExhausted);
+    }
+
+    private void Ascend() => _expressionDepth--;
 
     // ---- low-level scanning (minja's consumeSpaces / consumeToken)
 
@@ -214,6 +230,14 @@ internal sealed class Parser
 
     private Expr ParseExpression(bool allowIf = true)
     {
+        Descend();
+        var e = ParseConditional(allowIf);
+        Ascend();
+        return e;
+    }
+
+    private Expr ParseConditional(bool allowIf)
+    {
         var left = ParseLogicalOr();
         if (AtEnd || !allowIf)
             return left;
@@ -246,9 +270,12 @@ internal sealed class Parser
     private Expr ParseLogicalNot()
     {
         var location = Here;
-        if (ConsumeKeyword("not"))
-            return new UnaryExpr(location, UnaryOp.Not, ParseLogicalNot());
-        return ParseLogicalCompare();
+        if (!ConsumeKeyword("not"))
+            return ParseLogicalCompare();
+        Descend();
+        var operand = ParseLogicalNot();
+        Ascend();
+        return new UnaryExpr(location, UnaryOp.Not, operand);
     }
 
     private Expr ParseLogicalCompare()
@@ -284,9 +311,13 @@ internal sealed class Parser
     private Expr ParseStringConcat()
     {
         var left = ParseMathPow();
-        if (ConsumeSymbol(["~"], at => CharAt(at, '}')) is not null)
-            left = new BinaryExpr(Here, BinaryOp.StrConcat, left, ParseLogicalAnd());
-        return left;
+        if (ConsumeSymbol(["~"], at => CharAt(at, '}')) is null)
+            return left;
+        var location = Here;
+        Descend();
+        var right = ParseLogicalAnd();
+        Ascend();
+        return new BinaryExpr(location, BinaryOp.StrConcat, left, right);
     }
 
     private Expr ParseMathPow()
@@ -306,7 +337,34 @@ internal sealed class Parser
         return left;
     }
 
+    // `a * b | f | g(x)`: minja's grammar is right-recursive here; read as a loop, so a long filter chain is one flat
+    // FilterExpr (located after its last `|`, or at a parenthesized chain it ends with, whose parts it takes over).
     private Expr ParseMathMulDiv()
+    {
+        var first = ParseMulDivOperands();
+        if (!Consume("|"))
+            return first;
+        var parts = ImmutableArray.CreateBuilder<Expr>();
+        parts.Add(first);
+        SourceLocation location;
+        Expr part;
+        do
+        {
+            location = Here;
+            part = ParseMulDivOperands();
+            parts.Add(part);
+        }
+        while (Consume("|"));
+        if (part is FilterExpr chain)
+        {
+            parts.RemoveAt(parts.Count - 1);
+            parts.AddRange(chain.Parts);
+            location = chain.Location;
+        }
+        return new FilterExpr(location, parts.ToImmutable());
+    }
+
+    private Expr ParseMulDivOperands()
     {
         var left = ParseMathUnaryPlusMinus();
         string? op;
@@ -314,12 +372,6 @@ internal sealed class Parser
         {
             var kind = op switch { "*" => BinaryOp.Mul, "**" => BinaryOp.Pow, "/" => BinaryOp.Div, "//" => BinaryOp.FloorDiv, _ => BinaryOp.Mod };
             left = new BinaryExpr(Here, kind, left, ParseMathUnaryPlusMinus());
-        }
-        if (Consume("|"))
-        {
-            var location = Here;
-            var rest = ParseMathMulDiv();
-            return rest is FilterExpr filter ? new FilterExpr(filter.Location, filter.Parts.Insert(0, left)) : new FilterExpr(location, [left, rest]);
         }
         return left;
     }
@@ -901,16 +953,16 @@ internal sealed class Parser
                 case Kind.If:
                 {
                     var branches = ImmutableArray.CreateBuilder<(Expr?, Node)>();
-                    branches.Add((token.Expression, BuildTree(tokens, ref at)));
+                    branches.Add((token.Expression, Body(tokens, ref at, token)));
                     while (at < tokens.Count && tokens[at].Kind == Kind.Elif)
                     {
                         var elif = tokens[at++];
-                        branches.Add((elif.Expression, BuildTree(tokens, ref at)));
+                        branches.Add((elif.Expression, Body(tokens, ref at, token)));
                     }
                     if (at < tokens.Count && tokens[at].Kind == Kind.Else)
                     {
                         at++;
-                        branches.Add((null, BuildTree(tokens, ref at)));
+                        branches.Add((null, Body(tokens, ref at, token)));
                     }
                     Expect(tokens, ref at, Kind.EndIf, token);
                     children.Add(new IfNode(location, branches.ToImmutable()));
@@ -918,12 +970,12 @@ internal sealed class Parser
                 }
                 case Kind.For:
                 {
-                    var body = BuildTree(tokens, ref at);
+                    var body = Body(tokens, ref at, token);
                     Node? otherwise = null;
                     if (at < tokens.Count && tokens[at].Kind == Kind.Else)
                     {
                         at++;
-                        otherwise = BuildTree(tokens, ref at);
+                        otherwise = Body(tokens, ref at, token);
                     }
                     Expect(tokens, ref at, Kind.EndFor, token);
                     var condition = token.Parameters.Length > 0 ? token.Parameters[0].Default : null;
@@ -933,7 +985,7 @@ internal sealed class Parser
                 case Kind.Generation:
                 {
                     // Marks assistant text for training masks; renders its body as is.
-                    var body = BuildTree(tokens, ref at);
+                    var body = Body(tokens, ref at, token);
                     Expect(tokens, ref at, Kind.EndGeneration, token);
                     children.Add(body);
                     break;
@@ -949,7 +1001,7 @@ internal sealed class Parser
                         children.Add(new SetNode(location, token.Namespace, token.Names, token.Expression));
                     else
                     {
-                        var body = BuildTree(tokens, ref at);
+                        var body = Body(tokens, ref at, token);
                         Expect(tokens, ref at, Kind.EndSet, token);
                         if (token.Namespace is not null || token.Names.Length != 1)
                             throw Error("A set block assigns exactly one plain variable", token.Offset);
@@ -958,21 +1010,21 @@ internal sealed class Parser
                     break;
                 case Kind.Macro:
                 {
-                    var body = BuildTree(tokens, ref at);
+                    var body = Body(tokens, ref at, token);
                     Expect(tokens, ref at, Kind.EndMacro, token);
                     children.Add(new MacroNode(location, token.Text, token.Parameters, body));
                     break;
                 }
                 case Kind.Call:
                 {
-                    var body = BuildTree(tokens, ref at);
+                    var body = Body(tokens, ref at, token);
                     Expect(tokens, ref at, Kind.EndCall, token);
                     children.Add(new CallBlockNode(location, (CallExpr)token.Expression!, body));
                     break;
                 }
                 case Kind.Filter:
                 {
-                    var body = BuildTree(tokens, ref at);
+                    var body = Body(tokens, ref at, token);
                     Expect(tokens, ref at, Kind.EndFilter, token);
                     children.Add(new FilterBlockNode(location, token.Expression!, body));
                     break;
@@ -993,6 +1045,18 @@ internal sealed class Parser
             }
         }
         return Sequence(children);
+    }
+
+    // The body of a block statement, one level deeper.
+    private Node Body(List<Token> tokens, ref int at, Token opening)
+    {
+        if (++_blockDepth > JinjaTemplate.MaxBlockDepth)
+            throw Error(Nesting.TooDeep("Blocks", JinjaTemplate.MaxBlockDepth), opening.Offset);
+        if (!RuntimeHelpers.TryEnsureSufficientExecutionStack())
+            throw Error(Nesting.StackExhausted, opening.Offset);
+        var body = BuildTree(tokens, ref at);
+        _blockDepth--;
+        return body;
     }
 
     private static Node Sequence(List<Node> children) =>

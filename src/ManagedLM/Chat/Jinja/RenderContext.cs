@@ -11,7 +11,7 @@ public sealed record RenderLimits
     /// <summary>Most loop iterations and macro calls in one render, all together.</summary>
     public long MaxSteps { get; init; } = 1_000_000;
 
-    /// <summary>Deepest nesting of macro calls.</summary>
+    /// <summary>Deepest nesting of calls: macros, <c>caller()</c> and recursive <c>loop()</c> together.</summary>
     public int MaxCallDepth { get; init; } = 256;
 }
 
@@ -66,7 +66,7 @@ public sealed class RenderContext
 internal sealed class RenderBudget(RenderLimits limits)
 {
     private long _steps;
-    public int Depth;
+    private int _callDepth;
 
     public RenderLimits Limits { get; } = limits;
 
@@ -75,6 +75,17 @@ internal sealed class RenderBudget(RenderLimits limits)
         if (++_steps > Limits.MaxSteps)
             throw new TemplateException($"The template ran more than {Limits.MaxSteps} loop iterations and macro calls.");
     }
+
+    /// <summary>Enters a macro, <c>caller()</c> or recursive <c>loop()</c> call (a step too); <see cref="ExitCall"/> when it returns.</summary>
+    public void EnterCall()
+    {
+        Step();
+        if (_callDepth >= Limits.MaxCallDepth)
+            throw new TemplateException($"Calls of macros, caller() and loop() nest deeper than {Limits.MaxCallDepth} levels");
+        _callDepth++;
+    }
+
+    public void ExitCall() => _callDepth--;
 
     public void CheckLength(long length)
     {

@@ -10,11 +10,12 @@ internal abstract class Node(SourceLocation location)
 
     public void Render(StringBuilder output, RenderContext context)
     {
+        Nesting.EnsureStack(Location.Line, Location.Column);
         try
         {
             Write(output, context);
         }
-        catch (TemplateException e)
+        catch (TemplateException e) when (e.Line == 0)
         {
             throw e.At(Location.Line, Location.Column);
         }
@@ -139,11 +140,17 @@ internal sealed class ForNode(SourceLocation location, ImmutableArray<string> na
             {
                 if (a.Positional.Count != 1 || a.Named.Count > 0 || a.Positional[0] is not JinjaList)
                     throw new TemplateException("loop() expects exactly 1 positional iterable argument");
-                if (depth >= context.Budget.Limits.MaxCallDepth)
-                    throw new TemplateException("Recursive loop too deep");
-                var sb = new StringBuilder();
-                Visit(sb, context, a.Positional[0], depth + 1);
-                return sb.ToString();
+                context.Budget.EnterCall();
+                try
+                {
+                    var sb = new StringBuilder();
+                    Visit(sb, context, a.Positional[0], depth + 1);
+                    return sb.ToString();
+                }
+                finally
+                {
+                    context.Budget.ExitCall();
+                }
             }));
         }
         int n = kept.Count;
@@ -218,12 +225,7 @@ internal sealed class MacroNode(SourceLocation location, string name, ImmutableA
         definingScope.Set(name, new JinjaFunction(name, (callerScope, a) =>
         {
             var budget = definingScope.Budget;
-            budget.Step();
-            if (++budget.Depth > budget.Limits.MaxCallDepth)
-            {
-                budget.Depth--;
-                throw new TemplateException($"Macro calls nested deeper than {budget.Limits.MaxCallDepth}");
-            }
+            budget.EnterCall();
             try
             {
                 var set = new bool[parameters.Length];
@@ -258,7 +260,7 @@ internal sealed class MacroNode(SourceLocation location, string name, ImmutableA
             }
             finally
             {
-                budget.Depth--;
+                budget.ExitCall();
             }
         }));
     }
@@ -275,7 +277,18 @@ internal sealed class CallBlockNode(SourceLocation location, CallExpr call, Node
         if (call.Target.Evaluate(context) is not JinjaFunction macro)
             throw new TemplateException("{% call %} needs a macro");
         var args = call.Args.Evaluate(context);
-        args.Named.Add(new("caller", new JinjaFunction("caller", (_, _) => body.Render(context))));
+        args.Named.Add(new("caller", new JinjaFunction("caller", (_, _) =>
+        {
+            context.Budget.EnterCall();
+            try
+            {
+                return body.Render(context);
+            }
+            finally
+            {
+                context.Budget.ExitCall();
+            }
+        })));
         output.Append(Values.Print(macro.Invoke(context, args)));
     }
 }

@@ -183,6 +183,7 @@ public static class Values
 
     private static void Dump(StringBuilder sb, object? v, int indent, int level, bool json)
     {
+        CheckValueDepth(level);
         void Indent(int lvl)
         {
             if (indent > 0)
@@ -338,8 +339,11 @@ public static class Values
     };
 
     /// <summary>minja's ==: lists and mappings element by element (where a falsy element never matches), primitives by value.</summary>
-    public static bool Equal(object? a, object? b)
+    public static bool Equal(object? a, object? b) => Equal(a, b, 0);
+
+    private static bool Equal(object? a, object? b, int level)
     {
+        CheckValueDepth(level);
         if (a is JinjaFunction || b is JinjaFunction)
             return ReferenceEquals(a, b);
         if (a is JinjaList la)
@@ -348,7 +352,7 @@ public static class Values
                 return false;
             for (int i = 0; i < la.Count; i++)
             {
-                if (!ToBool(la[i]) || !ToBool(lb[i]) || !Equal(la[i], lb[i]))
+                if (!ToBool(la[i]) || !ToBool(lb[i]) || !Equal(la[i], lb[i], level + 1))
                     return false;
             }
             return true;
@@ -360,7 +364,7 @@ public static class Values
             foreach (object key in da.Keys)
             {
                 var value = da.Get(key);
-                if (!ToBool(value) || !db.ContainsKey(key) || !Equal(value, db.Get(key)))
+                if (!ToBool(value) || !db.ContainsKey(key) || !Equal(value, db.Get(key), level + 1))
                     return false;
             }
             return true;
@@ -368,6 +372,14 @@ public static class Values
         if (b is JinjaList or JinjaDict)
             return false;
         return PrimitiveEquals(a, b);
+    }
+
+    /// <summary>Throws when a recursion through nested values (or a list that holds itself) goes deeper than <see cref="JinjaTemplate.MaxValueDepth"/> or the stack allows.</summary>
+    internal static void CheckValueDepth(int level)
+    {
+        if (level > JinjaTemplate.MaxValueDepth)
+            throw new TemplateException(Nesting.TooDeep("Values", JinjaTemplate.MaxValueDepth));
+        Nesting.EnsureStack();
     }
 
     /// <summary>a &lt; b for two numbers or two strings (ordinal on UTF-8 bytes, as C++ compares); anything else throws.</summary>
