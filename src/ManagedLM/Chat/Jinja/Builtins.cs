@@ -127,7 +127,7 @@ internal static class Builtins
         object? value = b.Get("value");
         if (b.Get("sort_keys") is { } sort && Values.ToBool(sort))
             value = SortKeys(value);
-        string json = Values.Dump(value, b.Get("indent") is { } i ? (int)Values.ToLong(i) : -1, json: true);
+        string json = Values.Dump(value, b.Get("indent") is { } i ? (int)Math.Clamp(Values.ToLong(i), -1, 4096) : -1, json: true);
         if (b.Get("ensure_ascii") is { } ascii && Values.ToBool(ascii))
             json = EscapeNonAscii(json);
         context.Budget.CheckLength(json.Length);
