@@ -21,8 +21,8 @@ public sealed record FuzzOptions
     public int ThreadStackBytes { get; init; }
     /// <summary>A case still running after this long is a hang: a bad outcome that ends the campaign.</summary>
     public TimeSpan CaseTimeout { get; init; } = TimeSpan.FromSeconds(60);
-    /// <summary>../shared/models (the seeds and the known-good model).</summary>
-    public string ModelsDirectory { get; init; } = FuzzSeeds.DefaultModelsDirectory();
+    /// <summary>Where the seeds and the known-good model are; null: ../shared/models beside the repository.</summary>
+    public string? ModelsDirectory { get; init; }
     /// <summary>
     /// When set, worker w writes the case it is about to run to this path + ".w" (seed, index, mutation), so that a
     /// process death names its case.
@@ -117,8 +117,9 @@ public static class FuzzCampaign
         if (options.Cases is null && options.Duration is null)
             throw new ArgumentException("Give a number of cases or a duration.", nameof(options));
         ArgumentOutOfRangeException.ThrowIfLessThan(options.Threads, 1);
-        var corpus = FuzzSeeds.Load(options.ModelsDirectory);
-        using var runner = new CaseRunner(File.ReadAllBytes(Path.Combine(options.ModelsDirectory, "stories260K.gguf")));
+        string models = options.ModelsDirectory ?? FuzzSeeds.DefaultModelsDirectory();
+        var corpus = FuzzSeeds.Load(models);
+        using var runner = new CaseRunner(File.ReadAllBytes(Path.Combine(models, "stories260K.gguf")));
         var summary = new FuzzSummary();
         var clock = Stopwatch.StartNew();
         long next = options.FirstCase - 1, end = options.Cases is long n ? options.FirstCase + n : long.MaxValue;
@@ -133,7 +134,17 @@ public static class FuzzCampaign
                 long index = Interlocked.Increment(ref next);
                 if (index >= end || (options.Duration is { } d && clock.Elapsed >= d))
                     return;
-                var input = Mutators.Create(corpus, options.Seed, index);
+                FuzzInput input;
+                try
+                {
+                    input = Mutators.Create(corpus, options.Seed, index);
+                }
+                catch (Exception e)
+                {
+                    var unbuilt = new FuzzInput(index, "?", Mutators.Kinds[index % Mutators.Kinds.Length], "(the fuzzer failed to build this case)", []);
+                    summary.Add(new CaseOutcome(unbuilt, $"the fuzzer itself failed: {e.GetType().Name}: {e.Message}", Bad: true, e, Loaded: false));
+                    continue;
+                }
                 if (current is not null)
                     WriteCurrent(current, options.Seed, input);
                 lock (running)
@@ -147,6 +158,7 @@ public static class FuzzCampaign
         workers.ForEach(t => t.Start());
 
         var reported = TimeSpan.Zero;
+        int badReported = 0;
         while (workers.Any(t => t.IsAlive))
         {
             Thread.Sleep(100);
@@ -163,6 +175,9 @@ public static class FuzzCampaign
             }
             if (Volatile.Read(ref stop))
                 break; // a hung worker never returns: leave it (a background thread) and report
+            var bad = summary.Bad;
+            for (; options.Progress is { } log && badReported < bad.Count; badReported++)
+                log.WriteLine("BAD " + bad[badReported].Report());
             if (options.Progress is { } progress && clock.Elapsed - reported >= TimeSpan.FromSeconds(10))
             {
                 reported = clock.Elapsed;

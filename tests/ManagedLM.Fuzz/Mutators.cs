@@ -393,10 +393,8 @@ internal static class Mutators
             || t.NameText.StartsWith("output", StringComparison.Ordinal) || t.NameText.Contains("bias", StringComparison.Ordinal)).ToList();
         var t = rng.Chance(70) && preferred.Count > 0 ? rng.Pick(preferred) : rng.Pick(image.Tensors);
         var type = (GgmlType)t.Type;
-        long elements = t.Dims.Aggregate(1L, (a, d) => a * (long)d);
-        long bytes = GgmlTypes.RowBytes(type, elements);
-        if ((long)t.Offset + bytes > image.Data.Length)
-            return "tensor outside the data (unchanged)";
+        if (Size(t) is not (long elements, long bytes) || t.Offset > (ulong)image.Data.Length || (long)t.Offset + bytes > image.Data.Length)
+            return $"tensor \"{t.NameText}\" has no valid data (unchanged)"; // an earlier edit broke its type, shape or offset
         byte[] data = (byte[])image.Data.Clone();
         image.Data = data;
         var tensor = data.AsSpan((int)t.Offset, (int)bytes);
@@ -415,6 +413,23 @@ internal static class Mutators
         int written = WriteValue(type, tensor, first, count, v);
         return written == 0 ? $"tensor \"{t.NameText}\" ({GgmlTypes.Name(type)}): no element written (unchanged)"
             : $"tensor \"{t.NameText}\" ({GgmlTypes.Name(type)}) {where} = {v} ({written} values)";
+    }
+
+    // Elements and bytes of a tensor, or null when its type or shape (as an earlier edit may have left it) has none.
+    private static (long Elements, long Bytes)? Size(RawTensor t)
+    {
+        if (!GgmlTypes.IsKnown(t.Type) || t.Dims.Any(d => d > int.MaxValue))
+            return null;
+        long elements = 1;
+        foreach (ulong d in t.Dims)
+        {
+            if (d != 0 && elements > int.MaxValue / (long)d)
+                return null;
+            elements *= (long)d;
+        }
+        if (elements % GgmlTypes.BlockSize((GgmlType)t.Type) != 0)
+            return null;
+        return (elements, GgmlTypes.RowBytes((GgmlType)t.Type, elements));
     }
 
     // Writes v over elements [first, first + count): floats directly, and for block types the block scale (an F16 at a fixed
@@ -450,8 +465,7 @@ internal static class Mutators
     private static string TokenizerMetadata(GgufImage image, FuzzRandom rng)
     {
         const string p = "tokenizer.ggml.";
-        string[] tokens = image.Find(p + "tokens") is { Type: GgufValueType.Array } e
-            && GgufFile.Parse(MinimalFile(e)).Metadata.GetArrayOrNull<string>("k") is { } t ? t : ["a", "b"];
+        string[] tokens = image.Find(p + "tokens") is { Type: GgufValueType.Array } e && Decode(e) is { Length: > 0 } t ? t : ["a", "b"];
         int n = tokens.Length;
         switch (rng.Next(9))
         {
@@ -534,11 +548,20 @@ internal static class Mutators
         }
     }
 
-    // A file holding one pair "k" with this value: the library decodes the array for us.
-    private static byte[] MinimalFile(RawEntry e)
+    // The strings of an array value (null when an earlier edit left it something else): a file holding just this pair,
+    // read by the library.
+    private static string[]? Decode(RawEntry e)
     {
         var image = new GgufImage();
         image.Entries.Add(new RawEntry(Encoding.UTF8.GetBytes("k"), e.TypedValue));
-        return image.Serialize();
+        try
+        {
+            using var file = GgufFile.Parse(image.Serialize());
+            return file.Metadata.GetArrayOrNull<string>("k");
+        }
+        catch (GgufFormatException)
+        {
+            return null;
+        }
     }
 }

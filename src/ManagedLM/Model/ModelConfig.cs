@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Globalization;
 using ManagedLM.Gguf;
 using ManagedLM.Kernels;
 
@@ -133,7 +134,7 @@ public sealed record ModelConfig
     }
 
     private static GgufFormatException Invalid(GgufMetadata m, string key, float value, string why) =>
-        new(m.FindEntry(key)?.Offset ?? 0, $"\"{key}\" = {value.ToString(System.Globalization.CultureInfo.InvariantCulture)}: {why}");
+        new(m.FindEntry(key)?.Offset ?? 0, $"\"{key}\" = {value.ToString(CultureInfo.InvariantCulture)}: {why}");
 
     // block_count, checked against the blocks whose tensors exist (blk.0. to blk.N-1.) before anything is sized by it.
     private static int PresentBlockCount(GgufFile file, string key)
@@ -143,7 +144,7 @@ public sealed record ModelConfig
         foreach (var t in file.Tensors)
         {
             if (t.Name.StartsWith("blk.", StringComparison.Ordinal) && t.Name.IndexOf('.', 4) is int dot and > 4
-                && int.TryParse(t.Name.AsSpan(4, dot - 4), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int block))
+                && int.TryParse(t.Name.AsSpan(4, dot - 4), NumberStyles.None, CultureInfo.InvariantCulture, out int block))
                 present.Add(block);
         }
         int missing = 0;

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Globalization;
 using System.Runtime.InteropServices;
 using ManagedLM.Gguf;
 using ManagedLM.Kernels;
@@ -105,7 +106,7 @@ public sealed class ModelWeights
         for (int i = 0; i < v.Length; i++)
         {
             if (!float.IsFinite(v[i]) || (positive && v[i] <= 0))
-                throw new GgufFormatException(t.FileOffset, $"tensor \"{t.Name}\": element {i} is {v[i].ToString(System.Globalization.CultureInfo.InvariantCulture)}; {(positive ? "every element must be a positive finite number" : "every element must be finite")}");
+                throw new GgufFormatException(t.FileOffset, $"tensor \"{t.Name}\": element {i} is {v[i].ToString(CultureInfo.InvariantCulture)}; {(positive ? "every element must be a positive finite number" : "every element must be finite")}");
         }
         return v;
     }

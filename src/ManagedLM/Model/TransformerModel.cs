@@ -1,3 +1,4 @@
+using System.Globalization;
 using ManagedLM.Chat;
 using ManagedLM.Chat.Jinja;
 using ManagedLM.Generation;
@@ -55,7 +56,8 @@ public sealed class TransformerModel : IDisposable
         RopeInverseFrequencies = Rope.InverseFrequencies(Config.RopeDimensions, Config.RopeFreqBase, Weights.RopeFrequencyFactors.Span);
         if (RopeInverseFrequencies.Any(f => !float.IsFinite(f)))
             throw new GgufFormatException(file.Metadata.FindEntry($"{Config.Architecture}.rope.freq_base")?.Offset ?? 0,
-                $"the RoPE frequencies overflow with \"{Config.Architecture}.rope.freq_base\" = {Config.RopeFreqBase.ToString(System.Globalization.CultureInfo.InvariantCulture)} and these rope_freqs");
+                $"the RoPE frequencies overflow a float (\"{Config.Architecture}.rope.freq_base\" = {Config.RopeFreqBase.ToString(CultureInfo.InvariantCulture)}" +
+                (Weights.RopeFrequencyFactors.IsEmpty ? ")" : ", divided by rope_freqs.weight)"));
         (ChatTemplate, ChatTemplateWarning) = LoadChatTemplate(file.Metadata, Tokenizer);
         if (options.Progress is { } progress)
             ReadIn(file, progress);
