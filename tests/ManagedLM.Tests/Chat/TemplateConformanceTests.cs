@@ -25,7 +25,7 @@ public class TemplateConformanceTests
     }
 
     /// <summary>Renders a case as the reference harness did (templates/README.md: variables, tools, extras, fixed date).</summary>
-    public static string Render(string template, string conversation, bool addGenerationPrompt)
+    public static string Render(string template, string conversation, bool addGenerationPrompt, RenderLimits? limits = null)
     {
         var context = JsonNode.Parse(File.ReadAllText(Path.Combine(TemplatesDir, "context.json")))!;
         var entry = context["templates"]![template]!;
@@ -39,6 +39,7 @@ public class TemplateConformanceTests
             Tools = omitTools ? [] : conv["tools"] as JsonArray,
             Variables = entry["extra"]?[conversation]?.DeepClone() as JsonObject,
             Now = new DateTime(2024, 7, 26, 0, 0, 0, DateTimeKind.Utc),
+            Limits = limits ?? RenderLimits.Default,
         };
         var messages = new JsonObject { ["messages"] = conv["messages"]!.DeepClone() };
         return chat.Render(messages, options);

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 
 namespace ManagedLM.Chat.Jinja;
 
@@ -14,14 +13,14 @@ internal static class Builtins
         var g = new JinjaDict();
         void Add(string name, Func<RenderContext, Arguments, object?> f) => g.Set(name, new JinjaFunction(name, f));
 
-        Add("raise_exception", (_, a) => throw new TemplateException(Values.ToStr(a.Bind("raise_exception", "message").Get("message")), raisedByTemplate: true));
+        Add("raise_exception", (c, a) => throw new TemplateException(Values.ToStr(a.Bind("raise_exception", "message").Get("message"), c.Budget), raisedByTemplate: true));
         Add("tojson", ToJson);
-        Add("items", (_, a) => a.Bind("items", "object").Get("object") is JinjaDict d ? Items(d) : throw new TemplateException("Can only get item pairs from a mapping"));
+        Add("items", (c, a) => a.Bind("items", "object").Get("object") is JinjaDict d ? Items(d, c.Budget) : throw new TemplateException("Can only get item pairs from a mapping"));
         Add("first", (_, a) => a.Bind("first", "items").Get("items") switch
         {
             JinjaList l => l.Count > 0 ? l[0] : null,
             string s => s.Length > 0 ? s.EnumerateRunes().First().ToString() : null,
-            var v => throw new TemplateException($"first expects a list, got {Values.Dump(v)}"),
+            var v => throw new TemplateException($"first expects a list, got {Values.Describe(v)}"),
         });
         Add("last", (_, a) => a.Bind("last", "items").Get("items") switch
         {
@@ -29,81 +28,81 @@ internal static class Builtins
             string s => s.Length > 0 ? s.EnumerateRunes().Last().ToString() : null,
             _ => throw new TemplateException("object is not a list"),
         });
-        Add("trim", (_, a) => a.Bind("trim", "text", "chars").Get("text") is { } t
-            ? Methods.Strip(Values.ToStr(t), a.Bind("trim", "text", "chars").Get("chars") is { } c ? Values.ToStr(c) : "", true, true) : null);
-        Add("lower", (_, a) => a.Bind("lower", "text").Get("text") is { } t ? Methods.AsciiLower(Values.ToStr(t)) : null);
-        Add("upper", (_, a) => a.Bind("upper", "text").Get("text") is { } t ? Methods.AsciiUpper(Values.ToStr(t)) : null);
-        Add("capitalize", (_, a) => a.Bind("capitalize", "text").Get("text") is { } t ? Methods.Capitalize(Methods.AsciiLower(Values.ToStr(t))) : null);
-        Add("title", (_, a) => a.Bind("title", "text").Get("text") is { } t ? Methods.Title(Values.ToStr(t)) : null);
+        Add("trim", (c, a) => a.Bind("trim", "text", "chars").Get("text") is { } t
+            ? Methods.Strip(Values.ToStr(t, c.Budget), a.Bind("trim", "text", "chars").Get("chars") is { } chars ? Values.ToStr(chars, c.Budget) : "", true, true) : null);
+        Add("lower", (c, a) => a.Bind("lower", "text").Get("text") is { } t ? Methods.AsciiLower(Values.ToStr(t, c.Budget)) : null);
+        Add("upper", (c, a) => a.Bind("upper", "text").Get("text") is { } t ? Methods.AsciiUpper(Values.ToStr(t, c.Budget)) : null);
+        Add("capitalize", (c, a) => a.Bind("capitalize", "text").Get("text") is { } t ? Methods.Capitalize(Methods.AsciiLower(Values.ToStr(t, c.Budget))) : null);
+        Add("title", (c, a) => a.Bind("title", "text").Get("text") is { } t ? Methods.Title(Values.ToStr(t, c.Budget)) : null);
         Add("default", Default);
         Add("d", Default);
-        Add("escape", (_, a) => HtmlEscape(Values.ToStr(a.Bind("escape", "text").Get("text"))));
-        Add("e", (_, a) => HtmlEscape(Values.ToStr(a.Bind("e", "text").Get("text"))));
+        Add("escape", (c, a) => HtmlEscape(Values.ToStr(a.Bind("escape", "text").Get("text"), c.Budget), c.Budget));
+        Add("e", (c, a) => HtmlEscape(Values.ToStr(a.Bind("e", "text").Get("text"), c.Budget), c.Budget));
         Add("count", (_, a) => Values.Size(a.Bind("count", "items").Get("items")));
         Add("length", (_, a) => Values.Size(a.Bind("length", "items").Get("items")));
         Add("dictsort", DictSort);
         Add("join", Join);
-        Add("namespace", (_, a) =>
+        Add("namespace", (c, a) =>
         {
             a.Expect("namespace", 0, 0, 0, int.MaxValue);
+            c.Budget.Items(a.Named.Count);
             var ns = new JinjaDict();
             foreach (var (k, v) in a.Named)
                 ns.Set(k, v);
             return ns;
         });
-        Add("safe", (_, a) => Values.ToStr(a.Bind("safe", "value").Get("value")));
-        Add("string", (_, a) => Values.ToStr(a.Bind("string", "value").Get("value")));
+        Add("safe", (c, a) => Values.ToStr(a.Bind("safe", "value").Get("value"), c.Budget));
+        Add("string", (c, a) => Values.ToStr(a.Bind("string", "value").Get("value"), c.Budget));
         Add("int", (_, a) => ToInt(a.Bind("int", "value", "default").Get("value")));
         Add("float", (_, a) => ToFloat(a.Bind("float", "value", "default").Get("value")));
         Add("abs", (_, a) => a.Bind("abs", "value").Get("value") switch { long l => (object)Math.Abs(l), var v => Math.Abs(Values.ToDouble(v)) });
         Add("round", Round);
-        Add("list", (_, a) => a.Bind("list", "items").Get("items") switch
+        Add("list", (c, a) => a.Bind("list", "items").Get("items") switch
         {
             JinjaList l => l,
-            JinjaDict d => new JinjaList(d.Keys),
-            string s => new JinjaList(s.EnumerateRunes().Select(r => (object?)r.ToString())),
+            var v and (JinjaDict or string) => new JinjaList(Values.Iterate(v, c.Budget)),
             _ => throw new TemplateException("object is not iterable"),
         });
-        Add("in", (_, a) => { var b = a.Bind("in", "item", "items"); return Values.In(b.Get("item"), b.Get("items")); });
+        Add("in", (c, a) => { var b = a.Bind("in", "item", "items"); return Values.In(b.Get("item"), b.Get("items"), c.Budget); });
         Add("unique", Unique);
-        Add("reverse", (_, a) => a.Bind("reverse", "items").Get("items") switch
+        Add("reverse", (c, a) => a.Bind("reverse", "items").Get("items") switch
         {
-            JinjaList l => new JinjaList(Enumerable.Reverse(l)),
+            JinjaList l => new JinjaList(Enumerable.Reverse(Copied(l, c.Budget))),
             string s => new string(s.Reverse().ToArray()),
             _ => throw new TemplateException("object is not iterable"),
         });
         Add("sort", Sort);
-        Add("sum", (_, a) =>
+        Add("sum", (c, a) =>
         {
             var b = a.Bind("sum", "items", "attribute", "start");
             object? total = b.Get("start") ?? 0L;
-            foreach (var item in Values.Iterate(b.Get("items")))
+            foreach (var item in Values.Iterate(b.Get("items"), c.Budget))
             {
-                var v = b.Get("attribute") is { } attr ? SubscriptExpr.Get(item, attr) : item;
+                var v = b.Get("attribute") is { } attr ? SubscriptExpr.Get(item, attr, c.Budget) : item;
                 total = total is long x && v is long y ? (object)(x + y) : Values.ToDouble(total) + Values.ToDouble(v);
             }
             return total;
         });
-        Add("min", (_, a) => Extreme(a, "min", less: true));
-        Add("max", (_, a) => Extreme(a, "max", less: false));
+        Add("min", (c, a) => Extreme(c, a, "min", less: true));
+        Add("max", (c, a) => Extreme(c, a, "max", less: false));
         Add("select", (c, a) => Select(c, a, keep: true));
         Add("reject", (c, a) => Select(c, a, keep: false));
         Add("selectattr", (c, a) => SelectAttr(c, a, keep: true));
         Add("rejectattr", (c, a) => SelectAttr(c, a, keep: false));
         Add("map", Map);
         Add("indent", Indent);
-        Add("replace", (_, a) =>
+        Add("replace", (c, a) =>
         {
             var b = a.Bind("replace", "text", "old", "new", "count");
-            return Methods.Replace(Values.ToStr(b.Get("text")), Values.ToStr(b.Get("old")), Values.ToStr(b.Get("new")),
-                b.Get("count") is { } n ? Values.ToLong(n) : long.MaxValue);
+            return Methods.Replace(Values.ToStr(b.Get("text"), c.Budget), Values.ToStr(b.Get("old"), c.Budget), Values.ToStr(b.Get("new"), c.Budget),
+                b.Get("count") is { } n ? Values.ToLong(n) : long.MaxValue, c.Budget);
         });
-        Add("wordcount", (_, a) => (long)Methods.Split(Values.ToStr(a.Bind("wordcount", "text").Get("text")), null, -1).Count);
+        Add("wordcount", (c, a) => (long)Methods.Split(Values.ToStr(a.Bind("wordcount", "text").Get("text"), c.Budget), null, -1, c.Budget).Count);
         Add("batch", Batch);
         Add("range", Range);
-        Add("joiner", (_, a) =>
+        Add("joiner", (c, a) =>
         {
-            string sep = a.Bind("joiner", "sep").Get("sep") is { } s ? Values.ToStr(s) : ", ";
+            string sep = a.Bind("joiner", "sep").Get("sep") is { } s ? Values.ToStr(s, c.Budget) : ", ";
             bool first = true;
             return new JinjaFunction("joiner", (_, _) =>
             {
@@ -114,56 +113,48 @@ internal static class Builtins
             });
         });
 
-        Add("equalto", (_, a) => Values.Equal(a.Positional.ElementAtOrDefault(0), a.Positional.ElementAtOrDefault(1)));
-        Add("==", (_, a) => Values.Equal(a.Positional.ElementAtOrDefault(0), a.Positional.ElementAtOrDefault(1)));
+        Add("equalto", (c, a) => Values.Equal(a.Positional.ElementAtOrDefault(0), a.Positional.ElementAtOrDefault(1), c.Budget));
+        Add("==", (c, a) => Values.Equal(a.Positional.ElementAtOrDefault(0), a.Positional.ElementAtOrDefault(1), c.Budget));
         return g;
     }
 
-    public static JinjaList Items(JinjaDict d) => new(d.Keys.Select(k => (object?)new JinjaList([k, d.Get(k)])));
+    /// <summary>The [key, value] pairs of a mapping, in the order of <paramref name="keys"/> (default: its own), each charged as two items.</summary>
+    public static JinjaList Items(JinjaDict d, RenderBudget budget, IReadOnlyList<object>? keys = null)
+    {
+        keys ??= d.Keys;
+        budget.Items(2L * keys.Count);
+        return new(keys.Select(k => (object?)new JinjaList([k, d.Get(k)])));
+    }
+
+    /// <summary><paramref name="items"/>, charged as copied.</summary>
+    public static IReadOnlyCollection<T> Copied<T>(IReadOnlyCollection<T> items, RenderBudget budget)
+    {
+        budget.Items(items.Count);
+        return items;
+    }
 
     private static object? ToJson(RenderContext context, Arguments a)
     {
         var b = a.Bind("tojson", "value", "indent", "ensure_ascii", "sort_keys", "separators");
         object? value = b.Get("value");
-        if (b.Get("sort_keys") is { } sort && Values.ToBool(sort))
-            value = SortKeys(value);
-        string json = Values.Dump(value, b.Get("indent") is { } i ? (int)Math.Clamp(Values.ToLong(i), -1, 4096) : -1, json: true);
+        bool sortKeys = b.Get("sort_keys") is { } sort && Values.ToBool(sort);
+        string json = Values.Dump(value, context.Budget, b.Get("indent") is { } i ? (int)Values.ToLong(i) : -1, json: true, sortKeys);
         if (b.Get("ensure_ascii") is { } ascii && Values.ToBool(ascii))
-            json = EscapeNonAscii(json);
-        context.Budget.CheckLength(json.Length);
+            json = EscapeNonAscii(json, context.Budget);
         return json;
     }
 
-    private static object? SortKeys(object? v, int level = 0)
+    private static string EscapeNonAscii(string json, RenderBudget budget)
     {
-        Values.CheckValueDepth(level);
-        return v switch
-        {
-            JinjaDict d => SortedDict(d, level),
-            JinjaList l => new JinjaList(l.Select(item => SortKeys(item, level + 1))),
-            _ => v,
-        };
-    }
-
-    private static JinjaDict SortedDict(JinjaDict d, int level)
-    {
-        var sorted = new JinjaDict();
-        foreach (object k in d.Keys.OrderBy(k => Values.ToStr(k), StringComparer.Ordinal))
-            sorted.Set(k, SortKeys(d.Get(k), level + 1));
-        return sorted;
-    }
-
-    private static string EscapeNonAscii(string json)
-    {
-        var sb = new StringBuilder(json.Length);
+        var text = new TextBuilder(budget);
         foreach (char c in json)
         {
             if (c < 0x80)
-                sb.Append(c);
+                text.Append(c);
             else
-                sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
+                text.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
         }
-        return sb.ToString();
+        return text.ToString();
     }
 
     private static object? Default(RenderContext _, Arguments a)
@@ -175,49 +166,69 @@ internal static class Builtins
         return boolean ? (Values.ToBool(value) ? value : fallback) : value ?? fallback;
     }
 
-    private static string HtmlEscape(string s)
+    private static string HtmlEscape(string s, RenderBudget budget)
     {
-        var sb = new StringBuilder(s.Length);
+        var text = new TextBuilder(budget);
         foreach (char c in s)
         {
-            sb.Append(c switch
+            switch (c)
             {
-                '&' => "&amp;",
-                '<' => "&lt;",
-                '>' => "&gt;",
-                '"' => "&#34;",
-                '\'' => "&#39;",
-                _ => c.ToString(),
-            });
+                case '&': text.Append("&amp;"); break;
+                case '<': text.Append("&lt;"); break;
+                case '>': text.Append("&gt;"); break;
+                case '"': text.Append("&#34;"); break;
+                case '\'': text.Append("&#39;"); break;
+                default: text.Append(c); break;
+            }
         }
-        return sb.ToString();
+        return text.ToString();
     }
 
-    private static object? DictSort(RenderContext _, Arguments a)
+    private static object? DictSort(RenderContext context, Arguments a)
     {
         var b = a.Bind("dictsort", "value", "case_sensitive", "by", "reverse");
         if (b.Get("value") is not JinjaDict d)
             throw new TemplateException("dictsort expects a mapping");
+        var budget = context.Budget;
         bool byValue = b.Get("by") is string by && by == "value";
         bool caseSensitive = Values.ToBool(b.Get("case_sensitive"));
-        string Key(object? v) => caseSensitive ? Values.ToStr(v) : Methods.AsciiLower(Values.ToStr(v));
-        var keys = d.Keys.OrderBy(k => Key(byValue ? d.Get(k) : k), StringComparer.Ordinal).ToList();
+        string Key(object? v)
+        {
+            string s = Values.ToStr(v, budget);
+            budget.Characters(s.Length);
+            return caseSensitive ? s : Methods.AsciiLower(s);
+        }
+        var keys = Values.Sorted(d.Keys, k => Key(byValue ? d.Get(k) : k), (x, y) => Values.CompareStrings(x, y, budget));
         if (Values.ToBool(b.Get("reverse")))
             keys.Reverse();
-        return new JinjaList(keys.Select(k => (object?)new JinjaList([k, d.Get(k)])));
+        return Items(d, budget, keys);
     }
 
     private static object? Join(RenderContext context, Arguments a)
     {
         var b = a.Bind("join", "items", "d", "attribute");
-        string sep = b.Get("d") is { } d ? Values.ToStr(d) : "";
+        var budget = context.Budget;
+        string sep = b.Get("d") is { } d ? Values.ToStr(d, budget) : "";
         object? items = b.Get("items");
         if (items is not (JinjaList or string or JinjaDict))
-            throw new TemplateException($"object is not iterable: {Values.Dump(items)}");
+            throw new TemplateException($"object is not iterable: {Values.Describe(items)}");
         object? attribute = b.Get("attribute");
-        string joined = string.Join(sep, Values.Iterate(items).Select(i => Values.ToStr(attribute is null ? i : SubscriptExpr.Get(i, attribute))));
-        context.Budget.CheckLength(joined.Length);
-        return joined;
+        return Join(sep, Values.Iterate(items, budget).Select(i => attribute is null ? i : SubscriptExpr.Get(i, attribute, budget)), budget);
+    }
+
+    /// <summary>The items as strings with <paramref name="separator"/> between them, held to the output limit while it grows.</summary>
+    public static string Join(string separator, IEnumerable<object?> items, RenderBudget budget)
+    {
+        var text = new TextBuilder(budget);
+        bool first = true;
+        foreach (var item in items)
+        {
+            if (!first)
+                text.Append(separator);
+            first = false;
+            text.Append(Values.ToStr(item, budget));
+        }
+        return text.ToString();
     }
 
     private static object? ToInt(object? v) => v switch
@@ -256,46 +267,53 @@ internal static class Builtins
         };
     }
 
-    private static object? Unique(RenderContext _, Arguments a)
+    private static object? Unique(RenderContext context, Arguments a)
     {
         if (a.Bind("unique", "items", "case_sensitive", "attribute").Get("items") is not JinjaList items)
             throw new TemplateException("object is not iterable");
         var result = new JinjaList();
+        var seen = new HashSet<object?>(JinjaDict.KeyComparer.Instance);
         foreach (var item in items)
         {
+            context.Budget.Items(1);
             if (item is JinjaList or JinjaDict or JinjaFunction)
-                throw new TemplateException($"Unsupported type for hashing: {Values.Dump(item)}");
-            if (!result.Exists(r => Values.PrimitiveEquals(r, item)))
+                throw new TemplateException($"Unsupported type for hashing: {Values.Describe(item)}");
+            context.Budget.Hash(item);
+            if (seen.Add(item))
                 result.Add(item);
         }
         return result;
     }
 
-    private static object? Sort(RenderContext _, Arguments a)
+    private static object? Sort(RenderContext context, Arguments a)
     {
         var b = a.Bind("sort", "items", "reverse", "case_sensitive", "attribute");
-        var items = new JinjaList(Values.Iterate(b.Get("items")));
+        var budget = context.Budget;
+        var items = new JinjaList(Values.Iterate(b.Get("items"), budget));
         object? attribute = b.Get("attribute");
         bool caseSensitive = Values.ToBool(b.Get("case_sensitive"));
         object? Key(object? v)
         {
-            var k = attribute is null ? v : SubscriptExpr.Get(v, attribute);
-            return !caseSensitive && k is string s ? Methods.AsciiLower(s) : k;
+            var k = attribute is null ? v : SubscriptExpr.Get(v, attribute, budget);
+            if (caseSensitive || k is not string s)
+                return k;
+            budget.Characters(s.Length);
+            return Methods.AsciiLower(s);
         }
-        var sorted = items.OrderBy(Key, Comparer<object?>.Create((x, y) => Values.Less(x, y) ? -1 : Values.Greater(x, y) ? 1 : 0)).ToList();
+        var sorted = Values.Sorted(items, Key, (x, y) => Values.Compare(x, y, budget));
         if (Values.ToBool(b.Get("reverse")))
             sorted.Reverse();
         return new JinjaList(sorted);
     }
 
-    private static object? Extreme(Arguments a, string name, bool less)
+    private static object? Extreme(RenderContext context, Arguments a, string name, bool less)
     {
         var b = a.Bind(name, "items", "case_sensitive", "attribute");
         object? best = null;
         bool any = false;
-        foreach (var item in Values.Iterate(b.Get("items")))
+        foreach (var item in Values.Iterate(b.Get("items"), context.Budget))
         {
-            if (!any || (less ? Values.Less(item, best) : Values.Greater(item, best)))
+            if (!any || (less ? Values.Less(item, best, context.Budget) : Values.Greater(item, best, context.Budget)))
                 best = item;
             any = true;
         }
@@ -310,11 +328,12 @@ internal static class Builtins
         if (items is null)
             return new JinjaList();
         if (items is not JinjaList list)
-            throw new TemplateException($"object is not iterable: {Values.Dump(items)}");
+            throw new TemplateException($"object is not iterable: {Values.Describe(items)}");
         var test = a.Positional.Count >= 2 ? Lookup(context, a.Positional[1], "filter") : null;
         var result = new JinjaList();
         foreach (var item in list)
         {
+            context.Budget.Items(1);
             bool pass;
             if (test is null)
                 pass = Values.ToBool(item);
@@ -339,13 +358,14 @@ internal static class Builtins
         if (items is null)
             return new JinjaList();
         if (items is not JinjaList list)
-            throw new TemplateException($"object is not iterable: {Values.Dump(items)}");
+            throw new TemplateException($"object is not iterable: {Values.Describe(items)}");
         object? attribute = a.Positional[1];
         var test = a.Positional.Count >= 3 ? Lookup(context, a.Positional[2], "test") : null;
         var result = new JinjaList();
         foreach (var item in list)
         {
-            object? value = SubscriptExpr.Get(item, attribute);
+            context.Budget.Items(1);
+            object? value = SubscriptExpr.Get(item, attribute, context.Budget);
             if (test is null)
             {
                 if (Values.ToBool(value) == keep)
@@ -364,7 +384,7 @@ internal static class Builtins
 
     // A test (defined, none, eq, ...) or, failing that, a function of the render (equalto, a filter, a macro) by name.
     private static JinjaFunction Lookup(RenderContext context, object? name, string what) =>
-        name is string n && (TestFunctions.Get(n) ?? context.Get(n)) is JinjaFunction f ? f : throw new TemplateException($"Undefined {what}: {Values.Dump(name)}");
+        name is string n && (TestFunctions.Get(n) ?? context.Get(n)) is JinjaFunction f ? f : throw new TemplateException($"Undefined {what}: {Values.Describe(name)}");
 
     // Tests by name for select/reject/selectattr/rejectattr: kept apart from the globals so that names such as
     // `none` or `string` stay undefined variables, as in minja.
@@ -374,19 +394,19 @@ internal static class Builtins
     private static JinjaDict CreateTests()
     {
         var t = new JinjaDict();
-        void Add(string name, Func<object?, object?, bool> test) =>
-            t.Set(name, new JinjaFunction(name, (_, a) => test(a.Positional.ElementAtOrDefault(0), a.Positional.ElementAtOrDefault(1))));
+        void Add(string name, Func<object?, object?, RenderBudget, bool> test) =>
+            t.Set(name, new JinjaFunction(name, (c, a) => test(a.Positional.ElementAtOrDefault(0), a.Positional.ElementAtOrDefault(1), c.Budget)));
         foreach (string name in Tests.Names)
-            Add(name, (v, _) => Tests.Apply(name, v));
+            Add(name, (v, _, _) => Tests.Apply(name, v));
         Add("eq", Values.Equal);
-        Add("ne", (a, b) => !Values.Equal(a, b));
-        Add("!=", (a, b) => !Values.Equal(a, b));
+        Add("ne", (a, b, budget) => !Values.Equal(a, b, budget));
+        Add("!=", (a, b, budget) => !Values.Equal(a, b, budget));
         Add("lt", Values.Less);
         Add("gt", Values.Greater);
-        Add("le", (a, b) => !Values.Greater(a, b));
-        Add("ge", (a, b) => !Values.Less(a, b));
+        Add("le", (a, b, budget) => !Values.Greater(a, b, budget));
+        Add("ge", (a, b, budget) => !Values.Less(a, b, budget));
         Add("in", Values.In);
-        Add("divisibleby", (a, b) => Values.ToLong(a) % Values.ToLong(b) == 0);
+        Add("divisibleby", (a, b, _) => Values.ToLong(a) % Values.ToLong(b) == 0);
         return t;
     }
 
@@ -397,9 +417,9 @@ internal static class Builtins
         {
             object? items = a.Positional[0];
             object? attribute = a.GetNamed("attribute"), fallback = a.GetNamed("default");
-            foreach (var item in items is null ? [] : Values.Iterate(items))
+            foreach (var item in items is null ? [] : Values.Iterate(items, context.Budget))
             {
-                object? value = SubscriptExpr.Get(item, attribute);
+                object? value = SubscriptExpr.Get(item, attribute, context.Budget);
                 result.Add(value ?? fallback);
             }
             return result;
@@ -407,7 +427,7 @@ internal static class Builtins
         if (a.Named.Count == 0 && a.Positional.Count >= 2)
         {
             var f = Lookup(context, a.Positional[1], "filter");
-            foreach (var item in Values.Iterate(a.Positional[0]))
+            foreach (var item in Values.Iterate(a.Positional[0], context.Budget))
             {
                 var args = new Arguments();
                 args.Positional.Add(item);
@@ -422,27 +442,31 @@ internal static class Builtins
     private static object? Indent(RenderContext context, Arguments a)
     {
         var b = a.Bind("indent", "text", "width", "first", "blank");
-        string text = Values.ToStr(b.Get("text"));
+        string text = Values.ToStr(b.Get("text"), context.Budget);
         string indent = b.Get("width") switch { null => "    ", string s => s, var w => new string(' ', (int)Math.Clamp(Values.ToLong(w), 0, 4096)) };
         bool first = Values.ToBool(b.Get("first"));
-        var sb = new StringBuilder();
-        var lines = text.Split('\n');
-        int count = text.EndsWith('\n') ? lines.Length - 1 : lines.Length;
-        for (int i = 0; i < count; i++)
+        // Every line indented but the first (unless `first`); the empty piece after a final newline is no line.
+        var result = new TextBuilder(context.Budget);
+        for (int line = 0, start = 0; ; line++)
         {
-            if (i > 0)
-                sb.Append('\n');
-            if (i > 0 || first)
-                sb.Append(indent);
-            sb.Append(lines[i]);
+            int newline = text.IndexOf('\n', start);
+            if (newline < 0 && start == text.Length && line > 0)
+                break;
+            if (line > 0)
+                result.Append('\n');
+            if (line > 0 || first)
+                result.Append(indent);
+            result.Append(text.AsSpan(start, (newline < 0 ? text.Length : newline) - start));
+            if (newline < 0)
+                break;
+            start = newline + 1;
         }
         if (text.EndsWith('\n'))
-            sb.Append('\n');
-        context.Budget.CheckLength(sb.Length);
-        return sb.ToString();
+            result.Append('\n');
+        return result.ToString();
     }
 
-    private static object? Batch(RenderContext _, Arguments a)
+    private static object? Batch(RenderContext context, Arguments a)
     {
         var b = a.Bind("batch", "items", "linecount", "fill_with");
         long size = Values.ToLong(b.Get("linecount"));
@@ -450,15 +474,18 @@ internal static class Builtins
             throw new TemplateException("batch size must be positive");
         var result = new JinjaList();
         JinjaList? current = null;
-        foreach (var item in Values.Iterate(b.Get("items")))
+        foreach (var item in Values.Iterate(b.Get("items"), context.Budget))
         {
             if (current is null || current.Count == size)
                 result.Add(current = []);
             current.Add(item);
         }
         if (current is not null && b.ContainsKey("fill_with"))
+        {
+            context.Budget.Items(size - current.Count);
             while (current.Count < size)
                 current.Add(b.Get("fill_with"));
+        }
         return result;
     }
 
@@ -494,11 +521,11 @@ internal static class Builtins
         long start = ses[0], end = ses[1], step = ses[2];
         if (step == 0)
             throw new TemplateException("range() step must not be zero");
-        long count = step > 0 ? Math.Max(0, (end - start + step - 1) / step) : Math.Max(0, (start - end - step - 1) / -step);
-        context.Budget.CheckLength(count);
+        long count = Values.StepCount(start, end, step);
+        context.Budget.Items(count);
         var result = new JinjaList();
-        for (long i = start; step > 0 ? i < end : i > end; i += step)
-            result.Add(i);
+        for (long i = 0; i < count; i++)
+            result.Add(start + i * step);
         return result;
     }
 }

@@ -72,7 +72,11 @@ internal sealed class ListExpr(SourceLocation location, ImmutableArray<Expr> ite
 {
     private readonly ImmutableArray<Expr> items = items;
 
-    protected override object? Eval(RenderContext context) => new JinjaList(items.Select(i => i.Evaluate(context)));
+    protected override object? Eval(RenderContext context)
+    {
+        context.Budget.Items(items.Length);
+        return new JinjaList(items.Select(i => i.Evaluate(context)));
+    }
 }
 
 internal sealed class DictExpr(SourceLocation location, ImmutableArray<(Expr Key, Expr Value)> items)
@@ -83,11 +87,13 @@ internal sealed class DictExpr(SourceLocation location, ImmutableArray<(Expr Key
     protected override object? Eval(RenderContext context)
     {
         var d = new JinjaDict();
+        context.Budget.Items(items.Length);
         foreach (var (k, v) in items)
         {
             object? key = k.Evaluate(context);
             if (key is null or JinjaList or JinjaDict or JinjaFunction)
-                throw new TemplateException($"Unhashable type: {Values.Dump(key)}");
+                throw new TemplateException($"Unhashable type: {Values.Describe(key)}");
+            context.Budget.Hash(key);
             d.Set(key, v.Evaluate(context));
         }
         return d;
@@ -117,13 +123,13 @@ internal sealed class SubscriptExpr(SourceLocation location, Expr target, Expr i
         {
             if (target is VariableExpr v)
                 throw new TemplateException($"'{v.Name}' is {(context.Contains(v.Name) ? "null" : "not defined")}");
-            throw new TemplateException($"Trying to access property '{Values.Dump(key)}' on null!");
+            throw new TemplateException($"Trying to access property '{Values.Describe(key)}' on null!");
         }
-        return Get(value, key);
+        return Get(value, key, context.Budget);
     }
 
-    /// <summary>value[key]: a list item (negative counts from the end), a mapping's value, or none.</summary>
-    public static object? Get(object? value, object? key)
+    /// <summary>value[key]: a list item (negative counts from the end), a mapping's value (the key's hashing charged), or none.</summary>
+    public static object? Get(object? value, object? key, RenderBudget budget)
     {
         switch (value)
         {
@@ -136,7 +142,8 @@ internal sealed class SubscriptExpr(SourceLocation location, Expr target, Expr i
                 return list[(int)at];
             case JinjaDict dict:
                 if (key is JinjaList or JinjaDict or JinjaFunction)
-                    throw new TemplateException($"Unhashable type: {Values.Dump(key)}");
+                    throw new TemplateException($"Unhashable type: {Values.Describe(key)}");
+                budget.Hash(key);
                 return key is null ? null : dict.Get(key);
             default:
                 return null;
@@ -148,6 +155,7 @@ internal sealed class SubscriptExpr(SourceLocation location, Expr target, Expr i
         if (value is not (string or JinjaList))
             throw new TemplateException(value is null ? "Cannot subscript null" : "Subscripting only supported on arrays and strings");
         // Strings slice by UTF-8 bytes, as minja does.
+        context.Budget.Characters(value is string text ? text.Length : 0);
         byte[]? bytes = value is string s ? System.Text.Encoding.UTF8.GetBytes(s) : null;
         long length = bytes?.Length ?? ((JinjaList)value).Count;
         long Wrap(long i) => i < 0 ? i + length : i;
@@ -158,20 +166,25 @@ internal sealed class SubscriptExpr(SourceLocation location, Expr target, Expr i
         long end = slice.End is null ? (step < 0 ? -1 : length) : Wrap(Values.ToLong(slice.End.Evaluate(context)));
         start = Math.Clamp(start, step < 0 ? -1 : 0, length);
         end = Math.Clamp(end, -1, length);
+        long count = Values.StepCount(start, end, step);
         if (bytes is not null)
         {
-            var picked = new List<byte>();
-            for (long i = start; step > 0 ? i < end : i > end; i += step)
+            var picked = new byte[count];
+            int n = 0;
+            for (long k = 0; k < count; k++)
             {
+                long i = start + k * step;
                 if (i >= 0 && i < length)
-                    picked.Add(bytes[i]);
+                    picked[n++] = bytes[i];
             }
-            return System.Text.Encoding.UTF8.GetString(picked.ToArray());
+            return System.Text.Encoding.UTF8.GetString(picked, 0, n);
         }
         var list = (JinjaList)value;
+        context.Budget.Items(count);
         var result = new JinjaList();
-        for (long i = start; step > 0 ? i < end : i > end; i += step)
+        for (long k = 0; k < count; k++)
         {
+            long i = start + k * step;
             if (i >= 0 && i < length)
                 result.Add(list[(int)i]);
         }
@@ -214,7 +227,10 @@ internal sealed class BinaryExpr(SourceLocation location, BinaryOp op, Expr left
         {
             case BinaryOp.Is:
             case BinaryOp.IsNot:
-                bool result = Tests.Apply(((VariableExpr)right).Name, l);
+                string test = ((VariableExpr)right).Name;
+                if (test is "lower" or "upper" && l is string s)
+                    context.Budget.Characters(s.Length);
+                bool result = Tests.Apply(test, l);
                 return op == BinaryOp.Is ? result : !result;
             case BinaryOp.And:
                 return Values.ToBool(l) && Values.ToBool(right.Evaluate(context));
@@ -222,10 +238,11 @@ internal sealed class BinaryExpr(SourceLocation location, BinaryOp op, Expr left
                 return Values.ToBool(l) ? l : right.Evaluate(context);
         }
         object? r = right.Evaluate(context);
+        var budget = context.Budget;
         switch (op)
         {
             case BinaryOp.StrConcat:
-                return Checked(context, Values.ToStr(l) + Values.ToStr(r));
+                return Checked(context, Values.ToStr(l, budget) + Values.ToStr(r, budget));
             case BinaryOp.Add:
                 return Add(context, l, r);
             case BinaryOp.Sub:
@@ -243,21 +260,21 @@ internal sealed class BinaryExpr(SourceLocation location, BinaryOp op, Expr left
             case BinaryOp.Pow:
                 return Math.Pow(Values.ToDouble(l), Values.ToDouble(r));
             case BinaryOp.Eq:
-                return Values.Equal(l, r);
+                return Values.Equal(l, r, budget);
             case BinaryOp.Ne:
-                return !Values.Equal(l, r);
+                return !Values.Equal(l, r, budget);
             case BinaryOp.Lt:
-                return Values.Less(l, r);
+                return Values.Less(l, r, budget);
             case BinaryOp.Gt:
-                return Values.Greater(l, r);
+                return Values.Greater(l, r, budget);
             case BinaryOp.Le:
-                return !Values.Greater(l, r);
+                return !Values.Greater(l, r, budget);
             case BinaryOp.Ge:
-                return !Values.Less(l, r);
+                return !Values.Less(l, r, budget);
             case BinaryOp.In:
-                return Values.In(l, r);
+                return Values.In(l, r, budget);
             case BinaryOp.NotIn:
-                return !Values.In(l, r);
+                return !Values.In(l, r, budget);
         }
         throw new TemplateException("Unknown binary operator");
     }
@@ -265,12 +282,12 @@ internal sealed class BinaryExpr(SourceLocation location, BinaryOp op, Expr left
     private static object? Add(RenderContext context, object? l, object? r)
     {
         if (l is string || r is string)
-            return Checked(context, Values.ToStr(l) + Values.ToStr(r));
+            return Checked(context, Values.ToStr(l, context.Budget) + Values.ToStr(r, context.Budget));
         if (l is long a && r is long b)
             return a + b;
         if (l is JinjaList la && r is JinjaList lb)
         {
-            context.Budget.CheckLength((long)la.Count + lb.Count);
+            context.Budget.Items((long)la.Count + lb.Count);
             return new JinjaList(la.Concat(lb));
         }
         return Values.ToDouble(l) + Values.ToDouble(r);
@@ -280,7 +297,9 @@ internal sealed class BinaryExpr(SourceLocation location, BinaryOp op, Expr left
     {
         if (l is string s && r is long n)
         {
-            context.Budget.CheckLength((long)s.Length * Math.Max(0, n));
+            long length = (long)Int128.Min(s.Length * (Int128)Math.Max(0, n), long.MaxValue);
+            context.Budget.CheckLength(length);
+            context.Budget.Characters(length);
             return n <= 0 ? "" : string.Concat(Enumerable.Repeat(s, (int)n));
         }
         if (l is long a && r is long b)
@@ -288,9 +307,11 @@ internal sealed class BinaryExpr(SourceLocation location, BinaryOp op, Expr left
         return Values.ToDouble(l) * Values.ToDouble(r);
     }
 
+    // A string built by an operator: held to the output limit and charged.
     private static string Checked(RenderContext context, string s)
     {
         context.Budget.CheckLength(s.Length);
+        context.Budget.Characters(s.Length);
         return s;
     }
 }
@@ -323,6 +344,7 @@ internal sealed class ArgumentExprs(ImmutableArray<Expr> positional, ImmutableAr
             {
                 if (spread.Operand.Evaluate(context) is not JinjaList list)
                     throw new TemplateException("Expansion operator only supported on arrays");
+                context.Budget.Items(list.Count);
                 args.Positional.AddRange(list);
                 continue;
             }
@@ -330,6 +352,7 @@ internal sealed class ArgumentExprs(ImmutableArray<Expr> positional, ImmutableAr
             {
                 if (spreadDict.Operand.Evaluate(context) is not JinjaDict dict)
                     throw new TemplateException("ExpansionDict operator only supported on objects");
+                context.Budget.Items(dict.Count);
                 foreach (object key in dict.Keys)
                     args.Named.Add(new(Values.ToStr(key), dict.Get(key)));
                 continue;
@@ -354,7 +377,7 @@ internal sealed class CallExpr(SourceLocation location, Expr target, ArgumentExp
             f = call; // a recursive loop's `loop`
         if (f is not JinjaFunction fn)
             throw new TemplateException(Target is VariableExpr v && f is null
-                ? $"'{v.Name}' is not defined" : $"Object is not callable: {Values.Dump(f, 2)}");
+                ? $"'{v.Name}' is not defined" : $"Object is not callable: {Values.Describe(f, 2)}");
         return fn.Invoke(context, Args.Evaluate(context));
     }
 }

@@ -54,7 +54,7 @@ internal sealed class OutputNode(SourceLocation location, Expr expression) : Nod
 {
     private readonly Expr expression = expression;
 
-    protected override void Write(StringBuilder output, RenderContext context) => output.Append(Values.Print(expression.Evaluate(context)));
+    protected override void Write(StringBuilder output, RenderContext context) => output.Append(Values.Print(expression.Evaluate(context), context.Budget));
 }
 
 internal sealed class IfNode(SourceLocation location, ImmutableArray<(Expr? Condition, Node Body)> branches) : Node(location)
@@ -108,8 +108,8 @@ internal sealed class ForNode(SourceLocation location, ImmutableArray<string> na
         if (items is not null)
         {
             if (!Values.IsIterable(items))
-                throw new TemplateException($"For loop iterable must be iterable: {Values.Dump(items)}");
-            foreach (var item in Values.Iterate(items).ToList())
+                throw new TemplateException($"For loop iterable must be iterable: {Values.Describe(items)}");
+            foreach (var item in Values.Iterate(items, context.Budget).ToList())
             {
                 context.Budget.Step();
                 Assign(context, item);
@@ -289,7 +289,7 @@ internal sealed class CallBlockNode(SourceLocation location, CallExpr call, Node
                 context.Budget.ExitCall();
             }
         })));
-        output.Append(Values.Print(macro.Invoke(context, args)));
+        output.Append(Values.Print(macro.Invoke(context, args), context.Budget));
     }
 }
 
@@ -306,7 +306,7 @@ internal sealed class FilterBlockNode(SourceLocation location, Expr filter, Node
             throw new TemplateException("Filter must be a callable");
         var args = filter is CallExpr call ? call.Args.Evaluate(context) : new Arguments();
         args.Positional.Insert(0, body.Render(context));
-        output.Append(Values.ToStr(f.Invoke(context, args)));
+        output.Append(Values.ToStr(f.Invoke(context, args), context.Budget));
     }
 }
 
@@ -334,5 +334,5 @@ internal sealed class SetBlockNode(SourceLocation location, string name, Node bo
     private readonly string name = name;
     private readonly Node body = body;
 
-    protected override void Write(StringBuilder output, RenderContext context) => context.Set(name, body.Render(context));
+    protected override void Write(StringBuilder output, RenderContext context) => context.Set(name, context.Budget.ChargeResult(body.Render(context)));
 }

@@ -44,12 +44,13 @@ public sealed class JinjaDict
     }
 
     // Keys compare as minja's JSON primitives: 1 and 1.0 are the same key, "1" is another.
-    private sealed class KeyComparer : IEqualityComparer<object>
+    internal sealed class KeyComparer : IEqualityComparer<object?>
     {
         public static readonly KeyComparer Instance = new();
         public new bool Equals(object? a, object? b) => Values.PrimitiveEquals(a, b);
-        public int GetHashCode(object o) => o switch
+        public int GetHashCode(object? o) => o switch
         {
+            null => 0,
             long l => ((double)l).GetHashCode(),
             double d => d.GetHashCode(),
             _ => o.GetHashCode(),
@@ -61,7 +62,11 @@ public sealed class JinjaDict
 public sealed class JinjaFunction(string name, Func<RenderContext, Arguments, object?> call)
 {
     public string Name { get; } = name;
-    internal object? Invoke(RenderContext context, Arguments args) => call(context, args);
+    internal object? Invoke(RenderContext context, Arguments args)
+    {
+        context.Budget.ChargeCall(args);
+        return context.Budget.ChargeResult(call(context, args));
+    }
     public override string ToString() => $"<function {Name}>";
 }
 
@@ -88,6 +93,17 @@ public sealed class Arguments
     {
         if (Positional.Count < minPositional || Positional.Count > maxPositional || Named.Count < minNamed || Named.Count > maxNamed)
             throw new TemplateException($"{what} must have between {minPositional} and {maxPositional} positional arguments and between {minNamed} and {maxNamed} keyword arguments");
+    }
+
+    /// <summary>Characters of the string arguments, all together.</summary>
+    internal long StringLength()
+    {
+        long length = 0;
+        foreach (var v in Positional)
+            length += v is string s ? s.Length : 0;
+        foreach (var (_, v) in Named)
+            length += v is string s ? s.Length : 0;
+        return length;
     }
 
     /// <summary>Binds the arguments to parameter names (positional first, then by name), as minja's simple functions do.</summary>
@@ -131,7 +147,7 @@ public static class Values
         long l => l,
         double d => d,
         bool b => b ? 1 : 0,
-        _ => throw new TemplateException($"Expected a number, got {Dump(v)}"),
+        _ => throw new TemplateException($"Expected a number, got {Describe(v)}"),
     };
 
     public static long ToLong(object? v) => v switch
@@ -139,27 +155,31 @@ public static class Values
         long l => l,
         double d => (long)d,
         bool b => b ? 1 : 0,
-        _ => throw new TemplateException($"Expected an integer, got {Dump(v)}"),
+        _ => throw new TemplateException($"Expected an integer, got {Describe(v)}"),
     };
 
     /// <summary>minja's <c>to_str</c>: strings as they are, integers in decimal, floats as C's %f, booleans True/False, none None, the rest as their repr.</summary>
-    public static string ToStr(object? v) => v switch
+    public static string ToStr(object? v) => ToStr(v, null);
+
+    internal static string ToStr(object? v, RenderBudget? budget) => v switch
     {
         string s => s,
         long l => l.ToString(CultureInfo.InvariantCulture),
         double d => FormatFixed(d),
         bool b => b ? "True" : "False",
         null => "None",
-        _ => Dump(v),
+        _ => Dump(v, budget),
     };
 
     /// <summary>What <c>{{ value }}</c> prints: nothing for none, True/False, strings raw, anything else its repr.</summary>
-    public static string Print(object? v) => v switch
+    public static string Print(object? v) => Print(v, null);
+
+    internal static string Print(object? v, RenderBudget? budget) => v switch
     {
         null => "",
         string s => s,
         bool b => b ? "True" : "False",
-        _ => Dump(v),
+        _ => Dump(v, budget),
     };
 
     /// <summary>Length of a string (UTF-8 bytes, as minja counts), list or mapping.</summary>
@@ -168,35 +188,47 @@ public static class Values
         string s => Encoding.UTF8.GetByteCount(s),
         JinjaList l => l.Count,
         JinjaDict d => d.Count,
-        _ => throw new TemplateException($"Value is not an array or object: {Dump(v)}"),
+        _ => throw new TemplateException($"Value is not an array or object: {Describe(v)}"),
     };
 
     public static bool IsIterable(object? v) => v is string or JinjaList or JinjaDict;
 
     /// <summary>Python-style repr (single-quoted strings, True/False), or JSON when <paramref name="json"/>; <paramref name="indent"/> &gt; 0 breaks lines.</summary>
-    public static string Dump(object? v, int indent = -1, bool json = false)
+    public static string Dump(object? v, int indent = -1, bool json = false) => Dump(v, null, indent, json);
+
+    /// <summary>
+    /// <see cref="Dump(object?, int, bool)"/> held to a render's output limit and charged to its work while it is built;
+    /// with <paramref name="sortKeys"/>, every mapping's keys in order.
+    /// </summary>
+    internal static string Dump(object? v, RenderBudget? budget, int indent = -1, bool json = false, bool sortKeys = false)
     {
-        var sb = new StringBuilder();
-        Dump(sb, v, indent, 0, json);
-        return sb.ToString();
+        var text = new TextBuilder(budget);
+        Dump(text, v, indent, 0, json, sortKeys ? budget : null, sortKeys);
+        return text.ToString();
     }
 
-    private static void Dump(StringBuilder sb, object? v, int indent, int level, bool json)
+    /// <summary>The repr of a value for an error message: its first 200 characters, whatever its size.</summary>
+    internal static string Describe(object? v, int indent = -1)
+    {
+        var text = new TextBuilder(null, cap: 200);
+        Dump(text, v, indent, 0, json: false, null, sortKeys: false);
+        return text.ToString();
+    }
+
+    private static void Dump(TextBuilder text, object? v, int indent, int level, bool json, RenderBudget? budget, bool sortKeys)
     {
         CheckValueDepth(level);
+        text.Visit();
         void Indent(int lvl)
         {
             if (indent > 0)
-            {
-                sb.Append('\n');
-                sb.Append(' ', lvl * indent);
-            }
+                text.Append('\n').Append(' ', (int)Math.Min((long)lvl * indent, int.MaxValue));
         }
         void Separator()
         {
-            sb.Append(',');
+            text.Append(',');
             if (indent < 0)
-                sb.Append(' ');
+                text.Append(' ');
             else
                 Indent(level + 1);
         }
@@ -204,105 +236,97 @@ public static class Values
         switch (v)
         {
             case null:
-                sb.Append("null");
+                text.Append("null");
                 break;
             case JinjaList list:
-                sb.Append('[');
+                text.Append('[');
                 Indent(level + 1);
-                for (int i = 0; i < list.Count; i++)
+                for (int i = 0; i < list.Count && !text.Full; i++)
                 {
                     if (i > 0)
                         Separator();
-                    Dump(sb, list[i], indent, level + 1, json);
+                    Dump(text, list[i], indent, level + 1, json, budget, sortKeys);
                 }
                 Indent(level);
-                sb.Append(']');
+                text.Append(']');
                 break;
             case JinjaDict dict:
-                sb.Append('{');
+                text.Append('{');
                 Indent(level + 1);
-                for (int i = 0; i < dict.Count; i++)
+                var keys = sortKeys ? Sorted(dict.Keys, k => ToStr(k), (x, y) => CompareStrings(x, y, budget)) : dict.Keys;
+                for (int i = 0; i < keys.Count && !text.Full; i++)
                 {
                     if (i > 0)
                         Separator();
-                    object key = dict.Keys[i];
+                    object key = keys[i];
+                    char quote = json ? '"' : '\'';
                     if (key is string ks)
-                        sb.Append(QuoteString(ks, json ? '"' : '\''));
+                        AppendQuoted(text, ks, quote);
                     else
-                        sb.Append(json ? '"' : '\'').Append(Dump(key, -1, true)).Append(json ? '"' : '\'');
-                    sb.Append(": ");
-                    Dump(sb, dict.Get(key), indent, level + 1, json);
+                        text.Append(quote).Append(Dump(key, -1, true)).Append(quote);
+                    text.Append(": ");
+                    Dump(text, dict.Get(key), indent, level + 1, json, budget, sortKeys);
                 }
                 Indent(level);
-                sb.Append('}');
+                text.Append('}');
                 break;
             case JinjaFunction:
                 throw new TemplateException("Cannot dump callable to JSON");
             case bool b:
-                sb.Append(json ? (b ? "true" : "false") : (b ? "True" : "False"));
+                text.Append(json ? (b ? "true" : "false") : (b ? "True" : "False"));
                 break;
             case string s:
-                sb.Append(QuoteString(s, json ? '"' : '\''));
+                AppendQuoted(text, s, json ? '"' : '\'');
                 break;
             case long l:
-                sb.Append(l.ToString(CultureInfo.InvariantCulture));
+                text.Append(l.ToString(CultureInfo.InvariantCulture));
                 break;
             case double d:
-                sb.Append(FormatJsonNumber(d));
+                text.Append(FormatJsonNumber(d));
                 break;
             default:
                 throw new TemplateException($"Cannot print a value of type {v.GetType().Name}");
         }
     }
 
-    /// <summary>A JSON string literal; with a single quote wanted and no ' inside, the same literal in single quotes (minja's repr).</summary>
-    private static string QuoteString(string s, char quote)
-    {
-        string json = JsonString(s);
-        if (quote == '"' || s.Contains('\''))
-            return json;
-        var sb = new StringBuilder(json.Length);
-        sb.Append('\'');
-        for (int i = 1; i < json.Length - 1; i++)
-        {
-            if (json[i] == '\\' && json[i + 1] == '"')
-            {
-                sb.Append('"');
-                i++;
-            }
-            else
-                sb.Append(json[i]);
-        }
-        sb.Append('\'');
-        return sb.ToString();
-    }
-
     /// <summary>A JSON string literal as nlohmann::json writes it: ", \ and control characters escaped, the rest (non-ASCII included) as is.</summary>
     public static string JsonString(string s)
     {
-        var sb = new StringBuilder(s.Length + 2);
-        sb.Append('"');
-        foreach (char c in s)
+        var text = new TextBuilder(null);
+        AppendQuoted(text, s, '"');
+        return text.ToString();
+    }
+
+    /// <summary>
+    /// Appends a JSON string literal; with a single quote wanted and no ' inside, the same literal in single quotes, where
+    /// " needs no escape (minja's repr).
+    /// </summary>
+    private static void AppendQuoted(TextBuilder text, string s, char quote)
+    {
+        if (quote == '\'' && s.Contains('\''))
+            quote = '"';
+        text.Append(quote);
+        int plain = 0; // start of the run of characters that need no escape
+        for (int i = 0; i < s.Length; i++)
         {
+            char c = s[i];
+            if (c >= 0x20 && c != '\\' && c != quote)
+                continue;
+            text.Append(s.AsSpan(plain, i - plain));
+            plain = i + 1;
             switch (c)
             {
-                case '"': sb.Append("\\\""); break;
-                case '\\': sb.Append("\\\\"); break;
-                case '\b': sb.Append("\\b"); break;
-                case '\f': sb.Append("\\f"); break;
-                case '\n': sb.Append("\\n"); break;
-                case '\r': sb.Append("\\r"); break;
-                case '\t': sb.Append("\\t"); break;
-                default:
-                    if (c < 0x20)
-                        sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
-                    else
-                        sb.Append(c);
-                    break;
+                case '"': text.Append("\\\""); break;
+                case '\\': text.Append("\\\\"); break;
+                case '\b': text.Append("\\b"); break;
+                case '\f': text.Append("\\f"); break;
+                case '\n': text.Append("\\n"); break;
+                case '\r': text.Append("\\r"); break;
+                case '\t': text.Append("\\t"); break;
+                default: text.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture)); break;
             }
         }
-        sb.Append('"');
-        return sb.ToString();
+        text.Append(s.AsSpan(plain)).Append(quote);
     }
 
     /// <summary>A double as nlohmann::json writes it: the shortest round-trip form, with ".0" on integral values and a C-style exponent.</summary>
@@ -339,11 +363,15 @@ public static class Values
     };
 
     /// <summary>minja's ==: lists and mappings element by element (where a falsy element never matches), primitives by value.</summary>
-    public static bool Equal(object? a, object? b) => Equal(a, b, 0);
+    public static bool Equal(object? a, object? b) => Equal(a, b, null, 0);
 
-    private static bool Equal(object? a, object? b, int level)
+    /// <summary><see cref="Equal(object?, object?)"/> charging each pair of items it compares, and the characters of equal-length strings.</summary>
+    internal static bool Equal(object? a, object? b, RenderBudget? budget) => Equal(a, b, budget, 0);
+
+    private static bool Equal(object? a, object? b, RenderBudget? budget, int level)
     {
         CheckValueDepth(level);
+        budget?.Items(1);
         if (a is JinjaFunction || b is JinjaFunction)
             return ReferenceEquals(a, b);
         if (a is JinjaList la)
@@ -352,7 +380,7 @@ public static class Values
                 return false;
             for (int i = 0; i < la.Count; i++)
             {
-                if (!ToBool(la[i]) || !ToBool(lb[i]) || !Equal(la[i], lb[i], level + 1))
+                if (!ToBool(la[i]) || !ToBool(lb[i]) || !Equal(la[i], lb[i], budget, level + 1))
                     return false;
             }
             return true;
@@ -364,13 +392,15 @@ public static class Values
             foreach (object key in da.Keys)
             {
                 var value = da.Get(key);
-                if (!ToBool(value) || !db.ContainsKey(key) || !Equal(value, db.Get(key), level + 1))
+                if (!ToBool(value) || !db.ContainsKey(key) || !Equal(value, db.Get(key), budget, level + 1))
                     return false;
             }
             return true;
         }
         if (b is JinjaList or JinjaDict)
             return false;
+        if (a is string sa && b is string sb && sa.Length == sb.Length)
+            budget?.Characters(sa.Length);
         return PrimitiveEquals(a, b);
     }
 
@@ -383,38 +413,89 @@ public static class Values
     }
 
     /// <summary>a &lt; b for two numbers or two strings (ordinal on UTF-8 bytes, as C++ compares); anything else throws.</summary>
-    public static bool Less(object? a, object? b)
+    public static bool Less(object? a, object? b) => Compare(a, b, null) < 0;
+
+    public static bool Greater(object? a, object? b) => Compare(a, b, null, ">") > 0;
+
+    internal static bool Less(object? a, object? b, RenderBudget? budget) => Compare(a, b, budget) < 0;
+
+    internal static bool Greater(object? a, object? b, RenderBudget? budget) => Compare(a, b, budget, ">") > 0;
+
+    /// <summary>
+    /// The order of two numbers (0 when either is NaN) or two strings, charged as one item and the characters it may scan;
+    /// anything else throws, naming <paramref name="op"/>.
+    /// </summary>
+    internal static int Compare(object? a, object? b, RenderBudget? budget, string op = "<")
     {
         if (a is null)
             throw new TemplateException("Undefined value or reference");
-        if (IsNumber(a) && IsNumber(b))
-            return ToDouble(a) < ToDouble(b);
         if (a is string sa && b is string sb)
-            return string.CompareOrdinal(sa, sb) < 0;
-        throw new TemplateException($"Cannot compare values: {Dump(a)} < {Dump(b)}");
+            return CompareStrings(sa, sb, budget);
+        budget?.Items(1);
+        if (IsNumber(a) && IsNumber(b))
+        {
+            double x = ToDouble(a), y = ToDouble(b);
+            return x < y ? -1 : x > y ? 1 : 0;
+        }
+        throw new TemplateException($"Cannot compare values: {Describe(a)} {op} {Describe(b)}");
     }
 
-    public static bool Greater(object? a, object? b)
+    /// <summary>How many of start, start + step, ... lie before <paramref name="end"/> (after it, for a negative step); no overflow on any long.</summary>
+    internal static long StepCount(long start, long end, long step)
     {
-        if (a is null)
-            throw new TemplateException("Undefined value or reference");
-        if (IsNumber(a) && IsNumber(b))
-            return ToDouble(a) > ToDouble(b);
-        if (a is string sa && b is string sb)
-            return string.CompareOrdinal(sa, sb) > 0;
-        throw new TemplateException($"Cannot compare values: {Dump(a)} > {Dump(b)}");
+        Int128 span = step > 0 ? (Int128)end - start : (Int128)start - end, stride = Int128.Abs(step);
+        return span <= 0 ? 0 : (long)Int128.Min((span + stride - 1) / stride, long.MaxValue);
+    }
+
+    /// <summary>Ordinal order of two strings, charged as one item and the characters it may scan.</summary>
+    internal static int CompareStrings(string a, string b, RenderBudget? budget)
+    {
+        budget?.Items(1);
+        budget?.Characters(Math.Min(a.Length, b.Length));
+        return string.CompareOrdinal(a, b);
+    }
+
+    /// <summary>
+    /// The items in the order of their keys (stable), compared by <paramref name="compare"/>; a <see cref="TemplateException"/>
+    /// it throws comes out as it is (sorting wraps it in an <see cref="InvalidOperationException"/>).
+    /// </summary>
+    internal static List<T> Sorted<T, TKey>(IEnumerable<T> items, Func<T, TKey> key, Comparison<TKey> compare)
+    {
+        try
+        {
+            return items.OrderBy(key, Comparer<TKey>.Create(compare)).ToList();
+        }
+        catch (InvalidOperationException e) when (e.InnerException is TemplateException inner)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(inner);
+            throw;
+        }
     }
 
     /// <summary>x in container: a list holds it (truthy items only), a mapping has the key, or a substring.</summary>
-    public static bool In(object? value, object? container) => container switch
+    public static bool In(object? value, object? container) => In(value, container, null);
+
+    /// <summary><see cref="In(object?, object?)"/> charging the comparisons it makes and the characters it scans or hashes.</summary>
+    internal static bool In(object? value, object? container, RenderBudget? budget)
     {
-        JinjaList list => list.Exists(item => ToBool(item) && Equal(item, value)),
-        JinjaDict dict => value is not (JinjaList or JinjaDict or JinjaFunction) && value is not null
-            ? dict.ContainsKey(value)
-            : value is null ? false : throw new TemplateException($"Unhashable type: {Dump(value)}"),
-        string s when value is string v => s.Contains(v, StringComparison.Ordinal),
-        _ => false,
-    };
+        switch (container)
+        {
+            case JinjaList list:
+                return list.Exists(item => ToBool(item) && Equal(item, value, budget));
+            case JinjaDict dict:
+                if (value is null)
+                    return false;
+                if (value is JinjaList or JinjaDict or JinjaFunction)
+                    throw new TemplateException($"Unhashable type: {Describe(value)}");
+                budget?.Hash(value);
+                return dict.ContainsKey(value);
+            case string s when value is string v:
+                budget?.Characters((long)s.Length + v.Length);
+                return Methods.IndexOf(s, v) >= 0;
+            default:
+                return false;
+        }
+    }
 
     /// <summary>The items a for loop visits: list items, mapping keys, or the characters of a string.</summary>
     public static IEnumerable<object?> Iterate(object? v) => v switch
@@ -423,8 +504,24 @@ public static class Values
         JinjaList list => list,
         JinjaDict dict => dict.Keys,
         string s => s.EnumerateRunes().Select(r => (object?)r.ToString()),
-        _ => throw new TemplateException($"Value is not iterable: {Dump(v)}"),
+        _ => throw new TemplateException($"Value is not iterable: {Describe(v)}"),
     };
+
+    /// <summary><see cref="Iterate(object?)"/> charging each item as it is visited (fails at once on a value that is not iterable).</summary>
+    internal static IEnumerable<object?> Iterate(object? v, RenderBudget budget)
+    {
+        var items = Iterate(v);
+        return Charged();
+
+        IEnumerable<object?> Charged()
+        {
+            foreach (var item in items)
+            {
+                budget.Items(1);
+                yield return item;
+            }
+        }
+    }
 
     /// <summary>A JSON document (System.Text.Json) as template values, keys in document order.</summary>
     public static object? FromJson(System.Text.Json.Nodes.JsonNode? node) => node switch
