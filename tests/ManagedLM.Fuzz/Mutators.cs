@@ -457,7 +457,7 @@ internal static class Mutators
             GgmlType.Q2_K => 80, GgmlType.Q3_K => 108, GgmlType.Q6_K => 208, _ => 0,
         };
         int blockSize = GgmlTypes.BlockSize(type), blockBytes = GgmlTypes.BlockBytes(type);
-        for (long b = first / blockSize; b <= (first + count - 1) / blockSize && (b + 1) * blockBytes <= tensor.Length; b++, written++)
+        for (long b = first / blockSize; b <= (first + count - 1) / blockSize && b * blockBytes + scaleAt + 2 <= tensor.Length; b++, written++)
             BinaryPrimitives.WriteHalfLittleEndian(tensor[(int)(b * blockBytes + scaleAt)..], (Half)v);
         return written;
     }
