@@ -135,7 +135,7 @@ public sealed partial class OpenAiServer
         }
         catch (Exception e) when (!ctx.RequestAborted.IsCancellationRequested)
         {
-            var error = e as ApiException ?? new ApiException(500, e is ObjectDisposedException ? "The server is shutting down." : $"Internal error: {e.Message}", type: "server_error");
+            var error = e as ApiException ?? (e is ObjectDisposedException ? new ApiException(500, "The server is shutting down.", type: "server_error") : InternalError(e));
             await events.Send(w => ResponseJson.Error(w, error.Message, error.Type, error.Param, error.Code)).ConfigureAwait(false);
             return null;
         }

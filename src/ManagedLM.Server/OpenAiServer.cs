@@ -6,6 +6,7 @@ using System.Text;
 using System.Text.Json;
 using ManagedLM.Batching;
 using ManagedLM.Model;
+using ManagedLM.Sampling;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -200,7 +201,7 @@ public sealed partial class OpenAiServer : IAsyncDisposable
         catch (Exception e) when (!ctx.Response.HasStarted)
         {
             _log?.WriteLine($"error: {ctx.Request.Method} {ctx.Request.Path}: {e}");
-            await WriteError(ctx, new ApiException(500, $"Internal error: {e.Message}", type: "server_error")).ConfigureAwait(false);
+            await WriteError(ctx, InternalError(e)).ConfigureAwait(false);
         }
         finally
         {
@@ -332,6 +333,11 @@ public sealed partial class OpenAiServer : IAsyncDisposable
     private static JsonElement Object(JsonDocument body) => body.RootElement.ValueKind == JsonValueKind.Object
         ? body.RootElement
         : throw new ApiException(400, "The request body must be a JSON object.");
+
+    // The 500 for an exception no endpoint turned into an ApiException; a model that produces NaN/∞ logits gets its own code.
+    private static ApiException InternalError(Exception e) => e is NonFiniteLogitsException
+        ? new ApiException(500, e.Message, type: "server_error", code: "non_finite_logits")
+        : new ApiException(500, $"Internal error: {e.Message}", type: "server_error");
 
     private static async Task WriteError(HttpContext ctx, ApiException e)
     {

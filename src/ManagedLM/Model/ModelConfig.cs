@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Globalization;
 using ManagedLM.Gguf;
 using ManagedLM.Kernels;
 
@@ -36,7 +37,12 @@ public sealed record ModelConfig
     /// <summary>n_kv_head · head_dim: width of one cached key or value row.</summary>
     public int KvLength => KvHeadCount * HeadDim;
 
-    /// <summary>Reads the configuration; <see cref="NotSupportedException"/> for an architecture this engine does not run.</summary>
+    /// <summary>
+    /// Reads the configuration; <see cref="NotSupportedException"/> for an architecture this engine does not run, and
+    /// <see cref="GgufFormatException"/> naming the key and value for a count that does not fit an int or a width that
+    /// overflows, and for a float hyper-parameter that would poison every logit (a NaN, ∞, zero or negative epsilon,
+    /// RoPE base or scaling factor).
+    /// </summary>
     public static ModelConfig FromGguf(GgufFile file)
     {
         var m = file.Metadata;
@@ -45,7 +51,7 @@ public sealed record ModelConfig
             throw new NotSupportedException(
                 $"Model architecture \"{arch}\" is not supported; supported: {string.Join(", ", SupportedArchitectures)}.");
 
-        int embd = Positive(m, $"{arch}.embedding_length");
+        int embd = Positive(m, $"{arch}.embedding_length", MaxWidth);
         int heads = Positive(m, $"{arch}.attention.head_count");
         int kvHeads = m.GetInt32($"{arch}.attention.head_count_kv", heads);
         int headDim = m.GetInt32($"{arch}.attention.key_length", embd / heads);
@@ -53,30 +59,35 @@ public sealed record ModelConfig
         var headEntry = m.FindEntry($"{arch}.attention.head_count")!;
         if (kvHeads <= 0 || heads % kvHeads != 0)
             throw new GgufFormatException(headEntry.Offset, $"head_count {heads} is not a multiple of head_count_kv {kvHeads}");
-        if (headDim <= 0 || valueDim != headDim)
+        if (headDim <= 0)
+            throw new GgufFormatException(headEntry.Offset, $"the head size is {headDim} (embedding_length {embd} / head_count {heads}, or attention.key_length): it must be positive");
+        if (valueDim != headDim)
             throw new NotSupportedException($"Attention with key length {headDim} and value length {valueDim} is not supported (they must be equal).");
+        if ((long)heads * headDim > MaxWidth)
+            throw new GgufFormatException(headEntry.Offset, $"head_count {heads} × head size {headDim} is larger than {MaxWidth}");
 
         int ropeDims = m.GetInt32($"{arch}.rope.dimension_count", headDim);
         if (ropeDims <= 0 || ropeDims > headDim || ropeDims % 2 != 0)
             throw new GgufFormatException(headEntry.Offset, $"rope.dimension_count {ropeDims} must be even and at most the head size {headDim}");
 
-        int vocab = m.GetInt32OrNull($"{arch}.vocab_size")
-            ?? m.GetArrayOrNull<string>("tokenizer.ggml.tokens")?.Length
-            ?? (int)file.GetTensor("token_embd.weight").Rows;
+        int vocab = m.ContainsKey($"{arch}.vocab_size") ? Positive(m, $"{arch}.vocab_size")
+            : m.FindEntry("tokenizer.ggml.tokens")?.Value.AsArray?.Count
+            ?? (int)Math.Min(int.MaxValue, (file.FindTensor("token_embd.weight")
+                ?? throw new GgufFormatException(file.DataOffset, "missing required tensor \"token_embd.weight\"")).Rows);
 
         return new ModelConfig
         {
             Architecture = arch,
             EmbeddingLength = embd,
-            FeedForwardLength = Positive(m, $"{arch}.feed_forward_length"),
-            BlockCount = Positive(m, $"{arch}.block_count"),
+            FeedForwardLength = Positive(m, $"{arch}.feed_forward_length", MaxWidth),
+            BlockCount = PresentBlockCount(file, $"{arch}.block_count"),
             HeadCount = heads,
             KvHeadCount = kvHeads,
             HeadDim = headDim,
             ContextLength = Positive(m, $"{arch}.context_length"),
             VocabSize = vocab,
-            RmsNormEps = m.GetSingle($"{arch}.attention.layer_norm_rms_epsilon"),
-            RopeFreqBase = m.GetSingle($"{arch}.rope.freq_base", 10000f),
+            RmsNormEps = PositiveFinite(m, $"{arch}.attention.layer_norm_rms_epsilon", null),
+            RopeFreqBase = PositiveFinite(m, $"{arch}.rope.freq_base", 10000f),
             RopeDimensions = ropeDims,
             RopePositionScale = ReadRopePositionScale(m, arch),
             RopeLayout = arch == "llama" ? RopeLayout.Normal : RopeLayout.NeoX,
@@ -86,22 +97,70 @@ public sealed record ModelConfig
     private static float ReadRopePositionScale(GgufMetadata m, string arch)
     {
         string type = m.GetStringOrNull($"{arch}.rope.scaling.type") ?? "none";
-        float factor = m.GetSingle($"{arch}.rope.scaling.factor", 0f);
+        string key = $"{arch}.rope.scaling.factor";
+        float factor = ScalingFactor(m, key);
         if (factor == 0f)
-            factor = m.GetSingle($"{arch}.rope.scale_linear", 0f);
-        return type switch
+            factor = ScalingFactor(m, key = $"{arch}.rope.scale_linear");
+        float scale = type switch
         {
             "none" => 1f,
             "linear" => factor > 0 ? 1f / factor : 1f,
             _ => throw new NotSupportedException($"RoPE scaling \"{type}\" is not supported (supported: none, linear)."),
         };
+        if (!float.IsFinite(scale))
+            throw Invalid(m, key, factor, "so small that 1 / factor overflows");
+        return scale;
     }
 
-    private static int Positive(GgufMetadata m, string key)
+    // A RoPE scaling factor: absent or 0 means none; otherwise finite and positive.
+    private static float ScalingFactor(GgufMetadata m, string key)
+    {
+        float factor = m.GetSingle(key, 0f);
+        if (!float.IsFinite(factor) || factor < 0)
+            throw Invalid(m, key, factor, "it must be a finite number ≥ 0 (0: no scaling)");
+        return factor;
+    }
+
+    /// <summary>Widest row (n_head·head_dim, n_embd, n_ff) a file may declare: every buffer size derived from one fits an int.</summary>
+    private const int MaxWidth = 1 << 24;
+
+    // A float hyper-parameter that divides or scales every activation: NaN, ∞, 0 or a negative value would make every logit NaN.
+    private static float PositiveFinite(GgufMetadata m, string key, float? defaultValue)
+    {
+        float v = defaultValue is { } d ? m.GetSingle(key, d) : m.GetSingle(key);
+        if (!float.IsFinite(v) || v <= 0)
+            throw Invalid(m, key, v, "it must be a positive finite number");
+        return v;
+    }
+
+    private static GgufFormatException Invalid(GgufMetadata m, string key, float value, string why) =>
+        new(m.FindEntry(key)?.Offset ?? 0, $"\"{key}\" = {value.ToString(CultureInfo.InvariantCulture)}: {why}");
+
+    // block_count, checked against the blocks whose tensors exist (blk.0. to blk.N-1.) before anything is sized by it.
+    private static int PresentBlockCount(GgufFile file, string key)
+    {
+        int count = Positive(file.Metadata, key);
+        var present = new HashSet<int>();
+        foreach (var t in file.Tensors)
+        {
+            if (t.Name.StartsWith("blk.", StringComparison.Ordinal) && t.Name.IndexOf('.', 4) is int dot and > 4
+                && int.TryParse(t.Name.AsSpan(4, dot - 4), NumberStyles.None, CultureInfo.InvariantCulture, out int block))
+                present.Add(block);
+        }
+        int missing = 0;
+        while (missing < count && present.Contains(missing))
+            missing++;
+        if (missing < count)
+            throw new GgufFormatException(file.Metadata.FindEntry(key)!.Offset,
+                $"\"{key}\" = {count}, but the file has no tensors for block {missing} (no \"blk.{missing}.\" names; it has {present.Count} blocks)");
+        return count;
+    }
+
+    private static int Positive(GgufMetadata m, string key, int max = int.MaxValue)
     {
         int v = m.GetInt32(key);
-        if (v <= 0)
-            throw new GgufFormatException(m.FindEntry(key)!.Offset, $"\"{key}\" must be positive, found {v}");
+        if (v <= 0 || v > max)
+            throw new GgufFormatException(m.FindEntry(key)!.Offset, $"\"{key}\" must be in [1, {max}], found {v}");
         return v;
     }
 }

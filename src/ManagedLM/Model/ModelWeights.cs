@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Globalization;
 using System.Runtime.InteropServices;
 using ManagedLM.Gguf;
 using ManagedLM.Kernels;
@@ -82,15 +83,16 @@ public sealed class ModelWeights
             Layers = ImmutableCollectionsMarshal.AsImmutableArray(layers),
             OutputNorm = Vector(file, "output_norm.weight", c.EmbeddingLength),
             Output = output,
-            RopeFrequencyFactors = Vector(file, "rope_freqs.weight", c.RopeDimensions / 2, required: false),
+            RopeFrequencyFactors = Vector(file, "rope_freqs.weight", c.RopeDimensions / 2, required: false, positive: true),
         };
     }
 
     private static WeightMatrix Matrix(GgufFile file, string name, int rows, int columns) =>
         WeightMatrix.FromTensor(file, Required(file, name), rows, columns);
 
-    // The tensor dequantized to F32; empty when it is optional and absent.
-    private static float[] Vector(GgufFile file, string name, int length, bool required = true)
+    // The tensor dequantized to F32; empty when it is optional and absent. Every value must be finite (and positive
+    // for divisors): one NaN here would make every logit NaN, and the vector is read anyway.
+    private static float[] Vector(GgufFile file, string name, int length, bool required = true, bool positive = false)
     {
         var t = required ? Required(file, name) : file.FindTensor(name);
         if (t is null)
@@ -101,6 +103,11 @@ public sealed class ModelWeights
             throw new NotSupportedException($"Tensor \"{t.Name}\" has type {GgmlTypes.Name(t.Type)}, which ManagedLM cannot dequantize.");
         var v = new float[length];
         Dequantize.Row(t.Type, file.GetTensorData(t), v);
+        for (int i = 0; i < v.Length; i++)
+        {
+            if (!float.IsFinite(v[i]) || (positive && v[i] <= 0))
+                throw new GgufFormatException(t.FileOffset, $"tensor \"{t.Name}\": element {i} is {v[i].ToString(CultureInfo.InvariantCulture)}; {(positive ? "every element must be a positive finite number" : "every element must be finite")}");
+        }
         return v;
     }
 

@@ -1,3 +1,4 @@
+using System.Globalization;
 using ManagedLM.Chat;
 using ManagedLM.Chat.Jinja;
 using ManagedLM.Generation;
@@ -9,7 +10,7 @@ namespace ManagedLM.Model;
 
 /// <summary>
 /// A loaded model: configuration and weights (memory-mapped from the GGUF file). Immutable after
-/// <see cref="Load"/> and safe to share between any number of threads; all per-request state lives
+/// <see cref="Load(string, ModelOptions?)"/> and safe to share between any number of threads; all per-request state lives
 /// in the <see cref="Generator"/>s created from it.
 /// </summary>
 public sealed class TransformerModel : IDisposable
@@ -53,6 +54,10 @@ public sealed class TransformerModel : IDisposable
         MaxContextLength = max;
         Fingerprint = ComputeFingerprint(file);
         RopeInverseFrequencies = Rope.InverseFrequencies(Config.RopeDimensions, Config.RopeFreqBase, Weights.RopeFrequencyFactors.Span);
+        if (RopeInverseFrequencies.Any(f => !float.IsFinite(f)))
+            throw new GgufFormatException(file.Metadata.FindEntry($"{Config.Architecture}.rope.freq_base")?.Offset ?? 0,
+                $"the RoPE frequencies overflow a float (\"{Config.Architecture}.rope.freq_base\" = {Config.RopeFreqBase.ToString(CultureInfo.InvariantCulture)}" +
+                (Weights.RopeFrequencyFactors.IsEmpty ? ")" : ", divided by rope_freqs.weight)"));
         (ChatTemplate, ChatTemplateWarning) = LoadChatTemplate(file.Metadata, Tokenizer);
         if (options.Progress is { } progress)
             ReadIn(file, progress);
@@ -99,9 +104,18 @@ public sealed class TransformerModel : IDisposable
     /// <summary>Loads a GGUF model.</summary>
     /// <exception cref="GgufFormatException">The file is malformed or lacks a required key or tensor.</exception>
     /// <exception cref="NotSupportedException">The architecture or a tensor type is not supported.</exception>
-    public static TransformerModel Load(string path, ModelOptions? options = null)
+    public static TransformerModel Load(string path, ModelOptions? options = null) => Load(GgufFile.Open(path), options);
+
+    /// <summary>
+    /// Loads a GGUF model held in memory (an embedded resource, a download): the bytes are pinned, not copied, and must
+    /// not change while the model is in use. <see cref="Path"/> is null and <see cref="Name"/> comes from <c>general.name</c>.
+    /// </summary>
+    /// <exception cref="GgufFormatException">The bytes are malformed or lack a required key or tensor.</exception>
+    /// <exception cref="NotSupportedException">The architecture or a tensor type is not supported.</exception>
+    public static TransformerModel Load(ReadOnlyMemory<byte> bytes, ModelOptions? options = null) => Load(GgufFile.Parse(bytes), options);
+
+    private static TransformerModel Load(GgufFile file, ModelOptions? options)
     {
-        var file = GgufFile.Open(path);
         try
         {
             return new TransformerModel(file, options ?? ModelOptions.Default);

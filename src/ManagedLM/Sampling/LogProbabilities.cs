@@ -7,6 +7,7 @@ namespace ManagedLM.Sampling;
 public static class LogProbabilities
 {
     /// <summary>ln p(<paramref name="id"/>) = logit[id] − ln Σ exp(logit).</summary>
+    /// <exception cref="NonFiniteLogitsException">A logit is NaN or +∞, or none is finite.</exception>
     public static float Of(ReadOnlySpan<float> logits, int id)
     {
         if ((uint)id >= (uint)logits.Length)
@@ -18,6 +19,7 @@ public static class LogProbabilities
     /// The n = min(<paramref name="ids"/>.Length, vocabulary size) most likely tokens, best first (ties to the lower id):
     /// their ids in <paramref name="ids"/>[..n] and log-probabilities in <paramref name="logprobs"/>[..n]. Returns n.
     /// </summary>
+    /// <exception cref="NonFiniteLogitsException">A logit is NaN or +∞, or none is finite.</exception>
     public static int Top(ReadOnlySpan<float> logits, Span<int> ids, Span<float> logprobs)
     {
         if (logprobs.Length < ids.Length)
@@ -25,6 +27,7 @@ public static class LogProbabilities
         int n = Math.Min(ids.Length, logits.Length);
         if (n == 0)
             return 0;
+        double logZ = LogSumExp(logits);
         var heap = ids[..n];
         for (int i = 0; i < n; i++)
             heap[i] = i;
@@ -34,7 +37,6 @@ public static class LogProbabilities
             Ranking.Offer(heap, id, order);
         Ranking.SortHeap(heap, order);
 
-        double logZ = LogSumExp(logits);
         for (int i = 0; i < n; i++)
             logprobs[i] = (float)(logits[heap[i]] - logZ);
         return n;
@@ -43,9 +45,7 @@ public static class LogProbabilities
     // ln Σ exp(logit), shifted by the max so that no term overflows.
     private static double LogSumExp(ReadOnlySpan<float> logits)
     {
-        float max = float.NegativeInfinity;
-        foreach (float l in logits)
-            max = Math.Max(max, l);
+        float max = NonFiniteLogitsException.MaxOrThrow(logits);
         double total = 0;
         foreach (float l in logits)
             total += Math.Exp((double)l - max);

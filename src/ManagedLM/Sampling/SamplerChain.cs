@@ -67,14 +67,16 @@ public sealed class SamplerChain
     /// last <see cref="SamplingOptions.RepeatLastN"/>, whose ids must lie in the vocabulary. Non-greedy sampling takes one
     /// random draw per call. Throws <see cref="InvalidOperationException"/> when the logit bias leaves no token.
     /// </summary>
+    /// <exception cref="NonFiniteLogitsException">A logit is NaN or +∞, or none is finite (greedy or not; nothing is drawn).</exception>
     public int Sample(ReadOnlySpan<float> logits, ReadOnlySpan<int> history)
     {
         if (logits.Length != _candidates.Length)
             throw new ArgumentException($"Expected {_candidates.Length} logits, got {logits.Length}.", nameof(logits));
+        NonFiniteLogitsException.MaxOrThrow(logits);
         var window = PenaltyWindow(history);
         bool greedy = _options.Temperature == 0;
         if (greedy && _biasIds.Length == 0 && window.IsEmpty)
-            return ArgMax(logits);
+            return FirstMax(logits);
 
         var c = _candidates.AsSpan();
         for (int i = 0; i < c.Length; i++)
@@ -108,7 +110,16 @@ public sealed class SamplerChain
     }
 
     /// <summary>Index of the largest logit; ties go to the lower id.</summary>
+    /// <exception cref="NonFiniteLogitsException">A logit is NaN or +∞, or none is finite.</exception>
     public static int ArgMax(ReadOnlySpan<float> logits)
+    {
+        if (logits.IsEmpty)
+            throw new ArgumentException("There are no logits.", nameof(logits));
+        NonFiniteLogitsException.MaxOrThrow(logits);
+        return FirstMax(logits);
+    }
+
+    private static int FirstMax(ReadOnlySpan<float> logits)
     {
         int best = 0;
         for (int i = 1; i < logits.Length; i++)

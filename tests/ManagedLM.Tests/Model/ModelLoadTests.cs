@@ -30,12 +30,7 @@ public sealed class ModelLoadTests : IDisposable
         return path;
     }
 
-    private static void Set(List<KeyValuePair<string, GgufValue>> m, string key, GgufValue value)
-    {
-        int i = m.FindIndex(kv => kv.Key == key);
-        if (i >= 0) m[i] = KeyValuePair.Create(key, value);
-        else m.Add(KeyValuePair.Create(key, value));
-    }
+    private static void Set(List<KeyValuePair<string, GgufValue>> m, string key, GgufValue value) => ModelBytes.Set(m, key, value);
 
     [Fact]
     public void Config_of_stories260K()
@@ -86,7 +81,8 @@ public sealed class ModelLoadTests : IDisposable
         Assert.Contains("llama.block_count", Assert.Throws<GgufFormatException>(() => TransformerModel.Load(noLayers)).Message);
 
         string moreLayers = Variant("stories260K.gguf", m => Set(m, "llama.block_count", GgufValue.Of(6u)));
-        Assert.Contains("blk.5.attn_norm.weight", Assert.Throws<GgufFormatException>(() => TransformerModel.Load(moreLayers)).Message);
+        Assert.Contains("\"llama.block_count\" = 6, but the file has no tensors for block 5 (no \"blk.5.\" names; it has 5 blocks)",
+            Assert.Throws<GgufFormatException>(() => TransformerModel.Load(moreLayers)).Message);
 
         string wrongWidth = Variant("stories260K.gguf", m => Set(m, "llama.feed_forward_length", GgufValue.Of(128u)));
         var ex = Assert.Throws<GgufFormatException>(() => TransformerModel.Load(wrongWidth));
@@ -123,5 +119,99 @@ public sealed class ModelLoadTests : IDisposable
         using var b = scaled.CreateGenerator();
         Assert.Equal(a.Prefill([1]).ToArray(), b.Prefill([1]).ToArray());
         Assert.NotEqual(a.Step(403).ToArray(), b.Step(403).ToArray());
+    }
+
+    public static TheoryData<string, GgufValue, string> PoisonousHyperParameters => new()
+    {
+        { "llama.attention.layer_norm_rms_epsilon", GgufValue.Of(float.NaN), "\"llama.attention.layer_norm_rms_epsilon\" = NaN: it must be a positive finite number" },
+        { "llama.attention.layer_norm_rms_epsilon", GgufValue.Of(float.PositiveInfinity), "\"llama.attention.layer_norm_rms_epsilon\" = Infinity: it must be a positive finite number" },
+        { "llama.attention.layer_norm_rms_epsilon", GgufValue.Of(-1e-5f), "\"llama.attention.layer_norm_rms_epsilon\" = -1E-05: it must be a positive finite number" },
+        { "llama.attention.layer_norm_rms_epsilon", GgufValue.Of(0f), "\"llama.attention.layer_norm_rms_epsilon\" = 0: it must be a positive finite number" },
+        { "llama.rope.freq_base", GgufValue.Of(double.NaN), "\"llama.rope.freq_base\" = NaN: it must be a positive finite number" },
+        { "llama.rope.freq_base", GgufValue.Of(float.NegativeInfinity), "\"llama.rope.freq_base\" = -Infinity: it must be a positive finite number" },
+        { "llama.rope.freq_base", GgufValue.Of(-10000f), "\"llama.rope.freq_base\" = -10000: it must be a positive finite number" },
+        { "llama.rope.scaling.factor", GgufValue.Of(float.NaN), "\"llama.rope.scaling.factor\" = NaN: it must be a finite number ≥ 0 (0: no scaling)" },
+        { "llama.rope.scaling.factor", GgufValue.Of(-2f), "\"llama.rope.scaling.factor\" = -2: it must be a finite number ≥ 0 (0: no scaling)" },
+        { "llama.rope.scaling.factor", GgufValue.Of(float.Epsilon), "\"llama.rope.scaling.factor\" = 1E-45: so small that 1 / factor overflows" },
+        { "llama.rope.scale_linear", GgufValue.Of(float.PositiveInfinity), "\"llama.rope.scale_linear\" = Infinity: it must be a finite number ≥ 0 (0: no scaling)" },
+    };
+
+    [Theory]
+    [MemberData(nameof(PoisonousHyperParameters))]
+    public void Float_hyper_parameters_that_would_poison_every_logit_are_rejected_naming_key_and_value(string key, GgufValue value, string message)
+    {
+        byte[] bytes = ModelBytes.Stories(m =>
+        {
+            Set(m, key, value);
+            if (key.StartsWith("llama.rope.scal", StringComparison.Ordinal))
+                Set(m, "llama.rope.scaling.type", GgufValue.Of("linear"));
+        });
+        var ex = Assert.Throws<GgufFormatException>(() => TransformerModel.Load(bytes));
+        Assert.Contains(message, ex.Message);
+    }
+
+    [Theory]
+    [InlineData("blk.2.ffn_norm.weight", 17, float.NaN, "tensor \"blk.2.ffn_norm.weight\": element 17 is NaN; every element must be finite")]
+    [InlineData("output_norm.weight", 0, float.NegativeInfinity, "tensor \"output_norm.weight\": element 0 is -Infinity; every element must be finite")]
+    public void Non_finite_values_in_the_vectors_read_at_load_are_rejected_naming_the_tensor(string tensor, int element, float value, string message)
+    {
+        byte[] bytes = ModelBytes.Stories(tensor: (name, w) =>
+        {
+            if (name == tensor)
+                w[element] = value;
+        });
+        Assert.Contains(message, Assert.Throws<GgufFormatException>(() => TransformerModel.Load(bytes)).Message);
+    }
+
+    [Theory]
+    [InlineData(0f, "tensor \"rope_freqs.weight\": element 1 is 0; every element must be a positive finite number")]
+    [InlineData(float.NaN, "tensor \"rope_freqs.weight\": element 1 is NaN; every element must be a positive finite number")]
+    [InlineData(1e-44f, "the RoPE frequencies overflow a float (\"llama.rope.freq_base\" = 10000, divided by rope_freqs.weight)")]
+    public void Rope_frequency_factors_must_be_positive_finite_divisors(float factor, string message)
+    {
+        using var file = GgufFile.Open(TestData.Model("stories260K.gguf"));
+        var tensors = file.Tensors.Select(t => (GgufTensorSpec.From(t), file.GetTensorData(t).ToArray()))
+            .Append((new GgufTensorSpec("rope_freqs.weight", GgmlType.F32, [4]), System.Runtime.InteropServices.MemoryMarshal.AsBytes<float>([1f, factor, 2f, 4f]).ToArray()));
+        byte[] bytes = GgufWriter.ToBytes(file.Metadata.ToKeyValueList(), tensors);
+        Assert.Contains(message, Assert.Throws<GgufFormatException>(() => TransformerModel.Load(bytes)).Message);
+    }
+
+    [Theory]
+    [InlineData(int.MaxValue)]     // new LayerWeights[2^31-1] was an OutOfMemoryException
+    [InlineData(1 << 27)]          // and this asked for 1 GiB
+    public void A_block_count_past_the_blocks_in_the_file_fails_before_anything_is_sized_by_it(int blocks)
+    {
+        byte[] bytes = ModelBytes.StoriesWith("llama.block_count", GgufValue.Of((uint)blocks));
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var ex = Assert.Throws<GgufFormatException>(() => TransformerModel.Load(bytes));
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Contains($"\"llama.block_count\" = {blocks}, but the file has no tensors for block 5 (no \"blk.5.\" names; it has 5 blocks)", ex.Message);
+        Assert.True(allocated < 16 << 20, $"the failed load allocated {allocated} bytes");
+    }
+
+    [Theory]
+    [InlineData("llama.embedding_length", 1u << 25, "\"llama.embedding_length\" must be in [1, 16777216], found 33554432")]
+    [InlineData("llama.feed_forward_length", 0u, "\"llama.feed_forward_length\" must be in [1, 16777216], found 0")]
+    [InlineData("llama.attention.key_length", 1u << 22, "head_count 8 × head size 4194304 is larger than 16777216")]
+    [InlineData("llama.attention.head_count", 128u, "the head size is 0 (embedding_length 64 / head_count 128, or attention.key_length): it must be positive")]
+    [InlineData("llama.vocab_size", 0u, "\"llama.vocab_size\" must be in [1, 2147483647], found 0")]
+    public void Counts_and_widths_are_bounded_before_they_size_anything(string key, uint value, string message)
+    {
+        byte[] bytes = ModelBytes.StoriesWith(key, GgufValue.Of(value));
+        Assert.Contains(message, Assert.Throws<GgufFormatException>(() => TransformerModel.Load(bytes)).Message);
+    }
+
+    [Fact]
+    public void A_model_loads_from_memory_and_computes_what_the_file_does()
+    {
+        byte[] bytes = File.ReadAllBytes(TestData.Model("stories260K.gguf"));
+        using var fromFile = TransformerModel.Load(TestData.Model("stories260K.gguf"));
+        using var fromMemory = TransformerModel.Load(bytes.AsMemory());
+        Assert.Null(fromMemory.Path);
+        Assert.Equal("llama", fromMemory.Name); // general.name
+        using var a = fromFile.CreateGenerator();
+        using var b = fromMemory.CreateGenerator();
+        Assert.Equal(a.Prefill([1, 403, 407]).ToArray(), b.Prefill([1, 403, 407]).ToArray());
+        Assert.StartsWith("Invalid GGUF at byte 0: expected magic", Assert.Throws<GgufFormatException>(() => TransformerModel.Load(new byte[64])).Message);
     }
 }
