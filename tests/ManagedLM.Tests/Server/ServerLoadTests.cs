@@ -16,6 +16,7 @@ namespace ManagedLM.Tests.Server;
 /// runs, the managed heap stays bounded, and /health answers during the load. Figures go to the test output, never into
 /// assertions.
 /// </summary>
+[Collection(ProcessHeapMeasurements.Name)]
 public class ServerLoadTests(ITestOutputHelper output)
 {
     private const int Requests = 64;
@@ -121,4 +122,11 @@ public class ServerLoadTests(ITestOutputHelper output)
     }
 
     private static double Percentile(double[] sorted, double q) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
+}
+
+/// <summary>Tests that read the whole process's heap run alone, after the parallel ones, so others' allocations don't count.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ProcessHeapMeasurements
+{
+    public const string Name = "Process heap measurements";
 }
