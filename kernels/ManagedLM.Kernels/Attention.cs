@@ -1,97 +1,227 @@
-using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace ManagedLM.Kernels;
 
-/// <summary>Scaled dot-product attention of one query position over a sequence's cached keys and values.</summary>
+/// <summary>
+/// Scaled dot-product attention of query heads that share one KV head, over a sequence's cached keys and values
+/// in the <see cref="KvBlockLayout"/>. Two passes: scores = scale · Q·Kᵀ for every position (one lane per position,
+/// the key read once for all the heads), a stable softmax per head, then output = weights · V (one lane per value
+/// dimension, the value row read once for all the heads). Each score and each output value is one fused
+/// multiply-add chain in a fixed order (key dimensions, then positions, from zero), so a head's result is the same
+/// bits whichever heads, rows or threads it is computed with, and on every vector width.
+/// </summary>
 public static class Attention
 {
-    /// <summary>
-    /// Grouped-query attention for one position over an F32 cache.
-    /// q: [heads × headDim]; keys, values: [length × kvHeads·headDim] (row t = position t);
-    /// scores: scratch of at least length; output: [heads × headDim].
-    /// Query head h reads KV head h / (heads / kvHeads).
-    /// </summary>
-    public static void Decode(
-        ReadOnlySpan<float> q, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, int length,
-        int heads, int kvHeads, int headDim, float scale, Span<float> scores, Span<float> output)
-    {
-        Check(q.Length, keys.Length, values.Length, length, heads, kvHeads, headDim, scores.Length, output.Length);
-        int group = heads / kvHeads;
-        for (int h = 0; h < heads; h++)
-            DecodeHead(q.Slice(h * headDim, headDim), keys, values, length, kvHeads * headDim, h / group * headDim, scale, scores,
-                output.Slice(h * headDim, headDim));
-    }
+    // 512-bit lanes where the runtime accelerates them (AVX-512), else two 256-bit halves, else the scalar loop.
+    private static readonly bool Use512 = Vector512.IsHardwareAccelerated;
+    private static readonly bool Use256 = Vector256.IsHardwareAccelerated;
+
+    /// <summary>Floats of scratch <see cref="Attend(ReadOnlySpan{float}, int, ReadOnlySpan{ushort}, ReadOnlySpan{ushort}, KvBlockLayout, int, int, float, Span{float}, Span{float})"/> needs for <paramref name="heads"/> heads over <paramref name="length"/> positions.</summary>
+    public static int ScratchLength(int heads, int length, int headDim) =>
+        Math.Min(heads, MaxTileHeads) * (headDim + KvBlockLayout.Blocks(length) * KvBlockLayout.BlockLength);
+
+    // The most query heads one register tile serves (Lanes512.MaxAccumulators).
+    private const int MaxTileHeads = 8;
 
     /// <summary>
-    /// Attention over an F16 cache, rounding as llama.cpp does with an F16 KV cache: the query is
-    /// rounded to F16 for Q·Kᵀ and the softmax weights to F16 for ·V (sums stay F32).
-    /// Shapes as the F32 overload; scratch: at least 2·headDim.
+    /// Attention over an F16 cache, rounding as llama.cpp does with an F16 KV cache: each query is rounded to F16
+    /// for Q·Kᵀ and the softmax weights to F16 for ·V (sums stay F32).
+    /// queries, output: [heads × headDim], query head i reading KV head <paramref name="kvHead"/>; keys, values: at
+    /// least positions [0, length) in <paramref name="layout"/>; scratch: at least <see cref="ScratchLength"/>.
     /// </summary>
-    public static void Decode(
-        ReadOnlySpan<float> q, ReadOnlySpan<ushort> keys, ReadOnlySpan<ushort> values, int length,
-        int heads, int kvHeads, int headDim, float scale, Span<float> scores, Span<float> scratch, Span<float> output)
+    public static void Attend(ReadOnlySpan<float> queries, int heads, ReadOnlySpan<ushort> keys, ReadOnlySpan<ushort> values,
+        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output) =>
+        Attend<ushort>(queries, heads, keys, values, layout, kvHead, length, scale, scratch, output);
+
+    /// <summary>Attention over an F32 cache (nothing rounded); shapes as the F16 overload.</summary>
+    public static void Attend(ReadOnlySpan<float> queries, int heads, ReadOnlySpan<float> keys, ReadOnlySpan<float> values,
+        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output) =>
+        Attend<float>(queries, heads, keys, values, layout, kvHead, length, scale, scratch, output);
+
+    private static void Attend<TE>(ReadOnlySpan<float> queries, int heads, ReadOnlySpan<TE> keys, ReadOnlySpan<TE> values,
+        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output) where TE : unmanaged
     {
-        Check(q.Length, keys.Length, values.Length, length, heads, kvHeads, headDim, scores.Length, output.Length);
-        if (scratch.Length < 2 * headDim)
-            throw new ArgumentException($"Attention scratch needs {2 * headDim} floats.", nameof(scratch));
-        int group = heads / kvHeads;
-        for (int h = 0; h < heads; h++)
-            DecodeHead(q.Slice(h * headDim, headDim), keys, values, length, kvHeads * headDim, h / group * headDim, scale, scores, scratch,
-                output.Slice(h * headDim, headDim));
+        if (Use512 && layout.HeadDim % 16 == 0)
+            Attend<Lanes512, TE>(queries, heads, keys, values, layout, kvHead, length, scale, scratch, output);
+        else if (Use256 && layout.HeadDim % 16 == 0)
+            Attend<Lanes256, TE>(queries, heads, keys, values, layout, kvHead, length, scale, scratch, output);
+        else
+            AttendScalar(queries, heads, keys, values, layout, kvHead, length, scale, scratch, output);
     }
 
-    /// <summary>
-    /// One query head over an F32 cache. qh, output: [headDim]; keys, values: [length × kvDim], the head's
-    /// columns at <paramref name="kvOffset"/>; scores: scratch of at least length.
-    /// </summary>
-    public static void DecodeHead(ReadOnlySpan<float> qh, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, int length,
-        int kvDim, int kvOffset, float scale, Span<float> scores, Span<float> output)
+    /// <summary>The vector kernel on <typeparamref name="TL"/> lanes (tests run each width).</summary>
+    internal static void Attend<TL, TE>(ReadOnlySpan<float> queries, int heads, ReadOnlySpan<TE> keys, ReadOnlySpan<TE> values,
+        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output)
+        where TL : struct, ILanes16<TL> where TE : unmanaged
     {
-        int headDim = qh.Length;
-        var s = scores[..length];
-        for (int t = 0; t < length; t++)
-            s[t] = Dot.F32Core(qh, keys.Slice(t * kvDim + kvOffset, headDim)) * scale;
-        Softmax.InPlace(s);
-        var oh = output[..headDim];
-        oh.Clear();
-        for (int t = 0; t < length; t++)
-            TensorPrimitives.MultiplyAdd(values.Slice(t * kvDim + kvOffset, headDim), s[t], oh, oh);
-    }
-
-    /// <summary>One query head over an F16 cache (see the F16 <see cref="Decode(ReadOnlySpan{float}, ReadOnlySpan{ushort}, ReadOnlySpan{ushort}, int, int, int, int, float, Span{float}, Span{float}, Span{float})"/>); scratch: at least 2·headDim.</summary>
-    public static void DecodeHead(ReadOnlySpan<float> qh, ReadOnlySpan<ushort> keys, ReadOnlySpan<ushort> values, int length,
-        int kvDim, int kvOffset, float scale, Span<float> scores, Span<float> scratch, Span<float> output)
-    {
-        int headDim = qh.Length;
-        var s = scores[..length];
-        var q16 = scratch[..headDim];
-        var vt = scratch.Slice(headDim, headDim);
-        RoundToHalf(qh, q16);
-        for (int t = 0; t < length; t++)
-            s[t] = Float16.Dot(keys.Slice(t * kvDim + kvOffset, headDim), q16) * scale;
-        Softmax.InPlace(s);
-        RoundToHalf(s, s);
-        var oh = output[..headDim];
-        oh.Clear();
-        for (int t = 0; t < length; t++)
+        int headDim = layout.HeadDim, blocks = KvBlockLayout.Blocks(length), stride = blocks * KvBlockLayout.BlockLength;
+        Check(queries.Length, heads, keys.Length, values.Length, layout, kvHead, length, scratch.Length, output.Length);
+        if (headDim % 16 != 0)
+            throw new ArgumentException("The vector kernel needs a head dimension that is a multiple of 16.", nameof(layout));
+        if (length == 0)
         {
-            Float16.ToSingle(values.Slice(t * kvDim + kvOffset, headDim), vt);
-            TensorPrimitives.MultiplyAdd(vt, s[t], oh, oh);
+            output[..(heads * headDim)].Clear(); // no positions: the empty sum, as the scalar kernel
+            return;
+        }
+        ref TE k0 = ref Unsafe.Add(ref MemoryMarshal.GetReference(keys), layout.HeadOffset(0, kvHead));
+        ref TE v0 = ref Unsafe.Add(ref MemoryMarshal.GetReference(values), layout.HeadOffset(0, kvHead));
+        int maxTile = TL.MaxAccumulators, blockElements = layout.BlockElements, groups = headDim / 16;
+        var q = scratch[..(Math.Min(heads, maxTile) * headDim)];
+        var weights = scratch.Slice(q.Length, Math.Min(heads, maxTile) * stride);
+        for (int h0 = 0; h0 < heads; h0 += maxTile)
+        {
+            int th = Math.Min(heads - h0, maxTile), tn = AttentionTile.Columns(th, maxTile);
+            RoundQueries<TE>(queries.Slice(h0 * headDim, th * headDim), q);
+            // weights[i][16·block + lane]: k runs over the key dimensions (16 per 16×16 chunk), j over blocks.
+            for (int b = 0, n; b < blocks; b += n)
+            {
+                n = Fit(tn, blocks - b);
+                AttentionTile.Run<TL, TE>(th, n, ref q[0], headDim, headDim,
+                    ref Unsafe.Add(ref k0, (nint)b * blockElements), 16 * KvBlockLayout.BlockLength, KvBlockLayout.BlockLength, blockElements,
+                    ref weights[b * KvBlockLayout.BlockLength], stride, scale);
+            }
+            NormalizeScores<TE>(weights, th, stride, length);
+            // output[h0 + i][16·j + lane]: k runs over the positions (16 per block), j over runs of 16 value dimensions.
+            for (int j = 0, n; j < groups; j += n)
+            {
+                n = Fit(tn, groups - j);
+                AttentionTile.Run<TL, TE>(th, n, ref weights[0], stride, length,
+                    ref Unsafe.Add(ref v0, (nint)j * 16), blockElements, headDim, 16,
+                    ref output[h0 * headDim + j * 16], headDim, 1f);
+            }
         }
     }
 
-    // dst = the F16 value nearest to each src value, as F32 (dst may alias src).
-    private static void RoundToHalf(ReadOnlySpan<float> src, Span<float> dst)
+    // The largest power of two up to tn that fits what is left.
+    private static int Fit(int tn, int left)
     {
-        for (int i = 0; i < src.Length; i++)
-            dst[i] = Float16.ToSingle(Float16.FromSingle(src[i]));
+        while (tn > left)
+            tn /= 2;
+        return tn;
     }
 
-    private static void Check(int q, int keys, int values, int length, int heads, int kvHeads, int headDim, int scores, int output)
+    /// <summary>
+    /// The same sums as the vector kernel, one lane at a time on the same layout: the fallback where no vectors are
+    /// accelerated, and the reference the vector kernel must equal bit for bit.
+    /// </summary>
+    internal static void AttendScalar<TE>(ReadOnlySpan<float> queries, int heads, ReadOnlySpan<TE> keys, ReadOnlySpan<TE> values,
+        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output) where TE : unmanaged
     {
-        int kvDim = kvHeads * headDim;
-        if (kvHeads <= 0 || heads % kvHeads != 0 || q < heads * headDim || output < heads * headDim
-            || keys < length * kvDim || values < length * kvDim || scores < length)
+        int headDim = layout.HeadDim;
+        Check(queries.Length, heads, keys.Length, values.Length, layout, kvHead, length, scratch.Length, output.Length);
+        var q = scratch[..headDim];
+        var weights = scratch.Slice(headDim, length);
+        for (int h = 0; h < heads; h++)
+        {
+            RoundQueries<TE>(queries.Slice(h * headDim, headDim), q);
+            for (int t = 0; t < length; t++)
+            {
+                int at = layout.HeadOffset(t / KvBlockLayout.BlockLength, kvHead) + t % KvBlockLayout.BlockLength;
+                float s = 0;
+                for (int d = 0; d < headDim; d++)
+                    s = MathF.FusedMultiplyAdd(q[d], ToSingle(keys[at + d * KvBlockLayout.BlockLength]), s);
+                weights[t] = s * scale;
+            }
+            NormalizeScores<TE>(weights, 1, length, length);
+            for (int d = 0; d < headDim; d++)
+            {
+                float o = 0;
+                for (int t = 0; t < length; t++)
+                {
+                    int at = layout.HeadOffset(t / KvBlockLayout.BlockLength, kvHead) + t % KvBlockLayout.BlockLength * headDim;
+                    o = MathF.FusedMultiplyAdd(weights[t], ToSingle(values[at + d]), o);
+                }
+                output[h * headDim + d] = o;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Scalar reference in double over plain rows: keys, values [length × kvHeads·headDim] (row t = position t);
+    /// the query and the weights rounded to F16 when <paramref name="roundToHalf"/>, as the F16 kernel.
+    /// </summary>
+    internal static void Reference(ReadOnlySpan<float> queries, int heads, ReadOnlySpan<float> keys, ReadOnlySpan<float> values,
+        int kvHeads, int headDim, int kvHead, int length, float scale, bool roundToHalf, Span<float> output)
+    {
+        int rowLength = kvHeads * headDim, offset = kvHead * headDim;
+        var weights = new float[length];
+        for (int h = 0; h < heads; h++)
+        {
+            for (int t = 0; t < length; t++)
+            {
+                double s = 0;
+                for (int d = 0; d < headDim; d++)
+                {
+                    float qd = queries[h * headDim + d];
+                    s += (double)(roundToHalf ? Float16.ToSingle(Float16.FromSingle(qd)) : qd) * keys[t * rowLength + offset + d];
+                }
+                weights[t] = (float)s * scale;
+            }
+            Softmax.Reference(weights);
+            for (int d = 0; d < headDim; d++)
+            {
+                double o = 0;
+                for (int t = 0; t < length; t++)
+                    o += (double)(roundToHalf ? Float16.ToSingle(Float16.FromSingle(weights[t])) : weights[t]) * values[t * rowLength + offset + d];
+                output[h * headDim + d] = (float)o;
+            }
+        }
+    }
+
+    // q = the queries, rounded to F16 for an F16 cache.
+    private static void RoundQueries<TE>(ReadOnlySpan<float> queries, Span<float> q)
+    {
+        if (typeof(TE) == typeof(ushort))
+            RoundToHalf(queries, q);
+        else
+            queries.CopyTo(q);
+    }
+
+    // Each head's scores [0, length) become softmax weights (rounded to F16 for an F16 cache).
+    private static void NormalizeScores<TE>(Span<float> scores, int heads, int stride, int length)
+    {
+        for (int h = 0; h < heads; h++)
+        {
+            var s = scores.Slice(h * stride, length);
+            Softmax.InPlace(s);
+            if (typeof(TE) == typeof(ushort))
+                RoundToHalf(s, s);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Round<TE>(float value) =>
+        typeof(TE) == typeof(ushort) ? Float16.ToSingle(Float16.FromSingle(value)) : value;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float ToSingle<TE>(TE value) where TE : unmanaged =>
+        typeof(TE) == typeof(ushort) ? Float16.ToSingle(Unsafe.As<TE, ushort>(ref value)) : Unsafe.As<TE, float>(ref value);
+
+    /// <summary>dst = the F16 value nearest to each src value, as F32 (dst may alias src).</summary>
+    internal static void RoundToHalf(ReadOnlySpan<float> src, Span<float> dst)
+    {
+        int i = 0, n = src.Length;
+        ref float s = ref MemoryMarshal.GetReference(src);
+        ref float d = ref MemoryMarshal.GetReference(dst);
+        if (Use256)
+        {
+            for (; i + 8 <= n; i += 8)
+            {
+                var half = Vector256.Narrow(Float16.Narrow(Vector256.LoadUnsafe(ref s, (nuint)i)), Vector256<uint>.Zero).GetLower();
+                Float16.Widen(half).StoreUnsafe(ref d, (nuint)i);
+            }
+        }
+        for (; i < n; i++)
+            Unsafe.Add(ref d, i) = Float16.ToSingle(Float16.FromSingle(Unsafe.Add(ref s, i)));
+    }
+
+    private static void Check(int queries, int heads, int keys, int values, KvBlockLayout layout, int kvHead, int length, int scratch, int output)
+    {
+        long cache = layout.Elements(length);
+        if (heads <= 0 || length < 0 || (uint)kvHead >= (uint)layout.KvHeads || queries < heads * layout.HeadDim
+            || output < heads * layout.HeadDim || keys < cache || values < cache || scratch < ScratchLength(heads, length, layout.HeadDim))
             throw new ArgumentException("Attention buffers do not match the head geometry.");
     }
 }

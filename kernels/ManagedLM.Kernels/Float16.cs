@@ -83,21 +83,22 @@ public static class Float16
         }
     }
 
+    // Widening in vectors: the exponent and mantissa bits moved to their F32 places read as 2^-112 times the value
+    // (a normal F16 becomes a normal F32, a subnormal one an F32 subnormal), so one exact multiply by 2^112
+    // rebiases both; infinity and NaN (exponent all ones) get the F32 exponent all ones, mantissa kept.
+    private const uint F32HalfExponentMantissa = 0x0FFF_E000u; // F16 bits 0-14 after << 13
+    private const uint F32HalfInfinity = 0x0F80_0000u;         // F16 infinity after << 13
+    private const float RebiasScale = 5.192297E+33f;           // 2^112
+
     /// <summary>Eight F16 values widened to F32, the vector form of <see cref="ToSingle(ushort)"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector256<float> Widen(Vector128<ushort> half)
     {
         Vector256<uint> h = Vector256.WidenLower(half.ToVector256Unsafe());
-        Vector256<uint> em = h & Vector256.Create(0x7FFFu);
-        Vector256<uint> sign = (h << 16) & Vector256.Create(F32SignMask);
-        Vector256<uint> shifted = em << 13;
-        Vector256<uint> normal = shifted + Vector256.Create(RebiasF32ToF16);
-        Vector256<uint> special = shifted | Vector256.Create(F32Inf);
-        Vector256<uint> subnormal = (Vector256.ConvertToSingle(em.AsInt32()) * Vector256.Create(HalfSubnormalUnit)).AsUInt32();
-        Vector256<uint> bits = Vector256.ConditionalSelect(
-            Vector256.LessThan(em, Vector256.Create(0x400u)), subnormal,
-            Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(em, Vector256.Create(0x7C00u)), special, normal));
-        return (bits | sign).AsSingle();
+        Vector256<uint> em = (h << 13) & Vector256.Create(F32HalfExponentMantissa);
+        Vector256<uint> bits = (em.AsSingle() * Vector256.Create(RebiasScale)).AsUInt32();
+        bits |= Vector256.GreaterThanOrEqual(em, Vector256.Create(F32HalfInfinity)) & Vector256.Create(F32Inf);
+        return (bits | ((h << 16) & Vector256.Create(F32SignMask))).AsSingle();
     }
 
     /// <summary>Sixteen F16 values widened to F32: <see cref="Widen"/> at 512 bits.</summary>
@@ -105,16 +106,10 @@ public static class Float16
     internal static Vector512<float> Widen512(Vector256<ushort> half)
     {
         Vector512<uint> h = Vector512.WidenLower(half.ToVector512Unsafe());
-        Vector512<uint> em = h & Vector512.Create(0x7FFFu);
-        Vector512<uint> sign = (h << 16) & Vector512.Create(F32SignMask);
-        Vector512<uint> shifted = em << 13;
-        Vector512<uint> normal = shifted + Vector512.Create(RebiasF32ToF16);
-        Vector512<uint> special = shifted | Vector512.Create(F32Inf);
-        Vector512<uint> subnormal = (Vector512.ConvertToSingle(em.AsInt32()) * Vector512.Create(HalfSubnormalUnit)).AsUInt32();
-        Vector512<uint> bits = Vector512.ConditionalSelect(
-            Vector512.LessThan(em, Vector512.Create(0x400u)), subnormal,
-            Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(em, Vector512.Create(0x7C00u)), special, normal));
-        return (bits | sign).AsSingle();
+        Vector512<uint> em = (h << 13) & Vector512.Create(F32HalfExponentMantissa);
+        Vector512<uint> bits = (em.AsSingle() * Vector512.Create(RebiasScale)).AsUInt32();
+        bits |= Vector512.GreaterThanOrEqual(em, Vector512.Create(F32HalfInfinity)) & Vector512.Create(F32Inf);
+        return (bits | ((h << 16) & Vector512.Create(F32SignMask))).AsSingle();
     }
 
     /// <summary>Eight F32 values rounded to F16 (in the low 16 bits of each lane), the vector form of <see cref="FromSingle(float)"/>.</summary>

@@ -65,10 +65,13 @@ public sealed partial class Generator
             w.Write(rng.S1);
             w.Write(rng.S2);
             w.Write(rng.S3);
+            var rows = new byte[(long)Position * _cache.RowLength * _cache.ValueBytes];
             for (int l = 0; l < c.BlockCount; l++)
             {
-                w.Write(_cache.RawRows(l, values: false, Position));
-                w.Write(_cache.RawRows(l, values: true, Position));
+                _cache.ReadRows(l, values: false, Position, rows);
+                w.Write(rows);
+                _cache.ReadRows(l, values: true, Position, rows);
+                w.Write(rows);
             }
             w.Write(StateMagic);
         }
@@ -94,11 +97,11 @@ public sealed partial class Generator
             var saved = ReadState(stream);
             TrimCore(0);
             _cache.EnsureCapacity(saved.Tokens.Length);
-            var source = new KvCache(saved.CacheType, Model.Config.BlockCount, _cache.RowLength, Math.Max(1, saved.Tokens.Length), Math.Max(1, saved.Tokens.Length));
+            var source = new KvCache(saved.CacheType, Model.Config.BlockCount, _cache.Layout, Math.Max(1, saved.Tokens.Length), Math.Max(1, saved.Tokens.Length));
             for (int l = 0; l < Model.Config.BlockCount; l++)
             {
-                saved.Keys[l].CopyTo(source.RawRows(l, values: false, saved.Tokens.Length));
-                saved.Values[l].CopyTo(source.RawRows(l, values: true, saved.Tokens.Length));
+                source.WriteRows(l, values: false, saved.Tokens.Length, saved.Keys[l]);
+                source.WriteRows(l, values: true, saved.Tokens.Length, saved.Values[l]);
             }
             source.CopyTo(_cache, saved.Tokens.Length);
             _tokens.AddRange(saved.Tokens);

@@ -1,3 +1,4 @@
+using ManagedLM.Kernels;
 using ManagedLM.Kernels.Threading;
 using ManagedLM.Model;
 using ManagedLM.Sampling;
@@ -55,7 +56,7 @@ public sealed partial class Generator : IDisposable
         if (options.BatchSize < 1)
             throw new ArgumentOutOfRangeException(nameof(options), options.BatchSize, "BatchSize must be at least 1.");
         _state = new ForwardState(model.Config, _pool);
-        _cache = new KvCache(options.KvCacheType, model.Config.BlockCount, model.Config.KvLength, context);
+        _cache = new KvCache(options.KvCacheType, model.Config.BlockCount, new KvBlockLayout(model.Config.KvHeadCount, model.Config.HeadDim), context);
         _decoder = model.Tokenizer.CreateStreamingDecoder();
     }
 

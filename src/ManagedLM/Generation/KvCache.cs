@@ -13,49 +13,56 @@ public enum KvCacheType
 }
 
 /// <summary>
-/// One sequence's attention cache: for every layer, the key and value rows of every position so far.
-/// Grows by doubling up to <see cref="MaxLength"/>, so a short request on a long-context model does not
-/// pay for the whole context up front. Owned by one generator; not thread-safe.
+/// One sequence's attention cache: for every layer, the key and value rows of every position so far, in the
+/// <see cref="KvBlockLayout"/> attention reads (blocks of 16 positions). Grows by doubling up to
+/// <see cref="MaxLength"/>, so a short request on a long-context model does not pay for the whole context up
+/// front. Owned by one generator; not thread-safe.
 /// </summary>
 public sealed class KvCache
 {
-    // Per layer: [capacity × RowLength], as float (F32) or F16 bits (F16); the other pair is null.
+    // Per layer: Layout.Elements(Capacity) values, as float (F32) or F16 bits (F16); the other pair is null.
     private readonly float[][]? _keys32, _values32;
     private readonly ushort[][]? _keys16, _values16;
+    private readonly ushort[] _row16; // [RowLength]: a row rounded to F16 on its way in or out
 
     public KvCacheType Type { get; }
     public int LayerCount { get; }
     /// <summary>Values per cached row (n_kv_head · head_dim).</summary>
-    public int RowLength { get; }
+    public int RowLength => Layout.RowLength;
+    /// <summary>Where each position's key and value rows lie in a layer's arrays.</summary>
+    public KvBlockLayout Layout { get; }
     /// <summary>Most positions this cache can hold (the generator's context length).</summary>
     public int MaxLength { get; }
     /// <summary>Positions currently allocated.</summary>
     public int Capacity { get; private set; }
 
-    public KvCache(KvCacheType type, int layerCount, int rowLength, int maxLength, int initialCapacity = 256)
+    public KvCache(KvCacheType type, int layerCount, KvBlockLayout layout, int maxLength, int initialCapacity = 256)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(layerCount);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rowLength);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(layout.KvHeads);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(layout.HeadDim);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxLength);
         Type = type;
         LayerCount = layerCount;
-        RowLength = rowLength;
+        Layout = layout;
         MaxLength = maxLength;
         Capacity = Math.Clamp(initialCapacity, 1, maxLength);
+        _row16 = new ushort[layout.RowLength];
+        long elements = layout.Elements(Capacity);
         if (type == KvCacheType.F32)
         {
-            _keys32 = Allocate<float>(layerCount, Capacity * rowLength);
-            _values32 = Allocate<float>(layerCount, Capacity * rowLength);
+            _keys32 = Allocate<float>(layerCount, elements);
+            _values32 = Allocate<float>(layerCount, elements);
         }
         else
         {
-            _keys16 = Allocate<ushort>(layerCount, Capacity * rowLength);
-            _values16 = Allocate<ushort>(layerCount, Capacity * rowLength);
+            _keys16 = Allocate<ushort>(layerCount, elements);
+            _values16 = Allocate<ushort>(layerCount, elements);
         }
     }
 
     /// <summary>Bytes held by the cache arrays.</summary>
-    public long AllocatedBytes => 2L * LayerCount * Capacity * RowLength * (Type == KvCacheType.F32 ? 4 : 2);
+    public long AllocatedBytes => 2L * LayerCount * Layout.Elements(Capacity) * ValueBytes;
 
     /// <summary>Makes room for <paramref name="length"/> positions (growing by doubling), keeping what is cached.</summary>
     public void EnsureCapacity(int length)
@@ -65,17 +72,19 @@ public sealed class KvCache
         if (length > MaxLength)
             throw new ArgumentOutOfRangeException(nameof(length), length, $"The context holds at most {MaxLength} positions.");
         int capacity = (int)Math.Min(MaxLength, Math.Max(length, 2L * Capacity));
+        int elements = checked((int)Layout.Elements(capacity));
         for (int l = 0; l < LayerCount; l++)
         {
+            // Blocks are position-major: the cached positions stay where they are.
             if (Type == KvCacheType.F32)
             {
-                Array.Resize(ref _keys32![l], capacity * RowLength);
-                Array.Resize(ref _values32![l], capacity * RowLength);
+                Array.Resize(ref _keys32![l], elements);
+                Array.Resize(ref _values32![l], elements);
             }
             else
             {
-                Array.Resize(ref _keys16![l], capacity * RowLength);
-                Array.Resize(ref _values16![l], capacity * RowLength);
+                Array.Resize(ref _keys16![l], elements);
+                Array.Resize(ref _values16![l], elements);
             }
         }
         Capacity = capacity;
@@ -88,38 +97,38 @@ public sealed class KvCache
             throw new ArgumentException($"Cache rows hold {RowLength} values.");
         if ((uint)position >= (uint)Capacity)
             throw new ArgumentOutOfRangeException(nameof(position), position, $"Position must be below the capacity {Capacity}.");
-        int at = position * RowLength;
         if (Type == KvCacheType.F32)
         {
-            key.CopyTo(_keys32![layer].AsSpan(at, RowLength));
-            value.CopyTo(_values32![layer].AsSpan(at, RowLength));
+            Layout.WriteKey(position, key, _keys32![layer].AsSpan());
+            Layout.WriteValue(position, value, _values32![layer].AsSpan());
         }
         else
         {
-            Float16.FromSingle(key, _keys16![layer].AsSpan(at, RowLength));
-            Float16.FromSingle(value, _values16![layer].AsSpan(at, RowLength));
+            Float16.FromSingle(key, _row16);
+            Layout.WriteKey<ushort>(position, _row16, _keys16![layer]);
+            Float16.FromSingle(value, _row16);
+            Layout.WriteValue<ushort>(position, _row16, _values16![layer]);
         }
     }
 
     /// <summary>
-    /// Attention of one query head <paramref name="qh"/> ([headDim]) over positions [0, length) of
-    /// <paramref name="layer"/>, reading KV head <paramref name="kvHead"/>, into <paramref name="output"/> ([headDim]).
-    /// scores: at least length; scratch: at least 2·headDim.
+    /// Attention of <paramref name="heads"/> query heads <paramref name="queries"/> ([heads × headDim]) that read KV head
+    /// <paramref name="kvHead"/>, over positions [0, length) of <paramref name="layer"/>, into <paramref name="output"/>
+    /// ([heads × headDim]). scratch: at least <see cref="Attention.ScratchLength"/>.
     /// </summary>
-    internal void AttendHead(int layer, int length, ReadOnlySpan<float> qh, int kvHead, float scale,
-        Span<float> scores, Span<float> scratch, Span<float> output)
+    internal void Attend(int layer, int length, ReadOnlySpan<float> queries, int heads, int kvHead, float scale,
+        Span<float> scratch, Span<float> output)
     {
-        int n = length * RowLength, offset = kvHead * qh.Length;
         if (Type == KvCacheType.F32)
-            Attention.DecodeHead(qh, _keys32![layer].AsSpan(0, n), _values32![layer].AsSpan(0, n), length, RowLength, offset, scale, scores, output);
+            Attention.Attend(queries, heads, _keys32![layer], _values32![layer], Layout, kvHead, length, scale, scratch, output);
         else
-            Attention.DecodeHead(qh, _keys16![layer].AsSpan(0, n), _values16![layer].AsSpan(0, n), length, RowLength, offset, scale, scores, scratch, output);
+            Attention.Attend(queries, heads, _keys16![layer], _values16![layer], Layout, kvHead, length, scale, scratch, output);
     }
 
     /// <summary>Copies positions [0, length) of every layer into <paramref name="destination"/> (same geometry, any type).</summary>
     public void CopyTo(KvCache destination, int length)
     {
-        if (destination.LayerCount != LayerCount || destination.RowLength != RowLength)
+        if (destination.LayerCount != LayerCount || destination.Layout != Layout)
             throw new ArgumentException("The caches have different geometry.", nameof(destination));
         if ((uint)length > (uint)Capacity)
             throw new ArgumentOutOfRangeException(nameof(length), length, $"Only {Capacity} positions are allocated.");
@@ -130,7 +139,7 @@ public sealed class KvCache
         {
             if (Type == destination.Type)
             {
-                int n = length * RowLength;
+                int n = (int)Layout.Elements(length);
                 if (Type == KvCacheType.F32)
                 {
                     _keys32![l].AsSpan(0, n).CopyTo(destination._keys32![l]);
@@ -154,36 +163,74 @@ public sealed class KvCache
     /// <summary>Reads the key and value rows of <paramref name="position"/> as F32.</summary>
     public void ReadRow(int layer, int position, Span<float> key, Span<float> value)
     {
-        int at = position * RowLength;
         if (Type == KvCacheType.F32)
         {
-            _keys32![layer].AsSpan(at, RowLength).CopyTo(key);
-            _values32![layer].AsSpan(at, RowLength).CopyTo(value);
+            Layout.ReadKey<float>(position, _keys32![layer], key);
+            Layout.ReadValue<float>(position, _values32![layer], value);
         }
         else
         {
-            Float16.ToSingle(_keys16![layer].AsSpan(at, RowLength), key);
-            Float16.ToSingle(_values16![layer].AsSpan(at, RowLength), value);
+            Layout.ReadKey<ushort>(position, _keys16![layer], _row16);
+            Float16.ToSingle(_row16, key);
+            Layout.ReadValue<ushort>(position, _values16![layer], _row16);
+            Float16.ToSingle(_row16, value);
         }
     }
 
-    /// <summary>The stored bytes of positions [0, length) of a layer's keys or values (to save or restore state).</summary>
-    internal Span<byte> RawRows(int layer, bool values, int length)
+    /// <summary>
+    /// The stored bytes of positions [0, length) of a layer's keys or values, one row after another
+    /// (<see cref="ValueBytes"/> · RowLength bytes per position), into <paramref name="destination"/>: the saved-state form.
+    /// </summary>
+    internal void ReadRows(int layer, bool values, int length, Span<byte> destination)
     {
-        int n = length * RowLength;
-        return Type == KvCacheType.F32
-            ? MemoryMarshal.AsBytes((values ? _values32! : _keys32!)[layer].AsSpan(0, n))
-            : MemoryMarshal.AsBytes((values ? _values16! : _keys16!)[layer].AsSpan(0, n));
+        if (Type == KvCacheType.F32)
+            ReadRows((values ? _values32! : _keys32!)[layer], values, length, MemoryMarshal.Cast<byte, float>(destination));
+        else
+            ReadRows((values ? _values16! : _keys16!)[layer], values, length, MemoryMarshal.Cast<byte, ushort>(destination));
+    }
+
+    /// <summary>Stores positions [0, length) of a layer's keys or values from the form <see cref="ReadRows(int, bool, int, Span{byte})"/> writes.</summary>
+    internal void WriteRows(int layer, bool values, int length, ReadOnlySpan<byte> source)
+    {
+        EnsureCapacity(length);
+        if (Type == KvCacheType.F32)
+            WriteRows(MemoryMarshal.Cast<byte, float>(source), values, length, (values ? _values32! : _keys32!)[layer]);
+        else
+            WriteRows(MemoryMarshal.Cast<byte, ushort>(source), values, length, (values ? _values16! : _keys16!)[layer]);
+    }
+
+    private void ReadRows<T>(ReadOnlySpan<T> cache, bool values, int length, Span<T> rows)
+    {
+        for (int p = 0; p < length; p++)
+        {
+            var row = rows.Slice(p * RowLength, RowLength);
+            if (values)
+                Layout.ReadValue(p, cache, row);
+            else
+                Layout.ReadKey(p, cache, row);
+        }
+    }
+
+    private void WriteRows<T>(ReadOnlySpan<T> rows, bool values, int length, Span<T> cache)
+    {
+        for (int p = 0; p < length; p++)
+        {
+            var row = rows.Slice(p * RowLength, RowLength);
+            if (values)
+                Layout.WriteValue(p, row, cache);
+            else
+                Layout.WriteKey(p, row, cache);
+        }
     }
 
     /// <summary>Bytes one stored value takes.</summary>
     internal int ValueBytes => Type == KvCacheType.F32 ? 4 : 2;
 
-    private static T[][] Allocate<T>(int layers, int length)
+    private static T[][] Allocate<T>(int layers, long length)
     {
         var a = new T[layers][];
         for (int i = 0; i < layers; i++)
-            a[i] = new T[length];
+            a[i] = new T[checked((int)length)];
         return a;
     }
 }

@@ -1,36 +1,34 @@
+using ManagedLM.Kernels;
 using ManagedLM.Kernels.Threading;
 using ManagedLM.Model;
 
 namespace ManagedLM.Generation;
 
 /// <summary>
-/// The attention of every (row, head) pair of a forward pass, split over a generator's <see cref="WorkerPool"/>.
-/// Each part has its own score and rounding scratch; the pairs are independent, so the split never changes a value.
+/// The attention of every row of a forward pass, split over a generator's <see cref="WorkerPool"/> in items of
+/// (row, KV head, run of the query heads that read it): the heads of an item share each key and value load. Each
+/// part has its own scratch; a head's result does not depend on the heads it runs with, so the split never changes a value.
 /// </summary>
 internal sealed class ParallelAttention : IParallelWork
 {
     // Below this many (head, position) score pairs a split costs more in hand-off than it saves.
     private const int MinPairsToSplit = 4096;
+    // Query heads per item at most: the kernel's widest register tile.
+    private const int MaxItemHeads = 8;
 
     private readonly WorkerPool? _pool;
-    private readonly float[][] _scores;   // per part: [longest context of the caches seen]
-    private readonly float[][] _scratch;  // per part: [2 · head_dim]
+    private readonly float[][] _scratch;  // per part: Attention.ScratchLength(item heads, longest context seen)
     private ModelConfig? _config;
     private ForwardState? _state;
-    private int _layer, _rows;
+    private int _layer, _rows, _runs;
     private float _scale;
 
     public ParallelAttention(WorkerPool? pool)
     {
         _pool = pool;
-        int parts = pool?.ThreadCount ?? 1;
-        _scores = new float[parts][];
-        _scratch = new float[parts][];
-        for (int i = 0; i < parts; i++)
-        {
-            _scores[i] = [];
+        _scratch = new float[pool?.ThreadCount ?? 1][];
+        for (int i = 0; i < _scratch.Length; i++)
             _scratch[i] = [];
-        }
     }
 
     /// <summary>Attended[r] = attention of Query[r] over its cache up to its position, for the first <paramref name="rows"/> rows.</summary>
@@ -44,22 +42,26 @@ internal sealed class ParallelAttention : IParallelWork
             capacity = Math.Max(capacity, s.Rows[r].Cache.MaxLength);
             pairs += (s.Rows[r].Position + 1L) * c.HeadCount;
         }
-        for (int i = 0; i < _scores.Length; i++)
+        bool split = _pool is not null && pairs >= MinPairsToSplit;
+        int group = c.HeadCount / c.KvHeadCount;
+        // Enough runs per group for every thread to have an item, as few as the tile allows otherwise.
+        int items = rows * c.KvHeadCount, threads = split ? _pool!.ThreadCount : 1;
+        _runs = Math.Clamp((threads + items - 1) / items, (group + MaxItemHeads - 1) / MaxItemHeads, group);
+        int runHeads = (group + _runs - 1) / _runs;
+        for (int i = 0; i < _scratch.Length; i++)
         {
-            if (_scores[i].Length < longest)
-                _scores[i] = new float[capacity]; // once: sized for the longest context seen
-            if (_scratch[i].Length < 2 * c.HeadDim)
-                _scratch[i] = new float[2 * c.HeadDim];
+            if (_scratch[i].Length < Attention.ScratchLength(runHeads, longest, c.HeadDim))
+                _scratch[i] = new float[Attention.ScratchLength(Math.Min(group, MaxItemHeads), capacity, c.HeadDim)]; // once: the widest item, the longest context
         }
         _config = c;
         _state = s;
         _layer = layer;
         _rows = rows;
         _scale = scale;
-        if (_pool is null || pairs < MinPairsToSplit)
-            Execute(0, 1);
+        if (split)
+            _pool!.Run(this);
         else
-            _pool.Run(this);
+            Execute(0, 1);
         _state = null;
     }
 
@@ -67,15 +69,19 @@ internal sealed class ParallelAttention : IParallelWork
     {
         var c = _config!;
         var s = _state!;
-        int heads = c.HeadCount, headDim = c.HeadDim, group = heads / c.KvHeadCount, qLength = c.QueryLength;
-        var (start, end) = WorkerPool.Share(_rows * heads, index, count);
+        int kvHeads = c.KvHeadCount, headDim = c.HeadDim, group = c.HeadCount / kvHeads, qLength = c.QueryLength;
+        int runHeads = (group + _runs - 1) / _runs;
+        var (start, end) = WorkerPool.Share(_rows * kvHeads * _runs, index, count);
         for (int item = start; item < end; item++)
         {
-            int r = item / heads, h = item % heads;
+            int r = item / (kvHeads * _runs), kvHead = item / _runs % kvHeads, first = item % _runs * runHeads;
+            int heads = Math.Min(runHeads, group - first);
+            if (heads <= 0)
+                continue;
             ref readonly ForwardRow row = ref s.Rows[r];
-            int at = r * qLength + h * headDim;
-            row.Cache.AttendHead(_layer, row.Position + 1, s.Query.AsSpan(at, headDim), h / group, _scale,
-                _scores[index], _scratch[index], s.Attended.AsSpan(at, headDim));
+            int at = r * qLength + (kvHead * group + first) * headDim;
+            row.Cache.Attend(_layer, row.Position + 1, s.Query.AsSpan(at, heads * headDim), heads, kvHead, _scale,
+                _scratch[index], s.Attended.AsSpan(at, heads * headDim));
         }
     }
 }

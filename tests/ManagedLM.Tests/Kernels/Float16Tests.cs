@@ -115,6 +115,21 @@ public class Float16Tests
             (s, d) => Float16.FromSingle(s, d), (s, d) => Float16.ToSingle(s, d));
 
     [Fact]
+    public void Widening_sixteen_at_a_time_matches_the_scalar_widening()
+    {
+        if (!System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
+            return;
+        var all = Enumerable.Range(0, 65536).Select(i => (ushort)i).ToArray();
+        var wide = new float[16];
+        for (int i = 0; i < all.Length; i += 16)
+        {
+            System.Runtime.Intrinsics.Vector512.CopyTo(Float16.Widen512(System.Runtime.Intrinsics.Vector256.Create<ushort>(all.AsSpan(i, 16))), wide);
+            for (int j = 0; j < 16; j++)
+                Assert.Equal(BitConverter.SingleToUInt32Bits(Float16.ToSingle(all[i + j])), BitConverter.SingleToUInt32Bits(wide[j]));
+        }
+    }
+
+    [Fact]
     public void Dot_is_within_float_rounding_of_the_double_reference() =>
         HalfFormatChecks.DotMatchesReference(Float16.FromSingle, (a, x) => Float16.Dot(a, x), Float16.ToSingle);
 }
