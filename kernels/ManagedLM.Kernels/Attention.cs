@@ -22,7 +22,7 @@ public static class Attention
     public static int ScratchLength(int heads, int length, int headDim) =>
         Math.Min(heads, MaxTileHeads) * (headDim + KvBlockLayout.Blocks(length) * KvBlockLayout.BlockLength);
 
-    // The most query heads one register tile serves (Lanes512.MaxAccumulators).
+    // The most query heads one register tile serves.
     private const int MaxTileHeads = 8;
 
     /// <summary>
@@ -44,17 +44,17 @@ public static class Attention
         KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output) where TE : unmanaged
     {
         if (Use512 && layout.HeadDim % 16 == 0)
-            Attend<Lanes512, TE>(queries, heads, keys, values, layout, kvHead, length, scale, scratch, output);
+            Attend<Lanes512, Vector512<float>, TE>(queries, heads, keys, values, layout, kvHead, length, scale, scratch, output);
         else if (Use256 && layout.HeadDim % 16 == 0)
-            Attend<Lanes256, TE>(queries, heads, keys, values, layout, kvHead, length, scale, scratch, output);
+            Attend<Lanes256, Lanes256.Pair, TE>(queries, heads, keys, values, layout, kvHead, length, scale, scratch, output);
         else
             AttendScalar(queries, heads, keys, values, layout, kvHead, length, scale, scratch, output);
     }
 
     /// <summary>The vector kernel on <typeparamref name="TL"/> lanes (tests run each width).</summary>
-    internal static void Attend<TL, TE>(ReadOnlySpan<float> queries, int heads, ReadOnlySpan<TE> keys, ReadOnlySpan<TE> values,
+    internal static void Attend<TL, TV, TE>(ReadOnlySpan<float> queries, int heads, ReadOnlySpan<TE> keys, ReadOnlySpan<TE> values,
         KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output)
-        where TL : struct, ILanes16<TL> where TE : unmanaged
+        where TL : struct, ILanes16<TV> where TV : struct where TE : unmanaged
     {
         int headDim = layout.HeadDim, blocks = KvBlockLayout.Blocks(length), stride = blocks * KvBlockLayout.BlockLength;
         Check(queries.Length, heads, keys.Length, values.Length, layout, kvHead, length, scratch.Length, output.Length);
@@ -67,18 +67,18 @@ public static class Attention
         }
         ref TE k0 = ref Unsafe.Add(ref MemoryMarshal.GetReference(keys), layout.HeadOffset(0, kvHead));
         ref TE v0 = ref Unsafe.Add(ref MemoryMarshal.GetReference(values), layout.HeadOffset(0, kvHead));
-        int maxTile = TL.MaxAccumulators, blockElements = layout.BlockElements, groups = headDim / 16;
+        int maxTile = Math.Min(MaxTileHeads, TL.MaxAccumulators), blockElements = layout.BlockElements, groups = headDim / 16;
         var q = scratch[..(Math.Min(heads, maxTile) * headDim)];
         var weights = scratch.Slice(q.Length, Math.Min(heads, maxTile) * stride);
         for (int h0 = 0; h0 < heads; h0 += maxTile)
         {
-            int th = Math.Min(heads - h0, maxTile), tn = AttentionTile.Columns(th, maxTile);
+            int th = Math.Min(heads - h0, maxTile), tn = AttentionTile.Columns(th, TL.MaxAccumulators);
             RoundQueries<TE>(queries.Slice(h0 * headDim, th * headDim), q);
             // weights[i][16·block + lane]: k runs over the key dimensions (16 per 16×16 chunk), j over blocks.
             for (int b = 0, n; b < blocks; b += n)
             {
                 n = Fit(tn, blocks - b);
-                AttentionTile.Run<TL, TE>(th, n, ref q[0], headDim, headDim,
+                AttentionTile.Run<TL, TV, TE>(th, n, ref q[0], headDim, headDim,
                     ref Unsafe.Add(ref k0, (nint)b * blockElements), 16 * KvBlockLayout.BlockLength, KvBlockLayout.BlockLength, blockElements,
                     ref weights[b * KvBlockLayout.BlockLength], stride, scale);
             }
@@ -87,7 +87,7 @@ public static class Attention
             for (int j = 0, n; j < groups; j += n)
             {
                 n = Fit(tn, groups - j);
-                AttentionTile.Run<TL, TE>(th, n, ref weights[0], stride, length,
+                AttentionTile.Run<TL, TV, TE>(th, n, ref weights[0], stride, length,
                     ref Unsafe.Add(ref v0, (nint)j * 16), blockElements, headDim, 16,
                     ref output[h0 * headDim + j * 16], headDim, 1f);
             }
@@ -174,7 +174,7 @@ public static class Attention
     private static void RoundQueries<TE>(ReadOnlySpan<float> queries, Span<float> q)
     {
         if (typeof(TE) == typeof(ushort))
-            RoundToHalf(queries, q);
+            Float16.Round(queries, q);
         else
             queries.CopyTo(q);
     }
@@ -187,7 +187,7 @@ public static class Attention
             var s = scores.Slice(h * stride, length);
             Softmax.InPlace(s);
             if (typeof(TE) == typeof(ushort))
-                RoundToHalf(s, s);
+                Float16.Round(s, s);
         }
     }
 
@@ -198,24 +198,6 @@ public static class Attention
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float ToSingle<TE>(TE value) where TE : unmanaged =>
         typeof(TE) == typeof(ushort) ? Float16.ToSingle(Unsafe.As<TE, ushort>(ref value)) : Unsafe.As<TE, float>(ref value);
-
-    /// <summary>dst = the F16 value nearest to each src value, as F32 (dst may alias src).</summary>
-    internal static void RoundToHalf(ReadOnlySpan<float> src, Span<float> dst)
-    {
-        int i = 0, n = src.Length;
-        ref float s = ref MemoryMarshal.GetReference(src);
-        ref float d = ref MemoryMarshal.GetReference(dst);
-        if (Use256)
-        {
-            for (; i + 8 <= n; i += 8)
-            {
-                var half = Vector256.Narrow(Float16.Narrow(Vector256.LoadUnsafe(ref s, (nuint)i)), Vector256<uint>.Zero).GetLower();
-                Float16.Widen(half).StoreUnsafe(ref d, (nuint)i);
-            }
-        }
-        for (; i < n; i++)
-            Unsafe.Add(ref d, i) = Float16.ToSingle(Float16.FromSingle(Unsafe.Add(ref s, i)));
-    }
 
     private static void Check(int queries, int heads, int keys, int values, KvBlockLayout layout, int kvHead, int length, int scratch, int output)
     {

@@ -4,71 +4,77 @@ using System.Runtime.Intrinsics;
 namespace ManagedLM.Kernels;
 
 /// <summary>
-/// Sixteen F32 lanes: one key dimension of a 16-position block, or 16 dimensions of a value row. Every lane
-/// is its own fused multiply-add chain, so the result of a lane never depends on the vector width.
+/// Operations on sixteen F32 lanes held in a <typeparamref name="TVec"/>: one key dimension of a 16-position block,
+/// or 16 dimensions of a value row. Every lane is its own fused multiply-add chain, so the result of a lane never
+/// depends on the vector width. (The lanes are the raw register type where one exists: the JIT allocates a
+/// wrapping struct's registers worse.)
 /// </summary>
-internal interface ILanes16<TSelf> where TSelf : struct, ILanes16<TSelf>
+internal interface ILanes16<TVec> where TVec : struct
 {
     /// <summary>Lane groups a tile may accumulate in registers.</summary>
     static abstract int MaxAccumulators { get; }
-    static abstract TSelf Load(ref float source);
+    static abstract TVec Load(ref float source);
     /// <summary>Sixteen F16 values, widened.</summary>
-    static abstract TSelf Load(ref ushort source);
-    /// <summary>accumulator + a·b per lane, fused (a by reference: the JIT then broadcasts straight from memory).</summary>
-    static abstract TSelf MultiplyAdd(TSelf accumulator, ref float a, TSelf b);
-    static abstract void Store(TSelf value, float scale, ref float destination);
+    static abstract TVec Load(ref ushort source);
+    /// <summary>a in every lane.</summary>
+    static abstract TVec Broadcast(ref float a);
+    /// <summary>accumulator + a·b per lane, fused.</summary>
+    static abstract TVec MultiplyAdd(TVec accumulator, TVec a, TVec b);
+    static abstract void Store(TVec value, float scale, ref float destination);
 }
 
-/// <summary>Sixteen lanes in one 512-bit vector (32 registers: eight accumulators and their operands).</summary>
-internal readonly struct Lanes512 : ILanes16<Lanes512>
+/// <summary>Sixteen lanes in one 512-bit vector (32 registers: sixteen accumulators and their operands).</summary>
+internal readonly struct Lanes512 : ILanes16<Vector512<float>>
 {
-    private readonly Vector512<float> _v;
-    private Lanes512(Vector512<float> v) => _v = v;
-
-    public static int MaxAccumulators => 8;
+    public static int MaxAccumulators => 16;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Lanes512 Load(ref float source) => new(Vector512.LoadUnsafe(ref source));
+    public static Vector512<float> Load(ref float source) => Vector512.LoadUnsafe(ref source);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Lanes512 Load(ref ushort source) => new(Float16.Widen512(Vector256.LoadUnsafe(ref source)));
+    public static Vector512<float> Load(ref ushort source) => Float16.Widen512(Vector256.LoadUnsafe(ref source));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Lanes512 MultiplyAdd(Lanes512 accumulator, ref float a, Lanes512 b) =>
-        new(Vector512.FusedMultiplyAdd(Vector512.Create(a), b._v, accumulator._v));
+    public static Vector512<float> Broadcast(ref float a) => Vector512.Create(a);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Store(Lanes512 value, float scale, ref float destination) => (value._v * scale).StoreUnsafe(ref destination);
+    public static Vector512<float> MultiplyAdd(Vector512<float> accumulator, Vector512<float> a, Vector512<float> b) =>
+        Vector512.FusedMultiplyAdd(a, b, accumulator);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(Vector512<float> value, float scale, ref float destination) => (value * scale).StoreUnsafe(ref destination);
 }
 
 /// <summary>Sixteen lanes in two 256-bit vectors (16 registers: four accumulators and their operands).</summary>
-internal readonly struct Lanes256 : ILanes16<Lanes256>
+internal readonly struct Lanes256 : ILanes16<Lanes256.Pair>
 {
-    private readonly Vector256<float> _lo, _hi;
-    private Lanes256(Vector256<float> lo, Vector256<float> hi) => (_lo, _hi) = (lo, hi);
+    internal readonly record struct Pair(Vector256<float> Lo, Vector256<float> Hi);
 
     public static int MaxAccumulators => 4;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Lanes256 Load(ref float source) =>
-        new(Vector256.LoadUnsafe(ref source), Vector256.LoadUnsafe(ref source, 8));
+    public static Pair Load(ref float source) => new(Vector256.LoadUnsafe(ref source), Vector256.LoadUnsafe(ref source, 8));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Lanes256 Load(ref ushort source) =>
+    public static Pair Load(ref ushort source) =>
         new(Float16.Widen(Vector128.LoadUnsafe(ref source)), Float16.Widen(Vector128.LoadUnsafe(ref source, 8)));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Lanes256 MultiplyAdd(Lanes256 accumulator, ref float a, Lanes256 b)
+    public static Pair Broadcast(ref float a)
     {
-        var va = Vector256.Create(a);
-        return new(Vector256.FusedMultiplyAdd(va, b._lo, accumulator._lo), Vector256.FusedMultiplyAdd(va, b._hi, accumulator._hi));
+        var v = Vector256.Create(a);
+        return new(v, v);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Store(Lanes256 value, float scale, ref float destination)
+    public static Pair MultiplyAdd(Pair accumulator, Pair a, Pair b) =>
+        new(Vector256.FusedMultiplyAdd(a.Lo, b.Lo, accumulator.Lo), Vector256.FusedMultiplyAdd(a.Lo, b.Hi, accumulator.Hi));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(Pair value, float scale, ref float destination)
     {
-        (value._lo * scale).StoreUnsafe(ref destination);
-        (value._hi * scale).StoreUnsafe(ref destination, 8);
+        (value.Lo * scale).StoreUnsafe(ref destination);
+        (value.Hi * scale).StoreUnsafe(ref destination, 8);
     }
 }
 
@@ -92,64 +98,68 @@ internal readonly struct Count8 : ITileCount { public static int Value => 8; }
 /// of A (query heads) and j &lt; TN lane groups of 16, each sum one fused chain in k order from zero.
 /// A(i, k) = a[i·aStride + k], a float broadcast. B(k, j) = b[(k / 16)·chunkStride + (k % 16)·kStride + j·columnStride],
 /// 16 lanes: for Q·Kᵀ, k is the key dimension and j a block of 16 positions; for weights·V, k is the position and
-/// j a run of 16 value dimensions. C(i, j) = c[i·cStride + 16·j]. TH·TN ≤ 8, TN ∈ {1, 2, 4, 8}.
+/// j a run of 16 value dimensions. C(i, j) = c[i·cStride + 16·j]. TH·TN ≤ 16, TN ∈ {1, 2, 4, 8}.
 /// </summary>
 internal static class AttentionTile
 {
     /// <summary>Runs the (th, tn) instantiation.</summary>
-    public static void Run<TL, TE>(int th, int tn, ref float a, nint aStride, int kCount,
+    public static void Run<TL, TV, TE>(int th, int tn, ref float a, nint aStride, int kCount,
         ref TE b, nint chunkStride, nint kStride, nint columnStride, ref float c, nint cStride, float scale)
-        where TL : struct, ILanes16<TL> where TE : unmanaged
+        where TL : struct, ILanes16<TV> where TV : struct where TE : unmanaged
     {
         switch (th)
         {
-            case 1: Columns<TL, TE, Count1>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ref c, cStride, scale); break;
-            case 2: Columns<TL, TE, Count2>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ref c, cStride, scale); break;
-            case 3: Columns<TL, TE, Count3>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ref c, cStride, scale); break;
-            case 4: Columns<TL, TE, Count4>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ref c, cStride, scale); break;
-            case 5: Tile<TL, TE, Count5, Count1>(ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ref c, cStride, scale); break;
-            case 6: Tile<TL, TE, Count6, Count1>(ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ref c, cStride, scale); break;
-            case 7: Tile<TL, TE, Count7, Count1>(ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ref c, cStride, scale); break;
-            case 8: Tile<TL, TE, Count8, Count1>(ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ref c, cStride, scale); break;
+            case 1: Columns<TL, TV, TE, Count1>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ref c, cStride, scale); break;
+            case 2: Columns<TL, TV, TE, Count2>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ref c, cStride, scale); break;
+            case 3: Columns<TL, TV, TE, Count3>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ref c, cStride, scale); break;
+            case 4: Columns<TL, TV, TE, Count4>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ref c, cStride, scale); break;
+            case 5: Columns<TL, TV, TE, Count5>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ref c, cStride, scale); break;
+            case 6: Columns<TL, TV, TE, Count6>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ref c, cStride, scale); break;
+            case 7: Columns<TL, TV, TE, Count7>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ref c, cStride, scale); break;
+            case 8: Columns<TL, TV, TE, Count8>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ref c, cStride, scale); break;
             default: throw new ArgumentOutOfRangeException(nameof(th), th, "A tile has 1 to 8 rows.");
         }
     }
 
-    /// <summary>The widest tile of <paramref name="th"/> rows: lane groups, a power of two with th·tn within the accumulators.</summary>
+    /// <summary>
+    /// The widest tile of <paramref name="th"/> rows: lane groups, a power of two with th·tn within the accumulators,
+    /// at most 8 groups for one row and 4 for more (each group's operand takes a register too).
+    /// </summary>
     public static int Columns(int th, int maxAccumulators)
     {
         int tn = 1;
-        while (tn < 8 && th * tn * 2 <= maxAccumulators)
+        while (tn < (th == 1 ? 8 : 4) && th * tn * 2 <= maxAccumulators)
             tn *= 2;
         return tn;
     }
 
-    private static void Columns<TL, TE, TH>(int tn, ref float a, nint aStride, int kCount,
+    private static void Columns<TL, TV, TE, TH>(int tn, ref float a, nint aStride, int kCount,
         ref TE b, nint chunkStride, nint kStride, nint columnStride, ref float c, nint cStride, float scale)
-        where TL : struct, ILanes16<TL> where TE : unmanaged where TH : struct, ITileCount
+        where TL : struct, ILanes16<TV> where TV : struct where TE : unmanaged where TH : struct, ITileCount
     {
         switch (tn)
         {
-            case 1: Tile<TL, TE, TH, Count1>(ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ref c, cStride, scale); break;
-            case 2 when TH.Value <= 4: Tile<TL, TE, TH, Count2>(ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ref c, cStride, scale); break;
-            case 4 when TH.Value <= 2: Tile<TL, TE, TH, Count4>(ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ref c, cStride, scale); break;
-            case 8 when TH.Value == 1: Tile<TL, TE, TH, Count8>(ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ref c, cStride, scale); break;
-            default: throw new ArgumentOutOfRangeException(nameof(tn), tn, "A tile has at most 8 accumulators, in 1, 2, 4 or 8 lane groups.");
+            case 1: Tile<TL, TV, TE, TH, Count1>(ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ref c, cStride, scale); break;
+            case 2 when TH.Value <= 8: Tile<TL, TV, TE, TH, Count2>(ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ref c, cStride, scale); break;
+            case 4 when TH.Value <= 4: Tile<TL, TV, TE, TH, Count4>(ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ref c, cStride, scale); break;
+            case 8 when TH.Value == 1: Tile<TL, TV, TE, TH, Count8>(ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ref c, cStride, scale); break;
+            default: throw new ArgumentOutOfRangeException(nameof(tn), tn, "A tile has at most 16 accumulators, in 1, 2, 4 or 8 lane groups.");
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TL Load<TL, TE>(ref TE source) where TL : struct, ILanes16<TL> where TE : unmanaged =>
+    private static TV Load<TL, TV, TE>(ref TE source) where TL : struct, ILanes16<TV> where TV : struct where TE : unmanaged =>
         typeof(TE) == typeof(ushort) ? TL.Load(ref Unsafe.As<TE, ushort>(ref source)) : TL.Load(ref Unsafe.As<TE, float>(ref source));
 
-    // Accumulator i is row i / TN, lane group i % TN; the ternaries on TN fold away per instantiation.
+    // Accumulator i is row i / TN, lane group i % TN (ternaries on TN that fold away per instantiation).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile<TL, TE, TH, TN>(ref float a, nint aStride, int kCount,
+    private static void Tile<TL, TV, TE, TH, TN>(ref float a, nint aStride, int kCount,
         ref TE b, nint chunkStride, nint kStride, nint columnStride, ref float c, nint cStride, float scale)
-        where TL : struct, ILanes16<TL> where TE : unmanaged where TH : struct, ITileCount where TN : struct, ITileCount
+        where TL : struct, ILanes16<TV> where TV : struct where TE : unmanaged where TH : struct, ITileCount where TN : struct, ITileCount
     {
-        int n = TH.Value * TN.Value, tn = TN.Value;
-        TL c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+        int th = TH.Value, tn = TN.Value, n = th * tn;
+        TV c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+        TV c8 = default, c9 = default, c10 = default, c11 = default, c12 = default, c13 = default, c14 = default, c15 = default;
         for (int k0 = 0; k0 < kCount; k0 += KvBlockLayout.BlockLength, b = ref Unsafe.Add(ref b, chunkStride))
         {
             int kEnd = Math.Min(KvBlockLayout.BlockLength, kCount - k0);
@@ -157,29 +167,39 @@ internal static class AttentionTile
             ref TE bk = ref b;
             for (int k = 0; k < kEnd; k++)
             {
-                TL b0 = Load<TL, TE>(ref bk);
-                TL b1 = tn > 1 ? Load<TL, TE>(ref Unsafe.Add(ref bk, columnStride)) : default;
-                TL b2 = tn > 2 ? Load<TL, TE>(ref Unsafe.Add(ref bk, 2 * columnStride)) : default;
-                TL b3 = tn > 2 ? Load<TL, TE>(ref Unsafe.Add(ref bk, 3 * columnStride)) : default;
-                TL b4 = tn > 4 ? Load<TL, TE>(ref Unsafe.Add(ref bk, 4 * columnStride)) : default;
-                TL b5 = tn > 4 ? Load<TL, TE>(ref Unsafe.Add(ref bk, 5 * columnStride)) : default;
-                TL b6 = tn > 4 ? Load<TL, TE>(ref Unsafe.Add(ref bk, 6 * columnStride)) : default;
-                TL b7 = tn > 4 ? Load<TL, TE>(ref Unsafe.Add(ref bk, 7 * columnStride)) : default;
-                c0 = TL.MultiplyAdd(c0, ref ak, b0);
-                if (n > 1)
-                    c1 = TL.MultiplyAdd(c1, ref Unsafe.Add(ref ak, 1 / tn * aStride), tn == 1 ? b0 : b1);
-                if (n > 2)
-                    c2 = TL.MultiplyAdd(c2, ref Unsafe.Add(ref ak, 2 / tn * aStride), tn <= 2 ? b0 : b2);
-                if (n > 3)
-                    c3 = TL.MultiplyAdd(c3, ref Unsafe.Add(ref ak, 3 / tn * aStride), tn == 1 ? b0 : tn == 2 ? b1 : b3);
-                if (n > 4)
-                    c4 = TL.MultiplyAdd(c4, ref Unsafe.Add(ref ak, 4 / tn * aStride), tn == 8 ? b4 : b0);
-                if (n > 5)
-                    c5 = TL.MultiplyAdd(c5, ref Unsafe.Add(ref ak, 5 / tn * aStride), tn == 1 ? b0 : tn == 8 ? b5 : b1);
-                if (n > 6)
-                    c6 = TL.MultiplyAdd(c6, ref Unsafe.Add(ref ak, 6 / tn * aStride), tn <= 2 ? b0 : tn == 4 ? b2 : b6);
-                if (n > 7)
-                    c7 = TL.MultiplyAdd(c7, ref Unsafe.Add(ref ak, 7 / tn * aStride), tn == 1 ? b0 : tn == 2 ? b1 : tn == 4 ? b3 : b7);
+                TV b0 = Load<TL, TV, TE>(ref bk);
+                TV b1 = tn > 1 ? Load<TL, TV, TE>(ref Unsafe.Add(ref bk, columnStride)) : default;
+                TV b2 = tn > 2 ? Load<TL, TV, TE>(ref Unsafe.Add(ref bk, 2 * columnStride)) : default;
+                TV b3 = tn > 2 ? Load<TL, TV, TE>(ref Unsafe.Add(ref bk, 3 * columnStride)) : default;
+                TV b4 = tn > 4 ? Load<TL, TV, TE>(ref Unsafe.Add(ref bk, 4 * columnStride)) : default;
+                TV b5 = tn > 4 ? Load<TL, TV, TE>(ref Unsafe.Add(ref bk, 5 * columnStride)) : default;
+                TV b6 = tn > 4 ? Load<TL, TV, TE>(ref Unsafe.Add(ref bk, 6 * columnStride)) : default;
+                TV b7 = tn > 4 ? Load<TL, TV, TE>(ref Unsafe.Add(ref bk, 7 * columnStride)) : default;
+                // Each row's A once per k: th broadcasts serve th·tn multiply-adds.
+                TV a0 = TL.Broadcast(ref ak);
+                TV a1 = th > 1 ? TL.Broadcast(ref Unsafe.Add(ref ak, aStride)) : default;
+                TV a2 = th > 2 ? TL.Broadcast(ref Unsafe.Add(ref ak, 2 * aStride)) : default;
+                TV a3 = th > 3 ? TL.Broadcast(ref Unsafe.Add(ref ak, 3 * aStride)) : default;
+                TV a4 = th > 4 ? TL.Broadcast(ref Unsafe.Add(ref ak, 4 * aStride)) : default;
+                TV a5 = th > 5 ? TL.Broadcast(ref Unsafe.Add(ref ak, 5 * aStride)) : default;
+                TV a6 = th > 6 ? TL.Broadcast(ref Unsafe.Add(ref ak, 6 * aStride)) : default;
+                TV a7 = th > 7 ? TL.Broadcast(ref Unsafe.Add(ref ak, 7 * aStride)) : default;
+                c0 = TL.MultiplyAdd(c0, a0, b0);
+                if (n > 1) c1 = TL.MultiplyAdd(c1, tn == 1 ? a1 : a0, tn == 1 ? b0 : b1);
+                if (n > 2) c2 = TL.MultiplyAdd(c2, tn == 1 ? a2 : tn == 2 ? a1 : a0, tn == 1 ? b0 : tn == 2 ? b0 : b2);
+                if (n > 3) c3 = TL.MultiplyAdd(c3, tn == 1 ? a3 : tn == 2 ? a1 : a0, tn == 1 ? b0 : tn == 2 ? b1 : b3);
+                if (n > 4) c4 = TL.MultiplyAdd(c4, tn == 1 ? a4 : tn == 2 ? a2 : tn == 4 ? a1 : a0, tn == 1 ? b0 : tn == 2 ? b0 : tn == 4 ? b0 : b4);
+                if (n > 5) c5 = TL.MultiplyAdd(c5, tn == 1 ? a5 : tn == 2 ? a2 : tn == 4 ? a1 : a0, tn == 1 ? b0 : tn == 2 ? b1 : tn == 4 ? b1 : b5);
+                if (n > 6) c6 = TL.MultiplyAdd(c6, tn == 1 ? a6 : tn == 2 ? a3 : tn == 4 ? a1 : a0, tn == 1 ? b0 : tn == 2 ? b0 : tn == 4 ? b2 : b6);
+                if (n > 7) c7 = TL.MultiplyAdd(c7, tn == 1 ? a7 : tn == 2 ? a3 : tn == 4 ? a1 : a0, tn == 1 ? b0 : tn == 2 ? b1 : tn == 4 ? b3 : b7);
+                if (n > 8) c8 = TL.MultiplyAdd(c8, tn == 1 ? a7 : tn == 2 ? a4 : tn == 4 ? a2 : a1, b0);
+                if (n > 9) c9 = TL.MultiplyAdd(c9, tn == 1 ? a7 : tn == 2 ? a4 : tn == 4 ? a2 : a1, tn == 1 ? b0 : b1);
+                if (n > 10) c10 = TL.MultiplyAdd(c10, tn == 1 ? a7 : tn == 2 ? a5 : tn == 4 ? a2 : a1, tn == 1 ? b0 : tn == 2 ? b0 : b2);
+                if (n > 11) c11 = TL.MultiplyAdd(c11, tn == 1 ? a7 : tn == 2 ? a5 : tn == 4 ? a2 : a1, tn == 1 ? b0 : tn == 2 ? b1 : b3);
+                if (n > 12) c12 = TL.MultiplyAdd(c12, tn == 1 ? a7 : tn == 2 ? a6 : tn == 4 ? a3 : a1, tn == 1 ? b0 : tn == 2 ? b0 : tn == 4 ? b0 : b4);
+                if (n > 13) c13 = TL.MultiplyAdd(c13, tn == 1 ? a7 : tn == 2 ? a6 : tn == 4 ? a3 : a1, tn == 1 ? b0 : tn == 2 ? b1 : tn == 4 ? b1 : b5);
+                if (n > 14) c14 = TL.MultiplyAdd(c14, tn == 1 ? a7 : tn == 2 ? a7 : tn == 4 ? a3 : a1, tn == 1 ? b0 : tn == 2 ? b0 : tn == 4 ? b2 : b6);
+                if (n > 15) c15 = TL.MultiplyAdd(c15, tn == 1 ? a7 : tn == 2 ? a7 : tn == 4 ? a3 : a1, tn == 1 ? b0 : tn == 2 ? b1 : tn == 4 ? b3 : b7);
                 bk = ref Unsafe.Add(ref bk, kStride);
                 ak = ref Unsafe.Add(ref ak, 1);
             }
@@ -192,5 +212,13 @@ internal static class AttentionTile
         if (n > 5) TL.Store(c5, scale, ref Unsafe.Add(ref c, 5 / tn * cStride + 5 % tn * 16));
         if (n > 6) TL.Store(c6, scale, ref Unsafe.Add(ref c, 6 / tn * cStride + 6 % tn * 16));
         if (n > 7) TL.Store(c7, scale, ref Unsafe.Add(ref c, 7 / tn * cStride + 7 % tn * 16));
+        if (n > 8) TL.Store(c8, scale, ref Unsafe.Add(ref c, 8 / tn * cStride + 8 % tn * 16));
+        if (n > 9) TL.Store(c9, scale, ref Unsafe.Add(ref c, 9 / tn * cStride + 9 % tn * 16));
+        if (n > 10) TL.Store(c10, scale, ref Unsafe.Add(ref c, 10 / tn * cStride + 10 % tn * 16));
+        if (n > 11) TL.Store(c11, scale, ref Unsafe.Add(ref c, 11 / tn * cStride + 11 % tn * 16));
+        if (n > 12) TL.Store(c12, scale, ref Unsafe.Add(ref c, 12 / tn * cStride + 12 % tn * 16));
+        if (n > 13) TL.Store(c13, scale, ref Unsafe.Add(ref c, 13 / tn * cStride + 13 % tn * 16));
+        if (n > 14) TL.Store(c14, scale, ref Unsafe.Add(ref c, 14 / tn * cStride + 14 % tn * 16));
+        if (n > 15) TL.Store(c15, scale, ref Unsafe.Add(ref c, 15 / tn * cStride + 15 % tn * 16));
     }
 }

@@ -64,6 +64,56 @@ public static class Float16
     /// <summary>Rounds <paramref name="src"/> (<paramref name="dst"/> at least as long).</summary>
     public static void FromSingle(ReadOnlySpan<float> src, Span<ushort> dst) => HalfRows.FromSingle<F16Format>(src, dst);
 
+    /// <summary>dst[i] = src[i] rounded to the nearest F16 value, as F32: <c>ToSingle(FromSingle(x))</c> (dst may alias src).</summary>
+    public static void Round(ReadOnlySpan<float> src, Span<float> dst)
+    {
+        if (dst.Length < src.Length)
+            throw new ArgumentException($"Destination holds {dst.Length} values; {src.Length} needed.", nameof(dst));
+        int i = 0, n = src.Length;
+        ref float s = ref MemoryMarshal.GetReference(src);
+        ref float d = ref MemoryMarshal.GetReference(dst);
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; i + 16 <= n; i += 16)
+                Round(Vector512.LoadUnsafe(ref s, (nuint)i)).StoreUnsafe(ref d, (nuint)i);
+        }
+        if (Vector256.IsHardwareAccelerated)
+        {
+            for (; i + 8 <= n; i += 8)
+                Round(Vector256.LoadUnsafe(ref s, (nuint)i)).StoreUnsafe(ref d, (nuint)i);
+        }
+        for (; i < n; i++)
+            Unsafe.Add(ref d, i) = ToSingle(FromSingle(Unsafe.Add(ref s, i)));
+    }
+
+    // Round in vectors, without leaving F32: the mantissa rounded to 10 bits in place (ties to even) in the F16 normal
+    // range, to a multiple of 2^-24 below it; from 65520 infinity; NaN quieted with its top 10 payload bits.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Round(Vector512<float> x)
+    {
+        Vector512<uint> ax = x.AsUInt32() & Vector512.Create(F32AbsMask);
+        Vector512<uint> normal = (ax + Vector512.Create(0xFFFu) + ((ax >> 13) & Vector512<uint>.One)) & Vector512.Create(~0x1FFFu);
+        Vector512<uint> subnormal = (Vector512.Round(ax.AsSingle() * (1 << 24)) * HalfSubnormalUnit).AsUInt32();
+        Vector512<uint> special = Vector512.ConditionalSelect(Vector512.GreaterThan(ax, Vector512.Create(F32Inf)),
+            Vector512.Create(0x7FC0_0000u) | (ax & Vector512.Create(0x007F_E000u)), Vector512.Create(F32Inf));
+        Vector512<uint> bits = Vector512.ConditionalSelect(Vector512.LessThan(ax, Vector512.Create(F32SmallestHalfNormal)), subnormal,
+            Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(ax, Vector512.Create(F32HalfOverflow)), special, normal));
+        return (bits | (x.AsUInt32() & Vector512.Create(F32SignMask))).AsSingle();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Round(Vector256<float> x)
+    {
+        Vector256<uint> ax = x.AsUInt32() & Vector256.Create(F32AbsMask);
+        Vector256<uint> normal = (ax + Vector256.Create(0xFFFu) + ((ax >> 13) & Vector256<uint>.One)) & Vector256.Create(~0x1FFFu);
+        Vector256<uint> subnormal = (Vector256.Round(ax.AsSingle() * (1 << 24)) * HalfSubnormalUnit).AsUInt32();
+        Vector256<uint> special = Vector256.ConditionalSelect(Vector256.GreaterThan(ax, Vector256.Create(F32Inf)),
+            Vector256.Create(0x7FC0_0000u) | (ax & Vector256.Create(0x007F_E000u)), Vector256.Create(F32Inf));
+        Vector256<uint> bits = Vector256.ConditionalSelect(Vector256.LessThan(ax, Vector256.Create(F32SmallestHalfNormal)), subnormal,
+            Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(ax, Vector256.Create(F32HalfOverflow)), special, normal));
+        return (bits | (x.AsUInt32() & Vector256.Create(F32SignMask))).AsSingle();
+    }
+
     /// <summary>Σ a[i]·x[i] over equal-length spans: Float16 <paramref name="a"/>, F32 <paramref name="x"/>.</summary>
     public static float Dot(ReadOnlySpan<ushort> a, ReadOnlySpan<float> x) => HalfRows.Dot<F16Format>(a, x);
 
@@ -83,33 +133,33 @@ public static class Float16
         }
     }
 
-    // Widening in vectors: the exponent and mantissa bits moved to their F32 places read as 2^-112 times the value
-    // (a normal F16 becomes a normal F32, a subnormal one an F32 subnormal), so one exact multiply by 2^112
-    // rebiases both; infinity and NaN (exponent all ones) get the F32 exponent all ones, mantissa kept.
-    private const uint F32HalfExponentMantissa = 0x0FFF_E000u; // F16 bits 0-14 after << 13
-    private const uint F32HalfInfinity = 0x0F80_0000u;         // F16 infinity after << 13
-    private const float RebiasScale = 5.192297E+33f;           // 2^112
+    // Widening in vectors: each half sign-extended to 32 bits and shifted left by 13 has its sign at bit 31 and its
+    // exponent and mantissa at their F32 places, where they read as 2^-112 times the value (a normal F16 becomes a
+    // normal F32, a subnormal one an F32 subnormal): one exact multiply by 2^112 rebiases both. Infinity and NaN
+    // (exponent all ones) get the F32 exponent all ones, mantissa kept.
+    private const uint F32HalfSignExponentMantissa = 0x8FFF_E000u; // sign, F16 bits 0-14 after << 13
+    private const uint F32HalfExponentMantissa = 0x0FFF_E000u;
+    private const uint F32HalfInfinity = 0x0F80_0000u;             // F16 infinity after << 13
+    private const float RebiasScale = 5.192297E+33f;               // 2^112
 
     /// <summary>Eight F16 values widened to F32, the vector form of <see cref="ToSingle(ushort)"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector256<float> Widen(Vector128<ushort> half)
     {
-        Vector256<uint> h = Vector256.WidenLower(half.ToVector256Unsafe());
-        Vector256<uint> em = (h << 13) & Vector256.Create(F32HalfExponentMantissa);
-        Vector256<uint> bits = (em.AsSingle() * Vector256.Create(RebiasScale)).AsUInt32();
-        bits |= Vector256.GreaterThanOrEqual(em, Vector256.Create(F32HalfInfinity)) & Vector256.Create(F32Inf);
-        return (bits | ((h << 16) & Vector256.Create(F32SignMask))).AsSingle();
+        Vector256<uint> shifted = (Vector256.WidenLower(half.AsInt16().ToVector256Unsafe()) << 13).AsUInt32();
+        Vector256<float> value = (shifted & Vector256.Create(F32HalfSignExponentMantissa)).AsSingle() * Vector256.Create(RebiasScale);
+        Vector256<uint> special = Vector256.GreaterThanOrEqual(shifted & Vector256.Create(F32HalfExponentMantissa), Vector256.Create(F32HalfInfinity));
+        return Vector256.ConditionalSelect(special, value.AsUInt32() | Vector256.Create(F32Inf), value.AsUInt32()).AsSingle();
     }
 
     /// <summary>Sixteen F16 values widened to F32: <see cref="Widen"/> at 512 bits.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector512<float> Widen512(Vector256<ushort> half)
     {
-        Vector512<uint> h = Vector512.WidenLower(half.ToVector512Unsafe());
-        Vector512<uint> em = (h << 13) & Vector512.Create(F32HalfExponentMantissa);
-        Vector512<uint> bits = (em.AsSingle() * Vector512.Create(RebiasScale)).AsUInt32();
-        bits |= Vector512.GreaterThanOrEqual(em, Vector512.Create(F32HalfInfinity)) & Vector512.Create(F32Inf);
-        return (bits | ((h << 16) & Vector512.Create(F32SignMask))).AsSingle();
+        Vector512<uint> shifted = (Vector512.WidenLower(half.AsInt16().ToVector512Unsafe()) << 13).AsUInt32();
+        Vector512<float> value = (shifted & Vector512.Create(F32HalfSignExponentMantissa)).AsSingle() * Vector512.Create(RebiasScale);
+        Vector512<uint> special = Vector512.GreaterThanOrEqual(shifted & Vector512.Create(F32HalfExponentMantissa), Vector512.Create(F32HalfInfinity));
+        return Vector512.ConditionalSelect(special, value.AsUInt32() | Vector512.Create(F32Inf), value.AsUInt32()).AsSingle();
     }
 
     /// <summary>Eight F32 values rounded to F16 (in the low 16 bits of each lane), the vector form of <see cref="FromSingle(float)"/>.</summary>

@@ -115,6 +115,21 @@ public class Float16Tests
             (s, d) => Float16.FromSingle(s, d), (s, d) => Float16.ToSingle(s, d));
 
     [Fact]
+    public void Rounding_a_row_equals_the_scalar_round_trip()
+    {
+        foreach (float[] chunk in HalfFormatChecks.SweepChunks())
+        {
+            var rounded = new float[chunk.Length];
+            Float16.Round(chunk, rounded);
+            for (int i = 0; i < chunk.Length; i++)
+            {
+                uint expected = BitConverter.SingleToUInt32Bits(Float16.ToSingle(Float16.FromSingle(chunk[i])));
+                Assert.True(expected == BitConverter.SingleToUInt32Bits(rounded[i]), $"0x{BitConverter.SingleToUInt32Bits(chunk[i]):X8}");
+            }
+        }
+    }
+
+    [Fact]
     public void Widening_sixteen_at_a_time_matches_the_scalar_widening()
     {
         if (!System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
