@@ -43,23 +43,22 @@ public static class Attention
     private static void Attend<TE>(ReadOnlySpan<float> queries, int heads, ReadOnlySpan<TE> keys, ReadOnlySpan<TE> values,
         KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output) where TE : unmanaged
     {
-        if (Use512 && layout.HeadDim % 16 == 0)
+        if (Use512)
             Attend<Lanes512, Vector512<float>, TE>(queries, heads, keys, values, layout, kvHead, length, scale, scratch, output);
-        else if (Use256 && layout.HeadDim % 16 == 0)
+        else if (Use256)
             Attend<Lanes256, Lanes256.Pair, TE>(queries, heads, keys, values, layout, kvHead, length, scale, scratch, output);
         else
             AttendScalar(queries, heads, keys, values, layout, kvHead, length, scale, scratch, output);
     }
 
     /// <summary>The vector kernel on <typeparamref name="TL"/> lanes (tests run each width).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Attend<TL, TV, TE>(ReadOnlySpan<float> queries, int heads, ReadOnlySpan<TE> keys, ReadOnlySpan<TE> values,
         KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output)
         where TL : struct, ILanes16<TV> where TV : struct where TE : unmanaged
     {
         int headDim = layout.HeadDim, blocks = KvBlockLayout.Blocks(length), stride = blocks * KvBlockLayout.BlockLength;
         Check(queries.Length, heads, keys.Length, values.Length, layout, kvHead, length, scratch.Length, output.Length);
-        if (headDim % 16 != 0)
-            throw new ArgumentException("The vector kernel needs a head dimension that is a multiple of 16.", nameof(layout));
         if (length == 0)
         {
             output[..(heads * headDim)].Clear(); // no positions: the empty sum, as the scalar kernel
@@ -90,6 +89,12 @@ public static class Attention
                 AttentionTile.Run<TL, TV, TE>(th, n, ref weights[0], stride, length,
                     ref Unsafe.Add(ref v0, (nint)j * 16), blockElements, headDim, 16,
                     ref output[h0 * headDim + j * 16], headDim, 1f);
+            }
+            // Value dimensions past the last run of 16, one lane at a time (the same chains).
+            for (int d = groups * 16; d < headDim; d++)
+            {
+                for (int i = 0; i < th; i++)
+                    output[(h0 + i) * headDim + d] = WeightedSum(weights.Slice(i * stride, length), values, layout, kvHead, d);
             }
         }
     }
@@ -126,16 +131,18 @@ public static class Attention
             }
             NormalizeScores<TE>(weights, 1, length, length);
             for (int d = 0; d < headDim; d++)
-            {
-                float o = 0;
-                for (int t = 0; t < length; t++)
-                {
-                    int at = layout.HeadOffset(t / KvBlockLayout.BlockLength, kvHead) + t % KvBlockLayout.BlockLength * headDim;
-                    o = MathF.FusedMultiplyAdd(weights[t], ToSingle(values[at + d]), o);
-                }
-                output[h * headDim + d] = o;
-            }
+                output[h * headDim + d] = WeightedSum(weights, values, layout, kvHead, d);
         }
+    }
+
+    // Σ_t weights[t] · value[t][d] for KV head kvHead: one lane of the weights·V tile.
+    private static float WeightedSum<TE>(ReadOnlySpan<float> weights, ReadOnlySpan<TE> values, KvBlockLayout layout, int kvHead, int d)
+        where TE : unmanaged
+    {
+        float o = 0;
+        for (int t = 0; t < weights.Length; t++)
+            o = MathF.FusedMultiplyAdd(weights[t], ToSingle(values[layout.HeadOffset(t / KvBlockLayout.BlockLength, kvHead) + t % KvBlockLayout.BlockLength * layout.HeadDim + d]), o);
+        return o;
     }
 
     /// <summary>

@@ -14,7 +14,7 @@ public class AttentionTests
         public override string ToString() => $"kvHeads {KvHeads} kvHead {KvHead} heads {Heads} headDim {HeadDim} length {Length} scale {Scale}";
     }
 
-    // Head dims that are multiples of 16 run the vector kernel; the others the scalar one.
+    // Head dims that are not multiples of 16 leave value dimensions past the last run of 16 to a scalar loop.
     private static Arbitrary<Case> Cases(int maxLength) =>
         (from kvHeads in Gen.Choose(1, 4)
          from kvHead in Gen.Choose(0, kvHeads - 1)
@@ -102,8 +102,6 @@ public class AttentionTests
             float[] f16 = Scalar<ushort>(c, Float16.FromSingle), f32 = Scalar<float>(c, x => x);
             AssertSameBits(f16, F16(c), $"F16 {c}");
             AssertSameBits(f32, F32(c), $"F32 {c}");
-            if (c.HeadDim % 16 != 0)
-                return;
             if (Vector256.IsHardwareAccelerated)
             {
                 AssertSameBits(f16, Vector<Lanes256, Lanes256.Pair, ushort>(c, Float16.FromSingle), $"F16 256-bit {c}");
