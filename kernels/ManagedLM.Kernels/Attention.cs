@@ -22,6 +22,9 @@ public static class Attention
     public static int ScratchLength(int heads, int length, int headDim) =>
         Math.Min(heads, MaxTileHeads) * (headDim + KvBlockLayout.Blocks(length) * KvBlockLayout.BlockLength);
 
+    // How far ahead the weights·V pass prefetches values: two blocks (the Q·Kᵀ pass prefetches the next tile's blocks).
+    private const int ValuePrefetchBlocks = 2;
+
     // The most query heads one register tile serves.
     private const int MaxTileHeads = 8;
 
@@ -79,7 +82,7 @@ public static class Attention
                 n = Fit(tn, blocks - b);
                 AttentionTile.Run<TL, TV, TE>(th, n, ref q[0], headDim, headDim,
                     ref Unsafe.Add(ref k0, (nint)b * blockElements), 16 * KvBlockLayout.BlockLength, KvBlockLayout.BlockLength, blockElements,
-                    ref weights[b * KvBlockLayout.BlockLength], stride, scale);
+                    (nint)n * blockElements, ref weights[b * KvBlockLayout.BlockLength], stride, scale);
             }
             NormalizeScores<TE>(weights, th, stride, length);
             // output[h0 + i][16·j + lane]: k runs over the positions (16 per block), j over runs of 16 value dimensions.
@@ -88,7 +91,7 @@ public static class Attention
                 n = Fit(tn, groups - j);
                 AttentionTile.Run<TL, TV, TE>(th, n, ref weights[0], stride, length,
                     ref Unsafe.Add(ref v0, (nint)j * 16), blockElements, headDim, 16,
-                    ref output[h0 * headDim + j * 16], headDim, 1f);
+                    ValuePrefetchBlocks * (nint)blockElements, ref output[h0 * headDim + j * 16], headDim, 1f);
             }
             // Value dimensions past the last run of 16, one lane at a time (the same chains).
             for (int d = groups * 16; d < headDim; d++)

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace ManagedLM.Kernels;
 
@@ -98,25 +99,25 @@ internal readonly struct Count8 : ITileCount { public static int Value => 8; }
 /// of A (query heads) and j &lt; TN lane groups of 16, each sum one fused chain in k order from zero.
 /// A(i, k) = a[i·aStride + k], a float broadcast. B(k, j) = b[(k / 16)·chunkStride + (k % 16)·kStride + j·columnStride],
 /// 16 lanes: for Q·Kᵀ, k is the key dimension and j a block of 16 positions; for weights·V, k is the position and
-/// j a run of 16 value dimensions. C(i, j) = c[i·cStride + 16·j]. TH·TN ≤ 16, TN ∈ {1, 2, 4, 8}.
+/// j a run of 16 value dimensions. C(i, j) = c[i·cStride + 16·j]. B(k, j) + ahead is prefetched. TH·TN ≤ 16, TN ∈ {1, 2, 4, 8}.
 /// </summary>
-internal static class AttentionTile
+internal static unsafe class AttentionTile
 {
     /// <summary>Runs the (th, tn) instantiation.</summary>
     public static void Run<TL, TV, TE>(int th, int tn, ref float a, nint aStride, int kCount,
-        ref TE b, nint chunkStride, nint kStride, nint columnStride, ref float c, nint cStride, float scale)
+        ref TE b, nint chunkStride, nint kStride, nint columnStride, nint ahead, ref float c, nint cStride, float scale)
         where TL : struct, ILanes16<TV> where TV : struct where TE : unmanaged
     {
         switch (th)
         {
-            case 1: Columns<TL, TV, TE, Count1>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ref c, cStride, scale); break;
-            case 2: Columns<TL, TV, TE, Count2>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ref c, cStride, scale); break;
-            case 3: Columns<TL, TV, TE, Count3>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ref c, cStride, scale); break;
-            case 4: Columns<TL, TV, TE, Count4>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ref c, cStride, scale); break;
-            case 5: Columns<TL, TV, TE, Count5>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ref c, cStride, scale); break;
-            case 6: Columns<TL, TV, TE, Count6>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ref c, cStride, scale); break;
-            case 7: Columns<TL, TV, TE, Count7>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ref c, cStride, scale); break;
-            case 8: Columns<TL, TV, TE, Count8>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ref c, cStride, scale); break;
+            case 1: Columns<TL, TV, TE, Count1>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale); break;
+            case 2: Columns<TL, TV, TE, Count2>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale); break;
+            case 3: Columns<TL, TV, TE, Count3>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale); break;
+            case 4: Columns<TL, TV, TE, Count4>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale); break;
+            case 5: Columns<TL, TV, TE, Count5>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale); break;
+            case 6: Columns<TL, TV, TE, Count6>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale); break;
+            case 7: Columns<TL, TV, TE, Count7>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale); break;
+            case 8: Columns<TL, TV, TE, Count8>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale); break;
             default: throw new ArgumentOutOfRangeException(nameof(th), th, "A tile has 1 to 8 rows.");
         }
     }
@@ -134,15 +135,15 @@ internal static class AttentionTile
     }
 
     private static void Columns<TL, TV, TE, TH>(int tn, ref float a, nint aStride, int kCount,
-        ref TE b, nint chunkStride, nint kStride, nint columnStride, ref float c, nint cStride, float scale)
+        ref TE b, nint chunkStride, nint kStride, nint columnStride, nint ahead, ref float c, nint cStride, float scale)
         where TL : struct, ILanes16<TV> where TV : struct where TE : unmanaged where TH : struct, ITileCount
     {
         switch (tn)
         {
-            case 1: Tile<TL, TV, TE, TH, Count1>(ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ref c, cStride, scale); break;
-            case 2 when TH.Value <= 8: Tile<TL, TV, TE, TH, Count2>(ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ref c, cStride, scale); break;
-            case 4 when TH.Value <= 4: Tile<TL, TV, TE, TH, Count4>(ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ref c, cStride, scale); break;
-            case 8 when TH.Value == 1: Tile<TL, TV, TE, TH, Count8>(ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ref c, cStride, scale); break;
+            case 1: Tile<TL, TV, TE, TH, Count1>(ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale); break;
+            case 2 when TH.Value <= 8: Tile<TL, TV, TE, TH, Count2>(ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale); break;
+            case 4 when TH.Value <= 4: Tile<TL, TV, TE, TH, Count4>(ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale); break;
+            case 8 when TH.Value == 1: Tile<TL, TV, TE, TH, Count8>(ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale); break;
             default: throw new ArgumentOutOfRangeException(nameof(tn), tn, "A tile has at most 16 accumulators, in 1, 2, 4 or 8 lane groups.");
         }
     }
@@ -154,7 +155,7 @@ internal static class AttentionTile
     // Accumulator i is row i / TN, lane group i % TN (ternaries on TN that fold away per instantiation).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile<TL, TV, TE, TH, TN>(ref float a, nint aStride, int kCount,
-        ref TE b, nint chunkStride, nint kStride, nint columnStride, ref float c, nint cStride, float scale)
+        ref TE b, nint chunkStride, nint kStride, nint columnStride, nint ahead, ref float c, nint cStride, float scale)
         where TL : struct, ILanes16<TV> where TV : struct where TE : unmanaged where TH : struct, ITileCount where TN : struct, ITileCount
     {
         int th = TH.Value, tn = TN.Value, n = th * tn;
@@ -200,6 +201,18 @@ internal static class AttentionTile
                 if (n > 13) c13 = TL.MultiplyAdd(c13, tn == 1 ? a7 : tn == 2 ? a6 : tn == 4 ? a3 : a1, tn == 1 ? b0 : tn == 2 ? b1 : tn == 4 ? b1 : b5);
                 if (n > 14) c14 = TL.MultiplyAdd(c14, tn == 1 ? a7 : tn == 2 ? a7 : tn == 4 ? a3 : a1, tn == 1 ? b0 : tn == 2 ? b0 : tn == 4 ? b2 : b6);
                 if (n > 15) c15 = TL.MultiplyAdd(c15, tn == 1 ? a7 : tn == 2 ? a7 : tn == 4 ? a3 : a1, tn == 1 ? b0 : tn == 2 ? b1 : tn == 4 ? b3 : b7);
+                if (Sse.IsSupported)
+                {
+                    // The operand a later tile or chunk reads (a hint: never faults), one line per lane group and step.
+                    Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref bk, ahead)));
+                    if (tn > 1) Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref bk, ahead + columnStride)));
+                    if (tn > 2) Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref bk, ahead + 2 * columnStride)));
+                    if (tn > 2) Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref bk, ahead + 3 * columnStride)));
+                    if (tn > 4) Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref bk, ahead + 4 * columnStride)));
+                    if (tn > 4) Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref bk, ahead + 5 * columnStride)));
+                    if (tn > 4) Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref bk, ahead + 6 * columnStride)));
+                    if (tn > 4) Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref bk, ahead + 7 * columnStride)));
+                }
                 bk = ref Unsafe.Add(ref bk, kStride);
                 ak = ref Unsafe.Add(ref ak, 1);
             }
