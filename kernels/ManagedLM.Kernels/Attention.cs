@@ -74,7 +74,7 @@ public static class Attention
         var weights = scratch.Slice(q.Length, Math.Min(heads, maxTile) * stride);
         for (int h0 = 0; h0 < heads; h0 += maxTile)
         {
-            int th = Math.Min(heads - h0, maxTile), tn = AttentionTile.Columns(th, TL.MaxAccumulators);
+            int th = Math.Min(heads - h0, maxTile), tn = AttentionTile.Columns<TL, TV>(th);
             RoundQueries<TE>(queries.Slice(h0 * headDim, th * headDim), q);
             // weights[i][16·block + lane]: k runs over the key dimensions (16 per 16×16 chunk), j over blocks.
             for (int b = 0, n; b < blocks; b += n)
@@ -200,10 +200,6 @@ public static class Attention
                 Float16.Round(s, s);
         }
     }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Round<TE>(float value) =>
-        typeof(TE) == typeof(ushort) ? Float16.ToSingle(Float16.FromSingle(value)) : value;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float ToSingle<TE>(TE value) where TE : unmanaged =>

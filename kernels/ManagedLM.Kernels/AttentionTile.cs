@@ -14,6 +14,8 @@ internal interface ILanes16<TVec> where TVec : struct
 {
     /// <summary>Lane groups a tile may accumulate in registers.</summary>
     static abstract int MaxAccumulators { get; }
+    /// <summary>Lane groups of the B operand a tile may hold in registers at once.</summary>
+    static abstract int MaxColumns { get; }
     static abstract TVec Load(ref float source);
     /// <summary>Sixteen F16 values, widened.</summary>
     static abstract TVec Load(ref ushort source);
@@ -28,6 +30,7 @@ internal interface ILanes16<TVec> where TVec : struct
 internal readonly struct Lanes512 : ILanes16<Vector512<float>>
 {
     public static int MaxAccumulators => 16;
+    public static int MaxColumns => 8;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Load(ref float source) => Vector512.LoadUnsafe(ref source);
@@ -46,12 +49,13 @@ internal readonly struct Lanes512 : ILanes16<Vector512<float>>
     public static void Store(Vector512<float> value, float scale, ref float destination) => (value * scale).StoreUnsafe(ref destination);
 }
 
-/// <summary>Sixteen lanes in two 256-bit vectors (16 registers: four accumulators and their operands).</summary>
+/// <summary>Sixteen lanes in two 256-bit vectors (16 registers: four accumulators, two operands and broadcasts).</summary>
 internal readonly struct Lanes256 : ILanes16<Lanes256.Pair>
 {
     internal readonly record struct Pair(Vector256<float> Lo, Vector256<float> Hi);
 
     public static int MaxAccumulators => 4;
+    public static int MaxColumns => 2;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Pair Load(ref float source) => new(Vector256.LoadUnsafe(ref source), Vector256.LoadUnsafe(ref source, 8));
@@ -123,13 +127,13 @@ internal static unsafe class AttentionTile
     }
 
     /// <summary>
-    /// The widest tile of <paramref name="th"/> rows: lane groups, a power of two with th·tn within the accumulators,
-    /// at most 8 groups for one row and 4 for more (each group's operand takes a register too).
+    /// The widest tile of <paramref name="th"/> rows: lane groups, a power of two with th·tn within
+    /// <typeparamref name="TL"/>'s accumulators and columns, at most 4 for more than one row.
     /// </summary>
-    public static int Columns(int th, int maxAccumulators)
+    public static int Columns<TL, TV>(int th) where TL : struct, ILanes16<TV> where TV : struct
     {
         int tn = 1;
-        while (tn < (th == 1 ? 8 : 4) && th * tn * 2 <= maxAccumulators)
+        while (tn < TL.MaxColumns && (th == 1 || tn < 4) && th * tn * 2 <= TL.MaxAccumulators)
             tn *= 2;
         return tn;
     }
@@ -141,7 +145,7 @@ internal static unsafe class AttentionTile
         switch (tn)
         {
             case 1: Tile<TL, TV, TE, TH, Count1>(ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale); break;
-            case 2 when TH.Value <= 8: Tile<TL, TV, TE, TH, Count2>(ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale); break;
+            case 2: Tile<TL, TV, TE, TH, Count2>(ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale); break;
             case 4 when TH.Value <= 4: Tile<TL, TV, TE, TH, Count4>(ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale); break;
             case 8 when TH.Value == 1: Tile<TL, TV, TE, TH, Count8>(ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale); break;
             default: throw new ArgumentOutOfRangeException(nameof(tn), tn, "A tile has at most 16 accumulators, in 1, 2, 4 or 8 lane groups.");
