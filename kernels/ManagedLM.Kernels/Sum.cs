@@ -17,7 +17,7 @@ public static class Sum
         int n = x.Length, i = 0;
         double sum = 0;
         ref float p = ref MemoryMarshal.GetReference(x);
-        if (Vector256.IsHardwareAccelerated && n >= 8)
+        if (CpuFeatures.Vector256 && n >= 8)
         {
             Vector256<double> lo = Vector256<double>.Zero, hi = lo;
             for (; i + 8 <= n; i += 8)

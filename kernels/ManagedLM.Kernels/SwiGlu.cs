@@ -12,7 +12,7 @@ public static class SwiGlu
         if (up.Length != gate.Length || dst.Length != gate.Length)
             throw new ArgumentException($"SwiGLU lengths differ: gate {gate.Length}, up {up.Length}, dst {dst.Length}.");
         int i = 0;
-        if (Vector256.IsHardwareAccelerated)
+        if (CpuFeatures.Vector256)
         {
             ref float g = ref MemoryMarshal.GetReference(gate);
             ref float u = ref MemoryMarshal.GetReference(up);

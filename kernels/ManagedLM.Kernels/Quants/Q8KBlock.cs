@@ -81,7 +81,7 @@ public unsafe struct Q8KBlock : IQuantizableBlock<Q8KBlock>
         fixed (float* x = src)
         fixed (Q8KBlock* y = dst)
         {
-            if (KQuants.UseAvx2)
+            if (CpuFeatures.Avx2)
                 QuantizeAvx2(x, y, dst.Length);
             else
                 QuantizeReference(x, y, dst.Length);

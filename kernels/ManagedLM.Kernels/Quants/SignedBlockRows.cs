@@ -22,7 +22,7 @@ internal static unsafe class SignedBlockRows
         float* y, int yStride) where T : unmanaged, ISignedQuantBlock<T>
     {
         // Fewer than four activation rows: the single-row dots, the weight row staying in L1 between them, beat unpacking it.
-        if (!LegacyDot.UseAvx2 || count < 4 || nb > ScratchScales)
+        if (!CpuFeatures.Avx2 || count < 4 || nb > ScratchScales)
         {
             int activationBytes = nb * Q8_0Bytes;
             for (int r = 0; r < rowCount; r++)

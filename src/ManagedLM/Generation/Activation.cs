@@ -3,13 +3,13 @@ using ManagedLM.Kernels;
 namespace ManagedLM.Generation;
 
 /// <summary>
-/// The rows of a matmul input and their prepared forms (F32, F16, BF16, Q8_0, Q8_1, Q8_K blocks), each computed at
+/// The rows of a matmul input and their prepared forms (<see cref="MatVec.ActivationTypes"/>: F32, F16, BF16, Q8_0, Q8_1, Q8_K blocks), each computed at
 /// most once per <see cref="Set"/>: Q, K and V (or gate and up) share one quantization of their input.
 /// Buffers grow with the batch (<see cref="EnsureRows"/>); nothing is allocated per token.
 /// </summary>
 internal sealed class Activation
 {
-    private static ReadOnlySpan<GgmlType> Forms => [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q8_1, GgmlType.Q8_K];
+    private static ReadOnlySpan<GgmlType> Forms => MatVec.ActivationTypes;
     private readonly int _maxLength;
     private readonly int[] _strides;      // per form: bytes of one prepared row of _maxLength values
     private readonly byte[][] _prepared;  // per form: [capacity × stride]
