@@ -14,6 +14,7 @@ public static unsafe class Dot
         return F32Core(a, b);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float F32Core(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
         int n = a.Length, i = 0;

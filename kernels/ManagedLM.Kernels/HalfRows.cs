@@ -23,6 +23,7 @@ internal interface IHalfFormat
 /// <summary>Row conversions and dot products shared by <see cref="Float16"/> and <see cref="BFloat16"/>.</summary>
 internal static unsafe class HalfRows
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ToSingle<TFormat>(ReadOnlySpan<ushort> src, Span<float> dst) where TFormat : IHalfFormat
     {
         if (dst.Length < src.Length)
@@ -39,6 +40,7 @@ internal static unsafe class HalfRows
             Unsafe.Add(ref d, i) = TFormat.ToSingle(Unsafe.Add(ref s, i));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void FromSingle<TFormat>(ReadOnlySpan<float> src, Span<ushort> dst) where TFormat : IHalfFormat
     {
         if (dst.Length < src.Length)
@@ -67,6 +69,7 @@ internal static unsafe class HalfRows
     }
 
     /// <summary>Σ a[i]·x[i]: four 16-lane (else 8-lane) FMA accumulators, an 8-lane loop, then a scalar tail.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float DotCore<TFormat>(ReadOnlySpan<ushort> a, ReadOnlySpan<float> x) where TFormat : IHalfFormat
     {
         int n = a.Length, i = 0;
@@ -120,6 +123,7 @@ internal static unsafe class HalfRows
     /// Σ a[i]·x[i] with both operands 16-bit, as ggml's F16·F16 (BF16·BF16) dot: each product is exact
     /// in F32, sums in four 8-lane FMA accumulators, then a scalar tail.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float DotCore<TFormat>(ReadOnlySpan<ushort> a, ReadOnlySpan<ushort> x) where TFormat : IHalfFormat
     {
         int n = a.Length, i = 0;

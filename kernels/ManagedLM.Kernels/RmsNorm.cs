@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 
 namespace ManagedLM.Kernels;
 
@@ -6,6 +7,7 @@ namespace ManagedLM.Kernels;
 public static class RmsNorm
 {
     /// <summary>Normalizes <paramref name="x"/> into <paramref name="dst"/> (may alias x); all spans the same length.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Apply(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, float eps, Span<float> dst)
     {
         if (weight.Length != x.Length || dst.Length != x.Length)
@@ -29,6 +31,7 @@ public static class RmsNorm
     }
 
     /// <summary>1 / sqrt(mean(x²) + eps), the sum of squares accumulated in double as ggml does (in a fixed order: <see cref="Sum"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float Scale(ReadOnlySpan<float> x, float eps)
     {
         double sum = Sum.OfSquares(x);

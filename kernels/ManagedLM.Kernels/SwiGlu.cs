@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
@@ -7,6 +8,7 @@ namespace ManagedLM.Kernels;
 public static class SwiGlu
 {
     /// <summary><paramref name="dst"/> may alias <paramref name="gate"/> or <paramref name="up"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Apply(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> dst)
     {
         if (up.Length != gate.Length || dst.Length != gate.Length)

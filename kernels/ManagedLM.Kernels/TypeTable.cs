@@ -50,7 +50,7 @@ internal static class TypeTable
     ]);
 
     /// <summary>The activation forms of the types that multiply, each once, in type-id order.</summary>
-    public static readonly GgmlType[] DotTypes = Rows.Where(r => r.Multiplies).Select(r => r.DotType).Distinct().ToArray();
+    public static readonly GgmlType[] DotTypes = ActivationForms();
 
     /// <summary>The row of <paramref name="id"/>: a row with <see cref="TypeTraits.IsKnown"/> false for an id that names no type.</summary>
     public static ref readonly TypeTraits Of(uint id) => ref id < (uint)Rows.Length ? ref Rows[id] : ref Unknown;
@@ -68,7 +68,10 @@ internal static class TypeTable
 
     private static TypeTraits[] Index(TypeTraits[] rows)
     {
-        var byId = new TypeTraits[(int)rows.Max(r => r.Type) + 1];
+        uint maxId = 0;
+        foreach (var row in rows)
+            maxId = Math.Max(maxId, (uint)row.Type);
+        var byId = new TypeTraits[maxId + 1];
         foreach (var row in rows)
         {
             if (byId[(int)row.Type].IsKnown)
@@ -76,5 +79,16 @@ internal static class TypeTable
             byId[(int)row.Type] = row;
         }
         return byId;
+    }
+
+    private static GgmlType[] ActivationForms()
+    {
+        var forms = new List<GgmlType>();
+        foreach (var row in Rows)
+        {
+            if (row.Multiplies && !forms.Contains(row.DotType))
+                forms.Add(row.DotType);
+        }
+        return forms.ToArray();
     }
 }

@@ -79,6 +79,7 @@ internal static class LegacyDot
     }
 
     /// <summary>Σ over blocks of d_w·d_a·Σ_j q_w[j]·q_a[j], against Q8_0 activation blocks.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Signed<T>(ReadOnlySpan<T> weights, ReadOnlySpan<byte> activation) where T : unmanaged, ISignedQuantBlock<T>
     {
         CheckActivation(weights.Length, activation.Length, Q8_0Bytes);
@@ -86,12 +87,14 @@ internal static class LegacyDot
     }
 
     /// <summary>Σ over blocks of d_w·d_a·Σ_j q_w[j]·q_a[j] + m_w·s_a, against Q8_1 activation blocks.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Unsigned<T>(ReadOnlySpan<T> weights, ReadOnlySpan<byte> activation) where T : unmanaged, IUnsignedQuantBlock<T>
     {
         CheckActivation(weights.Length, activation.Length, Q8_1Bytes);
         return CpuFeatures.Avx2 ? UnsignedAvx2(weights, activation) : UnsignedReference(weights, activation);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float SignedReference<T>(ReadOnlySpan<T> weights, ReadOnlySpan<byte> activation) where T : unmanaged, ISignedQuantBlock<T>
     {
         Span<float> partial = stackalloc float[8];
@@ -109,6 +112,7 @@ internal static class LegacyDot
         return Combine8(partial);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float UnsignedReference<T>(ReadOnlySpan<T> weights, ReadOnlySpan<byte> activation) where T : unmanaged, IUnsignedQuantBlock<T>
     {
         Span<float> partial = stackalloc float[8];
@@ -128,6 +132,7 @@ internal static class LegacyDot
         return Combine8(partial);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float SignedAvx2<T>(ReadOnlySpan<T> weights, ReadOnlySpan<byte> activation) where T : unmanaged, ISignedQuantBlock<T>
     {
         int nb = weights.Length, full = nb & ~7, i = 0;
@@ -141,6 +146,7 @@ internal static class LegacyDot
         return Combine8(acc);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float UnsignedAvx2<T>(ReadOnlySpan<T> weights, ReadOnlySpan<byte> activation) where T : unmanaged, IUnsignedQuantBlock<T>
     {
         int nb = weights.Length, full = nb & ~7, i = 0;

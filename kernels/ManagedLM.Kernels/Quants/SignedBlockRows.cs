@@ -18,6 +18,7 @@ internal static unsafe class SignedBlockRows
     private const int ScratchScales = 4096; // activation scales converted per pass (16 kB)
 
     /// <summary>See <see cref="IQuantBlock{TSelf}.MultiplyRows"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void MultiplyRows<T>(byte* rows, long rowBytes, int rowCount, int nb, byte* activations, int stride, int count,
         float* y, int yStride) where T : unmanaged, ISignedQuantBlock<T>
     {

@@ -66,6 +66,7 @@ public unsafe interface ISuperBlock<TSelf> where TSelf : unmanaged, ISuperBlock<
 internal static unsafe class SuperBlockDot
 {
     /// <summary>Dot of a row of <paramref name="nb"/> blocks with one Q8_K activation row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Dot<T>(T* x, Q8KBlock* y, int nb) where T : unmanaged, ISuperBlock<T>
     {
         if (!CpuFeatures.Avx2)
@@ -81,6 +82,7 @@ internal static unsafe class SuperBlockDot
     }
 
     /// <summary>Scalar reference of <see cref="Dot{T}"/>: scalar unpacking and integer lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float DotReference<T>(T* x, Q8KBlock* y, int nb) where T : unmanaged, ISuperBlock<T>
     {
         UnpackedSuperBlock u;
@@ -98,6 +100,7 @@ internal static unsafe class SuperBlockDot
     }
 
     /// <summary>Rows × activation rows (see <see cref="IQuantBlock{TSelf}.MultiplyRows"/>): one row at a time through <see cref="Many{T}"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void MultiplyRows<T>(byte* rows, long rowBytes, int rowCount, int nb, byte* activations, int stride, int count, float* y, int yStride)
         where T : unmanaged, ISuperBlock<T>
     {
@@ -117,6 +120,7 @@ internal static unsafe class SuperBlockDot
     /// y[b·yStride] = dot(row, activation row b) for <paramref name="count"/> Q8_K activation rows <paramref name="stride"/>
     /// bytes apart: each run of blocks is unpacked once, then dotted with every activation row.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Many<T>(T* x, int nb, byte* activations, int stride, int count, float* y, int yStride) where T : unmanaged, ISuperBlock<T>
     {
         if (!CpuFeatures.Avx2 || count < 4)
@@ -189,6 +193,7 @@ internal static unsafe class SuperBlockDot
     }
 
     /// <summary><see cref="ISuperBlock{TSelf}.Lanes"/> through an unpacked copy, for types without a fused path.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static Vector256<int> LanesViaUnpack<T>(T* x, sbyte* q8, out Vector256<short> mins, out float d, out float m) where T : unmanaged, ISuperBlock<T>
     {
         UnpackedSuperBlock u;
