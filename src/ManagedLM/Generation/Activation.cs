@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ManagedLM.Kernels;
 
 namespace ManagedLM.Generation;
@@ -45,6 +46,7 @@ internal sealed class Activation
     }
 
     /// <summary>Sets the input: <paramref name="rows"/> rows of <paramref name="length"/> values, row r at r·sourceStride of <paramref name="source"/> (read lazily: it must not change until the next Set).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Set(float[] source, int length, int rows, int sourceStride)
     {
         if (rows > Capacity || length > _maxLength)
@@ -57,6 +59,7 @@ internal sealed class Activation
     }
 
     /// <summary>The rows prepared for <paramref name="weightType"/> weights, and the bytes between rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public (byte[] Buffer, int Stride) Prepared(GgmlType weightType)
     {
         GgmlType form = MatVec.ActivationType(weightType);

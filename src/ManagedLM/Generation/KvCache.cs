@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using ManagedLM.Kernels;
 
@@ -82,6 +83,7 @@ public sealed class KvCache
     }
 
     /// <summary>Stores the key and value rows of <paramref name="position"/> in <paramref name="layer"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Write(int layer, int position, ReadOnlySpan<float> key, ReadOnlySpan<float> value)
     {
         if (key.Length != RowLength || value.Length != RowLength)
@@ -106,6 +108,7 @@ public sealed class KvCache
     /// <paramref name="layer"/>, reading KV head <paramref name="kvHead"/>, into <paramref name="output"/> ([headDim]).
     /// scores: at least length; scratch: at least 2·headDim.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal void AttendHead(int layer, int length, ReadOnlySpan<float> qh, int kvHead, float scale,
         Span<float> scores, Span<float> scratch, Span<float> output)
     {
