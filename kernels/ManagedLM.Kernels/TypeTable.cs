@@ -9,6 +9,7 @@ namespace ManagedLM.Kernels;
 /// </summary>
 internal static class TypeTable
 {
+    [ThreadSafeStatic("built once by the static initializer, never written after")]
     private static readonly TypeTraits[] Rows = Index(
     [
         TypeTraits.F32,
@@ -50,6 +51,7 @@ internal static class TypeTable
     ]);
 
     /// <summary>The activation forms of the types that multiply, each once, in type-id order.</summary>
+    [ThreadSafeStatic("built once by the static initializer, never written after; handed out as a ReadOnlySpan")]
     public static readonly GgmlType[] DotTypes = ActivationForms();
 
     /// <summary>The row of <paramref name="id"/>: a row with <see cref="TypeTraits.IsKnown"/> false for an id that names no type.</summary>
@@ -64,6 +66,7 @@ internal static class TypeTable
         return ref row;
     }
 
+    [ThreadSafeStatic("the empty row of an id that names no type: every pointer null, never written")]
     private static readonly TypeTraits Unknown = default;
 
     private static TypeTraits[] Index(TypeTraits[] rows)
