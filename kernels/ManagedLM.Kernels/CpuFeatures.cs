@@ -17,7 +17,7 @@ public enum CpuLevel
 
 /// <summary>
 /// The instruction sets the kernels use, detected once. Every flag is <c>static readonly</c>: optimized code reads it as a
-/// constant, so each kernel compiles to one path. The module initializer sets them before any kernel is compiled.
+/// constant, so each kernel compiles to one path. <see cref="KernelStatics"/> sets them before any kernel is compiled.
 /// <para>
 /// <c>MANAGEDLM_CPU</c> = <c>avx2</c> or <c>scalar</c>, read once here, caps the level below what the CPU has (benchmarks
 /// compare the 256- and 512-bit paths, tests run the portable fallbacks in a subprocess); <c>avx512</c> or unset caps nothing.
@@ -91,10 +91,4 @@ public static class CpuFeatures
             ? $"{text}; {Variable}={setting} ignored (avx512, avx2 or scalar)"
             : $"{text}; {Variable}={setting}";
     }
-
-    /// <summary>Runs the static constructor: the flags are set before the first kernel of this assembly is compiled.</summary>
-#pragma warning disable CA2255 // A library's module initializer, on purpose: the JIT folds the flags only once they are set.
-    [ModuleInitializer]
-#pragma warning restore CA2255
-    internal static void Initialize() => RuntimeHelpers.RunClassConstructor(typeof(CpuFeatures).TypeHandle);
 }

@@ -67,7 +67,10 @@ public static class Float16
     /// <summary>Σ a[i]·x[i] over equal-length spans: Float16 <paramref name="a"/>, F32 <paramref name="x"/>.</summary>
     public static float Dot(ReadOnlySpan<ushort> a, ReadOnlySpan<float> x) => HalfRows.Dot<F16Format>(a, x);
 
-    /// <summary>Every F16 value widened (256 KiB), built on first use.</summary>
+    /// <summary>Builds the table <see cref="ToSingleLookup"/> reads (see <see cref="KernelStatics"/>).</summary>
+    internal static void InitializeLookup() => RuntimeHelpers.RunClassConstructor(typeof(Widened).TypeHandle);
+
+    /// <summary>Every F16 value widened (256 KiB), built when the assembly loads.</summary>
     private static class Widened
     {
         // A raw array: ToSingleLookup reads it with Unsafe.Add, no bounds check, in the dequantization loops.

@@ -106,7 +106,7 @@ public unsafe struct Q2KBlock : IQuantizableBlock<Q2KBlock>, ISuperBlock<Q2KBloc
         u->M = Float16.ToSingleLookup(x->DMin);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<int> ISuperBlock<Q2KBlock>.Lanes(Q2KBlock* x, sbyte* q8, out Vector256<short> mins, out float d, out float m) =>
         SuperBlockDot.LanesViaUnpack(x, q8, out mins, out d, out m);
 

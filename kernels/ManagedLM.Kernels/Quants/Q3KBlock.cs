@@ -127,7 +127,7 @@ public unsafe struct Q3KBlock : IQuantizableBlock<Q3KBlock>, ISuperBlock<Q3KBloc
         u->D = u->M = Float16.ToSingleLookup(x->D);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<int> ISuperBlock<Q3KBlock>.Lanes(Q3KBlock* x, sbyte* q8, out Vector256<short> mins, out float d, out float m) =>
         SuperBlockDot.LanesViaUnpack(x, q8, out mins, out d, out m);
 

@@ -103,7 +103,7 @@ public unsafe struct Q4KBlock : IQuantizableBlock<Q4KBlock>, ISuperBlock<Q4KBloc
         u->M = Float16.ToSingleLookup(x->DMin);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<int> ISuperBlock<Q4KBlock>.Lanes(Q4KBlock* x, sbyte* q8, out Vector256<short> mins, out float d, out float m)
     {
         KQuants.ScalesAndMins(x->Scales, out var scales, out mins);
@@ -116,7 +116,7 @@ public unsafe struct Q4KBlock : IQuantizableBlock<Q4KBlock>, ISuperBlock<Q4KBloc
     /// The integer lanes straight from the packed block (256-bit: on Zen 5 a single-row Q4_K dot runs at 30 GB/s this way
     /// against 20 GB/s with 512-bit vectors, whose assembly from two halves costs more than it saves); scales per 16 values.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector256<int> LanesAvx2(Q4KBlock* x, sbyte* q8, Vector256<short> scales)
     {
         Vector256<short> lo = KQuants.EightScales(scales, 0), hi = KQuants.EightScales(scales, 1);

@@ -114,7 +114,7 @@ public unsafe struct Q6KBlock : IQuantizableBlock<Q6KBlock>, ISuperBlock<Q6KBloc
         u->D = u->M = Float16.ToSingleLookup(x->D);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<int> ISuperBlock<Q6KBlock>.Lanes(Q6KBlock* x, sbyte* q8, out Vector256<short> mins, out float d, out float m)
     {
         Vector256<short> scales = Avx2.ConvertToVector256Int16(x->Scales);
@@ -127,7 +127,7 @@ public unsafe struct Q6KBlock : IQuantizableBlock<Q6KBlock>, ISuperBlock<Q6KBloc
     /// The integer lanes straight from the packed block (256-bit: on Zen 5 a single-row Q4_K dot runs at 30 GB/s this way
     /// against 20 GB/s with 512-bit vectors, whose assembly from two halves costs more than it saves); scales per 16 values.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector256<int> LanesAvx2(Q6KBlock* x, sbyte* q8, Vector256<short> scales)
     {
         Vector256<int> acc = Vector256<int>.Zero;

@@ -193,7 +193,7 @@ internal static unsafe class SuperBlockDot
     }
 
     /// <summary><see cref="ISuperBlock{TSelf}.Lanes"/> through an unpacked copy, for types without a fused path.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<int> LanesViaUnpack<T>(T* x, sbyte* q8, out Vector256<short> mins, out float d, out float m) where T : unmanaged, ISuperBlock<T>
     {
         UnpackedSuperBlock u;
