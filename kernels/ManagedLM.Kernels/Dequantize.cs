@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace ManagedLM.Kernels;
 
 /// <summary>Converts rows of any supported tensor type to F32.</summary>
@@ -7,6 +9,7 @@ public static unsafe class Dequantize
     public static bool Supports(GgmlType type) => TypeTable.Of((uint)type).Dequantize != null;
 
     /// <summary>Dequantizes <paramref name="dst"/>.Length elements stored as <paramref name="type"/> in <paramref name="src"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Row(GgmlType type, ReadOnlySpan<byte> src, Span<float> dst)
     {
         long needed = GgmlTypes.RowBytes(type, dst.Length);

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace ManagedLM.Kernels;
 
 /// <summary>
@@ -14,6 +16,7 @@ public static unsafe class MatMul
     /// <paramref name="weights"/>; activation row b (prepared by <see cref="MatVec.PrepareActivation"/>) starts
     /// at byte b·activationStride.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Rows(GgmlType weightType, byte* weights, long rowBytes, int cols,
         ReadOnlySpan<byte> activations, int activationStride, int batch, int rowStart, int rowCount, Span<float> y, int yStride)
     {

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace ManagedLM.Kernels;
 
 /// <summary>
@@ -23,6 +25,7 @@ public static unsafe class MatVec
         checked((int)GgmlTypes.RowBytes(ActivationType(weightType), cols));
 
     /// <summary>Converts x into the activation form of <paramref name="weightType"/> (<see cref="ActivationBytes"/> bytes).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PrepareActivation(GgmlType weightType, ReadOnlySpan<float> x, Span<byte> activation) =>
         Quantize.Row(ActivationType(weightType), x, activation);
 
@@ -30,6 +33,7 @@ public static unsafe class MatVec
     /// y[i] = dot(row rowStart+i of W, x) for i in [0, y.Length). W has rows of <paramref name="cols"/>
     /// elements, <paramref name="rowBytes"/> apart, starting at <paramref name="weights"/>.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Rows(GgmlType weightType, byte* weights, long rowBytes, int cols, ReadOnlySpan<byte> activation, int rowStart, Span<float> y)
     {
         ref readonly TypeTraits t = ref Multiplier(weightType);

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace ManagedLM.Kernels;
 
 /// <summary>Reference quantization of F32 rows, byte for byte as ggml's <c>quantize_row_*_ref</c>.</summary>
@@ -7,6 +9,7 @@ public static unsafe class Quantize
     public static bool Supports(GgmlType type) => TypeTable.Of((uint)type).Quantize != null;
 
     /// <summary>Quantizes <paramref name="src"/> into <paramref name="dst"/> (<see cref="GgmlTypes.RowBytes"/> bytes).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Row(GgmlType type, ReadOnlySpan<float> src, Span<byte> dst)
     {
         long needed = GgmlTypes.RowBytes(type, src.Length);
