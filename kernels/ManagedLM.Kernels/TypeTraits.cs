@@ -70,9 +70,11 @@ internal readonly unsafe struct TypeTraits
         Dequantize = &CopyF32, Quantize = &CopyF32, MultiplyRows = &Dot.MultiplyRows,
     };
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void DequantizeBlocks<T>(ReadOnlySpan<byte> src, Span<float> dst) where T : unmanaged, IQuantBlock<T> =>
         T.Dequantize(MemoryMarshal.Cast<byte, T>(src)[..(dst.Length / T.BlockSize)], dst);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void QuantizeBlocks<T>(ReadOnlySpan<float> src, Span<byte> dst) where T : unmanaged, IQuantizableBlock<T> =>
         T.Quantize(src, MemoryMarshal.Cast<byte, T>(dst)[..(src.Length / T.BlockSize)]);
 
