@@ -15,8 +15,8 @@ namespace ManagedLM.Kernels;
 public static class Attention
 {
     // 512-bit lanes where the runtime accelerates them (AVX-512), else two 256-bit halves, else the scalar loop.
-    private static readonly bool Use512 = Vector512.IsHardwareAccelerated;
-    private static readonly bool Use256 = Vector256.IsHardwareAccelerated;
+    private static readonly bool Use512 = CpuFeatures.Vector512;
+    private static readonly bool Use256 = CpuFeatures.Vector256;
 
     /// <summary>Floats of scratch <see cref="Attend(ReadOnlySpan{float}, int, ReadOnlySpan{ushort}, ReadOnlySpan{ushort}, KvBlockLayout, int, int, float, Span{float}, Span{float})"/> needs for <paramref name="heads"/> heads over <paramref name="length"/> positions.</summary>
     public static int ScratchLength(int heads, int length, int headDim) =>

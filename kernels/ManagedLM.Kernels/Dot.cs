@@ -4,7 +4,7 @@ using System.Runtime.Intrinsics;
 namespace ManagedLM.Kernels;
 
 /// <summary>F32 dot products.</summary>
-public static class Dot
+public static unsafe class Dot
 {
     /// <summary>Σ a[i]·b[i] over equal-length spans.</summary>
     public static float F32(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
@@ -14,11 +14,12 @@ public static class Dot
         return F32Core(a, b);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float F32Core(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
         int n = a.Length, i = 0;
         float sum = 0;
-        if (Vector256.IsHardwareAccelerated && n >= 8)
+        if (CpuFeatures.Vector256 && n >= 8)
         {
             ref float pa = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(a);
             ref float pb = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(b);
@@ -37,6 +38,19 @@ public static class Dot
         for (; i < n; i++)
             sum = MathF.FusedMultiplyAdd(a[i], b[i], sum);
         return sum;
+    }
+
+    /// <summary>y[b·yStride + r] = dot(row r, activation row b) for F32 rows <paramref name="rowBytes"/> apart and F32 activation rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void MultiplyRows(byte* rows, long rowBytes, int rowCount, int cols, byte* activations, int stride, int count,
+        float* y, int yStride)
+    {
+        for (int r = 0; r < rowCount; r++, rows += rowBytes)
+        {
+            var w = new ReadOnlySpan<float>(rows, cols);
+            for (int b = 0; b < count; b++)
+                y[b * yStride + r] = F32Core(w, new ReadOnlySpan<float>(activations + (nint)b * stride, cols));
+        }
     }
 
     /// <summary>Scalar reference for <see cref="F32"/>, accumulated in double.</summary>

@@ -72,12 +72,12 @@ public static class Float16
         int i = 0, n = src.Length;
         ref float s = ref MemoryMarshal.GetReference(src);
         ref float d = ref MemoryMarshal.GetReference(dst);
-        if (Vector512.IsHardwareAccelerated)
+        if (CpuFeatures.Vector512)
         {
             for (; i + 16 <= n; i += 16)
                 Round(Vector512.LoadUnsafe(ref s, (nuint)i)).StoreUnsafe(ref d, (nuint)i);
         }
-        if (Vector256.IsHardwareAccelerated)
+        if (CpuFeatures.Vector256)
         {
             for (; i + 8 <= n; i += 8)
                 Round(Vector256.LoadUnsafe(ref s, (nuint)i)).StoreUnsafe(ref d, (nuint)i);
@@ -117,7 +117,10 @@ public static class Float16
     /// <summary>Σ a[i]·x[i] over equal-length spans: Float16 <paramref name="a"/>, F32 <paramref name="x"/>.</summary>
     public static float Dot(ReadOnlySpan<ushort> a, ReadOnlySpan<float> x) => HalfRows.Dot<F16Format>(a, x);
 
-    /// <summary>Every F16 value widened (256 KiB), built on first use.</summary>
+    /// <summary>Builds the table <see cref="ToSingleLookup"/> reads (see <see cref="KernelStatics"/>).</summary>
+    internal static void InitializeLookup() => RuntimeHelpers.RunClassConstructor(typeof(Widened).TypeHandle);
+
+    /// <summary>Every F16 value widened (256 KiB), built when the assembly loads.</summary>
     private static class Widened
     {
         // A raw array: ToSingleLookup reads it with Unsafe.Add, no bounds check, in the dequantization loops.

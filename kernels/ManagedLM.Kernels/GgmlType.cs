@@ -44,69 +44,24 @@ public static class GgmlTypes
     /// <summary>Elements per super-block of the K-quants (QK_K).</summary>
     public const int QK_K = 256;
 
-    // (elements per block, bytes per block); (0, 0) for an id that is not a type.
-    private static (int BlockSize, int BlockBytes) Geometry(GgmlType type) => type switch
-    {
-        GgmlType.F32 => (1, 4),
-        GgmlType.F16 => (1, 2),
-        GgmlType.Q4_0 => (32, 18),
-        GgmlType.Q4_1 => (32, 20),
-        GgmlType.Q5_0 => (32, 22),
-        GgmlType.Q5_1 => (32, 24),
-        GgmlType.Q8_0 => (32, 34),
-        GgmlType.Q8_1 => (32, 36),
-        GgmlType.Q2_K => (QK_K, 84),
-        GgmlType.Q3_K => (QK_K, 110),
-        GgmlType.Q4_K => (QK_K, 144),
-        GgmlType.Q5_K => (QK_K, 176),
-        GgmlType.Q6_K => (QK_K, 210),
-        GgmlType.Q8_K => (QK_K, 292),
-        GgmlType.IQ2_XXS => (QK_K, 66),
-        GgmlType.IQ2_XS => (QK_K, 74),
-        GgmlType.IQ3_XXS => (QK_K, 98),
-        GgmlType.IQ1_S => (QK_K, 50),
-        GgmlType.IQ4_NL => (32, 18),
-        GgmlType.IQ3_S => (QK_K, 110),
-        GgmlType.IQ2_S => (QK_K, 82),
-        GgmlType.IQ4_XS => (QK_K, 136),
-        GgmlType.I8 => (1, 1),
-        GgmlType.I16 => (1, 2),
-        GgmlType.I32 => (1, 4),
-        GgmlType.I64 => (1, 8),
-        GgmlType.F64 => (1, 8),
-        GgmlType.IQ1_M => (QK_K, 56),
-        GgmlType.BF16 => (1, 2),
-        GgmlType.TQ1_0 => (QK_K, 54),
-        GgmlType.TQ2_0 => (QK_K, 66),
-        GgmlType.MXFP4 => (32, 17),
-        _ => (0, 0),
-    };
-
     /// <summary>True when <paramref name="id"/> names a type that ggml defines (whether or not ManagedLM computes with it).</summary>
-    public static bool IsKnown(uint id) => Geometry((GgmlType)id).BlockSize != 0;
+    public static bool IsKnown(uint id) => TypeTable.Of(id).IsKnown;
 
     /// <summary>Elements per block (1 for plain float and integer types).</summary>
-    public static int BlockSize(GgmlType type) => Get(type).BlockSize;
+    public static int BlockSize(GgmlType type) => TypeTable.Of(type).BlockSize;
 
     /// <summary>Bytes per block.</summary>
-    public static int BlockBytes(GgmlType type) => Get(type).BlockBytes;
+    public static int BlockBytes(GgmlType type) => TypeTable.Of(type).BlockBytes;
 
     /// <summary>Bytes of a row of <paramref name="elements"/> values; the count must be a multiple of the block size.</summary>
     public static long RowBytes(GgmlType type, long elements)
     {
-        var (bs, bb) = Get(type);
-        if (elements % bs != 0)
-            throw new ArgumentException($"{type} rows hold multiples of {bs} elements; got {elements}.", nameof(elements));
-        return checked(elements / bs * bb);
+        ref readonly TypeTraits t = ref TypeTable.Of(type);
+        if (elements % t.BlockSize != 0)
+            throw new ArgumentException($"{type} rows hold multiples of {t.BlockSize} elements; got {elements}.", nameof(elements));
+        return checked(elements / t.BlockSize * t.BlockBytes);
     }
 
     /// <summary>The name ggml prints for the type (<c>Q4_K</c>, <c>F16</c>, ...).</summary>
     public static string Name(GgmlType type) => IsKnown((uint)type) ? type.ToString() : $"type {(uint)type}";
-
-    private static (int BlockSize, int BlockBytes) Get(GgmlType type)
-    {
-        if (!IsKnown((uint)type))
-            throw new NotSupportedException($"Unknown ggml type id {(uint)type}.");
-        return Geometry(type);
-    }
 }

@@ -13,7 +13,7 @@ internal interface IHalfFormat
     /// <summary>Eight values widened to F32.</summary>
     static abstract Vector256<float> Widen(Vector128<ushort> value);
 
-    /// <summary>Sixteen values widened to F32 (used when <see cref="Vector512.IsHardwareAccelerated"/>).</summary>
+    /// <summary>Sixteen values widened to F32 (used when <see cref="CpuFeatures.Vector512"/>).</summary>
     static abstract Vector512<float> Widen512(Vector256<ushort> value);
 
     /// <summary>Eight F32 values rounded, each in the low 16 bits of its lane.</summary>
@@ -23,6 +23,7 @@ internal interface IHalfFormat
 /// <summary>Row conversions and dot products shared by <see cref="Float16"/> and <see cref="BFloat16"/>.</summary>
 internal static unsafe class HalfRows
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ToSingle<TFormat>(ReadOnlySpan<ushort> src, Span<float> dst) where TFormat : IHalfFormat
     {
         if (dst.Length < src.Length)
@@ -30,7 +31,7 @@ internal static unsafe class HalfRows
         int i = 0, n = src.Length;
         ref ushort s = ref MemoryMarshal.GetReference(src);
         ref float d = ref MemoryMarshal.GetReference(dst);
-        if (Vector256.IsHardwareAccelerated)
+        if (CpuFeatures.Vector256)
         {
             for (; i + 8 <= n; i += 8)
                 TFormat.Widen(Vector128.LoadUnsafe(ref s, (nuint)i)).StoreUnsafe(ref d, (nuint)i);
@@ -39,6 +40,7 @@ internal static unsafe class HalfRows
             Unsafe.Add(ref d, i) = TFormat.ToSingle(Unsafe.Add(ref s, i));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void FromSingle<TFormat>(ReadOnlySpan<float> src, Span<ushort> dst) where TFormat : IHalfFormat
     {
         if (dst.Length < src.Length)
@@ -46,7 +48,7 @@ internal static unsafe class HalfRows
         int i = 0, n = src.Length;
         ref float s = ref MemoryMarshal.GetReference(src);
         ref ushort d = ref MemoryMarshal.GetReference(dst);
-        if (Vector256.IsHardwareAccelerated)
+        if (CpuFeatures.Vector256)
         {
             for (; i + 16 <= n; i += 16)
             {
@@ -67,16 +69,17 @@ internal static unsafe class HalfRows
     }
 
     /// <summary>Σ a[i]·x[i]: four 16-lane (else 8-lane) FMA accumulators, an 8-lane loop, then a scalar tail.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float DotCore<TFormat>(ReadOnlySpan<ushort> a, ReadOnlySpan<float> x) where TFormat : IHalfFormat
     {
         int n = a.Length, i = 0;
         ref ushort pa = ref MemoryMarshal.GetReference(a);
         ref float px = ref MemoryMarshal.GetReference(x);
         float sum = 0;
-        if (Vector256.IsHardwareAccelerated && n >= 8)
+        if (CpuFeatures.Vector256 && n >= 8)
         {
             Vector256<float> s0 = Vector256<float>.Zero, s1 = s0, s2 = s0, s3 = s0;
-            if (Vector512.IsHardwareAccelerated && n >= 64)
+            if (CpuFeatures.Vector512 && n >= 64)
             {
                 Vector512<float> t0 = Vector512<float>.Zero, t1 = t0, t2 = t0, t3 = t0;
                 for (; i + 64 <= n; i += 64)
@@ -120,13 +123,14 @@ internal static unsafe class HalfRows
     /// Σ a[i]·x[i] with both operands 16-bit, as ggml's F16·F16 (BF16·BF16) dot: each product is exact
     /// in F32, sums in four 8-lane FMA accumulators, then a scalar tail.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float DotCore<TFormat>(ReadOnlySpan<ushort> a, ReadOnlySpan<ushort> x) where TFormat : IHalfFormat
     {
         int n = a.Length, i = 0;
         ref ushort pa = ref MemoryMarshal.GetReference(a);
         ref ushort px = ref MemoryMarshal.GetReference(x);
         float sum = 0;
-        if (Vector256.IsHardwareAccelerated && n >= 8)
+        if (CpuFeatures.Vector256 && n >= 8)
         {
             Vector256<float> s0 = Vector256<float>.Zero, s1 = s0, s2 = s0, s3 = s0;
             for (; i + 32 <= n; i += 32)
@@ -148,25 +152,26 @@ internal static unsafe class HalfRows
     }
 
     /// <summary>
-    /// y[i] = dot(row i, x) for rows of <paramref name="cols"/> 16-bit values <paramref name="rowBytes"/> apart;
-    /// x is in the same 16-bit format (ggml's vec_dot_type for F16 and BF16 weights).
+    /// y[b·yStride + r] = dot(row r, activation row b) for rows of <paramref name="cols"/> 16-bit values <paramref name="rowBytes"/>
+    /// apart; the activation rows are in the same 16-bit format (ggml's vec_dot_type for F16 and BF16 weights).
     /// </summary>
-    public static void Rows<TFormat>(byte* row, long rowBytes, int cols, ReadOnlySpan<byte> activation, Span<float> y) where TFormat : IHalfFormat
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void MultiplyRows<TFormat>(byte* rows, long rowBytes, int rowCount, int cols, byte* activations, int stride, int count,
+        float* y, int yStride) where TFormat : IHalfFormat
     {
-        ReadOnlySpan<ushort> x = MemoryMarshal.Cast<byte, ushort>(activation)[..cols];
-        for (int i = 0; i < y.Length; i++, row += rowBytes)
-            y[i] = DotCore<TFormat>(new ReadOnlySpan<ushort>(row, cols), x);
-    }
-
-    /// <summary>As <see cref="Rows{TFormat}"/> for a batch: y[b·yStride + i] = dot(row i, activation row b).</summary>
-    public static void RowsMany<TFormat>(byte* row, long rowBytes, int cols, ReadOnlySpan<byte> activations, int stride, int batch,
-        int rowCount, Span<float> y, int yStride) where TFormat : IHalfFormat
-    {
-        for (int i = 0; i < rowCount; i++, row += rowBytes)
+        for (int r = 0; r < rowCount; r++, rows += rowBytes)
         {
-            var w = new ReadOnlySpan<ushort>(row, cols);
-            for (int b = 0; b < batch; b++)
-                y[b * yStride + i] = DotCore<TFormat>(w, MemoryMarshal.Cast<byte, ushort>(activations.Slice(b * stride))[..cols]);
+            var w = new ReadOnlySpan<ushort>(rows, cols);
+            for (int b = 0; b < count; b++)
+                y[b * yStride + r] = DotCore<TFormat>(w, new ReadOnlySpan<ushort>(activations + (nint)b * stride, cols));
         }
     }
+
+    /// <summary>dst.Length values widened from the bytes of <paramref name="src"/>.</summary>
+    public static void Dequantize<TFormat>(ReadOnlySpan<byte> src, Span<float> dst) where TFormat : IHalfFormat =>
+        ToSingle<TFormat>(MemoryMarshal.Cast<byte, ushort>(src)[..dst.Length], dst);
+
+    /// <summary>src rounded into the first bytes of <paramref name="dst"/>.</summary>
+    public static void Quantize<TFormat>(ReadOnlySpan<float> src, Span<byte> dst) where TFormat : IHalfFormat =>
+        FromSingle<TFormat>(src, MemoryMarshal.Cast<byte, ushort>(dst)[..src.Length]);
 }

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace ManagedLM.Kernels;
 
 /// <summary>How RoPE pairs the dimensions of a head.</summary>
@@ -48,6 +50,7 @@ public static class Rope
     /// <summary>
     /// Rotates the first 2·cos.Length dimensions of each head of <paramref name="x"/> ([heads × headDim]) in place.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Apply(Span<float> x, int headDim, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin, RopeLayout layout)
     {
         int half = cos.Length;

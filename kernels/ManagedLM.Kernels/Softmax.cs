@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 
 namespace ManagedLM.Kernels;
 
@@ -10,6 +11,7 @@ namespace ManagedLM.Kernels;
 public static class Softmax
 {
     /// <summary>x ← softmax(x). A row of all −∞ becomes uniform.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void InPlace(Span<float> x)
     {
         if (x.IsEmpty)

@@ -12,12 +12,13 @@ namespace ManagedLM.Kernels;
 public static class Sum
 {
     /// <summary>Σ x[i]², each square rounded to float and summed in double, as ggml's rms_norm: eight double lanes from the first element, then the tail.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static double OfSquares(ReadOnlySpan<float> x)
     {
         int n = x.Length, i = 0;
         double sum = 0;
         ref float p = ref MemoryMarshal.GetReference(x);
-        if (Vector256.IsHardwareAccelerated && n >= 8)
+        if (CpuFeatures.Vector256 && n >= 8)
         {
             Vector256<double> lo = Vector256<double>.Zero, hi = lo;
             for (; i + 8 <= n; i += 8)
@@ -41,6 +42,7 @@ public static class Sum
     /// Σ x[i] as ggml's softmax sums (ggml_vec_soft_max_f32, AVX2): each run of eight is summed in float as
     /// ((x0+x4)+(x2+x6)) + ((x1+x5)+(x3+x7)) and added to a double, then the tail one by one.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static double OfChunks(ReadOnlySpan<float> x)
     {
         int n = x.Length, i = 0;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
@@ -7,12 +8,13 @@ namespace ManagedLM.Kernels;
 public static class SwiGlu
 {
     /// <summary><paramref name="dst"/> may alias <paramref name="gate"/> or <paramref name="up"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Apply(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> dst)
     {
         if (up.Length != gate.Length || dst.Length != gate.Length)
             throw new ArgumentException($"SwiGLU lengths differ: gate {gate.Length}, up {up.Length}, dst {dst.Length}.");
         int i = 0;
-        if (Vector256.IsHardwareAccelerated)
+        if (CpuFeatures.Vector256)
         {
             ref float g = ref MemoryMarshal.GetReference(gate);
             ref float u = ref MemoryMarshal.GetReference(up);

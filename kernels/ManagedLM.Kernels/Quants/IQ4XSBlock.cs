@@ -66,6 +66,7 @@ public unsafe struct IQ4XSBlock : IQuantizableBlock<IQ4XSBlock>
         KQuants.Dot(blocks, activation, &DotAvx2, &DotReference);
 
     /// <summary>Scalar reference (ggml's vec_dot_iq4_xs_q8_K math): per block the exact isum = Σ_b (scale_b − 32)·Σ value·q8, then sum += (d·dy)·isum.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float DotReference(IQ4XSBlock* x, Q8KBlock* y, int nb)
     {
         ReadOnlySpan<sbyte> values = Values;
@@ -88,6 +89,7 @@ public unsafe struct IQ4XSBlock : IQuantizableBlock<IQ4XSBlock>
     }
 
     /// <summary>AVX2 path: table lookup by pshufb, |value|·(q8 with value's sign) by maddubs, madd by the sub-block scale; same integers as the reference.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float DotAvx2(IQ4XSBlock* x, Q8KBlock* y, int nb)
     {
         Vector256<sbyte> table = Vector256.Create(Vector128.Create(Values));

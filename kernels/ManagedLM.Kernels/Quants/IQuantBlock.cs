@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace ManagedLM.Kernels.Quants;
 
 /// <summary>
@@ -28,6 +30,7 @@ public interface IQuantBlock<TSelf> where TSelf : unmanaged, IQuantBlock<TSelf>
     /// blocks) <paramref name="activationStride"/> bytes apart; the caller has checked every bound. A type may override it to
     /// unpack each weight block once for all activation rows; every override gives exactly the floats <see cref="Dot"/> gives.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static virtual unsafe void MultiplyRows(byte* rows, long rowBytes, int rowCount, int blocksPerRow,
         byte* activations, int activationStride, int count, float* y, int yStride)
     {

@@ -19,9 +19,6 @@ internal static class KQuants
     /// <summary>ggml's GROUP_MAX_EPS: groups whose largest |x| is below it quantize to zero.</summary>
     public const float GroupMaxEps = 1e-15f;
 
-    /// <summary>The AVX2 integer dot paths; the scalar references run where this is false.</summary>
-    public static readonly bool UseAvx2 = Avx2.IsSupported;
-
     /// <summary>ggml's <c>nearest_int</c>: round half to even through the 1.5·2²³ magic add (exact for |x| ≤ 4194303).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int NearestInt(float x)
@@ -38,7 +35,7 @@ internal static class KQuants
         var y = MemoryMarshal.Cast<byte, Q8KBlock>(activation)[..blocks.Length];
         fixed (T* px = blocks)
         fixed (Q8KBlock* py = y)
-            return UseAvx2 ? avx2(px, py, blocks.Length) : reference(px, py, blocks.Length);
+            return CpuFeatures.Avx2 ? avx2(px, py, blocks.Length) : reference(px, py, blocks.Length);
     }
 
     /// <summary>

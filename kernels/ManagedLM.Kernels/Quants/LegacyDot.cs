@@ -16,7 +16,7 @@ internal interface ISignedQuantBlock<TSelf> where TSelf : unmanaged, ISignedQuan
     /// <summary>The 32 quants in element order (reference path).</summary>
     static abstract void Quants(ref readonly TSelf block, Span<sbyte> q);
 
-    /// <summary>The same 32 quants as one vector; called only when <see cref="LegacyDot.UseAvx2"/>.</summary>
+    /// <summary>The same 32 quants as one vector; called only when <see cref="CpuFeatures.Avx2"/>.</summary>
     static abstract Vector256<sbyte> Quants256(ref readonly TSelf block);
 }
 
@@ -32,7 +32,7 @@ internal interface IUnsignedQuantBlock<TSelf> where TSelf : unmanaged, IUnsigned
     /// <summary>The 32 quants in element order (reference path).</summary>
     static abstract void Quants(ref readonly TSelf block, Span<byte> q);
 
-    /// <summary>The same 32 quants as one vector; called only when <see cref="LegacyDot.UseAvx2"/>.</summary>
+    /// <summary>The same 32 quants as one vector; called only when <see cref="CpuFeatures.Avx2"/>.</summary>
     static abstract Vector256<byte> Quants256(ref readonly TSelf block);
 }
 
@@ -46,8 +46,6 @@ internal interface IUnsignedQuantBlock<TSelf> where TSelf : unmanaged, IUnsigned
 /// </summary>
 internal static class LegacyDot
 {
-    internal static readonly bool UseAvx2 = Avx2.IsSupported && Fma.IsSupported;
-
     internal const int BlockSize = 32;
     internal const int Q8_0Bytes = 34; // d: F16, qs: 32 × int8
     internal const int Q8_1Bytes = 36; // d: F16, s: F16 (d·Σqs), qs: 32 × int8
@@ -81,19 +79,22 @@ internal static class LegacyDot
     }
 
     /// <summary>Σ over blocks of d_w·d_a·Σ_j q_w[j]·q_a[j], against Q8_0 activation blocks.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Signed<T>(ReadOnlySpan<T> weights, ReadOnlySpan<byte> activation) where T : unmanaged, ISignedQuantBlock<T>
     {
         CheckActivation(weights.Length, activation.Length, Q8_0Bytes);
-        return UseAvx2 ? SignedAvx2(weights, activation) : SignedReference(weights, activation);
+        return CpuFeatures.Avx2 ? SignedAvx2(weights, activation) : SignedReference(weights, activation);
     }
 
     /// <summary>Σ over blocks of d_w·d_a·Σ_j q_w[j]·q_a[j] + m_w·s_a, against Q8_1 activation blocks.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Unsigned<T>(ReadOnlySpan<T> weights, ReadOnlySpan<byte> activation) where T : unmanaged, IUnsignedQuantBlock<T>
     {
         CheckActivation(weights.Length, activation.Length, Q8_1Bytes);
-        return UseAvx2 ? UnsignedAvx2(weights, activation) : UnsignedReference(weights, activation);
+        return CpuFeatures.Avx2 ? UnsignedAvx2(weights, activation) : UnsignedReference(weights, activation);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float SignedReference<T>(ReadOnlySpan<T> weights, ReadOnlySpan<byte> activation) where T : unmanaged, ISignedQuantBlock<T>
     {
         Span<float> partial = stackalloc float[8];
@@ -111,6 +112,7 @@ internal static class LegacyDot
         return Combine8(partial);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float UnsignedReference<T>(ReadOnlySpan<T> weights, ReadOnlySpan<byte> activation) where T : unmanaged, IUnsignedQuantBlock<T>
     {
         Span<float> partial = stackalloc float[8];
@@ -130,6 +132,7 @@ internal static class LegacyDot
         return Combine8(partial);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float SignedAvx2<T>(ReadOnlySpan<T> weights, ReadOnlySpan<byte> activation) where T : unmanaged, ISignedQuantBlock<T>
     {
         int nb = weights.Length, full = nb & ~7, i = 0;
@@ -143,6 +146,7 @@ internal static class LegacyDot
         return Combine8(acc);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float UnsignedAvx2<T>(ReadOnlySpan<T> weights, ReadOnlySpan<byte> activation) where T : unmanaged, IUnsignedQuantBlock<T>
     {
         int nb = weights.Length, full = nb & ~7, i = 0;

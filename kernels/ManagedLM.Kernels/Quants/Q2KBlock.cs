@@ -63,14 +63,17 @@ public unsafe struct Q2KBlock : IQuantizableBlock<Q2KBlock>, ISuperBlock<Q2KBloc
         SuperBlockDot.MultiplyRows<Q2KBlock>(rows, rowBytes, rowCount, blocksPerRow, activations, activationStride, count, y, yStride);
 
     /// <summary>Scalar reference: <see cref="SuperBlockDot.DotReference{T}"/> over the scalar unpacking.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float DotReference(Q2KBlock* x, Q8KBlock* y, int nb) => SuperBlockDot.DotReference(x, y, nb);
 
     /// <summary>The vector path; bit-identical to <see cref="DotReference"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float DotAvx2(Q2KBlock* x, Q8KBlock* y, int nb) => SuperBlockDot.Dot(x, y, nb);
 
     static SuperBlockOffset ISuperBlock<Q2KBlock>.Offset => SuperBlockOffset.FloatMins;
 
     /// <summary>Levels 0..3; the 4-bit scale and min per 16 values; D = d, M = dmin.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void ISuperBlock<Q2KBlock>.UnpackReference(Q2KBlock* x, UnpackedSuperBlock* u)
     {
         for (int v = 0; v < KQuants.QK; v++)
@@ -84,6 +87,7 @@ public unsafe struct Q2KBlock : IQuantizableBlock<Q2KBlock>, ISuperBlock<Q2KBloc
         u->M = Float16.ToSingle(x->DMin);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void ISuperBlock<Q2KBlock>.UnpackAvx2(Q2KBlock* x, UnpackedSuperBlock* u)
     {
         Vector256<byte> bits01 = Vector256.Create((byte)3);
@@ -102,6 +106,7 @@ public unsafe struct Q2KBlock : IQuantizableBlock<Q2KBlock>, ISuperBlock<Q2KBloc
         u->M = Float16.ToSingleLookup(x->DMin);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<int> ISuperBlock<Q2KBlock>.Lanes(Q2KBlock* x, sbyte* q8, out Vector256<short> mins, out float d, out float m) =>
         SuperBlockDot.LanesViaUnpack(x, q8, out mins, out d, out m);
 

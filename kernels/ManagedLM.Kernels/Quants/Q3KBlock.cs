@@ -80,14 +80,17 @@ public unsafe struct Q3KBlock : IQuantizableBlock<Q3KBlock>, ISuperBlock<Q3KBloc
         SuperBlockDot.MultiplyRows<Q3KBlock>(rows, rowBytes, rowCount, blocksPerRow, activations, activationStride, count, y, yStride);
 
     /// <summary>Scalar reference: <see cref="SuperBlockDot.DotReference{T}"/> over the scalar unpacking.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float DotReference(Q3KBlock* x, Q8KBlock* y, int nb) => SuperBlockDot.DotReference(x, y, nb);
 
     /// <summary>The vector path; bit-identical to <see cref="DotReference"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float DotAvx2(Q3KBlock* x, Q8KBlock* y, int nb) => SuperBlockDot.Dot(x, y, nb);
 
     static SuperBlockOffset ISuperBlock<Q3KBlock>.Offset => SuperBlockOffset.IntegerOffset;
 
     /// <summary>Levels q + 4 in 0..7; the signed scale (scale − 32) per 16 values; mins 4·scale; D = M = d.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void ISuperBlock<Q3KBlock>.UnpackReference(Q3KBlock* x, UnpackedSuperBlock* u)
     {
         byte* scales = stackalloc byte[16];
@@ -106,6 +109,7 @@ public unsafe struct Q3KBlock : IQuantizableBlock<Q3KBlock>, ISuperBlock<Q3KBloc
         u->D = u->M = Float16.ToSingle(x->D);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void ISuperBlock<Q3KBlock>.UnpackAvx2(Q3KBlock* x, UnpackedSuperBlock* u)
     {
         Vector256<byte> hm = Avx.LoadVector256(x->HMask);
@@ -123,6 +127,7 @@ public unsafe struct Q3KBlock : IQuantizableBlock<Q3KBlock>, ISuperBlock<Q3KBloc
         u->D = u->M = Float16.ToSingleLookup(x->D);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<int> ISuperBlock<Q3KBlock>.Lanes(Q3KBlock* x, sbyte* q8, out Vector256<short> mins, out float d, out float m) =>
         SuperBlockDot.LanesViaUnpack(x, q8, out mins, out d, out m);
 

@@ -62,14 +62,17 @@ public unsafe struct Q4KBlock : IQuantizableBlock<Q4KBlock>, ISuperBlock<Q4KBloc
         SuperBlockDot.MultiplyRows<Q4KBlock>(rows, rowBytes, rowCount, blocksPerRow, activations, activationStride, count, y, yStride);
 
     /// <summary>Scalar reference: <see cref="SuperBlockDot.DotReference{T}"/> over the scalar unpacking.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float DotReference(Q4KBlock* x, Q8KBlock* y, int nb) => SuperBlockDot.DotReference(x, y, nb);
 
     /// <summary>The vector path (AVX2 unpacking, AVX2/VNNI/AVX-512 lanes); bit-identical to <see cref="DotReference"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float DotAvx2(Q4KBlock* x, Q8KBlock* y, int nb) => SuperBlockDot.Dot(x, y, nb);
 
     static SuperBlockOffset ISuperBlock<Q4KBlock>.Offset => SuperBlockOffset.FloatMins;
 
     /// <summary>Levels 0..15; per 16 values the scale and min of their 32-value sub-block; D = d, M = dmin.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void ISuperBlock<Q4KBlock>.UnpackReference(Q4KBlock* x, UnpackedSuperBlock* u)
     {
         KQuants.ScalesAndMinsReference(x->Scales, u);
@@ -83,6 +86,7 @@ public unsafe struct Q4KBlock : IQuantizableBlock<Q4KBlock>, ISuperBlock<Q4KBloc
         u->M = Float16.ToSingle(x->DMin);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void ISuperBlock<Q4KBlock>.UnpackAvx2(Q4KBlock* x, UnpackedSuperBlock* u)
     {
         KQuants.ScalesAndMins(x->Scales, out var scales, out var mins);
@@ -99,6 +103,7 @@ public unsafe struct Q4KBlock : IQuantizableBlock<Q4KBlock>, ISuperBlock<Q4KBloc
         u->M = Float16.ToSingleLookup(x->DMin);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<int> ISuperBlock<Q4KBlock>.Lanes(Q4KBlock* x, sbyte* q8, out Vector256<short> mins, out float d, out float m)
     {
         KQuants.ScalesAndMins(x->Scales, out var scales, out mins);
@@ -111,6 +116,7 @@ public unsafe struct Q4KBlock : IQuantizableBlock<Q4KBlock>, ISuperBlock<Q4KBloc
     /// The integer lanes straight from the packed block (256-bit: on Zen 5 a single-row Q4_K dot runs at 30 GB/s this way
     /// against 20 GB/s with 512-bit vectors, whose assembly from two halves costs more than it saves); scales per 16 values.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector256<int> LanesAvx2(Q4KBlock* x, sbyte* q8, Vector256<short> scales)
     {
         Vector256<short> lo = KQuants.EightScales(scales, 0), hi = KQuants.EightScales(scales, 1);

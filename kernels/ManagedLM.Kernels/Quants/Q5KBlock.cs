@@ -66,14 +66,17 @@ public unsafe struct Q5KBlock : IQuantizableBlock<Q5KBlock>, ISuperBlock<Q5KBloc
         SuperBlockDot.MultiplyRows<Q5KBlock>(rows, rowBytes, rowCount, blocksPerRow, activations, activationStride, count, y, yStride);
 
     /// <summary>Scalar reference: <see cref="SuperBlockDot.DotReference{T}"/> over the scalar unpacking.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float DotReference(Q5KBlock* x, Q8KBlock* y, int nb) => SuperBlockDot.DotReference(x, y, nb);
 
     /// <summary>The vector path; bit-identical to <see cref="DotReference"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float DotAvx2(Q5KBlock* x, Q8KBlock* y, int nb) => SuperBlockDot.Dot(x, y, nb);
 
     static SuperBlockOffset ISuperBlock<Q5KBlock>.Offset => SuperBlockOffset.FloatMins;
 
     /// <summary>Levels 0..31; per 16 values the scale and min of their 32-value sub-block; D = d, M = dmin.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void ISuperBlock<Q5KBlock>.UnpackReference(Q5KBlock* x, UnpackedSuperBlock* u)
     {
         KQuants.ScalesAndMinsReference(x->Scales, u);
@@ -87,6 +90,7 @@ public unsafe struct Q5KBlock : IQuantizableBlock<Q5KBlock>, ISuperBlock<Q5KBloc
         u->M = Float16.ToSingle(x->DMin);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void ISuperBlock<Q5KBlock>.UnpackAvx2(Q5KBlock* x, UnpackedSuperBlock* u)
     {
         KQuants.ScalesAndMins(x->Scales, out var scales, out var mins);
@@ -103,6 +107,7 @@ public unsafe struct Q5KBlock : IQuantizableBlock<Q5KBlock>, ISuperBlock<Q5KBloc
         u->M = Float16.ToSingleLookup(x->DMin);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<int> ISuperBlock<Q5KBlock>.Lanes(Q5KBlock* x, sbyte* q8, out Vector256<short> mins, out float d, out float m)
     {
         KQuants.ScalesAndMins(x->Scales, out var scales, out mins);
@@ -115,6 +120,7 @@ public unsafe struct Q5KBlock : IQuantizableBlock<Q5KBlock>, ISuperBlock<Q5KBloc
     /// The integer lanes straight from the packed block (256-bit: on Zen 5 a single-row Q4_K dot runs at 30 GB/s this way
     /// against 20 GB/s with 512-bit vectors, whose assembly from two halves costs more than it saves); scales per 16 values.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector256<int> LanesAvx2(Q5KBlock* x, sbyte* q8, Vector256<short> scales)
     {
         Vector256<byte> h = Avx.LoadVector256(x->Qh);

@@ -65,14 +65,17 @@ public unsafe struct Q6KBlock : IQuantizableBlock<Q6KBlock>, ISuperBlock<Q6KBloc
         SuperBlockDot.MultiplyRows<Q6KBlock>(rows, rowBytes, rowCount, blocksPerRow, activations, activationStride, count, y, yStride);
 
     /// <summary>Scalar reference: <see cref="SuperBlockDot.DotReference{T}"/> over the scalar unpacking.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float DotReference(Q6KBlock* x, Q8KBlock* y, int nb) => SuperBlockDot.DotReference(x, y, nb);
 
     /// <summary>The vector path; bit-identical to <see cref="DotReference"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float DotAvx2(Q6KBlock* x, Q8KBlock* y, int nb) => SuperBlockDot.Dot(x, y, nb);
 
     static SuperBlockOffset ISuperBlock<Q6KBlock>.Offset => SuperBlockOffset.IntegerOffset;
 
     /// <summary>Levels q in 0..63 (the value is q − 32); the signed scale per 16 values; mins 32·scale; D = M = d.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void ISuperBlock<Q6KBlock>.UnpackReference(Q6KBlock* x, UnpackedSuperBlock* u)
     {
         byte* ql = x->Ql, qh = x->Qh;
@@ -94,6 +97,7 @@ public unsafe struct Q6KBlock : IQuantizableBlock<Q6KBlock>, ISuperBlock<Q6KBloc
         u->D = u->M = Float16.ToSingle(x->D);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void ISuperBlock<Q6KBlock>.UnpackAvx2(Q6KBlock* x, UnpackedSuperBlock* u)
     {
         for (int h = 0; h < 2; h++)
@@ -110,6 +114,7 @@ public unsafe struct Q6KBlock : IQuantizableBlock<Q6KBlock>, ISuperBlock<Q6KBloc
         u->D = u->M = Float16.ToSingleLookup(x->D);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<int> ISuperBlock<Q6KBlock>.Lanes(Q6KBlock* x, sbyte* q8, out Vector256<short> mins, out float d, out float m)
     {
         Vector256<short> scales = Avx2.ConvertToVector256Int16(x->Scales);
@@ -122,6 +127,7 @@ public unsafe struct Q6KBlock : IQuantizableBlock<Q6KBlock>, ISuperBlock<Q6KBloc
     /// The integer lanes straight from the packed block (256-bit: on Zen 5 a single-row Q4_K dot runs at 30 GB/s this way
     /// against 20 GB/s with 512-bit vectors, whose assembly from two halves costs more than it saves); scales per 16 values.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector256<int> LanesAvx2(Q6KBlock* x, sbyte* q8, Vector256<short> scales)
     {
         Vector256<int> acc = Vector256<int>.Zero;

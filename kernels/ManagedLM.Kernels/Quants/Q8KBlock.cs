@@ -41,6 +41,7 @@ public unsafe struct Q8KBlock : IQuantizableBlock<Q8KBlock>
         KQuants.Dot(blocks, activation, &DotAvx2, &DotReference);
 
     /// <summary>Scalar reference: Σ over blocks of (dx·dy)·Σ qx·qy, the integer sum exact per block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float DotReference(Q8KBlock* x, Q8KBlock* y, int nb)
     {
         float sum = 0;
@@ -54,6 +55,7 @@ public unsafe struct Q8KBlock : IQuantizableBlock<Q8KBlock>
         return sum;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float DotAvx2(Q8KBlock* x, Q8KBlock* y, int nb)
     {
         float sum = 0;
@@ -81,7 +83,7 @@ public unsafe struct Q8KBlock : IQuantizableBlock<Q8KBlock>
         fixed (float* x = src)
         fixed (Q8KBlock* y = dst)
         {
-            if (KQuants.UseAvx2)
+            if (CpuFeatures.Avx2)
                 QuantizeAvx2(x, y, dst.Length);
             else
                 QuantizeReference(x, y, dst.Length);
@@ -89,6 +91,7 @@ public unsafe struct Q8KBlock : IQuantizableBlock<Q8KBlock>
     }
 
     /// <summary>Scalar reference of <see cref="Quantize"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void QuantizeReference(float* x, Q8KBlock* y, int nb)
     {
         for (int i = 0; i < nb; i++, x += KQuants.QK)
@@ -117,6 +120,7 @@ public unsafe struct Q8KBlock : IQuantizableBlock<Q8KBlock>
     /// AVX2 <see cref="Quantize"/>: cvtps2dq rounds half to even under the default MXCSR, as nearest_int does
     /// for |v| ≤ 127; the max keeps the sign of the first element of largest magnitude, as the scalar scan does.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void QuantizeAvx2(float* x, Q8KBlock* y, int nb)
     {
         Vector256<float> absMask = Vector256.Create(0x7fffffff).AsSingle();

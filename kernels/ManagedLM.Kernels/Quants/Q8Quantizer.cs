@@ -11,15 +11,13 @@ namespace ManagedLM.Kernels.Quants;
 /// </summary>
 internal static class Q8Quantizer
 {
-    internal static readonly bool UseAvx2 = Avx2.IsSupported;
-
     /// <summary>The float just below 0.5: trunc(v + copysign(it, v)) is roundf(v) for |v| &lt; 2^23.</summary>
     private const uint JustBelowHalfBits = 0x3EFF_FFFFu;
 
     /// <summary>Quantizes 32 values at <paramref name="x"/> into 32 quants at <paramref name="q"/>; returns Σq when <paramref name="sum"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int Block(ref readonly float x, ref sbyte q, out float d, bool sum) =>
-        UseAvx2 ? BlockAvx2(in x, ref q, out d, sum) : BlockReference(in x, ref q, out d);
+        CpuFeatures.Avx2 ? BlockAvx2(in x, ref q, out d, sum) : BlockReference(in x, ref q, out d);
 
     internal static int BlockReference(ref readonly float x, ref sbyte q, out float d)
     {

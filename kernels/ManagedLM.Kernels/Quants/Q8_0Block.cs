@@ -35,6 +35,7 @@ public struct Q8_0Block : IQuantizableBlock<Q8_0Block>, ISignedQuantBlock<Q8_0Bl
     /// <summary>Scalar reference for <see cref="Quantize(ReadOnlySpan{float}, Span{Q8_0Block})"/>.</summary>
     internal static void QuantizeReference(ReadOnlySpan<float> src, Span<Q8_0Block> dst) => Quantize(src, dst, reference: true);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Quantize(ReadOnlySpan<float> src, Span<Q8_0Block> dst, bool reference)
     {
         LegacyQuantize.CheckLengths(src.Length, dst.Length);

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace ManagedLM.Kernels.Quants;
@@ -35,6 +36,7 @@ public struct Q8_1Block : IQuantizableBlock<Q8_1Block>
     }
 
     /// <summary>Σ d_w·d_a·Σq_w·q_a against Q8_1 activation blocks (scalar; ggml has no Q8_1 weights, this exists for completeness).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Dot(ReadOnlySpan<Q8_1Block> blocks, ReadOnlySpan<byte> activation)
     {
         LegacyDot.CheckActivation(blocks.Length, activation.Length, LegacyDot.Q8_1Bytes);
@@ -56,6 +58,7 @@ public struct Q8_1Block : IQuantizableBlock<Q8_1Block>
     /// <summary>Scalar reference for <see cref="Quantize(ReadOnlySpan{float}, Span{Q8_1Block})"/>.</summary>
     internal static void QuantizeReference(ReadOnlySpan<float> src, Span<Q8_1Block> dst) => Quantize(src, dst, reference: true);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Quantize(ReadOnlySpan<float> src, Span<Q8_1Block> dst, bool reference)
     {
         LegacyQuantize.CheckLengths(src.Length, dst.Length);

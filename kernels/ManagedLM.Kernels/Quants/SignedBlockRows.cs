@@ -18,11 +18,12 @@ internal static unsafe class SignedBlockRows
     private const int ScratchScales = 4096; // activation scales converted per pass (16 kB)
 
     /// <summary>See <see cref="IQuantBlock{TSelf}.MultiplyRows"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void MultiplyRows<T>(byte* rows, long rowBytes, int rowCount, int nb, byte* activations, int stride, int count,
         float* y, int yStride) where T : unmanaged, ISignedQuantBlock<T>
     {
         // Fewer than four activation rows: the single-row dots, the weight row staying in L1 between them, beat unpacking it.
-        if (!LegacyDot.UseAvx2 || count < 4 || nb > ScratchScales)
+        if (!CpuFeatures.Avx2 || count < 4 || nb > ScratchScales)
         {
             int activationBytes = nb * Q8_0Bytes;
             for (int r = 0; r < rowCount; r++)

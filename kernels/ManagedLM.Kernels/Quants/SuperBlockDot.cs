@@ -41,13 +41,13 @@ public unsafe interface ISuperBlock<TSelf> where TSelf : unmanaged, ISuperBlock<
     /// <summary>Scalar unpacking (Q, Scales, Mins, D, M; not ScalePairs).</summary>
     static abstract void UnpackReference(TSelf* block, UnpackedSuperBlock* u);
 
-    /// <summary>The same bytes as <see cref="UnpackReference"/>, with AVX2; called only when <see cref="KQuants.UseAvx2"/>.</summary>
+    /// <summary>The same bytes as <see cref="UnpackReference"/>, with AVX2; called only when <see cref="CpuFeatures.Avx2"/>.</summary>
     static abstract void UnpackAvx2(TSelf* block, UnpackedSuperBlock* u);
 
     /// <summary>
     /// The integer lanes of one block against one Q8_K row straight from the packed block (the single-row path of a
     /// decode step), with the block's per-16 mins, D and M; the same values as unpacking first.
-    /// Called only when <see cref="KQuants.UseAvx2"/>.
+    /// Called only when <see cref="CpuFeatures.Avx2"/>.
     /// </summary>
     static abstract Vector256<int> Lanes(TSelf* block, sbyte* q8, out Vector256<short> mins, out float d, out float m);
 }
@@ -65,17 +65,11 @@ public unsafe interface ISuperBlock<TSelf> where TSelf : unmanaged, ISuperBlock<
 [SkipLocalsInit] // the scratch below is written before it is read
 internal static unsafe class SuperBlockDot
 {
-    /// <summary>
-    /// 512-bit maddubs for batches over unpacked blocks (two 256-bit halves folded into the same eight lanes). Measured on
-    /// Zen 5: 132 GOP/s for a Q4_K batch against 121 with AVX2 and 109 with AVX-VNNI's 16-bit multiply-add (its latency
-    /// lengthens the chains). Single rows use the types' fused 256-bit lanes.
-    /// </summary>
-    public static readonly bool UseAvx512 = Avx512BW.IsSupported;
-
     /// <summary>Dot of a row of <paramref name="nb"/> blocks with one Q8_K activation row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Dot<T>(T* x, Q8KBlock* y, int nb) where T : unmanaged, ISuperBlock<T>
     {
-        if (!KQuants.UseAvx2)
+        if (!CpuFeatures.Avx2)
             return DotReference(x, y, nb);
         var acc = Vector256<float>.Zero;
         for (int i = 0; i < nb; i++)
@@ -88,6 +82,7 @@ internal static unsafe class SuperBlockDot
     }
 
     /// <summary>Scalar reference of <see cref="Dot{T}"/>: scalar unpacking and integer lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float DotReference<T>(T* x, Q8KBlock* y, int nb) where T : unmanaged, ISuperBlock<T>
     {
         UnpackedSuperBlock u;
@@ -105,6 +100,7 @@ internal static unsafe class SuperBlockDot
     }
 
     /// <summary>Rows × activation rows (see <see cref="IQuantBlock{TSelf}.MultiplyRows"/>): one row at a time through <see cref="Many{T}"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void MultiplyRows<T>(byte* rows, long rowBytes, int rowCount, int nb, byte* activations, int stride, int count, float* y, int yStride)
         where T : unmanaged, ISuperBlock<T>
     {
@@ -124,9 +120,10 @@ internal static unsafe class SuperBlockDot
     /// y[b·yStride] = dot(row, activation row b) for <paramref name="count"/> Q8_K activation rows <paramref name="stride"/>
     /// bytes apart: each run of blocks is unpacked once, then dotted with every activation row.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Many<T>(T* x, int nb, byte* activations, int stride, int count, float* y, int yStride) where T : unmanaged, ISuperBlock<T>
     {
-        if (!KQuants.UseAvx2 || count < 4)
+        if (!CpuFeatures.Avx2 || count < 4)
         {
             for (int b = 0; b < count; b++)
                 y[b * yStride] = Dot(x, (Q8KBlock*)(activations + b * stride), nb);
@@ -196,6 +193,7 @@ internal static unsafe class SuperBlockDot
     }
 
     /// <summary><see cref="ISuperBlock{TSelf}.Lanes"/> through an unpacked copy, for types without a fused path.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<int> LanesViaUnpack<T>(T* x, sbyte* q8, out Vector256<short> mins, out float d, out float m) where T : unmanaged, ISuperBlock<T>
     {
         UnpackedSuperBlock u;
@@ -206,10 +204,12 @@ internal static unsafe class SuperBlockDot
         return Lanes(&u, q8);
     }
 
-    // The integer lanes of one block against one activation row.
+    // The integer lanes of one block against one activation row. 512-bit maddubs for batches over unpacked blocks (two 256-bit
+    // halves folded into the same eight lanes), measured on Zen 5: 132 GOP/s for a Q4_K batch against 121 with AVX2 and 109 with
+    // AVX-VNNI's 16-bit multiply-add (its latency lengthens the chains). Single rows use the types' fused 256-bit lanes.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<int> Lanes(UnpackedSuperBlock* u, sbyte* q8) =>
-        UseAvx512 ? LanesAvx512(u, q8) : LanesAvx2(u, q8);
+        CpuFeatures.Avx512 ? LanesAvx512(u, q8) : LanesAvx2(u, q8);
 
     // A block's lanes folded into the eight float lanes of one activation row.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -234,7 +234,7 @@ internal static unsafe class SuperBlockDot
         ref Vector256<float> c0, ref Vector256<float> c1, ref Vector256<float> c2, ref Vector256<float> c3) where T : unmanaged, ISuperBlock<T>
     {
         Vector256<int> l0, l1, l2, l3;
-        if (UseAvx512)
+        if (CpuFeatures.Avx512)
             Lanes4Avx512(u, a0->Qs, a1->Qs, a2->Qs, a3->Qs, out l0, out l1, out l2, out l3);
         else
             Lanes4Avx2(u, a0->Qs, a1->Qs, a2->Qs, a3->Qs, out l0, out l1, out l2, out l3);

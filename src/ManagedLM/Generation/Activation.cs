@@ -1,15 +1,16 @@
+using System.Runtime.CompilerServices;
 using ManagedLM.Kernels;
 
 namespace ManagedLM.Generation;
 
 /// <summary>
-/// The rows of a matmul input and their prepared forms (F32, F16, BF16, Q8_0, Q8_1, Q8_K blocks), each computed at
+/// The rows of a matmul input and their prepared forms (<see cref="MatVec.ActivationTypes"/>: F32, F16, BF16, Q8_0, Q8_1, Q8_K blocks), each computed at
 /// most once per <see cref="Set"/>: Q, K and V (or gate and up) share one quantization of their input.
 /// Buffers grow with the batch (<see cref="EnsureRows"/>); nothing is allocated per token.
 /// </summary>
 internal sealed class Activation
 {
-    private static ReadOnlySpan<GgmlType> Forms => [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q8_1, GgmlType.Q8_K];
+    private static ReadOnlySpan<GgmlType> Forms => MatVec.ActivationTypes;
     private readonly int _maxLength;
     private readonly int[] _strides;      // per form: bytes of one prepared row of _maxLength values
     private readonly byte[][] _prepared;  // per form: [capacity × stride]
@@ -45,6 +46,7 @@ internal sealed class Activation
     }
 
     /// <summary>Sets the input: <paramref name="rows"/> rows of <paramref name="length"/> values, row r at r·sourceStride of <paramref name="source"/> (read lazily: it must not change until the next Set).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Set(float[] source, int length, int rows, int sourceStride)
     {
         if (rows > Capacity || length > _maxLength)
@@ -57,6 +59,7 @@ internal sealed class Activation
     }
 
     /// <summary>The rows prepared for <paramref name="weightType"/> weights, and the bytes between rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public (byte[] Buffer, int Stride) Prepared(GgmlType weightType)
     {
         GgmlType form = MatVec.ActivationType(weightType);

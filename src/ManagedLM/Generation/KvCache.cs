@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using ManagedLM.Kernels;
 
@@ -91,6 +92,7 @@ public sealed class KvCache
     }
 
     /// <summary>Stores the key and value rows of <paramref name="position"/> in <paramref name="layer"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Write(int layer, int position, ReadOnlySpan<float> key, ReadOnlySpan<float> value)
     {
         if (key.Length != RowLength || value.Length != RowLength)
@@ -116,6 +118,7 @@ public sealed class KvCache
     /// <paramref name="kvHead"/>, over positions [0, length) of <paramref name="layer"/>, into <paramref name="output"/>
     /// ([heads × headDim]). scratch: at least <see cref="Attention.ScratchLength"/>.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal void Attend(int layer, int length, ReadOnlySpan<float> queries, int heads, int kvHead, float scale,
         Span<float> scratch, Span<float> output)
     {

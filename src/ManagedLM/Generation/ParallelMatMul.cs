@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ManagedLM.Kernels.Threading;
 using ManagedLM.Model;
 
@@ -18,6 +19,7 @@ internal sealed class ParallelMatMul : IParallelWork
     public ParallelMatMul(WorkerPool? pool) => _pool = pool;
 
     /// <summary>y[b·yStride + i] = W row i · input row b, for every input row b and weight row i.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Run(WeightMatrix w, Activation input, float[] y, int yStride)
     {
         (_activation, _stride) = input.Prepared(w.Type);
@@ -35,6 +37,7 @@ internal sealed class ParallelMatMul : IParallelWork
         _y = [];
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Execute(int index, int count)
     {
         var (start, end) = WorkerPool.Share(_weights!.Rows, index, count);

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using ManagedLM.Generation;
 using ManagedLM.Kernels;
 
@@ -16,6 +17,7 @@ internal static class Transformer
     /// Runs rows s.Rows[0 .. rowCount): appends each row's keys and values to its cache at its position, and leaves
     /// the logits of the rows that want them in s.Logits, in row order (s.LogitRows lists them). Returns how many.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Forward(TransformerModel model, ForwardState s, int rowCount)
     {
         var c = model.Config;
@@ -89,6 +91,7 @@ internal static class Transformer
         return logitRows;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void NormRows(float[] x, float[] dst, int width, int rows, ReadOnlySpan<float> weight, float eps)
     {
         for (int r = 0; r < rows; r++)
@@ -96,6 +99,7 @@ internal static class Transformer
     }
 
     // y[r] = W·input[r] (+ bias, unless empty) for every input row; rows of y are `width` apart.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Project(ForwardState s, WeightMatrix w, float[] y, int width, ReadOnlyMemory<float> bias)
     {
         s.MatMul.Run(w, s.Input, y, width);

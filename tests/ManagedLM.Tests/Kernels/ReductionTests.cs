@@ -92,5 +92,12 @@ public class ReductionTests
             RmsNorm.Apply(Moved(c.Values, c.Offset), weight, 1e-5f, moved);
             if (!moved.AsSpan().SequenceEqual(y))
                 throw new Exception("RmsNorm depends on the address");
+            // The vector lanes round as the scalar form does: (x·scale)·weight, each product to F32.
+            float s = RmsNorm.Scale(c.Values, 1e-5f);
+            for (int i = 0; i < y.Length; i++)
+            {
+                if (BitConverter.SingleToInt32Bits(y[i]) != BitConverter.SingleToInt32Bits(c.Values[i] * s * weight[i]))
+                    throw new Exception($"element {i}: {y[i]:R}, scalar {c.Values[i] * s * weight[i]:R}");
+            }
         });
 }

@@ -43,6 +43,7 @@ internal static class BatchedBench
         int prompt = s.PromptLengths.FirstOrDefault(p => p > 0, 32);
 
         using var model = ModelLoading.Load(s.ModelPath, log);
+        log?.WriteLine(Kernels.CpuFeatures.Description);
         var info = ModelSummary.Of(model, s.ModelPath);
         var results = new List<BatchedResult>();
         BenchTable.Run(output, json, Columns, report =>

@@ -97,6 +97,7 @@ internal static class BenchCommand
         if (s.Threads.Any(t => t < 1))
             throw new ArgumentOutOfRangeException(nameof(s), "--threads values must be at least 1.");
         using var model = ModelLoading.Load(s.ModelPath, log);
+        log?.WriteLine(Kernels.CpuFeatures.Description);
         var info = ModelSummary.Of(model, s.ModelPath);
         var results = new List<BenchResult>();
         BenchTable.Run(output, json, Columns, report =>
