@@ -13,7 +13,9 @@ namespace ManagedLM.Cli.Commands;
 /// mean ± stddev over repetitions, after a warm-up run. `--json` prints one llama-bench-style JSON
 /// object per test (n_prompt, n_gen, n_threads, avg_ts, stddev_ts, ...). Generation tests also report the weight bytes
 /// read per second (a decode step reads every matrix once) and their fraction of the memory bandwidth, which the bench
-/// measures itself for each thread count. `--parallel 1,2,4` measures
+/// measures itself for each thread count. `-d 2048` measures each test on top of that many tokens of context, as
+/// llama-bench's -d does. `--peer PATH/llama-bench` runs llama.cpp's benchmark on the same file and tests, a repetition
+/// of it after each of ours, and prints both speeds and their ratio (see <see cref="PeerProgram"/>). `--parallel 1,2,4` measures
 /// aggregate decode tokens/s of N independent generators on N threads instead (see <see cref="ParallelBench"/>), and
 /// `--batch 1,2,4` of B sequences decoded together in one batch (see <see cref="BatchedBench"/>).
 /// </summary>

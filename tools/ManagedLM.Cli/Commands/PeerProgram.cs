@@ -45,9 +45,9 @@ internal sealed class PeerProgram(string path)
     ];
 
     /// <summary>
-    /// llama-batched-bench's arguments for B sequences with a prompt and a generation length each. The context holds all
-    /// of them (the default, the model's training context, may be too small, and a test that does not fit is skipped, or
-    /// needlessly large), and at least 256 tokens a sequence: the batch is capped at the context, and the warm-up is 16 tokens.
+    /// llama-batched-bench's arguments for B sequences with a prompt and a generation length each. The context holds every
+    /// sequence, at least 256 tokens each: its default, the model's training context, can be too small (a test that does
+    /// not fit is skipped) or needlessly large, and a tiny one would cap the batch below the 16 tokens of its warm-up.
     /// </summary>
     public static string[] BatchedBenchArguments(string model, int prompt, int gen, int sequences, int threads) =>
     [
