@@ -77,7 +77,7 @@ internal static class ExitCodes
 }
 
 /// <summary>
-/// A failure outside the input that the command explains in its message (a port that cannot be bound): exit code 3,
-/// reported as the message alone.
+/// A failure outside the input that the command explains in its message (a port that cannot be bound, a peer program
+/// that fails): exit code 3, reported as the message alone.
 /// </summary>
-internal sealed class CommandFailedException(string message, Exception inner) : Exception(message, inner);
+internal sealed class CommandFailedException(string message, Exception? inner = null) : Exception(message, inner);

@@ -6,20 +6,24 @@ namespace ManagedLM.Cli;
 /// <summary>
 /// Loads the model of a command. When the log (stderr) is a terminal, the weights are read in under a progress bar, so
 /// that the first token does not wait on the disk; otherwise the model is mapped as is and nothing is printed.
+/// <c>maxContextLength</c> lets generators go past the model's training context (as llama.cpp's n_ctx may).
 /// </summary>
 internal static class ModelLoading
 {
-    public static TransformerModel Load(string path, TextWriter? log)
+    public static TransformerModel Load(string path, TextWriter? log, int? maxContextLength = null)
     {
         if (log is null || !Terminal.IsInteractive(log))
-            return TransformerModel.Load(path);
+            return TransformerModel.Load(path, new ModelOptions { MaxContextLength = maxContextLength });
         return Terminal.For(log).Progress()
             .AutoClear(true)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
             .Start(context =>
             {
                 var task = context.AddTask($"Loading {Markup.Escape(Path.GetFileName(path))}", maxValue: 1);
-                return TransformerModel.Load(path, new ModelOptions { Progress = new Callback(fraction => task.Value = fraction) });
+                return TransformerModel.Load(path, new ModelOptions
+                {
+                    MaxContextLength = maxContextLength, Progress = new Callback(fraction => task.Value = fraction),
+                });
             });
     }
 

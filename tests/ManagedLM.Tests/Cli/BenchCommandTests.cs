@@ -35,6 +35,31 @@ public class BenchCommandTests
         Assert.EndsWith("\n", output.ToString());
     }
 
+    [Fact]
+    public void Tests_run_on_top_of_each_depth_and_are_named_as_llama_bench_names_them()
+    {
+        var output = new StringWriter();
+        var settings = new BenchCommand.BenchSettings(TestData.Model("stories260K.gguf"), [4], [2], [1], 1) { Depths = [0, 16] };
+        var results = BenchCommand.Run(settings, json: false, output);
+
+        Assert.Equal(["pp4", "tg2", "pp4 @ d16", "tg2 @ d16"], results.Select(r => r.Name));
+        var rows = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries)[2..];
+        Assert.Equal(results.Select(r => r.Name), rows.Select(r => r.Split('|')[5].Trim()));
+    }
+
+    [Fact]
+    public void A_depth_past_the_training_context_is_run_as_llama_bench_runs_it()
+    {
+        var output = new StringWriter();
+        // stories260K was trained on 2048 tokens: llama-bench's context grows to depth + test, and so does ours.
+        var settings = new BenchCommand.BenchSettings(TestData.Model("stories260K.gguf"), [0], [2], [1], 1) { Depths = [2048] };
+        var r = Assert.Single(BenchCommand.Run(settings, json: true, output));
+
+        Assert.Equal(2048, JsonDocument.Parse(output.ToString()).RootElement.GetProperty("n_depth").GetInt32());
+        Assert.Equal(2, r.NGen);
+        Assert.True(r.AvgTs > 0);
+    }
+
     [Theory]
     [InlineData("synthetic/synth-llama-Q4_K_M.gguf", "llama 656.1K Q4_K - Medium")]
     [InlineData("synthetic/synth-qwen2-Q4_K_M.gguf", "qwen2 ")]

@@ -14,12 +14,20 @@ namespace ManagedLM.Cli.Commands;
 /// for all B). Reports the aggregate decode tokens/s (B · n_gen / time) and its ratio to B = 1, the prompt tokens/s of
 /// the B prompts evaluated together, the time to the first token and the tokens/s of each stream. With `--engine` the
 /// same load goes through a <see cref="BatchEngine"/> fed by B concurrent submitters (its overhead over the raw steps).
+/// With a peer (llama-batched-bench), each repetition of ours is followed by one of the peer's (the same B, prompt,
+/// generation length and threads) and the rows compare the aggregate tg and pp speeds.
 /// </summary>
 internal static class BatchedBench
 {
     /// <summary>One batch size: decode seconds per repetition, and the prompt phase (all B prompts) of each.</summary>
     public sealed record BatchedResult(int Sequences, int Threads, int NPrompt, int NGen, double[] Seconds, double[] PromptSeconds, bool Engine)
     {
+        /// <summary>The peer's speed_pp of each repetition (all sequences' prompt tokens/s); empty without a peer.</summary>
+        public double[] PeerSpeedPp { get; init; } = [];
+        /// <summary>The peer's speed_tg of each repetition (aggregate decode tokens/s).</summary>
+        public double[] PeerSpeedTg { get; init; } = [];
+        public SpeedRatio RatioTg => SpeedRatio.Of(TokensPerSecond, PeerSpeedTg);
+        public SpeedRatio RatioPp => SpeedRatio.Of(PromptSeconds.Select(s => Sequences * NPrompt / s).ToArray(), PeerSpeedPp);
         public double[] TokensPerSecond => Seconds.Select(s => Sequences * NGen / s).ToArray();
         public double AvgTs => TokensPerSecond.Average();
         public double StddevTs => BenchCommand.StdDev(TokensPerSecond);
@@ -36,8 +44,18 @@ internal static class BatchedBench
         new("per stream", 10), new("pp t/s", 8), new("first token", 11),
     ];
 
+    private static readonly ImmutableArray<BenchColumn> PeerColumns =
+    [
+        new("model", 32, Left: true), new("threads", 7), new("B", 4), new("test", 10), new("ours tg t/s", 20), new("peer tg t/s", 20),
+        new("tg ours/peer", 12), new("ours pp t/s", 11), new("peer pp t/s", 11), new("pp ours/peer", 12),
+    ];
+
+    /// <summary>
+    /// Runs each batch size for each thread count and generation length, printing a row or a JSON line for each;
+    /// <paramref name="progress"/> gets a line per run. With a <paramref name="peer"/>, the rows compare with it.
+    /// </summary>
     public static IReadOnlyList<BatchedResult> Run(BenchCommand.BenchSettings s, int[] batches, bool json, TextWriter output, bool engine = false,
-        TextWriter? log = null)
+        TextWriter? log = null, PeerProgram? peer = null, TextWriter? progress = null)
     {
         int[] gens = BenchCommand.DecodeLengths(s, batches, "--batch");
         int prompt = s.PromptLengths.FirstOrDefault(p => p > 0, 32);
@@ -45,8 +63,9 @@ internal static class BatchedBench
         using var model = ModelLoading.Load(s.ModelPath, log);
         log?.WriteLine(Kernels.CpuFeatures.Description);
         var info = ModelSummary.Of(model, s.ModelPath);
+        string file = Path.GetFullPath(s.ModelPath);
         var results = new List<BatchedResult>();
-        BenchTable.Run(output, json, Columns, report =>
+        BenchTable.Run(output, json, peer is null ? Columns : PeerColumns, report =>
         {
             foreach (int t in s.Threads)
             {
@@ -56,20 +75,41 @@ internal static class BatchedBench
                     double? single = null;
                     foreach (int b in batches)
                     {
-                        var r = engine ? RunEngine(model, t, b, prompt, ng, s.Repetitions) : RunTest(model, decoder, b, prompt, ng, s.Repetitions);
+                        var (peerPp, peerTg) = (new double[peer is null ? 0 : s.Repetitions], new double[peer is null ? 0 : s.Repetitions]);
+                        // After each repetition of ours: its progress line, then the peer's repetition.
+                        void AfterRepetition(int rep, double promptSeconds, double seconds)
+                        {
+                            string test = $"B={b} pp{prompt}+tg{ng} -t {t}: run {rep + 1}/{s.Repetitions}:";
+                            progress?.WriteLine($"managedlm {test} tg {b * ng / seconds:F2} t/s, pp {b * prompt / promptSeconds:F2} t/s");
+                            if (peer is null)
+                                return;
+                            (peerPp[rep], peerTg[rep]) = peer.RunBatchedBench(file, prompt, ng, b, t);
+                            progress?.WriteLine($"{peer.Name} {test} tg {peerTg[rep]:F2} t/s, pp {peerPp[rep]:F2} t/s");
+                        }
+                        var r = (engine ? RunEngine(model, t, b, prompt, ng, s.Repetitions, AfterRepetition) : RunTest(model, decoder, b, prompt, ng, s.Repetitions, AfterRepetition))
+                            with { PeerSpeedPp = peerPp, PeerSpeedTg = peerTg };
                         results.Add(r);
                         if (b == 1)
                             single = r.AvgTs;
-                        report(JsonLine(info, r), [info.Type, $"{t}", $"{b}", $"pp{prompt}+tg{ng}", BenchCommand.TokensPerSecond(r.AvgTs, r.StddevTs),
-                            single is { } one ? $"{r.AvgTs / one:F2}x" : "", $"{r.PerStreamTs:F2}", $"{r.PromptTs:F1}", $"{r.TimeToFirstToken * 1000,8:F1} ms"]);
+                        string name = $"pp{prompt}+tg{ng}";
+                        report(JsonLine(info, r, peer), peer is not null
+                            ? [info.Type, $"{t}", $"{b}", name, BenchCommand.TokensPerSecond(r.AvgTs, r.StddevTs),
+                                BenchCommand.TokensPerSecond(peerTg.Average(), BenchCommand.StdDev(peerTg)), $"{r.RatioTg}", $"{r.PromptTs:F1}", $"{peerPp.Average():F1}", $"{r.RatioPp}"]
+                            : [info.Type, $"{t}", $"{b}", name, BenchCommand.TokensPerSecond(r.AvgTs, r.StddevTs),
+                                single is { } one ? $"{r.AvgTs / one:F2}x" : "", $"{r.PerStreamTs:F2}", $"{r.PromptTs:F1}", $"{r.TimeToFirstToken * 1000,8:F1} ms"]);
                     }
                 }
             }
         });
+        if (peer is not null && !json && results.Count > 0)
+            output.WriteLine($"peer: {peer.Path}");
         return results;
     }
 
-    private static BatchedResult RunTest(TransformerModel model, BatchDecoder decoder, int sequences, int prompt, int nGen, int repetitions)
+    // Reports each measured repetition (not the warm-up): its index, prompt seconds and decode seconds.
+    private delegate void RepetitionDone(int rep, double promptSeconds, double seconds);
+
+    private static BatchedResult RunTest(TransformerModel model, BatchDecoder decoder, int sequences, int prompt, int nGen, int repetitions, RepetitionDone repeated)
     {
         int vocab = model.Config.VocabSize;
         var options = new GeneratorOptions { ContextLength = Math.Min(model.MaxContextLength, prompt + nGen + 1), Sampling = SamplingOptions.Greedy };
@@ -104,7 +144,10 @@ internal static class BatchedBench
                     decoder.Decode(items);
                 }
                 if (rep >= 0)
+                {
                     seconds[rep] = clock.Elapsed.TotalSeconds;
+                    repeated(rep, promptSeconds[rep], seconds[rep]);
+                }
             }
             return new BatchedResult(sequences, decoder.Threads, prompt, nGen, seconds, promptSeconds, Engine: false);
         }
@@ -117,7 +160,7 @@ internal static class BatchedBench
 
     // The same load through an engine: B submitters at once, each a prompt of random tokens and nGen tokens to generate.
     // Decode time runs from the last first token to the last token; the prompt phase from submission to the last first token.
-    private static BatchedResult RunEngine(TransformerModel model, int threads, int sequences, int prompt, int nGen, int repetitions)
+    private static BatchedResult RunEngine(TransformerModel model, int threads, int sequences, int prompt, int nGen, int repetitions, RepetitionDone repeated)
     {
         int vocab = model.Config.VocabSize;
         using var engine = new BatchEngine(model, new BatchEngineOptions
@@ -153,12 +196,13 @@ internal static class BatchedBench
             {
                 promptSeconds[rep] = firsts.Max();
                 seconds[rep] = lasts.Max() - firsts.Max();
+                repeated(rep, promptSeconds[rep], seconds[rep]);
             }
         }
         return new BatchedResult(sequences, threads, prompt, nGen, seconds, promptSeconds, Engine: true);
     }
 
-    private static string JsonLine(ModelSummary info, BatchedResult r)
+    private static string JsonLine(ModelSummary info, BatchedResult r, PeerProgram? peer)
     {
         var o = BenchCommand.JsonHeader(info, r.Engine ? "engine" : "batched");
         o["n_parallel"] = r.Sequences;
@@ -171,6 +215,18 @@ internal static class BatchedBench
         o["speed_tg_per_stream"] = Math.Round(r.PerStreamTs, 6);
         o["t_first_token"] = Math.Round(r.TimeToFirstToken, 6);
         o["samples_ts"] = r.TokensPerSecond.Select(v => Math.Round(v, 6)).ToArray();
+        if (peer is not null)
+        {
+            o["peer"] = peer.Path;
+            o["peer_speed_pp"] = Math.Round(r.PeerSpeedPp.Average(), 6);
+            o["peer_speed_tg"] = Math.Round(r.PeerSpeedTg.Average(), 6);
+            o["peer_stddev_tg"] = Math.Round(BenchCommand.StdDev(r.PeerSpeedTg), 6);
+            o["peer_samples_ts"] = r.PeerSpeedTg.Select(v => Math.Round(v, 6)).ToArray();
+            o["ratio_tg"] = Math.Round(r.RatioTg.Value, 4);
+            o["ratio_tg_stddev"] = Math.Round(r.RatioTg.Stddev, 4);
+            o["ratio_pp"] = Math.Round(r.RatioPp.Value, 4);
+            o["ratio_pp_stddev"] = Math.Round(r.RatioPp.Stddev, 4);
+        }
         return JsonSerializer.Serialize(o);
     }
 }
