@@ -29,9 +29,10 @@ public class BenchCommandTests
         var output = new StringWriter();
         BenchCommand.Run(new BenchCommand.BenchSettings(TestData.Model("stories260K.gguf"), [4], [0], [1], 1), json: false, output);
         var rows = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal(3, rows.Length);
+        Assert.Equal(4, rows.Length);
         Assert.Contains("pp4", rows[2]);
         Assert.Contains("llama", rows[2]);
+        Assert.Equal(ManagedLM.Kernels.CpuFeatures.Description, rows[3]);
         Assert.EndsWith("\n", output.ToString());
     }
 
@@ -43,7 +44,7 @@ public class BenchCommandTests
         var results = BenchCommand.Run(settings, json: false, output);
 
         Assert.Equal(["pp4", "tg2", "pp4 @ d16", "tg2 @ d16"], results.Select(r => r.Name));
-        var rows = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries)[2..];
+        var rows = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries)[2..^1];
         Assert.Equal(results.Select(r => r.Name), rows.Select(r => r.Split('|')[5].Trim()));
     }
 

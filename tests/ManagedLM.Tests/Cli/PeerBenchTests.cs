@@ -39,8 +39,9 @@ public class PeerBenchTests
         Assert.Equal(["pp8", "tg4", "pp8", "tg4"], rows.Select(r => r[2]));
         Assert.Equal(["100.00 ±    0.00", "100.00 ±    0.00", "200.00 ±    0.00", "200.00 ±    0.00"], rows.Select(r => r[4]));
         Assert.All(rows, r => Assert.Matches(@"^\d+\.\d\d ± \d+\.\d\d$", r[5]));
-        Assert.Equal($"peer: {peer.Path}, build b9749 (d32676d77)", lines[6]);
-        Assert.Equal(7, lines.Length);
+        Assert.Equal(ManagedLM.Kernels.CpuFeatures.Description, lines[6]);
+        Assert.Equal($"peer: {peer.Path}, build b9749 (d32676d77)", lines[7]);
+        Assert.Equal(8, lines.Length);
     }
 
     [Fact]

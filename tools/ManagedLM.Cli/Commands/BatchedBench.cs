@@ -61,7 +61,6 @@ internal static class BatchedBench
         int prompt = s.PromptLengths.FirstOrDefault(p => p > 0, 32);
 
         using var model = ModelLoading.Load(s.ModelPath, log);
-        log?.WriteLine(Kernels.CpuFeatures.Description);
         var info = ModelSummary.Of(model, s.ModelPath);
         string file = Path.GetFullPath(s.ModelPath);
         var results = new List<BatchedResult>();

@@ -166,7 +166,6 @@ internal static class BenchCommand
     {
         int context = s.CheckTests();
         using var model = ModelLoading.Load(s.ModelPath, log, context);
-        log?.WriteLine(Kernels.CpuFeatures.Description);
         var info = ModelSummary.Of(model, s.ModelPath);
         string file = Path.GetFullPath(s.ModelPath);
         var results = new List<BenchResult>();
@@ -309,6 +308,7 @@ internal static class BenchCommand
         var o = new Dictionary<string, object> { ["build_commit"] = "managedlm" };
         if (mode is not null)
             o["mode"] = mode;
+        o["kernels"] = Kernels.CpuFeatures.Level.ToString().ToLowerInvariant();
         o["model_filename"] = info.Path;
         o["model_type"] = info.Type;
         o["model_size"] = info.SizeBytes;

@@ -10,7 +10,8 @@ internal delegate void BenchReport(string jsonLine, string[] cells);
 
 /// <summary>
 /// The results table of a bench mode. On a terminal, a Spectre table that grows as results come in; redirected,
-/// llama-bench's markdown table, a row printed as each result comes; with --json, no table (the mode prints JSON lines).
+/// llama-bench's markdown table, a row printed as each result comes; with --json, no table (the mode prints JSON lines,
+/// each naming the kernel level). A table ends with the line naming the kernel paths that ran (<see cref="Kernels.CpuFeatures.Description"/>).
 /// </summary>
 internal static class BenchTable
 {
@@ -46,6 +47,8 @@ internal static class BenchTable
                 output.Flush();
             });
         }
+        if (!json)
+            output.WriteLine(Kernels.CpuFeatures.Description);
     }
 
     private static string MarkdownRow(IReadOnlyList<BenchColumn> columns, string[] cells) =>

@@ -34,7 +34,6 @@ internal static class ParallelBench
         int[] gens = BenchCommand.DecodeLengths(s, parallel, "--parallel");
 
         using var model = ModelLoading.Load(s.ModelPath, log);
-        log?.WriteLine(Kernels.CpuFeatures.Description);
         var info = ModelSummary.Of(model, s.ModelPath);
         var results = new List<ParallelResult>();
         BenchTable.Run(output, json, Columns, report =>
