@@ -108,6 +108,7 @@ internal readonly struct Count8 : ITileCount { public static int Value => 8; }
 internal static unsafe class AttentionTile
 {
     /// <summary>Runs the (th, tn) instantiation.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run<TL, TV, TE>(int th, int tn, ref float a, nint aStride, int kCount,
         ref TE b, nint chunkStride, nint kStride, nint columnStride, nint ahead, ref float c, nint cStride, float scale)
         where TL : struct, ILanes16<TV> where TV : struct where TE : unmanaged
@@ -138,6 +139,7 @@ internal static unsafe class AttentionTile
         return tn;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Columns<TL, TV, TE, TH>(int tn, ref float a, nint aStride, int kCount,
         ref TE b, nint chunkStride, nint kStride, nint columnStride, nint ahead, ref float c, nint cStride, float scale)
         where TL : struct, ILanes16<TV> where TV : struct where TE : unmanaged where TH : struct, ITileCount

@@ -65,6 +65,7 @@ public static class Float16
     public static void FromSingle(ReadOnlySpan<float> src, Span<ushort> dst) => HalfRows.FromSingle<F16Format>(src, dst);
 
     /// <summary>dst[i] = src[i] rounded to the nearest F16 value, as F32: <c>ToSingle(FromSingle(x))</c> (dst may alias src).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Round(ReadOnlySpan<float> src, Span<float> dst)
     {
         if (dst.Length < src.Length)

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace ManagedLM.Kernels;
 
 /// <summary>
@@ -30,6 +32,7 @@ public readonly record struct KvBlockLayout(int KvHeads, int HeadDim)
     internal int HeadOffset(int block, int kvHead) => block * BlockElements + kvHead * HeadDim * BlockLength;
 
     /// <summary>Stores the key row of <paramref name="position"/> ([RowLength], heads side by side) into <paramref name="keys"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void WriteKey<T>(int position, ReadOnlySpan<T> key, Span<T> keys)
     {
         CheckRow(key.Length, keys.Length, position);
@@ -62,6 +65,7 @@ public readonly record struct KvBlockLayout(int KvHeads, int HeadDim)
         values.Slice(HeadOffset(position / BlockLength, kvHead) + position % BlockLength * HeadDim, HeadDim);
 
     /// <summary>Stores the value row of <paramref name="position"/> ([RowLength], heads side by side) into <paramref name="values"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void WriteValue<T>(int position, ReadOnlySpan<T> value, Span<T> values)
     {
         CheckRow(value.Length, values.Length, position);

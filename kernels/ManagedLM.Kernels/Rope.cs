@@ -36,6 +36,7 @@ public static class Rope
     }
 
     /// <summary>cos/sin of the rotation angles at <paramref name="position"/> (scaled linearly by <paramref name="positionScale"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Angles(int position, float positionScale, ReadOnlySpan<float> inverseFrequencies, Span<float> cos, Span<float> sin)
     {
         double p = position * (double)positionScale;

@@ -1,12 +1,14 @@
-using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace ManagedLM.Kernels;
 
 /// <summary>
 /// Numerically stable softmax: subtracts the maximum first (TensorPrimitives.SoftMax does not, and
 /// gives NaN for inputs such as [1000, 1000]), and sums in a fixed order (<see cref="Sum"/>), so a row gives the
-/// same weights wherever it sits in memory.
+/// same weights wherever it sits in memory. Every element's exp goes through the same vector width (the tail padded into
+/// one more vector), so an element's weight never depends on its index or the row's length.
 /// </summary>
 public static class Softmax
 {
@@ -16,15 +18,68 @@ public static class Softmax
     {
         if (x.IsEmpty)
             return;
-        float max = TensorPrimitives.Max(x);
+        float max = Maximum.Of(x);
         if (float.IsNegativeInfinity(max))
         {
             x.Fill(1.0f / x.Length);
             return;
         }
-        TensorPrimitives.Subtract(x, max, x);
-        TensorPrimitives.Exp(x, x);
-        TensorPrimitives.Multiply(x, (float)(1.0 / Sum.OfChunks(x)), x);
+        ExpShifted(x, max);
+        Scale(x, (float)(1.0 / Sum.OfChunks(x)));
+    }
+
+    // x[i] ← exp(x[i] − max).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ExpShifted(Span<float> x, float max)
+    {
+        int n = x.Length, i = 0;
+        ref float p = ref MemoryMarshal.GetReference(x);
+        if (CpuFeatures.Vector512)
+        {
+            var m = Vector512.Create(max);
+            for (; i + 16 <= n; i += 16)
+                Vector512.Exp(Vector512.LoadUnsafe(ref p, (nuint)i) - m).StoreUnsafe(ref p, (nuint)i);
+            if (i < n)
+            {
+                Span<float> tail = stackalloc float[16];
+                x[i..].CopyTo(tail);
+                Vector512.Exp(Vector512.Create((ReadOnlySpan<float>)tail) - m).CopyTo(tail);
+                tail[..(n - i)].CopyTo(x[i..]);
+            }
+        }
+        else if (CpuFeatures.Vector256)
+        {
+            var m = Vector256.Create(max);
+            for (; i + 8 <= n; i += 8)
+                Vector256.Exp(Vector256.LoadUnsafe(ref p, (nuint)i) - m).StoreUnsafe(ref p, (nuint)i);
+            if (i < n)
+            {
+                Span<float> tail = stackalloc float[8];
+                x[i..].CopyTo(tail);
+                Vector256.Exp(Vector256.Create((ReadOnlySpan<float>)tail) - m).CopyTo(tail);
+                tail[..(n - i)].CopyTo(x[i..]);
+            }
+        }
+        else
+        {
+            for (; i < n; i++)
+                Unsafe.Add(ref p, i) = MathF.Exp(Unsafe.Add(ref p, i) - max);
+        }
+    }
+
+    // x[i] ← x[i]·s.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Scale(Span<float> x, float s)
+    {
+        int n = x.Length, i = 0;
+        ref float p = ref MemoryMarshal.GetReference(x);
+        if (CpuFeatures.Vector256)
+        {
+            for (; i + 8 <= n; i += 8)
+                (Vector256.LoadUnsafe(ref p, (nuint)i) * s).StoreUnsafe(ref p, (nuint)i);
+        }
+        for (; i < n; i++)
+            Unsafe.Add(ref p, i) *= s;
     }
 
     /// <summary>Scalar reference in double.</summary>

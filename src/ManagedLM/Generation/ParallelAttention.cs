@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ManagedLM.Kernels;
 using ManagedLM.Kernels.Threading;
 using ManagedLM.Model;
@@ -32,6 +33,7 @@ internal sealed class ParallelAttention : IParallelWork
     }
 
     /// <summary>Attended[r] = attention of Query[r] over its cache up to its position, for the first <paramref name="rows"/> rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Run(ModelConfig c, ForwardState s, int layer, int rows, float scale)
     {
         int longest = 0, capacity = 0;
@@ -65,6 +67,7 @@ internal sealed class ParallelAttention : IParallelWork
         _state = null;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Execute(int index, int count)
     {
         var c = _config!;

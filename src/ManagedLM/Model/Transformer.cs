@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using ManagedLM.Generation;
 using ManagedLM.Kernels;
@@ -61,7 +60,7 @@ internal static class Transformer
             s.Attention.Run(c, s, l, rowCount, attentionScale);
             s.Input.Set(s.Attended, qLength, rowCount, qLength);
             Project(s, layer.Output, s.Projected, embd, default);
-            TensorPrimitives.Add(s.X.AsSpan(0, rowCount * embd), s.Projected.AsSpan(0, rowCount * embd), s.X.AsSpan(0, rowCount * embd));
+            Add.InPlace(s.X.AsSpan(0, rowCount * embd), s.Projected.AsSpan(0, rowCount * embd));
 
             // Feed-forward: SwiGLU.
             NormRows(s.X, s.Normed, embd, rowCount, layer.FeedForwardNorm.Span, c.RmsNormEps);
@@ -72,7 +71,7 @@ internal static class Transformer
                 SwiGlu.Apply(s.Gate.AsSpan(r * ff, ff), s.Up.AsSpan(r * ff, ff), s.Gate.AsSpan(r * ff, ff));
             s.Input.Set(s.Gate, ff, rowCount, ff);
             Project(s, layer.Down, s.Projected, embd, default);
-            TensorPrimitives.Add(s.X.AsSpan(0, rowCount * embd), s.Projected.AsSpan(0, rowCount * embd), s.X.AsSpan(0, rowCount * embd));
+            Add.InPlace(s.X.AsSpan(0, rowCount * embd), s.Projected.AsSpan(0, rowCount * embd));
         }
 
         // Logits of the rows that want them, compacted: row k of Normed and Logits is the k-th such row.
@@ -106,6 +105,6 @@ internal static class Transformer
         if (bias.IsEmpty)
             return;
         for (int r = 0; r < s.Input.Rows; r++)
-            TensorPrimitives.Add(y.AsSpan(r * width, w.Rows), bias.Span, y.AsSpan(r * width, w.Rows));
+            Add.InPlace(y.AsSpan(r * width, w.Rows), bias.Span);
     }
 }

@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 
 namespace ManagedLM.Sampling;
 
@@ -23,7 +22,7 @@ public sealed class NonFiniteLogitsException : ArithmeticException
     /// <exception cref="NonFiniteLogitsException">The logits cannot be sampled from.</exception>
     internal static float MaxOrThrow(ReadOnlySpan<float> logits)
     {
-        float max = TensorPrimitives.Max(logits);
+        float max = Kernels.Maximum.Of(logits);
         return float.IsFinite(max) ? max : throw Describe(logits, max);
     }
 

@@ -65,6 +65,57 @@ public class ReductionTests
         });
 
     [Fact]
+    public void Maximum_is_the_largest_value_and_NaN_wins() =>
+        KernelGen.Check(Rows(), c =>
+        {
+            if (c.Values.Length == 0)
+                return;
+            if (Maximum.Of(c.Values) != c.Values.Max())
+                throw new Exception($"{Maximum.Of(c.Values):R} vs {c.Values.Max():R}");
+            float[] poisoned = c.Values.ToArray();
+            poisoned[c.Offset % poisoned.Length] = float.NaN;
+            if (!float.IsNaN(Maximum.Of(poisoned)))
+                throw new Exception("a NaN was lost");
+            poisoned[c.Offset % poisoned.Length] = float.PositiveInfinity;
+            if (Maximum.Of(poisoned) != float.PositiveInfinity)
+                throw new Exception("+∞ was lost");
+        });
+
+    [Fact]
+    public void Maximum_of_nothing_is_an_argument_error() =>
+        Assert.Throws<ArgumentException>(() => Maximum.Of([]));
+
+    [Fact]
+    public void Add_in_place_adds_each_element_exactly() =>
+        KernelGen.Check(Rows(), c =>
+        {
+            float[] y = c.Values.Select((v, i) => v * 0.5f + i).ToArray();
+            var x = Moved(c.Values, c.Offset);
+            Add.InPlace(x, y);
+            for (int i = 0; i < x.Length; i++)
+            {
+                if (x[i] != c.Values[i] + y[i])
+                    throw new Exception($"element {i}: {x[i]:R} vs {c.Values[i] + y[i]:R}");
+            }
+        });
+
+    [Fact]
+    public void Softmax_weighs_an_element_by_its_value_alone()
+    {
+        // The same logit at every index of rows of every length: the vector tail must give what the body gives.
+        for (int n = 1; n <= 40; n++)
+        {
+            float[] x = Enumerable.Range(0, n).Select(i => i % 3 == 0 ? 0.75f : -2.5f).ToArray();
+            Softmax.InPlace(x);
+            for (int i = 3; i < n; i++)
+                Assert.Equal(x[i % 3], x[i]);
+        }
+        float[] withInfinity = [float.NegativeInfinity, 1f, float.NegativeInfinity, 1f];
+        Softmax.InPlace(withInfinity);
+        Assert.Equal([0f, 0.5f, 0f, 0.5f], withInfinity);
+    }
+
+    [Fact]
     public void Softmax_of_huge_equal_logits_is_uniform()
     {
         float[] x = [1000f, 1000f, 1000f, 1000f];
