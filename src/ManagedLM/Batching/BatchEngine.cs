@@ -33,12 +33,12 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
     private int _queued;
 
     // Decoder-thread state.
-    private readonly List<Sequence> _active = [];
-    private readonly List<(Sequence, GenerationResult)> _finished = [];   // this step's, completed at its end
+    private readonly List<Slot> _active = [];
+    private readonly List<(Slot, GenerationResult)> _finished = [];   // this step's, completed at its end
     private int _running;                   // _active's sequences not yet retired, for Metrics from other threads
     private readonly List<Generator> _idle = [];   // finished sequences' generators, kept for their cached prefixes
     private readonly List<BatchItem> _items = [];
-    private readonly List<Sequence> _stepped = [];
+    private readonly List<Slot> _stepped = [];
 
     /// <summary>Starts the engine's decoding thread.</summary>
     public BatchEngine(TransformerModel model, BatchEngineOptions? options = null)
@@ -152,17 +152,17 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
         return new BatchRequest(Interlocked.Increment(ref _nextId) - 1, prompt, options, cancellationToken);
     }
 
-    /// <summary>A running request: its generator, its run, and how much of the prompt is evaluated.</summary>
-    private sealed class Sequence(BatchRequest request, Generator generator, Generator.Run run)
+    /// <summary>A running request: its generator, its sequence, and how much of the prompt is evaluated.</summary>
+    private sealed class Slot(BatchRequest request, Generator generator, Sequence sequence)
     {
         public readonly BatchRequest Request = request;
         public readonly Generator Generator = generator;
-        public readonly Generator.Run Run = run;
-        public int Evaluated = run.Reused;  // prompt tokens in the cache
-        public int Feeding;                 // tokens fed in the current step
+        public readonly Sequence Sequence = sequence;
+        public int Evaluated = sequence.Reused;  // prompt tokens in the cache
+        public int Feeding;                      // tokens fed in the current step
         public readonly int[] Pending = new int[1];
         public bool Done;
-        public bool Decoding => Evaluated == Run.Prompt.Length;
+        public bool Decoding => Evaluated == Sequence.Prompt.Length;
     }
 
     private void Loop()
@@ -212,12 +212,12 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
             g.Enter();
             try
             {
-                var run = g.StartRun(request.PromptTokens, request.Options);
+                var sequence = g.StartSequence(request.PromptTokens, request.Options);
                 if (_options.SharePrefixes && request.Options.ReusePrefix)
-                    ShareLongestPrefix(g, run);
-                _active.Add(new Sequence(request, g, run));
+                    ShareLongestPrefix(g, sequence);
+                _active.Add(new Slot(request, g, sequence));
                 Interlocked.Increment(ref _running);
-                _counters.Admitted(run.Reused);
+                _counters.Admitted(sequence.Reused);
             }
             catch (Exception e)
             {
@@ -242,7 +242,7 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
 
     // Copies the longest prefix of the prompt that another sequence (running or idle) has cached, when it beats what
     // the generator kept of its own.
-    private void ShareLongestPrefix(Generator g, Generator.Run run)
+    private void ShareLongestPrefix(Generator g, Sequence run)
     {
         Generator? source = null;
         int length = run.Reused;
@@ -276,7 +276,7 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
             if (!s.Decoding)
                 continue;
             s.Feeding = 1;
-            s.Pending[0] = s.Run.Pending!.Value;
+            s.Pending[0] = s.Sequence.Pending!.Value;
             _items.Add(new BatchItem(s.Generator, s.Pending));
             _stepped.Add(s);
         }
@@ -285,10 +285,10 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
         {
             if (s.Decoding || budget == 0 || s.Request.CancellationToken.IsCancellationRequested)
                 continue;
-            int n = Math.Min(budget, s.Run.Prompt.Length - s.Evaluated);
+            int n = Math.Min(budget, s.Sequence.Prompt.Length - s.Evaluated);
             budget -= n;
             s.Feeding = n;
-            _items.Add(new BatchItem(s.Generator, s.Run.Prompt.AsMemory(s.Evaluated, n)));
+            _items.Add(new BatchItem(s.Generator, s.Sequence.Prompt.AsMemory(s.Evaluated, n)));
             _stepped.Add(s);
         }
         if (_items.Count == 0)
@@ -312,31 +312,32 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
             if (!s.Decoding)
                 promptTokens += s.Feeding;
             if (s.Decoding)
-                s.Run.Pending = null;
+                s.Sequence.Pending = null;
             else
             {
                 s.Evaluated += s.Feeding;
                 if (!s.Decoding)
                     continue;
-                s.Run.PromptDone();
+                s.Sequence.PromptDone();
             }
             try
             {
                 // As Generator.Advance: stop before sampling when no token may follow, else sample and emit one.
-                if (s.Generator.Stopping(s.Run, out var final))
+                var g = s.Generator;
+                if (s.Sequence.Stopping(g.Position, g.ContextLength, out var final))
                 {
                     Finish(s, final);
                     continue;
                 }
-                if (s.Generator.Emit(s.Run) is { } output)
+                if (s.Sequence.Accept(g.Logits, g.History) is { } output)
                 {
                     s.Request.Write(output);
                     if (output.Id != TokenOutput.NoToken)
                         generated++;
                 }
-                if (s.Run.Finished)
+                if (s.Sequence.Finished)
                     Finish(s, null);
-                else if (s.Generator.Stopping(s.Run, out final))
+                else if (s.Sequence.Stopping(g.Position, g.ContextLength, out final))
                     Finish(s, final);
             }
             catch (Exception e)
@@ -355,16 +356,16 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
         _finished.Clear();
     }
 
-    private void Finish(Sequence s, TokenOutput? final)
+    private void Finish(Slot s, TokenOutput? final)
     {
         if (final is { } f)
             s.Request.Write(f);
-        _finished.Add((s, s.Generator.LastResult!));
+        _finished.Add((s, s.Sequence.Result!));
         Retire(s);
         _counters.Completed();
     }
 
-    private void Release(Sequence s, Exception error)
+    private void Release(Slot s, Exception error)
     {
         Retire(s);
         s.Request.Fail(error);
@@ -372,7 +373,7 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
     }
 
     // The sequence leaves the batch; its generator stays idle with its cache for later prefixes.
-    private void Retire(Sequence s)
+    private void Retire(Slot s)
     {
         s.Done = true;
         Interlocked.Decrement(ref _running);   // before the request completes, so its awaiter sees it gone

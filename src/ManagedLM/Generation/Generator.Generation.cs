@@ -1,7 +1,4 @@
-using System.Diagnostics;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
-using System.Text;
 using ManagedLM.Sampling;
 
 namespace ManagedLM.Generation;
@@ -91,54 +88,27 @@ public sealed partial class Generator
         return Model.Tokenizer.EncodePrompt(prompt, ContextLength, options.AddSpecialTokens, options.ParseSpecialTokens);
     }
 
-    /// <summary>The state of one generation call between tokens (also driven step by step by a <see cref="Batching.BatchEngine"/>).</summary>
-    internal sealed class Run(int[] prompt, GenerationOptions options, SamplerChain sampler, StopStringMatcher stops)
-    {
-        public readonly int[] Prompt = prompt;
-        public readonly GenerationOptions Options = options;
-        public readonly SamplerChain Sampler = sampler;
-        public readonly StopStringMatcher Stops = stops;
-        public readonly List<int> Generated = [];
-        public readonly StringBuilder Text = new();
-        public List<TokenOutput>? Outputs;
-        public int? Pending;         // sampled and emitted, not yet evaluated
-        public bool Finished;
-        public int Reused;
-        public TimeSpan PromptTime;
-        public readonly Stopwatch Clock = Stopwatch.StartNew();
-
-        /// <summary>Marks the prompt as evaluated: the decode clock starts.</summary>
-        public void PromptDone()
-        {
-            PromptTime = Clock.Elapsed;
-            Clock.Restart();
-        }
-    }
-
     // Validates, reuses the cached prefix, evaluates the rest of the prompt.
-    private Run Begin(IReadOnlyList<int> promptTokens, GenerationOptions options, CancellationToken cancellationToken)
+    private Sequence Begin(IReadOnlyList<int> promptTokens, GenerationOptions options, CancellationToken cancellationToken)
     {
-        var run = StartRun(promptTokens, options);
+        var run = StartSequence(promptTokens, options);
         PrefillCore(run.Prompt.AsSpan(run.Reused), cancellationToken);
         run.PromptDone();
         return run;
     }
 
     /// <summary>
-    /// Validates a request and starts its run: keeps the longest cached prefix of the prompt (at least the last prompt token
-    /// is left to evaluate: its logits are needed). The prompt from <see cref="Run.Reused"/> on still has to be evaluated.
+    /// Validates a request and starts its sequence on this generator: keeps the longest cached prefix of the prompt (at least
+    /// the last prompt token is left to evaluate: its logits are needed). The prompt from <see cref="Sequence.Reused"/> on
+    /// still has to be evaluated.
     /// </summary>
-    internal Run StartRun(IReadOnlyList<int> promptTokens, GenerationOptions options)
+    internal Sequence StartSequence(IReadOnlyList<int> promptTokens, GenerationOptions options)
     {
         ArgumentNullException.ThrowIfNull(promptTokens);
         options.Validate();
         int[] prompt = CheckPrompt(promptTokens, ContextLength, Model.Config.VocabSize);
 
-        var run = new Run(prompt, options, SamplerFor(options), new StopStringMatcher(options.StopStrings))
-        {
-            Outputs = options.Logprobs ? [] : null,
-        };
-        _decoder.Reset();
+        var run = new Sequence(Model.Tokenizer, prompt, options, SamplerFor(options), _decoder);
         LastResult = null;
         int reuse = options.ReusePrefix ? CommonPrefix(prompt) : 0;
         TrimCore(reuse);
@@ -198,93 +168,22 @@ public sealed partial class Generator
     }
 
     // One token: evaluates the pending one, samples the next and emits it. Null once finished.
-    private TokenOutput? Advance(Run run, CancellationToken cancellationToken)
+    private TokenOutput? Advance(Sequence run, CancellationToken cancellationToken)
     {
         if (run.Finished)
             return null;
         cancellationToken.ThrowIfCancellationRequested();
-        if (Stopping(run, out var final))
-            return final;
-        if (run.Pending is int pending)
+        if (!run.Stopping(Position, ContextLength, out var output))
         {
-            PrefillCore([pending], cancellationToken);
-            run.Pending = null;
+            if (run.Pending is int pending)
+            {
+                PrefillCore([pending], cancellationToken);
+                run.Pending = null;
+            }
+            output = run.Accept(Logits, History);
         }
-        return Emit(run);
-    }
-
-    /// <summary>
-    /// Before evaluating the pending token: ends the run if it may not produce another token (MaxTokens reached, or a full
-    /// context), giving the last output (held-back text) in <paramref name="final"/>.
-    /// </summary>
-    internal bool Stopping(Run run, out TokenOutput? final)
-    {
-        final = null;
-        if (run.Generated.Count >= run.Options.MaxTokens)
-        {
-            final = Finish(run, StopReason.MaxTokens);
-            return true;
-        }
-        if (run.Pending is not null && Position >= ContextLength)
-        {
-            if (run.Options.ThrowOnContextFull)
-                throw new InvalidOperationException($"The context is full ({ContextLength} tokens).");
-            final = Finish(run, StopReason.ContextFull);
-            return true;
-        }
-        return false;
-    }
-
-    /// <summary>After the logits of the last evaluated token: samples the next token and emits it (it becomes pending), or ends the run.</summary>
-    internal TokenOutput? Emit(Run run)
-    {
-        var logits = _state.Logits.AsSpan(0, Model.Config.VocabSize);
-        int id = run.Sampler.Sample(logits, CollectionsMarshal.AsSpan(_tokens));
-        if (!run.Options.IgnoreEndOfGeneration && Model.Tokenizer.IsEndOfGeneration(id))
-            return Finish(run, StopReason.EndOfGeneration);
-
-        run.Generated.Add(id);
-        run.Pending = id;
-        string text = run.Stops.Append(_decoder.Append(id));
-        run.Text.Append(text);
-        var output = new TokenOutput(id, text);
-        if (run.Options.Logprobs)
-        {
-            output = output with { Logprob = LogProbabilities.Of(logits, id), TopLogprobs = TopLogprobs(run.Options.TopLogprobs) };
-            run.Outputs!.Add(output);
-        }
-        if (run.Stops.Stopped)
-            Finish(run, StopReason.StopString);
+        if (run.Finished)
+            LastResult = run.Result;
         return output;
-    }
-
-    // Ends the run. Text still held back (an incomplete character, a possible stop string) comes out as a
-    // last output with no token.
-    private TokenOutput? Finish(Run run, StopReason reason)
-    {
-        run.Finished = true;
-        string rest = "";
-        if (reason != StopReason.StopString)
-            rest = run.Stops.Append(_decoder.Flush()) + run.Stops.Flush();
-        run.Text.Append(rest);
-        LastResult = new GenerationResult(run.Prompt, run.Generated.ToArray(), run.Text.ToString(), reason, run.PromptTime, run.Clock.Elapsed)
-        {
-            ReusedPromptTokens = run.Reused,
-            Tokens = run.Outputs,
-        };
-        return rest.Length > 0 ? new TokenOutput(TokenOutput.NoToken, rest) : null;
-    }
-
-    private TokenLogprob[]? TopLogprobs(int count)
-    {
-        if (count == 0)
-            return null;
-        Span<int> ids = stackalloc int[count];
-        Span<float> logprobs = stackalloc float[count];
-        int n = LogProbabilities.Top(_state.Logits.AsSpan(0, Model.Config.VocabSize), ids, logprobs);
-        var top = new TokenLogprob[n];
-        for (int i = 0; i < n; i++)
-            top[i] = new TokenLogprob(ids[i], logprobs[i]);
-        return top;
     }
 }

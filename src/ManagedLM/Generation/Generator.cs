@@ -63,6 +63,9 @@ public sealed partial class Generator : IDisposable
     /// <summary>The logits after the last evaluated token ([vocab]); empty when there are none (before any, or after a rewind).</summary>
     public ReadOnlySpan<float> Logits => _hasLogits ? _state.Logits.AsSpan(0, Model.Config.VocabSize) : default;
 
+    /// <summary>The ids evaluated so far, as <see cref="Tokens"/> (the sampler's penalty history).</summary>
+    internal ReadOnlySpan<int> History => System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_tokens);
+
     /// <summary>Bytes held by this generator's KV cache.</summary>
     public long KvCacheBytes => _cache.AllocatedBytes;
 
@@ -93,7 +96,7 @@ public sealed partial class Generator : IDisposable
         {
             if (!_hasLogits)
                 throw new InvalidOperationException("There are no logits to sample from: call Prefill or Step first.");
-            return Sampler.Sample(_state.Logits.AsSpan(0, Model.Config.VocabSize), System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_tokens));
+            return Sampler.Sample(Logits, History);
         }
         finally
         {
