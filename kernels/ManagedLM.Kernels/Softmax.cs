@@ -7,8 +7,8 @@ namespace ManagedLM.Kernels;
 /// <summary>
 /// Numerically stable softmax: subtracts the maximum first (TensorPrimitives.SoftMax does not, and
 /// gives NaN for inputs such as [1000, 1000]), and sums in a fixed order (<see cref="Sum"/>), so a row gives the
-/// same weights wherever it sits in memory. Every element's exp goes through the same vector width (the tail padded into
-/// one more vector), so an element's weight never depends on its index or the row's length.
+/// same weights wherever it sits in memory. Every element's exp goes through the same 256-bit vector code (the tail padded
+/// into one more vector), so an element's weight never depends on its index or the row's length.
 /// </summary>
 public static class Softmax
 {
@@ -34,20 +34,7 @@ public static class Softmax
     {
         int n = x.Length, i = 0;
         ref float p = ref MemoryMarshal.GetReference(x);
-        if (CpuFeatures.Vector512)
-        {
-            var m = Vector512.Create(max);
-            for (; i + 16 <= n; i += 16)
-                Vector512.Exp(Vector512.LoadUnsafe(ref p, (nuint)i) - m).StoreUnsafe(ref p, (nuint)i);
-            if (i < n)
-            {
-                Span<float> tail = stackalloc float[16];
-                x[i..].CopyTo(tail);
-                Vector512.Exp(Vector512.Create((ReadOnlySpan<float>)tail) - m).CopyTo(tail);
-                tail[..(n - i)].CopyTo(x[i..]);
-            }
-        }
-        else if (CpuFeatures.Vector256)
+        if (CpuFeatures.Vector256)
         {
             var m = Vector256.Create(max);
             for (; i + 8 <= n; i += 8)
