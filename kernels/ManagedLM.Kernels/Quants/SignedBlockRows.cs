@@ -22,6 +22,17 @@ internal static unsafe class SignedBlockRows
     public static void MultiplyRows<T>(byte* rows, long rowBytes, int rowCount, int nb, byte* activations, int stride, int count,
         float* y, int yStride) where T : unmanaged, ISignedQuantBlock<T>
     {
+        if (SignedBlockPanels.Applies(count))
+            SignedBlockPanels.MultiplyRows<T>(rows, rowBytes, rowCount, nb, activations, stride, count, y, yStride);
+        else
+            MultiplyRowsAvx2<T>(rows, rowBytes, rowCount, nb, activations, stride, count, y, yStride);
+    }
+
+    /// <summary>The path without AVX-VNNI (maddubs over magnitudes and signs), and the single-row dots below four rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void MultiplyRowsAvx2<T>(byte* rows, long rowBytes, int rowCount, int nb, byte* activations, int stride, int count,
+        float* y, int yStride) where T : unmanaged, ISignedQuantBlock<T>
+    {
         // Fewer than four activation rows: the single-row dots, the weight row staying in L1 between them, beat unpacking it.
         if (!CpuFeatures.Avx2 || count < 4 || nb > ScratchScales)
         {
