@@ -47,16 +47,23 @@ internal static unsafe class SignedBlockPanels
             int n = Math.Min(panelsPerPass * Lanes, count - first), panelCount = (n + Lanes - 1) / Lanes;
             for (int p = 0; p < panelCount; p++)
                 Transpose(activations + (nint)(first + p * Lanes) * stride, stride, Math.Min(Lanes, n - p * Lanes), nb, panels + p * panelBytes);
-            for (int r = 0; r < rowCount; r++)
+            int r = 0;
+            for (; r + 2 <= rowCount; r += 2)
+            {
+                Unpack((T*)(rows + r * rowBytes), nb, quants, scales);
+                Unpack((T*)(rows + (r + 1) * rowBytes), nb, quants + nb * 32, scales + nb);
+                for (int p = 0; p < panelCount; p++)
+                {
+                    Rows2(quants, scales, nb, panels + p * panelBytes, out Vector256<float> v0, out Vector256<float> v1);
+                    Scatter(v0, lanes, y, first + p * Lanes, count, yStride, r);
+                    Scatter(v1, lanes, y, first + p * Lanes, count, yStride, r + 1);
+                }
+            }
+            for (; r < rowCount; r++)
             {
                 Unpack((T*)(rows + r * rowBytes), nb, quants, scales);
                 for (int p = 0; p < panelCount; p++)
-                {
-                    Row(quants, scales, nb, panels + p * panelBytes).Store(lanes);
-                    int firstRow = first + p * Lanes, m = Math.Min(Lanes, count - firstRow);
-                    for (int c = 0; c < m; c++)
-                        y[(nint)(firstRow + c) * yStride + r] = lanes[c];
-                }
+                    Scatter(Row(quants, scales, nb, panels + p * panelBytes), lanes, y, first + p * Lanes, count, yStride, r);
             }
         }
     }
@@ -87,6 +94,78 @@ internal static unsafe class SignedBlockPanels
         if (m > 5) p5 = Block(quants, scales, panel, i + 5, p5);
         if (m > 6) p6 = Block(quants, scales, panel, i + 6, p6);
         return ((p0 + p4) + (p2 + p6)) + ((p1 + p5) + (p3 + p7));
+    }
+
+    /// <summary>Lane c of <paramref name="v"/> to y[(firstRow + c)·yStride + r], for the activation rows that exist.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Scatter(Vector256<float> v, float* lanes, float* y, int firstRow, int count, int yStride, int r)
+    {
+        v.Store(lanes);
+        int m = Math.Min(Lanes, count - firstRow);
+        for (int c = 0; c < m; c++)
+            y[(nint)(firstRow + c) * yStride + r] = lanes[c];
+    }
+
+    /// <summary>Two weight rows (the second's quants and scales nb blocks on) against one panel, sharing its loads.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Rows2(byte* quants, float* scales, int nb, byte* panel, out Vector256<float> v0, out Vector256<float> v1)
+    {
+        Vector256<float> p0 = default, p1 = default, p2 = default, p3 = default, p4 = default, p5 = default, p6 = default, p7 = default;
+        Vector256<float> q0 = default, q1 = default, q2 = default, q3 = default, q4 = default, q5 = default, q6 = default, q7 = default;
+        byte* quants1 = quants + nb * 32;
+        float* scales1 = scales + nb;
+        int i = 0;
+        for (; i + 8 <= nb; i += 8)
+        {
+            Block2(quants, quants1, scales, scales1, panel, i, ref p0, ref q0);
+            Block2(quants, quants1, scales, scales1, panel, i + 1, ref p1, ref q1);
+            Block2(quants, quants1, scales, scales1, panel, i + 2, ref p2, ref q2);
+            Block2(quants, quants1, scales, scales1, panel, i + 3, ref p3, ref q3);
+            Block2(quants, quants1, scales, scales1, panel, i + 4, ref p4, ref q4);
+            Block2(quants, quants1, scales, scales1, panel, i + 5, ref p5, ref q5);
+            Block2(quants, quants1, scales, scales1, panel, i + 6, ref p6, ref q6);
+            Block2(quants, quants1, scales, scales1, panel, i + 7, ref p7, ref q7);
+        }
+        int m = nb - i;
+        if (m > 0) Block2(quants, quants1, scales, scales1, panel, i, ref p0, ref q0);
+        if (m > 1) Block2(quants, quants1, scales, scales1, panel, i + 1, ref p1, ref q1);
+        if (m > 2) Block2(quants, quants1, scales, scales1, panel, i + 2, ref p2, ref q2);
+        if (m > 3) Block2(quants, quants1, scales, scales1, panel, i + 3, ref p3, ref q3);
+        if (m > 4) Block2(quants, quants1, scales, scales1, panel, i + 4, ref p4, ref q4);
+        if (m > 5) Block2(quants, quants1, scales, scales1, panel, i + 5, ref p5, ref q5);
+        if (m > 6) Block2(quants, quants1, scales, scales1, panel, i + 6, ref p6, ref q6);
+        v0 = ((p0 + p4) + (p2 + p6)) + ((p1 + p5) + (p3 + p7));
+        v1 = ((q0 + q4) + (q2 + q6)) + ((q1 + q5) + (q3 + q7));
+    }
+
+    /// <summary>As <see cref="Block"/> for two weight rows, each activation column loaded once.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Block2(byte* quants0, byte* quants1, float* scales0, float* scales1, byte* panel, int i,
+        ref Vector256<float> acc0, ref Vector256<float> acc1)
+    {
+        int* w0 = (int*)(quants0 + i * 32), w1 = (int*)(quants1 + i * 32);
+        byte* x = panel + (nint)i * PanelBlockBytes;
+        Vector256<int> offset = Avx.LoadAlignedVector256((int*)(x + OffsetAt));
+        Vector256<int> s0 = offset, s1 = offset;
+        Step(ref s0, ref s1, w0, w1, x, 0);
+        Step(ref s0, ref s1, w0, w1, x, 1);
+        Step(ref s0, ref s1, w0, w1, x, 2);
+        Step(ref s0, ref s1, w0, w1, x, 3);
+        Step(ref s0, ref s1, w0, w1, x, 4);
+        Step(ref s0, ref s1, w0, w1, x, 5);
+        Step(ref s0, ref s1, w0, w1, x, 6);
+        Step(ref s0, ref s1, w0, w1, x, 7);
+        Vector256<float> da = Avx.LoadAlignedVector256((float*)(x + ScaleAt));
+        acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s0), Vector256.Create(scales0[i]) * da, acc0);
+        acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s1), Vector256.Create(scales1[i]) * da, acc1);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Step(ref Vector256<int> s0, ref Vector256<int> s1, int* w0, int* w1, byte* x, int j)
+    {
+        Vector256<sbyte> a = Avx.LoadAlignedVector256((sbyte*)(x + j * 32));
+        s0 = AvxVnni.MultiplyWideningAndAdd(s0, Vector256.Create(w0[j]).AsByte(), a);
+        s1 = AvxVnni.MultiplyWideningAndAdd(s1, Vector256.Create(w1[j]).AsByte(), a);
     }
 
     /// <summary>acc + (block i's exact integer sums, one lane per activation row) × d_w·d_a.</summary>
