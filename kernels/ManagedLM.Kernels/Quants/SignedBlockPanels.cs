@@ -25,8 +25,8 @@ internal static unsafe class SignedBlockPanels
     // [panels × nb × PanelBlockBytes] then [2 × nb × 32] unsigned weight quants and [2 × nb] weight scales; grown, never shrunk.
     [ThreadStatic] private static byte[]? t_scratch;
 
-    /// <summary>True when this path runs: AVX-VNNI, and enough activation rows to fill most of a panel.</summary>
-    public static bool Applies(int count) => CpuFeatures.AvxVnni && count >= 4;
+    /// <summary>True when this path runs: AVX-VNNI and two or more activation rows (one is faster as a plain dot).</summary>
+    public static bool Applies(int count) => CpuFeatures.AvxVnni && count >= 2;
 
     /// <summary>See <see cref="IQuantBlock{TSelf}.MultiplyRows"/>; requires <see cref="CpuFeatures.AvxVnni"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -28,7 +28,7 @@ internal static unsafe class SignedBlockRows
             MultiplyRowsAvx2<T>(rows, rowBytes, rowCount, nb, activations, stride, count, y, yStride);
     }
 
-    /// <summary>The path without AVX-VNNI (maddubs over magnitudes and signs), and the single-row dots below four rows.</summary>
+    /// <summary>The path without AVX-VNNI (maddubs over magnitudes and signs), and the single-row dots.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void MultiplyRowsAvx2<T>(byte* rows, long rowBytes, int rowCount, int nb, byte* activations, int stride, int count,
         float* y, int yStride) where T : unmanaged, ISignedQuantBlock<T>
