@@ -8,8 +8,8 @@ namespace ManagedLM.Kernels.Quants;
 /// <summary>
 /// Matrix × matrix for the signed 32-value blocks against Q8_0 activation rows with AVX-VNNI, as a register-blocked GEMM
 /// without horizontal sums. Activation rows are transposed into panels of eight, one lane per row; a weight row's
-/// quants, offset to unsigned bytes (q + 128), are broadcast four at a time and VPDPBUSD accumulates each block's
-/// Σ (q_w + 128)·q_a for eight activation rows at once, starting from −128·Σq_a, so the integer sum is exactly the
+/// quants, offset to unsigned bytes (q + o, o the type's offset), are broadcast four at a time and VPDPBUSD accumulates
+/// each block's Σ (q_w + o)·q_a for eight activation rows at once, starting from −o·Σq_a, so the integer sum is exactly the
 /// reference's. Block b's sum times d_w·d_a is fused into partial b mod 8 per lane: <see cref="LegacyDot"/>'s order.
 /// </summary>
 [SkipLocalsInit] // scratch is written before it is read
@@ -17,7 +17,7 @@ internal static unsafe class SignedBlockPanels
 {
     private const int Q8_0Bytes = LegacyDot.Q8_0Bytes;
     private const int Lanes = 8;
-    // One block of a panel: eight dword columns (lane c = quants 4j..4j+3 of activation row c), −128·Σq_a, d_a.
+    // One block of a panel: eight dword columns (lane c = quants 4j..4j+3 of activation row c), −o·Σq_a, d_a.
     private const int QuantBytes = 8 * 32, OffsetAt = QuantBytes, ScaleAt = OffsetAt + 32, PanelBlockBytes = ScaleAt + 32;
     private const int MaxPanelBytes = 512 * 1024; // panels built per pass: kept in L2
     private const int MaxPanels = 8;
@@ -46,7 +46,7 @@ internal static unsafe class SignedBlockPanels
         {
             int n = Math.Min(panelsPerPass * Lanes, count - first), panelCount = (n + Lanes - 1) / Lanes;
             for (int p = 0; p < panelCount; p++)
-                Transpose(activations + (nint)(first + p * Lanes) * stride, stride, Math.Min(Lanes, n - p * Lanes), nb, panels + p * panelBytes);
+                Transpose(T.Offset, activations + (nint)(first + p * Lanes) * stride, stride, Math.Min(Lanes, n - p * Lanes), nb, panels + p * panelBytes);
             int r = 0;
             for (; r + 2 <= rowCount; r += 2)
             {
@@ -188,23 +188,22 @@ internal static unsafe class SignedBlockPanels
         return Fma.MultiplyAdd(Avx.ConvertToVector256Single(s0 + s1), d, acc);
     }
 
-    /// <summary>A weight row's quants as unsigned bytes q + 128, block after block, and its scales.</summary>
+    /// <summary>A weight row's quants as unsigned bytes q + o, block after block, and its scales.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Unpack<T>(T* w, int nb, byte* quants, float* scales) where T : unmanaged, ISignedQuantBlock<T>
     {
-        Vector256<byte> offset = Vector256.Create((byte)0x80);
         for (int i = 0; i < nb; i++)
         {
-            (T.Quants256(in w[i]).AsByte() ^ offset).Store(quants + i * 32);
+            T.UnsignedQuants256(in w[i]).Store(quants + i * 32);
             scales[i] = T.Scale(in w[i]);
         }
     }
 
     /// <summary>
     /// <paramref name="n"/> activation rows into a panel (lanes past n zero): per block the quants by dword column,
-    /// −128·Σq_a and d_a.
+    /// −o·Σq_a and d_a.
     /// </summary>
-    private static void Transpose(byte* activations, int stride, int n, int nb, byte* panel)
+    private static void Transpose(int weightOffset, byte* activations, int stride, int n, int nb, byte* panel)
     {
         for (int i = 0; i < nb; i++)
         {
@@ -225,7 +224,7 @@ internal static unsafe class SignedBlockPanels
                 Vector256<sbyte> q = Vector256.LoadUnsafe(ref *(sbyte*)(a + 2));
                 for (int j = 0; j < 8; j++)
                     quants[j * Lanes + c] = q.AsInt32().GetElement(j);
-                offsets[c] = -128 * Vector256.Sum(Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Vector256<byte>.One, q), Vector256<short>.One));
+                offsets[c] = -weightOffset * Vector256.Sum(Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Vector256<byte>.One, q), Vector256<short>.One));
                 scales[c] = Float16.ToSingleLookup(Unsafe.ReadUnaligned<ushort>(a));
             }
         }

@@ -24,6 +24,8 @@ internal static unsafe class SignedBlockRows
     {
         if (SignedBlockPanels.Applies(count))
             SignedBlockPanels.MultiplyRows<T>(rows, rowBytes, rowCount, nb, activations, stride, count, y, yStride);
+        else if (SignedBlockVnniDot.Applies(count, nb))
+            SignedBlockVnniDot.MultiplyRows<T>(rows, rowBytes, rowCount, nb, activations, y);
         else
             MultiplyRowsAvx2<T>(rows, rowBytes, rowCount, nb, activations, stride, count, y, yStride);
     }

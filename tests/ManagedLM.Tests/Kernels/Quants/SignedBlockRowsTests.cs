@@ -6,7 +6,7 @@ using ManagedLM.Kernels.Quants;
 namespace ManagedLM.Tests.Kernels.Quants;
 
 /// <summary>
-/// Each matrix × matrix path of the signed 32-value blocks (the VNNI panels, the AVX2 groups) against the scalar reference
+/// Each matrix × matrix path of the signed 32-value blocks (the VNNI panels and dots, the AVX2 groups) against the scalar reference
 /// dot, bit for bit: any quant bytes, odd row, block and batch counts, padded strides.
 /// </summary>
 public unsafe class SignedBlockRowsTests
@@ -28,7 +28,14 @@ public unsafe class SignedBlockRowsTests
     private static void CheckPaths<T>() where T : unmanaged, ISignedQuantBlock<T>
     {
         if (CpuFeatures.AvxVnni)
+        {
             Check<T>(SignedBlockPanels.MultiplyRows<T>);
+            Check<T>((rows, rowBytes, rowCount, nb, activations, stride, count, y, yStride) =>
+            {
+                for (int b = 0; b < count; b++)
+                    SignedBlockVnniDot.MultiplyRows<T>(rows, rowBytes, rowCount, nb, activations + b * stride, y + b * yStride);
+            });
+        }
         if (CpuFeatures.Avx2)
             Check<T>(SignedBlockRows.MultiplyRowsAvx2<T>);
         Check<T>(SignedBlockRows.MultiplyRows<T>);
