@@ -23,7 +23,9 @@ internal static unsafe class SignedBlockPanels
     private const int MaxPanels = 8;
 
     // [panels × nb × PanelBlockBytes] then [2 × nb × 32] unsigned weight quants and [2 × nb] weight scales; grown, never shrunk.
-    [ThreadStatic] private static byte[]? t_scratch;
+    [ThreadStatic]
+    [ThreadSafeStatic("[ThreadStatic]: each thread's own scratch, read and grown by that thread only")]
+    private static byte[]? t_scratch;
 
     /// <summary>True when this path runs: AVX-VNNI and two or more activation rows (one is faster as a plain dot).</summary>
     public static bool Applies(int count) => CpuFeatures.AvxVnni && count >= 2;
