@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using BenchmarkDotNet.Attributes;
 using ManagedLM.Kernels;
@@ -23,46 +24,28 @@ public unsafe class SignedBlockBenchmarks
     private byte* _weights;
     private long _rowBytes;
     private int _activationBytes;
-    private byte* _activations;
-    private float* _y;
+    private byte[] _activations = [];
+    private float[] _y = [];
 
     [GlobalSetup]
     public void Setup()
     {
         var rng = new Random(1);
-        _rowBytes = GgmlTypes.RowBytes(Type, Cols);
-        _weights = (byte*)NativeMemory.AlignedAlloc((nuint)(_rowBytes * Rows), 64);
-        float[] row = new float[Cols];
-        for (int r = 0; r < Rows; r++)
-        {
-            Fill(row, rng);
-            Quantize.Row(Type, row, new Span<byte>(_weights + r * _rowBytes, (int)_rowBytes));
-        }
-        _activationBytes = MatVec.ActivationBytes(Type, Cols);
-        _activations = (byte*)NativeMemory.AlignedAlloc((nuint)(_activationBytes * Batch), 64);
-        for (int b = 0; b < Batch; b++)
-        {
-            Fill(row, rng);
-            MatVec.PrepareActivation(Type, row, new Span<byte>(_activations + b * _activationBytes, _activationBytes));
-        }
-        _y = (float*)NativeMemory.AlignedAlloc((nuint)(Rows * Batch * sizeof(float)), 64);
+        _weights = RandomMatrix.Weights(Type, Rows, Cols, rng, out _rowBytes);
+        _activations = RandomMatrix.Activations(Type, Cols, Batch, rng, out _activationBytes);
+        _y = GC.AllocateArray<float>(Rows * Batch, pinned: true);
     }
 
     [GlobalCleanup]
-    public void Cleanup()
-    {
-        NativeMemory.AlignedFree(_weights);
-        NativeMemory.AlignedFree(_activations);
-        NativeMemory.AlignedFree(_y);
-    }
+    public void Cleanup() => NativeMemory.AlignedFree(_weights);
 
     [Benchmark(Baseline = true, Description = "AVX2 groups / dots")]
     public void Avx2()
     {
         if (Type == GgmlType.Q4_0)
-            SignedBlockRows.MultiplyRowsAvx2<Q4_0Block>(_weights, _rowBytes, Rows, Blocks, _activations, _activationBytes, Batch, _y, Rows);
+            SignedBlockRows.MultiplyRowsAvx2<Q4_0Block>(_weights, _rowBytes, Rows, Blocks, A, _activationBytes, Batch, Y, Rows);
         else
-            SignedBlockRows.MultiplyRowsAvx2<Q8_0Block>(_weights, _rowBytes, Rows, Blocks, _activations, _activationBytes, Batch, _y, Rows);
+            SignedBlockRows.MultiplyRowsAvx2<Q8_0Block>(_weights, _rowBytes, Rows, Blocks, A, _activationBytes, Batch, Y, Rows);
     }
 
     [Benchmark(Description = "AVX-VNNI panels / dot")]
@@ -74,17 +57,14 @@ public unsafe class SignedBlockBenchmarks
             Vnni<Q8_0Block>();
     }
 
+    private byte* A => (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_activations));
+    private float* Y => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_y));
+
     private void Vnni<T>() where T : unmanaged, ISignedQuantBlock<T>
     {
         if (Batch == 1)
-            SignedBlockVnniDot.MultiplyRows<T>(_weights, _rowBytes, Rows, Blocks, _activations, _y);
+            SignedBlockVnniDot.MultiplyRows<T>(_weights, _rowBytes, Rows, Blocks, A, Y);
         else
-            SignedBlockPanels.MultiplyRows<T>(_weights, _rowBytes, Rows, Blocks, _activations, _activationBytes, Batch, _y, Rows);
-    }
-
-    private static void Fill(float[] row, Random rng)
-    {
-        for (int i = 0; i < row.Length; i++)
-            row[i] = (float)(rng.NextDouble() * 2 - 1) * 0.05f;
+            SignedBlockPanels.MultiplyRows<T>(_weights, _rowBytes, Rows, Blocks, A, _activationBytes, Batch, Y, Rows);
     }
 }
