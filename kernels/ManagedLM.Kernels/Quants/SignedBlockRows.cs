@@ -8,8 +8,10 @@ namespace ManagedLM.Kernels.Quants;
 /// <summary>
 /// Matrix × matrix for the signed 32-value blocks (Q4_0, Q5_0, Q8_0, IQ4_NL) against Q8_0 activation rows, with
 /// <see cref="LegacyDot"/>'s summation order, so each activation row gets exactly what <see cref="LegacyDot.Signed{T}"/>
-/// gives it alone. A group of eight weight blocks is unpacked once (quants and their magnitudes, the eight scales) and
-/// dotted with four activation rows at a time; the activation scales are converted once per call, not once per weight row.
+/// gives it alone. With AVX-VNNI, two or more activation rows go to <see cref="SignedBlockPanels"/> and one to
+/// <see cref="SignedBlockVnniDot"/>. Without it, a group of eight weight blocks is unpacked once (quants and their magnitudes,
+/// the eight scales) and dotted with four activation rows at a time; the activation scales are converted once per call, not
+/// once per weight row.
 /// </summary>
 [SkipLocalsInit] // the scratch below is written before it is read
 internal static unsafe class SignedBlockRows
