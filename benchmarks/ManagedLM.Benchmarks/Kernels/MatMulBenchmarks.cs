@@ -46,21 +46,8 @@ public unsafe class MatMulBenchmarks : IBytesPerOperation
     public void Setup()
     {
         var rng = new Random(1);
-        _rowBytes = GgmlTypes.RowBytes(Type, Cols);
-        _weights = (byte*)NativeMemory.AlignedAlloc((nuint)(_rowBytes * Rows), 64);
-        float[] row = new float[Cols];
-        for (int r = 0; r < Rows; r++)
-        {
-            Fill(row, rng);
-            Quantize.Row(Type, row, new Span<byte>(_weights + r * _rowBytes, (int)_rowBytes));
-        }
-        _activationBytes = MatVec.ActivationBytes(Type, Cols);
-        _activations = new byte[_activationBytes * Batch];
-        for (int b = 0; b < Batch; b++)
-        {
-            Fill(row, rng);
-            MatVec.PrepareActivation(Type, row, _activations.AsSpan(b * _activationBytes, _activationBytes));
-        }
+        _weights = RandomMatrix.Weights(Type, Rows, Cols, rng, out _rowBytes);
+        _activations = RandomMatrix.Activations(Type, Cols, Batch, rng, out _activationBytes);
         _y = new float[Rows * Batch];
     }
 
@@ -72,12 +59,6 @@ public unsafe class MatMulBenchmarks : IBytesPerOperation
 
     public long BytesPerOperation(BenchmarkCase benchmarkCase) =>
         GgmlTypes.RowBytes((GgmlType)benchmarkCase.Parameters["Type"], Cols) * Rows * (int)benchmarkCase.Parameters["Batch"];
-
-    private static void Fill(float[] row, Random rng)
-    {
-        for (int i = 0; i < row.Length; i++)
-            row[i] = (float)(rng.NextDouble() * 2 - 1) * 0.05f;
-    }
 
     /// <summary>10^9 multiply-adds ×2 per second.</summary>
     private sealed class GigaOpsColumn : IColumn

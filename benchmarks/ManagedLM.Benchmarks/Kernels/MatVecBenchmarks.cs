@@ -34,15 +34,7 @@ public unsafe class MatVecBenchmarks : IBytesPerOperation
     public void Setup()
     {
         var rng = new Random(1);
-        _rowBytes = GgmlTypes.RowBytes(Type, Cols);
-        _weights = (byte*)NativeMemory.AlignedAlloc((nuint)(_rowBytes * Rows), 64);
-        float[] row = new float[Cols];
-        for (int r = 0; r < Rows; r++)
-        {
-            for (int c = 0; c < Cols; c++)
-                row[c] = (float)(rng.NextDouble() * 2 - 1) * 0.05f;
-            Quantize.Row(Type, row, new Span<byte>(_weights + r * _rowBytes, (int)_rowBytes));
-        }
+        _weights = RandomMatrix.Weights(Type, Rows, Cols, rng, out _rowBytes);
         _x = Enumerable.Range(0, Cols).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
         _activation = new byte[MatVec.ActivationBytes(Type, Cols)];
         MatVec.PrepareActivation(Type, _x, _activation);

@@ -110,4 +110,13 @@ public struct IQ4NLBlock : IQuantizableBlock<IQ4NLBlock>, ISignedQuantBlock<IQ4N
         Vector128<sbyte> table = Vector128.Create((sbyte)-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
         return Avx2.Shuffle(Vector256.Create(table, table), LegacyDot.Nibbles(in block.Qs[0]).AsSByte());
     }
+
+    static int ISignedQuantBlock<IQ4NLBlock>.Offset => 128;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<byte> ISignedQuantBlock<IQ4NLBlock>.UnsignedQuants256(ref readonly IQ4NLBlock block)
+    {
+        Vector128<byte> table = Vector128.Create((byte)1, 24, 45, 63, 79, 93, 106, 118, 129, 141, 153, 166, 181, 197, 217, 241); // Values + 128
+        return Avx2.Shuffle(Vector256.Create(table, table), LegacyDot.Nibbles(in block.Qs[0]));
+    }
 }

@@ -18,6 +18,12 @@ internal interface ISignedQuantBlock<TSelf> where TSelf : unmanaged, ISignedQuan
 
     /// <summary>The same 32 quants as one vector; called only when <see cref="CpuFeatures.Avx2"/>.</summary>
     static abstract Vector256<sbyte> Quants256(ref readonly TSelf block);
+
+    /// <summary>What <see cref="UnsignedQuants256"/> adds to every quant so that all are non-negative.</summary>
+    static abstract int Offset { get; }
+
+    /// <summary>The 32 quants plus <see cref="Offset"/>, as unsigned bytes (VPDPBUSD's unsigned operand); AVX2 only.</summary>
+    static abstract Vector256<byte> UnsignedQuants256(ref readonly TSelf block);
 }
 
 /// <summary>

@@ -63,4 +63,10 @@ public struct Q4_0Block : IQuantizableBlock<Q4_0Block>, ISignedQuantBlock<Q4_0Bl
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<sbyte> ISignedQuantBlock<Q4_0Block>.Quants256(ref readonly Q4_0Block block) =>
         (LegacyDot.Nibbles(in block.Qs[0]) - Vector256.Create((byte)8)).AsSByte();
+
+    static int ISignedQuantBlock<Q4_0Block>.Offset => 8;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<byte> ISignedQuantBlock<Q4_0Block>.UnsignedQuants256(ref readonly Q4_0Block block) =>
+        LegacyDot.Nibbles(in block.Qs[0]);
 }

@@ -74,4 +74,10 @@ public struct Q5_0Block : IQuantizableBlock<Q5_0Block>, ISignedQuantBlock<Q5_0Bl
         Vector256<byte> fifth = LegacyDot.BitsToBytes(Unsafe.ReadUnaligned<uint>(in block.Qh[0]));
         return (LegacyDot.Nibbles(in block.Qs[0]) | Vector256.AndNot(Vector256.Create((byte)0xF0), fifth)).AsSByte();
     }
+
+    static int ISignedQuantBlock<Q5_0Block>.Offset => 16;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<byte> ISignedQuantBlock<Q5_0Block>.UnsignedQuants256(ref readonly Q5_0Block block) =>
+        LegacyDot.Nibbles(in block.Qs[0]) | (LegacyDot.BitsToBytes(Unsafe.ReadUnaligned<uint>(in block.Qh[0])) & Vector256.Create((byte)0x10));
 }

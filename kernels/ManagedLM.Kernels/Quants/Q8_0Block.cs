@@ -57,4 +57,10 @@ public struct Q8_0Block : IQuantizableBlock<Q8_0Block>, ISignedQuantBlock<Q8_0Bl
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<sbyte> ISignedQuantBlock<Q8_0Block>.Quants256(ref readonly Q8_0Block block) => Vector256.LoadUnsafe(in block.Qs[0]);
+
+    static int ISignedQuantBlock<Q8_0Block>.Offset => 128;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<byte> ISignedQuantBlock<Q8_0Block>.UnsignedQuants256(ref readonly Q8_0Block block) =>
+        Vector256.LoadUnsafe(in block.Qs[0]).AsByte() ^ Vector256.Create((byte)0x80);
 }

@@ -8,8 +8,10 @@ namespace ManagedLM.Kernels.Quants;
 /// <summary>
 /// Matrix × matrix for the signed 32-value blocks (Q4_0, Q5_0, Q8_0, IQ4_NL) against Q8_0 activation rows, with
 /// <see cref="LegacyDot"/>'s summation order, so each activation row gets exactly what <see cref="LegacyDot.Signed{T}"/>
-/// gives it alone. A group of eight weight blocks is unpacked once (quants and their magnitudes, the eight scales) and
-/// dotted with four activation rows at a time; the activation scales are converted once per call, not once per weight row.
+/// gives it alone. With AVX-VNNI, two or more activation rows go to <see cref="SignedBlockPanels"/> and one to
+/// <see cref="SignedBlockVnniDot"/>. Without it, a group of eight weight blocks is unpacked once (quants and their magnitudes,
+/// the eight scales) and dotted with four activation rows at a time; the activation scales are converted once per call, not
+/// once per weight row.
 /// </summary>
 [SkipLocalsInit] // the scratch below is written before it is read
 internal static unsafe class SignedBlockRows
@@ -20,6 +22,19 @@ internal static unsafe class SignedBlockRows
     /// <summary>See <see cref="IQuantBlock{TSelf}.MultiplyRows"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void MultiplyRows<T>(byte* rows, long rowBytes, int rowCount, int nb, byte* activations, int stride, int count,
+        float* y, int yStride) where T : unmanaged, ISignedQuantBlock<T>
+    {
+        if (SignedBlockPanels.Applies(count))
+            SignedBlockPanels.MultiplyRows<T>(rows, rowBytes, rowCount, nb, activations, stride, count, y, yStride);
+        else if (SignedBlockVnniDot.Applies(count, nb))
+            SignedBlockVnniDot.MultiplyRows<T>(rows, rowBytes, rowCount, nb, activations, y);
+        else
+            MultiplyRowsAvx2<T>(rows, rowBytes, rowCount, nb, activations, stride, count, y, yStride);
+    }
+
+    /// <summary>The path without AVX-VNNI (maddubs over magnitudes and signs), and the single-row dots.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void MultiplyRowsAvx2<T>(byte* rows, long rowBytes, int rowCount, int nb, byte* activations, int stride, int count,
         float* y, int yStride) where T : unmanaged, ISignedQuantBlock<T>
     {
         // Fewer than four activation rows: the single-row dots, the weight row staying in L1 between them, beat unpacking it.

@@ -1,0 +1,42 @@
+using System.Runtime.InteropServices;
+using ManagedLM.Kernels;
+
+namespace ManagedLM.Benchmarks.Kernels;
+
+/// <summary>Quantized weights and prepared activations of uniform random values, for the kernel benchmarks.</summary>
+internal static unsafe class RandomMatrix
+{
+    /// <summary>rows × cols weights in [−0.05, 0.05) quantized to <paramref name="type"/>, 64-byte aligned; free with <see cref="NativeMemory.AlignedFree"/>.</summary>
+    public static byte* Weights(GgmlType type, int rows, int cols, Random rng, out long rowBytes)
+    {
+        rowBytes = GgmlTypes.RowBytes(type, cols);
+        byte* weights = (byte*)NativeMemory.AlignedAlloc((nuint)(rowBytes * rows), 64);
+        float[] row = new float[cols];
+        for (int r = 0; r < rows; r++)
+        {
+            Fill(row, rng);
+            Quantize.Row(type, row, new Span<byte>(weights + r * rowBytes, (int)rowBytes));
+        }
+        return weights;
+    }
+
+    /// <summary><paramref name="count"/> activation rows of <paramref name="cols"/> values prepared for <paramref name="type"/>, back to back (pinned).</summary>
+    public static byte[] Activations(GgmlType type, int cols, int count, Random rng, out int rowBytes)
+    {
+        rowBytes = MatVec.ActivationBytes(type, cols);
+        byte[] activations = GC.AllocateArray<byte>(rowBytes * count, pinned: true);
+        float[] row = new float[cols];
+        for (int b = 0; b < count; b++)
+        {
+            Fill(row, rng);
+            MatVec.PrepareActivation(type, row, activations.AsSpan(b * rowBytes, rowBytes));
+        }
+        return activations;
+    }
+
+    private static void Fill(float[] row, Random rng)
+    {
+        for (int i = 0; i < row.Length; i++)
+            row[i] = (float)(rng.NextDouble() * 2 - 1) * 0.05f;
+    }
+}

@@ -1,0 +1,70 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using BenchmarkDotNet.Attributes;
+using ManagedLM.Kernels;
+using ManagedLM.Kernels.Quants;
+
+namespace ManagedLM.Benchmarks.Kernels;
+
+/// <summary>
+/// The paths of the signed 32-value blocks side by side on one 2048×2048 matrix (one thread): the AVX-VNNI panels against
+/// the AVX2 groups for a batch of activation rows, the AVX-VNNI dot against the AVX2 dots for one. The VNNI cases need a
+/// CPU with AVX-VNNI.
+/// </summary>
+public unsafe class SignedBlockBenchmarks
+{
+    private const int Rows = 2048, Cols = 2048, Blocks = Cols / 32;
+
+    [Params(GgmlType.Q4_0, GgmlType.Q8_0)]
+    public GgmlType Type { get; set; }
+
+    [Params(1, 8, 64)]
+    public int Batch { get; set; }
+
+    private byte* _weights;
+    private long _rowBytes;
+    private int _activationBytes;
+    private byte[] _activations = [];
+    private float[] _y = [];
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var rng = new Random(1);
+        _weights = RandomMatrix.Weights(Type, Rows, Cols, rng, out _rowBytes);
+        _activations = RandomMatrix.Activations(Type, Cols, Batch, rng, out _activationBytes);
+        _y = GC.AllocateArray<float>(Rows * Batch, pinned: true);
+    }
+
+    [GlobalCleanup]
+    public void Cleanup() => NativeMemory.AlignedFree(_weights);
+
+    [Benchmark(Baseline = true, Description = "AVX2 groups / dots")]
+    public void Avx2()
+    {
+        if (Type == GgmlType.Q4_0)
+            SignedBlockRows.MultiplyRowsAvx2<Q4_0Block>(_weights, _rowBytes, Rows, Blocks, A, _activationBytes, Batch, Y, Rows);
+        else
+            SignedBlockRows.MultiplyRowsAvx2<Q8_0Block>(_weights, _rowBytes, Rows, Blocks, A, _activationBytes, Batch, Y, Rows);
+    }
+
+    [Benchmark(Description = "AVX-VNNI panels / dot")]
+    public void Vnni()
+    {
+        if (Type == GgmlType.Q4_0)
+            Vnni<Q4_0Block>();
+        else
+            Vnni<Q8_0Block>();
+    }
+
+    private byte* A => (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_activations));
+    private float* Y => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_y));
+
+    private void Vnni<T>() where T : unmanaged, ISignedQuantBlock<T>
+    {
+        if (Batch == 1)
+            SignedBlockVnniDot.MultiplyRows<T>(_weights, _rowBytes, Rows, Blocks, A, Y);
+        else
+            SignedBlockPanels.MultiplyRows<T>(_weights, _rowBytes, Rows, Blocks, A, _activationBytes, Batch, Y, Rows);
+    }
+}
