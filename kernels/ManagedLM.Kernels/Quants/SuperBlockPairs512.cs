@@ -77,7 +77,12 @@ internal static unsafe class SuperBlockPairs512
                         int p = 0;
                         for (; p + Tile <= groupPairs; p += Tile)
                             Tile2x4<T>(u0, u1, n, group + (nint)p * nb + start, nb, accs0 + p, accs1 + p);
-                        for (; p < groupPairs; p++)
+                        if (p + 2 <= groupPairs)
+                        {
+                            Tile2x2<T>(u0, u1, n, group + (nint)p * nb + start, nb, accs0 + p, accs1 + p);
+                            p += 2;
+                        }
+                        if (p < groupPairs)
                             Tile2x1<T>(u0, u1, n, group + (nint)p * nb + start, accs0 + p, accs1 + p);
                     }
                     Store(accs0, groupPairs, first, count, y + r, yStride);
@@ -145,23 +150,26 @@ internal static unsafe class SuperBlockPairs512
         for (int i = 0; i < n; i++)
         {
             UnpackedSuperBlock* w0 = u0 + i, w1 = u1 + i;
+            byte* q0 = w0->Q, q1 = w1->Q;
+            short* sc0 = w0->ScalePairs, sc1 = w1->ScalePairs;
+            sbyte* v0 = a0[i].Qs, v1 = a1[i].Qs, v2 = a2[i].Qs, v3 = a3[i].Qs;
             Vector512<int> s00 = Vector512<int>.Zero, s01 = s00, s02 = s00, s03 = s00, s10 = s00, s11 = s00, s12 = s00, s13 = s00;
             for (int k = 0; k < 8; k++)
             {
-                Vector512<byte> q0 = Both(w0->Q + 32 * k), q1 = Both(w1->Q + 32 * k);
-                Vector512<short> scale0 = Both(w0->ScalePairs + 16 * k), scale1 = Both(w1->ScalePairs + 16 * k);
-                Vector512<sbyte> v = Avx512F.LoadVector512(a0[i].Qs + 64 * k);
-                s00 = ScaledAdd(s00, q0, v, scale0);
-                s10 = ScaledAdd(s10, q1, v, scale1);
-                v = Avx512F.LoadVector512(a1[i].Qs + 64 * k);
-                s01 = ScaledAdd(s01, q0, v, scale0);
-                s11 = ScaledAdd(s11, q1, v, scale1);
-                v = Avx512F.LoadVector512(a2[i].Qs + 64 * k);
-                s02 = ScaledAdd(s02, q0, v, scale0);
-                s12 = ScaledAdd(s12, q1, v, scale1);
-                v = Avx512F.LoadVector512(a3[i].Qs + 64 * k);
-                s03 = ScaledAdd(s03, q0, v, scale0);
-                s13 = ScaledAdd(s13, q1, v, scale1);
+                Vector512<byte> w0k = Both(q0 + 32 * k), w1k = Both(q1 + 32 * k);
+                Vector512<short> scale0 = Both(sc0 + 16 * k), scale1 = Both(sc1 + 16 * k);
+                Vector512<sbyte> v = Avx512F.LoadVector512(v0 + 64 * k);
+                s00 = ScaledAdd(s00, w0k, v, scale0);
+                s10 = ScaledAdd(s10, w1k, v, scale1);
+                v = Avx512F.LoadVector512(v1 + 64 * k);
+                s01 = ScaledAdd(s01, w0k, v, scale0);
+                s11 = ScaledAdd(s11, w1k, v, scale1);
+                v = Avx512F.LoadVector512(v2 + 64 * k);
+                s02 = ScaledAdd(s02, w0k, v, scale0);
+                s12 = ScaledAdd(s12, w1k, v, scale1);
+                v = Avx512F.LoadVector512(v3 + 64 * k);
+                s03 = ScaledAdd(s03, w0k, v, scale0);
+                s13 = ScaledAdd(s13, w1k, v, scale1);
             }
             Vector512<short> mins0 = Both(w0->Mins), mins1 = Both(w1->Mins);
             Vector512<float> d0 = Vector512.Create(w0->D), m0 = Vector512.Create(-w0->M);
@@ -179,6 +187,43 @@ internal static unsafe class SuperBlockPairs512
         accs1[0] = c10; accs1[1] = c11; accs1[2] = c12; accs1[3] = c13;
     }
 
+    // Two weight rows × two pairs.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Tile2x2<T>(UnpackedSuperBlock* u0, UnpackedSuperBlock* u1, int n, Q8KPairBlock* a, int nb,
+        Vector512<float>* accs0, Vector512<float>* accs1) where T : unmanaged, ISuperBlock<T>
+    {
+        Vector512<float> c00 = accs0[0], c01 = accs0[1], c10 = accs1[0], c11 = accs1[1];
+        Q8KPairBlock* a0 = a, a1 = a + nb;
+        for (int i = 0; i < n; i++)
+        {
+            UnpackedSuperBlock* w0 = u0 + i, w1 = u1 + i;
+            byte* q0 = w0->Q, q1 = w1->Q;
+            short* sc0 = w0->ScalePairs, sc1 = w1->ScalePairs;
+            sbyte* v0 = a0[i].Qs, v1 = a1[i].Qs;
+            Vector512<int> s00 = Vector512<int>.Zero, s01 = s00, s10 = s00, s11 = s00;
+            for (int k = 0; k < 8; k++)
+            {
+                Vector512<byte> w0k = Both(q0 + 32 * k), w1k = Both(q1 + 32 * k);
+                Vector512<short> scale0 = Both(sc0 + 16 * k), scale1 = Both(sc1 + 16 * k);
+                Vector512<sbyte> v = Avx512F.LoadVector512(v0 + 64 * k);
+                s00 = ScaledAdd(s00, w0k, v, scale0);
+                s10 = ScaledAdd(s10, w1k, v, scale1);
+                v = Avx512F.LoadVector512(v1 + 64 * k);
+                s01 = ScaledAdd(s01, w0k, v, scale0);
+                s11 = ScaledAdd(s11, w1k, v, scale1);
+            }
+            Vector512<short> mins0 = Both(w0->Mins), mins1 = Both(w1->Mins);
+            Vector512<float> d0 = Vector512.Create(w0->D), m0 = Vector512.Create(-w0->M);
+            Vector512<float> d1 = Vector512.Create(w1->D), m1 = Vector512.Create(-w1->M);
+            c00 = Finish<T>(s00, mins0, d0, m0, a0 + i, c00);
+            c01 = Finish<T>(s01, mins0, d0, m0, a1 + i, c01);
+            c10 = Finish<T>(s10, mins1, d1, m1, a0 + i, c10);
+            c11 = Finish<T>(s11, mins1, d1, m1, a1 + i, c11);
+        }
+        accs0[0] = c00; accs0[1] = c01;
+        accs1[0] = c10; accs1[1] = c11;
+    }
+
     // Two weight rows × one pair.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Tile2x1<T>(UnpackedSuperBlock* u0, UnpackedSuperBlock* u1, int n, Q8KPairBlock* a,
@@ -188,12 +233,15 @@ internal static unsafe class SuperBlockPairs512
         for (int i = 0; i < n; i++)
         {
             UnpackedSuperBlock* w0 = u0 + i, w1 = u1 + i;
+            byte* q0 = w0->Q, q1 = w1->Q;
+            short* sc0 = w0->ScalePairs, sc1 = w1->ScalePairs;
+            sbyte* v0 = a[i].Qs;
             Vector512<int> s0 = Vector512<int>.Zero, s1 = s0;
             for (int k = 0; k < 8; k++)
             {
-                Vector512<sbyte> v = Avx512F.LoadVector512(a[i].Qs + 64 * k);
-                s0 = ScaledAdd(s0, Both(w0->Q + 32 * k), v, Both(w0->ScalePairs + 16 * k));
-                s1 = ScaledAdd(s1, Both(w1->Q + 32 * k), v, Both(w1->ScalePairs + 16 * k));
+                Vector512<sbyte> v = Avx512F.LoadVector512(v0 + 64 * k);
+                s0 = ScaledAdd(s0, Both(q0 + 32 * k), v, Both(sc0 + 16 * k));
+                s1 = ScaledAdd(s1, Both(q1 + 32 * k), v, Both(sc1 + 16 * k));
             }
             c0 = Finish<T>(s0, Both(w0->Mins), Vector512.Create(w0->D), Vector512.Create(-w0->M), a + i, c0);
             c1 = Finish<T>(s1, Both(w1->Mins), Vector512.Create(w1->D), Vector512.Create(-w1->M), a + i, c1);
