@@ -202,6 +202,30 @@ internal static unsafe class SuperBlockPairs512
         s13 = ScaledAdd(s13, w1, v, scale1);
     }
 
+    // Vector k of two weight rows against two pairs.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Step2(byte* q0, byte* q1, short* sc0, short* sc1, sbyte* v0, sbyte* v1, int k,
+        ref Vector512<int> s00, ref Vector512<int> s01, ref Vector512<int> s10, ref Vector512<int> s11)
+    {
+        Vector512<byte> w0 = Both(q0 + 32 * k), w1 = Both(q1 + 32 * k);
+        Vector512<short> scale0 = Both(sc0 + 16 * k), scale1 = Both(sc1 + 16 * k);
+        Vector512<sbyte> v = Avx512F.LoadVector512(v0 + 64 * k);
+        s00 = ScaledAdd(s00, w0, v, scale0);
+        s10 = ScaledAdd(s10, w1, v, scale1);
+        v = Avx512F.LoadVector512(v1 + 64 * k);
+        s01 = ScaledAdd(s01, w0, v, scale0);
+        s11 = ScaledAdd(s11, w1, v, scale1);
+    }
+
+    // Vector k of two weight rows against one pair.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Step1(byte* q0, byte* q1, short* sc0, short* sc1, sbyte* v0, int k, ref Vector512<int> s0, ref Vector512<int> s1)
+    {
+        Vector512<sbyte> v = Avx512F.LoadVector512(v0 + 64 * k);
+        s0 = ScaledAdd(s0, Both(q0 + 32 * k), v, Both(sc0 + 16 * k));
+        s1 = ScaledAdd(s1, Both(q1 + 32 * k), v, Both(sc1 + 16 * k));
+    }
+
     // Two weight rows × two pairs.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Tile2x2<T>(UnpackedSuperBlock* u0, UnpackedSuperBlock* u1, int n, Q8KPairBlock* a, int nb,
@@ -215,18 +239,16 @@ internal static unsafe class SuperBlockPairs512
             byte* q0 = w0->Q, q1 = w1->Q;
             short* sc0 = w0->ScalePairs, sc1 = w1->ScalePairs;
             sbyte* v0 = a0[i].Qs, v1 = a1[i].Qs;
-            Vector512<int> s00 = Vector512<int>.Zero, s01 = s00, s10 = s00, s11 = s00;
-            for (int k = 0; k < 8; k++)
-            {
-                Vector512<byte> w0k = Both(q0 + 32 * k), w1k = Both(q1 + 32 * k);
-                Vector512<short> scale0 = Both(sc0 + 16 * k), scale1 = Both(sc1 + 16 * k);
-                Vector512<sbyte> v = Avx512F.LoadVector512(v0 + 64 * k);
-                s00 = ScaledAdd(s00, w0k, v, scale0);
-                s10 = ScaledAdd(s10, w1k, v, scale1);
-                v = Avx512F.LoadVector512(v1 + 64 * k);
-                s01 = ScaledAdd(s01, w0k, v, scale0);
-                s11 = ScaledAdd(s11, w1k, v, scale1);
-            }
+            Vector512<int> s00, s01, s10, s11;
+            s00 = s01 = s10 = s11 = Vector512<int>.Zero;
+            Step2(q0, q1, sc0, sc1, v0, v1, 0, ref s00, ref s01, ref s10, ref s11);
+            Step2(q0, q1, sc0, sc1, v0, v1, 1, ref s00, ref s01, ref s10, ref s11);
+            Step2(q0, q1, sc0, sc1, v0, v1, 2, ref s00, ref s01, ref s10, ref s11);
+            Step2(q0, q1, sc0, sc1, v0, v1, 3, ref s00, ref s01, ref s10, ref s11);
+            Step2(q0, q1, sc0, sc1, v0, v1, 4, ref s00, ref s01, ref s10, ref s11);
+            Step2(q0, q1, sc0, sc1, v0, v1, 5, ref s00, ref s01, ref s10, ref s11);
+            Step2(q0, q1, sc0, sc1, v0, v1, 6, ref s00, ref s01, ref s10, ref s11);
+            Step2(q0, q1, sc0, sc1, v0, v1, 7, ref s00, ref s01, ref s10, ref s11);
             Vector512<short> mins0 = Both(w0->Mins), mins1 = Both(w1->Mins);
             Vector512<float> d0 = Vector512.Create(w0->D), m0 = Vector512.Create(-w0->M);
             Vector512<float> d1 = Vector512.Create(w1->D), m1 = Vector512.Create(-w1->M);
@@ -252,12 +274,14 @@ internal static unsafe class SuperBlockPairs512
             short* sc0 = w0->ScalePairs, sc1 = w1->ScalePairs;
             sbyte* v0 = a[i].Qs;
             Vector512<int> s0 = Vector512<int>.Zero, s1 = s0;
-            for (int k = 0; k < 8; k++)
-            {
-                Vector512<sbyte> v = Avx512F.LoadVector512(v0 + 64 * k);
-                s0 = ScaledAdd(s0, Both(q0 + 32 * k), v, Both(sc0 + 16 * k));
-                s1 = ScaledAdd(s1, Both(q1 + 32 * k), v, Both(sc1 + 16 * k));
-            }
+            Step1(q0, q1, sc0, sc1, v0, 0, ref s0, ref s1);
+            Step1(q0, q1, sc0, sc1, v0, 1, ref s0, ref s1);
+            Step1(q0, q1, sc0, sc1, v0, 2, ref s0, ref s1);
+            Step1(q0, q1, sc0, sc1, v0, 3, ref s0, ref s1);
+            Step1(q0, q1, sc0, sc1, v0, 4, ref s0, ref s1);
+            Step1(q0, q1, sc0, sc1, v0, 5, ref s0, ref s1);
+            Step1(q0, q1, sc0, sc1, v0, 6, ref s0, ref s1);
+            Step1(q0, q1, sc0, sc1, v0, 7, ref s0, ref s1);
             c0 = Finish<T>(s0, Both(w0->Mins), Vector512.Create(w0->D), Vector512.Create(-w0->M), a + i, c0);
             c1 = Finish<T>(s1, Both(w1->Mins), Vector512.Create(w1->D), Vector512.Create(-w1->M), a + i, c1);
         }
