@@ -186,20 +186,11 @@ internal static unsafe class SuperBlockPairs512
         ref Vector512<int> s00, ref Vector512<int> s01, ref Vector512<int> s02, ref Vector512<int> s03,
         ref Vector512<int> s10, ref Vector512<int> s11, ref Vector512<int> s12, ref Vector512<int> s13)
     {
-        Vector512<byte> w0 = Both(q0 + 32 * k), w1 = Both(q1 + 32 * k);
-        Vector512<short> scale0 = Both(sc0 + 16 * k), scale1 = Both(sc1 + 16 * k);
-        Vector512<sbyte> v = Avx512F.LoadVector512(v0 + 64 * k);
-        s00 = ScaledAdd(s00, w0, v, scale0);
-        s10 = ScaledAdd(s10, w1, v, scale1);
-        v = Avx512F.LoadVector512(v1 + 64 * k);
-        s01 = ScaledAdd(s01, w0, v, scale0);
-        s11 = ScaledAdd(s11, w1, v, scale1);
-        v = Avx512F.LoadVector512(v2 + 64 * k);
-        s02 = ScaledAdd(s02, w0, v, scale0);
-        s12 = ScaledAdd(s12, w1, v, scale1);
-        v = Avx512F.LoadVector512(v3 + 64 * k);
-        s03 = ScaledAdd(s03, w0, v, scale0);
-        s13 = ScaledAdd(s13, w1, v, scale1);
+        var w = new RowPairVector(q0, q1, sc0, sc1, k);
+        w.Step(v0 + 64 * k, ref s00, ref s10);
+        w.Step(v1 + 64 * k, ref s01, ref s11);
+        w.Step(v2 + 64 * k, ref s02, ref s12);
+        w.Step(v3 + 64 * k, ref s03, ref s13);
     }
 
     // Vector k of two weight rows against two pairs.
@@ -207,23 +198,31 @@ internal static unsafe class SuperBlockPairs512
     private static void Step2(byte* q0, byte* q1, short* sc0, short* sc1, sbyte* v0, sbyte* v1, int k,
         ref Vector512<int> s00, ref Vector512<int> s01, ref Vector512<int> s10, ref Vector512<int> s11)
     {
-        Vector512<byte> w0 = Both(q0 + 32 * k), w1 = Both(q1 + 32 * k);
-        Vector512<short> scale0 = Both(sc0 + 16 * k), scale1 = Both(sc1 + 16 * k);
-        Vector512<sbyte> v = Avx512F.LoadVector512(v0 + 64 * k);
-        s00 = ScaledAdd(s00, w0, v, scale0);
-        s10 = ScaledAdd(s10, w1, v, scale1);
-        v = Avx512F.LoadVector512(v1 + 64 * k);
-        s01 = ScaledAdd(s01, w0, v, scale0);
-        s11 = ScaledAdd(s11, w1, v, scale1);
+        var w = new RowPairVector(q0, q1, sc0, sc1, k);
+        w.Step(v0 + 64 * k, ref s00, ref s10);
+        w.Step(v1 + 64 * k, ref s01, ref s11);
     }
 
     // Vector k of two weight rows against one pair.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Step1(byte* q0, byte* q1, short* sc0, short* sc1, sbyte* v0, int k, ref Vector512<int> s0, ref Vector512<int> s1)
+    private static void Step1(byte* q0, byte* q1, short* sc0, short* sc1, sbyte* v0, int k, ref Vector512<int> s0, ref Vector512<int> s1) =>
+        new RowPairVector(q0, q1, sc0, sc1, k).Step(v0 + 64 * k, ref s0, ref s1);
+
+    // Vector k (levels and scale pairs, in both halves) of two unpacked weight rows.
+    [method: MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private readonly struct RowPairVector(byte* q0, byte* q1, short* sc0, short* sc1, int k)
     {
-        Vector512<sbyte> v = Avx512F.LoadVector512(v0 + 64 * k);
-        s0 = ScaledAdd(s0, Both(q0 + 32 * k), v, Both(sc0 + 16 * k));
-        s1 = ScaledAdd(s1, Both(q1 + 32 * k), v, Both(sc1 + 16 * k));
+        private readonly Vector512<byte> _w0 = Both(q0 + 32 * k), _w1 = Both(q1 + 32 * k);
+        private readonly Vector512<short> _scale0 = Both(sc0 + 16 * k), _scale1 = Both(sc1 + 16 * k);
+
+        // Both rows against one pair's vector at a.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Step(sbyte* a, ref Vector512<int> s0, ref Vector512<int> s1)
+        {
+            Vector512<sbyte> v = Avx512F.LoadVector512(a);
+            s0 = ScaledAdd(s0, _w0, v, _scale0);
+            s1 = ScaledAdd(s1, _w1, v, _scale1);
+        }
     }
 
     // Two weight rows × two pairs.
