@@ -21,10 +21,13 @@ internal unsafe struct Q8KPairBlock
 }
 
 /// <summary>
-/// K-quant rows × Q8_K activation rows with AVX-512, two activation rows per 512-bit vector: the eight lanes of each row
-/// are computed in one half, so a block needs no fold of 512-bit lanes and its float steps (conversion, D·dy, the fused
-/// multiply-adds) serve two rows per instruction. The same integers and float operations as <see cref="SuperBlockDot"/>
-/// per row, so every row's result is bit-identical to its single-row dot.
+/// K-quant rows × Q8_K activation rows with AVX-512, in register tiles of two weight rows × four pairs of activation rows.
+/// The activation rows are interleaved in pairs once per call, so one 512-bit vector carries two rows and each row's eight
+/// lanes stay in one half: a block needs no fold of 512-bit lanes, its float steps (conversion, D·dy, the fused
+/// multiply-adds) serve two rows per instruction, each weight vector (a 256-bit broadcast) feeds four pairs and each
+/// activation vector two weight rows. The same integers and float operations as <see cref="SuperBlockDot"/> per row, so
+/// every result is bit-identical to the single-row dot. Measured on an Intel Xeon with AVX-512 (one thread, 2048×5632,
+/// thread CPU time): Q4_K 135 GOP/s at batch 64 and 97 at batch 8, against 77 and 68 one weight row at a time.
 /// </summary>
 [SkipLocalsInit] // the scratch below is written before it is read
 internal static unsafe class SuperBlockPairs512
@@ -34,7 +37,10 @@ internal static unsafe class SuperBlockPairs512
     private const int Group = 32; // activation pairs (64 rows) per pass over a weight row
     private const int RowChunk = 64; // weight rows per chunk
 
-    [ThreadStatic] private static Q8KPairBlock[]? t_pairs; // pinned; grows, never shrinks
+    // Pinned; grows to the largest batch a thread has seen, never shrinks, so a steady batch size allocates nothing.
+    [ThreadStatic]
+    [ThreadSafeStatic("one scratch per thread: each call interleaves its activations into its own thread's buffer")]
+    private static Q8KPairBlock[]? t_pairs;
 
     /// <summary>AVX-512 F, BW and DQ (vbroadcasti32x8); a constant in optimized code.</summary>
     public static bool Supported => CpuFeatures.Avx512 && Avx512DQ.IsSupported;
