@@ -99,7 +99,10 @@ internal static unsafe class SuperBlockDot
         return LegacyDot.Combine8(new ReadOnlySpan<float>(acc, 8));
     }
 
-    /// <summary>Rows × activation rows (see <see cref="IQuantBlock{TSelf}.MultiplyRows"/>): one row at a time through <see cref="Many{T}"/>.</summary>
+    /// <summary>
+    /// Rows × activation rows (see <see cref="IQuantBlock{TSelf}.MultiplyRows"/>): with AVX-512 through
+    /// <see cref="SuperBlockPairs512"/>'s register tiles, else one row at a time through <see cref="Many{T}"/>.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void MultiplyRows<T>(byte* rows, long rowBytes, int rowCount, int nb, byte* activations, int stride, int count, float* y, int yStride)
         where T : unmanaged, ISuperBlock<T>
@@ -110,6 +113,11 @@ internal static unsafe class SuperBlockDot
             for (int r = 0; r < rowCount; r++)
                 for (int b = 0; b < count; b++)
                     y[b * yStride + r] = Dot((T*)(rows + r * rowBytes), (Q8KBlock*)(activations + (nint)b * stride), nb);
+            return;
+        }
+        if (SuperBlockPairs512.Supported)
+        {
+            SuperBlockPairs512.MultiplyRows<T>(rows, rowBytes, rowCount, nb, activations, stride, count, y, yStride);
             return;
         }
         for (int r = 0; r < rowCount; r++)

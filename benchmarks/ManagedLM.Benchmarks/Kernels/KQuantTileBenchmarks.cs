@@ -1,0 +1,91 @@
+using System.Runtime.InteropServices;
+using BenchmarkDotNet.Attributes;
+using ManagedLM.Kernels;
+using ManagedLM.Kernels.Quants;
+
+namespace ManagedLM.Benchmarks.Kernels;
+
+/// <summary>
+/// A TinyLlama-shape K-quant matrix (2048 rows × 5632 columns, one thread) against a batch of Q8_K activation rows: the
+/// AVX-512 register tiles (<see cref="SuperBlockPairs512"/>: two weight rows × pairs of activation rows) against one weight
+/// row at a time over four activation rows (<see cref="SuperBlockDot.Many{T}"/>, the path before them and the AVX2 path).
+/// Batch 8 is a batched decode step, 64 a prompt chunk.
+/// </summary>
+public unsafe class KQuantTileBenchmarks
+{
+    private const int Rows = 2048, Cols = 5632, Nb = Cols / 256;
+
+    [Params(GgmlType.Q4_K, GgmlType.Q6_K)]
+    public GgmlType Type { get; set; }
+
+    [Params(8, 64)]
+    public int Batch { get; set; }
+
+    private byte* _weights;
+    private long _rowBytes;
+    private int _stride;
+    private byte* _activations;
+    private float* _y;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var rng = new Random(1);
+        _rowBytes = GgmlTypes.RowBytes(Type, Cols);
+        _weights = (byte*)NativeMemory.AlignedAlloc((nuint)(_rowBytes * Rows), 64);
+        float[] row = new float[Cols];
+        for (int r = 0; r < Rows; r++)
+        {
+            Fill(row, rng);
+            Quantize.Row(Type, row, new Span<byte>(_weights + r * _rowBytes, (int)_rowBytes));
+        }
+        _stride = MatVec.ActivationBytes(Type, Cols);
+        _activations = (byte*)NativeMemory.AlignedAlloc((nuint)(_stride * Batch), 64);
+        for (int b = 0; b < Batch; b++)
+        {
+            Fill(row, rng);
+            MatVec.PrepareActivation(Type, row, new Span<byte>(_activations + b * _stride, _stride));
+        }
+        _y = (float*)NativeMemory.AlignedAlloc((nuint)(sizeof(float) * Rows * Batch), 64);
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        NativeMemory.AlignedFree(_weights);
+        NativeMemory.AlignedFree(_activations);
+        NativeMemory.AlignedFree(_y);
+    }
+
+    [Benchmark(Baseline = true, Description = "one row × 4 activations")]
+    public void RowAtATime()
+    {
+        if (Type == GgmlType.Q4_K)
+            RowAtATime<Q4KBlock>();
+        else
+            RowAtATime<Q6KBlock>();
+    }
+
+    [Benchmark(Description = "2 rows × 4 pairs, 512-bit")]
+    public void Tiles()
+    {
+        if (!SuperBlockPairs512.Supported)
+            return;
+        if (Type == GgmlType.Q4_K)
+            SuperBlockPairs512.MultiplyRows<Q4KBlock>(_weights, _rowBytes, Rows, Nb, _activations, _stride, Batch, _y, Rows);
+        else
+            SuperBlockPairs512.MultiplyRows<Q6KBlock>(_weights, _rowBytes, Rows, Nb, _activations, _stride, Batch, _y, Rows);
+    }
+
+    private void RowAtATime<T>() where T : unmanaged, ISuperBlock<T>
+    {
+        for (int r = 0; r < Rows; r++)
+            SuperBlockDot.Many((T*)(_weights + r * _rowBytes), Nb, _activations, _stride, Batch, _y + r, Rows);
+    }
+
+    private static void Fill(float[] row, Random rng)
+    {
+        for (int i = 0; i < row.Length; i++)
+            row[i] = (float)(rng.NextDouble() * 2 - 1) * 0.05f;
+    }
+}
