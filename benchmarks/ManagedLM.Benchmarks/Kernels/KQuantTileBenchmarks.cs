@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using BenchmarkDotNet.Attributes;
 using ManagedLM.Kernels;
@@ -24,6 +25,7 @@ public unsafe class KQuantTileBenchmarks
     private byte* _weights;
     private long _rowBytes;
     private int _stride;
+    private byte[] _activationArray = [];   // pinned
     private byte* _activations;
     private float* _y;
 
@@ -31,21 +33,9 @@ public unsafe class KQuantTileBenchmarks
     public void Setup()
     {
         var rng = new Random(1);
-        _rowBytes = GgmlTypes.RowBytes(Type, Cols);
-        _weights = (byte*)NativeMemory.AlignedAlloc((nuint)(_rowBytes * Rows), 64);
-        float[] row = new float[Cols];
-        for (int r = 0; r < Rows; r++)
-        {
-            Fill(row, rng);
-            Quantize.Row(Type, row, new Span<byte>(_weights + r * _rowBytes, (int)_rowBytes));
-        }
-        _stride = MatVec.ActivationBytes(Type, Cols);
-        _activations = (byte*)NativeMemory.AlignedAlloc((nuint)(_stride * Batch), 64);
-        for (int b = 0; b < Batch; b++)
-        {
-            Fill(row, rng);
-            MatVec.PrepareActivation(Type, row, new Span<byte>(_activations + b * _stride, _stride));
-        }
+        _weights = RandomMatrix.Weights(Type, Rows, Cols, rng, out _rowBytes);
+        _activationArray = RandomMatrix.Activations(Type, Cols, Batch, rng, out _stride);
+        _activations = (byte*)Unsafe.AsPointer(ref _activationArray[0]);
         _y = (float*)NativeMemory.AlignedAlloc((nuint)(sizeof(float) * Rows * Batch), 64);
     }
 
@@ -53,7 +43,6 @@ public unsafe class KQuantTileBenchmarks
     public void Cleanup()
     {
         NativeMemory.AlignedFree(_weights);
-        NativeMemory.AlignedFree(_activations);
         NativeMemory.AlignedFree(_y);
     }
 
@@ -81,11 +70,5 @@ public unsafe class KQuantTileBenchmarks
     {
         for (int r = 0; r < Rows; r++)
             SuperBlockDot.Many((T*)(_weights + r * _rowBytes), Nb, _activations, _stride, Batch, _y + r, Rows);
-    }
-
-    private static void Fill(float[] row, Random rng)
-    {
-        for (int i = 0; i < row.Length; i++)
-            row[i] = (float)(rng.NextDouble() * 2 - 1) * 0.05f;
     }
 }
