@@ -45,6 +45,17 @@ internal static class GbnfText
         return sb.Append(']').ToString();
     }
 
+    /// <summary>
+    /// A GBNF negated character class: any character but '"', '\\', control characters, DEL and the code points of
+    /// <paramref name="excluded"/> — the characters a JSON string may hold unescaped, less those.
+    /// </summary>
+    public static string RawCharClassExcept(IEnumerable<int> excluded)
+    {
+        var sb = new StringBuilder("[^\"\\\\\\x00-\\x1F\\x7F");
+        foreach (var c in excluded.Order()) AppendClassChar(sb, c);
+        return sb.Append(']').ToString();
+    }
+
     static void AppendClassChar(StringBuilder sb, int c)
     {
         if (c < 0x80 && (char.IsAsciiLetterOrDigit((char)c) || " !#$%&'()*+,./:;<=>?@_`{|}~\"".Contains((char)c)))

@@ -32,7 +32,7 @@ internal static class JsonSchemaAllOf
     public static JsonElement Merge(JsonSchemaConverter converter, JsonElement schema, string path)
     {
         var parts = new List<(JsonObject Part, string Path)>();
-        Flatten(converter, schema, path, parts, []);
+        Flatten(converter, schema, path, parts, [], 0);
         // An alternative in one part: the allOf of the other parts with each alternative in turn.
         for (int i = 0; i < parts.Count; i++)
         {
@@ -61,31 +61,33 @@ internal static class JsonSchemaAllOf
         return JsonSerializer.SerializeToElement(merged);
     }
 
-    static void Flatten(JsonSchemaConverter converter, JsonElement schema, string path, List<(JsonObject, string)> parts, HashSet<string> refs)
+    static void Flatten(JsonSchemaConverter converter, JsonElement schema, string path, List<(JsonObject, string)> parts, HashSet<string> refs, int depth)
     {
         if (parts.Count > MaxParts) throw JsonSchemaConverter.Error(path, $"allOf with more than {MaxParts} parts");
+        if (depth > JsonSchemaGrammar.MaxDepth) throw JsonSchemaConverter.Error(path, $"allOf and $ref nested deeper than {JsonSchemaGrammar.MaxDepth}");
         if (schema.ValueKind == JsonValueKind.True) return;
         if (schema.ValueKind == JsonValueKind.False) throw JsonSchemaConverter.Error(path, "schema false admits no value");
         if (schema.ValueKind != JsonValueKind.Object) throw JsonSchemaConverter.Error(path, "a schema must be an object or a boolean");
-        var own = new JsonObject();
-        foreach (var property in schema.EnumerateObject())
-            if (!Dropped.Contains(property.Name) && !property.Name.StartsWith("x-", StringComparison.Ordinal))
-                own[property.Name] = JsonNode.Parse(property.Value.GetRawText());
-        if (own.Count > 0) parts.Add((own, path));
+        // A $ref's target first: the keywords beside it refine it.
         if (schema.TryGetProperty("$ref", out var reference))
         {
             var refPath = JsonSchemaConverter.Pointer(path, "$ref");
             var target = reference.ValueKind == JsonValueKind.String ? reference.GetString()! : throw JsonSchemaConverter.Error(refPath, "must be a string");
             if (!refs.Add(target)) throw JsonSchemaConverter.Error(refPath, $"$ref '{target}' includes itself through allOf");
-            Flatten(converter, converter.Resolve(target, refPath), target, parts, refs);
+            Flatten(converter, converter.Resolve(target, refPath), target, parts, refs, depth + 1);
             refs.Remove(target);
         }
+        var own = new JsonObject();
+        foreach (var property in schema.EnumerateObject())
+            if (!Dropped.Contains(property.Name) && !property.Name.StartsWith("x-", StringComparison.Ordinal))
+                own[property.Name] = JsonNode.Parse(property.Value.GetRawText());
+        if (own.Count > 0) parts.Add((own, path));
         if (schema.TryGetProperty("allOf", out var allOf))
         {
             var allOfPath = JsonSchemaConverter.Pointer(path, "allOf");
             if (allOf.ValueKind != JsonValueKind.Array || allOf.GetArrayLength() == 0) throw JsonSchemaConverter.Error(allOfPath, "must be a non-empty array of schemas");
             int i = 0;
-            foreach (var item in allOf.EnumerateArray()) Flatten(converter, item, JsonSchemaConverter.Pointer(allOfPath, i++), parts, refs);
+            foreach (var item in allOf.EnumerateArray()) Flatten(converter, item, JsonSchemaConverter.Pointer(allOfPath, i++), parts, refs, depth + 1);
         }
     }
 

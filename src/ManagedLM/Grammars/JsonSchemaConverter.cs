@@ -14,6 +14,8 @@ internal sealed class JsonSchemaConverter
     const string Quote = "\"\\\"\"";
     // Bounds the work of distributing anyOf over allOf, which can multiply branches.
     const int MaxVisits = 20_000;
+    // Names an additional property must not spell nest one group per character in the grammar.
+    const int MaxExcludedKeyLength = 256;
 
     static readonly HashSet<string> Annotations =
     [
@@ -38,6 +40,7 @@ internal sealed class JsonSchemaConverter
     readonly JsonElement _root;
     readonly Dictionary<string, string?> _rules = new(StringComparer.Ordinal);
     readonly List<string> _order = [];
+    readonly Dictionary<string, string> _ruleByBody = new(StringComparer.Ordinal);
     readonly Dictionary<string, string> _refRules = new(StringComparer.Ordinal);
     readonly Dictionary<string, List<(string Rule, string Path)>> _leadingRefs = new(StringComparer.Ordinal);
     int _length;
@@ -67,6 +70,7 @@ internal sealed class JsonSchemaConverter
 
     string AddRule(string name, string body)
     {
+        if (_ruleByBody.TryGetValue(body, out var same)) return same;
         string key = RuleName(name);
         for (int i = 1; _rules.TryGetValue(key, out var existing); i++)
         {
@@ -90,6 +94,7 @@ internal sealed class JsonSchemaConverter
     {
         if (!_rules.ContainsKey(key)) _order.Add(key);
         _rules[key] = body;
+        _ruleByBody.TryAdd(body, key);
         _length += key.Length + body.Length + 6;
         if (_length > JsonSchemaGrammar.MaxGrammarLength)
             throw Error("#", $"the grammar would exceed {JsonSchemaGrammar.MaxGrammarLength} characters");
@@ -240,7 +245,7 @@ internal sealed class JsonSchemaConverter
             stack.RemoveAt(stack.Count - 1);
             state[rule] = 2;
         }
-        foreach (var rule in _leadingRefs.Keys.ToList())
+        foreach (var rule in _leadingRefs.Keys.Order(StringComparer.Ordinal).Prepend("root"))
             if (state.GetValueOrDefault(rule) == 0) Walk(rule);
     }
 
@@ -362,7 +367,7 @@ internal sealed class JsonSchemaConverter
                 : Visit(additional, Pointer(path, "additionalProperties"), name + "-additional", depth + 1, null);
             var key = properties.Count == 0
                 ? Primitive("string")
-                : AddRule(name + "-additional-key", Quote + " " + KeyNotIn(properties.Select(p => p.Key)) + " " + Quote + " space");
+                : AddRule(name + "-additional-key", Quote + " " + KeyNotIn(properties.Select(p => p.Key), Pointer(path, "additionalProperties")) + " " + Quote + " space");
             optionalKvs.Add(("additional", AddRule(name + "-additional-kv", key + " \":\" space " + value), true));
         }
 
@@ -391,12 +396,14 @@ internal sealed class JsonSchemaConverter
     /// The characters of a property name that is none of <paramref name="keys"/>, written without escapes (so that no
     /// escaped spelling of a declared name slips through).
     /// </summary>
-    string KeyNotIn(IEnumerable<string> keys)
+    string KeyNotIn(IEnumerable<string> keys, string path)
     {
         var root = new KeyTrie();
         foreach (var key in keys)
         {
             if (key.EnumerateRunes().Any(r => !IsRaw(r.Value))) continue; // never spelled by raw characters
+            if (key.Length > MaxExcludedKeyLength)
+                throw Error(path, $"property name longer than {MaxExcludedKeyLength} characters beside additionalProperties");
             var node = root;
             foreach (var rune in key.EnumerateRunes())
             {
@@ -411,8 +418,7 @@ internal sealed class JsonSchemaConverter
             var alternatives = new List<string>();
             foreach (var (c, child) in node.Children.OrderBy(kv => kv.Key))
                 alternatives.Add(GbnfText.Literal(char.ConvertFromUtf32(c)) + " " + NotIn(child));
-            var others = GbnfText.Intersect(GbnfText.RawJsonStringChars, GbnfText.Complement(node.Children.Keys.Select(c => (c, c))));
-            if (others.Count > 0) alternatives.Add(GbnfText.CharClass(others) + " " + rawChar + "*");
+            alternatives.Add(GbnfText.RawCharClassExcept(node.Children.Keys) + " " + rawChar + "*");
             var choice = "(" + string.Join(" | ", alternatives) + ")";
             return node.IsKey ? choice : choice + "?";
         }

@@ -44,5 +44,16 @@ public static class JsonSchemaGrammar
 
     /// <summary>GBNF text for the JSON Schema <paramref name="schema"/>.</summary>
     /// <exception cref="JsonSchemaException">The schema is invalid or unsupported.</exception>
-    public static string ToGbnf(JsonElement schema) => JsonSchemaConverter.Convert(schema);
+    public static string ToGbnf(JsonElement schema)
+    {
+        try
+        {
+            return JsonSchemaConverter.Convert(schema);
+        }
+        catch (JsonException e)
+        {
+            // Re-reading a part of the schema (allOf merging) went past System.Text.Json's own depth limit.
+            throw new JsonSchemaException("#", $"not valid JSON: {e.Message}");
+        }
+    }
 }

@@ -14,9 +14,9 @@ internal static class JsonSchemaPrimitives
         ["boolean"] = ("(\"true\" | \"false\") space", ["space"]),
         ["null"] = ("\"null\" space", ["space"]),
         // A JSON string character: raw, or escaped; \u escapes name no surrogate, so every string is valid Unicode.
-        ["char"] = (GbnfText.CharClass(GbnfText.RawJsonStringChars) +
+        ["char"] = (GbnfText.RawCharClassExcept([]) +
             " | \"\\\\\" ([\"\\\\/bfnrt] | \"u\" ([0-9a-cA-CeEfF] " + Hex + "{3} | [dD] [0-7] " + Hex + "{2}))", []),
-        ["raw-char"] = (GbnfText.CharClass(GbnfText.RawJsonStringChars), []),
+        ["raw-char"] = (GbnfText.RawCharClassExcept([]), []),
         ["string"] = ("\"\\\"\" char* \"\\\"\" space", ["char", "space"]),
         ["integral-part"] = ("[0] | [1-9] [0-9]{0,15}", []),
         ["decimal-part"] = ("[0-9]{1,16}", []),

@@ -100,6 +100,15 @@ internal static class NumberRangeGrammar
         bool emptyAllowed = minLength == 0 && lo is null && (hi is null || hi.Length > 0 || hiInclusive);
         if (maxLength == 0) return emptyAllowed ? "" : null;
         if (lo is null && hi is null) return Repeat("[0-9]", minLength, maxLength);
+        // Above zero: some digit is not 0; one flat alternative per count of leading zeros.
+        if (lo is { Length: 0 } && hi is null)
+        {
+            var nonZero = Enumerable.Range(0, maxLength).Select(zeros =>
+                Sequence(zeros == 0 ? "" : "\"" + new string('0', zeros) + "\"", Sequence("[1-9]", Repeat("[0-9]", 0, maxLength - 1 - zeros))));
+            return "(" + string.Join(" | ", nonZero) + ")";
+        }
+        // At most zero: zeros only.
+        if (lo is null && hi is { Length: 0 } && hiInclusive) return Repeat("\"0\"", minLength, maxLength);
 
         int loDigit = lo is null ? -1 : lo.Length > 0 ? lo[0] - '0' : 0;
         int hiDigit = hi is null ? 10 : hi.Length > 0 ? hi[0] - '0' : 0;

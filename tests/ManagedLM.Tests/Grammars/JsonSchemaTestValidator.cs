@@ -48,8 +48,12 @@ internal static class JsonSchemaTestValidator
                 "additionalProperties" => v.ValueKind != JsonValueKind.Object || v.EnumerateObject().All(p =>
                     (s.TryGetProperty("properties", out var ps) && ps.TryGetProperty(p.Name, out _)) || Valid(k, p.Value, root)),
                 "prefixItems" => v.ValueKind != JsonValueKind.Array || k.EnumerateArray().Zip(v.EnumerateArray()).All(pair => Valid(pair.First, pair.Second, root)),
+                "items" when k.ValueKind == JsonValueKind.Array =>
+                    v.ValueKind != JsonValueKind.Array || k.EnumerateArray().Zip(v.EnumerateArray()).All(pair => Valid(pair.First, pair.Second, root)),
                 "items" => v.ValueKind != JsonValueKind.Array || v.EnumerateArray()
                     .Skip(s.TryGetProperty("prefixItems", out var prefix) ? prefix.GetArrayLength() : 0).All(item => Valid(k, item, root)),
+                "additionalItems" => v.ValueKind != JsonValueKind.Array || !s.TryGetProperty("items", out var positional)
+                    || positional.ValueKind != JsonValueKind.Array || v.EnumerateArray().Skip(positional.GetArrayLength()).All(item => Valid(k, item, root)),
                 "minItems" => v.ValueKind != JsonValueKind.Array || v.GetArrayLength() >= k.GetInt32(),
                 "maxItems" => v.ValueKind != JsonValueKind.Array || v.GetArrayLength() <= k.GetInt32(),
                 "minLength" => v.ValueKind != JsonValueKind.String || v.GetString()!.EnumerateRunes().Count() >= k.GetInt32(),
