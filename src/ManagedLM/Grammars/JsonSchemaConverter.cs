@@ -162,12 +162,12 @@ internal sealed class JsonSchemaConverter
         var types = Types(schema, path);
         if (types.Count == 0) return Primitive("value");
         if (types.Count == 1) return VisitTyped(schema, types[0], path, name, depth);
-        return string.Join(" | ", types.Select(type => Visit(schema, path, name + "-" + type, depth + 1, leading, type)).Distinct());
+        // A typed value consumes input before any $ref inside it, so no leading rule is passed on.
+        return string.Join(" | ", types.Select(type => VisitTypedRule(schema, type, path, name + "-" + type, depth + 1)).Distinct());
     }
 
-    string Visit(JsonElement schema, string path, string name, int depth, string? leading, string type)
+    string VisitTypedRule(JsonElement schema, string type, string path, string name, int depth)
     {
-        _ = leading; // a typed value always consumes input first
         var body = VisitTyped(schema, type, path, name, depth);
         return IsRuleName(body) ? body : AddRule(name, body);
     }
@@ -532,7 +532,7 @@ internal sealed class JsonSchemaConverter
                 throw Error(patternPath, "pattern together with minLength, maxLength or format is not supported");
             if (pattern.ValueKind != JsonValueKind.String) throw Error(patternPath, "must be a string");
             var expression = RegexGrammar.ToGbnf(pattern.GetString()!, patternPath, Primitive("char"), JsonSchemaGrammar.MaxRepetition);
-            return $"{Quote} {expression} {Quote} space";
+            return expression.Length == 0 ? $"{Quote} {Quote} space" : $"{Quote} {expression} {Quote} space";
         }
         if (schema.TryGetProperty("format", out var format))
         {

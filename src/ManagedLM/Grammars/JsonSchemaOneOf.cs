@@ -17,27 +17,30 @@ internal static class JsonSchemaOneOf
         var resolved = branches.Select((b, i) => Follow(converter, b, JsonSchemaConverter.Pointer(path, i))).ToList();
         for (int i = 0; i < resolved.Count; i++)
             for (int j = i + 1; j < resolved.Count; j++)
-                if (!Exclusive(converter, resolved[i], resolved[j]))
+                if (!Exclusive(converter, resolved[i], resolved[j], JsonSchemaConverter.Pointer(path, i), JsonSchemaConverter.Pointer(path, j)))
                     throw JsonSchemaConverter.Error(path,
                         $"oneOf branches {i} and {j} may both match the same value; use anyOf, or tell them apart by type or by a required property with a const");
     }
 
-    /// <summary>The schema a branch stands for once plain $ref chains are followed.</summary>
+    /// <summary>The schema a branch stands for once plain $ref chains are followed and allOf merged.</summary>
     static JsonElement Follow(JsonSchemaConverter converter, JsonElement schema, string path)
     {
-        for (int hops = 0; hops < MaxRefHops; hops++)
+        for (int hops = 0; hops < MaxRefHops && schema.ValueKind == JsonValueKind.Object; hops++)
         {
-            if (schema.ValueKind != JsonValueKind.Object || !schema.TryGetProperty("$ref", out var reference)
-                || reference.ValueKind != JsonValueKind.String || schema.EnumerateObject().Count() != 1) return schema;
-            schema = converter.Resolve(reference.GetString()!, path);
+            bool hasRef = schema.TryGetProperty("$ref", out var reference);
+            if (hasRef && reference.ValueKind == JsonValueKind.String && schema.EnumerateObject().Count() == 1)
+                schema = converter.Resolve(reference.GetString()!, path);
+            else if (hasRef || schema.TryGetProperty("allOf", out _))
+                return JsonSchemaAllOf.Merge(converter, schema, path);
+            else break;
         }
         return schema;
     }
 
-    static bool Exclusive(JsonSchemaConverter converter, JsonElement a, JsonElement b)
+    static bool Exclusive(JsonSchemaConverter converter, JsonElement a, JsonElement b, string pathA, string pathB)
     {
-        var kindsA = Kinds(a);
-        var kindsB = Kinds(b);
+        var kindsA = Kinds(a, pathA);
+        var kindsB = Kinds(b, pathB);
         if (kindsA is not null && kindsB is not null && !kindsA.Overlaps(kindsB)) return true;
         var constantsA = Constants(a);
         var constantsB = Constants(b);
@@ -48,7 +51,7 @@ internal static class JsonSchemaOneOf
     }
 
     /// <summary>The JSON kinds a schema's values can have (integer counted as number); null when not evident.</summary>
-    static HashSet<string>? Kinds(JsonElement schema)
+    static HashSet<string>? Kinds(JsonElement schema, string path)
     {
         if (schema.ValueKind != JsonValueKind.Object) return null;
         if (schema.TryGetProperty("anyOf", out _) || schema.TryGetProperty("oneOf", out _) || schema.TryGetProperty("allOf", out _)
@@ -58,7 +61,7 @@ internal static class JsonSchemaOneOf
         else if (schema.TryGetProperty("enum", out var values) && values.ValueKind == JsonValueKind.Array) kinds = values.EnumerateArray().Select(Kind);
         else
         {
-            var types = JsonSchemaConverter.Types(schema, "#");
+            var types = JsonSchemaConverter.Types(schema, path);
             if (types.Count == 0) return null;
             kinds = types.Select(t => t == "integer" ? "number" : t);
         }

@@ -38,13 +38,14 @@ internal sealed class RegexGrammar
     }
 
     /// <summary>
-    /// The GBNF expression for string contents matching <paramref name="pattern"/>; <paramref name="anyCharRule"/> names
-    /// the rule for one JSON string character, used where the pattern is not anchored.
+    /// The GBNF expression for string contents matching <paramref name="pattern"/> ("" for the empty string only);
+    /// <paramref name="anyCharRule"/> names the rule for one JSON string character, used where the pattern is not anchored.
     /// </summary>
     public static string ToGbnf(string pattern, string path, string anyCharRule, int maxRepetition)
     {
         var parser = new RegexGrammar(pattern, path, maxRepetition);
         var alternatives = new List<string>();
+        bool hasEmpty = false;
         while (true)
         {
             bool startAnchored = parser.Eat('^');
@@ -54,11 +55,25 @@ internal sealed class RegexGrammar
             if (!startAnchored) parts.Add(anyCharRule + "*");
             if (sequence.Length > 0) parts.Add(sequence);
             if (!endAnchored) parts.Add(anyCharRule + "*");
-            alternatives.Add(parts.Count == 0 ? "\"\"" : string.Join(" ", parts));
+            AddAlternative(alternatives, ref hasEmpty, string.Join(" ", parts));
             if (parser.AtEnd) break;
             if (!parser.Eat('|')) throw parser.Error($"unexpected '{parser.Peek}'");
         }
-        return alternatives.Count == 1 ? alternatives[0] : "(" + string.Join(" | ", alternatives) + ")";
+        return Choice(alternatives, hasEmpty);
+    }
+
+    static void AddAlternative(List<string> alternatives, ref bool hasEmpty, string sequence)
+    {
+        if (sequence.Length == 0) hasEmpty = true;
+        else if (!alternatives.Contains(sequence)) alternatives.Add(sequence);
+    }
+
+    /// <summary>The alternatives as one group; an empty alternative makes it optional ("" when that is all there is).</summary>
+    static string Choice(List<string> alternatives, bool hasEmpty)
+    {
+        if (alternatives.Count == 0) return "";
+        var choice = "(" + string.Join(" | ", alternatives) + ")";
+        return hasEmpty ? choice + "?" : choice;
     }
 
     bool AtEnd => _pos >= _pattern.Length;
@@ -79,16 +94,9 @@ internal sealed class RegexGrammar
     {
         var alternatives = new List<string>();
         bool hasEmpty = false;
-        while (true)
-        {
-            var sequence = ParseSequence(topLevel: false);
-            if (sequence.Length == 0) hasEmpty = true;
-            else if (!alternatives.Contains(sequence)) alternatives.Add(sequence);
-            if (!Eat('|')) break;
-        }
-        if (alternatives.Count == 0) return "";
-        var choice = "(" + string.Join(" | ", alternatives) + ")";
-        return hasEmpty ? choice + "?" : choice;
+        do AddAlternative(alternatives, ref hasEmpty, ParseSequence(topLevel: false));
+        while (Eat('|'));
+        return Choice(alternatives, hasEmpty);
     }
 
     string ParseSequence(bool topLevel)
@@ -113,7 +121,7 @@ internal sealed class RegexGrammar
                 continue;
             }
             FlushLiteral();
-            if (quantifier is null) items.Add(atom);
+            if (quantifier is null) { if (atom.Length > 0) items.Add(atom); }
             else if (atom.Length > 0) items.Add((atomic ? atom : "(" + atom + ")") + quantifier);
         }
         FlushLiteral();

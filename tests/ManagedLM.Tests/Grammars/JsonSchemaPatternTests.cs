@@ -35,26 +35,8 @@ public class JsonSchemaPatternTests
     [MemberData(nameof(Patterns))]
     public void Pattern_grammar_matches_what_the_regex_matches(string pattern, string[] valid, string[] invalid)
     {
-        var schema = Schema(pattern);
-        var grammar = new JsonSchemaGbnfRecognizer(JsonSchemaGrammar.ToGbnf(schema));
-        var random = new Random(99);
-        foreach (var contents in valid)
-        {
-            var instance = "\"" + contents + "\"";
-            Assert.True(JsonSchemaTestValidator.IsValid(schema, instance), $"test data: {instance} should match {pattern}");
-            Assert.True(grammar.Accepts(instance), $"grammar for {pattern} should accept {instance}");
-        }
-        foreach (var contents in invalid)
-        {
-            var instance = "\"" + contents + "\"";
-            Assert.False(JsonSchemaTestValidator.IsValid(schema, instance), $"test data: {instance} should not match {pattern}");
-            Assert.False(grammar.Accepts(instance), $"grammar for {pattern} should reject {instance}");
-        }
-        for (int i = 0; i < 200; i++)
-        {
-            var sentence = grammar.Sample(random);
-            Assert.True(JsonSchemaTestValidator.IsValid(schema, sentence), $"sampled {sentence} does not match {pattern}");
-        }
+        string Quoted(string contents) => "\"" + contents + "\"";
+        JsonSchemaAssert.GrammarMatches(Schema(pattern), valid.Select(Quoted), invalid.Select(Quoted), seed: 99);
     }
 
     [Theory]
