@@ -531,7 +531,8 @@ internal sealed class JsonSchemaConverter
             if (hasLength || schema.TryGetProperty("format", out _))
                 throw Error(patternPath, "pattern together with minLength, maxLength or format is not supported");
             if (pattern.ValueKind != JsonValueKind.String) throw Error(patternPath, "must be a string");
-            var expression = RegexGrammar.ToGbnf(pattern.GetString()!, patternPath, Primitive("char"), JsonSchemaGrammar.MaxRepetition);
+            var expression = RegexGrammar.ToGbnf(pattern.GetString()!, patternPath, "char", JsonSchemaGrammar.MaxRepetition);
+            if (expression.Contains("char*", StringComparison.Ordinal)) Primitive("char"); // unanchored
             return expression.Length == 0 ? $"{Quote} {Quote} space" : $"{Quote} {expression} {Quote} space";
         }
         if (schema.TryGetProperty("format", out var format))

@@ -57,10 +57,16 @@ internal static class NumberRangeGrammar
     {
         if (hi is { } h && (lo > h || (lo == h && !(loInclusive && hiInclusive)))) return null;
         var (loInt, loFraction) = Split(lo);
-        long hiInt = MaxMagnitude;
-        string? hiFraction = null;
-        if (hi is { } hv && hv < MaxMagnitude + 1m) (hiInt, hiFraction) = Split(hv);
-        else hiInclusive = true;
+        if (hi is not { } hv || hv >= MaxMagnitude + 1m)
+        {
+            // No upper bound below the digit limit: every integer part above the lower one takes any fraction.
+            var above = new List<string>();
+            var atLowest = FractionPart(loFraction, loInclusive, null, true);
+            if (atLowest is not null) above.Add(Sequence(Quote(loInt), atLowest));
+            if (loInt < MaxMagnitude) above.Add(Sequence(Group(Unsigned(loInt + 1, MaxMagnitude)), FractionPart(null, true, null, true)!));
+            return above.Count == 0 ? null : string.Join(" | ", above);
+        }
+        var (hiInt, hiFraction) = Split(hv);
 
         if (loInt == hiInt)
         {

@@ -59,7 +59,7 @@ internal sealed class RegexGrammar
             if (parser.AtEnd) break;
             if (!parser.Eat('|')) throw parser.Error($"unexpected '{parser.Peek}'");
         }
-        return Choice(alternatives, hasEmpty);
+        return alternatives.Count == 1 && !hasEmpty ? alternatives[0] : Choice(alternatives, hasEmpty);
     }
 
     static void AddAlternative(List<string> alternatives, ref bool hasEmpty, string sequence)

@@ -150,6 +150,19 @@ public class JsonSchemaNumberRangeTests
         Assert.False(Grammar("""{"type":"number","exclusiveMinimum":0}""").Accepts("0.0000000000000000"));
     }
 
+    [Fact]
+    public void Bounds_beyond_the_digit_limit_on_the_open_side_leave_that_side_at_the_limit()
+    {
+        var number = Grammar("""{"type":"number","maximum":1e400,"minimum":-1e30}""");
+        foreach (var numeral in new[] { "0", "-3.5", "9999999999999999.5", "-9999999999999999" })
+            Assert.True(number.Accepts(numeral), numeral);
+        Assert.False(number.Accepts("1e5"));
+        var integer = Grammar("""{"type":"integer","minimum":-1e400,"maximum":3}""");
+        Assert.True(integer.Accepts("-9999999999999999"));
+        Assert.True(integer.Accepts("3"));
+        Assert.False(integer.Accepts("4"));
+    }
+
     [Theory]
     [InlineData("""{"type":"integer","minimum":5,"maximum":4}""", "#", "no integer lies between")]
     [InlineData("""{"type":"integer","minimum":4.2,"maximum":4.8}""", "#", "no integer lies between")]

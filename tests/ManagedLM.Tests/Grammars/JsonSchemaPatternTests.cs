@@ -29,6 +29,8 @@ public class JsonSchemaPatternTests
         { "^\\t\\n$", ["\\t\\n"], ["\\t"] },
         { "^x+?y{1,2}?$", ["xy", "xxyy"], ["y", "xyyy"] },
         { "^a{0}b$", ["b"], ["ab"] },
+        { "^$", [""], ["a"] },
+        { "^x$|^$", ["x", ""], ["xx"] },
     };
 
     [Theory]
