@@ -355,6 +355,12 @@ internal sealed class JsonSchemaConverter
         foreach (var (key, propertySchema) in properties)
         {
             var valuePath = Pointer(Pointer(path, "properties"), key);
+            if (propertySchema.ValueKind == JsonValueKind.False)
+            {
+                // A property that may not appear: never written, and still no additional property's name.
+                if (required.Contains(key)) throw Error(valuePath, $"required property '{key}' has schema false");
+                continue;
+            }
             var value = Visit(propertySchema, valuePath, name + "-" + key, depth + 1, null);
             var kv = AddRule(name + "-" + key + "-kv", GbnfText.Literal(JsonSchemaValues.JsonString(key, valuePath)) + " space \":\" space " + value);
             if (required.Contains(key)) requiredKvs.Add(kv);

@@ -62,6 +62,13 @@ public class JsonSchemaCombinationTests
     }
 
     [Fact]
+    public void Properties_with_schema_false_are_never_written()
+    {
+        JsonSchemaAssert.GrammarMatches("""{"type":"object","properties":{"a":false,"b":{"type":"integer"}},"additionalProperties":{"type":"string"}}""",
+            ["{}", """{"b":1}""", """{"b":1,"c":"x"}"""], ["""{"a":"x"}""", """{"b":1,"a":"x"}"""]);
+    }
+
+    [Fact]
     public void Required_names_without_property_schemas_take_any_value()
     {
         JsonSchemaAssert.GrammarMatches("""{"type":"object","required":["x"]}""", ["""{"x":1}""", """{"x":{"y":[true]}}"""], ["{}", """{"y":1}"""]);
