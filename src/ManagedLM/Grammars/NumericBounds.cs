@@ -10,7 +10,7 @@ namespace ManagedLM.Grammars;
 internal readonly record struct NumericBounds(
     decimal? Low, bool LowInclusive, string? LowPath, decimal? High, bool HighInclusive, string? HighPath)
 {
-    /// <summary>Magnitude standing in for bounds too large for <see cref="decimal"/>; far beyond what the grammar writes.</summary>
+    /// <summary>Magnitude standing in for bounds of 1e17 and more; far beyond what the grammar writes.</summary>
     const decimal Huge = 1e20m;
 
     public bool IsEmpty => Low is null && High is null;
@@ -50,8 +50,39 @@ internal readonly record struct NumericBounds(
     static decimal? Number(JsonElement schema, string path, string keyword)
     {
         if (!schema.TryGetProperty(keyword, out var value)) return null;
-        if (value.ValueKind != JsonValueKind.Number) throw JsonSchemaConverter.Error(JsonSchemaConverter.Pointer(path, keyword), "must be a number");
-        if (value.TryGetDecimal(out var d)) return d;
-        return value.GetDouble() > 0 ? Huge : -Huge;
+        var keywordPath = JsonSchemaConverter.Pointer(path, keyword);
+        if (value.ValueKind != JsonValueKind.Number) throw JsonSchemaConverter.Error(keywordPath, "must be a number");
+        var raw = Normalize(value.GetRawText());
+        if (raw.Digits.Length > 0 && raw.Exponent > 17) return raw.Negative ? -Huge : Huge;
+        // A bound decimal would round could let a numeral just past it through.
+        if (!value.TryGetDecimal(out var d) || Normalize(d.ToString(CultureInfo.InvariantCulture)) != raw)
+            throw JsonSchemaConverter.Error(keywordPath, $"{value.GetRawText()} has more precision than the 28 significant digits supported");
+        return d;
+    }
+
+    /// <summary>
+    /// A JSON numeral as sign, significant digits (no leading or trailing zeros) and the exponent that puts the decimal
+    /// point before them: value = 0.Digits × 10^Exponent. Zero has no digits.
+    /// </summary>
+    static (bool Negative, string Digits, long Exponent) Normalize(string numeral)
+    {
+        bool negative = numeral.StartsWith('-');
+        if (negative) numeral = numeral[1..];
+        long exponent = 0;
+        int e = numeral.IndexOfAny(['e', 'E']);
+        if (e >= 0)
+        {
+            // Exponents beyond long are far past any bound the grammar can write; saturate.
+            if (!long.TryParse(numeral.AsSpan(e + 1), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out exponent))
+                exponent = numeral[e + 1] == '-' ? long.MinValue / 2 : long.MaxValue / 2;
+            numeral = numeral[..e];
+        }
+        int dot = numeral.IndexOf('.');
+        string integer = dot < 0 ? numeral : numeral[..dot], fraction = dot < 0 ? "" : numeral[(dot + 1)..];
+        string digits = integer + fraction;
+        int leadingZeros = digits.Length - digits.TrimStart('0').Length;
+        digits = digits.TrimStart('0').TrimEnd('0');
+        if (digits.Length == 0) return (false, "", 0);
+        return (negative, digits, exponent + integer.Length - leadingZeros);
     }
 }
