@@ -337,6 +337,7 @@ internal sealed class JsonSchemaConverter
             if (declared.ValueKind != JsonValueKind.Object) throw Error(Pointer(path, "properties"), "must be an object");
             foreach (var property in declared.EnumerateObject()) properties.Add((property.Name, property.Value));
         }
+        bool hasAdditional = schema.TryGetProperty("additionalProperties", out var additional);
         var required = new HashSet<string>(StringComparer.Ordinal);
         if (schema.TryGetProperty("required", out var requiredList))
         {
@@ -344,10 +345,13 @@ internal sealed class JsonSchemaConverter
             foreach (var item in requiredList.EnumerateArray())
             {
                 var key = item.ValueKind == JsonValueKind.String ? item.GetString()! : throw Error(Pointer(path, "required"), "must be an array of names");
-                if (required.Add(key) && !properties.Any(p => p.Key == key)) properties.Add((key, TrueSchema));
+                if (!required.Add(key) || properties.Any(p => p.Key == key)) continue;
+                // Required but undeclared: an additional property, so additionalProperties says what its value may be.
+                if (hasAdditional && additional.ValueKind == JsonValueKind.False)
+                    throw Error(Pointer(path, "required"), $"required property '{key}' is not declared and additionalProperties is false");
+                properties.Add((key, hasAdditional ? additional : TrueSchema));
             }
         }
-        bool hasAdditional = schema.TryGetProperty("additionalProperties", out var additional);
         if (properties.Count == 0 && (!hasAdditional || additional.ValueKind == JsonValueKind.True)) return Primitive("object");
 
         var requiredKvs = new List<string>();

@@ -72,6 +72,9 @@ public class JsonSchemaCombinationTests
     public void Required_names_without_property_schemas_take_any_value()
     {
         JsonSchemaAssert.GrammarMatches("""{"type":"object","required":["x"]}""", ["""{"x":1}""", """{"x":{"y":[true]}}"""], ["{}", """{"y":1}"""]);
+        // Undeclared, so additionalProperties governs its value.
+        JsonSchemaAssert.GrammarMatches("""{"type":"object","properties":{"a":{"type":"null"}},"required":["x"],"additionalProperties":{"type":"integer"}}""",
+            ["""{"x":1}""", """{"x":1,"a":null,"y":2}"""], ["""{"x":"s"}""", "{}"]);
     }
 
     [Fact]

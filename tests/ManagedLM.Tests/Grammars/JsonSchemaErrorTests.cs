@@ -18,6 +18,7 @@ public class JsonSchemaErrorTests
     [InlineData("""{"type":"string","nullable":true}""", "#/nullable", "keyword 'nullable' is not supported")]
     [InlineData("""{"properties":{"a/b~c":{"multipleOf":2}}}""", "#/properties/a~1b~0c/multipleOf", "keyword 'multipleOf' is not supported")]
     [InlineData("""{"properties":{"a":false},"required":["a"]}""", "#/properties/a", "required property 'a' has schema false")]
+    [InlineData("""{"properties":{"a":{}},"required":["b"],"additionalProperties":false}""", "#/required", "required property 'b' is not declared and additionalProperties is false")]
     [InlineData("""{"type":"array","items":false,"prefixItems":[false]}""", "#/prefixItems/0", "schema false admits no value")]
     [InlineData("false", "#", "schema false admits no value")]
     [InlineData("3", "#", "a schema must be an object or a boolean")]
