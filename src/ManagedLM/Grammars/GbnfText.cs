@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Globalization;
 using System.Text;
 
@@ -124,6 +125,6 @@ internal static class GbnfText
     /// Characters that may appear unescaped in a JSON string as this project writes them: not '"', '\', a control
     /// character, DEL or a surrogate.
     /// </summary>
-    public static readonly (int, int)[] RawJsonStringChars =
+    public static readonly ImmutableArray<(int, int)> RawJsonStringChars =
         [(0x20, '"' - 1), ('"' + 1, '\\' - 1), ('\\' + 1, 0x7E), (0x80, 0xD7FF), (0xE000, MaxCodePoint)];
 }

@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -13,10 +14,8 @@ internal static class JsonSchemaAllOf
 {
     const int MaxParts = 256;
 
-    static readonly HashSet<string> TakeLargest = ["minimum", "exclusiveMinimum", "minLength", "minItems"];
-    static readonly HashSet<string> TakeSmallest = ["maximum", "exclusiveMaximum", "maxLength", "maxItems"];
-    static readonly HashSet<string> Dropped = ["allOf", "$ref", "$defs", "definitions", "$schema", "$id", "$comment", "title",
-        "description", "default", "examples", "readOnly", "writeOnly", "deprecated", "contentEncoding", "contentMediaType"];
+    static readonly FrozenSet<string> TakeLargest = FrozenSet.Create(StringComparer.Ordinal, "minimum", "exclusiveMinimum", "minLength", "minItems");
+    static readonly FrozenSet<string> TakeSmallest = FrozenSet.Create(StringComparer.Ordinal, "maximum", "exclusiveMaximum", "maxLength", "maxItems");
 
     /// <summary>A branch of <paramref name="keyword"/> combined with the keywords beside it in <paramref name="schema"/>.</summary>
     public static JsonElement WithSiblings(JsonElement schema, string keyword, JsonElement branch)
@@ -79,7 +78,7 @@ internal static class JsonSchemaAllOf
         }
         var own = new JsonObject();
         foreach (var property in schema.EnumerateObject())
-            if (!Dropped.Contains(property.Name) && !property.Name.StartsWith("x-", StringComparison.Ordinal))
+            if (property.Name is not ("allOf" or "$ref") && !JsonSchemaConverter.IsAnnotation(property.Name))
                 own[property.Name] = JsonNode.Parse(property.Value.GetRawText());
         if (own.Count > 0) parts.Add((own, path));
         if (schema.TryGetProperty("allOf", out var allOf))

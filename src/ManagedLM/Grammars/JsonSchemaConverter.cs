@@ -1,3 +1,5 @@
+using System.Collections.Frozen;
+using System.Collections.Immutable;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -17,25 +19,24 @@ internal sealed class JsonSchemaConverter
     // Names an additional property must not spell nest one group per character in the grammar.
     const int MaxExcludedKeyLength = 256;
 
-    static readonly HashSet<string> Annotations =
-    [
+    static readonly FrozenSet<string> Annotations = FrozenSet.Create(StringComparer.Ordinal,
         "$schema", "$id", "$comment", "$defs", "definitions", "title", "description", "default", "examples",
-        "readOnly", "writeOnly", "deprecated", "contentEncoding", "contentMediaType",
-    ];
+        "readOnly", "writeOnly", "deprecated", "contentEncoding", "contentMediaType");
 
-    static readonly HashSet<string> Supported =
-    [
+    static readonly FrozenSet<string> Supported = FrozenSet.Create(StringComparer.Ordinal,
         "type", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "properties", "required", "additionalProperties",
         "items", "prefixItems", "additionalItems", "minItems", "maxItems", "minLength", "maxLength", "pattern", "format",
-        "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
-    ];
+        "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum");
 
-    static readonly string[] ObjectKeywords = ["properties", "required", "additionalProperties"];
-    static readonly string[] ArrayKeywords = ["items", "prefixItems", "additionalItems", "minItems", "maxItems"];
-    static readonly string[] StringKeywords = ["minLength", "maxLength", "pattern", "format"];
-    static readonly string[] NumberKeywords = ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"];
+    static readonly ImmutableArray<string> ObjectKeywords = ["properties", "required", "additionalProperties"];
+    static readonly ImmutableArray<string> ArrayKeywords = ["items", "prefixItems", "additionalItems", "minItems", "maxItems"];
+    static readonly ImmutableArray<string> StringKeywords = ["minLength", "maxLength", "pattern", "format"];
+    static readonly ImmutableArray<string> NumberKeywords = ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"];
 
-    static readonly JsonElement TrueSchema = JsonDocument.Parse("true").RootElement.Clone();
+    static JsonElement TrueSchema => JsonSerializer.SerializeToElement(true);
+
+    /// <summary>Keywords that describe without constraining (and "x-" extensions): ignored.</summary>
+    internal static bool IsAnnotation(string keyword) => Annotations.Contains(keyword) || keyword.StartsWith("x-", StringComparison.Ordinal);
 
     readonly JsonElement _root;
     readonly Dictionary<string, string?> _rules = new(StringComparer.Ordinal);
@@ -145,7 +146,7 @@ internal sealed class JsonSchemaConverter
             default: throw Error(path, $"a schema must be an object or a boolean, not {schema.ValueKind}");
         }
         foreach (var property in schema.EnumerateObject())
-            if (!Supported.Contains(property.Name) && !Annotations.Contains(property.Name) && !property.Name.StartsWith("x-", StringComparison.Ordinal))
+            if (!Supported.Contains(property.Name) && !IsAnnotation(property.Name))
                 throw Error(Pointer(path, property.Name), $"keyword '{property.Name}' is not supported");
 
         bool hasRef = schema.TryGetProperty("$ref", out var reference);

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Globalization;
 using System.Text;
 
@@ -14,15 +15,15 @@ namespace ManagedLM.Grammars;
 internal sealed class RegexGrammar
 {
     const int MaxCodePoint = 0x10FFFF;
-    static readonly (int, int)[] Digits = [('0', '9')];
-    static readonly (int, int)[] WordChars = [('0', '9'), ('A', 'Z'), ('_', '_'), ('a', 'z')];
+    static readonly ImmutableArray<(int, int)> Digits = [('0', '9')];
+    static readonly ImmutableArray<(int, int)> WordChars = [('0', '9'), ('A', 'Z'), ('_', '_'), ('a', 'z')];
     // ECMA-262 WhiteSpace and LineTerminator.
-    static readonly (int, int)[] SpaceChars =
+    static readonly ImmutableArray<(int, int)> SpaceChars =
     [
         (0x09, 0x0D), (0x20, 0x20), (0xA0, 0xA0), (0x1680, 0x1680), (0x2000, 0x200A), (0x2028, 0x2029),
         (0x202F, 0x202F), (0x205F, 0x205F), (0x3000, 0x3000), (0xFEFF, 0xFEFF),
     ];
-    static readonly (int, int)[] LineTerminators = [('\n', '\n'), ('\r', '\r'), (0x2028, 0x2029)];
+    static readonly ImmutableArray<(int, int)> LineTerminators = [('\n', '\n'), ('\r', '\r'), (0x2028, 0x2029)];
 
     readonly string _pattern;
     readonly string _path;
