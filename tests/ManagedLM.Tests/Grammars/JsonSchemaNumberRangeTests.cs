@@ -18,8 +18,21 @@ public class JsonSchemaNumberRangeTests
         { null, -1001 }, { 555, 565 }, { -565, -555 }, { 990, 1010 }, { 3, 1100 },
     };
 
+    public static TheoryData<long?, long?> RandomIntegerRanges()
+    {
+        var random = new Random(15);
+        var data = new TheoryData<long?, long?>();
+        for (int i = 0; i < 25; i++)
+        {
+            long a = random.Next(-1300, 1301), b = random.Next(-1300, 1301);
+            data.Add(Math.Min(a, b), Math.Max(a, b));
+        }
+        return data;
+    }
+
     [Theory]
     [MemberData(nameof(IntegerRanges))]
+    [MemberData(nameof(RandomIntegerRanges))]
     public void Integer_bounds_admit_exactly_the_integers_in_range(long? min, long? max)
     {
         var grammar = Grammar($"{{\"type\":\"integer\"{Bound("minimum", min)}{Bound("maximum", max)}}}");
