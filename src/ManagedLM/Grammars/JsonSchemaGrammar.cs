@@ -8,8 +8,14 @@ namespace ManagedLM.Grammars;
 /// order given (required ones first), bounded whitespace between tokens, no additional properties unless
 /// <c>additionalProperties</c> asks for them, at most <see cref="MaxRepetition"/> repetitions of anything. Integer and
 /// number bounds are enforced exactly, digit by digit; numerals have at most 16 integer and 16 fraction digits.
+/// Supported: <c>type</c> (one or an array), <c>properties</c>, <c>required</c>, <c>additionalProperties</c>,
+/// <c>enum</c>, <c>const</c>, <c>anyOf</c>, <c>oneOf</c> (when its branches provably exclude each other), <c>allOf</c>
+/// (merged), local <c>$ref</c> with <c>$defs</c>/<c>definitions</c> (recursion included), <c>items</c>,
+/// <c>prefixItems</c>, <c>minItems</c>, <c>maxItems</c>, <c>minLength</c>, <c>maxLength</c>, <c>pattern</c> (the
+/// regular subset of ECMA-262), <c>format</c> (date, time, date-time, uuid, email, hostname, ipv4), <c>minimum</c>,
+/// <c>maximum</c>, <c>exclusiveMinimum</c>, <c>exclusiveMaximum</c>.
 /// A keyword this converter cannot honour is a <see cref="JsonSchemaException"/> naming it and its path — never ignored.
-/// Only annotations (title, description, default, examples, ...) are ignored.
+/// Only annotations (title, description, default, examples, ...) and "x-" extensions are ignored.
 /// </summary>
 public static class JsonSchemaGrammar
 {
