@@ -1,3 +1,5 @@
+using System.Numerics;
+
 namespace ManagedLM.Grammars;
 
 /// <summary>Token checks: one candidate (<see cref="Allows"/>) or the whole vocabulary (<see cref="Mask"/>).</summary>
@@ -9,10 +11,13 @@ public sealed partial class GrammarMatcher
     private StackSet _allowedStacks;
     private PartialUtf8 _allowedPartial;
 
-    // Mask: the states along the trie path, level d after the first d bytes, in _arena up to _levelTops[d].
+    // Mask: the states along the trie path, level d after the first d bytes: stacks in _levelBuffers[d] (the cache or
+    // _arena, which holds uncached levels up to _levelTops[d]), the cached state id or -1.
     private readonly StackBuffer _arena = new();
+    private StackBuffer[] _levelBuffers = [];
     private StackSet[] _levelStacks = [];
     private PartialUtf8[] _levelPartials = [];
+    private int[] _levelStates = [];
     private int[] _levelTops = [];
     private ulong[] _allowedTokens = [];
 
@@ -80,35 +85,58 @@ public sealed partial class GrammarMatcher
         var vocabulary = RequireVocabulary();
         if (logits.Length < vocabulary.Count)
             throw new ArgumentException($"The logits have {logits.Length} entries; the vocabulary has {vocabulary.Count} tokens.", nameof(logits));
-        MarkAllowedTokens(vocabulary);
-        bool complete = IsComplete;
+        TrimCache();
+        int state = CacheState(_buffer, _stacks, _partial);
+        ulong[] bits = CachedMask(state) ?? MarkAllowedTokens(vocabulary, state);
         int allowed = 0;
-        for (int t = 0; t < logits.Length; t++)
+        for (int word = 0; word < bits.Length; word++)
         {
-            if (t < vocabulary.Count && (((_allowedTokens[t >> 6] >> (t & 63)) & 1) != 0 || complete && vocabulary.IsEndOfGeneration(t)))
-                allowed++;
-            else
-                logits[t] = float.NegativeInfinity;
+            ulong w = bits[word];
+            int first = word << 6;
+            allowed += BitOperations.PopCount(w);
+            if (w == ulong.MaxValue)
+                continue;
+            var block = logits.Slice(first, Math.Min(64, vocabulary.Count - first));
+            if (w == 0)
+            {
+                block.Fill(float.NegativeInfinity);
+                continue;
+            }
+            for (int i = 0; i < block.Length; i++)
+            {
+                if (((w >> i) & 1) == 0)
+                    block[i] = float.NegativeInfinity;
+            }
         }
+        logits[vocabulary.Count..].Fill(float.NegativeInfinity);
         return allowed;
     }
 
-    /// <summary>Sets the bits in <see cref="_allowedTokens"/> of the tokens with text that the grammar allows, walking the trie.</summary>
-    private void MarkAllowedTokens(GrammarVocabulary vocabulary)
+    /// <summary>
+    /// The tokens the grammar allows now as a bitmap (end of generation included when complete), found by walking the
+    /// trie and kept for <paramref name="state"/> (when it is cached).
+    /// </summary>
+    private ulong[] MarkAllowedTokens(GrammarVocabulary vocabulary, int state)
     {
-        if (_allowedTokens.Length < (vocabulary.Count + 63) / 64)
-            _allowedTokens = new ulong[(vocabulary.Count + 63) / 64];
-        Array.Clear(_allowedTokens);
-        if (_levelTops.Length < vocabulary.MaxTokenBytes + 1)
+        int words = (vocabulary.Count + 63) / 64;
+        ulong[] bits = state >= 0 ? NewCachedMask(state, words) : _allowedTokens.Length == words ? _allowedTokens : _allowedTokens = new ulong[words];
+        Array.Clear(bits);
+        if (IsComplete)
         {
-            _levelStacks = new StackSet[vocabulary.MaxTokenBytes + 1];
-            _levelPartials = new PartialUtf8[vocabulary.MaxTokenBytes + 1];
-            _levelTops = new int[vocabulary.MaxTokenBytes + 1];
+            foreach (int t in vocabulary.EndOfGenerationTokens)
+                bits[t >> 6] |= 1UL << (t & 63);
         }
-        _arena.CopyFrom(_buffer);
-        _levelStacks[0] = _stacks;
-        _levelPartials[0] = _partial;
-        _levelTops[0] = _arena.Count;
+        int levels = vocabulary.MaxTokenBytes + 1;
+        if (_levelTops.Length < levels)
+        {
+            _levelBuffers = new StackBuffer[levels];
+            _levelStacks = new StackSet[levels];
+            _levelPartials = new PartialUtf8[levels];
+            _levelStates = new int[levels];
+            _levelTops = new int[levels];
+        }
+        _arena.Count = 0;
+        SetLevel(0, _buffer, _stacks, _partial, state);
         var nodeBytes = vocabulary.NodeBytes;
         var depths = vocabulary.NodeDepths;
         var tokenStarts = vocabulary.NodeTokenStarts;
@@ -116,21 +144,66 @@ public sealed partial class GrammarMatcher
         for (int node = 0; node < nodeBytes.Length;)
         {
             int depth = depths[node];
-            _arena.Count = _levelTops[depth - 1];
-            var partial = _levelPartials[depth - 1];
-            var status = Feed(_arena, _levelStacks[depth - 1], ref partial, nodeBytes[node], _arena, out var next);
-            if (status is StepStatus.Rejected or StepStatus.Overflow)
+            if (!Step(depth, nodeBytes[node]))
             {
                 node = vocabulary.NodeSubtreeEnds[node];
                 continue;
             }
-            _levelStacks[depth] = next;
-            _levelPartials[depth] = partial;
-            _levelTops[depth] = _arena.Count;
             for (int i = tokenStarts[node]; i < tokenStarts[node + 1]; i++)
-                _allowedTokens[tokens[i] >> 6] |= 1UL << (tokens[i] & 63);
+                bits[tokens[i] >> 6] |= 1UL << (tokens[i] & 63);
             node++;
         }
+        return bits;
+    }
+
+    /// <summary>Sets level <paramref name="depth"/> to level depth - 1 after <paramref name="b"/>; false when the byte is rejected.</summary>
+    private bool Step(int depth, byte b)
+    {
+        int parent = depth - 1;
+        int state = _levelStates[parent];
+        int cached = state >= 0 ? CachedTransition(state, b) : -2;
+        _arena.Count = _levelTops[parent];
+        if (cached >= 0)
+        {
+            var (set, cachedPartial) = _states[cached];
+            SetLevel(depth, _cachedSets, _cachedSetRegions[set], cachedPartial, cached);
+            return true;
+        }
+        if (cached == -1)
+            return false;
+        var partial = _levelPartials[parent];
+        var source = _levelBuffers[parent];
+        var status = Feed(source, _levelStacks[parent], ref partial, b, _arena, out var next);
+        if (status is StepStatus.Rejected or StepStatus.Overflow)
+        {
+            if (state >= 0)
+                CacheTransition(state, b, -1);
+            return false;
+        }
+        var buffer = status == StepStatus.Advanced ? _arena : source;
+        int nextState = -1;
+        if (state >= 0)
+        {
+            nextState = CacheState(buffer, next, partial);
+            if (nextState >= 0)
+            {
+                CacheTransition(state, b, nextState);
+                _arena.Count = _levelTops[parent];
+                buffer = _cachedSets;
+                next = _cachedSetRegions[_states[nextState].Set];
+            }
+        }
+        SetLevel(depth, buffer, next, partial, nextState);
+        return true;
+    }
+
+    private void SetLevel(int depth, StackBuffer buffer, StackSet stacks, PartialUtf8 partial, int state)
+    {
+        _levelBuffers[depth] = buffer;
+        _levelStacks[depth] = stacks;
+        _levelPartials[depth] = partial;
+        _levelStates[depth] = state;
+        _levelTops[depth] = _arena.Count;
     }
 
     private GrammarVocabulary RequireVocabulary() => _vocabulary ?? throw new InvalidOperationException(

@@ -22,6 +22,7 @@ public sealed class GrammarVocabulary
     internal readonly int[] NodeSubtreeEnds;
     internal readonly int[] NodeTokenStarts;
     internal readonly int[] NodeTokens;
+    internal readonly int[] EndOfGenerationTokens;
 
     /// <summary>
     /// Builds the vocabulary from each token's bytes (index = token id; empty: a token without text) and the ids
@@ -45,6 +46,7 @@ public sealed class GrammarVocabulary
             ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(id, tokenBytes.Count, nameof(endOfGenerationTokens));
             _endOfGeneration[id] = true;
         }
+        EndOfGenerationTokens = Enumerable.Range(0, Count).Where(t => _endOfGeneration[t]).ToArray();
         (NodeBytes, NodeDepths, NodeSubtreeEnds, NodeTokenStarts, NodeTokens) = BuildTrie();
         MaxTokenBytes = NodeDepths.Length == 0 ? 0 : NodeDepths.Max();
     }

@@ -122,6 +122,35 @@ public class GrammarVocabularyTests
     }
 
     [Fact]
+    public void Mask_agrees_with_allows_at_every_step_of_a_document_with_transitions_cached_or_not()
+    {
+        var tokenizer = Stories.Value;
+        var vocabulary = StoriesVocabulary.Value;
+        var m = GrammarMatcherTests.Shared("json").CreateMatcher(vocabulary);
+        Assert.True(m.TryAccept("{"));
+        int[] tokens = tokenizer.Encode("\"once\": [\"upon\", 1.5e3, {\"a\": \"time\\n\"}, true], \"b\": null}", addSpecialTokens: false);
+        // Pass 0 fills the cache as it goes; pass 1 finds every state cached, then checks again with the cache emptied.
+        var walker = m.Clone();
+        for (int pass = 0; pass < 2; pass++)
+        {
+            walker.CopyFrom(m);
+            foreach (int token in tokens)
+            {
+                var expected = Enumerable.Range(0, vocabulary.Count).Where(walker.Allows).ToArray();
+                Assert.Equal(expected, Allowed(walker, vocabulary.Count));
+                if (pass == 1)
+                {
+                    walker.ClearCache();
+                    Assert.Equal(expected, Allowed(walker, vocabulary.Count));
+                }
+                Assert.Contains(token, expected);
+                Assert.True(walker.TryAcceptToken(token));
+            }
+            Assert.True(walker.IsComplete);
+        }
+    }
+
+    [Fact]
     public void Every_token_with_valid_utf8_text_is_allowed_where_any_text_is()
     {
         var vocabulary = QwenVocabulary.Value;
