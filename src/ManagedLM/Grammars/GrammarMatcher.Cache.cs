@@ -23,7 +23,11 @@ public sealed partial class GrammarMatcher
     private readonly Dictionary<(int Set, PartialUtf8 Partial), int> _stateIds = [];
     private (int Set, PartialUtf8 Partial)[] _states = new (int, PartialUtf8)[64];
 
-    // Open-addressed transitions: key (state << 8 | byte) + 1 (0 = empty) → next state, or -1 when the byte is rejected.
+    // Transitions of the first DenseStates states: entry (state << 8 | byte) is 0 (not cached), 1 (rejected) or next state + 2.
+    private const int DenseStates = 256;
+    private int[]? _denseTransitions;
+
+    // Transitions of the other states, open-addressed: key (state << 8 | byte) + 1 (0 = empty) → next state, or -1 when the byte is rejected.
     private int[] _transitionKeys = new int[1024];
     private int[] _transitionTargets = new int[1024];
     private int _transitionCount;
@@ -70,6 +74,8 @@ public sealed partial class GrammarMatcher
         _stateIds.Clear();
         Array.Clear(_transitionKeys);
         _transitionCount = 0;
+        if (_denseTransitions is not null)
+            Array.Clear(_denseTransitions);
     }
 
     /// <summary>The cached state of <paramref name="stacks"/> (in <paramref name="buffer"/>) with <paramref name="partial"/>, or -1 when the cache is full.</summary>
@@ -145,6 +151,8 @@ public sealed partial class GrammarMatcher
     /// <summary>The cached target of <paramref name="b"/> from <paramref name="state"/>: a state, -1 (rejected), or -2 (not cached).</summary>
     private int CachedTransition(int state, byte b)
     {
+        if (state < DenseStates)
+            return _denseTransitions![(state << 8) | b] - 2;
         int key = ((state << 8) | b) + 1;
         int mask = _transitionKeys.Length - 1;
         for (int slot = TransitionSlot(key, mask), k; (k = _transitionKeys[slot]) != 0; slot = (slot + 1) & mask)
@@ -157,6 +165,11 @@ public sealed partial class GrammarMatcher
 
     private void CacheTransition(int state, byte b, int target)
     {
+        if (state < DenseStates)
+        {
+            _denseTransitions![(state << 8) | b] = target + 2;
+            return;
+        }
         if (_transitionCount >= MaxCachedTransitions)
             return;
         if (2 * (_transitionCount + 1) > _transitionKeys.Length)

@@ -14,7 +14,7 @@ public sealed partial class GrammarMatcher
     // Mask: the states along the trie path, level d after the first d bytes: stacks in _levelBuffers[d] (the cache or
     // _arena, which holds uncached levels up to _levelTops[d]), the cached state id or -1.
     private readonly StackBuffer _arena = new();
-    private StackBuffer[] _levelBuffers = [];
+    private StackBuffer?[] _levelBuffers = [];
     private StackSet[] _levelStacks = [];
     private PartialUtf8[] _levelPartials = [];
     private int[] _levelStates = [];
@@ -102,11 +102,8 @@ public sealed partial class GrammarMatcher
                 block.Fill(float.NegativeInfinity);
                 continue;
             }
-            for (int i = 0; i < block.Length; i++)
-            {
-                if (((w >> i) & 1) == 0)
-                    block[i] = float.NegativeInfinity;
-            }
+            for (ulong rejected = ~w & (ulong.MaxValue >> (64 - block.Length)); rejected != 0; rejected &= rejected - 1)
+                block[BitOperations.TrailingZeroCount(rejected)] = float.NegativeInfinity;
         }
         logits[vocabulary.Count..].Fill(float.NegativeInfinity);
         return allowed;
@@ -136,17 +133,35 @@ public sealed partial class GrammarMatcher
             _levelTops = new int[levels];
         }
         _arena.Count = 0;
+        _denseTransitions ??= new int[DenseStates << 8];
         SetLevel(0, _buffer, _stacks, _partial, state);
         var nodeBytes = vocabulary.NodeBytes;
         var depths = vocabulary.NodeDepths;
+        var subtreeEnds = vocabulary.NodeSubtreeEnds;
         var tokenStarts = vocabulary.NodeTokenStarts;
         var tokens = vocabulary.NodeTokens;
+        var levelStates = _levelStates;
+        var levelTops = _levelTops;
+        var dense = _denseTransitions;
         for (int node = 0; node < nodeBytes.Length;)
         {
             int depth = depths[node];
-            if (!Step(depth, nodeBytes[node]))
+            int parentState = levelStates[depth - 1];
+            int target;
+            // Fast path: a cached state whose transition on this byte is in the dense table.
+            if ((uint)parentState < DenseStates && (target = dense[(parentState << 8) | nodeBytes[node]]) != 0)
             {
-                node = vocabulary.NodeSubtreeEnds[node];
+                if (target == 1)
+                {
+                    node = subtreeEnds[node];
+                    continue;
+                }
+                levelStates[depth] = target - 2;
+                levelTops[depth] = levelTops[depth - 1];
+            }
+            else if (!Step(depth, nodeBytes[node]))
+            {
+                node = subtreeEnds[node];
                 continue;
             }
             for (int i = tokenStarts[node]; i < tokenStarts[node + 1]; i++)
@@ -165,15 +180,19 @@ public sealed partial class GrammarMatcher
         _arena.Count = _levelTops[parent];
         if (cached >= 0)
         {
-            var (set, cachedPartial) = _states[cached];
-            SetLevel(depth, _cachedSets, _cachedSetRegions[set], cachedPartial, cached);
+            SetLevel(depth, null, default, default, cached);
             return true;
         }
         if (cached == -1)
             return false;
-        var partial = _levelPartials[parent];
-        var source = _levelBuffers[parent];
-        var status = Feed(source, _levelStacks[parent], ref partial, b, _arena, out var next);
+        StackBuffer source;
+        StackSet stacks;
+        PartialUtf8 partial;
+        if (state >= 0)
+            (source, stacks, partial) = (_cachedSets, _cachedSetRegions[_states[state].Set], _states[state].Partial);
+        else
+            (source, stacks, partial) = (_levelBuffers[parent]!, _levelStacks[parent], _levelPartials[parent]);
+        var status = Feed(source, stacks, ref partial, b, _arena, out var next);
         if (status is StepStatus.Rejected or StepStatus.Overflow)
         {
             if (state >= 0)
@@ -181,23 +200,22 @@ public sealed partial class GrammarMatcher
             return false;
         }
         var buffer = status == StepStatus.Advanced ? _arena : source;
-        int nextState = -1;
-        if (state >= 0)
+        int nextState = state >= 0 ? CacheState(buffer, next, partial) : -1;
+        if (nextState >= 0)
         {
-            nextState = CacheState(buffer, next, partial);
-            if (nextState >= 0)
-            {
-                CacheTransition(state, b, nextState);
-                _arena.Count = _levelTops[parent];
-                buffer = _cachedSets;
-                next = _cachedSetRegions[_states[nextState].Set];
-            }
+            CacheTransition(state, b, nextState);
+            _arena.Count = _levelTops[parent];
+            SetLevel(depth, null, default, default, nextState);
         }
-        SetLevel(depth, buffer, next, partial, nextState);
+        else
+        {
+            SetLevel(depth, buffer, next, partial, -1);
+        }
         return true;
     }
 
-    private void SetLevel(int depth, StackBuffer buffer, StackSet stacks, PartialUtf8 partial, int state)
+    // A cached level (state >= 0) keeps only its state; its stacks are the cached set's.
+    private void SetLevel(int depth, StackBuffer? buffer, StackSet stacks, PartialUtf8 partial, int state)
     {
         _levelBuffers[depth] = buffer;
         _levelStacks[depth] = stacks;
