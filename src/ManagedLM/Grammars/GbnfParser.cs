@@ -30,6 +30,8 @@ internal sealed class GbnfParser
 
     public Grammar Parse(string root)
     {
+        if (_text.StartsWith('\uFEFF'))
+            _pos = 1;
         SkipSpace(newlineOk: true);
         while (_pos < _text.Length)
             ParseRule();

@@ -23,6 +23,8 @@ public sealed partial class GrammarMatcher
     private readonly int[] _slotStamps = new int[2 * MaxStacks];
     private readonly int[] _slotOffsets = new int[2 * MaxStacks];
     private int _stamp;
+    // Rule expansions so far in the current step.
+    private int _expansions;
 
     /// <summary>The stacks at the start of the root rule, appended to <paramref name="target"/>.</summary>
     private StepStatus Start(StackBuffer target, out StackSet stacks)
@@ -144,8 +146,6 @@ public sealed partial class GrammarMatcher
         next = new StackSet(start, target.Count, count, hasEmpty);
         return count > 0 ? StepStatus.Advanced : StepStatus.Rejected;
     }
-
-    private int _expansions;
 
     /// <summary>Expands the stacks in <see cref="_work"/> until each has a terminal on top (or is empty), writing them to <paramref name="target"/>.</summary>
     private StepStatus Expand(StackBuffer target, ref int count, ref bool hasEmpty)

@@ -28,6 +28,7 @@ public sealed class GrammarVocabulary
     /// Builds the vocabulary from each token's bytes (index = token id; empty: a token without text) and the ids
     /// that end generation.
     /// </summary>
+    /// <exception cref="ArgumentException">A token's byte array is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An end-of-generation id outside the vocabulary.</exception>
     public GrammarVocabulary(IReadOnlyList<byte[]> tokenBytes, IEnumerable<int> endOfGenerationTokens)
     {
@@ -35,7 +36,11 @@ public sealed class GrammarVocabulary
         ArgumentNullException.ThrowIfNull(endOfGenerationTokens);
         _starts = new int[tokenBytes.Count + 1];
         for (int i = 0; i < tokenBytes.Count; i++)
+        {
+            if (tokenBytes[i] is null)
+                throw new ArgumentException($"Token {i} has no byte array (use an empty one for a token without text).", nameof(tokenBytes));
             _starts[i + 1] = _starts[i] + tokenBytes[i].Length;
+        }
         _bytes = new byte[_starts[^1]];
         for (int i = 0; i < tokenBytes.Count; i++)
             tokenBytes[i].CopyTo(_bytes, _starts[i]);

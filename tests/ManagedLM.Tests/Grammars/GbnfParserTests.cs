@@ -56,6 +56,12 @@ public class GbnfParserTests
     }
 
     [Fact]
+    public void Skips_a_byte_order_mark()
+    {
+        Assert.Equal("root ::= [a]\n", Grammar.FromGbnf("\uFEFFroot ::= \"a\"\r\n").ToString());
+    }
+
+    [Fact]
     public void Allows_forward_and_recursive_references_and_another_root()
     {
         var g = Grammar.FromGbnf("start ::= item (\",\" item)*\nitem ::= \"[\" start? \"]\" | [0-9]", root: "start");

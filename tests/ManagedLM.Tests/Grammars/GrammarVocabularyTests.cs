@@ -61,6 +61,8 @@ public class GrammarVocabularyTests
         Assert.Equal("The logits have 10 entries; the vocabulary has 11 tokens. (Parameter 'logits')",
             Assert.Throws<ArgumentException>(() => m.Mask(new float[10])).Message);
         Assert.Throws<ArgumentOutOfRangeException>(() => new GrammarVocabulary([[1]], [1]));
+        Assert.Equal("Token 1 has no byte array (use an empty one for a token without text). (Parameter 'tokenBytes')",
+            Assert.Throws<ArgumentException>(() => new GrammarVocabulary([[1], null!], [])).Message);
     }
 
     [Fact]
