@@ -344,10 +344,9 @@ internal sealed class GbnfParser
         long value = 0;
         for (int i = 0; i < digits; i++)
         {
-            int d = HexValue(Peek(0));
-            if (d < 0)
+            if (!char.IsAsciiHexDigit(Peek(0)))
                 throw Error($"Escape '{_text[at.._pos]}' needs {digits} hex digits", at);
-            value = value * 16 + d;
+            value = value * 16 + int.Parse(_text.AsSpan(_pos, 1), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture);
             _pos++;
         }
         if (value > Grammar.MaxCodePoint)
@@ -356,14 +355,6 @@ internal sealed class GbnfParser
             throw Error($"Escape '{_text[at.._pos]}' is a surrogate, not a character", at);
         return (int)value;
     }
-
-    private static int HexValue(char c) => c switch
-    {
-        >= '0' and <= '9' => c - '0',
-        >= 'a' and <= 'f' => c - 'a' + 10,
-        >= 'A' and <= 'F' => c - 'A' + 10,
-        _ => -1,
-    };
 
     private string ParseName(string what)
     {

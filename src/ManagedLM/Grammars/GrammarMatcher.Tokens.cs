@@ -30,14 +30,9 @@ public sealed partial class GrammarMatcher
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="token"/> is not in the vocabulary.</exception>
     public bool Allows(int token)
     {
-        var vocabulary = RequireVocabulary();
-        ArgumentOutOfRangeException.ThrowIfNegative(token);
-        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(token, vocabulary.Count);
-        if (vocabulary.IsEndOfGeneration(token))
-            return IsComplete;
-        var bytes = vocabulary.TokenBytes(token);
-        if (bytes.IsEmpty)
-            return false;
+        var bytes = TokenText(token, out bool endOfGeneration);
+        if (endOfGeneration || bytes.IsEmpty)
+            return endOfGeneration && IsComplete;
         if (token == _allowedToken)
             return true;
         if (Run(bytes, out var buffer, out var stacks, out var partial) != StepStatus.Advanced)
@@ -57,14 +52,9 @@ public sealed partial class GrammarMatcher
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="token"/> is not in the vocabulary.</exception>
     public bool TryAcceptToken(int token)
     {
-        var vocabulary = RequireVocabulary();
-        ArgumentOutOfRangeException.ThrowIfNegative(token);
-        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(token, vocabulary.Count);
-        if (vocabulary.IsEndOfGeneration(token))
-            return IsComplete;
-        var bytes = vocabulary.TokenBytes(token);
-        if (bytes.IsEmpty)
-            return false;
+        var bytes = TokenText(token, out bool endOfGeneration);
+        if (endOfGeneration || bytes.IsEmpty)
+            return endOfGeneration && IsComplete;
         if (token == _allowedToken)
         {
             Commit(_allowedBuffer!, _allowedStacks, _allowedPartial);
@@ -222,6 +212,16 @@ public sealed partial class GrammarMatcher
         _levelPartials[depth] = partial;
         _levelStates[depth] = state;
         _levelTops[depth] = _arena.Count;
+    }
+
+    /// <summary>The bytes of <paramref name="token"/> (empty for an end-of-generation token), checking the id.</summary>
+    private ReadOnlySpan<byte> TokenText(int token, out bool endOfGeneration)
+    {
+        var vocabulary = RequireVocabulary();
+        ArgumentOutOfRangeException.ThrowIfNegative(token);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(token, vocabulary.Count);
+        endOfGeneration = vocabulary.IsEndOfGeneration(token);
+        return endOfGeneration ? default : vocabulary.TokenBytes(token);
     }
 
     private GrammarVocabulary RequireVocabulary() => _vocabulary ?? throw new InvalidOperationException(
