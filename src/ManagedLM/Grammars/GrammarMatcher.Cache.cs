@@ -45,13 +45,14 @@ public sealed partial class GrammarMatcher
         return i < 0 ? null : _masks[i];
     }
 
-    /// <summary>A bitmap of <paramref name="words"/> words to fill for <paramref name="state"/>, replacing the oldest.</summary>
-    private ulong[] NewCachedMask(int state, int words)
+    /// <summary>A slot for a bitmap of <paramref name="words"/> words, replacing the oldest; it holds no state until filled.</summary>
+    private int NewMaskSlot(int words)
     {
         int i = _nextMask;
         _nextMask = (i + 1) % CachedMasks;
-        _maskStates[i] = state;
-        return _masks[i] ??= new ulong[words];
+        _maskStates[i] = -1;
+        _masks[i] ??= new ulong[words];
+        return i;
     }
 
     /// <summary>Empties the cache when one more Mask could overrun its bounds.</summary>

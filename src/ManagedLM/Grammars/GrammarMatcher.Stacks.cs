@@ -3,8 +3,8 @@ namespace ManagedLM.Grammars;
 /// <summary>Advancing sets of parse stacks over code points and UTF-8 bytes.</summary>
 public sealed partial class GrammarMatcher
 {
-    // Rule expansions allowed while advancing over one code point.
-    private const int MaxExpansions = 1 << 16;
+    // Stack entries written (expansions and results) allowed while advancing over one code point.
+    private const int MaxStepWork = 1 << 21;
 
     private enum StepStatus
     {
@@ -23,8 +23,9 @@ public sealed partial class GrammarMatcher
     private readonly int[] _slotStamps = new int[2 * MaxStacks];
     private readonly int[] _slotOffsets = new int[2 * MaxStacks];
     private int _stamp;
-    // Rule expansions so far in the current step.
-    private int _expansions;
+    // Work left in the current step, and all work done (for Mask's budget).
+    private int _stepWorkLeft;
+    private long _workDone;
 
     /// <summary>The stacks at the start of the root rule, appended to <paramref name="target"/>.</summary>
     private StepStatus Start(StackBuffer target, out StackSet stacks)
@@ -34,7 +35,7 @@ public sealed partial class GrammarMatcher
         int count = 0;
         bool hasEmpty = false;
         int start = target.Count;
-        _expansions = 0;
+        _stepWorkLeft = MaxStepWork;
         for (int a = g.RuleAlternatives[g.Root]; a < g.RuleAlternatives[g.Root + 1]; a++)
         {
             _work.Count = 0;
@@ -117,7 +118,7 @@ public sealed partial class GrammarMatcher
         int count = 0;
         bool hasEmpty = false;
         int start = target.Count;
-        _expansions = 0;
+        _stepWorkLeft = MaxStepWork;
         for (int p = stacks.Start; p < stacks.End;)
         {
             // Read through source.Items each time: appending to target may have replaced the array.
@@ -179,7 +180,9 @@ public sealed partial class GrammarMatcher
                 int alternative = g.AlternativeStarts[a];
                 bool nonEmpty = elements[alternative].Kind != GrammarElementKind.End;
                 int newLength = prefixLength + (nonEmpty ? 1 : 0);
-                if (newLength > MaxStackDepth || ++_expansions > MaxExpansions)
+                _stepWorkLeft -= newLength + 1;
+                _workDone += newLength + 1;
+                if (newLength > MaxStackDepth || _stepWorkLeft < 0)
                     return StepStatus.Overflow;
                 _work.EnsureSpace(newLength + 1);
                 _prefix.AsSpan(0, prefixLength).CopyTo(_work.Items.AsSpan(_work.Count));
@@ -207,7 +210,8 @@ public sealed partial class GrammarMatcher
                 return true;
             slot = (slot + 1) & mask;
         }
-        if (count == MaxStacks)
+        _workDone += stack.Length + 1;
+        if (count == MaxStacks || (_stepWorkLeft -= stack.Length + 1) < 0)
             return false;
         _slotStamps[slot] = _stamp;
         _slotOffsets[slot] = target.Count;

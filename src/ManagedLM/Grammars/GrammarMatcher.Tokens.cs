@@ -11,6 +11,9 @@ public sealed partial class GrammarMatcher
     private StackSet _allowedStacks;
     private PartialUtf8 _allowedPartial;
 
+    /// <summary>Work (stack entries written) one Mask may do before it gives up: bounds its time on any grammar.</summary>
+    internal long MaxMaskWork { get; set; } = 1L << 28;
+
     // Mask: the states along the trie path, level d after the first d bytes: stacks in _levelBuffers[d] (the cache or
     // _arena, which holds uncached levels up to _levelTops[d]), the cached state id or -1.
     private readonly StackBuffer _arena = new();
@@ -68,7 +71,8 @@ public sealed partial class GrammarMatcher
     /// and returns how many tokens remain allowed (0: the grammar allows nothing, generation cannot go on).
     /// Agrees with <see cref="Allows"/> for every token.
     /// </summary>
-    /// <exception cref="InvalidOperationException">The matcher was created without a vocabulary.</exception>
+    /// <exception cref="InvalidOperationException">The matcher was created without a vocabulary, or the grammar is so
+    /// ambiguous or the text nests so deeply here that checking the vocabulary would take too long.</exception>
     /// <exception cref="ArgumentException"><paramref name="logits"/> is shorter than the vocabulary.</exception>
     public int Mask(Span<float> logits)
     {
@@ -106,7 +110,10 @@ public sealed partial class GrammarMatcher
     private ulong[] MarkAllowedTokens(GrammarVocabulary vocabulary, int state)
     {
         int words = (vocabulary.Count + 63) / 64;
-        ulong[] bits = state >= 0 ? NewCachedMask(state, words) : _allowedTokens.Length == words ? _allowedTokens : _allowedTokens = new ulong[words];
+        int slot = state >= 0 ? NewMaskSlot(words) : -1;
+        if (slot < 0 && _allowedTokens.Length != words)
+            _allowedTokens = new ulong[words];
+        ulong[] bits = slot >= 0 ? _masks[slot]! : _allowedTokens;
         Array.Clear(bits);
         if (IsComplete)
         {
@@ -132,6 +139,7 @@ public sealed partial class GrammarMatcher
         var tokens = vocabulary.NodeTokens;
         var levelStates = _levelStates;
         var levelTops = _levelTops;
+        long workLimit = _workDone + MaxMaskWork;
         var dense = _denseTransitions;
         for (int node = 0; node < nodeBytes.Length;)
         {
@@ -154,10 +162,17 @@ public sealed partial class GrammarMatcher
                 node = subtreeEnds[node];
                 continue;
             }
+            else if (_workDone > workLimit)
+            {
+                throw new InvalidOperationException(
+                    $"Masking the vocabulary needs more than {MaxMaskWork} steps of parse-stack work here: the grammar is too ambiguous or the text nests too deeply.");
+            }
             for (int i = tokenStarts[node]; i < tokenStarts[node + 1]; i++)
                 bits[tokens[i] >> 6] |= 1UL << (tokens[i] & 63);
             node++;
         }
+        if (slot >= 0)
+            _maskStates[slot] = state;
         return bits;
     }
 

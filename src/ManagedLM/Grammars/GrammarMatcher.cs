@@ -56,7 +56,8 @@ public sealed partial class GrammarMatcher
     /// Accepts <paramref name="utf8"/> when the grammar allows it after the text so far and returns true; otherwise
     /// returns false and leaves the state unchanged. A multi-byte character may be split across calls.
     /// </summary>
-    /// <exception cref="InvalidOperationException">The text would need more than <see cref="MaxStacks"/> parse stacks or a stack deeper than <see cref="MaxStackDepth"/>.</exception>
+    /// <exception cref="InvalidOperationException">The text would need more than <see cref="MaxStacks"/> parse stacks, a
+    /// stack deeper than <see cref="MaxStackDepth"/>, or too much work for one character.</exception>
     public bool TryAccept(ReadOnlySpan<byte> utf8)
     {
         var status = Run(utf8, out var buffer, out var stacks, out var partial);
@@ -145,6 +146,6 @@ public sealed partial class GrammarMatcher
     }
 
     private static InvalidOperationException LimitExceeded() => new(
-        $"The grammar matcher needs more than {MaxStacks} parse stacks or a stack deeper than {MaxStackDepth}: " +
-        "the grammar is too ambiguous or the text nests too deeply.");
+        $"The grammar matcher exceeded its limits ({MaxStacks} parse stacks, stacks {MaxStackDepth} deep, {MaxStepWork} " +
+        "stack entries written per character): the grammar is too ambiguous or the text nests too deeply.");
 }

@@ -213,7 +213,7 @@ public class GrammarMatcherTests
         var m = Grammar.FromGbnf("root ::= \"a\" root \"b\" | \"a\" root \"c\" | \"\"").CreateMatcher();
         Assert.True(m.TryAccept("aaaaaaaa"));
         var e = Assert.Throws<InvalidOperationException>(() => m.TryAccept("a"));
-        Assert.Equal("The grammar matcher needs more than 1024 parse stacks or a stack deeper than 4096: the grammar is too ambiguous or the text nests too deeply.", e.Message);
+        Assert.Equal("The grammar matcher exceeded its limits (1024 parse stacks, stacks 4096 deep, 2097152 stack entries written per character): the grammar is too ambiguous or the text nests too deeply.", e.Message);
         Assert.True(m.TryAccept("b"));
     }
 
@@ -225,6 +225,20 @@ public class GrammarMatcherTests
         Assert.Throws<InvalidOperationException>(() => m.TryAccept(new string('(', 200)));
         Assert.True(m.TryAccept(new string(')', 4000)));
         Assert.True(m.IsComplete);
+    }
+
+    [Fact]
+    public void Too_much_work_for_one_character_is_a_clear_error()
+    {
+        // At depth d, "a" opens 1000 alternatives above the whole stack: 1000 stacks of depth d written out at once.
+        string alternatives = string.Join(" | ", Enumerable.Range(0, 1000).Select(i => $"\"b{i}\""));
+        var m = Grammar.FromGbnf($"root ::= \"(\" root \")\" | \"a\" alt\nalt ::= {alternatives}").CreateMatcher();
+        Assert.True(m.TryAccept(new string('(', 1000) + "a"));
+        m.Reset();
+        Assert.True(m.TryAccept(new string('(', 2200)));
+        var e = Assert.Throws<InvalidOperationException>(() => m.TryAccept("a"));
+        Assert.StartsWith("The grammar matcher exceeded its limits", e.Message);
+        Assert.True(m.TryAccept("("));
     }
 
     [Fact]

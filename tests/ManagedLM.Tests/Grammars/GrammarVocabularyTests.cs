@@ -153,6 +153,20 @@ public class GrammarVocabularyTests
     }
 
     [Fact]
+    public void A_mask_that_needs_too_much_work_is_a_clear_error_and_leaves_nothing_half_cached()
+    {
+        var vocabulary = StoriesVocabulary.Value;
+        var m = GrammarMatcherTests.Shared("json").CreateMatcher(vocabulary);
+        Assert.True(m.TryAccept("{\"a\": [[[{\"b\": \"x"));
+        m.MaxMaskWork = 2000;
+        var e = Assert.Throws<InvalidOperationException>(() => m.Mask(new float[vocabulary.Count]));
+        Assert.Equal("Masking the vocabulary needs more than 2000 steps of parse-stack work here: the grammar is too ambiguous or the text nests too deeply.", e.Message);
+        m.MaxMaskWork = 1L << 28;
+        var expected = Enumerable.Range(0, vocabulary.Count).Where(m.Allows).ToArray();
+        Assert.Equal(expected, Allowed(m, vocabulary.Count));
+    }
+
+    [Fact]
     public void Every_token_with_valid_utf8_text_is_allowed_where_any_text_is()
     {
         var vocabulary = QwenVocabulary.Value;
