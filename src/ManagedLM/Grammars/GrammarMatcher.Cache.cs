@@ -23,9 +23,10 @@ public sealed partial class GrammarMatcher
     private readonly Dictionary<(int Set, PartialUtf8 Partial), int> _stateIds = [];
     private (int Set, PartialUtf8 Partial)[] _states = new (int, PartialUtf8)[64];
 
-    // Transitions of the first DenseStates states: entry (state << 8 | byte) is 0 (not cached), 1 (rejected) or next state + 2.
-    private const int DenseStates = 256;
-    private int[]? _denseTransitions;
+    // Transitions of the first states (up to MaxDenseStates; the table grows with them): entry (state << 8 | byte) is
+    // 0 (not cached), 1 (rejected) or next state + 2.
+    private const int MaxDenseStates = 4096;
+    private int[] _denseTransitions = new int[16 << 8];
 
     // Transitions of the other states, open-addressed: key (state << 8 | byte) + 1 (0 = empty) → next state, or -1 when the byte is rejected.
     private int[] _transitionKeys = new int[1024];
@@ -75,8 +76,7 @@ public sealed partial class GrammarMatcher
         _stateIds.Clear();
         Array.Clear(_transitionKeys);
         _transitionCount = 0;
-        if (_denseTransitions is not null)
-            Array.Clear(_denseTransitions);
+        Array.Clear(_denseTransitions);
     }
 
     /// <summary>The cached state of <paramref name="stacks"/> (in <paramref name="buffer"/>) with <paramref name="partial"/>, or -1 when the cache is full.</summary>
@@ -95,6 +95,8 @@ public sealed partial class GrammarMatcher
         id = _stateIds.Count;
         if (id == _states.Length)
             Array.Resize(ref _states, 2 * id);
+        if (id < MaxDenseStates && id << 8 == _denseTransitions.Length)
+            Array.Resize(ref _denseTransitions, 2 * _denseTransitions.Length);
         _states[id] = (set, partial);
         _stateIds.Add((set, partial), id);
         return id;
@@ -152,8 +154,8 @@ public sealed partial class GrammarMatcher
     /// <summary>The cached target of <paramref name="b"/> from <paramref name="state"/>: a state, -1 (rejected), or -2 (not cached).</summary>
     private int CachedTransition(int state, byte b)
     {
-        if (state < DenseStates)
-            return _denseTransitions![(state << 8) | b] - 2;
+        if (state < MaxDenseStates)
+            return _denseTransitions[(state << 8) | b] - 2;
         int key = ((state << 8) | b) + 1;
         int mask = _transitionKeys.Length - 1;
         for (int slot = TransitionSlot(key, mask), k; (k = _transitionKeys[slot]) != 0; slot = (slot + 1) & mask)
@@ -166,9 +168,9 @@ public sealed partial class GrammarMatcher
 
     private void CacheTransition(int state, byte b, int target)
     {
-        if (state < DenseStates)
+        if (state < MaxDenseStates)
         {
-            _denseTransitions![(state << 8) | b] = target + 2;
+            _denseTransitions[(state << 8) | b] = target + 2;
             return;
         }
         if (_transitionCount >= MaxCachedTransitions)

@@ -130,7 +130,6 @@ public sealed partial class GrammarMatcher
             _levelTops = new int[levels];
         }
         _arena.Count = 0;
-        _denseTransitions ??= new int[DenseStates << 8];
         SetLevel(0, _buffer, _stacks, _partial, state);
         var nodeBytes = vocabulary.NodeBytes;
         var depths = vocabulary.NodeDepths;
@@ -147,7 +146,7 @@ public sealed partial class GrammarMatcher
             int parentState = levelStates[depth - 1];
             int target;
             // Fast path: a cached state whose transition on this byte is in the dense table.
-            if ((uint)parentState < DenseStates && (target = dense[(parentState << 8) | nodeBytes[node]]) != 0)
+            if ((uint)parentState < (uint)(dense.Length >> 8) && (target = dense[(parentState << 8) | nodeBytes[node]]) != 0)
             {
                 if (target == 1)
                 {
@@ -157,15 +156,18 @@ public sealed partial class GrammarMatcher
                 levelStates[depth] = target - 2;
                 levelTops[depth] = levelTops[depth - 1];
             }
-            else if (!Step(depth, nodeBytes[node]))
+            else
             {
-                node = subtreeEnds[node];
-                continue;
-            }
-            else if (_workDone > workLimit)
-            {
-                throw new InvalidOperationException(
-                    $"Masking the vocabulary needs more than {MaxMaskWork} steps of parse-stack work here: the grammar is too ambiguous or the text nests too deeply.");
+                bool accepted = Step(depth, nodeBytes[node]);
+                dense = _denseTransitions;
+                if (_workDone > workLimit)
+                    throw new InvalidOperationException(
+                        $"Masking the vocabulary needs more than {MaxMaskWork} steps of parse-stack work here: the grammar is too ambiguous or the text nests too deeply.");
+                if (!accepted)
+                {
+                    node = subtreeEnds[node];
+                    continue;
+                }
             }
             for (int i = tokenStarts[node]; i < tokenStarts[node + 1]; i++)
                 bits[tokens[i] >> 6] |= 1UL << (tokens[i] & 63);
