@@ -27,7 +27,8 @@ public sealed partial class GrammarMatcher
     /// <summary>
     /// Whether the grammar allows <paramref name="token"/> next: its bytes continue the text so far, or it ends
     /// generation where the text is complete. Check the sampled token with this first, and <see cref="Mask"/> only
-    /// when it is rejected. Tokens without text are never allowed.
+    /// when it is rejected. Tokens without text are never allowed, nor tokens whose text would take the matcher past
+    /// its limits (<see cref="MaxStacks"/>).
     /// </summary>
     /// <exception cref="InvalidOperationException">The matcher was created without a vocabulary.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="token"/> is not in the vocabulary.</exception>
