@@ -56,6 +56,52 @@ public class GrammarPropertyTests
         }).QuickCheckThrowOnFailure();
     }
 
+    private static readonly string[] ValidFragments =
+        [" x", " \"ab\"", " [a-z]", " [^\\n]", " .", " (x | \"y\")", " ( \"é\"", " )", "*", "+", "?", "{2}", "{1,3}", " |", " #c\n"];
+
+    private static readonly string[] NoiseFragments =
+    [
+        "root", " ::= ", "root-2", "\n", "(", ")", "{", "}", ",", "0", "99999999", "\"", "\\", "\\x4", "\\u00e9",
+        "\\U00110000", "\\q", "[", "]", "^", "-", "é", "\uD800", "<[1]>", "\r\n",
+    ];
+
+    [Fact]
+    public void Any_text_is_a_grammar_or_a_grammar_exception_and_matching_it_fails_only_at_the_limits()
+    {
+        string[] fragments = [.. Enumerable.Repeat(ValidFragments, 4).SelectMany(f => f), .. NoiseFragments];
+        var gen = Gen.ArrayOf(Gen.Elements(fragments)).Select(f => string.Concat(f));
+        int parsed = 0, rejected = 0;
+        Prop.ForAll(gen.ToArbitrary(), text =>
+        {
+            Grammar grammar;
+            try
+            {
+                grammar = Grammar.FromGbnf("x ::= \"x\" | [a-z]\nroot ::= " + text);
+            }
+            catch (GrammarException e)
+            {
+                Assert.NotNull(e.Line);
+                rejected++;
+                return;
+            }
+            parsed++;
+            var m = grammar.CreateMatcher();
+            foreach (string input in new[] { "x", "ab", "é", "xxxxxxxxxx", text })
+            {
+                m.Reset();
+                try
+                {
+                    m.TryAccept(input);
+                }
+                catch (InvalidOperationException e)
+                {
+                    Assert.StartsWith("The grammar matcher exceeded its limits", e.Message);
+                }
+            }
+        }).Check(Config.QuickThrowOnFailure.WithMaxTest(1000));
+        Assert.True(parsed > 50 && rejected > 50, $"{parsed} parsed, {rejected} rejected");
+    }
+
     private static Node[] RandomRules(Random rng)
     {
         var rules = new Node[rng.Next(1, 4)];
