@@ -64,6 +64,20 @@ public class GrammarMatcherTests
     }
 
     [Theory]
+    [InlineData("c", "int main(){return 0;}float f(int x){while(x<1){x = x+1;}}", true)]
+    [InlineData("c", "int main(){return 0}", false)]
+    [InlineData("english", "Hello, world!\tIt's 2024.", true)]
+    [InlineData("english", "Grüße", false)]
+    [InlineData("list", "- milk\n- eggs ✓\n", true)]
+    [InlineData("list", "- milk\u2028\n", false)]
+    [InlineData("json_arr", "[\n1,\n{\"a\": [true]}]", true)]
+    [InlineData("json_arr", "[1]", false)]
+    public void More_of_llama_cpp_grammars(string name, string text, bool expected)
+    {
+        Assert.Equal(expected, Matches(Shared(name), text));
+    }
+
+    [Theory]
     [InlineData("", false)]
     [InlineData("a", false)]
     [InlineData("aa", true)]
