@@ -27,7 +27,7 @@ public static class BenchmarkModels
     }
 
     // BenchmarkDotNet runs each case from a generated project under bin/: walk up to the solution.
-    private static string RepositoryRoot()
+    internal static string RepositoryRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
