@@ -53,7 +53,10 @@ internal static unsafe class SignedBlockVnniDot
         Vector256<float> acc = Vector256<float>.Zero;
         int i = 0;
         for (; i + 8 <= nb; i += 8)
+        {
+            KQuants.Prefetch(w + i, 8 * sizeof(T));   // rows are back to back: past a row's end is the next row
             acc = Group(w + i, 8, activation + i * Q8_0Bytes, scales + i, corrections + i, dw, acc);
+        }
         if (i < nb)
             acc = Group(w + i, nb - i, activation + i * Q8_0Bytes, scales + i, corrections + i, dw, acc);
         return LegacyDot.Combine8(acc);

@@ -182,6 +182,9 @@ internal static class BenchCommand
                     string build = "";
                     for (int rep = 0; rep < seconds.Length; rep++)
                     {
+                        // After the peer's process, a warm-up of ours as each llama-bench -r 1 run warms up before it times.
+                        if (peer is not null && rep > 0)
+                            run.Measure();
                         seconds[rep] = run.Measure();
                         progress?.WriteLine(run.Describe("managedlm", rep, seconds));
                         if (peer is null)
