@@ -17,4 +17,11 @@ public sealed record ModelOptions
     /// and reports the fraction read, 0 to 1.
     /// </summary>
     public IProgress<double>? Progress { get; init; }
+
+    /// <summary>
+    /// When true (the default), loading ends by evaluating a short prompt and one decode step on a throwaway generator, as
+    /// llama.cpp warms up, so that the kernels for this model's tensor types are compiled during the load rather than
+    /// during the first request's tokens. Costs one forward pass of up to 9 tokens.
+    /// </summary>
+    public bool WarmUp { get; init; } = true;
 }

@@ -61,6 +61,21 @@ public sealed class TransformerModel : IDisposable
         (ChatTemplate, ChatTemplateWarning) = LoadChatTemplate(file.Metadata, Tokenizer);
         if (options.Progress is { } progress)
             ReadIn(file, progress);
+        if (options.WarmUp)
+            WarmUp();
+    }
+
+    // A prompt of up to 8 tokens (the batched kernels) and one step (the single-row ones) on a throwaway generator.
+    private void WarmUp()
+    {
+        using var generator = CreateGenerator(new GeneratorOptions { ContextLength = Math.Min(16, MaxContextLength) });
+        int prompt = Math.Clamp(generator.ContextLength - 1, 1, 8);
+        Span<int> tokens = stackalloc int[prompt];
+        for (int i = 0; i < prompt; i++)
+            tokens[i] = i % Config.VocabSize;
+        generator.Prefill(tokens);
+        if (generator.Position < generator.ContextLength)
+            generator.Step(0);
     }
 
     // Touches one byte per page of the tensor data, reporting progress about every 1%.
