@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using BenchmarkDotNet.Attributes;
 using ManagedLM.Kernels;
 using ManagedLM.Kernels.Quants;
@@ -22,29 +20,13 @@ public unsafe class KQuantTileBenchmarks
     [Params(8, 64)]
     public int Batch { get; set; }
 
-    private byte* _weights;
-    private long _rowBytes;
-    private int _stride;
-    private byte[] _activationArray = [];   // pinned
-    private byte* _activations;
-    private float* _y;
+    private RandomProduct _p = null!;
 
     [GlobalSetup]
-    public void Setup()
-    {
-        var rng = new Random(1);
-        _weights = RandomMatrix.Weights(Type, Rows, Cols, rng, out _rowBytes);
-        _activationArray = RandomMatrix.Activations(Type, Cols, Batch, rng, out _stride);
-        _activations = (byte*)Unsafe.AsPointer(ref _activationArray[0]);
-        _y = (float*)NativeMemory.AlignedAlloc((nuint)(sizeof(float) * Rows * Batch), 64);
-    }
+    public void Setup() => _p = new RandomProduct(Type, Rows, Cols, Batch);
 
     [GlobalCleanup]
-    public void Cleanup()
-    {
-        NativeMemory.AlignedFree(_weights);
-        NativeMemory.AlignedFree(_y);
-    }
+    public void Cleanup() => _p.Dispose();
 
     [Benchmark(Baseline = true, Description = "one row × 4 activations")]
     public void RowAtATime()
@@ -61,14 +43,14 @@ public unsafe class KQuantTileBenchmarks
         if (!SuperBlockPairs512.Supported)
             return;
         if (Type == GgmlType.Q4_K)
-            SuperBlockPairs512.MultiplyRows<Q4KBlock>(_weights, _rowBytes, Rows, Nb, _activations, _stride, Batch, _y, Rows);
+            SuperBlockPairs512.MultiplyRows<Q4KBlock>(_p.Weights, _p.RowBytes, Rows, Nb, _p.A, _p.ActivationBytes, Batch, _p.Y, Rows);
         else
-            SuperBlockPairs512.MultiplyRows<Q6KBlock>(_weights, _rowBytes, Rows, Nb, _activations, _stride, Batch, _y, Rows);
+            SuperBlockPairs512.MultiplyRows<Q6KBlock>(_p.Weights, _p.RowBytes, Rows, Nb, _p.A, _p.ActivationBytes, Batch, _p.Y, Rows);
     }
 
     private void RowAtATime<T>() where T : unmanaged, ISuperBlock<T>
     {
         for (int r = 0; r < Rows; r++)
-            SuperBlockDot.Many((T*)(_weights + r * _rowBytes), Nb, _activations, _stride, Batch, _y + r, Rows);
+            SuperBlockDot.Many((T*)(_p.Weights + r * _p.RowBytes), Nb, _p.A, _p.ActivationBytes, Batch, _p.Y + r, Rows);
     }
 }

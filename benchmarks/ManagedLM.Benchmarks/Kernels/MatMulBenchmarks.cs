@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
@@ -36,26 +35,16 @@ public unsafe class MatMulBenchmarks : IBytesPerOperation
     [Params(1, 16, 64)]
     public int Batch { get; set; }
 
-    private byte* _weights;
-    private long _rowBytes;
-    private int _activationBytes;
-    private byte[] _activations = [];
-    private float[] _y = [];
+    private RandomProduct _p = null!;
 
     [GlobalSetup]
-    public void Setup()
-    {
-        var rng = new Random(1);
-        _weights = RandomMatrix.Weights(Type, Rows, Cols, rng, out _rowBytes);
-        _activations = RandomMatrix.Activations(Type, Cols, Batch, rng, out _activationBytes);
-        _y = new float[Rows * Batch];
-    }
+    public void Setup() => _p = new RandomProduct(Type, Rows, Cols, Batch);
 
     [GlobalCleanup]
-    public void Cleanup() => NativeMemory.AlignedFree(_weights);
+    public void Cleanup() => _p.Dispose();
 
     [Benchmark]
-    public void Rows4096() => MatMul.Rows(Type, _weights, _rowBytes, Cols, _activations, _activationBytes, Batch, 0, Rows, _y, Rows);
+    public void Rows4096() => MatMul.Rows(Type, _p.Weights, _p.RowBytes, Cols, _p.ActivationRows, _p.ActivationBytes, Batch, 0, Rows, _p.Output, Rows);
 
     public long BytesPerOperation(BenchmarkCase benchmarkCase) =>
         GgmlTypes.RowBytes((GgmlType)benchmarkCase.Parameters["Type"], Cols) * Rows * (int)benchmarkCase.Parameters["Batch"];

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using ManagedLM.Kernels;
 
@@ -39,4 +40,33 @@ internal static unsafe class RandomMatrix
         for (int i = 0; i < row.Length; i++)
             row[i] = (float)(rng.NextDouble() * 2 - 1) * 0.05f;
     }
+}
+
+/// <summary>A random weight matrix, <see cref="Batch"/> prepared activation rows and the pinned output: one matrix product's operands.</summary>
+internal sealed unsafe class RandomProduct : IDisposable
+{
+    public RandomProduct(GgmlType type, int rows, int cols, int batch, int seed = 1)
+    {
+        var rng = new Random(seed);
+        Batch = batch;
+        Weights = RandomMatrix.Weights(type, rows, cols, rng, out long rowBytes);
+        RowBytes = rowBytes;
+        ActivationRows = RandomMatrix.Activations(type, cols, batch, rng, out int activationBytes);
+        ActivationBytes = activationBytes;
+        Output = GC.AllocateArray<float>(rows * batch, pinned: true);
+    }
+
+    /// <summary>rows × cols quantized weights, 64-byte aligned.</summary>
+    public byte* Weights { get; }
+    public long RowBytes { get; }
+    public int Batch { get; }
+    /// <summary>Batch activation rows of <see cref="ActivationBytes"/> each (pinned).</summary>
+    public byte[] ActivationRows { get; }
+    public int ActivationBytes { get; }
+    /// <summary>[batch × rows] (pinned).</summary>
+    public float[] Output { get; }
+    public byte* A => (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(ActivationRows));
+    public float* Y => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(Output));
+
+    public void Dispose() => NativeMemory.AlignedFree(Weights);
 }

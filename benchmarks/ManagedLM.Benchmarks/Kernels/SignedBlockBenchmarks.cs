@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using BenchmarkDotNet.Attributes;
 using ManagedLM.Kernels;
 using ManagedLM.Kernels.Quants;
@@ -21,31 +19,21 @@ public unsafe class SignedBlockBenchmarks
     [Params(1, 8, 64)]
     public int Batch { get; set; }
 
-    private byte* _weights;
-    private long _rowBytes;
-    private int _activationBytes;
-    private byte[] _activations = [];
-    private float[] _y = [];
+    private RandomProduct _p = null!;
 
     [GlobalSetup]
-    public void Setup()
-    {
-        var rng = new Random(1);
-        _weights = RandomMatrix.Weights(Type, Rows, Cols, rng, out _rowBytes);
-        _activations = RandomMatrix.Activations(Type, Cols, Batch, rng, out _activationBytes);
-        _y = GC.AllocateArray<float>(Rows * Batch, pinned: true);
-    }
+    public void Setup() => _p = new RandomProduct(Type, Rows, Cols, Batch);
 
     [GlobalCleanup]
-    public void Cleanup() => NativeMemory.AlignedFree(_weights);
+    public void Cleanup() => _p.Dispose();
 
     [Benchmark(Baseline = true, Description = "AVX2 groups / dots")]
     public void Avx2()
     {
         if (Type == GgmlType.Q4_0)
-            SignedBlockRows.MultiplyRowsAvx2<Q4_0Block>(_weights, _rowBytes, Rows, Blocks, A, _activationBytes, Batch, Y, Rows);
+            SignedBlockRows.MultiplyRowsAvx2<Q4_0Block>(_p.Weights, _p.RowBytes, Rows, Blocks, _p.A, _p.ActivationBytes, Batch, _p.Y, Rows);
         else
-            SignedBlockRows.MultiplyRowsAvx2<Q8_0Block>(_weights, _rowBytes, Rows, Blocks, A, _activationBytes, Batch, Y, Rows);
+            SignedBlockRows.MultiplyRowsAvx2<Q8_0Block>(_p.Weights, _p.RowBytes, Rows, Blocks, _p.A, _p.ActivationBytes, Batch, _p.Y, Rows);
     }
 
     [Benchmark(Description = "AVX-VNNI panels / dot")]
@@ -57,14 +45,12 @@ public unsafe class SignedBlockBenchmarks
             Vnni<Q8_0Block>();
     }
 
-    private byte* A => (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_activations));
-    private float* Y => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_y));
 
     private void Vnni<T>() where T : unmanaged, ISignedQuantBlock<T>
     {
         if (Batch == 1)
-            SignedBlockVnniDot.MultiplyRows<T>(_weights, _rowBytes, Rows, Blocks, A, Y);
+            SignedBlockVnniDot.MultiplyRows<T>(_p.Weights, _p.RowBytes, Rows, Blocks, _p.A, _p.Y);
         else
-            SignedBlockPanels.MultiplyRows<T>(_weights, _rowBytes, Rows, Blocks, A, _activationBytes, Batch, Y, Rows);
+            SignedBlockPanels.MultiplyRows<T>(_p.Weights, _p.RowBytes, Rows, Blocks, _p.A, _p.ActivationBytes, Batch, _p.Y, Rows);
     }
 }
