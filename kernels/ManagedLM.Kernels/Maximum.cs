@@ -17,19 +17,7 @@ public static class Maximum
         ref float p = ref MemoryMarshal.GetReference(x);
         float max = float.NegativeInfinity;
         bool nan = false;
-        if (CpuFeatures.Vector512 && n >= 16)
-        {
-            Vector512<float> m = Vector512.Create(float.NegativeInfinity), bad = Vector512<float>.Zero;
-            for (; i + 16 <= n; i += 16)
-            {
-                var v = Vector512.LoadUnsafe(ref p, (nuint)i);
-                m = Vector512.MaxNative(m, v);
-                bad |= ~Vector512.Equals(v, v);
-            }
-            max = Horizontal(Vector256.MaxNative(m.GetLower(), m.GetUpper()));
-            nan = bad != Vector512<float>.Zero;
-        }
-        else if (CpuFeatures.Vector256 && n >= 8)
+        if (CpuFeatures.Vector256 && n >= 8)
         {
             Vector256<float> m = Vector256.Create(float.NegativeInfinity), bad = Vector256<float>.Zero;
             for (; i + 8 <= n; i += 8)

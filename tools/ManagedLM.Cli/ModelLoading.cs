@@ -6,14 +6,15 @@ namespace ManagedLM.Cli;
 /// <summary>
 /// Loads the model of a command. When the log (stderr) is a terminal, the weights are read in under a progress bar, so
 /// that the first token does not wait on the disk; otherwise the model is mapped as is and nothing is printed.
-/// <c>maxContextLength</c> lets generators go past the model's training context (as llama.cpp's n_ctx may).
+/// <c>maxContextLength</c> lets generators go past the model's training context (as llama.cpp's n_ctx may); commands that warm
+/// up the generator they measure pass <c>warmUp: false</c> (see <see cref="ModelOptions.WarmUp"/>).
 /// </summary>
 internal static class ModelLoading
 {
-    public static TransformerModel Load(string path, TextWriter? log, int? maxContextLength = null)
+    public static TransformerModel Load(string path, TextWriter? log, int? maxContextLength = null, bool warmUp = true)
     {
         if (log is null || !Terminal.IsInteractive(log))
-            return TransformerModel.Load(path, new ModelOptions { MaxContextLength = maxContextLength });
+            return TransformerModel.Load(path, new ModelOptions { MaxContextLength = maxContextLength, WarmUp = warmUp });
         return Terminal.For(log).Progress()
             .AutoClear(true)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
@@ -22,7 +23,7 @@ internal static class ModelLoading
                 var task = context.AddTask($"Loading {Markup.Escape(Path.GetFileName(path))}", maxValue: 1);
                 return TransformerModel.Load(path, new ModelOptions
                 {
-                    MaxContextLength = maxContextLength, Progress = new Callback(fraction => task.Value = fraction),
+                    MaxContextLength = maxContextLength, WarmUp = warmUp, Progress = new Callback(fraction => task.Value = fraction),
                 });
             });
     }

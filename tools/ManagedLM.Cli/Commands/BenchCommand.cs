@@ -165,7 +165,7 @@ internal static class BenchCommand
         PeerProgram? peer = null)
     {
         int context = s.CheckTests();
-        using var model = ModelLoading.Load(s.ModelPath, log, context);
+        using var model = ModelLoading.Load(s.ModelPath, log, context, warmUp: false);
         var info = ModelSummary.Of(model, s.ModelPath);
         string file = Path.GetFullPath(s.ModelPath);
         var results = new List<BenchResult>();

@@ -88,7 +88,7 @@ internal static class GenerateCommand
     public static GenerationResult Run(GenerateRequest r, TextWriter output, TextWriter log, CancellationToken cancellationToken = default)
     {
         var clock = Stopwatch.StartNew();
-        using var model = ModelLoading.Load(r.ModelPath, log);
+        using var model = ModelLoading.Load(r.ModelPath, log, warmUp: false); // WarmUp below, on the generator it times
         var modelTime = clock.Elapsed;
         CliOptions.CheckContext(r.ContextLength, model.MaxContextLength);
         int[] prompt = r.PromptIds ?? model.Tokenizer.Encode(r.Prompt ?? "", addSpecialTokens: true);
