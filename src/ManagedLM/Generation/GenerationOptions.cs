@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using ManagedLM.Grammars;
 using ManagedLM.Sampling;
 
 namespace ManagedLM.Generation;
@@ -25,6 +26,28 @@ public sealed record GenerationOptions
 
     /// <summary>Sampling for this call; null uses the generator's (<see cref="GeneratorOptions.Sampling"/>).</summary>
     public SamplingOptions? Sampling { get; init; }
+
+    /// <summary>
+    /// Constrains the generated text to this grammar (<see cref="Grammar.FromGbnf"/>, <see cref="Grammar.FromJsonSchema(string)"/>,
+    /// <see cref="Grammar.JsonObject"/>): each token is drawn among those that keep the text a prefix of a sentence of
+    /// the grammar, end of generation only where the text is complete, and generation ends by itself once the grammar
+    /// allows nothing more. The grammar is immutable and may be shared by any number of requests; each request follows
+    /// it with its own state. The sampler's pick is checked first and the vocabulary masked only when it is rejected.
+    /// </summary>
+    public Grammar? Grammar { get; init; }
+
+    /// <summary>
+    /// Makes <see cref="Grammar"/> lazy: the text is free until it produces one of these strings, and from that
+    /// string's first character on the grammar constrains the rest (so the grammar's sentences start with a trigger,
+    /// e.g. <c>&lt;tool_call&gt;</c>). Empty (the default): the grammar applies from the first token.
+    /// </summary>
+    public IReadOnlyList<string> GrammarTriggers
+    {
+        get => _grammarTriggers;
+        init => _grammarTriggers = value is null ? throw new ArgumentNullException(nameof(GrammarTriggers)) : [.. value];
+    }
+
+    private readonly ImmutableArray<string> _grammarTriggers = [];
 
     /// <summary>Keep generating past end-of-generation tokens (they are then emitted like any token).</summary>
     public bool IgnoreEndOfGeneration { get; init; }
@@ -67,6 +90,13 @@ public sealed record GenerationOptions
             if (string.IsNullOrEmpty(s))
                 throw new ArgumentException("Stop strings must be non-empty.", nameof(StopStrings));
         }
+        foreach (string s in GrammarTriggers)
+        {
+            if (string.IsNullOrEmpty(s))
+                throw new ArgumentException("Grammar triggers must be non-empty.", nameof(GrammarTriggers));
+        }
+        if (GrammarTriggers.Count > 0 && Grammar is null)
+            throw new ArgumentException("Grammar triggers need a Grammar.", nameof(GrammarTriggers));
         Sampling?.Validate();
     }
 }

@@ -19,6 +19,7 @@ internal sealed class Sequence
     private readonly List<int> _generated = [];
     private readonly StringBuilder _text = new();
     private readonly List<TokenOutput>? _outputs;
+    private readonly GrammarConstraint? _grammar;
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private TimeSpan _promptTime;
 
@@ -34,6 +35,8 @@ internal sealed class Sequence
         _decoder.Reset();
         _stops = new StopStringMatcher(options.StopStrings);
         _outputs = options.Logprobs ? [] : null;
+        if (options.Grammar is { } grammar)
+            _grammar = new GrammarConstraint(grammar, options.GrammarTriggers, tokenizer, sampler.VocabSize);
         Prompt = prompt;
         Options = options;
         Sampler = sampler;
@@ -92,27 +95,30 @@ internal sealed class Sequence
 
     /// <summary>
     /// With the logits after the last evaluated token ([vocab]) and the ids evaluated so far: samples the next token and
-    /// emits it (it becomes <see cref="Pending"/>), or ends the sequence (end of generation; a stop string ends it after
-    /// the token that completes it). Null when it ended with no text left to release.
+    /// emits it (it becomes <see cref="Pending"/>), or ends the sequence (end of generation; a stop string, or a grammar
+    /// that allows nothing more, ends it after the token that completes it). Null when it ended with no text left to release.
     /// </summary>
     public TokenOutput? Accept(ReadOnlySpan<float> logits, ReadOnlySpan<int> history)
     {
-        int id = Sampler.Sample(logits, history);
-        if (!Options.IgnoreEndOfGeneration && _tokenizer.IsEndOfGeneration(id))
+        int id = _grammar is null ? Sampler.Sample(logits, history) : _grammar.Sample(Sampler, logits, history);
+        if (id < 0 || (!Options.IgnoreEndOfGeneration && _tokenizer.IsEndOfGeneration(id)))
             return Finish(StopReason.EndOfGeneration);
 
+        _grammar?.Accept(id);
         _generated.Add(id);
         Pending = id;
         string text = _stops.Append(_decoder.Append(id));
         _text.Append(text);
+        if (_stops.Stopped)
+            Finish(StopReason.StopString);
+        else if (_grammar is { Done: true } && Finish(StopReason.EndOfGeneration) is { } rest)
+            text += rest.Text;
         var output = new TokenOutput(id, text);
         if (Options.Logprobs)
         {
             output = output with { Logprob = LogProbabilities.Of(logits, id), TopLogprobs = TopLogprobs(logits, Options.TopLogprobs) };
             _outputs!.Add(output);
         }
-        if (_stops.Stopped)
-            Finish(StopReason.StopString);
         return output;
     }
 

@@ -81,6 +81,22 @@ public sealed class Grammar
         return new GbnfParser(gbnf).Parse(root);
     }
 
+    /// <summary>
+    /// The grammar of the JSON documents that validate against the JSON Schema in <paramref name="schemaJson"/>
+    /// (see <see cref="JsonSchemaGrammar"/> for what is supported; anything else is an error, never ignored).
+    /// </summary>
+    /// <exception cref="JsonSchemaException">The text is not JSON, or the schema is invalid or unsupported.</exception>
+    public static Grammar FromJsonSchema(string schemaJson) => FromGbnf(JsonSchemaGrammar.ToGbnf(schemaJson));
+
+    /// <summary>The grammar of the JSON documents that validate against <paramref name="schema"/>.</summary>
+    /// <exception cref="JsonSchemaException">The schema is invalid or unsupported.</exception>
+    public static Grammar FromJsonSchema(System.Text.Json.JsonElement schema) => FromGbnf(JsonSchemaGrammar.ToGbnf(schema));
+
+    /// <summary>JSON mode: any JSON object (OpenAI's <c>response_format: {"type": "json_object"}</c>).</summary>
+    public static Grammar JsonObject => s_jsonObject.Value;
+
+    private static readonly Lazy<Grammar> s_jsonObject = new(() => FromGbnf(JsonSchemaGrammar.JsonObjectGbnf));
+
     /// <summary>The name of the rule a whole text must match.</summary>
     public string RootRule => _ruleNames[Root];
 

@@ -16,6 +16,9 @@ public sealed class SamplerChain
     /// <summary>The seed in use (the given one, or the one picked at random).</summary>
     public ulong Seed { get; }
 
+    /// <summary>Number of logits each draw takes (the model's vocabulary).</summary>
+    public int VocabSize => _candidates.Length;
+
     /// <summary>The validated options this chain applies.</summary>
     public SamplingOptions Options => _options;
 
