@@ -43,6 +43,11 @@ internal static class BenchCommand
             Description = "llama.cpp's llama-bench (with --batch: llama-batched-bench), a path or a name on PATH: runs it on the same file " +
                 "and tests, repetitions alternating between the two engines, and prints both speeds and their ratio.",
         };
+        var grammar = new Option<string?>("--grammar")
+        {
+            Description = "Measure what a grammar costs while decoding: 'json' (any JSON object), a .gbnf file or a JSON Schema file; " +
+                "each -n test is generated free and constrained, alternating, at temperature 1.",
+        };
         var progress = new Option<bool>("--progress") { Description = "Print each run to stderr as it ends (-p/-n tests and --batch)." };
         var command = new CliCommand("bench", "Measure prompt-processing and generation speed, like llama-bench.",
         [
@@ -54,9 +59,10 @@ internal static class BenchCommand
             new("The same against llama-batched-bench", "managedlm bench -m model.gguf -p 32 -n 64 --batch 1,8 --peer ../llama.cpp/build/bin/llama-batched-bench"),
             new("The same load through a BatchEngine with concurrent submitters", "managedlm bench -m model.gguf -n 64 --batch 1,4,16 --engine"),
             new("Independent generators decoding at once, each on its own thread", "managedlm bench -m model.gguf -n 64 --parallel 1,2,4 -t 1"),
+            new("Decode speed with and without a JSON grammar", "managedlm bench -m model.gguf -n 64 --grammar json"),
         ])
         {
-            model, prompt, gen, depth, threads, reps, json, parallel, batched, viaEngine, batch, peer, progress,
+            model, prompt, gen, depth, threads, reps, json, parallel, batched, viaEngine, batch, peer, grammar, progress,
         };
         command.SetAction(parse =>
         {
@@ -72,7 +78,13 @@ internal static class BenchCommand
                 throw new ArgumentException("-d/--n-depth applies to the -p/-n tests, not to --batch or --parallel.");
             if (other is not null && np.Length > 0)
                 throw new ArgumentException("--peer compares the -p/-n tests or --batch, not --parallel.");
-            if (nb.Length > 0)
+            if (parse.GetValue(grammar) is { } spec)
+            {
+                if (other is not null || nb.Length > 0 || np.Length > 0 || settings.Depths.Any(d => d > 0))
+                    throw new ArgumentException("--grammar measures -n tests on their own: not with --peer, --batch, --parallel or -d.");
+                GrammarBench.Run(settings, GrammarBench.Load(spec), parse.GetValue(json), output, log);
+            }
+            else if (nb.Length > 0)
                 BatchedBench.Run(settings, nb, parse.GetValue(json), output, parse.GetValue(viaEngine), log, other, runs);
             else if (np.Length > 0)
                 ParallelBench.Run(settings, np, parse.GetValue(json), output, log);

@@ -49,6 +49,7 @@ internal static class GenerateCommand
                 StopStrings = flags.StopStrings(parse),
                 IgnoreEndOfGeneration = flags.IgnoresEndOfGeneration(parse),
                 KvCacheType = parse.GetValue(kvType),
+                Grammar = flags.Grammar(parse),
             };
             using var ctrlC = new CancelOnCtrlC();
             Run(request, parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error, ctrlC.Token);
@@ -64,6 +65,7 @@ internal static class GenerateCommand
         public IReadOnlyList<string> StopStrings { get; init; } = [];
         public bool IgnoreEndOfGeneration { get; init; }
         public KvCacheType KvCacheType { get; init; } = KvCacheType.F16;
+        public Grammars.Grammar? Grammar { get; init; }
     }
 
     /// <summary>
@@ -120,7 +122,7 @@ internal static class GenerateCommand
             jitPrinting += JitInfo.GetCompilationTime() - jit;
         };
         RuntimeHelpers.PrepareDelegate(onToken); // compiled now, not between the prompt and the first token
-        var options = new GenerationOptions { MaxTokens = r.MaxTokens, StopStrings = r.StopStrings, IgnoreEndOfGeneration = r.IgnoreEndOfGeneration };
+        var options = new GenerationOptions { MaxTokens = r.MaxTokens, StopStrings = r.StopStrings, IgnoreEndOfGeneration = r.IgnoreEndOfGeneration, Grammar = r.Grammar };
         try
         {
             warmUp = WarmUp(generator, prompt, cancellationToken);

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using ManagedLM.Generation;
+using ManagedLM.Grammars;
 using ManagedLM.Sampling;
 
 namespace ManagedLM.Cli.Commands;
@@ -27,6 +28,14 @@ internal sealed class SamplingFlags
     private readonly Option<string[]> _stop = new Option<string[]>("--stop") { Description = "Stop string (repeatable); not printed.", AllowMultipleArgumentsPerToken = false }
         .Checked(v => new GenerationOptions { StopStrings = v ?? [] }.Validate());
     private readonly Option<bool> _ignoreEos = new("--ignore-eos") { Description = "Keep generating past end-of-generation tokens." };
+    private readonly Option<string?> _grammar = new Option<string?>("--grammar") { Description = "Constrain the text to this GBNF grammar (llama.cpp's format, root rule 'root')." }
+        .Checked(v => GrammarOf(v, null, null, null));
+    private readonly Option<string?> _grammarFile = new Option<string?>("--grammar-file") { Description = "Constrain the text to the GBNF grammar in this file." }
+        .Checked(v => GrammarOf(null, v, null, null));
+    private readonly Option<string?> _schema = new Option<string?>("--json-schema", "-j") { Description = "Constrain the text to JSON valid against this JSON Schema ('{}': any JSON object)." }
+        .Checked(v => GrammarOf(null, null, v, null));
+    private readonly Option<string?> _schemaFile = new Option<string?>("--json-schema-file", "-jf") { Description = "Constrain the text to JSON valid against the JSON Schema in this file." }
+        .Checked(v => GrammarOf(null, null, null, v));
 
     /// <param name="defaultCount">The default of -n/--n-predict.</param>
     /// <param name="countDescription">What -n counts ("Most tokens to generate").</param>
@@ -40,7 +49,8 @@ internal sealed class SamplingFlags
 
     /// <summary>Every flag, in the order --help lists them.</summary>
     public IEnumerable<Option> All =>
-        [_count, _temperature, _topK, _topP, _minP, _typical, _repeatPenalty, _repeatLastN, _presence, _frequency, _stop, _ignoreEos, _seed];
+        [_count, _temperature, _topK, _topP, _minP, _typical, _repeatPenalty, _repeatLastN, _presence, _frequency, _stop, _ignoreEos, _seed,
+         _grammar, _grammarFile, _schema, _schemaFile];
 
     /// <summary>-n as a token budget: -1 is no budget (the context or an end-of-generation token ends the reply).</summary>
     public int MaxTokens(ParseResult parse) => parse.GetValue(_count) is >= 0 and var n ? n : int.MaxValue;
@@ -57,7 +67,33 @@ internal sealed class SamplingFlags
     public GenerationOptions Generation(ParseResult parse) => new()
     {
         MaxTokens = MaxTokens(parse), Sampling = Sampling(parse), StopStrings = StopStrings(parse), IgnoreEndOfGeneration = IgnoresEndOfGeneration(parse),
+        Grammar = Grammar(parse),
     };
+
+    /// <summary>The grammar --grammar, --grammar-file, --json-schema or --json-schema-file gives (at most one of them), or null.</summary>
+    public Grammar? Grammar(ParseResult parse) =>
+        GrammarOf(parse.GetValue(_grammar), parse.GetValue(_grammarFile), parse.GetValue(_schema), parse.GetValue(_schemaFile));
+
+    private static Grammar? GrammarOf(string? gbnf, string? gbnfFile, string? schema, string? schemaFile)
+    {
+        if (new[] { gbnf, gbnfFile, schema, schemaFile }.Count(v => v is not null) > 1)
+            throw new ArgumentException("Give one of --grammar, --grammar-file, --json-schema and --json-schema-file.");
+        try
+        {
+            if (gbnfFile is not null)
+                gbnf = File.ReadAllText(gbnfFile);
+            if (schemaFile is not null)
+                schema = File.ReadAllText(schemaFile);
+            return gbnf is not null ? Grammars.Grammar.FromGbnf(gbnf)
+                : schema is null ? null
+                : schema.Trim() == "{}" ? Grammars.Grammar.JsonObject
+                : Grammars.Grammar.FromJsonSchema(schema);
+        }
+        catch (Exception e) when (e is GrammarException or IOException or UnauthorizedAccessException)
+        {
+            throw new ArgumentException(e.Message, e);
+        }
+    }
 
     public IReadOnlyList<string> StopStrings(ParseResult parse) => parse.GetValue(_stop) ?? [];
 
