@@ -30,6 +30,8 @@ internal sealed record ApiRequest
     public bool Logprobs { get; init; }
     public int TopLogprobs { get; init; }
     public bool IgnoreEos { get; init; }
+    /// <summary>The grammar the reply must follow (response_format, json_schema or grammar), or null.</summary>
+    public Grammars.Grammar? Grammar { get; init; }
 
     // Chat completions.
     public ImmutableArray<ChatMessage> Messages { get; init; } = [];
@@ -56,7 +58,9 @@ internal sealed record ApiRequest
             TopLogprobs = chat ? Int(root, "top_logprobs") ?? 0 : Int(root, "logprobs") ?? 0,
             IgnoreEos = Bool(root, "ignore_eos") ?? false,
             Sampling = ReadSampling(root, vocabSize),
+            Grammar = RequestGrammar.Read(root),
         };
+        RejectUnsupported(root);
         if (Int(root, "n") is { } n && n != 1)
             throw new ApiException(400, "Only n = 1 is supported.", "n");
         if (r.MaxTokens is < 0)
@@ -68,6 +72,23 @@ internal sealed record ApiRequest
         if (!chat && r.TopLogprobs > 0)
             r = r with { Logprobs = true };
         return chat ? r with { Messages = ReadMessages(root), Tools = ReadTools(root) } : ReadPrompt(root, r, vocabSize);
+    }
+
+    // Fields of OpenAI's API that would change the reply and that this server does not implement: a 400, never ignored.
+    private static readonly string[] Unsupported = ["functions", "function_call", "audio", "prediction", "web_search_options", "suffix", "echo"];
+
+    private static void RejectUnsupported(JsonElement root)
+    {
+        foreach (string name in Unsupported)
+        {
+            if (root.TryGetProperty(name, out var v) && v.ValueKind is not (JsonValueKind.Null or JsonValueKind.False)
+                && !(v.ValueKind == JsonValueKind.String && v.GetString() == ""))
+                throw new ApiException(400, $"'{name}' is not supported by this server.", name, code: "unsupported_parameter");
+        }
+        if (Int(root, "best_of") is { } bestOf && bestOf != 1)
+            throw new ApiException(400, "Only best_of = 1 is supported.", "best_of", code: "unsupported_parameter");
+        if (root.TryGetProperty("modalities", out var m) && m.ValueKind == JsonValueKind.Array && m.EnumerateArray().Any(e => e.ValueKind != JsonValueKind.String || e.GetString() != "text"))
+            throw new ApiException(400, "Only the \"text\" modality is supported.", "modalities", code: "unsupported_parameter");
     }
 
     private static SamplingOptions ReadSampling(JsonElement root, int vocabSize)
@@ -368,6 +389,7 @@ internal sealed record ApiRequest
             TopLogprobs = TopLogprobs,
             IgnoreEndOfGeneration = IgnoreEos,
             AddSpecialTokens = true,
+            Grammar = Grammar,
         };
     }
 }

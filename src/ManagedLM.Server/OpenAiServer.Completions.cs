@@ -40,7 +40,7 @@ public sealed partial class OpenAiServer
             throw new ApiException(400, $"The prompt has {prompt.Length} tokens; this server's context length is {context}.", promptParam, code: "context_length_exceeded");
         var generation = request.ToGeneration(prompt.Length, context, _options.MaxTokensLimit);
         if (chat)
-            generation = _model.ChatTemplate.ForReply(generation);
+            generation = _template.ForReply(generation);
 
         BatchRequest? job;
         try
@@ -72,7 +72,7 @@ public sealed partial class OpenAiServer
 
     private int[] ChatPrompt(ApiRequest request, int context)
     {
-        var template = _model.ChatTemplate;
+        var template = _template;
         for (int i = 0; i < request.Messages.Length; i++)
         {
             string role = request.Messages[i].Role;

@@ -5,6 +5,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using ManagedLM.Batching;
+using ManagedLM.Chat;
 using ManagedLM.Model;
 using ManagedLM.Sampling;
 using Microsoft.AspNetCore.Builder;
@@ -37,6 +38,7 @@ public sealed partial class OpenAiServer : IAsyncDisposable
     private readonly ServerOptions _options;
     private readonly ServerMetrics _metrics = new();
     private readonly string _modelId;
+    private readonly ChatTemplate _template;
     private readonly long _created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
     private readonly byte[]? _apiKeyHash;
     private readonly byte[] _page;
@@ -45,6 +47,7 @@ public sealed partial class OpenAiServer : IAsyncDisposable
     private OpenAiServer(TransformerModel model, ServerOptions options)
     {
         _model = model;
+        _template = options.ChatTemplate?.WithTokens(model.ChatTemplate.BosToken, model.ChatTemplate.EosToken) ?? model.ChatTemplate;
         _options = options;
         _modelId = options.ModelId ?? model.Name;
         _apiKeyHash = string.IsNullOrEmpty(options.ApiKey) ? null : SHA256.HashData(Encoding.UTF8.GetBytes(options.ApiKey));
@@ -335,9 +338,13 @@ public sealed partial class OpenAiServer : IAsyncDisposable
         : throw new ApiException(400, "The request body must be a JSON object.");
 
     // The 500 for an exception no endpoint turned into an ApiException; a model that produces NaN/∞ logits gets its own code.
-    private static ApiException InternalError(Exception e) => e is NonFiniteLogitsException
-        ? new ApiException(500, e.Message, type: "server_error", code: "non_finite_logits")
-        : new ApiException(500, $"Internal error: {e.Message}", type: "server_error");
+    // A grammar that cannot be followed is the request's fault: 400.
+    private static ApiException InternalError(Exception e) => e switch
+    {
+        NonFiniteLogitsException => new ApiException(500, e.Message, type: "server_error", code: "non_finite_logits"),
+        Grammars.GrammarConstraintException => new ApiException(400, e.Message, code: "grammar_error"),
+        _ => new ApiException(500, $"Internal error: {e.Message}", type: "server_error"),
+    };
 
     private static async Task WriteError(HttpContext ctx, ApiException e)
     {

@@ -17,6 +17,9 @@ public sealed record ServerOptions
     /// <summary>The model id the API reports (default: the model's <see cref="ManagedLM.Model.TransformerModel.Name"/>).</summary>
     public string? ModelId { get; init; }
 
+    /// <summary>The chat template to render conversations with instead of the model's own (its BOS/EOS tokens are the model's).</summary>
+    public ManagedLM.Chat.ChatTemplate? ChatTemplate { get; init; }
+
     /// <summary>Largest request body accepted (bytes).</summary>
     public long MaxBodyBytes { get; init; } = 4 << 20;
 

@@ -48,9 +48,21 @@ internal sealed class GrammarConstraint
     /// among the tokens the grammar allows; -1 when the grammar is complete and the vocabulary has no token to end
     /// with (the request ends).
     /// </summary>
-    /// <exception cref="InvalidOperationException">The grammar needs text no token of the vocabulary can give, or its
+    /// <exception cref="GrammarConstraintException">The grammar needs text no token of the vocabulary can give, or its
     /// matcher's limits were exceeded.</exception>
     public int Sample(SamplerChain sampler, ReadOnlySpan<float> logits, ReadOnlySpan<int> history)
+    {
+        try
+        {
+            return Draw(sampler, logits, history);
+        }
+        catch (InvalidOperationException e) when (e is not GrammarConstraintException)
+        {
+            throw new GrammarConstraintException($"The request's grammar cannot be followed here: {e.Message}", e);
+        }
+    }
+
+    private int Draw(SamplerChain sampler, ReadOnlySpan<float> logits, ReadOnlySpan<int> history)
     {
         var state = sampler.State;
         int id = sampler.Sample(logits, history);
@@ -160,6 +172,6 @@ internal sealed class GrammarConstraint
         return true;
     }
 
-    private InvalidOperationException DeadEnd() => new(
+    private static GrammarConstraintException DeadEnd() => new(
         "The grammar allows no token of this model's vocabulary here: it needs text that no token can give.");
 }

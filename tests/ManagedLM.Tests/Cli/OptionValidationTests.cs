@@ -87,7 +87,8 @@ public class OptionValidationTests
         string[] Names(string command) => root.Subcommands.Single(c => c.Name == command).Options.Select(o => o.Name).ToArray();
         string[] flags = new SamplingFlags(1, "n").All.Select(o => o.Name).ToArray();
         Assert.Equal(["--n-predict", "--temp", "--top-k", "--top-p", "--min-p", "--typical", "--repeat-penalty", "--repeat-last-n",
-            "--presence-penalty", "--frequency-penalty", "--stop", "--ignore-eos", "--seed"], flags);
+            "--presence-penalty", "--frequency-penalty", "--stop", "--ignore-eos", "--seed", "--grammar", "--grammar-file", "--json-schema",
+            "--json-schema-file"], flags);
         Assert.Subset(Names("generate").ToHashSet(), flags.ToHashSet());
         Assert.Subset(Names("chat").ToHashSet(), flags.ToHashSet());
     }

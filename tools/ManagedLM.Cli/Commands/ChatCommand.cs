@@ -21,7 +21,7 @@ internal static class ChatCommand
         var model = CliOptions.Model();
         var renderOnly = new Option<bool>("--render-only") { Description = "Print the rendered prompt of --messages (exact bytes, no newline added) and exit." };
         var messages = new Option<string?>("--messages") { Description = "Conversation JSON ({\"messages\": [...], \"tools\": [...]}) for --render-only." };
-        var template = new Option<string?>("--template") { Description = "Jinja chat template file (default: the model's tokenizer.chat_template)." };
+        var template = new Option<string?>("--template", "--chat-template-file") { Description = "Jinja chat template file (default: the model's tokenizer.chat_template)." };
         var noGenerationPrompt = new Option<bool>("--no-generation-prompt") { Description = "Render without the assistant's turn header (add_generation_prompt = false)." };
         var bos = new Option<string?>("--bos-token") { Description = "bos_token the template sees (default: the model's, or empty)." };
         var eos = new Option<string?>("--eos-token") { Description = "eos_token the template sees (default: the model's, or empty)." };

@@ -34,6 +34,8 @@ internal static class ServeCommand
             .Checked(v => new ServerOptions { MaxTokensLimit = v }.Validate());
         var modelId = new Option<string?>("--alias") { Description = "Model id the API reports (default: the file name without .gguf)." };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No request log." };
+        var chatTemplate = new Option<string?>("--chat-template-file") { Description = "Jinja chat template file to use instead of the model's tokenizer.chat_template." }
+            .Checked(v => TemplateFile(v));
         var command = new CliCommand("serve", "Serve a model over an OpenAI-compatible HTTP API (and a chat page at /).",
         [
             new("Serve on http://127.0.0.1:8080 (chat page at /, API at /v1)", "managedlm serve -m model.gguf"),
@@ -42,7 +44,7 @@ internal static class ServeCommand
             new("Under another model id, without the request log", "managedlm serve -m model.gguf --alias my-model --quiet"),
         ])
         {
-            model, host, port, parallel, queue, ctx, apiKey, threads, maxTokens, modelId, quiet,
+            model, host, port, parallel, queue, ctx, apiKey, threads, maxTokens, modelId, quiet, chatTemplate,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -54,6 +56,7 @@ internal static class ServeCommand
                 ApiKey = parse.GetValue(apiKey) ?? NullIfEmpty(Environment.GetEnvironmentVariable("MANAGEDLM_API_KEY")),
                 ModelId = parse.GetValue(modelId),
                 MaxTokensLimit = parse.GetValue(maxTokens),
+                ChatTemplate = TemplateFile(parse.GetValue(chatTemplate)),
                 Log = parse.GetValue(quiet) ? null : Console.Out,
                 Engine = BatchEngineOptions.Default with
                 {
@@ -77,6 +80,21 @@ internal static class ServeCommand
             return 0;
         });
         return command;
+    }
+
+    // The template in a file, parsed; ArgumentException (reported under the flag) when it cannot be read or parsed.
+    private static Chat.ChatTemplate? TemplateFile(string? path)
+    {
+        if (path is null)
+            return null;
+        try
+        {
+            return Chat.ChatTemplate.Parse(File.ReadAllText(path));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or Chat.Jinja.TemplateException)
+        {
+            throw new ArgumentException(e.Message, e);
+        }
     }
 
     // Starts the server; failing to listen (the port is taken, or not ours to use) is a failure of the machine, not of the input.
