@@ -34,8 +34,10 @@ public sealed record ModelChatClientOptions
 /// </summary>
 /// <remarks>
 /// <see cref="AI.ChatOptions"/> maps to generation: <c>MaxOutputTokens</c>, <c>Temperature</c>, <c>TopP</c>, <c>TopK</c>,
-/// <c>Seed</c>, <c>StopSequences</c>, <c>FrequencyPenalty</c>, <c>PresencePenalty</c>, and <c>Instructions</c> as a first
-/// system message. Tool declarations and response formats are not used, and replies are text.
+/// <c>Seed</c>, <c>StopSequences</c>, <c>FrequencyPenalty</c>, <c>PresencePenalty</c>, <c>Instructions</c> as a first
+/// system message, and <c>ResponseFormat</c>: JSON constrains the reply to a JSON object, JSON with a schema to JSON that
+/// validates against it (so <c>GetResponseAsync&lt;T&gt;</c> returns typed objects); an unsupported schema keyword is a
+/// <see cref="Grammars.JsonSchemaException"/>.
 /// </remarks>
 /// <example>
 /// <code>
@@ -174,6 +176,8 @@ public sealed class ModelChatClient : AI.IChatClient
             g = g with { MaxTokens = max };
         if (o.StopSequences is { Count: > 0 } stops)
             g = g with { StopStrings = [.. g.StopStrings, .. stops] };
+        if (o.ResponseFormat is AI.ChatResponseFormatJson json)
+            g = g with { Grammar = json.Schema is { } schema ? Grammars.Grammar.FromJsonSchema(schema) : Grammars.Grammar.JsonObject };
         g.Validate();
         return g;
     }
