@@ -93,12 +93,30 @@ public sealed class SampleRunTests : IDisposable
     }
 
     [Fact]
+    public async Task Structured_output_replies_follow_their_grammars_as_the_same_calls_here_do()
+    {
+        var (printed, o) = SplitJson(Run("ManagedLM.Samples", "structured-output", TestData.Model("stories260K.gguf")));
+        string answer = o.GetProperty("answer").GetString()!, json = o.GetProperty("json").GetString()!;
+        Assert.Matches("^(yes|no), because [a-z ]{1,40}\\.$", answer);
+        const string Schema = """
+            {"type": "object",
+             "properties": {"name": {"type": "string", "maxLength": 20}, "age": {"type": "integer", "minimum": 0, "maximum": 120}},
+             "required": ["name", "age"]}
+            """;
+        Assert.True(ManagedLM.Tests.Grammars.JsonSchemaTestValidator.IsValid(Schema, json), json);
+        IChatClient client = new ModelChatClient(_model);
+        var pet = await client.GetResponseAsync<ManagedLM.Samples.StructuredOutputSample.Pet>("Describe a pet.", new ChatOptions { Temperature = 1, Seed = 1 });
+        Assert.Equal(pet.Text, o.GetProperty("pet").GetString());
+        Assert.Equal($"{answer}\n{json}\n{pet.Result}", printed);
+    }
+
+    [Fact]
     public void Without_a_sample_name_the_samples_say_which_there_are()
     {
         var (code, stdout, stderr) = Process("ManagedLM.Samples");
         Assert.Equal(1, code);
         Assert.Equal("", stdout);
-        Assert.Equal("usage: ManagedLM.Samples (many-requests | batch-engine | chat | chat-client) [MODEL.gguf]\n", stderr);
+        Assert.Equal("usage: ManagedLM.Samples (many-requests | batch-engine | chat | chat-client | structured-output) [MODEL.gguf]\n", stderr);
     }
 
     // The greedy 32-token continuation of a prompt on a generator of its own.
