@@ -75,7 +75,7 @@ internal sealed record ApiRequest
     }
 
     // Fields of OpenAI's API that would change the reply and that this server does not implement: a 400, never ignored.
-    private static readonly string[] Unsupported = ["functions", "function_call", "audio", "prediction", "web_search_options", "suffix", "echo"];
+    private static readonly ImmutableArray<string> Unsupported = ["functions", "function_call", "audio", "prediction", "web_search_options", "suffix", "echo"];
 
     private static void RejectUnsupported(JsonElement root)
     {

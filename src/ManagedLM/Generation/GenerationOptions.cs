@@ -7,6 +7,7 @@ namespace ManagedLM.Generation;
 /// <summary>Options of one generation call (<see cref="Generator.Generate(string, GenerationOptions?, CancellationToken)"/> and friends).</summary>
 public sealed record GenerationOptions
 {
+    [field: ThreadSafeStatic("an immutable record without a grammar (grammars are never written after construction either)")]
     public static GenerationOptions Default { get; } = new();
 
     /// <summary>Most tokens to generate. Must be ≥ 0.</summary>

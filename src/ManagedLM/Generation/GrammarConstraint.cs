@@ -15,6 +15,7 @@ namespace ManagedLM.Generation;
 /// </summary>
 internal sealed class GrammarConstraint
 {
+    [ThreadSafeStatic("ConditionalWeakTable is thread-safe; its vocabularies are immutable")]
     private static readonly ConditionalWeakTable<Tokenizer, GrammarVocabulary> s_vocabularies = [];
 
     private readonly GrammarMatcher _matcher;

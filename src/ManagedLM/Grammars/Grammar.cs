@@ -95,6 +95,7 @@ public sealed class Grammar
     /// <summary>JSON mode: any JSON object (OpenAI's <c>response_format: {"type": "json_object"}</c>).</summary>
     public static Grammar JsonObject => s_jsonObject.Value;
 
+    [ThreadSafeStatic("a thread-safe Lazy of an immutable grammar")]
     private static readonly Lazy<Grammar> s_jsonObject = new(() => FromGbnf(JsonSchemaGrammar.JsonObjectGbnf));
 
     /// <summary>The name of the rule a whole text must match.</summary>
