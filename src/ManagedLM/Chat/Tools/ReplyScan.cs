@@ -50,13 +50,32 @@ internal sealed class ReplyScan(bool partial, ToolCallIds ids, int generatedIdLe
     {
         if (call.Status == CallStatus.Complete)
         {
-            AddCall(call.Id, call.Name!, call.ArgumentsStart < 0 ? "{}" : JsonScan.Compact(s, call.ArgumentsStart, call.ArgumentsEnd), complete: true);
+            AddCall(call.Id, call.Name!, call.ArgumentsStart < 0 ? "{}" : Arguments(s, call.ArgumentsStart, call.ArgumentsEnd)!, complete: true);
             return true;
         }
         if (!Partial || call.Status != CallStatus.Incomplete || call.Name is null || (needsId && call.Id is null))
             return false;
-        AddCall(call.Id, call.Name, call.ArgumentsStart < 0 ? "" : JsonScan.Compact(s, call.ArgumentsStart, call.ArgumentsEnd >= 0 ? call.ArgumentsEnd : s.Length), complete: false);
+        // Arguments written as a JSON string are released whole, once decoded.
+        string arguments = call.ArgumentsStart < 0 || s[call.ArgumentsStart] == '"' ? ""
+            : call.ArgumentsEnd >= 0 ? Arguments(s, call.ArgumentsStart, call.ArgumentsEnd) ?? ""
+            : JsonScan.Compact(s, call.ArgumentsStart, s.Length);
+        AddCall(call.Id, call.Name, arguments, complete: false);
         return true;
+    }
+
+    /// <summary>
+    /// The compact arguments of the complete value s[start..end]: an object or array as written, or a JSON string that
+    /// holds one (as some templates teach models to write them); null when it is neither.
+    /// </summary>
+    public static string? Arguments(string s, int start, int end)
+    {
+        if (s[start] is '{' or '[') return JsonScan.Compact(s, start, end);
+        if (s[start] != '"' || JsonScan.DecodeString(s, start, end) is not { } inner) return null;
+        int first = JsonScan.SkipWhitespace(inner, 0);
+        if (first == inner.Length || inner[first] is not ('{' or '[') || JsonScan.ValueEnd(inner, first) is var valueEnd && valueEnd < 0
+            || JsonScan.SkipWhitespace(inner, valueEnd) != inner.Length || !JsonScan.IsValid(inner, first, valueEnd))
+            return null;
+        return JsonScan.Compact(inner, first, valueEnd);
     }
 
     public ParsedReply ToReply() => new(Content, Reasoning, [.. Calls.Select(c => new ToolCall(c.Id, c.Name, c.Arguments))]);
@@ -120,7 +139,7 @@ internal readonly record struct CallObject(CallStatus Status, int End, string? N
             if (s[j] == '}')
             {
                 if (name is null || !JsonScan.IsValid(s, i, j + 1)) return Fail;
-                if (argsStart >= 0 && s[argsStart] is not ('{' or '[')) return Fail;
+                if (argsStart >= 0 && ReplyScan.Arguments(s, argsStart, argsEnd) is null) return Fail;
                 return new(CallStatus.Complete, j + 1, name, id, argsStart, argsEnd);
             }
             if (!first)
