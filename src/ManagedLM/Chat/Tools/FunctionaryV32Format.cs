@@ -1,5 +1,4 @@
 using System.Collections.Immutable;
-using System.Text.Json;
 using ManagedLM.Grammars;
 
 namespace ManagedLM.Chat.Tools;
@@ -76,7 +75,7 @@ internal sealed class FunctionaryV32Format : ToolCallFormat
                 int next = text.IndexOf(Separator, k, StringComparison.Ordinal);
                 if (next < 0 && scan.Partial) return;
                 if (next < 0) next = text.Length;
-                scan.AddCall(null, name, JsonSerializer.Serialize(new { code = text[k..next].Trim() }), complete: true);
+                scan.AddCall(null, name, CodeArguments(text[k..next].Trim()), complete: true);
                 pos = next;
                 if (pos == text.Length) return;
                 continue;

@@ -22,9 +22,9 @@ internal sealed class GenericFormat : ToolCallFormat
 
     private protected override string Calls(ToolGrammarBuilder g, string call, bool parallel, bool required)
     {
-        string calls = parallel
-            ? $"\"{{\" ws \"\\\"tool_calls\\\"\" ws \":\" ws \"[\" ws {call} (\",\" ws {call})* ws \"]\" ws \"}}\""
-            : $"\"{{\" ws \"\\\"tool_call\\\"\" ws \":\" ws {call} ws \"}}\"";
+        string calls = $"\"{{\" ws \"\\\"tool_call\\\"\" ws \":\" ws {call} ws \"}}\"";
+        if (parallel)
+            calls += $" | \"{{\" ws \"\\\"tool_calls\\\"\" ws \":\" ws \"[\" ws {call} (\",\" ws {call})* ws \"]\" ws \"}}\"";
         if (required) return calls;
         return $"{calls} | \"{{\" ws \"\\\"response\\\"\" ws \":\" ws {g.Schema("""{"type":"string"}""")} ws \"}}\"";
     }

@@ -66,12 +66,10 @@ internal sealed class Llama3Format : ToolCallFormat
             if (BuiltinCall(code) is { } builtin)
                 scan.AddCall(null, builtin.Name, builtin.Arguments, complete: true);
             else
-                scan.AddCall(null, "python", JsonSerializer.Serialize(new { code }, JsonOptions), complete: true);
+                scan.AddCall(null, "python", CodeArguments(code), complete: true);
             return text.Length;
         });
     }
-
-    static readonly JsonSerializerOptions JsonOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary><c>tool.call(key="value", n=3)</c> as a name and a JSON arguments object, or null.</summary>
     static (string Name, string Arguments)? BuiltinCall(string code)

@@ -1,4 +1,6 @@
 using System.Collections.Immutable;
+using System.Text.Encodings.Web;
+using System.Text.Json;
 using ManagedLM.Grammars;
 
 namespace ManagedLM.Chat.Tools;
@@ -120,8 +122,8 @@ public abstract class ToolCallFormat
             string text = g.TextWithout(markers.Close);
             string close = GbnfText.Literal(markers.Close);
             body = startsInReasoning
-                ? $"{text} {close} ws {body}"
-                : $"({GbnfText.Literal(markers.Open)} {text} {close} ws)? {body}";
+                ? $"{text} {close} ws ({body})"
+                : $"({GbnfText.Literal(markers.Open)} {text} {close} ws)? ({body})";
         }
         return new ToolCallPlan(g.Build(body), triggers, []);
     }
@@ -134,6 +136,11 @@ public abstract class ToolCallFormat
 
     /// <summary>The GBNF body of the calls section (with <paramref name="required"/> false: what follows a trigger).</summary>
     private protected abstract string Calls(ToolGrammarBuilder g, string call, bool parallel, bool required);
+
+    private protected static readonly JsonSerializerOptions JsonOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>The arguments of a call of the <c>python</c> tool that runs <paramref name="code"/>: <c>{"code": ...}</c>.</summary>
+    private protected static string CodeArguments(string code) => "{\"code\":" + JsonSerializer.Serialize(code, JsonOptions) + "}";
 
     /// <summary>Takes a finished reply apart. Never throws on model output: text that does not parse as a call stays content.</summary>
     public ParsedReply Parse(string reply, ReplyParseOptions? options = null)

@@ -10,7 +10,7 @@ internal sealed class ToolGrammarBuilder
     readonly HashSet<string> _names = new(StringComparer.Ordinal);
     int _embedded;
 
-    public ToolGrammarBuilder() => Add("ws", "[ \\t\\n]{0,4}");
+    public ToolGrammarBuilder() => Add("ws", "[ \\t\\n]{0,8}");
 
     /// <summary>Adds rule <paramref name="name"/> (once); returns the name.</summary>
     public string Add(string name, string body)

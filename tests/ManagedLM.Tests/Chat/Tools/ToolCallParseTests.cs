@@ -1,0 +1,80 @@
+using System.Text.RegularExpressions;
+using ManagedLM.Chat.Tools;
+
+namespace ManagedLM.Tests.Chat.Tools;
+
+public class ToolCallParseTests
+{
+    [Theory]
+    [MemberData(nameof(ToolReplies.Indices), MemberType = typeof(ToolReplies))]
+    public void Parses_a_finished_reply(int index)
+    {
+        var c = ToolReplies.All[index];
+        var parsed = c.ToolFormat.Parse(c.Reply, c.Options());
+        Assert.Equal(c.Content, parsed.Content);
+        Assert.Equal(c.Reasoning, parsed.Reasoning);
+        Assert.Equal(c.Calls, parsed.ToolCalls.Select(t => $"{t.Name} {t.Arguments}"));
+    }
+
+    [Fact]
+    public void Generated_ids_are_call_and_24_characters_and_follow_the_seed()
+    {
+        var reply = ToolReplies.All[1];
+        var a = ToolCallFormat.Hermes.Parse(reply.Reply, new ReplyParseOptions { IdSeed = 5 });
+        var b = ToolCallFormat.Hermes.Parse(reply.Reply, new ReplyParseOptions { IdSeed = 5 });
+        var c = ToolCallFormat.Hermes.Parse(reply.Reply, new ReplyParseOptions { IdSeed = 6 });
+        Assert.All(a.ToolCalls, t => Assert.Matches(new Regex("^call_[A-Za-z0-9]{24}$"), t.Id));
+        Assert.Equal(a.ToolCalls.Select(t => t.Id), b.ToolCalls.Select(t => t.Id));
+        Assert.NotEqual(a.ToolCalls[0].Id, a.ToolCalls[1].Id);
+        Assert.NotEqual(a.ToolCalls[0].Id, c.ToolCalls[0].Id);
+    }
+
+    [Fact]
+    public void Mistral_keeps_the_models_ids_and_generates_nine_characters_for_missing_ones()
+    {
+        var calls = ToolCallFormat.MistralNemo.Parse(ToolReplies.All.First(r => r.Reply.StartsWith("Sure. [TOOL_CALLS]", StringComparison.Ordinal)).Reply).ToolCalls;
+        Assert.Equal("abcDEF123", calls[0].Id);
+        Assert.Matches(new Regex("^[A-Za-z0-9]{9}$"), calls[1].Id);
+    }
+
+    [Fact]
+    public void Command_r7b_keeps_its_call_ids() =>
+        Assert.Equal(["0", "1"], ToolCallFormat.CommandR7B.Parse(ToolReplies.All.First(r => r.Format == "command-r7b").Reply).ToolCalls.Select(t => t.Id));
+
+    [Fact]
+    public void Reasoning_that_never_closes_is_content_when_the_prompt_did_not_open_it()
+    {
+        var parsed = ToolCallFormat.DeepSeekR1.Parse("<think>unfinished");
+        Assert.Equal("unfinished", parsed.Reasoning);
+        Assert.Equal("", parsed.Content);
+        Assert.Null(ToolCallFormat.DeepSeekR1.Parse("no reasoning here").Reasoning);
+    }
+
+    [Fact]
+    public void Hostile_text_never_throws()
+    {
+        var random = new Random(3);
+        string alphabet = "{}[]\":,\\ \n<>|_tolcaTOOLCALS>>>all\nnameargumentsparameters0123456789｜▁";
+        string deep = new string('[', 5000) + new string('{', 5000);
+        foreach (var (_, format) in ToolCallFormat.All)
+        {
+            foreach (string marker in new[] { "<tool_call>", "[TOOL_CALLS]", "<|START_ACTION|>", "<｜tool▁calls▁begin｜>", "<|python_tag|>", "" })
+            {
+                format.Parse(marker + deep);
+                format.Parse(marker + "{\"name\": \"f\", \"arguments\": " + deep);
+            }
+            for (int i = 0; i < 300; i++)
+            {
+                var chars = new char[random.Next(1, 60)];
+                for (int j = 0; j < chars.Length; j++) chars[j] = alphabet[random.Next(alphabet.Length)];
+                string text = new(chars);
+                var parsed = format.Parse(text);
+                Assert.NotNull(parsed.Content);
+                var stream = format.CreateStreamParser();
+                foreach (char ch in text) stream.Append(ch.ToString());
+                stream.Finish();
+                Assert.Equal(parsed.ToolCalls.Length, stream.Result!.ToolCalls.Length);
+            }
+        }
+    }
+}
