@@ -6,7 +6,15 @@ namespace ManagedLM.Chat.Tools;
 /// <param name="Content">The text meant for the user, trimmed; empty when there is none. Call text that does not parse stays here.</param>
 /// <param name="Reasoning">The model's reasoning (e.g. inside <c>&lt;think&gt;</c>), trimmed; null when the reply has none or it is kept inline.</param>
 /// <param name="ToolCalls">The calls, in order; arguments are compact JSON text.</param>
-public sealed record ParsedReply(string Content, string? Reasoning, ImmutableArray<ToolCall> ToolCalls);
+public sealed record ParsedReply(string Content, string? Reasoning, ImmutableArray<ToolCall> ToolCalls)
+{
+    /// <summary>The reply as an assistant message: content null when it is empty and there are calls (as OpenAI sends it).</summary>
+    public ChatMessage ToMessage() => new("assistant", Content.Length == 0 && !ToolCalls.IsDefaultOrEmpty ? null : Content)
+    {
+        ToolCalls = ToolCalls,
+        ReasoningContent = Reasoning,
+    };
+}
 
 /// <summary>What a <see cref="ToolCallStreamParser"/> event carries.</summary>
 public enum ReplyEventKind

@@ -54,6 +54,30 @@ public sealed record ToolChoice(ToolChoiceMode Mode, string? FunctionName = null
     public static ToolChoice None { get; } = new(ToolChoiceMode.None);
     /// <summary>Only calls.</summary>
     public static ToolChoice Required { get; } = new(ToolChoiceMode.Required);
+    /// <summary>
+    /// Reads OpenAI's <c>tool_choice</c>: <c>"auto"</c>, <c>"none"</c>, <c>"required"</c> or
+    /// <c>{"type": "function", "function": {"name": ...}}</c>; null (absent) is <see cref="Auto"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">Any other value; the message names it.</exception>
+    public static ToolChoice FromOpenAi(JsonNode? node)
+    {
+        if (node is null) return Auto;
+        if (node is JsonValue value && value.GetValueKind() == JsonValueKind.String)
+        {
+            return value.GetValue<string>() switch
+            {
+                "auto" => Auto,
+                "none" => None,
+                "required" => Required,
+                var other => throw new ArgumentException($"tool_choice \"{other}\" is not one of \"auto\", \"none\", \"required\" or a function.", nameof(node)),
+            };
+        }
+        if (node is JsonObject o && o["function"]?["name"] is JsonValue name && name.GetValueKind() == JsonValueKind.String && name.GetValue<string>().Length > 0
+            && (o["type"] is null || (o["type"] is JsonValue type && type.GetValueKind() == JsonValueKind.String && type.GetValue<string>() == "function")))
+            return Function(name.GetValue<string>());
+        throw new ArgumentException($"tool_choice {node.ToJsonString()} is not one of \"auto\", \"none\", \"required\" or {{\"type\": \"function\", \"function\": {{\"name\": ...}}}}.", nameof(node));
+    }
+
     /// <summary>A call of <paramref name="name"/>.</summary>
     public static ToolChoice Function(string name)
     {

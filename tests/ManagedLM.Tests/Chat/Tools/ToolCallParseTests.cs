@@ -78,3 +78,37 @@ public class ToolCallParseTests
         }
     }
 }
+
+public class ToolChoiceAndMessageTests
+{
+    [Theory]
+    [InlineData("\"auto\"", ToolChoiceMode.Auto, null)]
+    [InlineData("\"none\"", ToolChoiceMode.None, null)]
+    [InlineData("\"required\"", ToolChoiceMode.Required, null)]
+    [InlineData("{\"type\": \"function\", \"function\": {\"name\": \"get_forecast\"}}", ToolChoiceMode.Function, "get_forecast")]
+    public void Reads_openai_tool_choice(string json, ToolChoiceMode mode, string? name) =>
+        Assert.Equal(new ToolChoice(mode, name), ToolChoice.FromOpenAi(System.Text.Json.Nodes.JsonNode.Parse(json)));
+
+    [Theory]
+    [InlineData("\"sometimes\"", "tool_choice \"sometimes\" is not one of")]
+    [InlineData("{\"type\": \"function\"}", "tool_choice {\"type\":\"function\"} is not one of")]
+    [InlineData("3", "tool_choice 3 is not one of")]
+    public void Rejects_other_tool_choices(string json, string message) =>
+        Assert.StartsWith(message, Assert.Throws<ArgumentException>(() => ToolChoice.FromOpenAi(System.Text.Json.Nodes.JsonNode.Parse(json))).Message, StringComparison.Ordinal);
+
+    [Fact]
+    public void Absent_tool_choice_is_auto() => Assert.Same(ToolChoice.Auto, ToolChoice.FromOpenAi(null));
+
+    [Fact]
+    public void A_reply_becomes_an_assistant_message_the_template_renders_back()
+    {
+        var reply = ToolCallFormat.Hermes.Parse(ToolReplies.All[3].Reply, new ReplyParseOptions { IdSeed = 2 });
+        var message = reply.ToMessage();
+        Assert.Equal(("assistant", null, "The user wants the weather."), (message.Role, message.Content, message.ReasoningContent));
+        Assert.Equal(reply.ToolCalls.AsEnumerable(), message.ToolCalls.AsEnumerable());
+
+        var template = ManagedLM.Chat.ChatTemplate.Parse("{% for m in messages %}{{ m.role }}|{{ m.reasoning_content }}|{{ m.tool_calls[0].function.arguments }}{% endfor %}");
+        Assert.Equal("assistant|The user wants the weather.|{\"days\":2,\"location\":\"Oslo\"}", template.Render([message]));
+        Assert.Equal("Hi", ToolCallFormat.Hermes.Parse("Hi").ToMessage().Content);
+    }
+}
