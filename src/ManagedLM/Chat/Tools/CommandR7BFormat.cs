@@ -22,9 +22,8 @@ internal sealed class CommandR7BFormat : ToolCallFormat
 
     private protected override ImmutableArray<string> Triggers { get; } = [Open];
 
-    private protected override string CallBody(ToolDefinition tool, string arguments, int index) =>
-        "\"{\" ws \"\\\"tool_call_id\\\"\" ws \":\" ws \"\\\"\" [0-9]{1,3} \"\\\"\" ws \",\" ws " +
-        $"\"\\\"tool_name\\\"\" ws \":\" ws {GbnfText.Literal(GbnfText.JsonString(tool.Name))} ws \",\" ws \"\\\"parameters\\\"\" ws \":\" ws {arguments} ws \"}}\"";
+    private protected override string CallBody(ToolDefinition tool, string arguments) =>
+        JsonObjectRule(("tool_call_id", "\"\\\"\" [0-9]{1,3} \"\\\"\""), ("tool_name", JsonStringRule(tool.Name)), ("parameters", arguments));
 
     private protected override string Calls(ToolGrammarBuilder g, string call, bool parallel, bool required) =>
         $"{GbnfText.Literal(Open)} ws \"[\" ws {call} {(parallel ? "(\",\" ws " + call + ")* " : "")}ws \"]\" ws {GbnfText.Literal(Close)}";

@@ -19,7 +19,7 @@ internal sealed class DeepSeekR1Format : ToolCallFormat
 
     private protected override ImmutableArray<string> Triggers { get; } = [CallsBegin];
 
-    private protected override string CallBody(ToolDefinition tool, string arguments, int index) =>
+    private protected override string CallBody(ToolDefinition tool, string arguments) =>
         $"{GbnfText.Literal(CallBegin + "function" + Separator + tool.Name + "\n" + Fence + "json\n")} {arguments} ws {GbnfText.Literal(Fence)} ws {GbnfText.Literal(CallEnd)}";
 
     private protected override string Calls(ToolGrammarBuilder g, string call, bool parallel, bool required) =>

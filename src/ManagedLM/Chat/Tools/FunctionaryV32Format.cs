@@ -19,7 +19,7 @@ internal sealed class FunctionaryV32Format : ToolCallFormat
 
     private protected override ImmutableArray<string> Triggers { get; } = [];
 
-    private protected override string CallBody(ToolDefinition tool, string arguments, int index) =>
+    private protected override string CallBody(ToolDefinition tool, string arguments) =>
         $"{GbnfText.Literal(tool.Name + "\n")} {arguments}";
 
     private protected override string Calls(ToolGrammarBuilder g, string call, bool parallel, bool required)

@@ -1,6 +1,5 @@
 using System.Collections.Immutable;
 using System.Text.Json;
-using ManagedLM.Grammars;
 
 namespace ManagedLM.Chat.Tools;
 
@@ -17,16 +16,16 @@ internal sealed class GenericFormat : ToolCallFormat
 
     private protected override ImmutableArray<string> Triggers { get; } = [];
 
-    private protected override string CallBody(ToolDefinition tool, string arguments, int index) =>
-        $"\"{{\" ws \"\\\"name\\\"\" ws \":\" ws {GbnfText.Literal(GbnfText.JsonString(tool.Name))} ws \",\" ws \"\\\"arguments\\\"\" ws \":\" ws {arguments} ws \"}}\"";
+    private protected override string CallBody(ToolDefinition tool, string arguments) =>
+        JsonObjectRule(("name", JsonStringRule(tool.Name)), ("arguments", arguments));
 
     private protected override string Calls(ToolGrammarBuilder g, string call, bool parallel, bool required)
     {
-        string calls = $"\"{{\" ws \"\\\"tool_call\\\"\" ws \":\" ws {call} ws \"}}\"";
+        string calls = JsonObjectRule(("tool_call", call));
         if (parallel)
-            calls += $" | \"{{\" ws \"\\\"tool_calls\\\"\" ws \":\" ws \"[\" ws {call} (\",\" ws {call})* ws \"]\" ws \"}}\"";
+            calls += " | " + JsonObjectRule(("tool_calls", $"\"[\" ws {call} (\",\" ws {call})* ws \"]\""));
         if (required) return calls;
-        return $"{calls} | \"{{\" ws \"\\\"response\\\"\" ws \":\" ws {g.Schema("""{"type":"string"}""")} ws \"}}\"";
+        return calls + " | " + JsonObjectRule(("response", g.Schema("""{"type":"string"}""")));
     }
 
     private protected override void ScanBody(ReplyScan scan, string text, int start)

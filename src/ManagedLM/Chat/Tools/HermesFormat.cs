@@ -14,8 +14,8 @@ internal sealed class HermesFormat : ToolCallFormat
 
     private protected override ImmutableArray<string> Triggers { get; } = [Open];
 
-    private protected override string CallBody(ToolDefinition tool, string arguments, int index) =>
-        $"\"{{\" ws \"\\\"name\\\"\" ws \":\" ws {GbnfText.Literal(GbnfText.JsonString(tool.Name))} ws \",\" ws \"\\\"arguments\\\"\" ws \":\" ws {arguments} ws \"}}\"";
+    private protected override string CallBody(ToolDefinition tool, string arguments) =>
+        JsonObjectRule(("name", JsonStringRule(tool.Name)), ("arguments", arguments));
 
     private protected override string Calls(ToolGrammarBuilder g, string call, bool parallel, bool required)
     {

@@ -1,7 +1,6 @@
 using System.Collections.Immutable;
 using System.Text;
 using System.Text.Json;
-using ManagedLM.Grammars;
 
 namespace ManagedLM.Chat.Tools;
 
@@ -23,8 +22,8 @@ internal sealed class Llama3Format : ToolCallFormat
 
     private protected override ImmutableArray<string> Triggers { get; } = ["{\"name\""];
 
-    private protected override string CallBody(ToolDefinition tool, string arguments, int index) =>
-        $"\"{{\" ws \"\\\"name\\\"\" ws \":\" ws {GbnfText.Literal(GbnfText.JsonString(tool.Name))} ws \",\" ws \"\\\"parameters\\\"\" ws \":\" ws {arguments} ws \"}}\"";
+    private protected override string CallBody(ToolDefinition tool, string arguments) =>
+        JsonObjectRule(("name", JsonStringRule(tool.Name)), ("parameters", arguments));
 
     private protected override string Calls(ToolGrammarBuilder g, string call, bool parallel, bool required) => call;
 

@@ -19,9 +19,8 @@ internal sealed class MistralNemoFormat : ToolCallFormat
 
     private protected override ImmutableArray<string> Triggers { get; } = [Open];
 
-    private protected override string CallBody(ToolDefinition tool, string arguments, int index) =>
-        $"\"{{\" ws \"\\\"name\\\"\" ws \":\" ws {GbnfText.Literal(GbnfText.JsonString(tool.Name))} ws \",\" ws \"\\\"arguments\\\"\" ws \":\" ws {arguments} ws " +
-        "\",\" ws \"\\\"id\\\"\" ws \":\" ws \"\\\"\" [a-zA-Z0-9]{9} \"\\\"\" ws \"}\"";
+    private protected override string CallBody(ToolDefinition tool, string arguments) =>
+        JsonObjectRule(("name", JsonStringRule(tool.Name)), ("arguments", arguments), ("id", "\"\\\"\" [a-zA-Z0-9]{9} \"\\\"\""));
 
     private protected override string Calls(ToolGrammarBuilder g, string call, bool parallel, bool required) =>
         $"{GbnfText.Literal(Open)} \"[\" ws {call} {(parallel ? "(\",\" ws " + call + ")* " : "")}ws \"]\"";

@@ -112,7 +112,7 @@ public abstract class ToolCallFormat
         for (int i = 0; i < tools.Count; i++)
         {
             string arguments = g.Schema(tools[i].Parameters);
-            calls.Add(g.Add($"call{i}", CallBody(tools[i], arguments, i)));
+            calls.Add(g.Add($"call{i}", CallBody(tools[i], arguments)));
         }
         string call = g.Add("call", string.Join(" | ", calls));
         string body = Calls(g, call, parallelToolCalls, required);
@@ -132,7 +132,14 @@ public abstract class ToolCallFormat
     private protected abstract ImmutableArray<string> Triggers { get; }
 
     /// <summary>The GBNF body of one call of <paramref name="tool"/>, whose arguments match rule <paramref name="arguments"/>.</summary>
-    private protected abstract string CallBody(ToolDefinition tool, string arguments, int index);
+    private protected abstract string CallBody(ToolDefinition tool, string arguments);
+
+    /// <summary>GBNF for a JSON object with exactly <paramref name="members"/> in that order (values are GBNF expressions).</summary>
+    private protected static string JsonObjectRule(params (string Key, string Value)[] members) =>
+        "\"{\" ws " + string.Join(" \",\" ws ", members.Select(m => $"{GbnfText.Literal(GbnfText.JsonString(m.Key))} ws \":\" ws {m.Value} ws")) + " \"}\"";
+
+    /// <summary>GBNF for the JSON string <paramref name="value"/>.</summary>
+    private protected static string JsonStringRule(string value) => GbnfText.Literal(GbnfText.JsonString(value));
 
     /// <summary>The GBNF body of the calls section (with <paramref name="required"/> false: what follows a trigger).</summary>
     private protected abstract string Calls(ToolGrammarBuilder g, string call, bool parallel, bool required);
