@@ -22,6 +22,9 @@ internal sealed class Llama3Format : ToolCallFormat
 
     private protected override ImmutableArray<string> Triggers { get; } = ["{\"name\""];
 
+    // Llama 3.1 ends a turn that waits for a tool's output with <|eom_id|>.
+    private protected override ImmutableArray<string> StopStrings { get; } = ["<|eom_id|>"];
+
     private protected override string CallBody(ToolDefinition tool, string arguments) =>
         JsonObjectRule(("name", JsonStringRule(tool.Name)), ("parameters", arguments));
 

@@ -106,6 +106,14 @@ public abstract class ToolCallFormat
             if (tools.Count == 0)
                 throw new ArgumentException($"tool_choice names the function \"{choice.FunctionName}\", which is not among the tools.", nameof(choice));
         }
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var tool in tools)
+        {
+            if (tool.Name.Length is 0 or > 64 || !tool.Name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.'))
+                throw new ArgumentException($"The tool name \"{tool.Name}\" is not 1 to 64 letters, digits, '_', '-' or '.'.", nameof(tools));
+            if (!names.Add(tool.Name))
+                throw new ArgumentException($"Two tools are named \"{tool.Name}\".", nameof(tools));
+        }
         bool required = choice.Mode != ToolChoiceMode.Auto;
         var g = new ToolGrammarBuilder();
         var calls = new List<string>(tools.Count);
@@ -125,8 +133,11 @@ public abstract class ToolCallFormat
                 ? $"{text} {close} ws ({body})"
                 : $"({GbnfText.Literal(markers.Open)} {text} {close} ws)? ({body})";
         }
-        return new ToolCallPlan(g.Build(body), triggers, []);
+        return new ToolCallPlan(g.Build(body), triggers, StopStrings);
     }
+
+    /// <summary>Strings that end a reply with calls in this format (beyond the model's end-of-generation tokens).</summary>
+    private protected virtual ImmutableArray<string> StopStrings => [];
 
     /// <summary>Strings that start the lazy grammar of <see cref="ToolChoiceMode.Auto"/>; empty: the format constrains the whole reply.</summary>
     private protected abstract ImmutableArray<string> Triggers { get; }

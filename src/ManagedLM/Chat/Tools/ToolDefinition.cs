@@ -94,7 +94,7 @@ public sealed record ToolChoice(ToolChoiceMode Mode, string? FunctionName = null
 /// </summary>
 /// <param name="Gbnf">GBNF with root rule <c>root</c>, or null when nothing is constrained (<see cref="ToolChoiceMode.None"/>).</param>
 /// <param name="Triggers">Strings that start the grammar; empty: the whole reply is constrained.</param>
-/// <param name="StopStrings">Strings that end generation for this format (none of the formats here needs one today).</param>
+/// <param name="StopStrings">Strings that end generation for this format (Llama 3's <c>&lt;|eom_id|&gt;</c>); add them to the request's stop strings.</param>
 public sealed record ToolCallPlan(string? Gbnf, ImmutableArray<string> Triggers, ImmutableArray<string> StopStrings)
 {
     /// <summary>Whether the grammar applies only from a trigger on.</summary>

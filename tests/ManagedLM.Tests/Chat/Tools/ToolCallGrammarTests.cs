@@ -137,11 +137,22 @@ public class ToolCallGrammarTests
     }
 
     [Fact]
+    public void Llama3_stops_at_end_of_message()
+    {
+        Assert.Equal(["<|eom_id|>"], ToolCallFormat.Llama3.Plan(ToolTemplates.Tools, ToolChoice.Auto).StopStrings.AsEnumerable());
+        Assert.Empty(ToolCallFormat.Hermes.Plan(ToolTemplates.Tools, ToolChoice.Auto).StopStrings);
+    }
+
+    [Fact]
     public void Bad_requests_name_the_problem()
     {
         var e = Assert.Throws<ArgumentException>(() => ToolCallFormat.Hermes.Plan(ToolTemplates.Tools, ToolChoice.Function("nope")));
         Assert.Contains("\"nope\"", e.Message, StringComparison.Ordinal);
         Assert.Throws<ArgumentException>(() => ToolCallFormat.Hermes.Plan([], ToolChoice.Required));
+        Assert.Contains("\"get weather\" is not 1 to 64", Assert.Throws<ArgumentException>(() =>
+            ToolCallFormat.Hermes.Plan([new ToolDefinition("get weather", null, "{}")], ToolChoice.Auto)).Message, StringComparison.Ordinal);
+        Assert.Contains("Two tools are named \"f\"", Assert.Throws<ArgumentException>(() =>
+            ToolCallFormat.Hermes.Plan([new ToolDefinition("f", null, "{}"), new ToolDefinition("f", null, "{}")], ToolChoice.Auto)).Message, StringComparison.Ordinal);
         var schema = Assert.Throws<JsonSchemaException>(() => ToolCallFormat.Hermes.Plan([new ToolDefinition("f", null, """{"type":"object","not":{}}""")], ToolChoice.Auto));
         Assert.Contains("not", schema.Message, StringComparison.Ordinal);
     }
