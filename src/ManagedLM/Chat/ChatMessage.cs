@@ -73,7 +73,7 @@ public sealed record ChatMessage
         return d;
     }
 
-    /// <summary>Reads a message from its OpenAI JSON form ({"role", "content", "tool_calls", "tool_call_id"}).</summary>
+    /// <summary>Reads a message from its OpenAI JSON form ({"role", "content", "tool_calls", "tool_call_id", "reasoning_content"}).</summary>
     public static ChatMessage FromJson(JsonNode node)
     {
         ArgumentNullException.ThrowIfNull(node);
@@ -93,6 +93,7 @@ public sealed record ChatMessage
         {
             ToolCalls = calls.ToImmutable(),
             ToolCallId = node["tool_call_id"]?.GetValue<string>(),
+            ReasoningContent = node["reasoning_content"]?.GetValue<string>(),
         };
     }
 }

@@ -110,5 +110,6 @@ public class ToolChoiceAndMessageTests
         var template = ManagedLM.Chat.ChatTemplate.Parse("{% for m in messages %}{{ m.role }}|{{ m.reasoning_content }}|{{ m.tool_calls[0].function.arguments }}{% endfor %}");
         Assert.Equal("assistant|The user wants the weather.|{\"days\":2,\"location\":\"Oslo\"}", template.Render([message]));
         Assert.Equal("Hi", ToolCallFormat.Hermes.Parse("Hi").ToMessage().Content);
+        Assert.Equal("why", ManagedLM.Chat.ChatMessage.FromJson(System.Text.Json.Nodes.JsonNode.Parse("""{"role":"assistant","content":"a","reasoning_content":"why"}""")!).ReasoningContent);
     }
 }
