@@ -7,20 +7,21 @@ namespace ManagedLM.Chat.Tools;
 /// <summary>
 /// Llama 3.1/3.2/3.3: a reply that is one JSON call <c>{"name": "f", "parameters": {...}}</c>, or text and then
 /// <c>&lt;|python_tag|&gt;</c> with a JSON call, a builtin call <c>brave_search.call(query="...")</c> or Python code
-/// (a call of <c>python</c> with <c>{"code": ...}</c>). One call per reply, as the templates allow.
+/// (a call of <c>python</c> with <c>{"code": ...}</c>); after text, a call starts as the lazy grammar's trigger
+/// <c>{"name"</c> does. The grammar allows one call per reply, as the templates do.
 /// </summary>
 internal sealed class Llama3Format : ToolCallFormat
 {
-    const string PythonTag = "<|python_tag|>";
+    const string PythonTag = "<|python_tag|>", CallStart = "{\"name\"";
     static readonly CallKeys Keys = new(["name"], ["parameters", "arguments"], null);
 
     public override string Name => "llama3";
 
     public override (string Open, string Close)? ReasoningMarkers => null;
 
-    internal override ImmutableArray<string> Markers { get; } = [PythonTag];
+    internal override ImmutableArray<string> Markers { get; } = [PythonTag, CallStart];
 
-    private protected override ImmutableArray<string> Triggers { get; } = ["{\"name\""];
+    private protected override ImmutableArray<string> Triggers { get; } = [CallStart];
 
     // Llama 3.1 ends a turn that waits for a tool's output with <|eom_id|>.
     private protected override ImmutableArray<string> StopStrings { get; } = ["<|eom_id|>"];
@@ -32,45 +33,70 @@ internal sealed class Llama3Format : ToolCallFormat
 
     private protected override void ScanBody(ReplyScan scan, string text, int start)
     {
-        int j = JsonScan.SkipWhitespace(text, start);
-        if (j < text.Length && text[j] == '{')
+        int pos = start;
+        int first = JsonScan.SkipWhitespace(text, start);
+        int at;
+        if (first < text.Length && text[first] == '{')
         {
-            var call = CallObject.Read(text, j, Keys);
-            if (call.Status == CallStatus.Incomplete && scan.Partial)
+            // A reply that is a call may write it loosely ({ "type": "function", "name": ...}); JSON that is not a call is text.
+            int end = ReadJsonCall(scan, text, first);
+            if (end == JsonScan.Incomplete)
             {
-                scan.AddCall(text, call, needsId: false);
+                if (!scan.Partial) scan.AddContentTail(text, pos, Markers.AsSpan());
                 return;
             }
-            if (call.Status == CallStatus.Complete)
-            {
-                scan.AddCall(text, call, needsId: false);
-                scan.AddContentTail(text, call.End, Markers.AsSpan());
-                return;
-            }
+            if (end >= 0) pos = end;
+            at = NextCall(text, end >= 0 ? end : first + 1);
         }
-        ScanTagged(scan, text, start, PythonTag, Markers.AsSpan(), static (scan, text, i) =>
+        else at = NextCall(text, pos);
+        // Later calls start as the lazy grammar's trigger does.
+        while (true)
         {
-            int j = JsonScan.SkipWhitespace(text, i);
-            if (j < text.Length && text[j] == '{')
+            if (at < 0)
             {
-                var call = CallObject.Read(text, j, Keys);
-                scan.AddCall(text, call, needsId: false);
-                return call.Status switch
-                {
-                    CallStatus.Complete => call.End,
-                    CallStatus.Incomplete => JsonScan.Incomplete,
-                    _ => JsonScan.Invalid,
-                };
+                scan.AddContentTail(text, pos, Markers.AsSpan());
+                return;
             }
-            if (scan.Partial) return JsonScan.Incomplete;
-            string code = text[j..].Trim();
-            if (code.Length == 0) return JsonScan.Invalid;
-            if (BuiltinCall(code) is { } builtin)
-                scan.AddCall(null, builtin.Name, builtin.Arguments, complete: true);
-            else
-                scan.AddCall(null, "python", CodeArguments(code), complete: true);
-            return text.Length;
-        });
+            scan.AddContent(text, pos, at);
+            int end = text[at] == '{' ? ReadJsonCall(scan, text, at) : ReadPythonTag(scan, text, at + PythonTag.Length);
+            if (end == JsonScan.Incomplete && scan.Partial) return;
+            if (end < 0)
+            {
+                scan.AddContentTail(text, at, Markers.AsSpan());
+                return;
+            }
+            pos = end;
+            at = NextCall(text, pos);
+        }
+    }
+
+    static int NextCall(string text, int from)
+    {
+        int tag = text.IndexOf(PythonTag, from, StringComparison.Ordinal);
+        int json = text.IndexOf(CallStart, from, StringComparison.Ordinal);
+        return tag < 0 ? json : json < 0 ? tag : Math.Min(tag, json);
+    }
+
+    static int ReadJsonCall(ReplyScan scan, string text, int at)
+    {
+        var call = CallObject.Read(text, at, Keys);
+        if (call.Status == CallStatus.Invalid) return JsonScan.Invalid;
+        scan.AddCall(text, call, needsId: false);
+        return call.Status == CallStatus.Complete ? call.End : JsonScan.Incomplete;
+    }
+
+    static int ReadPythonTag(ReplyScan scan, string text, int i)
+    {
+        int j = JsonScan.SkipWhitespace(text, i);
+        if (j < text.Length && text[j] == '{') return ReadJsonCall(scan, text, j);
+        if (scan.Partial) return JsonScan.Incomplete;
+        string code = text[j..].Trim();
+        if (code.Length == 0) return JsonScan.Invalid;
+        if (BuiltinCall(code) is { } builtin)
+            scan.AddCall(null, builtin.Name, builtin.Arguments, complete: true);
+        else
+            scan.AddCall(null, "python", CodeArguments(code), complete: true);
+        return text.Length;
     }
 
     /// <summary><c>tool.call(key="value", n=3)</c> as a name and a JSON arguments object, or null.</summary>

@@ -26,24 +26,32 @@ public abstract class ToolCallFormat
     internal virtual int GeneratedIdLength => 0;
 
     /// <summary>Hermes 2/3, Qwen 2.5/3: <c>&lt;tool_call&gt;{"name": ..., "arguments": ...}&lt;/tool_call&gt;</c>.</summary>
+    [field: ThreadSafeStatic("a stateless format, built by the static initializer")]
     public static ToolCallFormat Hermes { get; } = new HermesFormat();
     /// <summary>Llama 3.1/3.2/3.3: a JSON <c>{"name": ..., "parameters": ...}</c> reply, or <c>&lt;|python_tag|&gt;</c> calls.</summary>
+    [field: ThreadSafeStatic("a stateless format, built by the static initializer")]
     public static ToolCallFormat Llama3 { get; } = new Llama3Format();
     /// <summary>Mistral Nemo: <c>[TOOL_CALLS][{"name", "arguments", "id"}]</c> with 9-character ids.</summary>
+    [field: ThreadSafeStatic("a stateless format, built by the static initializer")]
     public static ToolCallFormat MistralNemo { get; } = new MistralNemoFormat();
     /// <summary>Functionary v3.2: <c>&gt;&gt;&gt;name\n{arguments}</c> segments, <c>all</c> for text.</summary>
+    [field: ThreadSafeStatic("a stateless format, built by the static initializer")]
     public static ToolCallFormat FunctionaryV32 { get; } = new FunctionaryV32Format();
     /// <summary>Command R7B: <c>&lt;|START_ACTION|&gt;[...]&lt;|END_ACTION|&gt;</c>, thinking in <c>&lt;|START_THINKING|&gt;</c>.</summary>
+    [field: ThreadSafeStatic("a stateless format, built by the static initializer")]
     public static ToolCallFormat CommandR7B { get; } = new CommandR7BFormat();
     /// <summary>DeepSeek R1: <c>&lt;｜tool▁calls▁begin｜&gt;</c> blocks, reasoning in <c>&lt;think&gt;</c>.</summary>
+    [field: ThreadSafeStatic("a stateless format, built by the static initializer")]
     public static ToolCallFormat DeepSeekR1 { get; } = new DeepSeekR1Format();
     /// <summary>Any other model: the whole reply is JSON, <c>{"tool_call": ...}</c>, <c>{"tool_calls": [...]}</c> or <c>{"response": "..."}</c>.</summary>
+    [field: ThreadSafeStatic("a stateless format, built by the static initializer")]
     public static ToolCallFormat Generic { get; } = new GenericFormat();
 
     /// <summary>
     /// Every format, each with the marker that identifies its templates, in the order <see cref="Detect"/> tries them
     /// (the generic format, which every template may use, last).
     /// </summary>
+    [field: ThreadSafeStatic("stateless formats, built by the static initializer")]
     public static ImmutableArray<(string TemplateMarker, ToolCallFormat Format)> All { get; } =
     [
         (">>>all", FunctionaryV32),
@@ -83,7 +91,7 @@ public abstract class ToolCallFormat
     /// <summary>
     /// The grammar for a request's tool calls. <see cref="ToolChoiceMode.Auto"/> gives a lazy grammar (free text until a
     /// trigger, then the calls) where the format allows text before calls; <see cref="ToolChoiceMode.Required"/> and a named
-    /// function constrain the whole reply to calls (after the reasoning section, for formats that have one);
+    /// function constrain the whole reply to calls; a grammar over the whole reply lets the format's reasoning section come first;
     /// <see cref="ToolChoiceMode.None"/> constrains nothing. Each call's arguments must validate against its tool's parameters.
     /// </summary>
     /// <param name="tools">The tools offered.</param>
@@ -125,7 +133,8 @@ public abstract class ToolCallFormat
         string call = g.Add("call", string.Join(" | ", calls));
         string body = Calls(g, call, parallelToolCalls, required);
         ImmutableArray<string> triggers = required ? [] : Triggers;
-        if (required && ReasoningMarkers is { } markers)
+        // A grammar over the whole reply lets the reasoning section come first.
+        if (triggers.IsEmpty && ReasoningMarkers is { } markers)
         {
             string text = g.TextWithout(markers.Close);
             string close = GbnfText.Literal(markers.Close);
@@ -155,6 +164,7 @@ public abstract class ToolCallFormat
     /// <summary>The GBNF body of the calls section (with <paramref name="required"/> false: what follows a trigger).</summary>
     private protected abstract string Calls(ToolGrammarBuilder g, string call, bool parallel, bool required);
 
+    [ThreadSafeStatic("options made read-only by their first use; System.Text.Json caches thread-safely")]
     private protected static readonly JsonSerializerOptions JsonOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>The arguments of a call of the <c>python</c> tool that runs <paramref name="code"/>: <c>{"code": ...}</c>.</summary>

@@ -112,6 +112,7 @@ public class ToolCallGrammarTests
 
         var generic = ToolCallFormat.Generic.Plan(ToolTemplates.Tools, ToolChoice.Auto);
         Assert.True(Matches(generic, """{"response": "It is sunny."}"""));
+        Assert.True(Matches(generic, """<think>Sunny?</think>{"response": "It is sunny."}"""));
         Assert.True(Matches(generic, Write("generic", ("get_forecast", Forecast), ("get_current_weather", Weather))));
     }
 

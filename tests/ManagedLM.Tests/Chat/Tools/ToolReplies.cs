@@ -37,6 +37,8 @@ public static class ToolReplies
         new("llama3", "<|python_tag|>brave_search.call(query=\"weather in Paris\", count=3)", "", null, ["brave_search {\"query\":\"weather in Paris\",\"count\":3}"]),
         new("llama3", "Let me compute.<|python_tag|>print(1 + 1)", "Let me compute.", null, ["python {\"code\":\"print(1 + 1)\"}"]),
         new("llama3", "The weather is {sunny}.", "The weather is {sunny}.", null, []),
+        new("llama3", "Let me check. {\"name\": \"get_current_weather\", \"parameters\": {\"location\": \"Nice\"}}", "Let me check.", null, [$"{Weather} {{\"location\":\"Nice\"}}"]),
+        new("llama3", "{\"note\": 1} then {\"name\": \"get_current_weather\", \"parameters\": {\"location\": \"Nice\"}}", "{\"note\": 1} then", null, [$"{Weather} {{\"location\":\"Nice\"}}"]),
         new("llama3", "{\"not\": \"a call\"}", "{\"not\": \"a call\"}", null, []),
 
         // Mistral Nemo.
