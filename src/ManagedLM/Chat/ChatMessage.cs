@@ -34,6 +34,9 @@ public sealed record ChatMessage
     /// <summary>For a tool's answer: the call it answers.</summary>
     public string? ToolCallId { get; init; }
 
+    /// <summary>An assistant's reasoning, kept apart from <see cref="Content"/> (templates see it as <c>reasoning_content</c>).</summary>
+    public string? ReasoningContent { get; init; }
+
     /// <summary>The roles OpenAI's chat API defines: system, developer, user, assistant, tool and the legacy function.</summary>
     public static FrozenSet<string> OpenAiRoles { get; } = FrozenSet.Create(StringComparer.Ordinal, "system", "developer", "user", "assistant", "tool", "function");
 
@@ -41,7 +44,7 @@ public sealed record ChatMessage
     public static ChatMessage User(string content) => new("user", content);
     public static ChatMessage Assistant(string content) => new("assistant", content);
 
-    /// <summary>The message as a template sees it: keys role, content, tool_call_id, tool_calls (llama.cpp's order).</summary>
+    /// <summary>The message as a template sees it: keys role, content, tool_call_id, reasoning_content, tool_calls (llama.cpp's order).</summary>
     internal JinjaDict ToTemplateValue()
     {
         var d = new JinjaDict();
@@ -49,6 +52,8 @@ public sealed record ChatMessage
         d.Set("content", Content);
         if (ToolCallId is not null)
             d.Set("tool_call_id", ToolCallId);
+        if (ReasoningContent is not null)
+            d.Set("reasoning_content", ReasoningContent);
         if (!ToolCalls.IsDefaultOrEmpty)
         {
             var calls = new JinjaList();
@@ -68,7 +73,7 @@ public sealed record ChatMessage
         return d;
     }
 
-    /// <summary>Reads a message from its OpenAI JSON form ({"role", "content", "tool_calls", "tool_call_id"}).</summary>
+    /// <summary>Reads a message from its OpenAI JSON form ({"role", "content", "tool_calls", "tool_call_id", "reasoning_content"}).</summary>
     public static ChatMessage FromJson(JsonNode node)
     {
         ArgumentNullException.ThrowIfNull(node);
@@ -88,6 +93,7 @@ public sealed record ChatMessage
         {
             ToolCalls = calls.ToImmutable(),
             ToolCallId = node["tool_call_id"]?.GetValue<string>(),
+            ReasoningContent = node["reasoning_content"]?.GetValue<string>(),
         };
     }
 }
