@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using ManagedLM.Chat;
+using ManagedLM.Chat.Tools;
 using ManagedLM.Generation;
 using ManagedLM.Sampling;
 
@@ -30,12 +31,18 @@ internal sealed record ApiRequest
     public bool Logprobs { get; init; }
     public int TopLogprobs { get; init; }
     public bool IgnoreEos { get; init; }
-    /// <summary>The grammar the reply must follow (response_format, json_schema or grammar), or null.</summary>
-    public Grammars.Grammar? Grammar { get; init; }
+    /// <summary>GBNF of the grammar the reply must follow (response_format, json_schema or grammar), or null.</summary>
+    public string? Grammar { get; init; }
 
     // Chat completions.
     public ImmutableArray<ChatMessage> Messages { get; init; } = [];
     public JsonArray? Tools { get; init; }
+    public ImmutableArray<ToolDefinition> ToolDefinitions { get; init; } = [];
+    public ToolChoice ToolChoice { get; init; } = ToolChoice.Auto;
+    public bool ParallelToolCalls { get; init; } = true;
+
+    /// <summary>Whether the reply may call tools: tools are offered and tool_choice is not "none".</summary>
+    public bool CallsTools => !ToolDefinitions.IsDefaultOrEmpty && ToolChoice.Mode != ToolChoiceMode.None;
 
     // Completions: text, or token ids used as given.
     public string? Prompt { get; init; }
@@ -71,7 +78,31 @@ internal sealed record ApiRequest
             throw new ApiException(400, "top_logprobs needs logprobs = true.", "top_logprobs");
         if (!chat && r.TopLogprobs > 0)
             r = r with { Logprobs = true };
-        return chat ? r with { Messages = ReadMessages(root), Tools = ReadTools(root) } : ReadPrompt(root, r, vocabSize);
+        return chat ? ReadChat(root, r) : ReadPrompt(root, r, vocabSize);
+    }
+
+    private static ApiRequest ReadChat(JsonElement root, ApiRequest r)
+    {
+        var tools = ReadTools(root);
+        ToolChoice choice;
+        try
+        {
+            choice = ToolChoice.FromOpenAi(root.TryGetProperty("tool_choice", out var c) && c.ValueKind != JsonValueKind.Null ? JsonNode.Parse(c.GetRawText()) : null);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ApiException(400, e.Message.Replace(" (Parameter 'node')", "", StringComparison.Ordinal), "tool_choice");
+        }
+        var definitions = tools is null ? [] : ToolDefinition.FromOpenAi(tools);
+        if (choice.Mode is ToolChoiceMode.Required or ToolChoiceMode.Function && definitions.IsEmpty)
+            throw new ApiException(400, "tool_choice asks for a tool call, but the request has no tools.", "tool_choice");
+        if (choice.Mode == ToolChoiceMode.Function && !definitions.Any(d => d.Name == choice.FunctionName))
+            throw new ApiException(400, $"tool_choice names the function \"{choice.FunctionName}\", which is not among the tools.", "tool_choice");
+        return r with
+        {
+            Messages = ReadMessages(root), Tools = tools, ToolDefinitions = definitions, ToolChoice = choice,
+            ParallelToolCalls = Bool(root, "parallel_tool_calls") ?? true,
+        };
     }
 
     // Fields of OpenAI's API that would change the reply and that this server does not implement: a 400, never ignored.
@@ -389,7 +420,7 @@ internal sealed record ApiRequest
             TopLogprobs = TopLogprobs,
             IgnoreEndOfGeneration = IgnoreEos,
             AddSpecialTokens = true,
-            Grammar = Grammar,
+            Grammar = Grammar is null ? null : Grammars.Grammar.FromGbnfCached(Grammar),
         };
     }
 }

@@ -11,12 +11,12 @@ namespace ManagedLM.Server;
 /// </summary>
 internal static class RequestGrammar
 {
-    /// <summary>The request's grammar, or null when it asks for free text.</summary>
-    public static Grammar? Read(JsonElement root)
+    /// <summary>The request's grammar as GBNF text (checked: it parses), or null when it asks for free text.</summary>
+    public static string? Read(JsonElement root)
     {
-        var found = new List<(string Param, Func<Grammar> Build)>();
+        var found = new List<(string Param, Func<string> Build)>();
         if (ApiRequest.String(root, "grammar") is { } gbnf)
-            found.Add(("grammar", () => Parse("grammar", () => Grammar.FromGbnf(gbnf))));
+            found.Add(("grammar", () => Parse("grammar", () => gbnf)));
         if (ApiRequest.Object(root, "json_schema") is { } schema)
             found.Add(("json_schema", () => FromSchema("json_schema", schema)));
         if (ApiRequest.Object(root, "response_format") is { } format && FromResponseFormat(format) is { } build)
@@ -28,7 +28,7 @@ internal static class RequestGrammar
     }
 
     // null for {"type": "text"}.
-    private static Func<Grammar>? FromResponseFormat(JsonElement format)
+    private static Func<string>? FromResponseFormat(JsonElement format)
     {
         string type = ApiRequest.String(format, "type", "response_format.type")
             ?? throw new ApiException(400, "response_format.type is required: text, json_object or json_schema.", "response_format.type");
@@ -40,14 +40,14 @@ internal static class RequestGrammar
                 // llama.cpp also takes a schema here.
                 if (ApiRequest.Object(format, "schema", "response_format.schema") is { } inline)
                     return () => FromSchema("response_format.schema", inline);
-                return () => Grammar.JsonObject;
+                return () => JsonSchemaGrammar.JsonObjectGbnf;
             case "json_schema":
                 var spec = ApiRequest.Object(format, "json_schema", "response_format.json_schema")
                     ?? throw new ApiException(400, "response_format.json_schema is required for type json_schema.", "response_format.json_schema");
                 ApiRequest.String(spec, "name", "response_format.json_schema.name");
                 ApiRequest.Bool(spec, "strict", "response_format.json_schema.strict");
                 if (!spec.TryGetProperty("schema", out var schema) || schema.ValueKind == JsonValueKind.Null)
-                    return () => Grammar.JsonObject;
+                    return () => JsonSchemaGrammar.JsonObjectGbnf;
                 if (schema.ValueKind is not (JsonValueKind.Object or JsonValueKind.True))
                     throw new ApiException(400, "response_format.json_schema.schema must be an object.", "response_format.json_schema.schema");
                 return () => FromSchema("response_format.json_schema.schema", schema);
@@ -56,13 +56,16 @@ internal static class RequestGrammar
         }
     }
 
-    private static Grammar FromSchema(string param, JsonElement schema) => Parse(param, () => Grammar.FromJsonSchema(schema));
+    private static string FromSchema(string param, JsonElement schema) => Parse(param, () => JsonSchemaGrammar.ToGbnf(schema));
 
-    private static Grammar Parse(string param, Func<Grammar> build)
+    // The GBNF text build gives, parsed once (into the grammar cache) so that an invalid one is a 400 here.
+    private static string Parse(string param, Func<string> build)
     {
         try
         {
-            return build();
+            string gbnf = build();
+            Grammar.FromGbnfCached(gbnf);
+            return gbnf;
         }
         catch (JsonSchemaException e)
         {

@@ -92,6 +92,28 @@ public sealed class Grammar
     /// <exception cref="JsonSchemaException">The schema is invalid or unsupported.</exception>
     public static Grammar FromJsonSchema(System.Text.Json.JsonElement schema) => FromGbnf(JsonSchemaGrammar.ToGbnf(schema));
 
+    /// <summary>
+    /// <see cref="FromGbnf"/> for grammars that come again and again (a server's tool and schema grammars): texts up to
+    /// 64 KiB are parsed once and kept (at most 256 of them; the cache starts over when it is full).
+    /// </summary>
+    /// <exception cref="GrammarException">The text is not a valid grammar.</exception>
+    public static Grammar FromGbnfCached(string gbnf)
+    {
+        ArgumentNullException.ThrowIfNull(gbnf);
+        if (gbnf.Length > 64 << 10)
+            return FromGbnf(gbnf);
+        if (s_cache.TryGetValue(gbnf, out var grammar))
+            return grammar;
+        grammar = FromGbnf(gbnf);
+        if (s_cache.Count >= 256)
+            s_cache.Clear();
+        s_cache.TryAdd(gbnf, grammar);
+        return grammar;
+    }
+
+    [ThreadSafeStatic("a concurrent dictionary of immutable grammars, bounded in count and text size")]
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Grammar> s_cache = new(StringComparer.Ordinal);
+
     /// <summary>JSON mode: any JSON object (OpenAI's <c>response_format: {"type": "json_object"}</c>).</summary>
     public static Grammar JsonObject => s_jsonObject.Value;
 

@@ -52,6 +52,9 @@ public sealed record ReplyParseOptions
     /// </summary>
     public bool StartsInReasoning { get; init; }
 
+    /// <summary>Look for tool calls (true), or only split off the reasoning: a request without tools (false).</summary>
+    public bool ToolCalls { get; init; } = true;
+
     /// <summary>Seed of the ids given to calls the format does not number itself; null: a random seed. Same seed, same ids.</summary>
     public long? IdSeed { get; init; }
 }

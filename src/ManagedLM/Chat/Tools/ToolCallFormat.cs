@@ -98,14 +98,21 @@ public abstract class ToolCallFormat
     /// <param name="choice">OpenAI's <c>tool_choice</c>.</param>
     /// <param name="parallelToolCalls">Allow more than one call (OpenAI's <c>parallel_tool_calls</c>).</param>
     /// <param name="startsInReasoning">The prompt already opened the reasoning section (<see cref="PromptOpensReasoning"/>).</param>
+    /// <param name="responseGbnf">
+    /// GBNF (root rule <c>root</c>) that a reply without calls must match, e.g. a response format's JSON Schema grammar:
+    /// with <see cref="ToolChoiceMode.Auto"/> the whole reply is then either calls or a sentence of it (no triggers);
+    /// null: text is free. Ignored when the reply must be calls; with <see cref="ToolChoiceMode.None"/> the plan is
+    /// just this grammar.
+    /// </param>
     /// <exception cref="ArgumentException">No tools, or the named function is not among them.</exception>
     /// <exception cref="JsonSchemaException">A tool's parameters schema is invalid or unsupported.</exception>
-    public ToolCallPlan Plan(IReadOnlyList<ToolDefinition> tools, ToolChoice choice, bool parallelToolCalls = true, bool startsInReasoning = false)
+    public ToolCallPlan Plan(IReadOnlyList<ToolDefinition> tools, ToolChoice choice, bool parallelToolCalls = true, bool startsInReasoning = false,
+        string? responseGbnf = null)
     {
         ArgumentNullException.ThrowIfNull(tools);
         ArgumentNullException.ThrowIfNull(choice);
         if (choice.Mode == ToolChoiceMode.None)
-            return new ToolCallPlan(null, [], []);
+            return new ToolCallPlan(responseGbnf, [], []);
         if (tools.Count == 0)
             throw new ArgumentException("A tool choice other than \"none\" needs at least one tool.", nameof(tools));
         if (choice.Mode == ToolChoiceMode.Function)
@@ -123,6 +130,7 @@ public abstract class ToolCallFormat
                 throw new ArgumentException($"Two tools are named \"{tool.Name}\".", nameof(tools));
         }
         bool required = choice.Mode != ToolChoiceMode.Auto;
+        bool eitherOr = !required && responseGbnf is not null;
         var g = new ToolGrammarBuilder();
         var calls = new List<string>(tools.Count);
         for (int i = 0; i < tools.Count; i++)
@@ -131,8 +139,10 @@ public abstract class ToolCallFormat
             calls.Add(g.Add($"call{i}", CallBody(tools[i], arguments)));
         }
         string call = g.Add("call", string.Join(" | ", calls));
-        string body = Calls(g, call, parallelToolCalls, required);
-        ImmutableArray<string> triggers = required ? [] : Triggers;
+        string body = Calls(g, call, parallelToolCalls, required || eitherOr);
+        if (eitherOr)
+            body = $"({body}) | {g.Embed(responseGbnf!)}";
+        ImmutableArray<string> triggers = required || eitherOr ? [] : Triggers;
         // A grammar over the whole reply lets the reasoning section come first.
         if (triggers.IsEmpty && ReasoningMarkers is { } markers)
         {
@@ -211,7 +221,10 @@ public abstract class ToolCallFormat
                 pos = close + markers.Close.Length;
             }
         }
-        ScanBody(scan, text, pos);
+        if (options.ToolCalls)
+            ScanBody(scan, text, pos);
+        else
+            scan.AddContentTail(text, pos, []);
         return scan;
     }
 

@@ -99,4 +99,16 @@ public sealed record ToolCallPlan(string? Gbnf, ImmutableArray<string> Triggers,
 {
     /// <summary>Whether the grammar applies only from a trigger on.</summary>
     public bool Lazy => !Triggers.IsDefaultOrEmpty;
+
+    /// <summary><paramref name="options"/> with this plan's grammar (parsed once per distinct text), triggers and stop strings.</summary>
+    public Generation.GenerationOptions ApplyTo(Generation.GenerationOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return Gbnf is null ? options : options with
+        {
+            Grammar = Grammars.Grammar.FromGbnfCached(Gbnf),
+            GrammarTriggers = Triggers,
+            StopStrings = [.. options.StopStrings, .. StopStrings.Where(s => !options.StopStrings.Contains(s))],
+        };
+    }
 }

@@ -21,10 +21,13 @@ internal sealed class ToolGrammarBuilder
 
     /// <summary>The rule matching a JSON value valid against the JSON Schema <paramref name="schemaJson"/>.</summary>
     /// <exception cref="JsonSchemaException">The schema is invalid or unsupported.</exception>
-    public string Schema(string schemaJson)
+    public string Schema(string schemaJson) => Embed(JsonSchemaGrammar.ToGbnf(schemaJson));
+
+    /// <summary>The root rule of the GBNF grammar <paramref name="gbnf"/> (root rule <c>root</c>), its rules embedded under their own names.</summary>
+    public string Embed(string gbnf)
     {
         string prefix = $"s{_embedded++}-";
-        _rules.Append(Prefixed(JsonSchemaGrammar.ToGbnf(schemaJson), prefix));
+        _rules.Append(Prefixed(gbnf, prefix));
         return prefix + "root";
     }
 
