@@ -43,6 +43,7 @@ internal static class BenchCommand
             Description = "llama.cpp's llama-bench (with --batch: llama-batched-bench), a path or a name on PATH: runs it on the same file " +
                 "and tests, repetitions alternating between the two engines, and prints both speeds and their ratio.",
         };
+        var noRepack = new Option<bool>("--no-repack") { Description = "Multiply from the file's layout, without the repacked copies of the weights." };
         var progress = new Option<bool>("--progress") { Description = "Print each run to stderr as it ends (-p/-n tests and --batch)." };
         var command = new CliCommand("bench", "Measure prompt-processing and generation speed, like llama-bench.",
         [
@@ -56,7 +57,7 @@ internal static class BenchCommand
             new("Independent generators decoding at once, each on its own thread", "managedlm bench -m model.gguf -n 64 --parallel 1,2,4 -t 1"),
         ])
         {
-            model, prompt, gen, depth, threads, reps, json, parallel, batched, viaEngine, batch, peer, progress,
+            model, prompt, gen, depth, threads, reps, json, parallel, batched, viaEngine, batch, peer, noRepack, progress,
         };
         command.SetAction(parse =>
         {
@@ -64,7 +65,7 @@ internal static class BenchCommand
             var other = parse.GetValue(peer) is { } path ? new PeerProgram(PeerProgram.Locate(path)) : null;
             var settings = new BenchSettings(
                 ModelLocator.Resolve(parse.GetValue(model)), parse.GetValue(prompt)!, parse.GetValue(gen)!,
-                parse.GetValue(threads)!, parse.GetValue(reps), parse.GetValue(batch)) { Depths = parse.GetValue(depth)! };
+                parse.GetValue(threads)!, parse.GetValue(reps), parse.GetValue(batch)) { Depths = parse.GetValue(depth)!, Repack = !parse.GetValue(noRepack) };
             int[] np = parse.GetValue(parallel)!, nb = parse.GetValue(batched)!;
             var (output, log) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
             var runs = parse.GetValue(progress) ? log : null;
@@ -88,6 +89,9 @@ internal static class BenchCommand
     {
         /// <summary>Context tokens evaluated before each -p/-n test.</summary>
         public int[] Depths { get; init; } = [0];
+
+        /// <summary>Whether the model repacks its weights (see <see cref="ModelOptions.RepackWeights"/>).</summary>
+        public bool Repack { get; init; } = true;
 
         /// <summary>The -p/-n tests in the order they run for each thread count: by depth, prompts first.</summary>
         public IEnumerable<BenchTest> Tests =>
@@ -165,8 +169,10 @@ internal static class BenchCommand
         PeerProgram? peer = null)
     {
         int context = s.CheckTests();
-        using var model = ModelLoading.Load(s.ModelPath, log, context, warmUp: false);
+        using var model = ModelLoading.Load(s.ModelPath, log, context, warmUp: false, repack: s.Repack);
         var info = ModelSummary.Of(model, s.ModelPath);
+        if (model.Weights.RepackedBytes > 0)
+            log?.WriteLine($"repacked {model.Weights.RepackedBytes / (1024.0 * 1024):F0} MiB of weights");
         string file = Path.GetFullPath(s.ModelPath);
         var results = new List<BenchResult>();
         BenchTable.Run(output, json, peer is null ? Columns : PeerColumns, report =>
