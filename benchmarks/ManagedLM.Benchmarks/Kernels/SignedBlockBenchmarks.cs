@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using BenchmarkDotNet.Attributes;
 using ManagedLM.Kernels;
 using ManagedLM.Kernels.Quants;
@@ -6,8 +7,8 @@ namespace ManagedLM.Benchmarks.Kernels;
 
 /// <summary>
 /// The paths of the signed 32-value blocks side by side on one 2048×2048 matrix (one thread): the AVX-VNNI panels against
-/// the AVX2 groups for a batch of activation rows, the AVX-VNNI dot against the AVX2 dots for one. The VNNI cases need a
-/// CPU with AVX-VNNI.
+/// the AVX2 groups for a batch of activation rows, the AVX-VNNI dot against the AVX2 dots for one, and the weights repacked
+/// into groups of eight rows (<see cref="SignedBlockGroups"/>) for both. The VNNI cases need a CPU with AVX-VNNI.
 /// </summary>
 public unsafe class SignedBlockBenchmarks
 {
@@ -20,12 +21,23 @@ public unsafe class SignedBlockBenchmarks
     public int Batch { get; set; }
 
     private RandomProduct _p = null!;
+    private byte* _packed;
 
     [GlobalSetup]
-    public void Setup() => _p = new RandomProduct(Type, Rows, Cols, Batch);
+    public void Setup()
+    {
+        _p = new RandomProduct(Type, Rows, Cols, Batch);
+        long bytes = MatMul.RepackedBytes(Type, Rows, Cols);
+        _packed = (byte*)NativeMemory.AlignedAlloc((nuint)bytes, 64);
+        MatMul.Repack(Type, _p.Weights, _p.RowBytes, Rows, Cols, new Span<byte>(_packed, (int)bytes));
+    }
 
     [GlobalCleanup]
-    public void Cleanup() => _p.Dispose();
+    public void Cleanup()
+    {
+        _p.Dispose();
+        NativeMemory.AlignedFree(_packed);
+    }
 
     [Benchmark(Baseline = true, Description = "AVX2 groups / dots")]
     public void Avx2()
@@ -45,6 +57,14 @@ public unsafe class SignedBlockBenchmarks
             Vnni<Q8_0Block>();
     }
 
+    [Benchmark(Description = "AVX-VNNI repacked groups")]
+    public void Repacked()
+    {
+        if (Type == GgmlType.Q4_0)
+            SignedBlockGroups.MultiplyRows<Q4_0Block, CodeNibbles>(_packed, 0, Rows, Cols, _p.A, _p.ActivationBytes, Batch, _p.Y, Rows);
+        else
+            SignedBlockGroups.MultiplyRows<Q8_0Block, ByteQuants>(_packed, 0, Rows, Cols, _p.A, _p.ActivationBytes, Batch, _p.Y, Rows);
+    }
 
     private void Vnni<T>() where T : unmanaged, ISignedQuantBlock<T>
     {

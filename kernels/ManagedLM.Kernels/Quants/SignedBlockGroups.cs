@@ -21,9 +21,9 @@ internal static unsafe class SignedBlockGroups
 
     private const int Q8_0Bytes = LegacyDot.Q8_0Bytes;
     private const int ScaleBytes = GroupRows * sizeof(float);
-    private const int MaxBatch = 4; // activation rows per pass over a group's columns
+    private const int MaxBatch = 8; // activation rows per pass over a group's columns
 
-    // [count × nb] activation scales d_a, then [count × nb] corrections −o·Σq_a; grown, never shrunk.
+    // Per chunk of MaxBatch activation rows, per block: their d_a, then their −o·Σq_a as int; grown, never shrunk.
     [ThreadStatic]
     [ThreadSafeStatic("[ThreadStatic]: each thread's own scratch, read and grown by that thread only")]
     private static byte[]? t_scratch;
@@ -74,71 +74,81 @@ internal static unsafe class SignedBlockGroups
         }
         if (rowCount <= 0)
             return;
-        int nb = cols / LegacyDot.BlockSize, columnBytes = ColumnBytes<TQ>();
-        long need = (long)count * nb * (sizeof(float) + sizeof(int));
+        int nb = cols / LegacyDot.BlockSize, columnBytes = ColumnBytes<TQ>(), chunks = (count + MaxBatch - 1) / MaxBatch;
+        long need = (long)chunks * nb * 2 * MaxBatch * sizeof(float);
         byte[] scratch = t_scratch is { } s && s.Length >= need ? s : (t_scratch = GC.AllocateUninitializedArray<byte>((int)need, pinned: true));
-        float* scales = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(scratch));
-        int* corrections = (int*)(scales + (long)count * nb);
+        float* prepared = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(scratch));
         for (int b = 0; b < count; b++)
-            Prepare(T.Offset, activations + (nint)b * stride, nb, scales + (long)b * nb, corrections + (long)b * nb);
+            Prepare(T.Offset, activations + (nint)b * stride, nb, prepared + (long)(b / MaxBatch) * nb * 2 * MaxBatch + b % MaxBatch);
 
-        Vector256<float>* partials = stackalloc Vector256<float>[MaxBatch * 8];
+        Vector256<float>* partials = stackalloc Vector256<float>[MaxBatch * 2 * 8];
         float* lanes = stackalloc float[GroupRows];
-        int rowEnd = rowStart + rowCount;
-        for (int g = rowStart / GroupRows; g * GroupRows < rowEnd; g++)
+        int rowEnd = rowStart + rowCount, lastGroup = (rowEnd - 1) / GroupRows;
+        for (int g = rowStart / GroupRows; g <= lastGroup; g += 2)
         {
             byte* columns = packed + (long)g * nb * columnBytes;
             int first = g * GroupRows - rowStart; // y index of the group's lane 0
+            bool two = g < lastGroup;
             if (count == 1)
             {
-                Store(Row<TQ>(columns, nb, activations, scales, corrections), lanes, y, first, rowCount);
+                Store(Row<TQ>(columns, nb, activations, prepared), lanes, y, first, rowCount);
+                if (two)
+                    Store(Row<TQ>(columns + (long)nb * columnBytes, nb, activations, prepared), lanes, y, first + GroupRows, rowCount);
                 continue;
             }
             for (int b0 = 0; b0 < count; b0 += MaxBatch)
             {
                 int n = Math.Min(MaxBatch, count - b0);
-                Rows<TQ>(columns, nb, activations + (nint)b0 * stride, stride, n, scales + (long)b0 * nb, corrections + (long)b0 * nb, partials);
+                float* chunk = prepared + (long)(b0 / MaxBatch) * nb * 2 * MaxBatch;
+                if (two)
+                    Tile2<TQ>(columns, nb, activations + (nint)b0 * stride, stride, n, chunk, partials);
+                else
+                    Tile1<TQ>(columns, nb, activations + (nint)b0 * stride, stride, n, chunk, partials);
                 for (int b = 0; b < n; b++)
                 {
-                    Vector256<float>* p = partials + b * 8;
-                    Vector256<float> v = ((p[0] + p[4]) + (p[2] + p[6])) + ((p[1] + p[5]) + (p[3] + p[7]));
-                    Store(v, lanes, y + (nint)(b0 + b) * yStride, first, rowCount);
+                    Vector256<float>* p = partials + b * 16;
+                    float* yb = y + (nint)(b0 + b) * yStride;
+                    Store(((p[0] + p[4]) + (p[2] + p[6])) + ((p[1] + p[5]) + (p[3] + p[7])), lanes, yb, first, rowCount);
+                    if (two)
+                        Store(((p[8] + p[12]) + (p[10] + p[14])) + ((p[9] + p[13]) + (p[11] + p[15])), lanes, yb, first + GroupRows, rowCount);
                 }
             }
         }
     }
 
+    // Row, Tile1 and Tile2 are compiled on their own: inlined into one method, they would exhaust the JIT's inlining budget.
+
     /// <summary>A group against one activation row, the eight partials in registers: lane r is row r's dot.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Row<TQ>(byte* columns, int nb, byte* a, float* scales, int* corrections) where TQ : IGroupQuants
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static Vector256<float> Row<TQ>(byte* columns, int nb, byte* a, float* prepared) where TQ : IGroupQuants
     {
         Vector256<float> p0 = default, p1 = default, p2 = default, p3 = default, p4 = default, p5 = default, p6 = default, p7 = default;
         int i = 0;
         for (; i + 8 <= nb; i += 8)
         {
-            p0 = Block<TQ>(columns, i, a, scales, corrections, p0);
-            p1 = Block<TQ>(columns, i + 1, a, scales, corrections, p1);
-            p2 = Block<TQ>(columns, i + 2, a, scales, corrections, p2);
-            p3 = Block<TQ>(columns, i + 3, a, scales, corrections, p3);
-            p4 = Block<TQ>(columns, i + 4, a, scales, corrections, p4);
-            p5 = Block<TQ>(columns, i + 5, a, scales, corrections, p5);
-            p6 = Block<TQ>(columns, i + 6, a, scales, corrections, p6);
-            p7 = Block<TQ>(columns, i + 7, a, scales, corrections, p7);
+            p0 = Block<TQ>(columns, i, a, prepared, p0);
+            p1 = Block<TQ>(columns, i + 1, a, prepared, p1);
+            p2 = Block<TQ>(columns, i + 2, a, prepared, p2);
+            p3 = Block<TQ>(columns, i + 3, a, prepared, p3);
+            p4 = Block<TQ>(columns, i + 4, a, prepared, p4);
+            p5 = Block<TQ>(columns, i + 5, a, prepared, p5);
+            p6 = Block<TQ>(columns, i + 6, a, prepared, p6);
+            p7 = Block<TQ>(columns, i + 7, a, prepared, p7);
         }
         int m = nb - i;
-        if (m > 0) p0 = Block<TQ>(columns, i, a, scales, corrections, p0);
-        if (m > 1) p1 = Block<TQ>(columns, i + 1, a, scales, corrections, p1);
-        if (m > 2) p2 = Block<TQ>(columns, i + 2, a, scales, corrections, p2);
-        if (m > 3) p3 = Block<TQ>(columns, i + 3, a, scales, corrections, p3);
-        if (m > 4) p4 = Block<TQ>(columns, i + 4, a, scales, corrections, p4);
-        if (m > 5) p5 = Block<TQ>(columns, i + 5, a, scales, corrections, p5);
-        if (m > 6) p6 = Block<TQ>(columns, i + 6, a, scales, corrections, p6);
+        if (m > 0) p0 = Block<TQ>(columns, i, a, prepared, p0);
+        if (m > 1) p1 = Block<TQ>(columns, i + 1, a, prepared, p1);
+        if (m > 2) p2 = Block<TQ>(columns, i + 2, a, prepared, p2);
+        if (m > 3) p3 = Block<TQ>(columns, i + 3, a, prepared, p3);
+        if (m > 4) p4 = Block<TQ>(columns, i + 4, a, prepared, p4);
+        if (m > 5) p5 = Block<TQ>(columns, i + 5, a, prepared, p5);
+        if (m > 6) p6 = Block<TQ>(columns, i + 6, a, prepared, p6);
         return ((p0 + p4) + (p2 + p6)) + ((p1 + p5) + (p3 + p7));
     }
 
     /// <summary>acc + block column i's eight exact integer sums (lane r: row r) × d_w·d_a.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Block<TQ>(byte* columns, int i, byte* a, float* scales, int* corrections, Vector256<float> acc)
+    private static Vector256<float> Block<TQ>(byte* columns, int i, byte* a, float* prepared, Vector256<float> acc)
         where TQ : IGroupQuants
     {
         byte* column = columns + (nint)i * ColumnBytes<TQ>();
@@ -149,7 +159,8 @@ internal static unsafe class SignedBlockGroups
         TQ.Chunks(column, 2, out Vector256<byte> l2, out Vector256<byte> h2);
         TQ.Chunks(column, 3, out Vector256<byte> l3, out Vector256<byte> h3);
         // Two chains halve the VPDPBUSD latency on the critical path; integer sums, so the split changes nothing.
-        Vector256<int> s0 = Vector256.Create(corrections[i]), s1 = Vector256<int>.Zero;
+        float* pi = prepared + (nint)i * 2 * MaxBatch;
+        Vector256<int> s0 = Vector256.Create(((int*)pi)[MaxBatch]), s1 = Vector256<int>.Zero;
         s0 = AvxVnni.MultiplyWideningAndAdd(s0, l0, Vector256.Create(x[0]).AsSByte());
         s1 = AvxVnni.MultiplyWideningAndAdd(s1, h0, Vector256.Create(x[4]).AsSByte());
         s0 = AvxVnni.MultiplyWideningAndAdd(s0, l1, Vector256.Create(x[1]).AsSByte());
@@ -158,56 +169,95 @@ internal static unsafe class SignedBlockGroups
         s1 = AvxVnni.MultiplyWideningAndAdd(s1, h2, Vector256.Create(x[6]).AsSByte());
         s0 = AvxVnni.MultiplyWideningAndAdd(s0, l3, Vector256.Create(x[3]).AsSByte());
         s1 = AvxVnni.MultiplyWideningAndAdd(s1, h3, Vector256.Create(x[7]).AsSByte());
-        Vector256<float> d = Avx.LoadVector256((float*)(column + TQ.QuantBytes)) * Vector256.Create(scales[i]);
+        Vector256<float> d = Avx.LoadVector256((float*)(column + TQ.QuantBytes)) * Vector256.Create(pi[0]);
         return Fma.MultiplyAdd(Avx.ConvertToVector256Single(s0 + s1), d, acc);
     }
 
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void Tile1<TQ>(byte* columns, int nb, byte* activations, int stride, int n, float* prepared, Vector256<float>* partials)
+        where TQ : IGroupQuants => Tile<TQ>(columns, false, nb, activations, stride, n, prepared, partials);
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void Tile2<TQ>(byte* columns, int nb, byte* activations, int stride, int n, float* prepared, Vector256<float>* partials)
+        where TQ : IGroupQuants => Tile<TQ>(columns, true, nb, activations, stride, n, prepared, partials);
+
     /// <summary>
-    /// A group against <paramref name="n"/> (≤ <see cref="MaxBatch"/>) activation rows, each column's chunks expanded once:
-    /// partials[b·8 + k] is activation row b's partial k.
+    /// One group (two when <paramref name="two"/>, the second nb columns on) against <paramref name="n"/> (≤ <see cref="MaxBatch"/>)
+    /// activation rows, each column's chunks expanded once and each activation dword broadcast once for both groups:
+    /// partials[b·16 + 8·group + k] is activation row b's partial k.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Rows<TQ>(byte* columns, int nb, byte* activations, int stride, int n, float* scales, int* corrections,
+    private static void Tile<TQ>(byte* columns, bool two, int nb, byte* activations, int stride, int n, float* prepared,
         Vector256<float>* partials) where TQ : IGroupQuants
     {
-        for (int k = 0; k < n * 8; k++)
+        for (int k = 0; k < MaxBatch * 16; k++)
             partials[k] = Vector256<float>.Zero;
         int columnBytes = ColumnBytes<TQ>();
-        for (int i = 0; i < nb; i++)
+        byte* columns1 = columns + (nint)nb * columnBytes;
+        Vector256<byte> m0 = default, m1 = default, m2 = default, m3 = default, k0 = default, k1 = default, k2 = default, k3 = default;
+        Vector256<float> dw1 = default;
+        for (int i = 0; i < nb; i++, columns += columnBytes, columns1 += columnBytes, prepared += 2 * MaxBatch)
         {
-            byte* column = columns + (nint)i * columnBytes;
-            TQ.Chunks(column, 0, out Vector256<byte> l0, out Vector256<byte> h0);
-            TQ.Chunks(column, 1, out Vector256<byte> l1, out Vector256<byte> h1);
-            TQ.Chunks(column, 2, out Vector256<byte> l2, out Vector256<byte> h2);
-            TQ.Chunks(column, 3, out Vector256<byte> l3, out Vector256<byte> h3);
-            Vector256<float> dw = Avx.LoadVector256((float*)(column + TQ.QuantBytes));
-            for (int b = 0; b < n; b++)
+            TQ.Chunks(columns, 0, out Vector256<byte> l0, out Vector256<byte> h0);
+            TQ.Chunks(columns, 1, out Vector256<byte> l1, out Vector256<byte> h1);
+            TQ.Chunks(columns, 2, out Vector256<byte> l2, out Vector256<byte> h2);
+            TQ.Chunks(columns, 3, out Vector256<byte> l3, out Vector256<byte> h3);
+            Vector256<float> dw0 = Avx.LoadVector256((float*)(columns + TQ.QuantBytes));
+            if (two)
             {
-                int* x = (int*)(activations + (nint)b * stride + i * Q8_0Bytes + 2);
-                Vector256<int> s0 = Vector256.Create(corrections[b * nb + i]), s1 = Vector256<int>.Zero;
-                s0 = AvxVnni.MultiplyWideningAndAdd(s0, l0, Vector256.Create(x[0]).AsSByte());
-                s1 = AvxVnni.MultiplyWideningAndAdd(s1, h0, Vector256.Create(x[4]).AsSByte());
-                s0 = AvxVnni.MultiplyWideningAndAdd(s0, l1, Vector256.Create(x[1]).AsSByte());
-                s1 = AvxVnni.MultiplyWideningAndAdd(s1, h1, Vector256.Create(x[5]).AsSByte());
-                s0 = AvxVnni.MultiplyWideningAndAdd(s0, l2, Vector256.Create(x[2]).AsSByte());
-                s1 = AvxVnni.MultiplyWideningAndAdd(s1, h2, Vector256.Create(x[6]).AsSByte());
-                s0 = AvxVnni.MultiplyWideningAndAdd(s0, l3, Vector256.Create(x[3]).AsSByte());
-                s1 = AvxVnni.MultiplyWideningAndAdd(s1, h3, Vector256.Create(x[7]).AsSByte());
-                Vector256<float>* p = partials + b * 8 + (i & 7);
-                *p = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s0 + s1), dw * Vector256.Create(scales[b * nb + i]), *p);
+                TQ.Chunks(columns1, 0, out m0, out k0);
+                TQ.Chunks(columns1, 1, out m1, out k1);
+                TQ.Chunks(columns1, 2, out m2, out k2);
+                TQ.Chunks(columns1, 3, out m3, out k3);
+                dw1 = Avx.LoadVector256((float*)(columns1 + TQ.QuantBytes));
+            }
+            int* x = (int*)(activations + i * Q8_0Bytes + 2);
+            Vector256<float>* p = partials + (i & 7);
+            for (int b = 0; b < n; b++, x = (int*)((byte*)x + stride), p += 16)
+            {
+                Vector256<int> correction = Vector256.Create(((int*)prepared)[MaxBatch + b]);
+                Vector256<int> s0 = correction, s1 = Vector256<int>.Zero, t0 = correction, t1 = Vector256<int>.Zero;
+                Vector256<sbyte> a = Vector256.Create(x[0]).AsSByte();
+                s0 = AvxVnni.MultiplyWideningAndAdd(s0, l0, a);
+                if (two) t0 = AvxVnni.MultiplyWideningAndAdd(t0, m0, a);
+                a = Vector256.Create(x[4]).AsSByte();
+                s1 = AvxVnni.MultiplyWideningAndAdd(s1, h0, a);
+                if (two) t1 = AvxVnni.MultiplyWideningAndAdd(t1, k0, a);
+                a = Vector256.Create(x[1]).AsSByte();
+                s0 = AvxVnni.MultiplyWideningAndAdd(s0, l1, a);
+                if (two) t0 = AvxVnni.MultiplyWideningAndAdd(t0, m1, a);
+                a = Vector256.Create(x[5]).AsSByte();
+                s1 = AvxVnni.MultiplyWideningAndAdd(s1, h1, a);
+                if (two) t1 = AvxVnni.MultiplyWideningAndAdd(t1, k1, a);
+                a = Vector256.Create(x[2]).AsSByte();
+                s0 = AvxVnni.MultiplyWideningAndAdd(s0, l2, a);
+                if (two) t0 = AvxVnni.MultiplyWideningAndAdd(t0, m2, a);
+                a = Vector256.Create(x[6]).AsSByte();
+                s1 = AvxVnni.MultiplyWideningAndAdd(s1, h2, a);
+                if (two) t1 = AvxVnni.MultiplyWideningAndAdd(t1, k2, a);
+                a = Vector256.Create(x[3]).AsSByte();
+                s0 = AvxVnni.MultiplyWideningAndAdd(s0, l3, a);
+                if (two) t0 = AvxVnni.MultiplyWideningAndAdd(t0, m3, a);
+                a = Vector256.Create(x[7]).AsSByte();
+                s1 = AvxVnni.MultiplyWideningAndAdd(s1, h3, a);
+                if (two) t1 = AvxVnni.MultiplyWideningAndAdd(t1, k3, a);
+                Vector256<float> da = Vector256.Create(prepared[b]);
+                p[0] = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s0 + s1), dw0 * da, p[0]);
+                if (two)
+                    p[8] = Fma.MultiplyAdd(Avx.ConvertToVector256Single(t0 + t1), dw1 * da, p[8]);
             }
         }
     }
 
-    /// <summary>Activation row's d_a and −o·Σq_a per block.</summary>
-    private static void Prepare(int offset, byte* a, int nb, float* scales, int* corrections)
+    /// <summary>An activation row's d_a and −o·Σq_a per block, to prepared[i·2·MaxBatch] and, as int, prepared[i·2·MaxBatch + MaxBatch].</summary>
+    private static void Prepare(int offset, byte* a, int nb, float* prepared)
     {
-        for (int i = 0; i < nb; i++)
+        for (int i = 0; i < nb; i++, prepared += 2 * MaxBatch)
         {
             byte* block = a + i * Q8_0Bytes;
-            scales[i] = Float16.ToSingleLookup(Unsafe.ReadUnaligned<ushort>(block));
+            prepared[0] = Float16.ToSingleLookup(Unsafe.ReadUnaligned<ushort>(block));
             Vector256<sbyte> q = Vector256.LoadUnsafe(ref *(sbyte*)(block + 2));
-            corrections[i] = -offset * Vector256.Sum(Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Vector256<byte>.One, q), Vector256<short>.One));
+            ((int*)prepared)[MaxBatch] = -offset * Vector256.Sum(Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Vector256<byte>.One, q), Vector256<short>.One));
         }
     }
 
