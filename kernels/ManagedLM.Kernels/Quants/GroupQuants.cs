@@ -34,10 +34,10 @@ internal readonly unsafe struct CodeNibbles : IGroupQuants
 
     public static void Pack(byte* u, byte* column)
     {
-        for (int k = 0; k < 4; k++)
-            for (int r = 0; r < 8; r++)
-                for (int t = 0; t < 4; t++)
-                    column[k * 32 + r * 4 + t] = (byte)(u[r * 32 + 4 * k + t] | (u[r * 32 + 16 + 4 * k + t] << 4));
+        // Dword k of row r: its elements 4k..4k+3 in the low nibbles, 16+4k..16+4k+3 in the high ones (every u < 16).
+        for (int r = 0; r < 8; r++)
+            for (int k = 0; k < 4; k++)
+                ((uint*)column)[k * 8 + r] = ((uint*)u)[r * 8 + k] | (((uint*)u)[r * 8 + 4 + k] << 4);
     }
 
     public static int Unsigned(byte* column, int r, int e) => Code(column, r, e);
@@ -92,10 +92,9 @@ internal readonly unsafe struct ByteQuants : IGroupQuants
 
     public static void Pack(byte* u, byte* column)
     {
-        for (int j = 0; j < 8; j++)
-            for (int r = 0; r < 8; r++)
-                for (int t = 0; t < 4; t++)
-                    column[j * 32 + r * 4 + t] = u[r * 32 + 4 * j + t];
+        for (int r = 0; r < 8; r++)
+            for (int j = 0; j < 8; j++)
+                ((uint*)column)[j * 8 + r] = ((uint*)u)[r * 8 + j];
     }
 
     public static int Unsigned(byte* column, int r, int e) => column[(e >> 2) * 32 + r * 4 + (e & 3)];

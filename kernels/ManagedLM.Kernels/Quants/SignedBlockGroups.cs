@@ -49,9 +49,16 @@ internal static unsafe class SignedBlockGroups
                 for (int r = 0; r < GroupRows; r++)
                 {
                     ref readonly T block = ref ((T*)(rows + (g * GroupRows + r) * rowBytes))[i];
-                    T.Quants(in block, q);
-                    for (int e = 0; e < 32; e++)
-                        u[r * 32 + e] = (byte)(q[e] + T.Offset);
+                    if (CpuFeatures.Avx2)
+                    {
+                        T.UnsignedQuants256(in block).Store(u + r * 32);
+                    }
+                    else
+                    {
+                        T.Quants(in block, q);
+                        for (int e = 0; e < 32; e++)
+                            u[r * 32 + e] = (byte)(q[e] + T.Offset);
+                    }
                     ((float*)(column + TQ.QuantBytes))[r] = T.Scale(in block);
                 }
                 TQ.Pack(u, column);

@@ -40,8 +40,20 @@ public sealed unsafe class WeightMatrix
             fixed (byte* p = _repacked)
                 _repackedStart = (int)(-(nint)p & 63); // cache-line aligned
             RepackedBytes = bytes;
-            MatMul.Repack(type, data, RowBytes, rows, columns, Repacked);
+            Repack();
         }
+    }
+
+    // Slices of whole groups, each a contiguous part of the copy, on the thread pool.
+    private void Repack()
+    {
+        const int sliceRows = 64 * MatMul.RepackGroupRows;
+        Parallel.For(0, (Rows + sliceRows - 1) / sliceRows, slice =>
+        {
+            int first = slice * sliceRows, count = Math.Min(sliceRows, Rows - first);
+            int offset = (int)MatMul.RepackedBytes(Type, first, Columns);
+            MatMul.Repack(Type, Data + first * RowBytes, RowBytes, count, Columns, Repacked[offset..]);
+        });
     }
 
     private Span<byte> Repacked => _repacked.AsSpan(_repackedStart, (int)RepackedBytes);
