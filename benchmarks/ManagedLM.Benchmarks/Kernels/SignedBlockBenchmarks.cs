@@ -14,7 +14,7 @@ public unsafe class SignedBlockBenchmarks
 {
     private const int Rows = 2048, Cols = 2048, Blocks = Cols / 32;
 
-    [Params(GgmlType.Q4_0, GgmlType.Q8_0)]
+    [Params(GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.IQ4_NL)]
     public GgmlType Type { get; set; }
 
     [Params(1, 8, 64)]
@@ -22,14 +22,15 @@ public unsafe class SignedBlockBenchmarks
 
     private RandomProduct _p = null!;
     private byte* _packed;
+    private long _packedBytes;
 
     [GlobalSetup]
     public void Setup()
     {
         _p = new RandomProduct(Type, Rows, Cols, Batch);
-        long bytes = MatMul.RepackedBytes(Type, Rows, Cols);
-        _packed = (byte*)NativeMemory.AlignedAlloc((nuint)bytes, 64);
-        MatMul.Repack(Type, _p.Weights, _p.RowBytes, Rows, Cols, new Span<byte>(_packed, (int)bytes));
+        _packedBytes = MatMul.RepackedBytes(Type, Rows, Cols);
+        _packed = (byte*)NativeMemory.AlignedAlloc((nuint)_packedBytes, 64);
+        MatMul.Repack(Type, _p.Weights, _p.RowBytes, Rows, Cols, new Span<byte>(_packed, (int)_packedBytes));
     }
 
     [GlobalCleanup]
@@ -44,8 +45,10 @@ public unsafe class SignedBlockBenchmarks
     {
         if (Type == GgmlType.Q4_0)
             SignedBlockRows.MultiplyRowsAvx2<Q4_0Block>(_p.Weights, _p.RowBytes, Rows, Blocks, _p.A, _p.ActivationBytes, Batch, _p.Y, Rows);
-        else
+        else if (Type == GgmlType.Q8_0)
             SignedBlockRows.MultiplyRowsAvx2<Q8_0Block>(_p.Weights, _p.RowBytes, Rows, Blocks, _p.A, _p.ActivationBytes, Batch, _p.Y, Rows);
+        else
+            SignedBlockRows.MultiplyRowsAvx2<IQ4NLBlock>(_p.Weights, _p.RowBytes, Rows, Blocks, _p.A, _p.ActivationBytes, Batch, _p.Y, Rows);
     }
 
     [Benchmark(Description = "AVX-VNNI panels / dot")]
@@ -53,18 +56,15 @@ public unsafe class SignedBlockBenchmarks
     {
         if (Type == GgmlType.Q4_0)
             Vnni<Q4_0Block>();
-        else
+        else if (Type == GgmlType.Q8_0)
             Vnni<Q8_0Block>();
+        else
+            Vnni<IQ4NLBlock>();
     }
 
     [Benchmark(Description = "AVX-VNNI repacked groups")]
-    public void Repacked()
-    {
-        if (Type == GgmlType.Q4_0)
-            SignedBlockGroups.MultiplyRows<Q4_0Block, CodeNibbles>(_packed, 0, Rows, Cols, _p.A, _p.ActivationBytes, Batch, _p.Y, Rows);
-        else
-            SignedBlockGroups.MultiplyRows<Q8_0Block, ByteQuants>(_packed, 0, Rows, Cols, _p.A, _p.ActivationBytes, Batch, _p.Y, Rows);
-    }
+    public void Repacked() =>
+        MatMul.RepackedRows(Type, new ReadOnlySpan<byte>(_packed, (int)_packedBytes), Rows, Cols, _p.ActivationRows, _p.ActivationBytes, Batch, 0, Rows, _p.Output, Rows);
 
     private void Vnni<T>() where T : unmanaged, ISignedQuantBlock<T>
     {
