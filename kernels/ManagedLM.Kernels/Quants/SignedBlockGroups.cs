@@ -224,36 +224,30 @@ internal static unsafe class SignedBlockGroups
             {
                 Vector256<int> correction = Vector256.Create(((int*)prepared)[MaxBatch + b]);
                 Vector256<int> s0 = correction, s1 = Vector256<int>.Zero, t0 = correction, t1 = Vector256<int>.Zero;
-                Vector256<sbyte> a = Vector256.Create(x[0]).AsSByte();
-                s0 = AvxVnni.MultiplyWideningAndAdd(s0, l0, a);
-                if (two) t0 = AvxVnni.MultiplyWideningAndAdd(t0, m0, a);
-                a = Vector256.Create(x[4]).AsSByte();
-                s1 = AvxVnni.MultiplyWideningAndAdd(s1, h0, a);
-                if (two) t1 = AvxVnni.MultiplyWideningAndAdd(t1, k0, a);
-                a = Vector256.Create(x[1]).AsSByte();
-                s0 = AvxVnni.MultiplyWideningAndAdd(s0, l1, a);
-                if (two) t0 = AvxVnni.MultiplyWideningAndAdd(t0, m1, a);
-                a = Vector256.Create(x[5]).AsSByte();
-                s1 = AvxVnni.MultiplyWideningAndAdd(s1, h1, a);
-                if (two) t1 = AvxVnni.MultiplyWideningAndAdd(t1, k1, a);
-                a = Vector256.Create(x[2]).AsSByte();
-                s0 = AvxVnni.MultiplyWideningAndAdd(s0, l2, a);
-                if (two) t0 = AvxVnni.MultiplyWideningAndAdd(t0, m2, a);
-                a = Vector256.Create(x[6]).AsSByte();
-                s1 = AvxVnni.MultiplyWideningAndAdd(s1, h2, a);
-                if (two) t1 = AvxVnni.MultiplyWideningAndAdd(t1, k2, a);
-                a = Vector256.Create(x[3]).AsSByte();
-                s0 = AvxVnni.MultiplyWideningAndAdd(s0, l3, a);
-                if (two) t0 = AvxVnni.MultiplyWideningAndAdd(t0, m3, a);
-                a = Vector256.Create(x[7]).AsSByte();
-                s1 = AvxVnni.MultiplyWideningAndAdd(s1, h3, a);
-                if (two) t1 = AvxVnni.MultiplyWideningAndAdd(t1, k3, a);
+                Step(two, x + 0, l0, m0, ref s0, ref t0);
+                Step(two, x + 4, h0, k0, ref s1, ref t1);
+                Step(two, x + 1, l1, m1, ref s0, ref t0);
+                Step(two, x + 5, h1, k1, ref s1, ref t1);
+                Step(two, x + 2, l2, m2, ref s0, ref t0);
+                Step(two, x + 6, h2, k2, ref s1, ref t1);
+                Step(two, x + 3, l3, m3, ref s0, ref t0);
+                Step(two, x + 7, h3, k3, ref s1, ref t1);
                 Vector256<float> da = Vector256.Create(prepared[b]);
                 p[0] = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s0 + s1), dw0 * da, p[0]);
                 if (two)
                     p[8] = Fma.MultiplyAdd(Avx.ConvertToVector256Single(t0 + t1), dw1 * da, p[8]);
             }
         }
+    }
+
+    /// <summary>One broadcast activation dword into a chunk of the first group (and of the second when <paramref name="two"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Step(bool two, int* dword, Vector256<byte> chunk0, Vector256<byte> chunk1, ref Vector256<int> s, ref Vector256<int> t)
+    {
+        Vector256<sbyte> a = Vector256.Create(*dword).AsSByte();
+        s = AvxVnni.MultiplyWideningAndAdd(s, chunk0, a);
+        if (two)
+            t = AvxVnni.MultiplyWideningAndAdd(t, chunk1, a);
     }
 
     /// <summary>An activation row's d_a and −o·Σq_a per block, to prepared[i·2·MaxBatch] and, as int, prepared[i·2·MaxBatch + MaxBatch].</summary>

@@ -72,22 +72,9 @@ public unsafe class SignedBlockGroupsTests
                      select (Blocks: nb, Rows: groups * SignedBlockGroups.GroupRows, Batch: batch, Padding: padding, Cut: cut, Seed: seed)).ToArbitrary();
         KernelGen.Check(cases, c =>
         {
-            var rng = new Random(c.Seed);
+            var (weights, activations, activationBytes, stride) =
+                SignedBlockRowsTests.RandomOperands<T>(new Random(c.Seed), c.Rows, c.Blocks, c.Batch, c.Padding);
             int blockBytes = Marshal.SizeOf<T>();
-            T[] weights = new T[c.Rows * c.Blocks];
-            Span<byte> bytes = MemoryMarshal.AsBytes(weights.AsSpan());
-            rng.NextBytes(bytes);
-            for (int b = 0; b < weights.Length; b++) // every type starts with its F16 scale: keep it finite
-                MemoryMarshal.Write(bytes[(b * blockBytes)..], Float16.FromSingle((float)(rng.NextDouble() * 2 - 1)));
-            int activationBytes = c.Blocks * LegacyDot.Q8_0Bytes, stride = activationBytes + c.Padding;
-            byte[] activations = new byte[c.Batch * stride];
-            float[] values = new float[c.Blocks * 32];
-            for (int b = 0; b < c.Batch; b++)
-            {
-                foreach (ref float v in values.AsSpan())
-                    v = (float)(rng.NextDouble() * 2 - 1);
-                MatVec.PrepareActivation(GgmlType.Q4_0, values, activations.AsSpan(b * stride, activationBytes));
-            }
             int cols = c.Blocks * 32, rowStart = c.Cut, rowCount = c.Rows - c.Cut - (c.Rows > 8 ? c.Cut / 2 : 0);
             byte[] packed = new byte[SignedBlockGroups.PackedBytes<TQ>(c.Rows, cols)];
             int yStride = rowCount + 2;
