@@ -8,7 +8,7 @@ namespace ManagedLM.Kernels.Quants;
 /// <summary>
 /// Signed 32-value block weights (Q4_0, Q8_0, IQ4_NL) repacked at load into groups of eight rows, as llama.cpp's REPACK:
 /// group g holds block column after block column, each the eight rows' unsigned quants side by side (<see cref="IGroupQuants"/>)
-/// then their eight scales as F32. One broadcast activation dword feeds eight rows' VPDPBUSD and the eight rows' sums stay in
+/// then their eight scales as F16 (the file's bytes). One broadcast activation dword feeds eight rows' VPDPBUSD and the eight rows' sums stay in
 /// the lanes of one vector: no horizontal sums. Per row, block b's exact integer sum Σ q_w·q_a (Σ u·q_a − o·Σq_a) times
 /// d_w·d_a is fused into partial b mod 8, and the partials combine as <see cref="LegacyDot"/>'s order: the floats equal
 /// <see cref="LegacyDot.SignedReference{T}"/>'s bit for bit.
@@ -20,7 +20,7 @@ internal static unsafe class SignedBlockGroups
     public const int GroupRows = 8;
 
     private const int Q8_0Bytes = LegacyDot.Q8_0Bytes;
-    private const int ScaleBytes = GroupRows * sizeof(float);
+    private const int ScaleBytes = GroupRows * sizeof(ushort);
     private const int MaxBatch = 8; // activation rows per pass over a group's columns
 
     // Per chunk of MaxBatch activation rows, per block: their d_a, then their −o·Σq_a as int; grown, never shrunk.
@@ -59,7 +59,7 @@ internal static unsafe class SignedBlockGroups
                         for (int e = 0; e < 32; e++)
                             u[r * 32 + e] = (byte)(q[e] + T.Offset);
                     }
-                    ((float*)(column + TQ.QuantBytes))[r] = T.Scale(in block);
+                    ((ushort*)(column + TQ.QuantBytes))[r] = Float16.FromSingle(T.Scale(in block)); // exact: the block's own F16
                 }
                 TQ.Pack(u, column);
             }
@@ -176,7 +176,7 @@ internal static unsafe class SignedBlockGroups
         s1 = AvxVnni.MultiplyWideningAndAdd(s1, h2, Vector256.Create(x[6]).AsSByte());
         s0 = AvxVnni.MultiplyWideningAndAdd(s0, l3, Vector256.Create(x[3]).AsSByte());
         s1 = AvxVnni.MultiplyWideningAndAdd(s1, h3, Vector256.Create(x[7]).AsSByte());
-        Vector256<float> d = Avx.LoadVector256((float*)(column + TQ.QuantBytes)) * Vector256.Create(pi[0]);
+        Vector256<float> d = Scales<TQ>(column) * Vector256.Create(pi[0]);
         return Fma.MultiplyAdd(Avx.ConvertToVector256Single(s0 + s1), d, acc);
     }
 
@@ -209,14 +209,14 @@ internal static unsafe class SignedBlockGroups
             TQ.Chunks(columns, 1, out Vector256<byte> l1, out Vector256<byte> h1);
             TQ.Chunks(columns, 2, out Vector256<byte> l2, out Vector256<byte> h2);
             TQ.Chunks(columns, 3, out Vector256<byte> l3, out Vector256<byte> h3);
-            Vector256<float> dw0 = Avx.LoadVector256((float*)(columns + TQ.QuantBytes));
+            Vector256<float> dw0 = Scales<TQ>(columns);
             if (two)
             {
                 TQ.Chunks(columns1, 0, out m0, out k0);
                 TQ.Chunks(columns1, 1, out m1, out k1);
                 TQ.Chunks(columns1, 2, out m2, out k2);
                 TQ.Chunks(columns1, 3, out m3, out k3);
-                dw1 = Avx.LoadVector256((float*)(columns1 + TQ.QuantBytes));
+                dw1 = Scales<TQ>(columns1);
             }
             int* x = (int*)(activations + i * Q8_0Bytes + 2);
             Vector256<float>* p = partials + (i & 7);
@@ -239,6 +239,11 @@ internal static unsafe class SignedBlockGroups
             }
         }
     }
+
+    /// <summary>A column's eight weight scales d_w, widened from F16.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Scales<TQ>(byte* column) where TQ : IGroupQuants =>
+        Float16.Widen(Vector128.LoadUnsafe(ref *(ushort*)(column + TQ.QuantBytes)));
 
     /// <summary>One broadcast activation dword into a chunk of the first group (and of the second when <paramref name="two"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -295,7 +300,7 @@ internal static unsafe class SignedBlockGroups
                     int sum = 0;
                     for (int e = 0; e < 32; e++)
                         sum += (TQ.Unsigned(column, r, e) - T.Offset) * (sbyte)a[2 + e];
-                    float d = ((float*)(column + TQ.QuantBytes))[r] * Float16.ToSingle(Unsafe.ReadUnaligned<ushort>(a));
+                    float d = Float16.ToSingle(((ushort*)(column + TQ.QuantBytes))[r]) * Float16.ToSingle(Unsafe.ReadUnaligned<ushort>(a));
                     partial[i & 7] = MathF.FusedMultiplyAdd(sum, d, partial[i & 7]);
                 }
                 y[(nint)b * yStride + row - rowStart] = LegacyDot.Combine8(partial);
