@@ -7,11 +7,11 @@ namespace ManagedLM.Kernels.Quants;
 
 /// <summary>
 /// Signed 32-value block weights (Q4_0, Q8_0, IQ4_NL) repacked at load into groups of eight rows, as llama.cpp's REPACK:
-/// group g holds block column after block column, each the eight rows' unsigned quants side by side (<see cref="IGroupQuants"/>)
-/// then their eight scales as F16 (the file's bytes). One broadcast activation dword feeds eight rows' VPDPBUSD and the eight rows' sums stay in
-/// the lanes of one vector: no horizontal sums. Per row, block b's exact integer sum Σ q_w·q_a (Σ u·q_a − o·Σq_a) times
-/// d_w·d_a is fused into partial b mod 8, and the partials combine as <see cref="LegacyDot"/>'s order: the floats equal
-/// <see cref="LegacyDot.SignedReference{T}"/>'s bit for bit.
+/// group g holds block column after block column, each the eight rows' unsigned quants side by side
+/// (<see cref="IGroupQuants"/>) then their eight scales as F16 (the file's bytes). One broadcast activation dword feeds
+/// eight rows' VPDPBUSD and the eight rows' sums stay in the lanes of one vector: no horizontal sums. Per row, block b's
+/// exact integer sum Σ q_w·q_a (Σ u·q_a − o·Σq_a) times d_w·d_a is fused into partial b mod 8, and the partials combine
+/// as <see cref="LegacyDot"/>'s order: the floats equal <see cref="LegacyDot.SignedReference{T}"/>'s bit for bit.
 /// </summary>
 [SkipLocalsInit] // scratch is written before it is read
 internal static unsafe class SignedBlockGroups
