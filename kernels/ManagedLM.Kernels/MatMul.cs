@@ -27,6 +27,65 @@ public static unsafe class MatMul
             t.MultiplyRows(weights + rowStart * rowBytes, rowBytes, rowCount, cols, a, activationStride, batch, py, yStride);
     }
 
+    /// <summary>Rows per group of a repacked matrix: a matrix repacks when its row count is a multiple of it.</summary>
+    public const int RepackGroupRows = Quants.SignedBlockGroups.GroupRows;
+
+    /// <summary>
+    /// True when <paramref name="weightType"/> weights have a repacked layout (several rows' blocks side by side, see
+    /// <see cref="Repack"/>) that multiplies faster than the file's layout on this CPU.
+    /// </summary>
+    public static bool RepackPays(GgmlType weightType) => CpuFeatures.AvxVnni && TypeTable.Of((uint)weightType).Repacks;
+
+    /// <summary>True when <paramref name="weightType"/> weights have a repacked layout (on any CPU; see <see cref="RepackPays"/>).</summary>
+    public static bool CanRepack(GgmlType weightType) => TypeTable.Of((uint)weightType).Repacks;
+
+    /// <summary>Bytes of the repacked form of <paramref name="rows"/> rows of <paramref name="cols"/> values.</summary>
+    public static long RepackedBytes(GgmlType weightType, int rows, int cols)
+    {
+        ref readonly TypeTraits t = ref Repacker(weightType, rows);
+        return t.RepackedBytes(rows, cols);
+    }
+
+    /// <summary>
+    /// Copies <paramref name="rows"/> rows (a multiple of <see cref="RepackGroupRows"/>) of <paramref name="cols"/> values,
+    /// <paramref name="rowBytes"/> apart from <paramref name="weights"/>, into the repacked layout <see cref="RepackedRows"/> reads.
+    /// </summary>
+    public static void Repack(GgmlType weightType, byte* weights, long rowBytes, int rows, int cols, Span<byte> packed)
+    {
+        ref readonly TypeTraits t = ref Repacker(weightType, rows);
+        if (packed.Length < t.RepackedBytes(rows, cols))
+            throw new ArgumentException($"{rows} × {cols} repacked {GgmlTypes.Name(weightType)} values need {t.RepackedBytes(rows, cols)} bytes.", nameof(packed));
+        fixed (byte* p = packed)
+            t.Repack(weights, rowBytes, rows, cols, p);
+    }
+
+    /// <summary>
+    /// As <see cref="Rows"/>, over a matrix of <paramref name="rows"/> rows repacked by <see cref="Repack"/>: the same floats, bit for bit.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void RepackedRows(GgmlType weightType, ReadOnlySpan<byte> packed, int rows, int cols,
+        ReadOnlySpan<byte> activations, int activationStride, int batch, int rowStart, int rowCount, Span<float> y, int yStride)
+    {
+        ref readonly TypeTraits t = ref Repacker(weightType, rows);
+        Check(t.DotType, cols, activations.Length, activationStride, batch, rowCount, y.Length, yStride);
+        if (packed.Length < t.RepackedBytes(rows, cols) || rowStart < 0 || rowCount < 0 || rowStart + rowCount > rows)
+            throw new ArgumentException($"Rows [{rowStart}, {rowStart + rowCount}) of a {rows} × {cols} repacked matrix in {packed.Length} bytes do not fit.");
+        fixed (byte* p = packed)
+        fixed (byte* a = activations)
+        fixed (float* py = y)
+            t.MultiplyRepacked(p, rowStart, rowCount, cols, a, activationStride, batch, py, yStride);
+    }
+
+    private static ref readonly TypeTraits Repacker(GgmlType weightType, int rows)
+    {
+        ref readonly TypeTraits t = ref MatVec.Multiplier(weightType);
+        if (!t.Repacks)
+            throw new NotSupportedException($"{GgmlTypes.Name(weightType)} weights have no repacked layout.");
+        if (rows % RepackGroupRows != 0)
+            throw new ArgumentException($"{rows} rows do not divide into groups of {RepackGroupRows}.", nameof(rows));
+        return ref t;
+    }
+
     private static void Check(GgmlType dotType, int cols, int activationBytes, int stride, int batch, int rowCount, int yLength, int yStride)
     {
         long rowActivation = GgmlTypes.RowBytes(dotType, cols);

@@ -16,13 +16,13 @@ internal static class TypeTable
         // float and legacy block types
         TypeTraits.Half<F16Format>(GgmlType.F16),
         TypeTraits.Half<BF16Format>(GgmlType.BF16),
-        TypeTraits.Block<Q4_0Block>(),
+        TypeTraits.Grouped<Q4_0Block, CodeNibbles>(),
         TypeTraits.Block<Q4_1Block>(),
         TypeTraits.Block<Q5_0Block>(),
         TypeTraits.Block<Q5_1Block>(),
-        TypeTraits.Block<Q8_0Block>(),
+        TypeTraits.Grouped<Q8_0Block, ByteQuants>(),
         TypeTraits.Block<Q8_1Block>(),
-        TypeTraits.Block<IQ4NLBlock>(),
+        TypeTraits.Grouped<IQ4NLBlock, LevelNibbles>(),
         // K-quants and IQ4_XS
         TypeTraits.Block<Q2KBlock>(),
         TypeTraits.Block<Q3KBlock>(),

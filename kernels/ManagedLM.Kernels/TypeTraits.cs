@@ -39,6 +39,25 @@ internal readonly unsafe struct TypeTraits
     /// </summary>
     public delegate*<byte*, long, int, int, byte*, int, int, float*, int, void> MultiplyRows { get; init; }
 
+    /// <summary>
+    /// (rows, rowBytes, rowCount, cols, packed): rowCount rows (a multiple of <see cref="SignedBlockGroups.GroupRows"/>) of the
+    /// file's layout into <see cref="RepackedBytes"/> bytes of the interleaved layout <see cref="MultiplyRepacked"/> reads;
+    /// null for a type without one.
+    /// </summary>
+    public delegate*<byte*, long, int, int, byte*, void> Repack { get; init; }
+
+    /// <summary>(rowCount, cols): bytes of the repacked form of rowCount rows of cols values.</summary>
+    public delegate*<int, int, long> RepackedBytes { get; init; }
+
+    /// <summary>
+    /// (packed, rowStart, rowCount, cols, activations, activationStride, count, y, yStride): as <see cref="MultiplyRows"/> over
+    /// the rows [rowStart, rowStart + rowCount) of a repacked matrix, with the same floats.
+    /// </summary>
+    public delegate*<byte*, int, int, int, byte*, int, int, float*, int, void> MultiplyRepacked { get; init; }
+
+    /// <summary>True when this type has a repacked layout.</summary>
+    public bool Repacks => Repack != null;
+
     /// <summary>True for an id that names a type.</summary>
     public bool IsKnown => BlockSize != 0;
 
@@ -54,6 +73,13 @@ internal readonly unsafe struct TypeTraits
     {
         Type = T.Type, BlockSize = T.BlockSize, BlockBytes = sizeof(T), DotType = T.DotType,
         Dequantize = &DequantizeBlocks<T>, Quantize = &QuantizeBlocks<T>, MultiplyRows = &MultiplyBlockRows<T>,
+    };
+
+    /// <summary>A signed 32-value block type with its repacked layout: eight rows' blocks side by side, quants stored as <typeparamref name="TQ"/>.</summary>
+    public static TypeTraits Grouped<T, TQ>() where T : unmanaged, IQuantizableBlock<T>, ISignedQuantBlock<T> where TQ : IGroupQuants => Block<T>() with
+    {
+        Repack = &SignedBlockGroups.Repack<T, TQ>, RepackedBytes = &SignedBlockGroups.PackedBytes<TQ>,
+        MultiplyRepacked = &SignedBlockGroups.MultiplyRows<T, TQ>,
     };
 
     /// <summary>A 16-bit float type: its activation is rounded to the same format, as ggml does.</summary>

@@ -7,14 +7,15 @@ namespace ManagedLM.Cli;
 /// Loads the model of a command. When the log (stderr) is a terminal, the weights are read in under a progress bar, so
 /// that the first token does not wait on the disk; otherwise the model is mapped as is and nothing is printed.
 /// <c>maxContextLength</c> lets generators go past the model's training context (as llama.cpp's n_ctx may); commands that warm
-/// up the generator they measure pass <c>warmUp: false</c> (see <see cref="ModelOptions.WarmUp"/>).
+/// up the generator they measure pass <c>warmUp: false</c> (see <see cref="ModelOptions.WarmUp"/>); <c>repack: false</c> keeps
+/// the products on the file's layout (see <see cref="ModelOptions.RepackWeights"/>).
 /// </summary>
 internal static class ModelLoading
 {
-    public static TransformerModel Load(string path, TextWriter? log, int? maxContextLength = null, bool warmUp = true)
+    public static TransformerModel Load(string path, TextWriter? log, int? maxContextLength = null, bool warmUp = true, bool repack = true)
     {
         if (log is null || !Terminal.IsInteractive(log))
-            return TransformerModel.Load(path, new ModelOptions { MaxContextLength = maxContextLength, WarmUp = warmUp });
+            return TransformerModel.Load(path, new ModelOptions { MaxContextLength = maxContextLength, WarmUp = warmUp, RepackWeights = repack });
         return Terminal.For(log).Progress()
             .AutoClear(true)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
@@ -23,7 +24,7 @@ internal static class ModelLoading
                 var task = context.AddTask($"Loading {Markup.Escape(Path.GetFileName(path))}", maxValue: 1);
                 return TransformerModel.Load(path, new ModelOptions
                 {
-                    MaxContextLength = maxContextLength, WarmUp = warmUp, Progress = new Callback(fraction => task.Value = fraction),
+                    MaxContextLength = maxContextLength, WarmUp = warmUp, RepackWeights = repack, Progress = new Callback(fraction => task.Value = fraction),
                 });
             });
     }

@@ -24,4 +24,11 @@ public sealed record ModelOptions
     /// during the first request's tokens. Costs one forward pass of up to 9 tokens.
     /// </summary>
     public bool WarmUp { get; init; } = true;
+
+    /// <summary>
+    /// When true (the default), loading copies the weight matrices whose type has a faster repacked layout on this CPU
+    /// (Q4_0, Q8_0, IQ4_NL with AVX-VNNI) into groups of rows side by side; the products then read the copy. Logits are the
+    /// same either way; the copy costs memory the size of those matrices (<see cref="ModelWeights.RepackedBytes"/>).
+    /// </summary>
+    public bool RepackWeights { get; init; } = true;
 }

@@ -44,9 +44,16 @@ public sealed class ModelWeights
 
     public bool TiedEmbeddings => ReferenceEquals(Output, TokenEmbedding);
 
-    internal static ModelWeights Load(GgufFile file, ModelConfig c)
+    /// <summary>Bytes of the matrices' repacked copies (see <see cref="ModelOptions.RepackWeights"/>); 0 when none is.</summary>
+    public long RepackedBytes =>
+        Layers.Sum(l => l.Query.RepackedBytes + l.Key.RepackedBytes + l.Value.RepackedBytes + l.Output.RepackedBytes
+            + l.Gate.RepackedBytes + l.Up.RepackedBytes + l.Down.RepackedBytes) + Output.RepackedBytes;
+
+    internal static ModelWeights Load(GgufFile file, ModelConfig c, bool repack)
     {
-        var embedding = Matrix(file, "token_embd.weight", c.VocabSize, c.EmbeddingLength);
+        var outputTensor = file.FindTensor("output.weight");
+        // The embedding is only dequantized row by row, unless it is also the output projection.
+        var embedding = Matrix(file, "token_embd.weight", c.VocabSize, c.EmbeddingLength, repack && outputTensor is null);
         if (!Dequantize.Supports(embedding.Type))
             throw new NotSupportedException($"Tensor \"token_embd.weight\" has type {GgmlTypes.Name(embedding.Type)}, which ManagedLM cannot dequantize.");
 
@@ -58,24 +65,24 @@ public sealed class ModelWeights
             layers[i] = new LayerWeights
             {
                 AttentionNorm = Vector(file, p + "attn_norm.weight", c.EmbeddingLength),
-                Query = Matrix(file, p + "attn_q.weight", c.QueryLength, c.EmbeddingLength),
-                Key = Matrix(file, p + "attn_k.weight", c.KvLength, c.EmbeddingLength),
-                Value = Matrix(file, p + "attn_v.weight", c.KvLength, c.EmbeddingLength),
-                Output = Matrix(file, p + "attn_output.weight", c.EmbeddingLength, c.QueryLength),
+                Query = Matrix(file, p + "attn_q.weight", c.QueryLength, c.EmbeddingLength, repack),
+                Key = Matrix(file, p + "attn_k.weight", c.KvLength, c.EmbeddingLength, repack),
+                Value = Matrix(file, p + "attn_v.weight", c.KvLength, c.EmbeddingLength, repack),
+                Output = Matrix(file, p + "attn_output.weight", c.EmbeddingLength, c.QueryLength, repack),
                 QueryBias = Vector(file, p + "attn_q.bias", c.QueryLength, required: qwen2),
                 KeyBias = Vector(file, p + "attn_k.bias", c.KvLength, required: qwen2),
                 ValueBias = Vector(file, p + "attn_v.bias", c.KvLength, required: qwen2),
                 QueryNorm = Vector(file, p + "attn_q_norm.weight", c.HeadDim, required: qwen3),
                 KeyNorm = Vector(file, p + "attn_k_norm.weight", c.HeadDim, required: qwen3),
                 FeedForwardNorm = Vector(file, p + "ffn_norm.weight", c.EmbeddingLength),
-                Gate = Matrix(file, p + "ffn_gate.weight", c.FeedForwardLength, c.EmbeddingLength),
-                Up = Matrix(file, p + "ffn_up.weight", c.FeedForwardLength, c.EmbeddingLength),
-                Down = Matrix(file, p + "ffn_down.weight", c.EmbeddingLength, c.FeedForwardLength),
+                Gate = Matrix(file, p + "ffn_gate.weight", c.FeedForwardLength, c.EmbeddingLength, repack),
+                Up = Matrix(file, p + "ffn_up.weight", c.FeedForwardLength, c.EmbeddingLength, repack),
+                Down = Matrix(file, p + "ffn_down.weight", c.EmbeddingLength, c.FeedForwardLength, repack),
             };
         }
 
-        var output = file.FindTensor("output.weight") is { } o
-            ? WeightMatrix.FromTensor(file, o, c.VocabSize, c.EmbeddingLength)
+        var output = outputTensor is { } o
+            ? WeightMatrix.FromTensor(file, o, c.VocabSize, c.EmbeddingLength, repack)
             : embedding;
         return new ModelWeights
         {
@@ -87,8 +94,8 @@ public sealed class ModelWeights
         };
     }
 
-    private static WeightMatrix Matrix(GgufFile file, string name, int rows, int columns) =>
-        WeightMatrix.FromTensor(file, Required(file, name), rows, columns);
+    private static WeightMatrix Matrix(GgufFile file, string name, int rows, int columns, bool repack) =>
+        WeightMatrix.FromTensor(file, Required(file, name), rows, columns, repack);
 
     // The tensor dequantized to F32; empty when it is optional and absent. Every value must be finite (and positive
     // for divisors): one NaN here would make every logit NaN, and the vector is read anyway.

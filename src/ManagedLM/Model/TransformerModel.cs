@@ -44,7 +44,7 @@ public sealed class TransformerModel : IDisposable
     {
         _file = file;
         Config = ModelConfig.FromGguf(file);
-        Weights = ModelWeights.Load(file, Config);
+        Weights = ModelWeights.Load(file, Config, options.RepackWeights);
         Tokenizer = Tokenizer.FromGguf(file.Metadata);
         if (Tokenizer.VocabSize != Config.VocabSize)
             throw new GgufFormatException(file.DataOffset, $"the tokenizer has {Tokenizer.VocabSize} tokens but the model's vocabulary is {Config.VocabSize}");

@@ -6,7 +6,8 @@ namespace ManagedLM.Model;
 /// <summary>
 /// A read-only weight matrix of <see cref="Rows"/> rows of <see cref="Columns"/> elements stored as
 /// <see cref="Type"/> in the memory-mapped model file (GGUF ne = [Columns, Rows]): y = W·x maps
-/// Columns inputs to Rows outputs.
+/// Columns inputs to Rows outputs. A matrix may also hold a repacked copy (<see cref="RepackedBytes"/>): its rows'
+/// blocks side by side, which the products read instead of the file's layout, with the same floats.
 /// </summary>
 public sealed unsafe class WeightMatrix
 {
@@ -17,7 +18,14 @@ public sealed unsafe class WeightMatrix
     public long RowBytes { get; }
     internal byte* Data { get; }
 
-    internal WeightMatrix(string name, GgmlType type, int rows, int columns, byte* data)
+    // The repacked copy (pinned, so the aligned start stays put) and where it starts; null when products read the file's layout.
+    private readonly byte[]? _repacked;
+    private readonly int _repackedStart;
+
+    /// <summary>Bytes of the repacked copy of the weights; 0 when the products read the file's layout.</summary>
+    public long RepackedBytes { get; }
+
+    internal WeightMatrix(string name, GgmlType type, int rows, int columns, byte* data, bool repack = false)
     {
         Name = name;
         Type = type;
@@ -25,23 +33,52 @@ public sealed unsafe class WeightMatrix
         Columns = columns;
         RowBytes = GgmlTypes.RowBytes(type, columns);
         Data = data;
+        if (repack && MatMul.RepackPays(type) && rows % MatMul.RepackGroupRows == 0
+            && MatMul.RepackedBytes(type, rows, columns) is var bytes && bytes <= Array.MaxLength - 64)
+        {
+            _repacked = GC.AllocateUninitializedArray<byte>((int)bytes + 64, pinned: true);
+            fixed (byte* p = _repacked)
+                _repackedStart = (int)(-(nint)p & 63); // cache-line aligned
+            RepackedBytes = bytes;
+            Repack();
+        }
     }
 
-    internal static WeightMatrix FromTensor(GgufFile file, GgufTensorInfo t, int rows, int columns)
+    // Slices of whole groups, each a contiguous part of the copy, on the thread pool.
+    private void Repack()
+    {
+        const int sliceRows = 64 * MatMul.RepackGroupRows;
+        Parallel.For(0, (Rows + sliceRows - 1) / sliceRows, slice =>
+        {
+            int first = slice * sliceRows, count = Math.Min(sliceRows, Rows - first);
+            int offset = (int)MatMul.RepackedBytes(Type, first, Columns);
+            MatMul.Repack(Type, Data + first * RowBytes, RowBytes, count, Columns, Repacked[offset..]);
+        });
+    }
+
+    private Span<byte> Repacked => _repacked.AsSpan(_repackedStart, (int)RepackedBytes);
+
+    /// <summary>The matrix of tensor <paramref name="t"/>, repacked when <paramref name="repack"/> and its type's repacked layout is faster here.</summary>
+    internal static WeightMatrix FromTensor(GgufFile file, GgufTensorInfo t, int rows, int columns, bool repack = false)
     {
         if (t.Shape.Count != 2 || t.Shape[0] != columns || t.Shape[1] != rows)
             throw new GgufFormatException(t.FileOffset, $"tensor \"{t.Name}\": expected shape [{columns}, {rows}], found [{string.Join(", ", t.Shape)}]");
         if (!MatVec.Supports(t.Type))
             throw new NotSupportedException($"Tensor \"{t.Name}\" has type {GgmlTypes.Name(t.Type)}, which ManagedLM cannot multiply.");
-        return new WeightMatrix(t.Name, t.Type, rows, columns, file.GetTensorPointer(t));
+        return new WeightMatrix(t.Name, t.Type, rows, columns, file.GetTensorPointer(t), repack);
     }
 
     /// <summary>The activation form this matrix consumes (see <see cref="MatVec.ActivationType"/>).</summary>
     public GgmlType ActivationType => MatVec.ActivationType(Type);
 
     /// <summary>y[i] = row (rowStart + i) · x, for x prepared as <see cref="ActivationType"/>.</summary>
-    public void MultiplyRows(ReadOnlySpan<byte> activation, int rowStart, Span<float> y) =>
-        MatVec.Rows(Type, Data, RowBytes, Columns, activation, rowStart, y);
+    public void MultiplyRows(ReadOnlySpan<byte> activation, int rowStart, Span<float> y)
+    {
+        if (_repacked is null)
+            MatVec.Rows(Type, Data, RowBytes, Columns, activation, rowStart, y);
+        else
+            MatMul.RepackedRows(Type, Repacked, Rows, Columns, activation, activation.Length, 1, rowStart, y.Length, y, y.Length);
+    }
 
     /// <summary>
     /// y[b·yStride + i] = row (rowStart + i) · activation row b, for b in [0, batch), i in [0, rowCount); activation
@@ -51,7 +88,10 @@ public sealed unsafe class WeightMatrix
     {
         if (rowStart < 0 || rowCount < 0 || rowStart + rowCount > Rows)
             throw new ArgumentOutOfRangeException(nameof(rowCount), $"Rows [{rowStart}, {rowStart + rowCount}) are outside [0, {Rows}).");
-        MatMul.Rows(Type, Data, RowBytes, Columns, activations, activationStride, batch, rowStart, rowCount, y, yStride);
+        if (_repacked is null)
+            MatMul.Rows(Type, Data, RowBytes, Columns, activations, activationStride, batch, rowStart, rowCount, y, yStride);
+        else
+            MatMul.RepackedRows(Type, Repacked, Rows, Columns, activations, activationStride, batch, rowStart, rowCount, y, yStride);
     }
 
     /// <summary>Dequantizes one row (an embedding lookup).</summary>

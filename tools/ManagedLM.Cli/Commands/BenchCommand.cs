@@ -48,6 +48,7 @@ internal static class BenchCommand
             Description = "Measure what a grammar costs while decoding: 'json' (any JSON object), a .gbnf file or a JSON Schema file; " +
                 "each -n test is generated free and constrained, alternating, at temperature 1.",
         };
+        var noRepack = new Option<bool>("--no-repack") { Description = "Multiply from the file's layout, without the repacked copies of the weights." };
         var progress = new Option<bool>("--progress") { Description = "Print each run to stderr as it ends (-p/-n tests and --batch)." };
         var command = new CliCommand("bench", "Measure prompt-processing and generation speed, like llama-bench.",
         [
@@ -62,7 +63,7 @@ internal static class BenchCommand
             new("Decode speed with and without a JSON grammar", "managedlm bench -m model.gguf -n 64 --grammar json"),
         ])
         {
-            model, prompt, gen, depth, threads, reps, json, parallel, batched, viaEngine, batch, peer, grammar, progress,
+            model, prompt, gen, depth, threads, reps, json, parallel, batched, viaEngine, batch, peer, grammar, noRepack, progress,
         };
         command.SetAction(parse =>
         {
@@ -70,7 +71,7 @@ internal static class BenchCommand
             var other = parse.GetValue(peer) is { } path ? new PeerProgram(PeerProgram.Locate(path)) : null;
             var settings = new BenchSettings(
                 ModelLocator.Resolve(parse.GetValue(model)), parse.GetValue(prompt)!, parse.GetValue(gen)!,
-                parse.GetValue(threads)!, parse.GetValue(reps), parse.GetValue(batch)) { Depths = parse.GetValue(depth)! };
+                parse.GetValue(threads)!, parse.GetValue(reps), parse.GetValue(batch)) { Depths = parse.GetValue(depth)!, Repack = !parse.GetValue(noRepack) };
             int[] np = parse.GetValue(parallel)!, nb = parse.GetValue(batched)!;
             var (output, log) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
             var runs = parse.GetValue(progress) ? log : null;
@@ -100,6 +101,9 @@ internal static class BenchCommand
     {
         /// <summary>Context tokens evaluated before each -p/-n test.</summary>
         public int[] Depths { get; init; } = [0];
+
+        /// <summary>Whether the model repacks its weights (see <see cref="ModelOptions.RepackWeights"/>).</summary>
+        public bool Repack { get; init; } = true;
 
         /// <summary>The -p/-n tests in the order they run for each thread count: by depth, prompts first.</summary>
         public IEnumerable<BenchTest> Tests =>
@@ -177,8 +181,10 @@ internal static class BenchCommand
         PeerProgram? peer = null)
     {
         int context = s.CheckTests();
-        using var model = ModelLoading.Load(s.ModelPath, log, context, warmUp: false);
+        using var model = ModelLoading.Load(s.ModelPath, log, context, warmUp: false, repack: s.Repack);
         var info = ModelSummary.Of(model, s.ModelPath);
+        if (model.Weights.RepackedBytes > 0)
+            log?.WriteLine($"repacked {model.Weights.RepackedBytes / (1024.0 * 1024):F0} MiB of weights");
         string file = Path.GetFullPath(s.ModelPath);
         var results = new List<BenchResult>();
         BenchTable.Run(output, json, peer is null ? Columns : PeerColumns, report =>

@@ -51,22 +51,8 @@ public unsafe class SignedBlockRowsTests
                      select (Blocks: nb, Rows: rows, Batch: batch, Padding: padding, Seed: seed)).ToArbitrary();
         KernelGen.Check(cases, c =>
         {
-            var rng = new Random(c.Seed);
+            var (weights, activations, activationBytes, stride) = RandomOperands<T>(new Random(c.Seed), c.Rows, c.Blocks, c.Batch, c.Padding);
             int blockBytes = Marshal.SizeOf<T>();
-            T[] weights = new T[c.Rows * c.Blocks];
-            Span<byte> bytes = MemoryMarshal.AsBytes(weights.AsSpan());
-            rng.NextBytes(bytes);
-            for (int b = 0; b < weights.Length; b++) // every type starts with its F16 scale: keep it finite
-                MemoryMarshal.Write(bytes[(b * blockBytes)..], Float16.FromSingle((float)(rng.NextDouble() * 2 - 1)));
-            int activationBytes = c.Blocks * LegacyDot.Q8_0Bytes, stride = activationBytes + c.Padding;
-            byte[] activations = new byte[c.Batch * stride];
-            float[] values = new float[c.Blocks * 32];
-            for (int b = 0; b < c.Batch; b++)
-            {
-                foreach (ref float v in values.AsSpan())
-                    v = (float)(rng.NextDouble() * 2 - 1);
-                MatVec.PrepareActivation(GgmlType.Q4_0, values, activations.AsSpan(b * stride, activationBytes));
-            }
             int yStride = c.Rows + 2;
             float[] y = new float[c.Batch * yStride];
             fixed (T* w = weights)
@@ -82,5 +68,30 @@ public unsafe class SignedBlockRowsTests
                         throw new Exception($"{typeof(T).Name} {c}: row {r}, activation row {b}: {got:R}, reference {expected:R}");
                 }
         });
+    }
+
+    /// <summary>
+    /// rows × blocks weight blocks of any quant bytes (finite F16 scales), and batch Q8_0 activation rows of random values,
+    /// <c>Stride</c> = <c>ActivationBytes</c> + padding bytes apart.
+    /// </summary>
+    internal static (T[] Weights, byte[] Activations, int ActivationBytes, int Stride) RandomOperands<T>(Random rng, int rows, int blocks, int batch, int padding)
+        where T : unmanaged
+    {
+        int blockBytes = Marshal.SizeOf<T>();
+        T[] weights = new T[rows * blocks];
+        Span<byte> bytes = MemoryMarshal.AsBytes(weights.AsSpan());
+        rng.NextBytes(bytes);
+        for (int b = 0; b < weights.Length; b++) // every type starts with its F16 scale: keep it finite
+            MemoryMarshal.Write(bytes[(b * blockBytes)..], Float16.FromSingle((float)(rng.NextDouble() * 2 - 1)));
+        int activationBytes = blocks * LegacyDot.Q8_0Bytes, stride = activationBytes + padding;
+        byte[] activations = new byte[batch * stride];
+        float[] values = new float[blocks * 32];
+        for (int b = 0; b < batch; b++)
+        {
+            foreach (ref float v in values.AsSpan())
+                v = (float)(rng.NextDouble() * 2 - 1);
+            MatVec.PrepareActivation(GgmlType.Q4_0, values, activations.AsSpan(b * stride, activationBytes));
+        }
+        return (weights, activations, activationBytes, stride);
     }
 }
