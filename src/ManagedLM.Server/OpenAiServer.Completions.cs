@@ -5,6 +5,8 @@ using System.Text.Json;
 using ManagedLM.Batching;
 using ManagedLM.Chat;
 using ManagedLM.Chat.Jinja;
+using ManagedLM.Chat.Tools;
+using ManagedLM.Grammars;
 using ManagedLM.Generation;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -25,9 +27,10 @@ public sealed partial class OpenAiServer
         int context = Engine.ContextLength;
         string promptParam = chat ? "messages" : "prompt";
         int[] prompt;
+        string? rendered = null;
         try
         {
-            prompt = chat ? ChatPrompt(request, context) : CompletionPrompt(request, context);
+            prompt = chat ? ChatPrompt(request, context, out rendered) : CompletionPrompt(request, context);
         }
         catch (ArgumentException e)
         {
@@ -39,8 +42,15 @@ public sealed partial class OpenAiServer
         if (prompt.Length > context)
             throw new ApiException(400, $"The prompt has {prompt.Length} tokens; this server's context length is {context}.", promptParam, code: "context_length_exceeded");
         var generation = request.ToGeneration(prompt.Length, context, _options.MaxTokensLimit);
+        ReplyParseOptions? replyOptions = null;
         if (chat)
+        {
             generation = _template.ForReply(generation);
+            bool opened = _toolFormat.PromptOpensReasoning(rendered!);
+            replyOptions = new ReplyParseOptions { ExtractReasoning = _options.ExtractReasoning, StartsInReasoning = opened, ToolCalls = request.CallsTools };
+            if (request.CallsTools)
+                generation = ToolPlan(request, opened).ApplyTo(generation with { Grammar = null });
+        }
 
         BatchRequest? job;
         try
@@ -58,9 +68,10 @@ public sealed partial class OpenAiServer
         }
 
         var header = new CompletionHeader((chat ? "chatcmpl-" : "cmpl-") + Guid.NewGuid().ToString("N"), chat, DateTimeOffset.UtcNow.ToUnixTimeSeconds(), _modelId);
+        var reader = replyOptions is null ? null : new ReplyReader(_toolFormat, replyOptions);
         var result = request.Stream
-            ? await Stream(ctx, job!, header, request, received).ConfigureAwait(false)
-            : await Whole(ctx, job!, header, request, received).ConfigureAwait(false);
+            ? await Stream(ctx, job!, header, request, received, reader).ConfigureAwait(false)
+            : await Whole(ctx, job!, header, request, received, reader).ConfigureAwait(false);
         if (result is not null)
             _metrics.Usage(result.PromptTokens.Length, result.GeneratedTokens.Length);
         _metrics.Latency.Observe(Stopwatch.GetElapsedTime(received).TotalSeconds);
@@ -70,7 +81,25 @@ public sealed partial class OpenAiServer
     private static string Reason(ArgumentException e) =>
         e.ParamName is { } name ? e.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : e.Message;
 
-    private int[] ChatPrompt(ApiRequest request, int context)
+    // The grammar of the request's tool calls (with its response format, if any: calls or that).
+    private ToolCallPlan ToolPlan(ApiRequest request, bool opened)
+    {
+        try
+        {
+            return _toolFormat.Plan(request.ToolDefinitions, request.ToolChoice, request.ParallelToolCalls, opened, request.Grammar,
+                reasoning: _toolFormat.TemplateReasons(_template));
+        }
+        catch (JsonSchemaException e)
+        {
+            throw new ApiException(400, $"tools: a function's parameters: {e.Message}", "tools", code: "invalid_schema");
+        }
+        catch (ArgumentException e)
+        {
+            throw new ApiException(400, Reason(e), "tools");
+        }
+    }
+
+    private int[] ChatPrompt(ApiRequest request, int context, out string rendered)
     {
         var template = _template;
         for (int i = 0; i < request.Messages.Length; i++)
@@ -79,7 +108,6 @@ public sealed partial class OpenAiServer
             if (!template.KnowsRole(role))
                 throw new ApiException(400, $"messages[{i}].role \"{role}\" is not a role of OpenAI's API or of the model's chat template.", $"messages[{i}].role");
         }
-        string rendered;
         try
         {
             rendered = template.Render(request.Messages, new ChatTemplateOptions { Tools = request.Tools });
@@ -96,20 +124,27 @@ public sealed partial class OpenAiServer
         ? _model.Tokenizer.EncodePrompt(request.Prompt ?? "", context, addSpecialTokens: true, parseSpecialTokens: true)
         : [.. request.PromptTokens];
 
-    private async Task<GenerationResult> Whole(HttpContext ctx, BatchRequest job, CompletionHeader header, ApiRequest request, long received)
+    private async Task<GenerationResult> Whole(HttpContext ctx, BatchRequest job, CompletionHeader header, ApiRequest request, long received, ReplyReader? reader)
     {
         await foreach (var _ in TimedTokens(job, received).ConfigureAwait(false))
         {
         }
         var result = await job.Completion.ConfigureAwait(false);
-        await WriteJson(ctx, w => ResponseJson.Completion(w, header, result, _model.Tokenizer, request.Logprobs)).ConfigureAwait(false);
+        ParsedReply? reply = null;
+        if (reader is not null)
+        {
+            reader.Append(result.Text);
+            reader.Finish();
+            reply = reader.Result;
+        }
+        await WriteJson(ctx, w => ResponseJson.Completion(w, header, result, reply, _model.Tokenizer, request.Logprobs)).ConfigureAwait(false);
         return result;
     }
 
     // Server-sent events: "data: {chunk}\n\n" per token (chat begins with the assistant's role), a chunk with the finish
     // reason, the usage when asked (stream_options.include_usage), then "data: [DONE]". An error after the stream has
     // begun is sent as an event with OpenAI's error object, which clients raise.
-    private async Task<GenerationResult?> Stream(HttpContext ctx, BatchRequest job, CompletionHeader header, ApiRequest request, long received)
+    private async Task<GenerationResult?> Stream(HttpContext ctx, BatchRequest job, CompletionHeader header, ApiRequest request, long received, ReplyReader? reader)
     {
         ctx.Response.StatusCode = 200;
         ctx.Response.ContentType = "text/event-stream; charset=utf-8";
@@ -127,11 +162,30 @@ public sealed partial class OpenAiServer
             await foreach (var t in TimedTokens(job, received).ConfigureAwait(false))
             {
                 bool scored = request.Logprobs && t.Logprob is not null;
+                if (reader is not null)
+                {
+                    // The token's log-probability rides on its first delta (or an empty one when the reader holds its text back).
+                    var scoredToken = scored ? t : (TokenOutput?)null;
+                    foreach (var e in reader.Append(t.Text))
+                    {
+                        var token = scoredToken;
+                        scoredToken = null;
+                        await events.Send(w => ResponseJson.EventChunk(w, header, e, token, tokenizer)).ConfigureAwait(false);
+                    }
+                    if (scoredToken is { } held)
+                        await events.Send(w => ResponseJson.Chunk(w, header, role: false, "", held, tokenizer, null)).ConfigureAwait(false);
+                    continue;
+                }
                 if (t.Text.Length == 0 && !scored)
                     continue;
                 await events.Send(w => ResponseJson.Chunk(w, header, role: false, t.Text, scored ? t : null, tokenizer, null)).ConfigureAwait(false);
             }
             result = await job.Completion.ConfigureAwait(false);
+            if (reader is not null)
+            {
+                foreach (var e in reader.Finish())
+                    await events.Send(w => ResponseJson.EventChunk(w, header, e, null, tokenizer)).ConfigureAwait(false);
+            }
         }
         catch (Exception e) when (!ctx.RequestAborted.IsCancellationRequested)
         {
@@ -139,7 +193,8 @@ public sealed partial class OpenAiServer
             await events.Send(w => ResponseJson.Error(w, error.Message, error.Type, error.Param, error.Code)).ConfigureAwait(false);
             return null;
         }
-        await events.Send(w => ResponseJson.Chunk(w, header, role: false, header.Chat ? null : "", null, tokenizer, ResponseJson.FinishReason(result.StopReason))).ConfigureAwait(false);
+        string finish = ResponseJson.FinishReason(result.StopReason, reader?.Result);
+        await events.Send(w => ResponseJson.Chunk(w, header, role: false, header.Chat ? null : "", null, tokenizer, finish)).ConfigureAwait(false);
         if (request.IncludeUsage)
             await events.Send(w => ResponseJson.UsageChunk(w, header, result)).ConfigureAwait(false);
         await events.Done().ConfigureAwait(false);

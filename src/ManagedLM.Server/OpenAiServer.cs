@@ -39,6 +39,7 @@ public sealed partial class OpenAiServer : IAsyncDisposable
     private readonly ServerMetrics _metrics = new();
     private readonly string _modelId;
     private readonly ChatTemplate _template;
+    private readonly Chat.Tools.ToolCallFormat _toolFormat;
     private readonly long _created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
     private readonly byte[]? _apiKeyHash;
     private readonly byte[] _page;
@@ -48,6 +49,7 @@ public sealed partial class OpenAiServer : IAsyncDisposable
     {
         _model = model;
         _template = options.ChatTemplate?.WithTokens(model.ChatTemplate.BosToken, model.ChatTemplate.EosToken) ?? model.ChatTemplate;
+        _toolFormat = Chat.Tools.ToolCallFormat.Detect(_template);
         _options = options;
         _modelId = options.ModelId ?? model.Name;
         _apiKeyHash = string.IsNullOrEmpty(options.ApiKey) ? null : SHA256.HashData(Encoding.UTF8.GetBytes(options.ApiKey));

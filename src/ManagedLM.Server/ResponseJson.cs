@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using ManagedLM.Chat.Tools;
 using ManagedLM.Generation;
 using ManagedLM.Tokenization;
 
@@ -22,10 +23,11 @@ internal static class ResponseJson
     /// <summary>Text as it is (no \u escapes for quotes, HTML characters or non-ASCII): the responses are JSON, never embedded in HTML.</summary>
     public static JsonWriterOptions WriterOptions => new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    /// <summary>OpenAI's finish_reason for a stop reason.</summary>
-    public static string FinishReason(StopReason reason) => reason switch
+    /// <summary>OpenAI's finish_reason for a stop reason: "tool_calls" when a reply that ended by itself calls tools.</summary>
+    public static string FinishReason(StopReason reason, ParsedReply? reply = null) => reason switch
     {
         StopReason.MaxTokens or StopReason.ContextFull => "length",
+        _ when reply is { ToolCalls.IsDefaultOrEmpty: false } => "tool_calls",
         _ => "stop",
     };
 
@@ -42,7 +44,7 @@ internal static class ResponseJson
     }
 
     /// <summary>A whole (non-streamed) completion.</summary>
-    public static void Completion(Utf8JsonWriter w, CompletionHeader h, GenerationResult result, Tokenizer tokenizer, bool logprobs)
+    public static void Completion(Utf8JsonWriter w, CompletionHeader h, GenerationResult result, ParsedReply? reply, Tokenizer tokenizer, bool logprobs)
     {
         Start(w, h, chunk: false);
         w.WriteStartArray("choices");
@@ -52,7 +54,10 @@ internal static class ResponseJson
         {
             w.WriteStartObject("message");
             w.WriteString("role", "assistant");
-            w.WriteString("content", result.Text);
+            if (reply is null)
+                w.WriteString("content", result.Text);
+            else
+                Message(w, reply);
             w.WriteEndObject();
         }
         else
@@ -61,7 +66,7 @@ internal static class ResponseJson
             Logprobs(w, h.Chat, tokens, tokenizer);
         else
             w.WriteNull("logprobs");
-        w.WriteString("finish_reason", FinishReason(result.StopReason));
+        w.WriteString("finish_reason", FinishReason(result.StopReason, reply));
         w.WriteEndObject();
         w.WriteEndArray();
         Usage(w, result);
@@ -97,6 +102,88 @@ internal static class ResponseJson
             w.WriteNull("finish_reason");
         else
             w.WriteString("finish_reason", finishReason);
+        w.WriteEndObject();
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    // A parsed reply's fields of an assistant message: content (null when it only calls tools), reasoning_content, tool_calls.
+    private static void Message(Utf8JsonWriter w, ParsedReply reply)
+    {
+        bool calls = !reply.ToolCalls.IsDefaultOrEmpty;
+        if (calls && reply.Content.Length == 0)
+            w.WriteNull("content");
+        else
+            w.WriteString("content", reply.Content);
+        if (reply.Reasoning is { } reasoning)
+            w.WriteString("reasoning_content", reasoning);
+        if (!calls)
+            return;
+        w.WriteStartArray("tool_calls");
+        for (int i = 0; i < reply.ToolCalls.Length; i++)
+        {
+            var call = reply.ToolCalls[i];
+            w.WriteStartObject();
+            w.WriteString("id", call.Id);
+            w.WriteString("type", "function");
+            w.WriteStartObject("function");
+            w.WriteString("name", call.Name);
+            w.WriteString("arguments", call.Arguments);
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    }
+
+    /// <summary>
+    /// A chat stream chunk for one event of a reply being read: a content or reasoning_content delta, or a tool_calls
+    /// delta (a call's start with its index, id and name, or a chunk of its arguments).
+    /// </summary>
+    public static void EventChunk(Utf8JsonWriter w, CompletionHeader h, ReplyEvent e, TokenOutput? token, Tokenizer tokenizer)
+    {
+        Start(w, h, chunk: true);
+        w.WriteStartArray("choices");
+        w.WriteStartObject();
+        w.WriteNumber("index", 0);
+        w.WriteStartObject("delta");
+        switch (e.Kind)
+        {
+            case ReplyEventKind.Content:
+                w.WriteString("content", e.Text);
+                break;
+            case ReplyEventKind.Reasoning:
+                w.WriteString("reasoning_content", e.Text);
+                break;
+            default:
+                w.WriteStartArray("tool_calls");
+                w.WriteStartObject();
+                w.WriteNumber("index", e.Index);
+                if (e.Kind == ReplyEventKind.ToolCallStart)
+                {
+                    w.WriteString("id", e.Id);
+                    w.WriteString("type", "function");
+                }
+                w.WriteStartObject("function");
+                if (e.Kind == ReplyEventKind.ToolCallStart)
+                {
+                    w.WriteString("name", e.Name);
+                    w.WriteString("arguments", "");
+                }
+                else
+                {
+                    w.WriteString("arguments", e.Text);
+                }
+                w.WriteEndObject();
+                w.WriteEndObject();
+                w.WriteEndArray();
+                break;
+        }
+        w.WriteEndObject();
+        if (token is { Logprob: not null } t)
+            Logprobs(w, h.Chat, [t], tokenizer);
+        else
+            w.WriteNull("logprobs");
+        w.WriteNull("finish_reason");
         w.WriteEndObject();
         w.WriteEndArray();
         w.WriteEndObject();

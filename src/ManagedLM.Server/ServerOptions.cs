@@ -20,6 +20,13 @@ public sealed record ServerOptions
     /// <summary>The chat template to render conversations with instead of the model's own (its BOS/EOS tokens are the model's).</summary>
     public ManagedLM.Chat.ChatTemplate? ChatTemplate { get; init; }
 
+    /// <summary>
+    /// Split the model's reasoning (<c>&lt;think&gt;…&lt;/think&gt;</c> and the like) from chat replies into
+    /// <c>reasoning_content</c> (true, the default, llama-server's <c>--reasoning-format deepseek</c>), or leave it inline
+    /// in the content (false: <c>--reasoning-format none</c>).
+    /// </summary>
+    public bool ExtractReasoning { get; init; } = true;
+
     /// <summary>Largest request body accepted (bytes).</summary>
     public long MaxBodyBytes { get; init; } = 4 << 20;
 

@@ -36,6 +36,11 @@ internal static class ServeCommand
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No request log." };
         var chatTemplate = new Option<string?>("--chat-template-file") { Description = "Jinja chat template file to use instead of the model's tokenizer.chat_template." }
             .Checked(v => TemplateFile(v));
+        var reasoning = new Option<string>("--reasoning-format")
+        {
+            Description = "deepseek: the model's reasoning (<think>...</think>) goes to reasoning_content; none: it stays in the content.",
+            DefaultValueFactory = _ => "deepseek",
+        }.AcceptOnlyFromAmong("deepseek", "none");
         var command = new CliCommand("serve", "Serve a model over an OpenAI-compatible HTTP API (and a chat page at /).",
         [
             new("Serve on http://127.0.0.1:8080 (chat page at /, API at /v1)", "managedlm serve -m model.gguf"),
@@ -44,7 +49,7 @@ internal static class ServeCommand
             new("Under another model id, without the request log", "managedlm serve -m model.gguf --alias my-model --quiet"),
         ])
         {
-            model, host, port, parallel, queue, ctx, apiKey, threads, maxTokens, modelId, quiet, chatTemplate,
+            model, host, port, parallel, queue, ctx, apiKey, threads, maxTokens, modelId, quiet, chatTemplate, reasoning,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -57,6 +62,7 @@ internal static class ServeCommand
                 ModelId = parse.GetValue(modelId),
                 MaxTokensLimit = parse.GetValue(maxTokens),
                 ChatTemplate = TemplateFile(parse.GetValue(chatTemplate)),
+                ExtractReasoning = parse.GetValue(reasoning) != "none",
                 Log = parse.GetValue(quiet) ? null : Console.Out,
                 Engine = BatchEngineOptions.Default with
                 {

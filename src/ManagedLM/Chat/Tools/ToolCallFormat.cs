@@ -78,6 +78,13 @@ public abstract class ToolCallFormat
     /// <summary>The format named <paramref name="name"/> (<see cref="Name"/>), or null.</summary>
     public static ToolCallFormat? FromName(string name) => All.Select(f => f.Format).FirstOrDefault(f => f.Name == name);
 
+    /// <summary>Whether <paramref name="template"/>'s model reasons in this format's markers (the template names the opening one).</summary>
+    public bool TemplateReasons(ChatTemplate template)
+    {
+        ArgumentNullException.ThrowIfNull(template);
+        return ReasoningMarkers is { } markers && template.Source.Contains(markers.Open, StringComparison.Ordinal);
+    }
+
     /// <summary>
     /// Whether a rendered prompt leaves the model inside the reasoning section (it ends with the opening marker, as
     /// DeepSeek R1 templates' generation prompts do): parse the reply with <see cref="ReplyParseOptions.StartsInReasoning"/>.
@@ -98,6 +105,10 @@ public abstract class ToolCallFormat
     /// <param name="choice">OpenAI's <c>tool_choice</c>.</param>
     /// <param name="parallelToolCalls">Allow more than one call (OpenAI's <c>parallel_tool_calls</c>).</param>
     /// <param name="startsInReasoning">The prompt already opened the reasoning section (<see cref="PromptOpensReasoning"/>).</param>
+    /// <param name="reasoning">
+    /// The model may open a reasoning section before its calls (<see cref="TemplateReasons"/>): a grammar over the whole
+    /// reply then allows it first. Without it, a model that does not reason is not offered an unbounded section.
+    /// </param>
     /// <param name="responseGbnf">
     /// GBNF (root rule <c>root</c>) that a reply without calls must match, e.g. a response format's JSON Schema grammar:
     /// with <see cref="ToolChoiceMode.Auto"/> the whole reply is then either calls or a sentence of it (no triggers);
@@ -107,7 +118,7 @@ public abstract class ToolCallFormat
     /// <exception cref="ArgumentException">No tools, or the named function is not among them.</exception>
     /// <exception cref="JsonSchemaException">A tool's parameters schema is invalid or unsupported.</exception>
     public ToolCallPlan Plan(IReadOnlyList<ToolDefinition> tools, ToolChoice choice, bool parallelToolCalls = true, bool startsInReasoning = false,
-        string? responseGbnf = null)
+        string? responseGbnf = null, bool reasoning = false)
     {
         ArgumentNullException.ThrowIfNull(tools);
         ArgumentNullException.ThrowIfNull(choice);
@@ -144,7 +155,7 @@ public abstract class ToolCallFormat
             body = $"({body}) | {g.Embed(responseGbnf!)}";
         ImmutableArray<string> triggers = required || eitherOr ? [] : Triggers;
         // A grammar over the whole reply lets the reasoning section come first.
-        if (triggers.IsEmpty && ReasoningMarkers is { } markers)
+        if (triggers.IsEmpty && (reasoning || startsInReasoning) && ReasoningMarkers is { } markers)
         {
             string text = g.TextWithout(markers.Close);
             string close = GbnfText.Literal(markers.Close);

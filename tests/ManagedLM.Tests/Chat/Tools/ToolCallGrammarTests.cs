@@ -112,7 +112,9 @@ public class ToolCallGrammarTests
 
         var generic = ToolCallFormat.Generic.Plan(ToolTemplates.Tools, ToolChoice.Auto);
         Assert.True(Matches(generic, """{"response": "It is sunny."}"""));
-        Assert.True(Matches(generic, """<think>Sunny?</think>{"response": "It is sunny."}"""));
+        Assert.False(Matches(generic, """<think>Sunny?</think>{"response": "It is sunny."}"""));
+        var reasoning = ToolCallFormat.Generic.Plan(ToolTemplates.Tools, ToolChoice.Auto, reasoning: true);
+        Assert.True(Matches(reasoning, """<think>Sunny?</think>{"response": "It is sunny."}"""));
         Assert.True(Matches(generic, Write("generic", ("get_forecast", Forecast), ("get_current_weather", Weather))));
     }
 
@@ -120,7 +122,8 @@ public class ToolCallGrammarTests
     public void Required_lets_reasoning_come_first()
     {
         string call = Write("deepseek-r1", ("get_forecast", Forecast));
-        var plan = ToolCallFormat.DeepSeekR1.Plan(ToolTemplates.Tools, ToolChoice.Required);
+        Assert.False(Matches(ToolCallFormat.DeepSeekR1.Plan(ToolTemplates.Tools, ToolChoice.Required), "<think>a</think>" + call));
+        var plan = ToolCallFormat.DeepSeekR1.Plan(ToolTemplates.Tools, ToolChoice.Required, reasoning: true);
         Assert.True(Matches(plan, "<think>\nI need </the forecast> <think.\n</think>\n\n" + call));
         Assert.True(Matches(plan, call));
         Assert.False(Matches(plan, "<think>a</think>b</think>" + call));
