@@ -28,4 +28,29 @@ public class OpenAiClientTests(ServerFixture fixture) : IClassFixture<ServerFixt
         Assert.Equal(400, r.GetProperty("error").GetProperty("status").GetInt32());
         Assert.Equal("temperature", r.GetProperty("error").GetProperty("param").GetString());
     }
+
+    [Fact]
+    public async Task The_openai_package_gets_structured_output_and_tool_calls()
+    {
+        var run = await ClientTools.NodeAsync("openai-structured.mjs", new Uri(fixture.Server.BaseAddress, "v1").ToString());
+        Assert.True(run.ExitCode == 0, run.ToString());
+        using var report = JsonDocument.Parse(run.Stdout);
+        var r = report.RootElement;
+        const string Schema = """
+            {"type": "object", "properties": {"city": {"type": "string", "maxLength": 12}, "celsius": {"type": "integer", "minimum": -40, "maximum": 50}},
+             "required": ["city", "celsius"], "additionalProperties": false}
+            """;
+        string structured = r.GetProperty("jsonSchema").GetProperty("content").GetString()!;
+        Assert.True(ManagedLM.Tests.Grammars.JsonSchemaTestValidator.IsValid(Schema, structured), structured);
+        string jsonObject = r.GetProperty("jsonObject").GetProperty("content").GetString()!;
+        Assert.True(ManagedLM.Grammars.Grammar.JsonObject.CreateMatcher().TryAccept(jsonObject), jsonObject);
+        foreach (var call in r.GetProperty("toolCall").GetProperty("tool_calls").EnumerateArray())
+        {
+            string arguments = call.GetProperty("function").GetProperty("arguments").GetString()!;
+            Assert.True(ManagedLM.Tests.Grammars.JsonSchemaTestValidator.IsValid(Schema, arguments), arguments);
+        }
+        Assert.Equal(400, r.GetProperty("error").GetProperty("status").GetInt32());
+        Assert.Equal("tool_choice", r.GetProperty("error").GetProperty("param").GetString());
+        Assert.Equal(JsonValueKind.String, r.GetProperty("followUp").GetProperty("content").ValueKind);
+    }
 }
