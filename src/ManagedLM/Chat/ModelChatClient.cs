@@ -22,6 +22,12 @@ public sealed record ModelChatClientOptions
     /// <summary>Generation options of a call before its <see cref="AI.ChatOptions"/> apply (max tokens, sampling, stops).</summary>
     public GenerationOptions Generation { get; init; } = GenerationOptions.Default;
 
+    /// <summary>
+    /// Split the model's reasoning (<c>&lt;think&gt;…&lt;/think&gt;</c> and the like) from replies into
+    /// <see cref="AI.TextReasoningContent"/> (true, the default), or leave it inline in the text (false).
+    /// </summary>
+    public bool ExtractReasoning { get; init; } = true;
+
     /// <summary>Calls generating at once (one generator and KV cache each); more calls wait. 0: one per core.</summary>
     public int MaxConcurrentCalls { get; init; }
 }
@@ -37,7 +43,11 @@ public sealed record ModelChatClientOptions
 /// <c>Seed</c>, <c>StopSequences</c>, <c>FrequencyPenalty</c>, <c>PresencePenalty</c>, <c>Instructions</c> as a first
 /// system message, and <c>ResponseFormat</c>: JSON constrains the reply to a JSON object, JSON with a schema to JSON that
 /// validates against it (so <c>GetResponseAsync&lt;T&gt;</c> returns typed objects); an unsupported schema keyword is a
-/// <see cref="Grammars.JsonSchemaException"/>.
+/// <see cref="Grammars.JsonSchemaException"/>. <c>Tools</c> (function declarations) are rendered through the template
+/// and, with <c>ToolMode</c> (auto, none, require any, require one function) and <c>AllowMultipleToolCalls</c>,
+/// constrain the reply: calls come back as <see cref="AI.FunctionCallContent"/> whose arguments validate against each
+/// function's schema (so <c>UseFunctionInvocation()</c> runs C# functions end to end), in the model family's own call
+/// format (<see cref="Tools.ToolCallFormat.Detect"/>). Reasoning comes back as <see cref="AI.TextReasoningContent"/>.
 /// </remarks>
 /// <example>
 /// <code>
@@ -52,6 +62,7 @@ public sealed class ModelChatClient : AI.IChatClient
     private readonly TransformerModel _model;
     private readonly ModelChatClientOptions _options;
     private readonly ChatTemplate _template;
+    private readonly Tools.ToolCallFormat _toolFormat;
     private readonly string _modelId;
     private readonly GeneratorPool _generators;
     private bool _disposed;
@@ -66,6 +77,7 @@ public sealed class ModelChatClient : AI.IChatClient
         ArgumentOutOfRangeException.ThrowIfNegative(_options.MaxConcurrentCalls, nameof(options));
         _template = _options.Template ?? model.ChatTemplate;
         _modelId = _options.ModelId ?? model.Name;
+        _toolFormat = Tools.ToolCallFormat.Detect(_template);
         Metadata = new AI.ChatClientMetadata("managedlm", null, _modelId);
         _generators = new GeneratorPool(model, _options.Generator, _options.MaxConcurrentCalls, keepCaches: true);
     }
@@ -76,35 +88,48 @@ public sealed class ModelChatClient : AI.IChatClient
     public async Task<AI.ChatResponse> GetResponseAsync(IEnumerable<AI.ChatMessage> messages, AI.ChatOptions? options = null,
         CancellationToken cancellationToken = default)
     {
-        var (prompt, generation) = Prepare(messages, options);
+        var (prompt, generation, reader) = Prepare(messages, options);
         using var lease = await _generators.RentAsync(prompt, cancellationToken).ConfigureAwait(false);
         var result = await lease.Generator.GenerateAsync(prompt, generation, cancellationToken).ConfigureAwait(false);
+        reader.Append(result.Text);
+        reader.Finish();
+        var reply = reader.Result!;
         string id = NewId();
-        return new AI.ChatResponse(new AI.ChatMessage(AI.ChatRole.Assistant, result.Text) { MessageId = id })
+        return new AI.ChatResponse(new AI.ChatMessage(AI.ChatRole.Assistant, Contents(reply)) { MessageId = id })
         {
             ResponseId = id, ModelId = _modelId, CreatedAt = DateTimeOffset.UtcNow,
-            FinishReason = FinishReason(result.StopReason), Usage = Usage(result),
+            FinishReason = FinishReason(result.StopReason, reply), Usage = Usage(result),
         };
     }
 
     public async IAsyncEnumerable<AI.ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<AI.ChatMessage> messages,
         AI.ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        var (prompt, generation) = Prepare(messages, options);
+        var (prompt, generation, reader) = Prepare(messages, options);
         using var lease = await _generators.RentAsync(prompt, cancellationToken).ConfigureAwait(false);
         var generator = lease.Generator;
         string id = NewId();
         var created = DateTimeOffset.UtcNow;
+        AI.ChatResponseUpdate Update(IList<AI.AIContent> contents) => new(AI.ChatRole.Assistant, contents)
+        {
+            ResponseId = id, MessageId = id, ModelId = _modelId, CreatedAt = created,
+        };
         await foreach (var t in generator.GenerateStreamingAsync(prompt, generation, cancellationToken).ConfigureAwait(false))
         {
-            if (t.Text.Length > 0)
-                yield return new AI.ChatResponseUpdate(AI.ChatRole.Assistant, t.Text) { ResponseId = id, MessageId = id, ModelId = _modelId, CreatedAt = created };
+            if (t.Text.Length > 0 && TextContents(reader.Append(t.Text)) is { Count: > 0 } contents)
+                yield return Update(contents);
         }
+        var rest = TextContents(reader.Finish());
+        var reply = reader.Result!;
+        // Calls come whole, once the reply has ended (FunctionInvokingChatClient reads them from the updates).
+        foreach (var call in reply.ToolCalls)
+            rest.Add(FunctionCall(call));
+        if (rest.Count > 0)
+            yield return Update(rest);
         var result = generator.LastResult!;
-        yield return new AI.ChatResponseUpdate(AI.ChatRole.Assistant, [new AI.UsageContent(Usage(result))])
-        {
-            ResponseId = id, MessageId = id, ModelId = _modelId, CreatedAt = created, FinishReason = FinishReason(result.StopReason),
-        };
+        var last = Update([new AI.UsageContent(Usage(result))]);
+        last.FinishReason = FinishReason(result.StopReason, reply);
+        yield return last;
     }
 
     /// <summary>This client, its <see cref="Metadata"/>, or its <see cref="TransformerModel"/>.</summary>
@@ -120,8 +145,38 @@ public sealed class ModelChatClient : AI.IChatClient
         return serviceType.IsInstanceOfType(_model) ? _model : null;
     }
 
-    // The prompt's token ids and the call's generation options.
-    private (int[] Prompt, GenerationOptions Generation) Prepare(IEnumerable<AI.ChatMessage> messages, AI.ChatOptions? options)
+    // A parsed reply as message contents: reasoning, text, calls.
+    private static List<AI.AIContent> Contents(Tools.ParsedReply reply)
+    {
+        var contents = new List<AI.AIContent>();
+        if (reply.Reasoning is { Length: > 0 } reasoning)
+            contents.Add(new AI.TextReasoningContent(reasoning));
+        if (reply.Content.Length > 0 || reply.ToolCalls.IsDefaultOrEmpty)
+            contents.Add(new AI.TextContent(reply.Content));
+        foreach (var call in reply.ToolCalls)
+            contents.Add(FunctionCall(call));
+        return contents;
+    }
+
+    // The text events of a reply being read (content and reasoning deltas) as update contents.
+    private static List<AI.AIContent> TextContents(IReadOnlyList<Tools.ReplyEvent> events)
+    {
+        var contents = new List<AI.AIContent>();
+        foreach (var e in events)
+        {
+            if (e.Kind == Tools.ReplyEventKind.Content)
+                contents.Add(new AI.TextContent(e.Text));
+            else if (e.Kind == Tools.ReplyEventKind.Reasoning)
+                contents.Add(new AI.TextReasoningContent(e.Text));
+        }
+        return contents;
+    }
+
+    private static AI.FunctionCallContent FunctionCall(ToolCall call) =>
+        new(call.Id, call.Name, JsonSerializer.Deserialize<Dictionary<string, object?>>(call.Arguments, AI.AIJsonUtilities.DefaultOptions));
+
+    // The prompt's token ids, the call's generation options, and the reader of its reply.
+    private (int[] Prompt, GenerationOptions Generation, Tools.ReplyReader Reader) Prepare(IEnumerable<AI.ChatMessage> messages, AI.ChatOptions? options)
     {
         ArgumentNullException.ThrowIfNull(messages);
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -132,8 +187,48 @@ public sealed class ModelChatClient : AI.IChatClient
             conversation.AddRange(ToTemplateMessages(m));
         if (conversation.Count == 0)
             throw new ArgumentException("There are no messages.", nameof(messages));
-        int[] prompt = _template.Tokenize(_model.Tokenizer, _template.Render(conversation), GeneratorOptions.ContextLengthFor(_model, _options.Generator.ContextLength));
-        return (prompt, _template.ForReply(Generation(options)));
+        var tools = options?.Tools?.OfType<AI.AIFunctionDeclaration>()
+            .Select(f => new Tools.ToolDefinition(f.Name, f.Description, f.JsonSchema.GetRawText())).ToList() ?? [];
+        var choice = options?.ToolMode switch
+        {
+            AI.NoneChatToolMode => Tools.ToolChoice.None,
+            AI.RequiredChatToolMode { RequiredFunctionName: { } name } => Tools.ToolChoice.Function(name),
+            AI.RequiredChatToolMode => Tools.ToolChoice.Required,
+            _ => Tools.ToolChoice.Auto,
+        };
+        bool callsTools = tools.Count > 0 && choice.Mode != Tools.ToolChoiceMode.None;
+        string rendered = _template.Render(conversation, new ChatTemplateOptions { Tools = tools.Count > 0 ? ToolsJson(tools) : null });
+        int[] prompt = _template.Tokenize(_model.Tokenizer, rendered, GeneratorOptions.ContextLengthFor(_model, _options.Generator.ContextLength));
+        bool opened = _toolFormat.PromptOpensReasoning(rendered);
+        var generation = _template.ForReply(Generation(options));
+        if (callsTools)
+        {
+            string? response = options?.ResponseFormat is AI.ChatResponseFormatJson json
+                ? json.Schema is { } schema ? Grammars.JsonSchemaGrammar.ToGbnf(schema) : Grammars.JsonSchemaGrammar.JsonObjectGbnf
+                : null;
+            var plan = _toolFormat.Plan(tools, choice, options?.AllowMultipleToolCalls ?? true, opened, response, _toolFormat.TemplateReasons(_template));
+            generation = plan.ApplyTo(generation with { Grammar = null });
+        }
+        var reader = new Tools.ReplyReader(_toolFormat, new Tools.ReplyParseOptions
+        {
+            ExtractReasoning = _options.ExtractReasoning, StartsInReasoning = opened, ToolCalls = callsTools,
+        });
+        return (prompt, generation, reader);
+    }
+
+    // OpenAI's tools array, as templates see it.
+    private static System.Text.Json.Nodes.JsonArray ToolsJson(IEnumerable<Tools.ToolDefinition> tools)
+    {
+        var array = new System.Text.Json.Nodes.JsonArray();
+        foreach (var t in tools)
+        {
+            var function = new System.Text.Json.Nodes.JsonObject { ["name"] = t.Name };
+            if (t.Description is not null)
+                function["description"] = t.Description;
+            function["parameters"] = System.Text.Json.Nodes.JsonNode.Parse(t.Parameters);
+            array.Add(new System.Text.Json.Nodes.JsonObject { ["type"] = "function", ["function"] = function });
+        }
+        return array;
     }
 
     // A message's text, its tool calls, and each tool result as a message of role "tool".
@@ -182,9 +277,9 @@ public sealed class ModelChatClient : AI.IChatClient
         return g;
     }
 
-    private static AI.ChatFinishReason FinishReason(StopReason reason) => reason is StopReason.MaxTokens or StopReason.ContextFull
+    private static AI.ChatFinishReason FinishReason(StopReason reason, Tools.ParsedReply reply) => reason is StopReason.MaxTokens or StopReason.ContextFull
         ? AI.ChatFinishReason.Length
-        : AI.ChatFinishReason.Stop;
+        : reply.ToolCalls.IsDefaultOrEmpty ? AI.ChatFinishReason.Stop : AI.ChatFinishReason.ToolCalls;
 
     private static AI.UsageDetails Usage(GenerationResult r) => new()
     {
