@@ -43,12 +43,12 @@ public static class Attention
     /// </summary>
     public static void Attend(ReadOnlySpan<float> queries, int heads, ReadOnlySpan<ushort> keys, ReadOnlySpan<ushort> values,
         KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output) =>
-        Attend<ushort>(queries, 1, heads * layout.HeadDim, heads, keys, values, layout, kvHead, length, scale, scratch, output);
+        Attend<ushort>(queries, 1, heads * layout.HeadDim, heads, keys, values, layout, kvHead, length, scale, scratch, output, true);
 
     /// <summary>Attention over an F32 cache (nothing rounded); shapes as the F16 overload.</summary>
     public static void Attend(ReadOnlySpan<float> queries, int heads, ReadOnlySpan<float> keys, ReadOnlySpan<float> values,
         KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output) =>
-        Attend<float>(queries, 1, heads * layout.HeadDim, heads, keys, values, layout, kvHead, length, scale, scratch, output);
+        Attend<float>(queries, 1, heads * layout.HeadDim, heads, keys, values, layout, kvHead, length, scale, scratch, output, false);
 
     /// <summary>
     /// Causal attention of <paramref name="rows"/> consecutive positions of one sequence (a prompt chunk) over an F16
@@ -58,22 +58,48 @@ public static class Attention
     /// </summary>
     public static void Attend(ReadOnlySpan<float> queries, int rows, int rowStride, int heads, ReadOnlySpan<ushort> keys, ReadOnlySpan<ushort> values,
         KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output) =>
-        Attend<ushort>(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output);
+        Attend<ushort>(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output, true);
 
     /// <summary>Causal attention of consecutive positions over an F32 cache; shapes as the F16 overload.</summary>
     public static void Attend(ReadOnlySpan<float> queries, int rows, int rowStride, int heads, ReadOnlySpan<float> keys, ReadOnlySpan<float> values,
         KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output) =>
-        Attend<float>(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output);
+        Attend<float>(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output, false);
 
+    /// <summary>
+    /// Causal attention of consecutive positions over the keys and values of an F16 cache widened to F32 by
+    /// <see cref="Widen"/>: the bits the F16 overload gives, without widening the cache on every call (rows that
+    /// share a cache widen it once). Shapes as the F16 overload.
+    /// </summary>
+    public static void AttendWidened(ReadOnlySpan<float> queries, int rows, int rowStride, int heads, ReadOnlySpan<float> keys, ReadOnlySpan<float> values,
+        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output) =>
+        Attend<float>(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output, true);
+
+    /// <summary>
+    /// Widens blocks [<paramref name="fromBlock"/>, <paramref name="toBlock"/>) of KV head <paramref name="kvHead"/>'s
+    /// F16 keys and values into <paramref name="wideKeys"/> and <paramref name="wideValues"/>, laid out for one KV head
+    /// (<c>new KvBlockLayout(1, layout.HeadDim)</c>), for <see cref="AttendWidened"/>.
+    /// </summary>
+    public static void Widen(ReadOnlySpan<ushort> keys, ReadOnlySpan<ushort> values, KvBlockLayout layout, int kvHead, int fromBlock, int toBlock,
+        Span<float> wideKeys, Span<float> wideValues)
+    {
+        int n = layout.HeadDim * KvBlockLayout.BlockLength;
+        for (int b = fromBlock; b < toBlock; b++)
+        {
+            Float16.ToSingle(keys.Slice(layout.HeadOffset(b, kvHead), n), wideKeys.Slice(b * n, n));
+            Float16.ToSingle(values.Slice(layout.HeadOffset(b, kvHead), n), wideValues.Slice(b * n, n));
+        }
+    }
+
+    // half: the cache holds F16 values (widened or not), so queries and weights round to F16 as llama.cpp rounds them.
     private static void Attend<TE>(ReadOnlySpan<float> queries, int rows, int rowStride, int heads, ReadOnlySpan<TE> keys, ReadOnlySpan<TE> values,
-        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output) where TE : unmanaged
+        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output, bool half) where TE : unmanaged
     {
         if (Use512)
-            Attend<Lanes512, Vector512<float>, TE>(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output);
+            Attend<Lanes512, Vector512<float>, TE>(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output, half);
         else if (Use256)
-            Attend<Lanes256, Lanes256.Pair, TE>(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output);
+            Attend<Lanes256, Lanes256.Pair, TE>(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output, half);
         else
-            AttendScalar(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output);
+            AttendScalar(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output, half);
     }
 
     /// <summary>
@@ -84,7 +110,7 @@ public static class Attention
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Attend<TL, TV, TE>(ReadOnlySpan<float> queries, int rows, int rowStride, int heads, ReadOnlySpan<TE> keys, ReadOnlySpan<TE> values,
-        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output)
+        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output, bool half)
         where TL : struct, ILanes16<TV> where TV : struct where TE : unmanaged
     {
         int headDim = layout.HeadDim;
@@ -113,7 +139,7 @@ public static class Attention
         {
             int th = Math.Min(all - a0, maxTile), tn = AttentionTile.Columns<TL, TV>(th), longest = length + (a0 + th - 1) / heads;
             for (int i = 0; i < th; i++)
-                RoundQueries<TE>(queries.Slice(At(a0 + i, heads, rowStride, headDim), headDim), q.Slice(i * headDim, headDim));
+                RoundQueries(queries.Slice(At(a0 + i, heads, rowStride, headDim), headDim), q.Slice(i * headDim, headDim), half);
             // weights[i][16·block + lane]: k runs over the key dimensions (16 per 16×16 chunk), j over blocks.
             for (int b = 0, n, blocks = KvBlockLayout.Blocks(longest); b < blocks; b += n)
             {
@@ -123,7 +149,7 @@ public static class Attention
                     (nint)n * blockElements, ref weights[b * KvBlockLayout.BlockLength], stride, scale, 0, false);
             }
             for (int i = 0; i < th; i++)
-                NormalizeScores<TE>(weights.Slice(i * stride, length + (a0 + i) / heads));
+                NormalizeScores(weights.Slice(i * stride, length + (a0 + i) / heads), half);
             // output[i][16·j + lane]: k runs over the positions (16 per block), j over runs of 16 value dimensions;
             // rows [first, th) share positions [start, end), where row first's positions end.
             ref float c = ref direct ? ref output[At(a0, heads, rowStride, headDim)] : ref o[0];
@@ -168,11 +194,11 @@ public static class Attention
     /// </summary>
     internal static void AttendScalar<TE>(ReadOnlySpan<float> queries, int heads, ReadOnlySpan<TE> keys, ReadOnlySpan<TE> values,
         KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output) where TE : unmanaged =>
-        AttendScalar(queries, 1, heads * layout.HeadDim, heads, keys, values, layout, kvHead, length, scale, scratch, output);
+        AttendScalar(queries, 1, heads * layout.HeadDim, heads, keys, values, layout, kvHead, length, scale, scratch, output, typeof(TE) == typeof(ushort));
 
     /// <summary>The scalar kernel for consecutive rows: each row by itself.</summary>
     internal static void AttendScalar<TE>(ReadOnlySpan<float> queries, int rows, int rowStride, int heads, ReadOnlySpan<TE> keys, ReadOnlySpan<TE> values,
-        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output) where TE : unmanaged
+        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output, bool half) where TE : unmanaged
     {
         int headDim = layout.HeadDim;
         Check(queries.Length, rows, rowStride, heads, keys.Length, values.Length, layout, kvHead, length, scratch.Length, output.Length);
@@ -181,7 +207,7 @@ public static class Attention
         {
             int n = length + a / heads, at = At(a, heads, rowStride, headDim);
             var weights = scratch.Slice(headDim, n);
-            RoundQueries<TE>(queries.Slice(at, headDim), q);
+            RoundQueries(queries.Slice(at, headDim), q, half);
             for (int t = 0; t < n; t++)
             {
                 int k = layout.HeadOffset(t / KvBlockLayout.BlockLength, kvHead) + t % KvBlockLayout.BlockLength;
@@ -190,7 +216,7 @@ public static class Attention
                     s = MathF.FusedMultiplyAdd(q[d], ToSingle(keys[k + d * KvBlockLayout.BlockLength]), s);
                 weights[t] = s * scale;
             }
-            NormalizeScores<TE>(weights);
+            NormalizeScores(weights, half);
             for (int d = 0; d < headDim; d++)
                 output[at + d] = WeightedSum(weights, values, layout, kvHead, d);
         }
@@ -239,19 +265,19 @@ public static class Attention
     }
 
     // q = the queries, rounded to F16 for an F16 cache.
-    private static void RoundQueries<TE>(ReadOnlySpan<float> queries, Span<float> q)
+    private static void RoundQueries(ReadOnlySpan<float> queries, Span<float> q, bool half)
     {
-        if (typeof(TE) == typeof(ushort))
+        if (half)
             Float16.Round(queries, q);
         else
             queries.CopyTo(q);
     }
 
     // A row's scores become softmax weights (rounded to F16 for an F16 cache).
-    private static void NormalizeScores<TE>(Span<float> scores)
+    private static void NormalizeScores(Span<float> scores, bool half)
     {
         Softmax.InPlace(scores);
-        if (typeof(TE) == typeof(ushort))
+        if (half)
             Float16.Round(scores, scores);
     }
 

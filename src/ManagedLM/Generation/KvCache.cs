@@ -128,6 +128,18 @@ public sealed class KvCache
             Attention.Attend(queries, rows, rowStride, heads, _keys16![layer], _values16![layer], Layout, kvHead, length, scale, scratch, output);
     }
 
+    /// <summary>
+    /// Widens blocks [<paramref name="fromBlock"/>, <paramref name="toBlock"/>) of KV head <paramref name="kvHead"/> in
+    /// <paramref name="layer"/> of an F16 cache to F32 (<see cref="Attention.Widen"/>), for <see cref="AttendWidened"/>.
+    /// </summary>
+    internal void Widen(int layer, int kvHead, int fromBlock, int toBlock, Span<float> keys, Span<float> values) =>
+        Attention.Widen(_keys16![layer], _values16![layer], Layout, kvHead, fromBlock, toBlock, keys, values);
+
+    /// <summary><see cref="Attend"/> over one KV head of an F16 cache that <see cref="Widen"/> widened into keys and values.</summary>
+    internal void AttendWidened(ReadOnlySpan<float> keys, ReadOnlySpan<float> values, int length, int rows, int rowStride,
+        ReadOnlySpan<float> queries, int heads, float scale, Span<float> scratch, Span<float> output) =>
+        Attention.AttendWidened(queries, rows, rowStride, heads, keys, values, new KvBlockLayout(1, Layout.HeadDim), 0, length, scale, scratch, output);
+
     /// <summary>Copies positions [0, length) of every layer into <paramref name="destination"/> (same geometry, any type).</summary>
     public void CopyTo(KvCache destination, int length)
     {
