@@ -274,12 +274,7 @@ public static class Attention
     }
 
     // A row's scores become softmax weights (rounded to F16 for an F16 cache).
-    private static void NormalizeScores(Span<float> scores, bool half)
-    {
-        Softmax.InPlace(scores);
-        if (half)
-            Float16.Round(scores, scores);
-    }
+    private static void NormalizeScores(Span<float> scores, bool half) => AttentionSoftmax.InPlace(scores, half);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float ToSingle<TE>(TE value) where TE : unmanaged =>
