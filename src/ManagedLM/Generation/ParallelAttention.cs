@@ -88,7 +88,8 @@ internal sealed class ParallelAttention : IParallelWork
         SplitSpans(s.Rows, rows, spanRows);
         for (int i = 0; i < _scratch.Length; i++)
         {
-            if (_scratch[i].Length < Attention.ScratchLength(spanRows, runHeads, longest, c.HeadDim))
+            // A span's calls read up to its last row's position: at most longest, in a tile of spanRows · runHeads rows.
+            if (_scratch[i].Length < Attention.ScratchLength(1, spanRows * runHeads, longest, c.HeadDim))
                 _scratch[i] = new float[Attention.ScratchLength(1, MaxItemHeads, capacity, c.HeadDim)]; // once: the widest item, the longest context
         }
         foreach (var w in _wide)
