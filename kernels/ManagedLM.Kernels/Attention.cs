@@ -10,7 +10,8 @@ namespace ManagedLM.Kernels;
 /// the key read once for all the heads), a stable softmax per head, then output = weights · V (one lane per value
 /// dimension, the value row read once for all the heads). Each score and each output value is one fused
 /// multiply-add chain in a fixed order (key dimensions, then positions, from zero), so a head's result is the same
-/// bits whichever heads, rows or threads it is computed with, and on every vector width.
+/// bits whichever heads, rows or threads it is computed with, and on every vector width. The consecutive positions of
+/// a prompt chunk may attend in one call, so that each key and value load serves several of them.
 /// </summary>
 public static class Attention
 {
@@ -19,88 +20,165 @@ public static class Attention
     private static readonly bool Use256 = CpuFeatures.Vector256;
 
     /// <summary>Floats of scratch <see cref="Attend(ReadOnlySpan{float}, int, ReadOnlySpan{ushort}, ReadOnlySpan{ushort}, KvBlockLayout, int, int, float, Span{float}, Span{float})"/> needs for <paramref name="heads"/> heads over <paramref name="length"/> positions.</summary>
-    public static int ScratchLength(int heads, int length, int headDim) =>
-        Math.Min(heads, MaxTileHeads) * (headDim + KvBlockLayout.Blocks(length) * KvBlockLayout.BlockLength);
+    public static int ScratchLength(int heads, int length, int headDim) => ScratchLength(1, heads, length, headDim);
+
+    /// <summary>
+    /// Floats of scratch the causal overloads need for <paramref name="rows"/> rows of <paramref name="heads"/> heads,
+    /// the first over <paramref name="length"/> positions.
+    /// </summary>
+    public static int ScratchLength(int rows, int heads, int length, int headDim) =>
+        Math.Min(rows * heads, MaxTileHeads) * (2 * headDim + KvBlockLayout.Blocks(length + rows - 1) * KvBlockLayout.BlockLength);
 
     // How far ahead the weights·V pass prefetches values: two blocks (the Q·Kᵀ pass prefetches the next tile's blocks).
     private const int ValuePrefetchBlocks = 2;
 
-    // The most query heads one register tile serves.
+    // The most query rows (heads of one or more positions) one register tile serves.
     private const int MaxTileHeads = 8;
 
     /// <summary>
     /// Attention over an F16 cache, rounding as llama.cpp does with an F16 KV cache: each query is rounded to F16
     /// for Q·Kᵀ and the softmax weights to F16 for ·V (sums stay F32).
     /// queries, output: [heads × headDim], query head i reading KV head <paramref name="kvHead"/>; keys, values: at
-    /// least positions [0, length) in <paramref name="layout"/>; scratch: at least <see cref="ScratchLength"/>.
+    /// least positions [0, length) in <paramref name="layout"/>; scratch: at least <see cref="ScratchLength(int, int, int)"/>.
     /// </summary>
     public static void Attend(ReadOnlySpan<float> queries, int heads, ReadOnlySpan<ushort> keys, ReadOnlySpan<ushort> values,
         KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output) =>
-        Attend<ushort>(queries, heads, keys, values, layout, kvHead, length, scale, scratch, output);
+        Attend<ushort>(queries, 1, heads * layout.HeadDim, heads, keys, values, layout, kvHead, length, scale, scratch, output, true);
 
     /// <summary>Attention over an F32 cache (nothing rounded); shapes as the F16 overload.</summary>
     public static void Attend(ReadOnlySpan<float> queries, int heads, ReadOnlySpan<float> keys, ReadOnlySpan<float> values,
         KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output) =>
-        Attend<float>(queries, heads, keys, values, layout, kvHead, length, scale, scratch, output);
+        Attend<float>(queries, 1, heads * layout.HeadDim, heads, keys, values, layout, kvHead, length, scale, scratch, output, false);
 
-    private static void Attend<TE>(ReadOnlySpan<float> queries, int heads, ReadOnlySpan<TE> keys, ReadOnlySpan<TE> values,
-        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output) where TE : unmanaged
+    /// <summary>
+    /// Causal attention of <paramref name="rows"/> consecutive positions of one sequence (a prompt chunk) over an F16
+    /// cache: row j's heads (queries[j·rowStride ..], [heads × headDim]) attend over positions [0, length + j) into
+    /// output[j·rowStride ..]. Each row gets the bits the single-row overload gives it; the rows share each key and
+    /// value load. scratch: at least <see cref="ScratchLength(int, int, int, int)"/>.
+    /// </summary>
+    public static void Attend(ReadOnlySpan<float> queries, int rows, int rowStride, int heads, ReadOnlySpan<ushort> keys, ReadOnlySpan<ushort> values,
+        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output) =>
+        Attend<ushort>(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output, true);
+
+    /// <summary>Causal attention of consecutive positions over an F32 cache; shapes as the F16 overload.</summary>
+    public static void Attend(ReadOnlySpan<float> queries, int rows, int rowStride, int heads, ReadOnlySpan<float> keys, ReadOnlySpan<float> values,
+        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output) =>
+        Attend<float>(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output, false);
+
+    /// <summary>
+    /// Causal attention of consecutive positions over the keys and values of an F16 cache widened to F32 by
+    /// <see cref="Widen"/>: the bits the F16 overload gives, without widening the cache on every call (rows that
+    /// share a cache widen it once). Shapes as the F16 overload.
+    /// </summary>
+    public static void AttendWidened(ReadOnlySpan<float> queries, int rows, int rowStride, int heads, ReadOnlySpan<float> keys, ReadOnlySpan<float> values,
+        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output) =>
+        Attend<float>(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output, true);
+
+    /// <summary>
+    /// Widens blocks [<paramref name="fromBlock"/>, <paramref name="toBlock"/>) of KV head <paramref name="kvHead"/>'s
+    /// F16 keys and values into <paramref name="wideKeys"/> and <paramref name="wideValues"/>, laid out for one KV head
+    /// (<c>new KvBlockLayout(1, layout.HeadDim)</c>), for <see cref="AttendWidened"/>.
+    /// </summary>
+    public static void Widen(ReadOnlySpan<ushort> keys, ReadOnlySpan<ushort> values, KvBlockLayout layout, int kvHead, int fromBlock, int toBlock,
+        Span<float> wideKeys, Span<float> wideValues)
     {
-        if (Use512)
-            Attend<Lanes512, Vector512<float>, TE>(queries, heads, keys, values, layout, kvHead, length, scale, scratch, output);
-        else if (Use256)
-            Attend<Lanes256, Lanes256.Pair, TE>(queries, heads, keys, values, layout, kvHead, length, scale, scratch, output);
-        else
-            AttendScalar(queries, heads, keys, values, layout, kvHead, length, scale, scratch, output);
+        int n = layout.HeadDim * KvBlockLayout.BlockLength;
+        for (int b = fromBlock; b < toBlock; b++)
+        {
+            Float16.ToSingle(keys.Slice(layout.HeadOffset(b, kvHead), n), wideKeys.Slice(b * n, n));
+            Float16.ToSingle(values.Slice(layout.HeadOffset(b, kvHead), n), wideValues.Slice(b * n, n));
+        }
     }
 
-    /// <summary>The vector kernel on <typeparamref name="TL"/> lanes (tests run each width).</summary>
+    // half: the cache holds F16 values (widened or not), so queries and weights round to F16 as llama.cpp rounds them.
+    private static void Attend<TE>(ReadOnlySpan<float> queries, int rows, int rowStride, int heads, ReadOnlySpan<TE> keys, ReadOnlySpan<TE> values,
+        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output, bool half) where TE : unmanaged
+    {
+        if (Use512)
+            Attend<Lanes512, Vector512<float>, TE>(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output, half);
+        else if (Use256)
+            Attend<Lanes256, Lanes256.Pair, TE>(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output, half);
+        else
+            AttendScalar(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output, half);
+    }
+
+    /// <summary>
+    /// The vector kernel on <typeparamref name="TL"/> lanes (tests run each width). A tile's query rows are
+    /// (row, head) pairs in row order; Q·Kᵀ runs over the blocks of the tile's longest row (a shorter row's extra
+    /// scores are never read), weights·V in segments between the rows' lengths, each segment's rows going on from
+    /// the chains the last one stored.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Attend<TL, TV, TE>(ReadOnlySpan<float> queries, int heads, ReadOnlySpan<TE> keys, ReadOnlySpan<TE> values,
-        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output)
+    internal static void Attend<TL, TV, TE>(ReadOnlySpan<float> queries, int rows, int rowStride, int heads, ReadOnlySpan<TE> keys, ReadOnlySpan<TE> values,
+        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output, bool half)
         where TL : struct, ILanes16<TV> where TV : struct where TE : unmanaged
     {
-        int headDim = layout.HeadDim, blocks = KvBlockLayout.Blocks(length), stride = blocks * KvBlockLayout.BlockLength;
-        Check(queries.Length, heads, keys.Length, values.Length, layout, kvHead, length, scratch.Length, output.Length);
+        int headDim = layout.HeadDim;
+        Check(queries.Length, rows, rowStride, heads, keys.Length, values.Length, layout, kvHead, length, scratch.Length, output.Length);
         if (length == 0)
         {
             output[..(heads * headDim)].Clear(); // no positions: the empty sum, as the scalar kernel
-            return;
+            if (--rows == 0)
+                return;
+            queries = queries[rowStride..];
+            output = output[rowStride..];
+            length = 1;
         }
+        int stride = KvBlockLayout.Blocks(length + rows - 1) * KvBlockLayout.BlockLength;
         ref TE k0 = ref Unsafe.Add(ref MemoryMarshal.GetReference(keys), layout.HeadOffset(0, kvHead));
         ref TE v0 = ref Unsafe.Add(ref MemoryMarshal.GetReference(values), layout.HeadOffset(0, kvHead));
         int maxTile = Math.Min(MaxTileHeads, TL.MaxAccumulators), blockElements = layout.BlockElements, groups = headDim / 16;
-        var q = scratch[..(Math.Min(heads, maxTile) * headDim)];
-        var weights = scratch.Slice(q.Length, Math.Min(heads, maxTile) * stride);
-        for (int h0 = 0; h0 < heads; h0 += maxTile)
+        int all = rows * heads, tile = Math.Min(all, maxTile);
+        var q = scratch[..(tile * headDim)];
+        var o = scratch.Slice(q.Length, tile * headDim);
+        var weights = scratch.Slice(2 * q.Length, tile * stride);
+        // Rows of one head, or heads of one row, lie at one stride in the output: the tile writes there.
+        bool direct = heads == 1 || rows == 1;
+        nint cStride = direct ? (heads == 1 ? rowStride : headDim) : headDim;
+        for (int a0 = 0; a0 < all; a0 += maxTile)
         {
-            int th = Math.Min(heads - h0, maxTile), tn = AttentionTile.Columns<TL, TV>(th);
-            RoundQueries<TE>(queries.Slice(h0 * headDim, th * headDim), q);
+            int th = Math.Min(all - a0, maxTile), tn = AttentionTile.Columns<TL, TV>(th), longest = length + (a0 + th - 1) / heads;
+            for (int i = 0; i < th; i++)
+                RoundQueries(queries.Slice(At(a0 + i, heads, rowStride, headDim), headDim), q.Slice(i * headDim, headDim), half);
             // weights[i][16·block + lane]: k runs over the key dimensions (16 per 16×16 chunk), j over blocks.
-            for (int b = 0, n; b < blocks; b += n)
+            for (int b = 0, n, blocks = KvBlockLayout.Blocks(longest); b < blocks; b += n)
             {
                 n = Fit(tn, blocks - b);
                 AttentionTile.Run<TL, TV, TE>(th, n, ref q[0], headDim, headDim,
                     ref Unsafe.Add(ref k0, (nint)b * blockElements), 16 * KvBlockLayout.BlockLength, KvBlockLayout.BlockLength, blockElements,
-                    (nint)n * blockElements, ref weights[b * KvBlockLayout.BlockLength], stride, scale);
+                    (nint)n * blockElements, ref weights[b * KvBlockLayout.BlockLength], stride, scale, 0, false);
             }
-            NormalizeScores<TE>(weights, th, stride, length);
-            // output[h0 + i][16·j + lane]: k runs over the positions (16 per block), j over runs of 16 value dimensions.
-            for (int j = 0, n; j < groups; j += n)
+            for (int i = 0; i < th; i++)
+                NormalizeScores(weights.Slice(i * stride, length + (a0 + i) / heads), half);
+            // output[i][16·j + lane]: k runs over the positions (16 per block), j over runs of 16 value dimensions;
+            // rows [first, th) share positions [start, end), where row first's positions end.
+            ref float c = ref direct ? ref output[At(a0, heads, rowStride, headDim)] : ref o[0];
+            for (int first = 0, start = 0; first < th;)
             {
-                n = Fit(tn, groups - j);
-                AttentionTile.Run<TL, TV, TE>(th, n, ref weights[0], stride, length,
-                    ref Unsafe.Add(ref v0, (nint)j * 16), blockElements, headDim, 16,
-                    ValuePrefetchBlocks * (nint)blockElements, ref output[h0 * headDim + j * 16], headDim, 1f);
+                int end = length + (a0 + first) / heads, left = th - first, tl = AttentionTile.Columns<TL, TV>(left);
+                for (int j = 0, n; j < groups; j += n)
+                {
+                    n = Fit(tl, groups - j);
+                    AttentionTile.Run<TL, TV, TE>(left, n, ref weights[first * stride], stride, end,
+                        ref Unsafe.Add(ref v0, (nint)j * 16), blockElements, headDim, 16,
+                        ValuePrefetchBlocks * (nint)blockElements, ref Unsafe.Add(ref c, first * cStride + j * 16), cStride, 1f, start, start > 0);
+                }
+                for (start = end; first < th && length + (a0 + first) / heads == end; first++) { }
             }
-            // Value dimensions past the last run of 16, one lane at a time (the same chains).
-            for (int d = groups * 16; d < headDim; d++)
+            for (int i = 0; i < th; i++)
             {
-                for (int i = 0; i < th; i++)
-                    output[(h0 + i) * headDim + d] = WeightedSum(weights.Slice(i * stride, length), values, layout, kvHead, d);
+                var row = output.Slice(At(a0 + i, heads, rowStride, headDim), headDim);
+                if (!direct)
+                    o.Slice(i * headDim, groups * 16).CopyTo(row);
+                // Value dimensions past the last run of 16, one lane at a time (the same chains).
+                for (int d = groups * 16; d < headDim; d++)
+                    row[d] = WeightedSum(weights.Slice(i * stride, length + (a0 + i) / heads), values, layout, kvHead, d);
             }
         }
     }
+
+    // Where query row a ((row, head) pairs in row order) starts in the queries and the output.
+    private static int At(int a, int heads, int rowStride, int headDim) => a / heads * rowStride + a % heads * headDim;
 
     // The largest power of two up to tn that fits what is left.
     private static int Fit(int tn, int left)
@@ -115,26 +193,32 @@ public static class Attention
     /// accelerated, and the reference the vector kernel must equal bit for bit.
     /// </summary>
     internal static void AttendScalar<TE>(ReadOnlySpan<float> queries, int heads, ReadOnlySpan<TE> keys, ReadOnlySpan<TE> values,
-        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output) where TE : unmanaged
+        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output) where TE : unmanaged =>
+        AttendScalar(queries, 1, heads * layout.HeadDim, heads, keys, values, layout, kvHead, length, scale, scratch, output, typeof(TE) == typeof(ushort));
+
+    /// <summary>The scalar kernel for consecutive rows: each row by itself.</summary>
+    internal static void AttendScalar<TE>(ReadOnlySpan<float> queries, int rows, int rowStride, int heads, ReadOnlySpan<TE> keys, ReadOnlySpan<TE> values,
+        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output, bool half) where TE : unmanaged
     {
         int headDim = layout.HeadDim;
-        Check(queries.Length, heads, keys.Length, values.Length, layout, kvHead, length, scratch.Length, output.Length);
+        Check(queries.Length, rows, rowStride, heads, keys.Length, values.Length, layout, kvHead, length, scratch.Length, output.Length);
         var q = scratch[..headDim];
-        var weights = scratch.Slice(headDim, length);
-        for (int h = 0; h < heads; h++)
+        for (int a = 0; a < rows * heads; a++)
         {
-            RoundQueries<TE>(queries.Slice(h * headDim, headDim), q);
-            for (int t = 0; t < length; t++)
+            int n = length + a / heads, at = At(a, heads, rowStride, headDim);
+            var weights = scratch.Slice(headDim, n);
+            RoundQueries(queries.Slice(at, headDim), q, half);
+            for (int t = 0; t < n; t++)
             {
-                int at = layout.HeadOffset(t / KvBlockLayout.BlockLength, kvHead) + t % KvBlockLayout.BlockLength;
+                int k = layout.HeadOffset(t / KvBlockLayout.BlockLength, kvHead) + t % KvBlockLayout.BlockLength;
                 float s = 0;
                 for (int d = 0; d < headDim; d++)
-                    s = MathF.FusedMultiplyAdd(q[d], ToSingle(keys[at + d * KvBlockLayout.BlockLength]), s);
+                    s = MathF.FusedMultiplyAdd(q[d], ToSingle(keys[k + d * KvBlockLayout.BlockLength]), s);
                 weights[t] = s * scale;
             }
-            NormalizeScores<TE>(weights, 1, length, length);
+            NormalizeScores(weights, half);
             for (int d = 0; d < headDim; d++)
-                output[h * headDim + d] = WeightedSum(weights, values, layout, kvHead, d);
+                output[at + d] = WeightedSum(weights, values, layout, kvHead, d);
         }
     }
 
@@ -181,35 +265,28 @@ public static class Attention
     }
 
     // q = the queries, rounded to F16 for an F16 cache.
-    private static void RoundQueries<TE>(ReadOnlySpan<float> queries, Span<float> q)
+    private static void RoundQueries(ReadOnlySpan<float> queries, Span<float> q, bool half)
     {
-        if (typeof(TE) == typeof(ushort))
+        if (half)
             Float16.Round(queries, q);
         else
             queries.CopyTo(q);
     }
 
-    // Each head's scores [0, length) become softmax weights (rounded to F16 for an F16 cache).
-    private static void NormalizeScores<TE>(Span<float> scores, int heads, int stride, int length)
-    {
-        for (int h = 0; h < heads; h++)
-        {
-            var s = scores.Slice(h * stride, length);
-            Softmax.InPlace(s);
-            if (typeof(TE) == typeof(ushort))
-                Float16.Round(s, s);
-        }
-    }
+    // A row's scores become softmax weights (rounded to F16 for an F16 cache).
+    private static void NormalizeScores(Span<float> scores, bool half) => AttentionSoftmax.InPlace(scores, half);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float ToSingle<TE>(TE value) where TE : unmanaged =>
         typeof(TE) == typeof(ushort) ? Float16.ToSingle(Unsafe.As<TE, ushort>(ref value)) : Unsafe.As<TE, float>(ref value);
 
-    private static void Check(int queries, int heads, int keys, int values, KvBlockLayout layout, int kvHead, int length, int scratch, int output)
+    private static void Check(int queries, int rows, int rowStride, int heads, int keys, int values, KvBlockLayout layout, int kvHead,
+        int length, int scratch, int output)
     {
-        long cache = layout.Elements(length);
-        if (heads <= 0 || length < 0 || (uint)kvHead >= (uint)layout.KvHeads || queries < heads * layout.HeadDim
-            || output < heads * layout.HeadDim || keys < cache || values < cache || scratch < ScratchLength(heads, length, layout.HeadDim))
+        int headDim = layout.HeadDim;
+        long rowSpan = rows <= 0 ? 0 : (long)(rows - 1) * rowStride + heads * headDim, cache = layout.Elements(Math.Max(length + rows - 1, 0));
+        if (heads <= 0 || rows <= 0 || rowStride < heads * headDim || length < 0 || (uint)kvHead >= (uint)layout.KvHeads
+            || queries < rowSpan || output < rowSpan || keys < cache || values < cache || scratch < ScratchLength(rows, heads, length, headDim))
             throw new ArgumentException("Attention buffers do not match the head geometry.");
     }
 }

@@ -104,25 +104,27 @@ internal readonly struct Count8 : ITileCount { public static int Value => 8; }
 /// A(i, k) = a[i·aStride + k], a float broadcast. B(k, j) = b[(k / 16)·chunkStride + (k % 16)·kStride + j·columnStride],
 /// 16 lanes: for Q·Kᵀ, k is the key dimension and j a block of 16 positions; for weights·V, k is the position and
 /// j a run of 16 value dimensions. C(i, j) = c[i·cStride + 16·j]. B(k, j) + ahead is prefetched. TH·TN ≤ 16, TN ∈ {1, 2, 4, 8}.
+/// k runs over [kStart, kCount); with accumulate, each chain goes on from the C an earlier tile stored with scale 1
+/// (the same fused operations as one tile over the whole range: a prefix of the rows can stop early).
 /// </summary>
 internal static unsafe class AttentionTile
 {
     /// <summary>Runs the (th, tn) instantiation.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run<TL, TV, TE>(int th, int tn, ref float a, nint aStride, int kCount,
-        ref TE b, nint chunkStride, nint kStride, nint columnStride, nint ahead, ref float c, nint cStride, float scale)
+        ref TE b, nint chunkStride, nint kStride, nint columnStride, nint ahead, ref float c, nint cStride, float scale, int kStart, bool accumulate)
         where TL : struct, ILanes16<TV> where TV : struct where TE : unmanaged
     {
         switch (th)
         {
-            case 1: Columns<TL, TV, TE, Count1>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale); break;
-            case 2: Columns<TL, TV, TE, Count2>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale); break;
-            case 3: Columns<TL, TV, TE, Count3>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale); break;
-            case 4: Columns<TL, TV, TE, Count4>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale); break;
-            case 5: Columns<TL, TV, TE, Count5>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale); break;
-            case 6: Columns<TL, TV, TE, Count6>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale); break;
-            case 7: Columns<TL, TV, TE, Count7>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale); break;
-            case 8: Columns<TL, TV, TE, Count8>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale); break;
+            case 1: Columns<TL, TV, TE, Count1>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale, kStart, accumulate); break;
+            case 2: Columns<TL, TV, TE, Count2>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale, kStart, accumulate); break;
+            case 3: Columns<TL, TV, TE, Count3>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale, kStart, accumulate); break;
+            case 4: Columns<TL, TV, TE, Count4>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale, kStart, accumulate); break;
+            case 5: Columns<TL, TV, TE, Count5>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale, kStart, accumulate); break;
+            case 6: Columns<TL, TV, TE, Count6>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale, kStart, accumulate); break;
+            case 7: Columns<TL, TV, TE, Count7>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale, kStart, accumulate); break;
+            case 8: Columns<TL, TV, TE, Count8>(tn, ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale, kStart, accumulate); break;
             default: throw new ArgumentOutOfRangeException(nameof(th), th, "A tile has 1 to 8 rows.");
         }
     }
@@ -141,15 +143,15 @@ internal static unsafe class AttentionTile
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Columns<TL, TV, TE, TH>(int tn, ref float a, nint aStride, int kCount,
-        ref TE b, nint chunkStride, nint kStride, nint columnStride, nint ahead, ref float c, nint cStride, float scale)
+        ref TE b, nint chunkStride, nint kStride, nint columnStride, nint ahead, ref float c, nint cStride, float scale, int kStart, bool accumulate)
         where TL : struct, ILanes16<TV> where TV : struct where TE : unmanaged where TH : struct, ITileCount
     {
         switch (tn)
         {
-            case 1: Tile<TL, TV, TE, TH, Count1>(ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale); break;
-            case 2: Tile<TL, TV, TE, TH, Count2>(ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale); break;
-            case 4 when TH.Value <= 4: Tile<TL, TV, TE, TH, Count4>(ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale); break;
-            case 8 when TH.Value == 1: Tile<TL, TV, TE, TH, Count8>(ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale); break;
+            case 1: Tile<TL, TV, TE, TH, Count1>(ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale, kStart, accumulate); break;
+            case 2: Tile<TL, TV, TE, TH, Count2>(ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale, kStart, accumulate); break;
+            case 4 when TH.Value <= 4: Tile<TL, TV, TE, TH, Count4>(ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale, kStart, accumulate); break;
+            case 8 when TH.Value == 1: Tile<TL, TV, TE, TH, Count8>(ref a, aStride, kCount, ref b, chunkStride, kStride, columnStride, ahead, ref c, cStride, scale, kStart, accumulate); break;
             default: throw new ArgumentOutOfRangeException(nameof(tn), tn, "A tile has at most 16 accumulators, in 1, 2, 4 or 8 lane groups.");
         }
     }
@@ -158,21 +160,38 @@ internal static unsafe class AttentionTile
     private static TV Load<TL, TV, TE>(ref TE source) where TL : struct, ILanes16<TV> where TV : struct where TE : unmanaged =>
         typeof(TE) == typeof(ushort) ? TL.Load(ref Unsafe.As<TE, ushort>(ref source)) : TL.Load(ref Unsafe.As<TE, float>(ref source));
 
+    // Accumulator i's C: row i / tn, lane group i % tn.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ref float C(ref float c, int i, int tn, nint cStride) => ref Unsafe.Add(ref c, i / tn * cStride + i % tn * 16);
+
+    // Zero, or C's current value where a tile continues chains an earlier tile stored (with scale 1).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV Initial<TL, TV>(bool accumulate, ref float c) where TL : struct, ILanes16<TV> where TV : struct =>
+        accumulate ? TL.Load(ref c) : default;
+
     // Accumulator i is row i / TN, lane group i % TN (ternaries on TN that fold away per instantiation).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile<TL, TV, TE, TH, TN>(ref float a, nint aStride, int kCount,
-        ref TE b, nint chunkStride, nint kStride, nint columnStride, nint ahead, ref float c, nint cStride, float scale)
+        ref TE b, nint chunkStride, nint kStride, nint columnStride, nint ahead, ref float c, nint cStride, float scale, int kStart, bool accumulate)
         where TL : struct, ILanes16<TV> where TV : struct where TE : unmanaged where TH : struct, ITileCount where TN : struct, ITileCount
     {
         int th = TH.Value, tn = TN.Value, n = th * tn;
-        TV c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
-        TV c8 = default, c9 = default, c10 = default, c11 = default, c12 = default, c13 = default, c14 = default, c15 = default;
-        for (int k0 = 0; k0 < kCount; k0 += KvBlockLayout.BlockLength, b = ref Unsafe.Add(ref b, chunkStride))
+        TV c0 = Initial<TL, TV>(accumulate, ref c), c1 = n > 1 ? Initial<TL, TV>(accumulate, ref C(ref c, 1, tn, cStride)) : default;
+        TV c2 = n > 2 ? Initial<TL, TV>(accumulate, ref C(ref c, 2, tn, cStride)) : default, c3 = n > 3 ? Initial<TL, TV>(accumulate, ref C(ref c, 3, tn, cStride)) : default;
+        TV c4 = n > 4 ? Initial<TL, TV>(accumulate, ref C(ref c, 4, tn, cStride)) : default, c5 = n > 5 ? Initial<TL, TV>(accumulate, ref C(ref c, 5, tn, cStride)) : default;
+        TV c6 = n > 6 ? Initial<TL, TV>(accumulate, ref C(ref c, 6, tn, cStride)) : default, c7 = n > 7 ? Initial<TL, TV>(accumulate, ref C(ref c, 7, tn, cStride)) : default;
+        TV c8 = n > 8 ? Initial<TL, TV>(accumulate, ref C(ref c, 8, tn, cStride)) : default, c9 = n > 9 ? Initial<TL, TV>(accumulate, ref C(ref c, 9, tn, cStride)) : default;
+        TV c10 = n > 10 ? Initial<TL, TV>(accumulate, ref C(ref c, 10, tn, cStride)) : default, c11 = n > 11 ? Initial<TL, TV>(accumulate, ref C(ref c, 11, tn, cStride)) : default;
+        TV c12 = n > 12 ? Initial<TL, TV>(accumulate, ref C(ref c, 12, tn, cStride)) : default, c13 = n > 13 ? Initial<TL, TV>(accumulate, ref C(ref c, 13, tn, cStride)) : default;
+        TV c14 = n > 14 ? Initial<TL, TV>(accumulate, ref C(ref c, 14, tn, cStride)) : default, c15 = n > 15 ? Initial<TL, TV>(accumulate, ref C(ref c, 15, tn, cStride)) : default;
+        int first = kStart % KvBlockLayout.BlockLength;
+        b = ref Unsafe.Add(ref b, kStart / KvBlockLayout.BlockLength * chunkStride);
+        for (int k0 = kStart - first; k0 < kCount; k0 += KvBlockLayout.BlockLength, b = ref Unsafe.Add(ref b, chunkStride), first = 0)
         {
             int kEnd = Math.Min(KvBlockLayout.BlockLength, kCount - k0);
-            ref float ak = ref Unsafe.Add(ref a, k0);
-            ref TE bk = ref b;
-            for (int k = 0; k < kEnd; k++)
+            ref float ak = ref Unsafe.Add(ref a, k0 + first);
+            ref TE bk = ref Unsafe.Add(ref b, first * kStride);
+            for (int k = first; k < kEnd; k++)
             {
                 TV b0 = Load<TL, TV, TE>(ref bk);
                 TV b1 = tn > 1 ? Load<TL, TV, TE>(ref Unsafe.Add(ref bk, columnStride)) : default;
@@ -224,20 +243,20 @@ internal static unsafe class AttentionTile
             }
         }
         TL.Store(c0, scale, ref c);
-        if (n > 1) TL.Store(c1, scale, ref Unsafe.Add(ref c, 1 / tn * cStride + 1 % tn * 16));
-        if (n > 2) TL.Store(c2, scale, ref Unsafe.Add(ref c, 2 / tn * cStride + 2 % tn * 16));
-        if (n > 3) TL.Store(c3, scale, ref Unsafe.Add(ref c, 3 / tn * cStride + 3 % tn * 16));
-        if (n > 4) TL.Store(c4, scale, ref Unsafe.Add(ref c, 4 / tn * cStride + 4 % tn * 16));
-        if (n > 5) TL.Store(c5, scale, ref Unsafe.Add(ref c, 5 / tn * cStride + 5 % tn * 16));
-        if (n > 6) TL.Store(c6, scale, ref Unsafe.Add(ref c, 6 / tn * cStride + 6 % tn * 16));
-        if (n > 7) TL.Store(c7, scale, ref Unsafe.Add(ref c, 7 / tn * cStride + 7 % tn * 16));
-        if (n > 8) TL.Store(c8, scale, ref Unsafe.Add(ref c, 8 / tn * cStride + 8 % tn * 16));
-        if (n > 9) TL.Store(c9, scale, ref Unsafe.Add(ref c, 9 / tn * cStride + 9 % tn * 16));
-        if (n > 10) TL.Store(c10, scale, ref Unsafe.Add(ref c, 10 / tn * cStride + 10 % tn * 16));
-        if (n > 11) TL.Store(c11, scale, ref Unsafe.Add(ref c, 11 / tn * cStride + 11 % tn * 16));
-        if (n > 12) TL.Store(c12, scale, ref Unsafe.Add(ref c, 12 / tn * cStride + 12 % tn * 16));
-        if (n > 13) TL.Store(c13, scale, ref Unsafe.Add(ref c, 13 / tn * cStride + 13 % tn * 16));
-        if (n > 14) TL.Store(c14, scale, ref Unsafe.Add(ref c, 14 / tn * cStride + 14 % tn * 16));
-        if (n > 15) TL.Store(c15, scale, ref Unsafe.Add(ref c, 15 / tn * cStride + 15 % tn * 16));
+        if (n > 1) TL.Store(c1, scale, ref C(ref c, 1, tn, cStride));
+        if (n > 2) TL.Store(c2, scale, ref C(ref c, 2, tn, cStride));
+        if (n > 3) TL.Store(c3, scale, ref C(ref c, 3, tn, cStride));
+        if (n > 4) TL.Store(c4, scale, ref C(ref c, 4, tn, cStride));
+        if (n > 5) TL.Store(c5, scale, ref C(ref c, 5, tn, cStride));
+        if (n > 6) TL.Store(c6, scale, ref C(ref c, 6, tn, cStride));
+        if (n > 7) TL.Store(c7, scale, ref C(ref c, 7, tn, cStride));
+        if (n > 8) TL.Store(c8, scale, ref C(ref c, 8, tn, cStride));
+        if (n > 9) TL.Store(c9, scale, ref C(ref c, 9, tn, cStride));
+        if (n > 10) TL.Store(c10, scale, ref C(ref c, 10, tn, cStride));
+        if (n > 11) TL.Store(c11, scale, ref C(ref c, 11, tn, cStride));
+        if (n > 12) TL.Store(c12, scale, ref C(ref c, 12, tn, cStride));
+        if (n > 13) TL.Store(c13, scale, ref C(ref c, 13, tn, cStride));
+        if (n > 14) TL.Store(c14, scale, ref C(ref c, 14, tn, cStride));
+        if (n > 15) TL.Store(c15, scale, ref C(ref c, 15, tn, cStride));
     }
 }

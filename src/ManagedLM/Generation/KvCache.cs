@@ -114,19 +114,31 @@ public sealed class KvCache
     }
 
     /// <summary>
-    /// Attention of <paramref name="heads"/> query heads <paramref name="queries"/> ([heads × headDim]) that read KV head
-    /// <paramref name="kvHead"/>, over positions [0, length) of <paramref name="layer"/>, into <paramref name="output"/>
-    /// ([heads × headDim]). scratch: at least <see cref="Attention.ScratchLength"/>.
+    /// Attention of <paramref name="rows"/> consecutive positions' <paramref name="heads"/> query heads that read KV head
+    /// <paramref name="kvHead"/> (row j: queries[j·rowStride ..], [heads × headDim]) over positions [0, length + j) of
+    /// <paramref name="layer"/>, into output at the same offsets. scratch: at least <see cref="Attention.ScratchLength(int, int, int, int)"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal void Attend(int layer, int length, ReadOnlySpan<float> queries, int heads, int kvHead, float scale,
+    internal void Attend(int layer, int length, int rows, int rowStride, ReadOnlySpan<float> queries, int heads, int kvHead, float scale,
         Span<float> scratch, Span<float> output)
     {
         if (Type == KvCacheType.F32)
-            Attention.Attend(queries, heads, _keys32![layer], _values32![layer], Layout, kvHead, length, scale, scratch, output);
+            Attention.Attend(queries, rows, rowStride, heads, _keys32![layer], _values32![layer], Layout, kvHead, length, scale, scratch, output);
         else
-            Attention.Attend(queries, heads, _keys16![layer], _values16![layer], Layout, kvHead, length, scale, scratch, output);
+            Attention.Attend(queries, rows, rowStride, heads, _keys16![layer], _values16![layer], Layout, kvHead, length, scale, scratch, output);
     }
+
+    /// <summary>
+    /// Widens blocks [<paramref name="fromBlock"/>, <paramref name="toBlock"/>) of KV head <paramref name="kvHead"/> in
+    /// <paramref name="layer"/> of an F16 cache to F32 (<see cref="Attention.Widen"/>), for <see cref="AttendWidened"/>.
+    /// </summary>
+    internal void Widen(int layer, int kvHead, int fromBlock, int toBlock, Span<float> keys, Span<float> values) =>
+        Attention.Widen(_keys16![layer], _values16![layer], Layout, kvHead, fromBlock, toBlock, keys, values);
+
+    /// <summary><see cref="Attend"/> over one KV head of an F16 cache that <see cref="Widen"/> widened into keys and values.</summary>
+    internal void AttendWidened(ReadOnlySpan<float> keys, ReadOnlySpan<float> values, int length, int rows, int rowStride,
+        ReadOnlySpan<float> queries, int heads, float scale, Span<float> scratch, Span<float> output) =>
+        Attention.AttendWidened(queries, rows, rowStride, heads, keys, values, new KvBlockLayout(1, Layout.HeadDim), 0, length, scale, scratch, output);
 
     /// <summary>Copies positions [0, length) of every layer into <paramref name="destination"/> (same geometry, any type).</summary>
     public void CopyTo(KvCache destination, int length)

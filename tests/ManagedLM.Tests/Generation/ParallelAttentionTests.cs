@@ -8,8 +8,9 @@ using ManagedLM.Tests.Synthesis;
 namespace ManagedLM.Tests.Generation;
 
 /// <summary>
-/// Attention split over threads in (row, KV head, run of query heads) items gives the logits of one thread, at a
-/// context long enough for the split to happen, for GQA groups that fill one register tile, need two, or leave one short.
+/// Attention split over threads in (run of positions, KV head, run of query heads) items gives the logits of one thread,
+/// at a context long enough for the split to happen, for GQA groups that fill one register tile, need two, or leave one
+/// short, and for tiles that take several positions of a prompt chunk.
 /// </summary>
 public class ParallelAttentionTests
 {
@@ -18,7 +19,8 @@ public class ParallelAttentionTests
         { 16, 2, 32 },  // group 8 (TinyLlama's), one tile per KV head
         { 14, 2, 64 },  // group 7 (Qwen2.5-0.5B's)
         { 12, 1, 16 },  // group 12: two tiles
-        { 6, 6, 48 },   // no grouping
+        { 6, 6, 48 },   // no grouping: eight positions per item
+        { 8, 4, 32 },   // group 2: four positions of two heads per item
     };
 
     private static TransformerModel Model(int heads, int kvHeads, int headDim) =>

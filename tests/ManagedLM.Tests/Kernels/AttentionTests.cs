@@ -82,7 +82,7 @@ public class AttentionTests
     private static float[] Vector<TL, TV, T>(Case c, Func<float, T> convert) where TL : struct, ILanes16<TV> where TV : struct where T : unmanaged
     {
         var (keys, values) = Cache(c, convert);
-        return Run(c, keys, values, (q, n, k, v, s, o) => Attention.Attend<TL, TV, T>(q, n, k, v, c.Layout, c.KvHead, c.Length, c.Scale, s, o));
+        return Run(c, keys, values, (q, n, k, v, s, o) => Attention.Attend<TL, TV, T>(q, 1, n * c.HeadDim, n, k, v, c.Layout, c.KvHead, c.Length, c.Scale, s, o, typeof(T) == typeof(ushort)));
     }
 
     private static void AssertSameBits(float[] expected, float[] actual, string what)
@@ -142,6 +142,90 @@ public class AttentionTests
             }
         });
 
+    /// <summary>Causal rows of one call: the case's cache, <paramref name="Rows"/> rows ending at its length, rows <paramref name="RowStride"/> apart.</summary>
+    public sealed record Chunk(Case Case, int Rows, int RowStride, float[] Queries)
+    {
+        public int First => Case.Length - Rows + 1;
+        public override string ToString() => $"{Case} rows {Rows} rowStride {RowStride}";
+    }
+
+    private static Arbitrary<Chunk> Chunks() =>
+        (from c in Cases(80).Generator
+         from rows in Gen.Choose(1, Math.Min(12, c.Length + 1))
+         from pad in Gen.Elements(0, 0, 16, 3)
+         from queries in Gen.ArrayOf(Value(0.5f), rows * (c.Heads * c.HeadDim + pad))
+         select new Chunk(c, rows, c.Heads * c.HeadDim + pad, queries)).ToArbitrary();
+
+    private delegate void RowsKernel<T>(ReadOnlySpan<float> queries, int rows, int rowStride, int heads, ReadOnlySpan<T> keys, ReadOnlySpan<T> values,
+        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output);
+
+    // Row j alone over [0, First + j), by the scalar kernel: what every path must give the rows of one call.
+    private static float[] RowByRow<T>(Chunk p, Func<float, T> convert) where T : unmanaged
+    {
+        var c = p.Case;
+        var (keys, values) = Cache(c, convert);
+        var output = new float[p.Queries.Length];
+        int n = c.Heads * c.HeadDim;
+        for (int j = 0; j < p.Rows; j++)
+            Attention.AttendScalar<T>(p.Queries.AsSpan(j * p.RowStride, n), c.Heads, keys, values, c.Layout, c.KvHead, p.First + j, c.Scale,
+                new float[Attention.ScratchLength(c.Heads, p.First + j, c.HeadDim)], output.AsSpan(j * p.RowStride, n));
+        return output;
+    }
+
+    private static float[] Together<T>(Chunk p, Func<float, T> convert, RowsKernel<T> attend) where T : unmanaged
+    {
+        var c = p.Case;
+        var (keys, values) = Cache(c, convert);
+        var output = new float[p.Queries.Length];
+        attend(p.Queries, p.Rows, p.RowStride, c.Heads, keys, values, c.Layout, c.KvHead, p.First, c.Scale,
+            new float[Attention.ScratchLength(p.Rows, c.Heads, p.First, c.HeadDim)], output);
+        return output;
+    }
+
+    [Fact]
+    public void Consecutive_positions_in_one_call_give_each_row_its_own_bits() =>
+        KernelGen.Check(Chunks(), p =>
+        {
+            float[] f16 = RowByRow<ushort>(p, Float16.FromSingle), f32 = RowByRow<float>(p, x => x);
+            AssertSameBits(f16, Together<ushort>(p, Float16.FromSingle, Attention.Attend), $"F16 {p}");
+            AssertSameBits(f32, Together<float>(p, x => x, Attention.Attend), $"F32 {p}");
+            AssertSameBits(f16, Together<ushort>(p, Float16.FromSingle, Half(Attention.AttendScalar)), $"F16 scalar {p}");
+            AssertSameBits(f16, Together<ushort>(p, Float16.FromSingle, Widened), $"F16 widened {p}");
+            if (Vector256.IsHardwareAccelerated)
+            {
+                AssertSameBits(f16, Together<ushort>(p, Float16.FromSingle, Half(Attention.Attend<Lanes256, Lanes256.Pair, ushort>)), $"F16 256-bit {p}");
+                AssertSameBits(f32, Together<float>(p, x => x, Full(Attention.Attend<Lanes256, Lanes256.Pair, float>)), $"F32 256-bit {p}");
+            }
+            if (Vector512.IsHardwareAccelerated)
+            {
+                AssertSameBits(f16, Together<ushort>(p, Float16.FromSingle, Half(Attention.Attend<Lanes512, Vector512<float>, ushort>)), $"F16 512-bit {p}");
+                AssertSameBits(f32, Together<float>(p, x => x, Full(Attention.Attend<Lanes512, Vector512<float>, float>)), $"F32 512-bit {p}");
+            }
+        });
+
+    private delegate void RoundingKernel<T>(ReadOnlySpan<float> queries, int rows, int rowStride, int heads, ReadOnlySpan<T> keys, ReadOnlySpan<T> values,
+        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output, bool half);
+
+    private static RowsKernel<ushort> Half(RoundingKernel<ushort> kernel) =>
+        (q, r, rs, h, k, v, l, kv, n, sc, s, o) => kernel(q, r, rs, h, k, v, l, kv, n, sc, s, o, true);
+
+    private static RowsKernel<float> Full(RoundingKernel<float> kernel) =>
+        (q, r, rs, h, k, v, l, kv, n, sc, s, o) => kernel(q, r, rs, h, k, v, l, kv, n, sc, s, o, false);
+
+    // The F16 cache's KV head widened to F32 (whole blocks, as a prompt chunk widens it), then attended.
+    private static void Widened(ReadOnlySpan<float> queries, int rows, int rowStride, int heads, ReadOnlySpan<ushort> keys, ReadOnlySpan<ushort> values,
+        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output)
+    {
+        var wide = new KvBlockLayout(1, layout.HeadDim);
+        int blocks = KvBlockLayout.Blocks(length + rows - 1);
+        var wideKeys = new float[wide.Elements(length + rows - 1)];
+        var wideValues = new float[wideKeys.Length];
+        // In two steps, as a chunk's spans extend what is widened.
+        Attention.Widen(keys, values, layout, kvHead, 0, blocks / 2, wideKeys, wideValues);
+        Attention.Widen(keys, values, layout, kvHead, blocks / 2, blocks, wideKeys, wideValues);
+        Attention.AttendWidened(queries, rows, rowStride, heads, wideKeys, wideValues, wide, 0, length, scale, scratch, output);
+    }
+
     [Fact]
     public void Attention_weights_sum_to_one_so_equal_values_come_back()
     {
@@ -195,7 +279,7 @@ public class AttentionTests
         AssertSameBits(expected, actual, "public");
         if (Vector256.IsHardwareAccelerated)
         {
-            Attention.Attend<Lanes256, Lanes256.Pair, ushort>(q, 2, keys, values, layout, 0, length, 0.5f, scratch, actual);
+            Attention.Attend<Lanes256, Lanes256.Pair, ushort>(q, 1, 64, 2, keys, values, layout, 0, length, 0.5f, scratch, actual, true);
             AssertSameBits(expected, actual, "256-bit");
         }
     }
