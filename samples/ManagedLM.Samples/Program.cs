@@ -9,11 +9,12 @@ Func<TransformerModel, CancellationToken, Task>? sample = args.FirstOrDefault() 
     "chat" => ChatSample.RunAsync,
     "chat-client" => ChatClientSample.RunAsync,
     "structured-output" => StructuredOutputSample.RunAsync,
+    "tools" => ToolsSample.RunAsync,
     _ => null,
 };
 if (sample is null)
 {
-    Console.Error.WriteLine("usage: ManagedLM.Samples (many-requests | batch-engine | chat | chat-client | structured-output) [MODEL.gguf]");
+    Console.Error.WriteLine("usage: ManagedLM.Samples (many-requests | batch-engine | chat | chat-client | structured-output | tools) [MODEL.gguf]");
     return 1;
 }
 using var model = TransformerModel.Load(args.Length > 1 ? args[1] : "stories260K.gguf");

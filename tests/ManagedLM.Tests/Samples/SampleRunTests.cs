@@ -111,12 +111,22 @@ public sealed class SampleRunTests : IDisposable
     }
 
     [Fact]
+    public void Tools_sample_runs_the_function_the_model_called()
+    {
+        var (printed, o) = SplitJson(Run("ManagedLM.Samples", "tools", TestData.Model("stories260K.gguf")));
+        string[] calls = Strings(o.GetProperty("calls"));
+        Assert.NotEmpty(calls);
+        Assert.All(calls, call => Assert.Matches("(?s)^GetWeather\\(.*, .*\\)$", call));
+        Assert.Equal($"{string.Join(", ", calls)}\n{o.GetProperty("answer").GetString()}", printed);
+    }
+
+    [Fact]
     public void Without_a_sample_name_the_samples_say_which_there_are()
     {
         var (code, stdout, stderr) = Process("ManagedLM.Samples");
         Assert.Equal(1, code);
         Assert.Equal("", stdout);
-        Assert.Equal("usage: ManagedLM.Samples (many-requests | batch-engine | chat | chat-client | structured-output) [MODEL.gguf]\n", stderr);
+        Assert.Equal("usage: ManagedLM.Samples (many-requests | batch-engine | chat | chat-client | structured-output | tools) [MODEL.gguf]\n", stderr);
     }
 
     // The greedy 32-token continuation of a prompt on a generator of its own.
