@@ -45,7 +45,8 @@ public sealed record ChatMessage
     public static ChatMessage Assistant(string content) => new("assistant", content);
 
     /// <summary>The message as a template sees it: keys role, content, tool_call_id, reasoning_content, tool_calls (llama.cpp's order).</summary>
-    internal JinjaDict ToTemplateValue()
+    /// <param name="objectArguments">Give each call's arguments as the object they encode (when they are a JSON object), not as text.</param>
+    internal JinjaDict ToTemplateValue(bool objectArguments = false)
     {
         var d = new JinjaDict();
         d.Set("role", Role);
@@ -61,7 +62,7 @@ public sealed record ChatMessage
             {
                 var function = new JinjaDict();
                 function.Set("name", call.Name);
-                function.Set("arguments", call.Arguments);
+                function.Set("arguments", objectArguments && ArgumentsObject(call.Arguments) is { } o ? Values.FromJson(o) : call.Arguments);
                 var c = new JinjaDict();
                 c.Set("type", "function");
                 c.Set("function", function);
@@ -71,6 +72,18 @@ public sealed record ChatMessage
             d.Set("tool_calls", calls);
         }
         return d;
+    }
+
+    private static JsonObject? ArgumentsObject(string arguments)
+    {
+        try
+        {
+            return JsonNode.Parse(arguments, documentOptions: new JsonDocumentOptions { MaxDepth = 64 }) as JsonObject;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
     }
 
     /// <summary>Reads a message from its OpenAI JSON form ({"role", "content", "tool_calls", "tool_call_id", "reasoning_content"}).</summary>

@@ -33,10 +33,12 @@ public sealed record ChatTemplateOptions
 public sealed class ChatTemplate
 {
     private readonly JinjaTemplate _template;
+    private readonly Lazy<bool> _objectArguments;
 
     private ChatTemplate(JinjaTemplate template, string bosToken, string eosToken, bool isFallback)
     {
         _template = template;
+        _objectArguments = new(ProbeObjectArguments);
         BosToken = bosToken;
         EosToken = eosToken;
         IsFallback = isFallback;
@@ -86,7 +88,36 @@ public sealed class ChatTemplate
     public string Render(IReadOnlyList<ChatMessage> messages, ChatTemplateOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(messages);
-        return RenderValues(new JinjaList(messages.Select(m => (object?)m.ToTemplateValue())), options ?? ChatTemplateOptions.Default);
+        bool objects = messages.Any(m => !m.ToolCalls.IsDefaultOrEmpty) && _objectArguments.Value;
+        return RenderValues(new JinjaList(messages.Select(m => (object?)m.ToTemplateValue(objects))), options ?? ChatTemplateOptions.Default);
+    }
+
+    /// <summary>
+    /// Whether the template prints a call's arguments as an object (<c>tool_call.arguments | tojson</c>, as most tool
+    /// templates do) rather than as the string OpenAI sends: found by rendering a probe conversation with string
+    /// arguments and looking for their quotes escaped a second time (or an error that object arguments avoid), as
+    /// llama.cpp does. Calls are then rendered with their arguments parsed.
+    /// </summary>
+    private bool ProbeObjectArguments()
+    {
+        var probe = new[]
+        {
+            ChatMessage.User("probe"),
+            new ChatMessage("assistant", null) { ToolCalls = [new ToolCall("call12345", "probe_function", """{"probe_argument":"probe_value"}""")] },
+            new ChatMessage("tool", "probe result") { ToolCallId = "call12345" },
+        };
+        string? Try(bool objects)
+        {
+            try
+            {
+                return RenderValues(new JinjaList(probe.Select(m => (object?)m.ToTemplateValue(objects))), ChatTemplateOptions.Default with { AddGenerationPrompt = false });
+            }
+            catch (TemplateException)
+            {
+                return null;
+            }
+        }
+        return Try(objects: false) is { } text ? text.Contains("\\\"probe_argument\\\"", StringComparison.Ordinal) : Try(objects: true) is not null;
     }
 
     /// <summary>Renders a conversation given as JSON: <c>{"messages": [...], "tools": [...]?}</c> (OpenAI's shapes; key order is kept).</summary>
