@@ -69,4 +69,26 @@ public class GrammarFlagsTests
         Assert.Equal("grammar", line.GetProperty("mode").GetString());
         Assert.Equal(Math.Round(r.Cost, 4), line.GetProperty("cost").GetDouble());
     }
+
+    [Fact]
+    public void Generate_renders_the_prompt_through_a_chat_template_file()
+    {
+        string path = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(path, "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}<|im_start|>assistant\n");
+            var (code, output, error) = CliRun.Invoke("generate", "-m", TestData.Model("stories260K.gguf"), "-p", "Once upon a time", "-n", "4", "--temp", "0",
+                "-t", "1", "--chat-template-file", path, "--json");
+            Assert.True(code == 0, error);
+            using var model = ManagedLM.Model.TransformerModel.Load(TestData.Model("stories260K.gguf"));
+            var template = ManagedLM.Chat.ChatTemplate.Parse(File.ReadAllText(path), model.ChatTemplate.BosToken, model.ChatTemplate.EosToken);
+            int[] expected = template.Tokenize(model.Tokenizer, template.Render([ManagedLM.Chat.ChatMessage.User("Once upon a time")]));
+            var ids = JsonDocument.Parse(output).RootElement.GetProperty("prompt_ids").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+            Assert.Equal(expected, ids);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
 }

@@ -25,6 +25,10 @@ internal static class GenerateCommand
         var threads = CliOptions.Threads();
         var ctx = CliOptions.ContextSize();
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of streaming text." };
+        var chatTemplate = new Option<string?>("--chat-template-file")
+        {
+            Description = "Render the prompt as a user message with this Jinja chat template (and the model's BOS/EOS tokens); the text is the assistant's reply.",
+        };
         var command = new CliCommand("generate", "Generate text from a prompt.",
         [
             new("Greedy continuation of a prompt, 64 tokens at most", "managedlm generate -m model.gguf -p \"Once upon a time\" -n 64 --temp 0"),
@@ -32,13 +36,14 @@ internal static class GenerateCommand
             new("Until end of generation or a full context, with a random seed", "managedlm generate -m model.gguf -p \"Chapter 1\" -n -1 --seed -1"),
             new("Token ids in, one JSON object out (ids, text, timings)", "managedlm generate -m model.gguf --prompt-ids 1,403,407 -n 8 --json"),
             new("Long context with an F32 KV cache on 4 threads", "managedlm generate -m model.gguf -p \"Chapter 1\" -n 512 -c 8192 --kv-type F32 -t 4"),
+            new("A reply to a user message, through a chat template file", "managedlm generate -m model.gguf -p \"Hello!\" --chat-template-file chatml.jinja"),
         ])
         {
             model, prompt, promptIds,
         };
         foreach (var option in flags.All)
             command.Options.Add(option);
-        foreach (var option in new Option[] { threads, ctx, kvType, json })
+        foreach (var option in new Option[] { threads, ctx, kvType, json, chatTemplate })
             command.Options.Add(option);
         command.SetAction(parse =>
         {
@@ -50,6 +55,7 @@ internal static class GenerateCommand
                 IgnoreEndOfGeneration = flags.IgnoresEndOfGeneration(parse),
                 KvCacheType = parse.GetValue(kvType),
                 Grammar = flags.Grammar(parse),
+                ChatTemplatePath = parse.GetValue(chatTemplate),
             };
             using var ctrlC = new CancelOnCtrlC();
             Run(request, parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error, ctrlC.Token);
@@ -66,6 +72,8 @@ internal static class GenerateCommand
         public bool IgnoreEndOfGeneration { get; init; }
         public KvCacheType KvCacheType { get; init; } = KvCacheType.F16;
         public Grammars.Grammar? Grammar { get; init; }
+        /// <summary>A chat template file: the prompt is rendered as one user message with it.</summary>
+        public string? ChatTemplatePath { get; init; }
     }
 
     /// <summary>
@@ -93,7 +101,12 @@ internal static class GenerateCommand
         using var model = ModelLoading.Load(r.ModelPath, log, warmUp: false); // WarmUp below, on the generator it times
         var modelTime = clock.Elapsed;
         CliOptions.CheckContext(r.ContextLength, model.MaxContextLength);
-        int[] prompt = r.PromptIds ?? model.Tokenizer.Encode(r.Prompt ?? "", addSpecialTokens: true);
+        var template = r.ChatTemplatePath is null ? null
+            : Chat.ChatTemplate.Parse(File.ReadAllText(r.ChatTemplatePath), model.ChatTemplate.BosToken, model.ChatTemplate.EosToken);
+        if (template is not null && r.PromptIds is not null)
+            throw new ArgumentException("--chat-template-file renders --prompt text, not --prompt-ids.");
+        int[] prompt = template is not null ? template.Tokenize(model.Tokenizer, template.Render([Chat.ChatMessage.User(r.Prompt ?? "")]))
+            : r.PromptIds ?? model.Tokenizer.Encode(r.Prompt ?? "", addSpecialTokens: true);
         if (prompt.Length == 0)
             throw new ArgumentException("The prompt is empty: give --prompt text or --prompt-ids.");
         using var generator = model.CreateGenerator(new GeneratorOptions
@@ -101,7 +114,7 @@ internal static class GenerateCommand
             Sampling = r.Sampling, Threads = r.Threads, ContextLength = r.ContextLength, KvCacheType = r.KvCacheType,
         });
 
-        if (!r.Json && r.Prompt is not null && r.PromptIds is null)
+        if (!r.Json && r.Prompt is not null && r.PromptIds is null && template is null)
         {
             output.Write(r.Prompt);
             output.Flush();
@@ -123,6 +136,8 @@ internal static class GenerateCommand
         };
         RuntimeHelpers.PrepareDelegate(onToken); // compiled now, not between the prompt and the first token
         var options = new GenerationOptions { MaxTokens = r.MaxTokens, StopStrings = r.StopStrings, IgnoreEndOfGeneration = r.IgnoreEndOfGeneration, Grammar = r.Grammar };
+        if (template is not null)
+            options = template.ForReply(options);
         try
         {
             warmUp = WarmUp(generator, prompt, cancellationToken);
