@@ -70,4 +70,35 @@ public class DotnetOpenAiClientTests(ServerFixture fixture) : IClassFixture<Serv
         Assert.Equal(400, e.Status);
         Assert.Contains("uniqueItems", e.Message);
     }
+
+    [Fact]
+    public async Task Tool_calls_reach_the_openai_package_whole_and_streamed()
+    {
+        var tool = ChatTool.CreateFunctionTool("get_weather", "Weather of a city", BinaryData.FromString(Schema), functionSchemaIsStrict: true);
+        var options = new ChatCompletionOptions
+        {
+            Tools = { tool }, ToolChoice = ChatToolChoice.CreateRequiredChoice(), AllowParallelToolCalls = false, Temperature = 1, MaxOutputTokenCount = 300,
+        };
+        ChatCompletion completion = await Client().CompleteChatAsync([new UserChatMessage("Weather in Paris?")], options);
+        Assert.Equal(OpenAI.Chat.ChatFinishReason.ToolCalls, completion.FinishReason);
+        var call = Assert.Single(completion.ToolCalls);
+        Assert.Equal("get_weather", call.FunctionName);
+        Assert.True(JsonSchemaTestValidator.IsValid(Schema, call.FunctionArguments.ToString()), call.FunctionArguments.ToString());
+
+        var arguments = new System.Text.StringBuilder();
+        string? name = null;
+        OpenAI.Chat.ChatFinishReason? finish = null;
+        await foreach (var update in Client().CompleteChatStreamingAsync([new UserChatMessage("Weather in Paris?")], options))
+        {
+            foreach (var part in update.ToolCallUpdates)
+            {
+                name ??= part.FunctionName;
+                arguments.Append(part.FunctionArgumentsUpdate?.ToString());
+            }
+            finish ??= update.FinishReason;
+        }
+        Assert.Equal("get_weather", name);
+        Assert.Equal(OpenAI.Chat.ChatFinishReason.ToolCalls, finish);
+        Assert.True(JsonSchemaTestValidator.IsValid(Schema, arguments.ToString()), arguments.ToString());
+    }
 }
