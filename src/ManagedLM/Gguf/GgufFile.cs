@@ -195,10 +195,11 @@ public sealed unsafe class GgufFile : IDisposable
     /// (a repacked copy replaced it): the mapping stays valid, and a later read faults them in from the file again. Does
     /// nothing for bytes parsed from memory (they are the only copy) or where the OS offers no such hint.
     /// </summary>
-    internal void ReleasePages(GgufTensorInfo tensor)
+    /// <returns>False for bytes parsed from memory.</returns>
+    internal bool ReleasePages(GgufTensorInfo tensor)
     {
         ObjectDisposedException.ThrowIf(_memory.IsDisposed, this);
-        _memory.ReleasePages(tensor.FileOffset, tensor.ByteSize);
+        return _memory.ReleasePages(tensor.FileOffset, tensor.ByteSize);
     }
 
     public void Dispose() => _memory.Dispose();
@@ -470,15 +471,18 @@ public sealed unsafe class GgufFile : IDisposable
         }
 
         // Only a file's mapping: its pages are backed by the file; a pinned buffer's would be zeroed.
-        public void ReleasePages(long offset, long length)
+        public bool ReleasePages(long offset, long length)
         {
-            if (_view is null || offset < 0 || length <= 0 || offset > Length - length)
-                return;
+            if (_view is null)
+                return false;
+            if (offset < 0 || length <= 0 || offset > Length - length)
+                return true;
             long page = Environment.SystemPageSize;
             nint start = (nint)Pointer + (nint)offset, end = start + (nint)length;
             nint first = (start + (nint)page - 1) & ~((nint)page - 1), last = end & ~((nint)page - 1);
             if (last > first)
                 PageRelease.Release(first, last - first);
+            return true;
         }
 
         public void Dispose()

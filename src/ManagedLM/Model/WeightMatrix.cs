@@ -25,7 +25,7 @@ public sealed unsafe class WeightMatrix
     /// <summary>Bytes of the repacked copy of the weights; 0 when the products read the file's layout.</summary>
     public long RepackedBytes { get; }
 
-    /// <summary>Whether the file's pages of this matrix were given back after repacking (nothing reads them again).</summary>
+    /// <summary>Whether the file's pages of this matrix were given back after repacking (nothing reads them again); never for a model in memory.</summary>
     internal bool FileBytesReleased { get; private set; }
 
     internal WeightMatrix(string name, GgmlType type, int rows, int columns, byte* data, bool repack = false)
@@ -74,10 +74,7 @@ public sealed unsafe class WeightMatrix
             throw new NotSupportedException($"Tensor \"{t.Name}\" has type {GgmlTypes.Name(t.Type)}, which ManagedLM cannot multiply.");
         var matrix = new WeightMatrix(t.Name, t.Type, rows, columns, file.GetTensorPointer(t), repack);
         if (releaseFileBytes && matrix._repacked is not null)
-        {
-            file.ReleasePages(t);
-            matrix.FileBytesReleased = true;
-        }
+            matrix.FileBytesReleased = file.ReleasePages(t);
         return matrix;
     }
 
