@@ -26,9 +26,10 @@ public sealed unsafe class WeightMatrix
     public long RepackedBytes { get; }
 
     /// <summary>Whether the file's pages of this matrix were given back after repacking (nothing reads them again); never for a model in memory.</summary>
-    internal bool FileBytesReleased { get; private set; }
+    internal bool FileBytesReleased { get; }
 
-    internal WeightMatrix(string name, GgmlType type, int rows, int columns, byte* data, bool repack = false)
+    // releaseFileBytes: called once the repacked copy is made; gives back the pages at data, saying whether it did.
+    internal WeightMatrix(string name, GgmlType type, int rows, int columns, byte* data, bool repack = false, Func<bool>? releaseFileBytes = null)
     {
         Name = name;
         Type = type;
@@ -44,6 +45,7 @@ public sealed unsafe class WeightMatrix
                 _repackedStart = (int)(-(nint)p & 63); // cache-line aligned
             RepackedBytes = bytes;
             Repack();
+            FileBytesReleased = releaseFileBytes?.Invoke() ?? false;
         }
     }
 
@@ -72,10 +74,7 @@ public sealed unsafe class WeightMatrix
             throw new GgufFormatException(t.FileOffset, $"tensor \"{t.Name}\": expected shape [{columns}, {rows}], found [{string.Join(", ", t.Shape)}]");
         if (!MatVec.Supports(t.Type))
             throw new NotSupportedException($"Tensor \"{t.Name}\" has type {GgmlTypes.Name(t.Type)}, which ManagedLM cannot multiply.");
-        var matrix = new WeightMatrix(t.Name, t.Type, rows, columns, file.GetTensorPointer(t), repack);
-        if (releaseFileBytes && matrix._repacked is not null)
-            matrix.FileBytesReleased = file.ReleasePages(t);
-        return matrix;
+        return new WeightMatrix(t.Name, t.Type, rows, columns, file.GetTensorPointer(t), repack, releaseFileBytes ? () => file.ReleasePages(t) : null);
     }
 
     /// <summary>The activation form this matrix consumes (see <see cref="MatVec.ActivationType"/>).</summary>

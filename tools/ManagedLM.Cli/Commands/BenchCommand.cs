@@ -183,8 +183,8 @@ internal static class BenchCommand
         int context = s.CheckTests();
         using var model = ModelLoading.Load(s.ModelPath, log, context, warmUp: false, repack: s.Repack);
         var info = ModelSummary.Of(model, s.ModelPath);
-        string rss = $"RSS {Environment.WorkingSet / (1024.0 * 1024 * 1024):F2} GiB";
-        log?.WriteLine(model.Weights.RepackedBytes > 0 ? $"repacked {model.Weights.RepackedBytes / (1024.0 * 1024):F0} MiB of weights; {rss}" : $"loaded; {rss}");
+        if (model.Weights.RepackedBytes > 0)
+            log?.WriteLine($"repacked {model.Weights.RepackedBytes / (1024.0 * 1024):F0} MiB of weights; RSS {Environment.WorkingSet / (1024.0 * 1024 * 1024):F2} GiB");
         string file = Path.GetFullPath(s.ModelPath);
         var results = new List<BenchResult>();
         BenchTable.Run(output, json, peer is null ? Columns : PeerColumns, report =>
