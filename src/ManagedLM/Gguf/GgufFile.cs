@@ -190,6 +190,18 @@ public sealed unsafe class GgufFile : IDisposable
     }
 
     /// <summary>Unmaps (or unpins) the bytes; tensor spans and pointers become invalid.</summary>
+    /// <summary>
+    /// Gives back the resident pages wholly inside <paramref name="tensor"/>'s bytes, for a tensor that is no longer read
+    /// (a repacked copy replaced it): the mapping stays valid, and a later read faults them in from the file again. Does
+    /// nothing for bytes parsed from memory (they are the only copy) or where the OS offers no such hint.
+    /// </summary>
+    /// <returns>False for bytes parsed from memory.</returns>
+    internal bool ReleasePages(GgufTensorInfo tensor)
+    {
+        ObjectDisposedException.ThrowIf(_memory.IsDisposed, this);
+        return _memory.ReleasePages(tensor.FileOffset, tensor.ByteSize);
+    }
+
     public void Dispose() => _memory.Dispose();
 
     internal static long AlignUp(long value, long alignment) => (value + alignment - 1) / alignment * alignment;
@@ -458,6 +470,21 @@ public sealed unsafe class GgufFile : IDisposable
             return new MappedMemory((byte*)pin.Pointer, bytes.Length, null, null, pin);
         }
 
+        // Only a file's mapping: its pages are backed by the file; a pinned buffer's would be zeroed.
+        public bool ReleasePages(long offset, long length)
+        {
+            if (_view is null)
+                return false;
+            if (offset < 0 || length <= 0 || offset > Length - length)
+                return true;
+            long page = Environment.SystemPageSize;
+            nint start = (nint)Pointer + (nint)offset, end = start + (nint)length;
+            nint first = (start + (nint)page - 1) & ~((nint)page - 1), last = end & ~((nint)page - 1);
+            if (last > first)
+                PageRelease.Release(first, last - first);
+            return true;
+        }
+
         public void Dispose()
         {
             if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -471,4 +498,32 @@ public sealed unsafe class GgufFile : IDisposable
             _pin.Dispose(); // on a copy of the readonly handle: that frees the pin, and _disposed keeps this to once
         }
     }
+}
+
+/// <summary>Tells the OS that whole pages of a read-only file mapping are not needed now (they stay mapped, and come back from the file when read).</summary>
+internal static partial class PageRelease
+{
+    private const int MADV_DONTNEED = 4;
+
+    public static void Release(nint pageAlignedStart, nint length)
+    {
+        // A hint: a failure leaves the pages resident, nothing else.
+        try
+        {
+            if (OperatingSystem.IsLinux())
+                _ = Madvise(pageAlignedStart, length, MADV_DONTNEED);
+            else if (OperatingSystem.IsWindows())
+                _ = VirtualUnlock(pageAlignedStart, length); // on pages that are not locked, removes them from the working set
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "madvise", SetLastError = true)]
+    private static partial int Madvise(nint address, nint length, int advice);
+
+    [LibraryImport("kernel32", SetLastError = true)]
+    [return: MarshalAs(UnmanagedType.Bool)]
+    private static partial bool VirtualUnlock(nint address, nint size);
 }

@@ -45,15 +45,19 @@ public sealed class ModelWeights
     public bool TiedEmbeddings => ReferenceEquals(Output, TokenEmbedding);
 
     /// <summary>Bytes of the matrices' repacked copies (see <see cref="ModelOptions.RepackWeights"/>); 0 when none is.</summary>
-    public long RepackedBytes =>
-        Layers.Sum(l => l.Query.RepackedBytes + l.Key.RepackedBytes + l.Value.RepackedBytes + l.Output.RepackedBytes
-            + l.Gate.RepackedBytes + l.Up.RepackedBytes + l.Down.RepackedBytes) + Output.RepackedBytes;
+    public long RepackedBytes => Matrices.Sum(m => m.RepackedBytes);
+
+    /// <summary>Every matrix once (the tied embedding and output projection are one).</summary>
+    internal IEnumerable<WeightMatrix> Matrices =>
+        Layers.SelectMany(l => new[] { l.Query, l.Key, l.Value, l.Output, l.Gate, l.Up, l.Down })
+            .Append(Output).Concat(TiedEmbeddings ? [] : [TokenEmbedding]);
 
     internal static ModelWeights Load(GgufFile file, ModelConfig c, bool repack)
     {
         var outputTensor = file.FindTensor("output.weight");
         // The embedding is only dequantized row by row, unless it is also the output projection.
-        var embedding = Matrix(file, "token_embd.weight", c.VocabSize, c.EmbeddingLength, repack && outputTensor is null);
+        // Its rows are looked up in the file's bytes even when repacked, so those stay.
+        var embedding = WeightMatrix.FromTensor(file, Required(file, "token_embd.weight"), c.VocabSize, c.EmbeddingLength, repack && outputTensor is null);
         if (!Dequantize.Supports(embedding.Type))
             throw new NotSupportedException($"Tensor \"token_embd.weight\" has type {GgmlTypes.Name(embedding.Type)}, which ManagedLM cannot dequantize.");
 
@@ -82,7 +86,7 @@ public sealed class ModelWeights
         }
 
         var output = outputTensor is { } o
-            ? WeightMatrix.FromTensor(file, o, c.VocabSize, c.EmbeddingLength, repack)
+            ? Matrix(file, o, c.VocabSize, c.EmbeddingLength, repack)
             : embedding;
         return new ModelWeights
         {
@@ -95,7 +99,12 @@ public sealed class ModelWeights
     }
 
     private static WeightMatrix Matrix(GgufFile file, string name, int rows, int columns, bool repack) =>
-        WeightMatrix.FromTensor(file, Required(file, name), rows, columns, repack);
+        Matrix(file, Required(file, name), rows, columns, repack);
+
+    // A repacked matrix never reads the file's bytes again: their pages go back as soon as the copy is made, so that
+    // loading holds the file's pages of one matrix at a time, not all of them.
+    private static WeightMatrix Matrix(GgufFile file, GgufTensorInfo t, int rows, int columns, bool repack) =>
+        WeightMatrix.FromTensor(file, t, rows, columns, repack, releaseFileBytes: true);
 
     // The tensor dequantized to F32; empty when it is optional and absent. Every value must be finite (and positive
     // for divisors): one NaN here would make every logit NaN, and the vector is read anyway.

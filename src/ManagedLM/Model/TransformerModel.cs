@@ -60,7 +60,7 @@ public sealed class TransformerModel : IDisposable
                 (Weights.RopeFrequencyFactors.IsEmpty ? ")" : ", divided by rope_freqs.weight)"));
         (ChatTemplate, ChatTemplateWarning) = LoadChatTemplate(file.Metadata, Tokenizer);
         if (options.Progress is { } progress)
-            ReadIn(file, progress);
+            ReadIn(file, Weights.Matrices.Where(m => m.FileBytesReleased).Select(m => m.Name).ToHashSet(), progress);
         if (options.WarmUp)
             WarmUp();
     }
@@ -78,13 +78,15 @@ public sealed class TransformerModel : IDisposable
             generator.Step(0);
     }
 
-    // Touches one byte per page of the tensor data, reporting progress about every 1%.
-    private static unsafe void ReadIn(GgufFile file, IProgress<double> progress)
+    // Touches one byte per page of the tensor data still read (not the pages given back after repacking, which
+    // loading has read already), reporting progress about every 1%.
+    private static unsafe void ReadIn(GgufFile file, HashSet<string> released, IProgress<double> progress)
     {
-        long total = file.Tensors.Sum(t => t.ByteSize), done = 0, reported = 0;
+        var tensors = file.Tensors.Where(t => !released.Contains(t.Name)).ToList();
+        long total = tensors.Sum(t => t.ByteSize), done = 0, reported = 0;
         int sum = 0;
         progress.Report(0);
-        foreach (var t in file.Tensors)
+        foreach (var t in tensors)
         {
             byte* p = file.GetTensorPointer(t);
             for (long i = 0; i < t.ByteSize; i += 4096)

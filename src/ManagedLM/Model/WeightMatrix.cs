@@ -25,7 +25,11 @@ public sealed unsafe class WeightMatrix
     /// <summary>Bytes of the repacked copy of the weights; 0 when the products read the file's layout.</summary>
     public long RepackedBytes { get; }
 
-    internal WeightMatrix(string name, GgmlType type, int rows, int columns, byte* data, bool repack = false)
+    /// <summary>Whether the file's pages of this matrix were given back after repacking (nothing reads them again); never for a model in memory.</summary>
+    internal bool FileBytesReleased { get; }
+
+    // releaseFileBytes: called once the repacked copy is made; gives back the pages at data, saying whether it did.
+    internal WeightMatrix(string name, GgmlType type, int rows, int columns, byte* data, bool repack = false, Func<bool>? releaseFileBytes = null)
     {
         Name = name;
         Type = type;
@@ -41,6 +45,7 @@ public sealed unsafe class WeightMatrix
                 _repackedStart = (int)(-(nint)p & 63); // cache-line aligned
             RepackedBytes = bytes;
             Repack();
+            FileBytesReleased = releaseFileBytes?.Invoke() ?? false;
         }
     }
 
@@ -58,14 +63,18 @@ public sealed unsafe class WeightMatrix
 
     private Span<byte> Repacked => _repacked.AsSpan(_repackedStart, (int)RepackedBytes);
 
-    /// <summary>The matrix of tensor <paramref name="t"/>, repacked when <paramref name="repack"/> and its type's repacked layout is faster here.</summary>
-    internal static WeightMatrix FromTensor(GgufFile file, GgufTensorInfo t, int rows, int columns, bool repack = false)
+    /// <summary>
+    /// The matrix of tensor <paramref name="t"/>, repacked when <paramref name="repack"/> and its type's repacked layout is
+    /// faster here; then, with <paramref name="releaseFileBytes"/> (nothing reads the tensor's bytes in the file but the
+    /// products), their pages are given back (<see cref="GgufFile.ReleasePages"/>).
+    /// </summary>
+    internal static WeightMatrix FromTensor(GgufFile file, GgufTensorInfo t, int rows, int columns, bool repack = false, bool releaseFileBytes = false)
     {
         if (t.Shape.Count != 2 || t.Shape[0] != columns || t.Shape[1] != rows)
             throw new GgufFormatException(t.FileOffset, $"tensor \"{t.Name}\": expected shape [{columns}, {rows}], found [{string.Join(", ", t.Shape)}]");
         if (!MatVec.Supports(t.Type))
             throw new NotSupportedException($"Tensor \"{t.Name}\" has type {GgmlTypes.Name(t.Type)}, which ManagedLM cannot multiply.");
-        return new WeightMatrix(t.Name, t.Type, rows, columns, file.GetTensorPointer(t), repack);
+        return new WeightMatrix(t.Name, t.Type, rows, columns, file.GetTensorPointer(t), repack, releaseFileBytes ? () => file.ReleasePages(t) : null);
     }
 
     /// <summary>The activation form this matrix consumes (see <see cref="MatVec.ActivationType"/>).</summary>

@@ -22,6 +22,21 @@ public class GgufFileTests
     }
 
     [Fact]
+    public void Tensor_bytes_read_the_same_after_their_pages_are_released()
+    {
+        byte[] bytes = TestData.ReadBytes(TestData.Model("stories260K.gguf"));
+        using var mapped = GgufFile.Open(TestData.Model("stories260K.gguf"));
+        using var parsed = GgufFile.Parse(bytes); // released pages of a buffer would be lost: there it does nothing
+        foreach (var f in new[] { mapped, parsed })
+        {
+            foreach (var t in f.Tensors)
+                f.ReleasePages(t);
+            foreach (var t in f.Tensors)
+                Assert.True(f.GetTensorData(t).SequenceEqual(bytes.AsSpan((int)t.FileOffset, (int)t.ByteSize)), t.Name);
+        }
+    }
+
+    [Fact]
     public void Missing_required_key_names_the_key()
     {
         using var f = GgufFile.Open(TestData.Model("stories260K.gguf"));

@@ -184,7 +184,7 @@ internal static class BenchCommand
         using var model = ModelLoading.Load(s.ModelPath, log, context, warmUp: false, repack: s.Repack);
         var info = ModelSummary.Of(model, s.ModelPath);
         if (model.Weights.RepackedBytes > 0)
-            log?.WriteLine($"repacked {model.Weights.RepackedBytes / (1024.0 * 1024):F0} MiB of weights");
+            log?.WriteLine($"repacked {model.Weights.RepackedBytes / (1024.0 * 1024):F0} MiB of weights; RSS {Environment.WorkingSet / (1024.0 * 1024 * 1024):F2} GiB");
         string file = Path.GetFullPath(s.ModelPath);
         var results = new List<BenchResult>();
         BenchTable.Run(output, json, peer is null ? Columns : PeerColumns, report =>
