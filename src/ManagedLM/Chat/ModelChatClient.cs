@@ -201,14 +201,15 @@ public sealed class ModelChatClient : AI.IChatClient
         int[] prompt = _template.Tokenize(_model.Tokenizer, rendered, GeneratorOptions.ContextLengthFor(_model, _options.Generator.ContextLength));
         bool opened = _toolFormat.PromptOpensReasoning(rendered);
         var generation = _template.ForReply(Generation(options));
+        // The response format's grammar: alone, or as the alternative to calls.
+        string? response = options?.ResponseFormat is AI.ChatResponseFormatJson json
+            ? json.Schema is { } schema ? Grammars.JsonSchemaGrammar.ToGbnf(schema) : Grammars.JsonSchemaGrammar.JsonObjectGbnf
+            : null;
         if (callsTools)
-        {
-            string? response = options?.ResponseFormat is AI.ChatResponseFormatJson json
-                ? json.Schema is { } schema ? Grammars.JsonSchemaGrammar.ToGbnf(schema) : Grammars.JsonSchemaGrammar.JsonObjectGbnf
-                : null;
-            var plan = _toolFormat.Plan(tools, choice, options?.AllowMultipleToolCalls ?? true, opened, response, _toolFormat.TemplateReasons(_template));
-            generation = plan.ApplyTo(generation with { Grammar = null });
-        }
+            generation = _toolFormat.Plan(tools, choice, options?.AllowMultipleToolCalls ?? true, opened, response, _toolFormat.TemplateReasons(_template))
+                .ApplyTo(generation);
+        else if (response is not null)
+            generation = generation with { Grammar = Grammars.Grammar.FromGbnfCached(response) };
         var reader = new Tools.ReplyReader(_toolFormat, new Tools.ReplyParseOptions
         {
             ExtractReasoning = _options.ExtractReasoning, StartsInReasoning = opened, ToolCalls = callsTools,
@@ -271,8 +272,6 @@ public sealed class ModelChatClient : AI.IChatClient
             g = g with { MaxTokens = max };
         if (o.StopSequences is { Count: > 0 } stops)
             g = g with { StopStrings = [.. g.StopStrings, .. stops] };
-        if (o.ResponseFormat is AI.ChatResponseFormatJson json)
-            g = g with { Grammar = json.Schema is { } schema ? Grammars.Grammar.FromJsonSchema(schema) : Grammars.Grammar.JsonObject };
         g.Validate();
         return g;
     }
