@@ -31,8 +31,8 @@ internal sealed record ApiRequest
     public bool Logprobs { get; init; }
     public int TopLogprobs { get; init; }
     public bool IgnoreEos { get; init; }
-    /// <summary>GBNF of the grammar the reply must follow (response_format, json_schema or grammar), or null.</summary>
-    public string? Grammar { get; init; }
+    /// <summary>The grammar the reply must follow (response_format, json_schema or grammar), or null.</summary>
+    public RequestConstraint? Grammar { get; init; }
 
     // Chat completions.
     public ImmutableArray<ChatMessage> Messages { get; init; } = [];
@@ -96,8 +96,6 @@ internal sealed record ApiRequest
         var definitions = tools is null ? [] : ToolDefinition.FromOpenAi(tools);
         if (choice.Mode is ToolChoiceMode.Required or ToolChoiceMode.Function && definitions.IsEmpty)
             throw new ApiException(400, "tool_choice asks for a tool call, but the request has no tools.", "tool_choice");
-        if (choice.Mode == ToolChoiceMode.Function && !definitions.Any(d => d.Name == choice.FunctionName))
-            throw new ApiException(400, $"tool_choice names the function \"{choice.FunctionName}\", which is not among the tools.", "tool_choice");
         return r with
         {
             Messages = ReadMessages(root), Tools = tools, ToolDefinitions = definitions, ToolChoice = choice,
@@ -420,7 +418,7 @@ internal sealed record ApiRequest
             TopLogprobs = TopLogprobs,
             IgnoreEndOfGeneration = IgnoreEos,
             AddSpecialTokens = true,
-            Grammar = Grammar is null ? null : Grammars.Grammar.FromGbnfCached(Grammar),
+            Grammar = Grammar?.Grammar,
         };
     }
 }

@@ -49,7 +49,7 @@ public sealed partial class OpenAiServer
             bool opened = _toolFormat.PromptOpensReasoning(rendered!);
             replyOptions = new ReplyParseOptions { ExtractReasoning = _options.ExtractReasoning, StartsInReasoning = opened, ToolCalls = request.CallsTools };
             if (request.CallsTools)
-                generation = ToolPlan(request, opened).ApplyTo(generation with { Grammar = null });
+                generation = ToolPlan(request, opened).ApplyTo(generation);
         }
 
         BatchRequest? job;
@@ -86,7 +86,7 @@ public sealed partial class OpenAiServer
     {
         try
         {
-            return _toolFormat.Plan(request.ToolDefinitions, request.ToolChoice, request.ParallelToolCalls, opened, request.Grammar,
+            return _toolFormat.Plan(request.ToolDefinitions, request.ToolChoice, request.ParallelToolCalls, opened, request.Grammar?.Gbnf,
                 reasoning: _toolFormat.TemplateReasons(_template));
         }
         catch (JsonSchemaException e)
@@ -95,7 +95,8 @@ public sealed partial class OpenAiServer
         }
         catch (ArgumentException e)
         {
-            throw new ApiException(400, Reason(e), "tools");
+            // The plan checks the tools (names) and that a named function is among them.
+            throw new ApiException(400, Reason(e), e.ParamName == "choice" ? "tool_choice" : "tools");
         }
     }
 

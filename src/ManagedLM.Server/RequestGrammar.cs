@@ -11,10 +11,10 @@ namespace ManagedLM.Server;
 /// </summary>
 internal static class RequestGrammar
 {
-    /// <summary>The request's grammar as GBNF text (checked: it parses), or null when it asks for free text.</summary>
-    public static string? Read(JsonElement root)
+    /// <summary>The request's grammar, as GBNF text and parsed, or null when it asks for free text.</summary>
+    public static RequestConstraint? Read(JsonElement root)
     {
-        var found = new List<(string Param, Func<string> Build)>();
+        var found = new List<(string Param, Func<RequestConstraint> Build)>();
         if (ApiRequest.String(root, "grammar") is { } gbnf)
             found.Add(("grammar", () => Parse("grammar", () => gbnf)));
         if (ApiRequest.Object(root, "json_schema") is { } schema)
@@ -28,7 +28,7 @@ internal static class RequestGrammar
     }
 
     // null for {"type": "text"}.
-    private static Func<string>? FromResponseFormat(JsonElement format)
+    private static Func<RequestConstraint>? FromResponseFormat(JsonElement format)
     {
         string type = ApiRequest.String(format, "type", "response_format.type")
             ?? throw new ApiException(400, "response_format.type is required: text, json_object or json_schema.", "response_format.type");
@@ -40,14 +40,14 @@ internal static class RequestGrammar
                 // llama.cpp also takes a schema here.
                 if (ApiRequest.Object(format, "schema", "response_format.schema") is { } inline)
                     return () => FromSchema("response_format.schema", inline);
-                return () => JsonSchemaGrammar.JsonObjectGbnf;
+                return () => Parse("response_format", () => JsonSchemaGrammar.JsonObjectGbnf);
             case "json_schema":
                 var spec = ApiRequest.Object(format, "json_schema", "response_format.json_schema")
                     ?? throw new ApiException(400, "response_format.json_schema is required for type json_schema.", "response_format.json_schema");
                 ApiRequest.String(spec, "name", "response_format.json_schema.name");
                 ApiRequest.Bool(spec, "strict", "response_format.json_schema.strict");
                 if (!spec.TryGetProperty("schema", out var schema) || schema.ValueKind == JsonValueKind.Null)
-                    return () => JsonSchemaGrammar.JsonObjectGbnf;
+                    return () => Parse("response_format", () => JsonSchemaGrammar.JsonObjectGbnf);
                 if (schema.ValueKind is not (JsonValueKind.Object or JsonValueKind.True))
                     throw new ApiException(400, "response_format.json_schema.schema must be an object.", "response_format.json_schema.schema");
                 return () => FromSchema("response_format.json_schema.schema", schema);
@@ -56,16 +56,15 @@ internal static class RequestGrammar
         }
     }
 
-    private static string FromSchema(string param, JsonElement schema) => Parse(param, () => JsonSchemaGrammar.ToGbnf(schema));
+    private static RequestConstraint FromSchema(string param, JsonElement schema) => Parse(param, () => JsonSchemaGrammar.ToGbnf(schema));
 
-    // The GBNF text build gives, parsed once (into the grammar cache) so that an invalid one is a 400 here.
-    private static string Parse(string param, Func<string> build)
+    // The GBNF text build gives and its grammar, parsed here (once, through the grammar cache) so that an invalid one is a 400.
+    private static RequestConstraint Parse(string param, Func<string> build)
     {
         try
         {
             string gbnf = build();
-            Grammar.FromGbnfCached(gbnf);
-            return gbnf;
+            return new RequestConstraint(gbnf, Grammar.FromGbnfCached(gbnf));
         }
         catch (JsonSchemaException e)
         {
@@ -77,3 +76,6 @@ internal static class RequestGrammar
         }
     }
 }
+
+/// <summary>A request's grammar: its GBNF text (to embed beside tool calls) and the grammar parsed from it.</summary>
+internal sealed record RequestConstraint(string Gbnf, Grammar Grammar);
