@@ -77,7 +77,12 @@ internal static class ResponseJson
     /// A stream chunk: the assistant's role (first chunk of a chat), a token's text (and log-probability), or the finish
     /// reason (last chunk).
     /// </summary>
-    public static void Chunk(Utf8JsonWriter w, CompletionHeader h, bool role, string? text, TokenOutput? token, Tokenizer tokenizer, string? finishReason)
+    public static void Chunk(Utf8JsonWriter w, CompletionHeader h, bool role, string? text, TokenOutput? token, Tokenizer tokenizer, string? finishReason) =>
+        Chunk(w, h, role, text, null, token, tokenizer, finishReason);
+
+    // A stream chunk whose chat delta is the event's, or else the role and text given.
+    private static void Chunk(Utf8JsonWriter w, CompletionHeader h, bool role, string? text, ReplyEvent? e, TokenOutput? token, Tokenizer tokenizer,
+        string? finishReason)
     {
         Start(w, h, chunk: true);
         w.WriteStartArray("choices");
@@ -88,7 +93,9 @@ internal static class ResponseJson
             w.WriteStartObject("delta");
             if (role)
                 w.WriteString("role", "assistant");
-            if (text is not null)
+            if (e is { } replyEvent)
+                Delta(w, replyEvent);
+            else if (text is not null)
                 w.WriteString("content", text);
             w.WriteEndObject();
         }
@@ -139,54 +146,37 @@ internal static class ResponseJson
     /// A chat stream chunk for one event of a reply being read: a content or reasoning_content delta, or a tool_calls
     /// delta (a call's start with its index, id and name, or a chunk of its arguments).
     /// </summary>
-    public static void EventChunk(Utf8JsonWriter w, CompletionHeader h, ReplyEvent e, TokenOutput? token, Tokenizer tokenizer)
+    public static void EventChunk(Utf8JsonWriter w, CompletionHeader h, ReplyEvent e, TokenOutput? token, Tokenizer tokenizer) =>
+        Chunk(w, h, role: false, null, e, token, tokenizer, null);
+
+    // The delta fields of one reply event.
+    private static void Delta(Utf8JsonWriter w, ReplyEvent e)
     {
-        Start(w, h, chunk: true);
-        w.WriteStartArray("choices");
-        w.WriteStartObject();
-        w.WriteNumber("index", 0);
-        w.WriteStartObject("delta");
         switch (e.Kind)
         {
             case ReplyEventKind.Content:
                 w.WriteString("content", e.Text);
-                break;
+                return;
             case ReplyEventKind.Reasoning:
                 w.WriteString("reasoning_content", e.Text);
-                break;
-            default:
-                w.WriteStartArray("tool_calls");
-                w.WriteStartObject();
-                w.WriteNumber("index", e.Index);
-                if (e.Kind == ReplyEventKind.ToolCallStart)
-                {
-                    w.WriteString("id", e.Id);
-                    w.WriteString("type", "function");
-                }
-                w.WriteStartObject("function");
-                if (e.Kind == ReplyEventKind.ToolCallStart)
-                {
-                    w.WriteString("name", e.Name);
-                    w.WriteString("arguments", "");
-                }
-                else
-                {
-                    w.WriteString("arguments", e.Text);
-                }
-                w.WriteEndObject();
-                w.WriteEndObject();
-                w.WriteEndArray();
-                break;
+                return;
         }
+        w.WriteStartArray("tool_calls");
+        w.WriteStartObject();
+        w.WriteNumber("index", e.Index);
+        bool start = e.Kind == ReplyEventKind.ToolCallStart;
+        if (start)
+        {
+            w.WriteString("id", e.Id);
+            w.WriteString("type", "function");
+        }
+        w.WriteStartObject("function");
+        if (start)
+            w.WriteString("name", e.Name);
+        w.WriteString("arguments", start ? "" : e.Text);
         w.WriteEndObject();
-        if (token is { Logprob: not null } t)
-            Logprobs(w, h.Chat, [t], tokenizer);
-        else
-            w.WriteNull("logprobs");
-        w.WriteNull("finish_reason");
         w.WriteEndObject();
         w.WriteEndArray();
-        w.WriteEndObject();
     }
 
     /// <summary>The last chunk of a stream asked for with stream_options.include_usage: no choices, the usage.</summary>
