@@ -38,9 +38,6 @@ internal sealed class GrammarConstraint
         _window = _active ? [] : new byte[longest - 1 + _vocabulary.MaxTokenBytes];
     }
 
-    /// <summary>Whether the grammar constrains the text now (always, unless it is lazy and no trigger has appeared).</summary>
-    public bool Active => _active;
-
     /// <summary>True when the grammar is complete and allows no further text: the request ends here.</summary>
     public bool Done => _active && !_matcher.CanContinue;
 
