@@ -131,13 +131,7 @@ public sealed partial class OpenAiServer
         {
         }
         var result = await job.Completion.ConfigureAwait(false);
-        ParsedReply? reply = null;
-        if (reader is not null)
-        {
-            reader.Append(result.Text);
-            reader.Finish();
-            reply = reader.Result;
-        }
+        var reply = reader?.Read(result.Text);
         await WriteJson(ctx, w => ResponseJson.Completion(w, header, result, reply, _model.Tokenizer, request.Logprobs)).ConfigureAwait(false);
         return result;
     }

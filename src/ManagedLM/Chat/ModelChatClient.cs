@@ -91,9 +91,7 @@ public sealed class ModelChatClient : AI.IChatClient
         var (prompt, generation, reader) = Prepare(messages, options);
         using var lease = await _generators.RentAsync(prompt, cancellationToken).ConfigureAwait(false);
         var result = await lease.Generator.GenerateAsync(prompt, generation, cancellationToken).ConfigureAwait(false);
-        reader.Append(result.Text);
-        reader.Finish();
-        var reply = reader.Result!;
+        var reply = reader.Read(result.Text);
         string id = NewId();
         return new AI.ChatResponse(new AI.ChatMessage(AI.ChatRole.Assistant, Contents(reply)) { MessageId = id })
         {

@@ -68,6 +68,14 @@ public sealed class ReplyReader
         return _events;
     }
 
+    /// <summary>Reads a whole reply at once: <see cref="Append"/> it, <see cref="Finish"/>, and return <see cref="Result"/>.</summary>
+    public ParsedReply Read(string reply)
+    {
+        Append(reply);
+        Finish();
+        return _result!;
+    }
+
     /// <summary>Ends the reply: the events for what was held back; <see cref="Result"/> is then set.</summary>
     public IReadOnlyList<ReplyEvent> Finish()
     {
