@@ -189,7 +189,6 @@ public sealed unsafe class GgufFile : IDisposable
         return new ReadOnlySpan<byte>(_memory.Pointer + offset, length);
     }
 
-    /// <summary>Unmaps (or unpins) the bytes; tensor spans and pointers become invalid.</summary>
     /// <summary>
     /// Gives back the resident pages wholly inside <paramref name="tensor"/>'s bytes, for a tensor that is no longer read
     /// (a repacked copy replaced it): the mapping stays valid, and a later read faults them in from the file again. Does
@@ -202,6 +201,10 @@ public sealed unsafe class GgufFile : IDisposable
         return _memory.ReleasePages(tensor.FileOffset, tensor.ByteSize);
     }
 
+    /// <summary>Whether the bytes are a mapping of a file (whose pages the OS can drop and read again), not bytes parsed from memory.</summary>
+    internal bool IsFileMapping => _memory.IsFileMapping;
+
+    /// <summary>Unmaps (or unpins) the bytes; tensor spans and pointers become invalid.</summary>
     public void Dispose() => _memory.Dispose();
 
     internal static long AlignUp(long value, long alignment) => (value + alignment - 1) / alignment * alignment;
@@ -436,6 +439,8 @@ public sealed unsafe class GgufFile : IDisposable
         public long Length { get; }
         public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 
+        public bool IsFileMapping => _view is not null;
+
         public static MappedMemory Map(string path)
         {
             using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
@@ -481,7 +486,7 @@ public sealed unsafe class GgufFile : IDisposable
             nint start = (nint)Pointer + (nint)offset, end = start + (nint)length;
             nint first = (start + (nint)page - 1) & ~((nint)page - 1), last = end & ~((nint)page - 1);
             if (last > first)
-                PageRelease.Release(first, last - first);
+                MemoryPages.Release(first, last - first);
             return true;
         }
 
@@ -498,32 +503,4 @@ public sealed unsafe class GgufFile : IDisposable
             _pin.Dispose(); // on a copy of the readonly handle: that frees the pin, and _disposed keeps this to once
         }
     }
-}
-
-/// <summary>Tells the OS that whole pages of a read-only file mapping are not needed now (they stay mapped, and come back from the file when read).</summary>
-internal static partial class PageRelease
-{
-    private const int MADV_DONTNEED = 4;
-
-    public static void Release(nint pageAlignedStart, nint length)
-    {
-        // A hint: a failure leaves the pages resident, nothing else.
-        try
-        {
-            if (OperatingSystem.IsLinux())
-                _ = Madvise(pageAlignedStart, length, MADV_DONTNEED);
-            else if (OperatingSystem.IsWindows())
-                _ = VirtualUnlock(pageAlignedStart, length); // on pages that are not locked, removes them from the working set
-        }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
-        {
-        }
-    }
-
-    [LibraryImport("libc", EntryPoint = "madvise", SetLastError = true)]
-    private static partial int Madvise(nint address, nint length, int advice);
-
-    [LibraryImport("kernel32", SetLastError = true)]
-    [return: MarshalAs(UnmanagedType.Bool)]
-    private static partial bool VirtualUnlock(nint address, nint size);
 }

@@ -47,17 +47,40 @@ public sealed class ModelWeights
     /// <summary>Bytes of the matrices' repacked copies (see <see cref="ModelOptions.RepackWeights"/>); 0 when none is.</summary>
     public long RepackedBytes => Matrices.Sum(m => m.RepackedBytes);
 
+    /// <summary>Bytes of the matrices copied into large pages in the file's layout (see <see cref="ModelOptions.LargePages"/>); 0 when none is.</summary>
+    public long LargePageBytes => Matrices.Where(m => m.InLargePages).Sum(m => m.Rows * m.RowBytes);
+
+    /// <summary>The memory of the repacked and copied matrices; freed with the model.</summary>
+    internal WeightArena? Arena { get; init; }
+
     /// <summary>Every matrix once (the tied embedding and output projection are one).</summary>
     internal IEnumerable<WeightMatrix> Matrices =>
         Layers.SelectMany(l => new[] { l.Query, l.Key, l.Value, l.Output, l.Gate, l.Up, l.Down })
             .Append(Output).Concat(TiedEmbeddings ? [] : [TokenEmbedding]);
 
-    internal static ModelWeights Load(GgufFile file, ModelConfig c, bool repack)
+    internal static ModelWeights Load(GgufFile file, ModelConfig c, bool repack, bool largePages)
+    {
+        // Copies in large pages only pay for a file's mapping (4 kB pages); bytes parsed from memory are the only copy.
+        bool copy = largePages && WeightArena.LargePages && file.IsFileMapping;
+        var arena = repack || copy ? new WeightArena(file.Tensors.Sum(t => t.ByteSize)) : null;
+        try
+        {
+            return Load(file, c, arena, repack, copy);
+        }
+        catch
+        {
+            arena?.Dispose();
+            throw;
+        }
+    }
+
+    private static ModelWeights Load(GgufFile file, ModelConfig c, WeightArena? arena, bool repack, bool copy)
     {
         var outputTensor = file.FindTensor("output.weight");
         // The embedding is only dequantized row by row, unless it is also the output projection.
-        // Its rows are looked up in the file's bytes even when repacked, so those stay.
-        var embedding = WeightMatrix.FromTensor(file, Required(file, "token_embd.weight"), c.VocabSize, c.EmbeddingLength, repack && outputTensor is null);
+        bool tied = outputTensor is null;
+        var embedding = WeightMatrix.FromTensor(file, Required(file, "token_embd.weight"), c.VocabSize, c.EmbeddingLength,
+            arena, repack && tied, copy && tied, readsRows: true);
         if (!Dequantize.Supports(embedding.Type))
             throw new NotSupportedException($"Tensor \"token_embd.weight\" has type {GgmlTypes.Name(embedding.Type)}, which ManagedLM cannot dequantize.");
 
@@ -69,24 +92,24 @@ public sealed class ModelWeights
             layers[i] = new LayerWeights
             {
                 AttentionNorm = Vector(file, p + "attn_norm.weight", c.EmbeddingLength),
-                Query = Matrix(file, p + "attn_q.weight", c.QueryLength, c.EmbeddingLength, repack),
-                Key = Matrix(file, p + "attn_k.weight", c.KvLength, c.EmbeddingLength, repack),
-                Value = Matrix(file, p + "attn_v.weight", c.KvLength, c.EmbeddingLength, repack),
-                Output = Matrix(file, p + "attn_output.weight", c.EmbeddingLength, c.QueryLength, repack),
+                Query = Matrix(p + "attn_q.weight", c.QueryLength, c.EmbeddingLength),
+                Key = Matrix(p + "attn_k.weight", c.KvLength, c.EmbeddingLength),
+                Value = Matrix(p + "attn_v.weight", c.KvLength, c.EmbeddingLength),
+                Output = Matrix(p + "attn_output.weight", c.EmbeddingLength, c.QueryLength),
                 QueryBias = Vector(file, p + "attn_q.bias", c.QueryLength, required: qwen2),
                 KeyBias = Vector(file, p + "attn_k.bias", c.KvLength, required: qwen2),
                 ValueBias = Vector(file, p + "attn_v.bias", c.KvLength, required: qwen2),
                 QueryNorm = Vector(file, p + "attn_q_norm.weight", c.HeadDim, required: qwen3),
                 KeyNorm = Vector(file, p + "attn_k_norm.weight", c.HeadDim, required: qwen3),
                 FeedForwardNorm = Vector(file, p + "ffn_norm.weight", c.EmbeddingLength),
-                Gate = Matrix(file, p + "ffn_gate.weight", c.FeedForwardLength, c.EmbeddingLength, repack),
-                Up = Matrix(file, p + "ffn_up.weight", c.FeedForwardLength, c.EmbeddingLength, repack),
-                Down = Matrix(file, p + "ffn_down.weight", c.EmbeddingLength, c.FeedForwardLength, repack),
+                Gate = Matrix(p + "ffn_gate.weight", c.FeedForwardLength, c.EmbeddingLength),
+                Up = Matrix(p + "ffn_up.weight", c.FeedForwardLength, c.EmbeddingLength),
+                Down = Matrix(p + "ffn_down.weight", c.EmbeddingLength, c.FeedForwardLength),
             };
         }
 
         var output = outputTensor is { } o
-            ? Matrix(file, o, c.VocabSize, c.EmbeddingLength, repack)
+            ? MatrixOf(o, c.VocabSize, c.EmbeddingLength)
             : embedding;
         return new ModelWeights
         {
@@ -95,16 +118,16 @@ public sealed class ModelWeights
             OutputNorm = Vector(file, "output_norm.weight", c.EmbeddingLength),
             Output = output,
             RopeFrequencyFactors = Vector(file, "rope_freqs.weight", c.RopeDimensions / 2, required: false, positive: true),
+            Arena = arena,
         };
+
+        WeightMatrix Matrix(string name, int rows, int columns) => MatrixOf(Required(file, name), rows, columns);
+
+        // A copied matrix never reads the file's bytes again: their pages go back as soon as the copy is made, so that
+        // loading holds the file's pages of one matrix at a time, not all of them.
+        WeightMatrix MatrixOf(GgufTensorInfo t, int rows, int columns) =>
+            WeightMatrix.FromTensor(file, t, rows, columns, arena, repack, copy);
     }
-
-    private static WeightMatrix Matrix(GgufFile file, string name, int rows, int columns, bool repack) =>
-        Matrix(file, Required(file, name), rows, columns, repack);
-
-    // A repacked matrix never reads the file's bytes again: their pages go back as soon as the copy is made, so that
-    // loading holds the file's pages of one matrix at a time, not all of them.
-    private static WeightMatrix Matrix(GgufFile file, GgufTensorInfo t, int rows, int columns, bool repack) =>
-        WeightMatrix.FromTensor(file, t, rows, columns, repack, releaseFileBytes: true);
 
     // The tensor dequantized to F32; empty when it is optional and absent. Every value must be finite (and positive
     // for divisors): one NaN here would make every logit NaN, and the vector is read anyway.

@@ -44,7 +44,7 @@ public sealed class TransformerModel : IDisposable
     {
         _file = file;
         Config = ModelConfig.FromGguf(file);
-        Weights = ModelWeights.Load(file, Config, options.RepackWeights);
+        Weights = ModelWeights.Load(file, Config, options.RepackWeights, options.LargePages);
         Tokenizer = Tokenizer.FromGguf(file.Metadata);
         if (Tokenizer.VocabSize != Config.VocabSize)
             throw new GgufFormatException(file.DataOffset, $"the tokenizer has {Tokenizer.VocabSize} tokens but the model's vocabulary is {Config.VocabSize}");
@@ -169,6 +169,10 @@ public sealed class TransformerModel : IDisposable
         return h;
     }
 
-    /// <summary>Unmaps the file. Generators of this model must not be used afterwards.</summary>
-    public void Dispose() => _file.Dispose();
+    /// <summary>Unmaps the file and frees the weights' copies. Generators of this model must not be used afterwards.</summary>
+    public void Dispose()
+    {
+        _file.Dispose();
+        Weights?.Arena?.Dispose();
+    }
 }

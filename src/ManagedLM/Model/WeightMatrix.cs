@@ -18,18 +18,25 @@ public sealed unsafe class WeightMatrix
     public long RowBytes { get; }
     internal byte* Data { get; }
 
-    // The repacked copy (pinned, so the aligned start stays put) and where it starts; null when products read the file's layout.
-    private readonly byte[]? _repacked;
-    private readonly int _repackedStart;
+    // The repacked copy (in the model's weight arena, cache-line aligned); null when products read the file's layout.
+    private readonly byte* _repacked;
 
     /// <summary>Bytes of the repacked copy of the weights; 0 when the products read the file's layout.</summary>
     public long RepackedBytes { get; }
 
-    /// <summary>Whether the file's pages of this matrix were given back after repacking (nothing reads them again); never for a model in memory.</summary>
+    /// <summary>Whether the products read a copy of the file's bytes in large pages (see <see cref="ModelOptions.LargePages"/>).</summary>
+    public bool InLargePages { get; }
+
+    /// <summary>Whether the file's pages of this matrix were given back after copying or repacking (nothing reads them again); never for a model in memory.</summary>
     internal bool FileBytesReleased { get; }
 
-    // releaseFileBytes: called once the repacked copy is made; gives back the pages at data, saying whether it did.
-    internal WeightMatrix(string name, GgmlType type, int rows, int columns, byte* data, bool repack = false, Func<bool>? releaseFileBytes = null)
+    // data: the matrix in the file's layout. arena: where copies go; null: the products read data in place.
+    // repack: copy the rows into the type's repacked layout where it is faster on this CPU; copy: otherwise copy the
+    // file's layout into the arena (large pages). readsRows: rows are looked up one by one (the token embedding), which a
+    // repacked matrix still does from data. releaseFileBytes: gives back the pages at data, saying whether it did;
+    // called once nothing reads them.
+    internal WeightMatrix(string name, GgmlType type, int rows, int columns, byte* data,
+        WeightArena? arena = null, bool repack = false, bool copy = false, bool readsRows = false, Func<bool>? releaseFileBytes = null)
     {
         Name = name;
         Type = type;
@@ -37,44 +44,58 @@ public sealed unsafe class WeightMatrix
         Columns = columns;
         RowBytes = GgmlTypes.RowBytes(type, columns);
         Data = data;
+        if (arena is null)
+            return;
         if (repack && MatMul.RepackPays(type) && rows % MatMul.RepackGroupRows == 0
-            && MatMul.RepackedBytes(type, rows, columns) is var bytes && bytes <= Array.MaxLength - 64)
+            && MatMul.RepackedBytes(type, rows, columns) is var bytes && bytes <= int.MaxValue)
         {
-            _repacked = GC.AllocateUninitializedArray<byte>((int)bytes + 64, pinned: true);
-            fixed (byte* p = _repacked)
-                _repackedStart = (int)(-(nint)p & 63); // cache-line aligned
+            _repacked = arena.Allocate(bytes);
             RepackedBytes = bytes;
             Repack();
+            if (!readsRows)
+                FileBytesReleased = releaseFileBytes?.Invoke() ?? false;
+        }
+        else if (copy)
+        {
+            Data = arena.Allocate(RowBytes * rows);
+            InLargePages = true;
+            CopyRows(data);
             FileBytesReleased = releaseFileBytes?.Invoke() ?? false;
         }
     }
 
-    // Slices of whole groups, each a contiguous part of the copy, on the thread pool.
-    private void Repack()
-    {
-        const int sliceRows = 64 * MatMul.RepackGroupRows;
-        Parallel.For(0, (Rows + sliceRows - 1) / sliceRows, slice =>
-        {
-            int first = slice * sliceRows, count = Math.Min(sliceRows, Rows - first);
-            int offset = (int)MatMul.RepackedBytes(Type, first, Columns);
-            MatMul.Repack(Type, Data + first * RowBytes, RowBytes, count, Columns, Repacked[offset..]);
-        });
-    }
+    // Rows per slice of the load-time copies, run on the thread pool.
+    private const int SliceRows = 64 * MatMul.RepackGroupRows;
+    private int Slices => (Rows + SliceRows - 1) / SliceRows;
 
-    private Span<byte> Repacked => _repacked.AsSpan(_repackedStart, (int)RepackedBytes);
+    // Slices of whole groups, each a contiguous part of the copy.
+    private void Repack() => Parallel.For(0, Slices, slice =>
+    {
+        int first = slice * SliceRows, count = Math.Min(SliceRows, Rows - first);
+        int offset = (int)MatMul.RepackedBytes(Type, first, Columns);
+        MatMul.Repack(Type, Data + first * RowBytes, RowBytes, count, Columns, Repacked[offset..]);
+    });
+
+    private void CopyRows(byte* source) => Parallel.For(0, Slices, slice =>
+    {
+        long first = (long)slice * SliceRows * RowBytes, bytes = Math.Min(SliceRows, Rows - slice * SliceRows) * RowBytes;
+        Buffer.MemoryCopy(source + first, Data + first, bytes, bytes);
+    });
+
+    private Span<byte> Repacked => new(_repacked, (int)RepackedBytes);
 
     /// <summary>
-    /// The matrix of tensor <paramref name="t"/>, repacked when <paramref name="repack"/> and its type's repacked layout is
-    /// faster here; then, with <paramref name="releaseFileBytes"/> (nothing reads the tensor's bytes in the file but the
-    /// products), their pages are given back (<see cref="GgufFile.ReleasePages"/>).
+    /// The matrix of tensor <paramref name="t"/>; with an <paramref name="arena"/>, repacked or copied there as the
+    /// constructor says, and then the file's pages that nothing reads any more are given back (<see cref="GgufFile.ReleasePages"/>).
     /// </summary>
-    internal static WeightMatrix FromTensor(GgufFile file, GgufTensorInfo t, int rows, int columns, bool repack = false, bool releaseFileBytes = false)
+    internal static WeightMatrix FromTensor(GgufFile file, GgufTensorInfo t, int rows, int columns,
+        WeightArena? arena = null, bool repack = false, bool copy = false, bool readsRows = false)
     {
         if (t.Shape.Count != 2 || t.Shape[0] != columns || t.Shape[1] != rows)
             throw new GgufFormatException(t.FileOffset, $"tensor \"{t.Name}\": expected shape [{columns}, {rows}], found [{string.Join(", ", t.Shape)}]");
         if (!MatVec.Supports(t.Type))
             throw new NotSupportedException($"Tensor \"{t.Name}\" has type {GgmlTypes.Name(t.Type)}, which ManagedLM cannot multiply.");
-        return new WeightMatrix(t.Name, t.Type, rows, columns, file.GetTensorPointer(t), repack, releaseFileBytes ? () => file.ReleasePages(t) : null);
+        return new WeightMatrix(t.Name, t.Type, rows, columns, file.GetTensorPointer(t), arena, repack, copy, readsRows, () => file.ReleasePages(t));
     }
 
     /// <summary>The activation form this matrix consumes (see <see cref="MatVec.ActivationType"/>).</summary>
@@ -83,7 +104,7 @@ public sealed unsafe class WeightMatrix
     /// <summary>y[i] = row (rowStart + i) · x, for x prepared as <see cref="ActivationType"/>.</summary>
     public void MultiplyRows(ReadOnlySpan<byte> activation, int rowStart, Span<float> y)
     {
-        if (_repacked is null)
+        if (_repacked == null)
             MatVec.Rows(Type, Data, RowBytes, Columns, activation, rowStart, y);
         else
             MatMul.RepackedRows(Type, Repacked, Rows, Columns, activation, activation.Length, 1, rowStart, y.Length, y, y.Length);
@@ -97,7 +118,7 @@ public sealed unsafe class WeightMatrix
     {
         if (rowStart < 0 || rowCount < 0 || rowStart + rowCount > Rows)
             throw new ArgumentOutOfRangeException(nameof(rowCount), $"Rows [{rowStart}, {rowStart + rowCount}) are outside [0, {Rows}).");
-        if (_repacked is null)
+        if (_repacked == null)
             MatMul.Rows(Type, Data, RowBytes, Columns, activations, activationStride, batch, rowStart, rowCount, y, yStride);
         else
             MatMul.RepackedRows(Type, Repacked, Rows, Columns, activations, activationStride, batch, rowStart, rowCount, y, yStride);

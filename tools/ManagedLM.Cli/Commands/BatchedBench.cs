@@ -60,7 +60,7 @@ internal static class BatchedBench
         int[] gens = BenchCommand.DecodeLengths(s, batches, "--batch");
         int prompt = s.PromptLengths.FirstOrDefault(p => p > 0, 32);
 
-        using var model = ModelLoading.Load(s.ModelPath, log, warmUp: false, repack: s.Repack);
+        using var model = s.LoadModel(log);
         var info = ModelSummary.Of(model, s.ModelPath);
         string file = Path.GetFullPath(s.ModelPath);
         var results = new List<BatchedResult>();

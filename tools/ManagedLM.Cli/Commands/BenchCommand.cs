@@ -49,6 +49,10 @@ internal static class BenchCommand
                 "each -n test is generated free and constrained, alternating, at temperature 1.",
         };
         var noRepack = new Option<bool>("--no-repack") { Description = "Multiply from the file's layout, without the repacked copies of the weights." };
+        var noLargePages = new Option<bool>("--no-large-pages")
+        {
+            Description = "Read the weights the products do not repack from the file's mapping, not from a copy in 2 MiB pages.",
+        };
         var progress = new Option<bool>("--progress") { Description = "Print each run to stderr as it ends (-p/-n tests and --batch)." };
         var command = new CliCommand("bench", "Measure prompt-processing and generation speed, like llama-bench.",
         [
@@ -63,7 +67,7 @@ internal static class BenchCommand
             new("Decode speed with and without a JSON grammar", "managedlm bench -m model.gguf -n 64 --grammar json"),
         ])
         {
-            model, prompt, gen, depth, threads, reps, json, parallel, batched, viaEngine, batch, peer, grammar, noRepack, progress,
+            model, prompt, gen, depth, threads, reps, json, parallel, batched, viaEngine, batch, peer, grammar, noRepack, noLargePages, progress,
         };
         command.SetAction(parse =>
         {
@@ -71,7 +75,8 @@ internal static class BenchCommand
             var other = parse.GetValue(peer) is { } path ? new PeerProgram(PeerProgram.Locate(path)) : null;
             var settings = new BenchSettings(
                 ModelLocator.Resolve(parse.GetValue(model)), parse.GetValue(prompt)!, parse.GetValue(gen)!,
-                parse.GetValue(threads)!, parse.GetValue(reps), parse.GetValue(batch)) { Depths = parse.GetValue(depth)!, Repack = !parse.GetValue(noRepack) };
+                parse.GetValue(threads)!, parse.GetValue(reps), parse.GetValue(batch)) { Depths = parse.GetValue(depth)!, Repack = !parse.GetValue(noRepack),
+                LargePages = !parse.GetValue(noLargePages) };
             int[] np = parse.GetValue(parallel)!, nb = parse.GetValue(batched)!;
             var (output, log) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
             var runs = parse.GetValue(progress) ? log : null;
@@ -104,6 +109,23 @@ internal static class BenchCommand
 
         /// <summary>Whether the model repacks its weights (see <see cref="ModelOptions.RepackWeights"/>).</summary>
         public bool Repack { get; init; } = true;
+
+        /// <summary>Whether the model copies the weights it does not repack into large pages (see <see cref="ModelOptions.LargePages"/>).</summary>
+        public bool LargePages { get; init; } = true;
+
+        /// <summary>
+        /// Loads the model as these settings say, not warmed up (each mode warms up what it measures), and logs the memory
+        /// of the weights' copies.
+        /// </summary>
+        public TransformerModel LoadModel(TextWriter? log, int? maxContextLength = null)
+        {
+            var model = ModelLoading.Load(ModelPath, log, maxContextLength, warmUp: false, repack: Repack, largePages: LargePages);
+            var w = model.Weights;
+            if (w.RepackedBytes > 0 || w.LargePageBytes > 0)
+                log?.WriteLine($"repacked {w.RepackedBytes / (1024.0 * 1024):F0} MiB of weights, copied {w.LargePageBytes / (1024.0 * 1024):F0} MiB " +
+                    $"into large pages; RSS {Environment.WorkingSet / (1024.0 * 1024 * 1024):F2} GiB");
+            return model;
+        }
 
         /// <summary>The -p/-n tests in the order they run for each thread count: by depth, prompts first.</summary>
         public IEnumerable<BenchTest> Tests =>
@@ -181,10 +203,8 @@ internal static class BenchCommand
         PeerProgram? peer = null)
     {
         int context = s.CheckTests();
-        using var model = ModelLoading.Load(s.ModelPath, log, context, warmUp: false, repack: s.Repack);
+        using var model = s.LoadModel(log, context);
         var info = ModelSummary.Of(model, s.ModelPath);
-        if (model.Weights.RepackedBytes > 0)
-            log?.WriteLine($"repacked {model.Weights.RepackedBytes / (1024.0 * 1024):F0} MiB of weights; RSS {Environment.WorkingSet / (1024.0 * 1024 * 1024):F2} GiB");
         string file = Path.GetFullPath(s.ModelPath);
         var results = new List<BenchResult>();
         BenchTable.Run(output, json, peer is null ? Columns : PeerColumns, report =>

@@ -40,7 +40,7 @@ internal static class GrammarBench
     {
         int[] gens = BenchCommand.DecodeLengths(s, [1], "--grammar");
         int prompt = Math.Max(1, s.PromptLengths.Where(p => p > 0).DefaultIfEmpty(8).First());
-        using var model = ModelLoading.Load(s.ModelPath, log, prompt + gens.Max() + 1, warmUp: false, repack: s.Repack);
+        using var model = s.LoadModel(log, prompt + gens.Max() + 1);
         var info = ModelSummary.Of(model, s.ModelPath);
         var results = new List<GrammarResult>();
         int[] promptTokens = [.. Enumerable.Range(0, prompt).Select(i => (i * 7919 + 13) % model.Config.VocabSize)];

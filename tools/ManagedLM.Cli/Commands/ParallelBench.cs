@@ -33,7 +33,7 @@ internal static class ParallelBench
     {
         int[] gens = BenchCommand.DecodeLengths(s, parallel, "--parallel");
 
-        using var model = ModelLoading.Load(s.ModelPath, log, warmUp: false, repack: s.Repack);
+        using var model = s.LoadModel(log);
         var info = ModelSummary.Of(model, s.ModelPath);
         var results = new List<ParallelResult>();
         BenchTable.Run(output, json, Columns, report =>
