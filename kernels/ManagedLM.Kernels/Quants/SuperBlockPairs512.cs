@@ -57,6 +57,9 @@ internal static unsafe class SuperBlockPairs512
         UnpackedSuperBlock* u1 = stackalloc UnpackedSuperBlock[Run];
         Vector512<float>* accs0 = stackalloc Vector512<float>[Group];
         Vector512<float>* accs1 = stackalloc Vector512<float>[Group];
+        // A chunk's results for a group, [activation row − 2·first][weight row − firstRow], written out to y row by row:
+        // storing each result straight into y would touch one page of y per activation row for every weight row.
+        float* staged = stackalloc float[2 * Group * RowChunk];
         // Cache blocking for long prompts: a chunk of weight rows and a group of activation pairs both stay in L2.
         for (int firstRow = 0; firstRow < rowCount; firstRow += RowChunk)
         {
@@ -101,10 +104,15 @@ internal static unsafe class SuperBlockPairs512
                         if (p < groupPairs)
                             Tile2x1<T>(u0, u1, n, group + (nint)p * nb + start, accs0 + p, accs1 + p);
                     }
-                    Store(accs0, groupPairs, first, count, y + r, yStride);
+                    int rowsLeft = count - 2 * first;
+                    Store(accs0, groupPairs, rowsLeft, staged + (r - firstRow));
                     if (r + 1 < lastRow)
-                        Store(accs1, groupPairs, first, count, y + r + 1, yStride);
+                        Store(accs1, groupPairs, rowsLeft, staged + (r + 1 - firstRow));
                 }
+                int groupRows = Math.Min(2 * groupPairs, count - 2 * first);
+                for (int b = 0; b < groupRows; b++)
+                    new ReadOnlySpan<float>(staged + b * RowChunk, lastRow - firstRow).CopyTo(
+                        new Span<float>(y + (nint)(2 * first + b) * yStride + firstRow, lastRow - firstRow));
             }
         }
     }
@@ -121,15 +129,14 @@ internal static unsafe class SuperBlockPairs512
         }
     }
 
-    // The results of one weight row against a group of activation pairs.
-    private static void Store(Vector512<float>* accs, int groupPairs, int first, int count, float* y, int yStride)
+    // The results of one weight row against a group of activation pairs (of which rowsLeft rows are real), RowChunk apart.
+    private static void Store(Vector512<float>* accs, int groupPairs, int rowsLeft, float* staged)
     {
         for (int p = 0; p < groupPairs; p++)
         {
-            int b = 2 * (first + p);
-            y[b * yStride] = LegacyDot.Combine8(accs[p].GetLower());
-            if (b + 1 < count)
-                y[(b + 1) * yStride] = LegacyDot.Combine8(accs[p].GetUpper());
+            staged[2 * p * RowChunk] = LegacyDot.Combine8(accs[p].GetLower());
+            if (2 * p + 1 < rowsLeft)
+                staged[(2 * p + 1) * RowChunk] = LegacyDot.Combine8(accs[p].GetUpper());
         }
     }
 
