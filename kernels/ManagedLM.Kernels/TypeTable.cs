@@ -18,7 +18,7 @@ internal static class TypeTable
         TypeTraits.Half<BF16Format>(GgmlType.BF16),
         TypeTraits.Grouped<Q4_0Block, CodeNibbles>(),
         TypeTraits.Block<Q4_1Block>(),
-        TypeTraits.Block<Q5_0Block>(),
+        TypeTraits.Grouped<Q5_0Block, FiveBitCodes>(),
         TypeTraits.Block<Q5_1Block>(),
         TypeTraits.Grouped<Q8_0Block, ByteQuants>(),
         TypeTraits.Block<Q8_1Block>(),

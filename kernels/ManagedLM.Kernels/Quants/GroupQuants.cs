@@ -106,3 +106,49 @@ internal readonly unsafe struct ByteQuants : IGroupQuants
         high = Avx.LoadVector256(column + (k + 4) * 32);
     }
 }
+
+/// <summary>
+/// Five-bit unsigned quants (Q5_0: u = q + 16 &lt; 32), 160 bytes a column: their low four bits as <see cref="CodeNibbles"/>,
+/// then per chunk j a dword whose bit 4r + t is the fifth bit of the element that chunk's byte 4r + t holds, so one
+/// shuffle spreads it over the chunk's bytes. The same bytes per row as the file's blocks.
+/// </summary>
+internal readonly unsafe struct FiveBitCodes : IGroupQuants
+{
+    public static int QuantBytes => 160;
+
+    public static void Pack(byte* u, byte* column)
+    {
+        byte* low = stackalloc byte[8 * 32];
+        for (int e = 0; e < 8 * 32; e++)
+            low[e] = (byte)(u[e] & 15);
+        CodeNibbles.Pack(low, column);
+        uint* bits = (uint*)(column + 128);
+        for (int j = 0; j < 8; j++)
+        {
+            uint word = 0;
+            for (int r = 0; r < 8; r++)
+                for (int t = 0; t < 4; t++)
+                    word |= (uint)(u[r * 32 + Element(j, t)] >> 4) << (4 * r + t);
+            bits[j] = word;
+        }
+    }
+
+    public static int Unsigned(byte* column, int r, int e)
+    {
+        int j = e < 16 ? e >> 2 : 4 + ((e - 16) >> 2);
+        return CodeNibbles.Code(column, r, e) | (int)((((uint*)(column + 128))[j] >> (4 * r + (e & 3))) & 1) << 4;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Chunks(byte* column, int k, out Vector256<byte> low, out Vector256<byte> high)
+    {
+        CodeNibbles.Chunks(column, k, out low, out high);
+        uint* bits = (uint*)(column + 128);
+        Vector256<byte> fifth = Vector256.Create((byte)0x10);
+        low |= LegacyDot.BitsToBytes(bits[k]) & fifth;
+        high |= LegacyDot.BitsToBytes(bits[k + 4]) & fifth;
+    }
+
+    // The element of a row that byte 4r + t of chunk j holds: chunks 0-3 the low halves' 4j + t, 4-7 the high halves'.
+    private static int Element(int j, int t) => j < 4 ? 4 * j + t : 16 + 4 * (j - 4) + t;
+}

@@ -6,7 +6,7 @@ using System.Runtime.Intrinsics.X86;
 namespace ManagedLM.Kernels.Quants;
 
 /// <summary>
-/// Signed 32-value block weights (Q4_0, Q8_0, IQ4_NL) repacked at load into groups of eight rows, as llama.cpp's REPACK:
+/// Signed 32-value block weights (Q4_0, Q5_0, Q8_0, IQ4_NL) repacked at load into groups of eight rows, as llama.cpp's REPACK:
 /// group g holds block column after block column, each the eight rows' unsigned quants side by side
 /// (<see cref="IGroupQuants"/>) then their eight scales as F16 (the file's bytes). One broadcast activation dword feeds
 /// eight rows' VPDPBUSD and the eight rows' sums stay in the lanes of one vector: no horizontal sums. Per row, block b's

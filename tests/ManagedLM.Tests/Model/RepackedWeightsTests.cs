@@ -13,7 +13,7 @@ public class RepackedWeightsTests
 {
     public static TheoryData<string, int> Cases => new()
     {
-        { "stories260K-mix-Q4_0.gguf", 1 }, { "stories260K-mix-Q8_0.gguf", 2 },
+        { "stories260K-mix-Q4_0.gguf", 1 }, { "stories260K-mix-Q5_0.gguf", 2 }, { "stories260K-mix-Q8_0.gguf", 2 },
         { "synthetic/synth-llama-Q4_0.gguf", 1 }, { "synthetic/synth-llama-Q4_0.gguf", 2 },
     };
 

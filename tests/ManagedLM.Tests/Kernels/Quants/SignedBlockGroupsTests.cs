@@ -18,6 +18,9 @@ public unsafe class SignedBlockGroupsTests
     public void Q4_0_groups_equal_the_reference() => CheckPaths<Q4_0Block, CodeNibbles>();
 
     [Fact]
+    public void Q5_0_groups_equal_the_reference() => CheckPaths<Q5_0Block, FiveBitCodes>();
+
+    [Fact]
     public void Q8_0_groups_equal_the_reference() => CheckPaths<Q8_0Block, ByteQuants>();
 
     [Fact]
@@ -25,6 +28,7 @@ public unsafe class SignedBlockGroupsTests
 
     [Theory]
     [InlineData(GgmlType.Q4_0)]
+    [InlineData(GgmlType.Q5_0)]
     [InlineData(GgmlType.Q8_0)]
     [InlineData(GgmlType.IQ4_NL)]
     public void Repacked_rows_equal_the_plain_rows(GgmlType type)
