@@ -26,7 +26,7 @@ internal static class TypeTable
         // K-quants and IQ4_XS
         TypeTraits.Block<Q2KBlock>(),
         TypeTraits.Block<Q3KBlock>(),
-        TypeTraits.Block<Q4KBlock>(),
+        TypeTraits.GroupedQ4K,
         TypeTraits.Block<Q5KBlock>(),
         TypeTraits.Block<Q6KBlock>(),
         TypeTraits.Block<IQ4XSBlock>(),

@@ -82,6 +82,12 @@ internal readonly unsafe struct TypeTraits
         MultiplyRepacked = &SignedBlockGroups.MultiplyRows<T, TQ>,
     };
 
+    /// <summary>Q4_K with its repacked layout: eight rows' blocks side by side (<see cref="SuperBlockGroups"/>).</summary>
+    public static TypeTraits GroupedQ4K => Block<Q4KBlock>() with
+    {
+        Repack = &SuperBlockGroups.Repack, RepackedBytes = &SuperBlockGroups.PackedBytes, MultiplyRepacked = &SuperBlockGroups.MultiplyRows,
+    };
+
     /// <summary>A 16-bit float type: its activation is rounded to the same format, as ggml does.</summary>
     public static TypeTraits Half<TFormat>(GgmlType type) where TFormat : IHalfFormat => new()
     {

@@ -186,6 +186,13 @@ internal static unsafe class SuperBlockDot
     public static void Unpack<T>(T* x, UnpackedSuperBlock* u) where T : unmanaged, ISuperBlock<T>
     {
         T.UnpackAvx2(x, u);
+        FillScalePairs(u);
+    }
+
+    /// <summary>An unpacked block's scale pairs from its scales (AVX2).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void FillScalePairs(UnpackedSuperBlock* u)
+    {
         // Scale pairs for the maddubs lanes: vector k takes scales 2k and 2k+1, eight shorts each.
         Vector256<short> scales = Avx.LoadVector256(u->Scales);
         Vector256<short> lo = KQuants.EightScales(scales, 0), hi = KQuants.EightScales(scales, 1);
@@ -317,7 +324,7 @@ internal static unsafe class SuperBlockDot
     }
 
     // The scalar form of Finish's float steps.
-    private static void Accumulate<T>(int* lanes, int* mins, float dd, float md, float* acc) where T : unmanaged, ISuperBlock<T>
+    internal static void Accumulate<T>(int* lanes, int* mins, float dd, float md, float* acc) where T : unmanaged, ISuperBlock<T>
     {
         for (int j = 0; j < 8; j++)
         {

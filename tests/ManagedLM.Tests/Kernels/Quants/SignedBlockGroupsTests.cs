@@ -55,7 +55,7 @@ public unsafe class SignedBlockGroupsTests
         MatMul.RepackedRows(type, packed, rows, cols, activations, stride, batch, 3, rows - 3, repacked, rows);
         Assert.Equal(plain, repacked);
         Assert.True(MatMul.CanRepack(type));
-        Assert.False(MatMul.CanRepack(GgmlType.Q4_K));
+        Assert.False(MatMul.CanRepack(GgmlType.Q5_1));
         Assert.Throws<ArgumentException>(() => MatMul.RepackedBytes(type, rows + 1, cols));
     }
 
