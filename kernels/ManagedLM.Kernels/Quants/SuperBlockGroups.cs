@@ -264,6 +264,108 @@ internal static unsafe class SuperBlockGroups
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void UnpackBand(int row, int rows, int block, int count, UnpackedSuperBlock* u, int stride)
+        {
+            if (rows != GroupRows || (row + rowStart) % GroupRows != 0)
+            {
+                for (int r = 0; r < rows; r++)
+                    for (int i = 0; i < count; i++)
+                        Unpack(row + r, block + i, u + r * stride + i);
+                return;
+            }
+            byte* column = packed + ((long)((row + rowStart) / GroupRows) * nb + block) * ColumnBytes;
+            for (int i = 0; i < count; i++, column += ColumnBytes)
+                UnpackGroup(column, u + i, stride);
+        }
+
+        // A whole group's block column: each 8 × 8 matrix of dwords (chunks × rows) transposed into the rows' own order.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void UnpackGroup(byte* column, UnpackedSuperBlock* u, int stride)
+        {
+            Vector256<byte> mask = Vector256.Create((byte)0x0F);
+            Vector256<int> t0, t1, t2, t3, t4, t5, t6, t7;
+            for (int c = 0; c < 4; c++)
+            {
+                int* chunks = (int*)(column + 256 * c);
+                Transpose(Avx.LoadVector256(chunks), Avx.LoadVector256(chunks + 8), Avx.LoadVector256(chunks + 16), Avx.LoadVector256(chunks + 24),
+                    Avx.LoadVector256(chunks + 32), Avx.LoadVector256(chunks + 40), Avx.LoadVector256(chunks + 48), Avx.LoadVector256(chunks + 56),
+                    out t0, out t1, out t2, out t3, out t4, out t5, out t6, out t7);
+                StoreLevels(t0, mask, u[0].Q + 64 * c);
+                StoreLevels(t1, mask, u[stride].Q + 64 * c);
+                StoreLevels(t2, mask, u[2 * stride].Q + 64 * c);
+                StoreLevels(t3, mask, u[3 * stride].Q + 64 * c);
+                StoreLevels(t4, mask, u[4 * stride].Q + 64 * c);
+                StoreLevels(t5, mask, u[5 * stride].Q + 64 * c);
+                StoreLevels(t6, mask, u[6 * stride].Q + 64 * c);
+                StoreLevels(t7, mask, u[7 * stride].Q + 64 * c);
+            }
+            for (int m = 0; m < 2; m++)
+            {
+                // Scales, then mins: dword k of row r's vector = its sub-block k's byte, in both shorts (per 16 values).
+                byte* bytes = column + (m == 0 ? ScalesAt : MinsAt);
+                Transpose(Avx2.ConvertToVector256Int32(bytes), Avx2.ConvertToVector256Int32(bytes + 8), Avx2.ConvertToVector256Int32(bytes + 16),
+                    Avx2.ConvertToVector256Int32(bytes + 24), Avx2.ConvertToVector256Int32(bytes + 32), Avx2.ConvertToVector256Int32(bytes + 40),
+                    Avx2.ConvertToVector256Int32(bytes + 48), Avx2.ConvertToVector256Int32(bytes + 56),
+                    out t0, out t1, out t2, out t3, out t4, out t5, out t6, out t7);
+                StoreShorts(t0, u, m);
+                StoreShorts(t1, u + stride, m);
+                StoreShorts(t2, u + 2 * stride, m);
+                StoreShorts(t3, u + 3 * stride, m);
+                StoreShorts(t4, u + 4 * stride, m);
+                StoreShorts(t5, u + 5 * stride, m);
+                StoreShorts(t6, u + 6 * stride, m);
+                StoreShorts(t7, u + 7 * stride, m);
+            }
+            ushort* halves = (ushort*)(column + HalvesAt);
+            for (int r = 0; r < GroupRows; r++)
+            {
+                UnpackedSuperBlock* ur = u + r * stride;
+                ur->D = Float16.ToSingleLookup(halves[r]);
+                ur->M = Float16.ToSingleLookup(halves[GroupRows + r]);
+                SuperBlockDot.FillScalePairs(ur);
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void StoreLevels(Vector256<int> row, Vector256<byte> mask, byte* q)
+        {
+            Avx.Store(q, row.AsByte() & mask);
+            Avx.Store(q + 32, Avx2.ShiftRightLogical(row.AsUInt16(), 4).AsByte() & mask);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void StoreShorts(Vector256<int> bytes, UnpackedSuperBlock* u, int mins)
+        {
+            Vector256<int> pairs = bytes | Avx2.ShiftLeftLogical(bytes, 16);
+            Avx.Store(mins == 0 ? (int*)u->Scales : (int*)u->Mins, pairs);
+        }
+
+        // out r, lane j = in j, lane r.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Transpose(Vector256<int> v0, Vector256<int> v1, Vector256<int> v2, Vector256<int> v3,
+            Vector256<int> v4, Vector256<int> v5, Vector256<int> v6, Vector256<int> v7,
+            out Vector256<int> t0, out Vector256<int> t1, out Vector256<int> t2, out Vector256<int> t3,
+            out Vector256<int> t4, out Vector256<int> t5, out Vector256<int> t6, out Vector256<int> t7)
+        {
+            Vector256<long> a0 = Avx2.UnpackLow(v0, v1).AsInt64(), a1 = Avx2.UnpackHigh(v0, v1).AsInt64();
+            Vector256<long> a2 = Avx2.UnpackLow(v2, v3).AsInt64(), a3 = Avx2.UnpackHigh(v2, v3).AsInt64();
+            Vector256<long> a4 = Avx2.UnpackLow(v4, v5).AsInt64(), a5 = Avx2.UnpackHigh(v4, v5).AsInt64();
+            Vector256<long> a6 = Avx2.UnpackLow(v6, v7).AsInt64(), a7 = Avx2.UnpackHigh(v6, v7).AsInt64();
+            Vector256<int> b0 = Avx2.UnpackLow(a0, a2).AsInt32(), b1 = Avx2.UnpackHigh(a0, a2).AsInt32();
+            Vector256<int> b2 = Avx2.UnpackLow(a1, a3).AsInt32(), b3 = Avx2.UnpackHigh(a1, a3).AsInt32();
+            Vector256<int> b4 = Avx2.UnpackLow(a4, a6).AsInt32(), b5 = Avx2.UnpackHigh(a4, a6).AsInt32();
+            Vector256<int> b6 = Avx2.UnpackLow(a5, a7).AsInt32(), b7 = Avx2.UnpackHigh(a5, a7).AsInt32();
+            t0 = Avx2.Permute2x128(b0, b4, 0x20);
+            t1 = Avx2.Permute2x128(b1, b5, 0x20);
+            t2 = Avx2.Permute2x128(b2, b6, 0x20);
+            t3 = Avx2.Permute2x128(b3, b7, 0x20);
+            t4 = Avx2.Permute2x128(b0, b4, 0x31);
+            t5 = Avx2.Permute2x128(b1, b5, 0x31);
+            t6 = Avx2.Permute2x128(b2, b6, 0x31);
+            t7 = Avx2.Permute2x128(b3, b7, 0x31);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Prefetch(int row0, int row1, int block, int count)
         {
             for (int g = (row0 + rowStart) / GroupRows; g <= (row1 + rowStart) / GroupRows; g++)

@@ -38,6 +38,12 @@ internal unsafe interface ISuperBlockRows
     /// <summary>Block <paramref name="block"/> of row <paramref name="row"/>, unpacked with its scale pairs (AVX2).</summary>
     void Unpack(int row, int block, UnpackedSuperBlock* u);
 
+    /// <summary>
+    /// Blocks [block, block + count) of rows [row, row + rows) (at most <see cref="BandRows"/>), row r's block i to
+    /// u[r·stride + i]: as <see cref="Unpack"/> each.
+    /// </summary>
+    void UnpackBand(int row, int rows, int block, int count, UnpackedSuperBlock* u, int stride);
+
     /// <summary>Hints blocks [block, block + count) of rows row0 .. row1 into L2 (a hint: never faults).</summary>
     void Prefetch(int row0, int row1, int block, int count);
 }
@@ -45,7 +51,7 @@ internal unsafe interface ISuperBlockRows
 [SkipLocalsInit] // the scratch below is written before it is read
 internal static unsafe class SuperBlockPairs512
 {
-    private const int Run = 16; // unpacked blocks of two weight rows (18.7 kB) kept in L1 while the activation pairs pass over them
+    private const int Run = 16; // unpacked blocks of each row of a band kept in cache while the activation pairs pass over them
     private const int Tile = 4; // activation pairs per register tile: two weight rows × four pairs, eight integer and eight float accumulators
     private const int Group = 32; // activation pairs (64 rows) per pass over a weight row
     private const int RowChunk = 64; // weight rows per chunk
@@ -75,6 +81,7 @@ internal static unsafe class SuperBlockPairs512
         int bandRows = TRows.BandRows;
         // A band of weight rows is unpacked run by run, then its rows go through the tiles two at a time; the accumulators of
         // every row of the band carry over the runs (the last, spare one takes an odd row's twin).
+        const int run = Run;
         UnpackedSuperBlock* u = stackalloc UnpackedSuperBlock[bandRows * Run];
         Vector512<float>* accs = stackalloc Vector512<float>[(bandRows + 1) * Group];
         // A chunk's results for a group, [activation row − 2·first][weight row − firstRow], written out to y row by row:
@@ -93,22 +100,20 @@ internal static unsafe class SuperBlockPairs512
                     int rows = Math.Min(bandRows, lastRow - band);
                     for (int k = 0; k < rows * Group; k++)
                         accs[k] = Vector512<float>.Zero;
-                    for (int start = 0; start < nb; start += Run)
+                    for (int start = 0; start < nb; start += run)
                     {
-                        int n = Math.Min(Run, nb - start);
-                        for (int r = 0; r < rows; r++)
-                            for (int i = 0; i < n; i++)
-                                source.Unpack(band + r, start + i, u + r * Run + i);
+                        int n = Math.Min(run, nb - start);
+                        source.UnpackBand(band, rows, start, n, u, run);
                         // The run after this one (the next band's first run after a row's last) is fetched while the tiles
                         // below work on this one: the unpacking then reads from cache, not memory.
-                        if (start + Run < nb)
-                            source.Prefetch(band, band + rows - 1, start + Run, Math.Min(Run, nb - start - Run));
+                        if (start + run < nb)
+                            source.Prefetch(band, band + rows - 1, start + run, Math.Min(run, nb - start - run));
                         else if (band + bandRows < lastRow)
-                            source.Prefetch(band + bandRows, Math.Min(band + 2 * bandRows, lastRow) - 1, 0, Math.Min(Run, nb));
+                            source.Prefetch(band + bandRows, Math.Min(band + 2 * bandRows, lastRow) - 1, 0, Math.Min(run, nb));
                         // Two weight rows at a time share each activation load; an odd last row goes with itself.
                         for (int r = 0; r < rows; r += 2)
                         {
-                            UnpackedSuperBlock* u0 = u + r * Run, u1 = r + 1 < rows ? u0 + Run : u0;
+                            UnpackedSuperBlock* u0 = u + r * run, u1 = r + 1 < rows ? u0 + run : u0;
                             Vector512<float>* accs0 = accs + r * Group, accs1 = r + 1 < rows ? accs0 + Group : accs + bandRows * Group;
                             int p = 0;
                             for (; p + Tile <= groupPairs; p += Tile)
@@ -140,6 +145,14 @@ internal static unsafe class SuperBlockPairs512
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Unpack(int row, int block, UnpackedSuperBlock* u) => SuperBlockDot.Unpack((T*)(rows + row * rowBytes) + block, u);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void UnpackBand(int row, int rows, int block, int count, UnpackedSuperBlock* u, int stride)
+        {
+            for (int r = 0; r < rows; r++)
+                for (int i = 0; i < count; i++)
+                    Unpack(row + r, block + i, u + r * stride + i);
+        }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Prefetch(int row0, int row1, int block, int count)
