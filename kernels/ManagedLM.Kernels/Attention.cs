@@ -26,6 +26,7 @@ public static class Attention
     /// Floats of scratch the causal overloads need for <paramref name="rows"/> rows of <paramref name="heads"/> heads,
     /// the first over <paramref name="length"/> positions.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int ScratchLength(int rows, int heads, int length, int headDim) =>
         Math.Min(rows * heads, MaxTileHeads) * (2 * headDim + KvBlockLayout.Blocks(length + rows - 1) * KvBlockLayout.BlockLength);
 
@@ -280,6 +281,7 @@ public static class Attention
     private static float ToSingle<TE>(TE value) where TE : unmanaged =>
         typeof(TE) == typeof(ushort) ? Float16.ToSingle(Unsafe.As<TE, ushort>(ref value)) : Unsafe.As<TE, float>(ref value);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Check(int queries, int rows, int rowStride, int heads, int keys, int values, KvBlockLayout layout, int kvHead,
         int length, int scratch, int output)
     {

@@ -110,6 +110,7 @@ public static class AttentionSoftmax
     }
 
     /// <summary>exp(x) for x ≤ 0 (NaN stays NaN): x = n·ln 2 + r, |r| ≤ ln 2 / 2, exp(r) by a degree-7 polynomial, times 2^n.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float Exp(float x)
     {
         float n = MathF.Round(x * Log2E);

@@ -133,6 +133,7 @@ internal static unsafe class AttentionTile
     /// The widest tile of <paramref name="th"/> rows: lane groups, a power of two with th·tn within
     /// <typeparamref name="TL"/>'s accumulators and columns, at most 4 for more than one row.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Columns<TL, TV>(int th) where TL : struct, ILanes16<TV> where TV : struct
     {
         int tn = 1;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace ManagedLM.Kernels;
 
 /// <summary>Tensor element types, numbered as in ggml/GGUF (<c>enum ggml_type</c>).</summary>
@@ -54,6 +55,7 @@ public static class GgmlTypes
     public static int BlockBytes(GgmlType type) => TypeTable.Of(type).BlockBytes;
 
     /// <summary>Bytes of a row of <paramref name="elements"/> values; the count must be a multiple of the block size.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static long RowBytes(GgmlType type, long elements)
     {
         ref readonly TypeTraits t = ref TypeTable.Of(type);

@@ -81,6 +81,7 @@ public readonly record struct KvBlockLayout(int KvHeads, int HeadDim)
             values.Slice(HeadOffset(position / BlockLength, h) + position % BlockLength * HeadDim, HeadDim).CopyTo(value.Slice(h * HeadDim, HeadDim));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void CheckRow(int row, int cache, int position)
     {
         if (row < RowLength || position < 0 || cache < Elements(position + 1))

@@ -76,6 +76,7 @@ public static unsafe class MatMul
             t.MultiplyRepacked(p, rowStart, rowCount, cols, a, activationStride, batch, py, yStride);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static ref readonly TypeTraits Repacker(GgmlType weightType, int rows)
     {
         ref readonly TypeTraits t = ref MatVec.Multiplier(weightType);
@@ -86,6 +87,7 @@ public static unsafe class MatMul
         return ref t;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Check(GgmlType dotType, int cols, int activationBytes, int stride, int batch, int rowCount, int yLength, int yStride)
     {
         long rowActivation = GgmlTypes.RowBytes(dotType, cols);

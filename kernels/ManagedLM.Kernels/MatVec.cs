@@ -45,6 +45,7 @@ public static unsafe class MatVec
     }
 
     /// <summary>The row of a type whose weights multiply; throws <see cref="NotSupportedException"/> for any other.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static ref readonly TypeTraits Multiplier(GgmlType weightType)
     {
         ref readonly TypeTraits t = ref TypeTable.Of((uint)weightType);

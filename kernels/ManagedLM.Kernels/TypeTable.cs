@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ManagedLM.Kernels.Quants;
 using static ManagedLM.Kernels.GgmlTypes;
 
@@ -55,6 +56,7 @@ internal static class TypeTable
     public static readonly GgmlType[] DotTypes = ActivationForms();
 
     /// <summary>The row of <paramref name="id"/>: a row with <see cref="TypeTraits.IsKnown"/> false for an id that names no type.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static ref readonly TypeTraits Of(uint id) => ref id < (uint)Rows.Length ? ref Rows[id] : ref Unknown;
 
     /// <summary>The row of a type that exists; throws <see cref="NotSupportedException"/> for an id that names none.</summary>

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace ManagedLM.Kernels.Threading;
 
 /// <summary>Work split over a <see cref="WorkerPool"/>: part <c>index</c> of <c>count</c> equal parts.</summary>
@@ -44,6 +45,7 @@ public sealed class WorkerPool : IDisposable
     }
 
     /// <summary>Runs <paramref name="work"/> as <see cref="ThreadCount"/> parts and returns when all are done.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Run(IParallelWork work)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -94,6 +96,7 @@ public sealed class WorkerPool : IDisposable
     }
 
     /// <summary>The [start, end) share of <paramref name="total"/> items for part <paramref name="index"/> of <paramref name="count"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static (int Start, int End) Share(int total, int index, int count)
     {
         long start = (long)total * index / count;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ManagedLM.Kernels;
 using ManagedLM.Kernels.Threading;
 using ManagedLM.Model;
@@ -71,6 +72,7 @@ public sealed partial class Generator : IDisposable
 
     /// <summary>Evaluates <paramref name="tokens"/> after what is cached and returns the logits after the last.</summary>
     /// <exception cref="ArgumentException">A token id is outside the vocabulary, or the tokens do not fit the context.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public ReadOnlySpan<float> Prefill(scoped ReadOnlySpan<int> tokens)
     {
         Enter();
@@ -152,6 +154,7 @@ public sealed partial class Generator : IDisposable
 
     ~Generator() => _pool?.Dispose();
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void PrefillCore(scoped ReadOnlySpan<int> tokens, CancellationToken cancellation)
     {
         if (tokens.IsEmpty)

@@ -16,7 +16,7 @@ internal sealed class ParallelAttention : IParallelWork
     // Below this many (head, position) score pairs a split costs more in hand-off than it saves.
     private const int MinPairsToSplit = 4096;
     // Query rows (heads × positions) per item at most: the kernel's widest register tile.
-    private const int MaxItemHeads = 8;
+    internal const int MaxItemHeads = 8;
 
     private readonly WorkerPool? _pool;
     private readonly float[][] _scratch;  // per part: Attention.ScratchLength(the widest item, longest context seen)
@@ -106,6 +106,7 @@ internal sealed class ParallelAttention : IParallelWork
     }
 
     // Runs of up to spanRows rows of one cache at consecutive positions.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void SplitSpans(ForwardRow[] rows, int count, int spanRows)
     {
         if (_spans.Length < count + 1)

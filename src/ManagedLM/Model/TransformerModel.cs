@@ -76,6 +76,21 @@ public sealed class TransformerModel : IDisposable
         generator.Prefill(tokens);
         if (generator.Position < generator.ContextLength)
             generator.Step(0);
+        WarmUpAttention();
+    }
+
+    // Decode attention past the warm-up's nine positions takes wider register tiles (a lane group more per 16 positions,
+    // up to eight): each is compiled here, on a one-layer cache, rather than during the first request's tokens.
+    private void WarmUpAttention()
+    {
+        var c = Config;
+        int group = c.HeadCount / c.KvHeadCount, runs = (group + ParallelAttention.MaxItemHeads - 1) / ParallelAttention.MaxItemHeads;
+        int heads = (group + runs - 1) / runs, length = 9 * KvBlockLayout.BlockLength;
+        var cache = new KvCache(KvCacheType.F16, 1, new KvBlockLayout(1, c.HeadDim), length, length);
+        float[] queries = new float[heads * c.HeadDim], output = new float[queries.Length];
+        float[] scratch = new float[Attention.ScratchLength(heads, length, c.HeadDim)];
+        for (int blocks = 1; blocks <= 9; blocks++)
+            cache.Attend(0, blocks * KvBlockLayout.BlockLength, 1, queries.Length, queries, heads, 0, 1f, scratch, output);
     }
 
     // Touches one byte per page of the tensor data still read (not the pages given back after repacking, which

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ManagedLM.Gguf;
 using ManagedLM.Kernels;
 
@@ -82,7 +83,11 @@ public sealed unsafe class WeightMatrix
         Buffer.MemoryCopy(source + first, Data + first, bytes, bytes);
     });
 
-    private Span<byte> Repacked => new(_repacked, (int)RepackedBytes);
+    private Span<byte> Repacked
+    {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        get => new(_repacked, (int)RepackedBytes);
+    }
 
     /// <summary>
     /// The matrix of tensor <paramref name="t"/>; with an <paramref name="arena"/>, repacked or copied there as the
@@ -102,6 +107,7 @@ public sealed unsafe class WeightMatrix
     public GgmlType ActivationType => MatVec.ActivationType(Type);
 
     /// <summary>y[i] = row (rowStart + i) · x, for x prepared as <see cref="ActivationType"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void MultiplyRows(ReadOnlySpan<byte> activation, int rowStart, Span<float> y)
     {
         if (_repacked == null)
@@ -114,6 +120,7 @@ public sealed unsafe class WeightMatrix
     /// y[b·yStride + i] = row (rowStart + i) · activation row b, for b in [0, batch), i in [0, rowCount); activation
     /// rows are prepared as <see cref="ActivationType"/>, <paramref name="activationStride"/> bytes apart.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void MultiplyRows(ReadOnlySpan<byte> activations, int activationStride, int batch, int rowStart, int rowCount, Span<float> y, int yStride)
     {
         if (rowStart < 0 || rowCount < 0 || rowStart + rowCount > Rows)
