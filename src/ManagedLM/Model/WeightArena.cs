@@ -15,9 +15,14 @@ internal sealed unsafe class WeightArena : IDisposable
     private const int Alignment = 64;
     private readonly List<nint> _regions = [];
     private readonly long _regionBytes;
+    [ThreadSafeInstance("written only while the model loads (one thread), before the model is shared")]
     private byte* _next;
+    [ThreadSafeInstance("written only while the model loads (one thread), before the model is shared")]
     private long _left;
+    [ThreadSafeInstance("set once by Dispose, under the lock, when generators must no longer run")]
     private bool _disposed;
+    [ThreadSafeInstance("written only while the model loads (one thread), before the model is shared")]
+    private long _bytes;
 
     /// <param name="expectedBytes">What the model's copies will take about: the first region's size (reserved, not touched).</param>
     public WeightArena(long expectedBytes) => _regionBytes = RoundUp(Math.Max(expectedBytes, 1), MemoryPages.LargePageBytes);
@@ -26,7 +31,7 @@ internal sealed unsafe class WeightArena : IDisposable
     public static bool LargePages => MemoryPages.LargePagesOnRequest;
 
     /// <summary>Bytes handed out.</summary>
-    public long Bytes { get; private set; }
+    public long Bytes => _bytes;
 
     /// <summary><paramref name="bytes"/> bytes at a 64-byte boundary, uninitialized, valid until <see cref="Dispose"/>.</summary>
     public byte* Allocate(long bytes)
@@ -38,7 +43,7 @@ internal sealed unsafe class WeightArena : IDisposable
         byte* p = _next;
         _next += n;
         _left -= n;
-        Bytes += bytes;
+        _bytes += bytes;
         return p;
     }
 
