@@ -70,3 +70,38 @@ internal sealed unsafe class RandomProduct : IDisposable
 
     public void Dispose() => NativeMemory.AlignedFree(Weights);
 }
+
+/// <summary>A <see cref="RandomProduct"/> with its weights also repacked (<see cref="MatMul.Repack"/>): the product either way.</summary>
+internal sealed unsafe class RepackedProduct : IDisposable
+{
+    private readonly int _rows, _cols;
+    private readonly byte* _packed;
+    private readonly long _packedBytes;
+
+    public RepackedProduct(GgmlType type, int rows, int cols, int batch)
+    {
+        (Type, _rows, _cols) = (type, rows, cols);
+        Product = new RandomProduct(type, rows, cols, batch);
+        _packedBytes = MatMul.RepackedBytes(type, rows, cols);
+        _packed = (byte*)NativeMemory.AlignedAlloc((nuint)_packedBytes, 64);
+        MatMul.Repack(type, Product.Weights, Product.RowBytes, rows, cols, new Span<byte>(_packed, (int)_packedBytes));
+    }
+
+    public GgmlType Type { get; }
+    public RandomProduct Product { get; }
+
+    /// <summary>The product from the file's layout.</summary>
+    public void Plain() =>
+        MatMul.Rows(Type, Product.Weights, Product.RowBytes, _cols, Product.ActivationRows, Product.ActivationBytes, Product.Batch, 0, _rows, Product.Output, _rows);
+
+    /// <summary>The product from the repacked copy.</summary>
+    public void Repacked() =>
+        MatMul.RepackedRows(Type, new ReadOnlySpan<byte>(_packed, (int)_packedBytes), _rows, _cols, Product.ActivationRows, Product.ActivationBytes,
+            Product.Batch, 0, _rows, Product.Output, _rows);
+
+    public void Dispose()
+    {
+        Product.Dispose();
+        NativeMemory.AlignedFree(_packed);
+    }
+}

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using BenchmarkDotNet.Attributes;
 using ManagedLM.Kernels;
 
@@ -20,31 +19,17 @@ public unsafe class RepackedRowsBenchmarks
     [Params(1, 8, 64)]
     public int Batch { get; set; }
 
-    private RandomProduct _p = null!;
-    private byte* _packed;
-    private long _packedBytes;
+    private RepackedProduct _p = null!;
 
     [GlobalSetup]
-    public void Setup()
-    {
-        _p = new RandomProduct(Type, Rows, Cols, Batch);
-        _packedBytes = MatMul.RepackedBytes(Type, Rows, Cols);
-        _packed = (byte*)NativeMemory.AlignedAlloc((nuint)_packedBytes, 64);
-        MatMul.Repack(Type, _p.Weights, _p.RowBytes, Rows, Cols, new Span<byte>(_packed, (int)_packedBytes));
-    }
+    public void Setup() => _p = new RepackedProduct(Type, Rows, Cols, Batch);
 
     [GlobalCleanup]
-    public void Cleanup()
-    {
-        _p.Dispose();
-        NativeMemory.AlignedFree(_packed);
-    }
+    public void Cleanup() => _p.Dispose();
 
     [Benchmark(Baseline = true, Description = "file layout")]
-    public void Plain() =>
-        MatMul.Rows(Type, _p.Weights, _p.RowBytes, Cols, _p.ActivationRows, _p.ActivationBytes, Batch, 0, Rows, _p.Output, Rows);
+    public void Plain() => _p.Plain();
 
     [Benchmark(Description = "repacked groups")]
-    public void Repacked() =>
-        MatMul.RepackedRows(Type, new ReadOnlySpan<byte>(_packed, (int)_packedBytes), Rows, Cols, _p.ActivationRows, _p.ActivationBytes, Batch, 0, Rows, _p.Output, Rows);
+    public void Repacked() => _p.Repacked();
 }

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using BenchmarkDotNet.Attributes;
 using ManagedLM.Kernels;
 using ManagedLM.Kernels.Quants;
@@ -20,25 +19,18 @@ public unsafe class SignedBlockBenchmarks
     [Params(1, 8, 64)]
     public int Batch { get; set; }
 
+    private RepackedProduct _repacked = null!;
     private RandomProduct _p = null!;
-    private byte* _packed;
-    private long _packedBytes;
 
     [GlobalSetup]
     public void Setup()
     {
-        _p = new RandomProduct(Type, Rows, Cols, Batch);
-        _packedBytes = MatMul.RepackedBytes(Type, Rows, Cols);
-        _packed = (byte*)NativeMemory.AlignedAlloc((nuint)_packedBytes, 64);
-        MatMul.Repack(Type, _p.Weights, _p.RowBytes, Rows, Cols, new Span<byte>(_packed, (int)_packedBytes));
+        _repacked = new RepackedProduct(Type, Rows, Cols, Batch);
+        _p = _repacked.Product;
     }
 
     [GlobalCleanup]
-    public void Cleanup()
-    {
-        _p.Dispose();
-        NativeMemory.AlignedFree(_packed);
-    }
+    public void Cleanup() => _repacked.Dispose();
 
     [Benchmark(Baseline = true, Description = "AVX2 groups / dots")]
     public void Avx2()
@@ -63,8 +55,7 @@ public unsafe class SignedBlockBenchmarks
     }
 
     [Benchmark(Description = "AVX-VNNI repacked groups")]
-    public void Repacked() =>
-        MatMul.RepackedRows(Type, new ReadOnlySpan<byte>(_packed, (int)_packedBytes), Rows, Cols, _p.ActivationRows, _p.ActivationBytes, Batch, 0, Rows, _p.Output, Rows);
+    public void Repacked() => _repacked.Repacked();
 
     private void Vnni<T>() where T : unmanaged, ISignedQuantBlock<T>
     {

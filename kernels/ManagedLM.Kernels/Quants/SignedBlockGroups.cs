@@ -269,7 +269,7 @@ internal static unsafe class SignedBlockGroups
 
     /// <summary>Lane r of <paramref name="v"/> to y[first + r] for the lanes in [0, rowCount).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store(Vector256<float> v, float* lanes, float* y, int first, int rowCount)
+    internal static void Store(Vector256<float> v, float* lanes, float* y, int first, int rowCount)
     {
         if (first >= 0 && first + GroupRows <= rowCount)
         {

@@ -17,7 +17,7 @@ namespace ManagedLM.Kernels.Quants;
 internal static unsafe class SuperBlockGroups
 {
     /// <summary>Rows per group: a matrix repacks when its row count is a multiple of it.</summary>
-    public const int GroupRows = 8;
+    public const int GroupRows = SignedBlockGroups.GroupRows;
 
     // A block column of a group: [c < 4][j < 8] 32-byte chunks, byte 4r + t = level(r, 64c + 4j + t) | level(r, 64c + 32 + 4j + t) << 4;
     // then [k < 8][r < 8] sub-block k's scale of row r, the same for its mins, then [r < 8] D and [r < 8] M (F16).
@@ -99,7 +99,7 @@ internal static unsafe class SuperBlockGroups
             byte* columns = packed + (long)g * nb * ColumnBytes;
             int first = g * GroupRows - rowStart; // y index of the group's lane 0
             for (int b = 0; b < count; b++)
-                Store(Group(columns, nb, (Q8KBlock*)(activations + (nint)b * stride)), lanes, y + (nint)b * yStride, first, rowCount);
+                SignedBlockGroups.Store(Group(columns, nb, (Q8KBlock*)(activations + (nint)b * stride)), lanes, y + (nint)b * yStride, first, rowCount);
         }
     }
 
@@ -170,20 +170,6 @@ internal static unsafe class SuperBlockGroups
         Vector256<int> minLanes = Avx2.MultiplyAddAdjacent(PairedBytes(mins), Vector256.Create(bsumPair).AsInt16());
         acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(lanes), d, acc);
         return Fma.MultiplyAdd(Avx.ConvertToVector256Single(minLanes), negM, acc);
-    }
-
-    /// <summary>Lane r of <paramref name="v"/> to y[first + r] for the lanes in [0, rowCount).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store(Vector256<float> v, float* lanes, float* y, int first, int rowCount)
-    {
-        if (first >= 0 && first + GroupRows <= rowCount)
-        {
-            v.Store(y + first);
-            return;
-        }
-        v.Store(lanes);
-        for (int r = Math.Max(0, -first); r < GroupRows && first + r < rowCount; r++)
-            y[first + r] = lanes[r];
     }
 
     /// <summary>Row <paramref name="r"/> of a group's block column, unpacked (scalar; no scale pairs).</summary>
