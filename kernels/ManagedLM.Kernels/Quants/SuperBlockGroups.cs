@@ -42,11 +42,16 @@ internal static unsafe class SuperBlockGroups
                 byte* column = packed + ((long)g * nb + i) * ColumnBytes;
                 for (int r = 0; r < GroupRows; r++)
                     Unpack((Q4KBlock*)(rows + (g * GroupRows + r) * rowBytes) + i, u + r);
-                for (int c = 0; c < 4; c++)
-                    for (int j = 0; j < 8; j++)
-                        for (int r = 0; r < GroupRows; r++)
-                            for (int t = 0; t < 4; t++)
-                                column[(c * 8 + j) * 32 + 4 * r + t] = (byte)(u[r].Q[64 * c + 4 * j + t] | (u[r].Q[64 * c + 32 + 4 * j + t] << 4));
+                if (CpuFeatures.Avx2)
+                    InterleaveLevels(u, column);
+                else
+                {
+                    for (int c = 0; c < 4; c++)
+                        for (int j = 0; j < 8; j++)
+                            for (int r = 0; r < GroupRows; r++)
+                                for (int t = 0; t < 4; t++)
+                                    column[(c * 8 + j) * 32 + 4 * r + t] = (byte)(u[r].Q[64 * c + 4 * j + t] | (u[r].Q[64 * c + 32 + 4 * j + t] << 4));
+                }
                 for (int k = 0; k < 8; k++)
                     for (int r = 0; r < GroupRows; r++)
                     {
@@ -69,6 +74,52 @@ internal static unsafe class SuperBlockGroups
             T.UnpackAvx2(x, u);
         else
             T.UnpackReference(x, u);
+    }
+
+    // out r, lane j = in j, lane r.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose(Vector256<int> v0, Vector256<int> v1, Vector256<int> v2, Vector256<int> v3,
+        Vector256<int> v4, Vector256<int> v5, Vector256<int> v6, Vector256<int> v7,
+        out Vector256<int> t0, out Vector256<int> t1, out Vector256<int> t2, out Vector256<int> t3,
+        out Vector256<int> t4, out Vector256<int> t5, out Vector256<int> t6, out Vector256<int> t7)
+    {
+        Vector256<long> a0 = Avx2.UnpackLow(v0, v1).AsInt64(), a1 = Avx2.UnpackHigh(v0, v1).AsInt64();
+        Vector256<long> a2 = Avx2.UnpackLow(v2, v3).AsInt64(), a3 = Avx2.UnpackHigh(v2, v3).AsInt64();
+        Vector256<long> a4 = Avx2.UnpackLow(v4, v5).AsInt64(), a5 = Avx2.UnpackHigh(v4, v5).AsInt64();
+        Vector256<long> a6 = Avx2.UnpackLow(v6, v7).AsInt64(), a7 = Avx2.UnpackHigh(v6, v7).AsInt64();
+        Vector256<int> b0 = Avx2.UnpackLow(a0, a2).AsInt32(), b1 = Avx2.UnpackHigh(a0, a2).AsInt32();
+        Vector256<int> b2 = Avx2.UnpackLow(a1, a3).AsInt32(), b3 = Avx2.UnpackHigh(a1, a3).AsInt32();
+        Vector256<int> b4 = Avx2.UnpackLow(a4, a6).AsInt32(), b5 = Avx2.UnpackHigh(a4, a6).AsInt32();
+        Vector256<int> b6 = Avx2.UnpackLow(a5, a7).AsInt32(), b7 = Avx2.UnpackHigh(a5, a7).AsInt32();
+        t0 = Avx2.Permute2x128(b0, b4, 0x20);
+        t1 = Avx2.Permute2x128(b1, b5, 0x20);
+        t2 = Avx2.Permute2x128(b2, b6, 0x20);
+        t3 = Avx2.Permute2x128(b3, b7, 0x20);
+        t4 = Avx2.Permute2x128(b0, b4, 0x31);
+        t5 = Avx2.Permute2x128(b1, b5, 0x31);
+        t6 = Avx2.Permute2x128(b2, b6, 0x31);
+        t7 = Avx2.Permute2x128(b3, b7, 0x31);
+    }
+
+
+    // The chunks of a column from eight unpacked rows (AVX2): each row's 32 nibble pairs of c, then an 8 × 8 dword transpose.
+    private static void InterleaveLevels(UnpackedSuperBlock* u, byte* column)
+    {
+        for (int c = 0; c < 4; c++)
+        {
+            Vector256<int> Pairs(int r) => (Avx.LoadVector256(u[r].Q + 64 * c) | Avx2.ShiftLeftLogical(Avx.LoadVector256(u[r].Q + 64 * c + 32).AsUInt16(), 4).AsByte()).AsInt32();
+            Transpose(Pairs(0), Pairs(1), Pairs(2), Pairs(3), Pairs(4), Pairs(5), Pairs(6), Pairs(7),
+                out var t0, out var t1, out var t2, out var t3, out var t4, out var t5, out var t6, out var t7);
+            int* chunks = (int*)(column + 256 * c);
+            Avx.Store(chunks, t0);
+            Avx.Store(chunks + 8, t1);
+            Avx.Store(chunks + 16, t2);
+            Avx.Store(chunks + 24, t3);
+            Avx.Store(chunks + 32, t4);
+            Avx.Store(chunks + 40, t5);
+            Avx.Store(chunks + 48, t6);
+            Avx.Store(chunks + 56, t7);
+        }
     }
 
     /// <summary>
@@ -324,31 +375,6 @@ internal static unsafe class SuperBlockGroups
         {
             Vector256<int> pairs = bytes | Avx2.ShiftLeftLogical(bytes, 16);
             Avx.Store(mins == 0 ? (int*)u->Scales : (int*)u->Mins, pairs);
-        }
-
-        // out r, lane j = in j, lane r.
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void Transpose(Vector256<int> v0, Vector256<int> v1, Vector256<int> v2, Vector256<int> v3,
-            Vector256<int> v4, Vector256<int> v5, Vector256<int> v6, Vector256<int> v7,
-            out Vector256<int> t0, out Vector256<int> t1, out Vector256<int> t2, out Vector256<int> t3,
-            out Vector256<int> t4, out Vector256<int> t5, out Vector256<int> t6, out Vector256<int> t7)
-        {
-            Vector256<long> a0 = Avx2.UnpackLow(v0, v1).AsInt64(), a1 = Avx2.UnpackHigh(v0, v1).AsInt64();
-            Vector256<long> a2 = Avx2.UnpackLow(v2, v3).AsInt64(), a3 = Avx2.UnpackHigh(v2, v3).AsInt64();
-            Vector256<long> a4 = Avx2.UnpackLow(v4, v5).AsInt64(), a5 = Avx2.UnpackHigh(v4, v5).AsInt64();
-            Vector256<long> a6 = Avx2.UnpackLow(v6, v7).AsInt64(), a7 = Avx2.UnpackHigh(v6, v7).AsInt64();
-            Vector256<int> b0 = Avx2.UnpackLow(a0, a2).AsInt32(), b1 = Avx2.UnpackHigh(a0, a2).AsInt32();
-            Vector256<int> b2 = Avx2.UnpackLow(a1, a3).AsInt32(), b3 = Avx2.UnpackHigh(a1, a3).AsInt32();
-            Vector256<int> b4 = Avx2.UnpackLow(a4, a6).AsInt32(), b5 = Avx2.UnpackHigh(a4, a6).AsInt32();
-            Vector256<int> b6 = Avx2.UnpackLow(a5, a7).AsInt32(), b7 = Avx2.UnpackHigh(a5, a7).AsInt32();
-            t0 = Avx2.Permute2x128(b0, b4, 0x20);
-            t1 = Avx2.Permute2x128(b1, b5, 0x20);
-            t2 = Avx2.Permute2x128(b2, b6, 0x20);
-            t3 = Avx2.Permute2x128(b3, b7, 0x20);
-            t4 = Avx2.Permute2x128(b0, b4, 0x31);
-            t5 = Avx2.Permute2x128(b1, b5, 0x31);
-            t6 = Avx2.Permute2x128(b2, b6, 0x31);
-            t7 = Avx2.Permute2x128(b3, b7, 0x31);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
