@@ -60,6 +60,7 @@ internal static class TypeTable
     public static ref readonly TypeTraits Of(uint id) => ref id < (uint)Rows.Length ? ref Rows[id] : ref Unknown;
 
     /// <summary>The row of a type that exists; throws <see cref="NotSupportedException"/> for an id that names none.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static ref readonly TypeTraits Of(GgmlType type)
     {
         ref readonly TypeTraits row = ref Of((uint)type);

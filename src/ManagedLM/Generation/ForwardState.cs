@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ManagedLM.Kernels.Threading;
 using ManagedLM.Model;
 
@@ -51,6 +52,7 @@ internal sealed class ForwardState
     }
 
     /// <summary>Grows the buffers to hold <paramref name="rows"/> rows, <paramref name="logitRows"/> of them with logits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void EnsureCapacity(int rows, int logitRows)
     {
         if (rows > Capacity)

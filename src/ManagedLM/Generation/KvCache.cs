@@ -66,6 +66,7 @@ public sealed class KvCache
     public long AllocatedBytes => 2L * LayerCount * Layout.Elements(Capacity) * ValueBytes;
 
     /// <summary>Makes room for <paramref name="length"/> positions (growing by doubling), keeping what is cached.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void EnsureCapacity(int length)
     {
         if (length <= Capacity)
