@@ -74,12 +74,19 @@ public class LogProbabilitiesTests
         var logprobs = new float[10];
         LogProbabilities.Top(logits, ids, logprobs);
         LogProbabilities.Of(logits, 5);
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 100; i++)
+        // The fewest bytes of three passes: once in a full parallel run a pass counted bytes it did not allocate (a
+        // collection that other tests' threads started during it); an allocation of these calls would be in every pass.
+        long fewest = long.MaxValue;
+        for (int pass = 0; pass < 3 && fewest > 0; pass++)
         {
-            LogProbabilities.Top(logits, ids, logprobs);
-            LogProbabilities.Of(logits, i);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 100; i++)
+            {
+                LogProbabilities.Top(logits, ids, logprobs);
+                LogProbabilities.Of(logits, i);
+            }
+            fewest = Math.Min(fewest, GC.GetAllocatedBytesForCurrentThread() - before);
         }
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(0, fewest);
     }
 }
