@@ -74,8 +74,8 @@ public class LogProbabilitiesTests
         var logprobs = new float[10];
         LogProbabilities.Top(logits, ids, logprobs);
         LogProbabilities.Of(logits, 5);
-        // The fewest bytes of three passes: once in a full parallel run a pass counted bytes it did not allocate (a
-        // collection that other tests' threads started during it); an allocation of these calls would be in every pass.
+        // The fewest bytes of three passes: once, in a full parallel run, a pass counted bytes these calls do not allocate
+        // (not reproduced alone or in later runs); an allocation of theirs would show in every pass.
         long fewest = long.MaxValue;
         for (int pass = 0; pass < 3 && fewest > 0; pass++)
         {
