@@ -27,7 +27,7 @@ public sealed record ModelOptions
 
     /// <summary>
     /// When true (the default), loading copies the weight matrices whose type has a faster repacked layout on this CPU
-    /// (Q4_0, Q5_0, Q8_0, IQ4_NL with AVX-VNNI) into groups of rows side by side; the products then read the copy. Logits are the
+    /// (Q4_0, Q5_0, Q8_0, IQ4_NL and Q4_K, with AVX-VNNI) into groups of rows side by side; the products then read the copy. Logits are the
     /// same either way; the copy costs memory the size of those matrices (<see cref="ModelWeights.RepackedBytes"/>), and for a
     /// model loaded from a file the pages of their originals are given back (on Linux and Windows), so a repacked model
     /// stays about as resident as one read from the file.
