@@ -39,8 +39,9 @@ public sealed record ModelOptions
     /// pages in <c>always</c> or <c>madvise</c> mode), loading a model from a file copies the weight matrices it does not
     /// repack into memory advised for 2 MiB pages and gives back the file's pages: a pass over the weights then misses the
     /// TLB once per 2 MiB instead of once per 4 kB (<see cref="ModelWeights.LargePageBytes"/>). Logits are the same either
-    /// way, and the process stays about as resident; loading takes one copy of the weights longer. The repacked copies
-    /// (<see cref="RepackWeights"/>) are in such memory either way.
+    /// way, and the process stays about as resident; loading takes one copy of the weights longer. A model whose weights
+    /// exceed three quarters of the memory available to the process stays on its file mapping (whose pages the OS can drop
+    /// and read again). The repacked copies (<see cref="RepackWeights"/>) are in such memory either way.
     /// </summary>
     public bool LargePages { get; init; } = true;
 }

@@ -60,9 +60,13 @@ public sealed class ModelWeights
 
     internal static ModelWeights Load(GgufFile file, ModelConfig c, bool repack, bool largePages)
     {
-        // Copies in large pages only pay for a file's mapping (4 kB pages); bytes parsed from memory are the only copy.
-        bool copy = largePages && WeightArena.LargePages && file.IsFileMapping;
-        var arena = repack || copy ? new WeightArena(file.Tensors.Sum(t => t.ByteSize)) : null;
+        // Copies in large pages only pay for a file's mapping (4 kB pages); bytes parsed from memory are the only copy. They
+        // take memory the size of the weights that the OS cannot drop and read again: a model that would fill most of the
+        // machine's memory stays on its mapping.
+        long weightBytes = file.Tensors.Sum(t => t.ByteSize);
+        bool fits = weightBytes < GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 4 * 3;
+        bool copy = largePages && fits && WeightArena.LargePages && file.IsFileMapping;
+        var arena = repack || copy ? new WeightArena(weightBytes) : null;
         try
         {
             return Load(file, c, arena, repack, copy);
