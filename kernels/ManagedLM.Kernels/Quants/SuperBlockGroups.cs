@@ -208,11 +208,11 @@ internal static unsafe class SuperBlockGroups
 
     // Eight bytes (one per row) as the shorts (b, b) of dword r: a maddwd operand that scales both of a row's pair sums.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<short> PairedBytes(byte* p)
-    {
-        Vector256<int> x = Avx2.ConvertToVector256Int32(p);
-        return (x | Avx2.ShiftLeftLogical(x, 16)).AsInt16();
-    }
+    private static Vector256<short> PairedBytes(byte* p) => BothShorts(Avx2.ConvertToVector256Int32(p));
+
+    // Dwords holding a value below 2^16 as that value in both of their shorts.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<short> BothShorts(Vector256<int> x) => (x | Avx2.ShiftLeftLogical(x, 16)).AsInt16();
 
     // SuperBlockDot's float steps for eight rows' lane j: fma(lane, D·dy), then fma(min lane, −(M·dy)).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -293,8 +293,8 @@ internal static unsafe class SuperBlockGroups
             Vector256<int> strided = Vector256.Create(0, 8, 16, 24, 32, 40, 48, 56), low8 = Vector256.Create(0xFF);
             Vector256<int> scales = Avx2.GatherVector256((int*)(column + ScalesAt + r), strided, 1) & low8;
             Vector256<int> mins = Avx2.GatherVector256((int*)(column + MinsAt + r), strided, 1) & low8;
-            Avx.Store((int*)u->Scales, scales | Avx2.ShiftLeftLogical(scales, 16));
-            Avx.Store((int*)u->Mins, mins | Avx2.ShiftLeftLogical(mins, 16));
+            Avx.Store(u->Scales, BothShorts(scales));
+            Avx.Store(u->Mins, BothShorts(mins));
             u->D = Float16.ToSingleLookup(((ushort*)(column + HalvesAt))[r]);
             u->M = Float16.ToSingleLookup(((ushort*)(column + HalvesAt))[GroupRows + r]);
             SuperBlockDot.FillScalePairs(u);
@@ -305,9 +305,7 @@ internal static unsafe class SuperBlockGroups
         {
             if (rows != GroupRows || (row + rowStart) % GroupRows != 0)
             {
-                for (int r = 0; r < rows; r++)
-                    for (int i = 0; i < count; i++)
-                        Unpack(row + r, block + i, u + r * stride + i);
+                SuperBlockPairs512.UnpackEach(this, row, rows, block, count, u, stride);
                 return;
             }
             byte* column = packed + ((long)((row + rowStart) / GroupRows) * nb + block) * ColumnBytes;
@@ -371,11 +369,8 @@ internal static unsafe class SuperBlockGroups
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void StoreShorts(Vector256<int> bytes, UnpackedSuperBlock* u, int mins)
-        {
-            Vector256<int> pairs = bytes | Avx2.ShiftLeftLogical(bytes, 16);
-            Avx.Store(mins == 0 ? (int*)u->Scales : (int*)u->Mins, pairs);
-        }
+        private static void StoreShorts(Vector256<int> bytes, UnpackedSuperBlock* u, int mins) =>
+            Avx.Store(mins == 0 ? u->Scales : u->Mins, BothShorts(bytes));
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Prefetch(int row0, int row1, int block, int count)

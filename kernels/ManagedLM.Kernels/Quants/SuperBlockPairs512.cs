@@ -79,9 +79,8 @@ internal static unsafe class SuperBlockPairs512
         Q8KPairBlock* pairs = Pairs(pairCount * nb);
         Interleave(activations, stride, count, nb, pairs);
         int bandRows = TRows.BandRows;
-        // A band of weight rows is unpacked run by run, then its rows go through the tiles two at a time; the accumulators of
+        // A band of weight rows is unpacked Run by Run, then its rows go through the tiles two at a time; the accumulators of
         // every row of the band carry over the runs (the last, spare one takes an odd row's twin).
-        const int run = Run;
         UnpackedSuperBlock* u = stackalloc UnpackedSuperBlock[bandRows * Run];
         Vector512<float>* accs = stackalloc Vector512<float>[(bandRows + 1) * Group];
         // A chunk's results for a group, [activation row − 2·first][weight row − firstRow], written out to y row by row:
@@ -100,20 +99,20 @@ internal static unsafe class SuperBlockPairs512
                     int rows = Math.Min(bandRows, lastRow - band);
                     for (int k = 0; k < rows * Group; k++)
                         accs[k] = Vector512<float>.Zero;
-                    for (int start = 0; start < nb; start += run)
+                    for (int start = 0; start < nb; start += Run)
                     {
-                        int n = Math.Min(run, nb - start);
-                        source.UnpackBand(band, rows, start, n, u, run);
-                        // The run after this one (the next band's first run after a row's last) is fetched while the tiles
+                        int n = Math.Min(Run, nb - start);
+                        source.UnpackBand(band, rows, start, n, u, Run);
+                        // The Run after this one (the next band's first Run after a row's last) is fetched while the tiles
                         // below work on this one: the unpacking then reads from cache, not memory.
-                        if (start + run < nb)
-                            source.Prefetch(band, band + rows - 1, start + run, Math.Min(run, nb - start - run));
+                        if (start + Run < nb)
+                            source.Prefetch(band, band + rows - 1, start + Run, Math.Min(Run, nb - start - Run));
                         else if (band + bandRows < lastRow)
-                            source.Prefetch(band + bandRows, Math.Min(band + 2 * bandRows, lastRow) - 1, 0, Math.Min(run, nb));
+                            source.Prefetch(band + bandRows, Math.Min(band + 2 * bandRows, lastRow) - 1, 0, Math.Min(Run, nb));
                         // Two weight rows at a time share each activation load; an odd last row goes with itself.
                         for (int r = 0; r < rows; r += 2)
                         {
-                            UnpackedSuperBlock* u0 = u + r * run, u1 = r + 1 < rows ? u0 + run : u0;
+                            UnpackedSuperBlock* u0 = u + r * Run, u1 = r + 1 < rows ? u0 + Run : u0;
                             Vector512<float>* accs0 = accs + r * Group, accs1 = r + 1 < rows ? accs0 + Group : accs + bandRows * Group;
                             int p = 0;
                             for (; p + Tile <= groupPairs; p += Tile)
@@ -138,6 +137,16 @@ internal static unsafe class SuperBlockPairs512
         }
     }
 
+    /// <summary><see cref="ISuperBlockRows.UnpackBand"/> as one <see cref="ISuperBlockRows.Unpack"/> per row and block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void UnpackEach<TRows>(in TRows source, int row, int rows, int block, int count, UnpackedSuperBlock* u, int stride)
+        where TRows : struct, ISuperBlockRows
+    {
+        for (int r = 0; r < rows; r++)
+            for (int i = 0; i < count; i++)
+                source.Unpack(row + r, block + i, u + r * stride + i);
+    }
+
     /// <summary>Rows in the file's layout, <c>rowBytes</c> apart.</summary>
     internal readonly struct FileRows<T>(byte* rows, long rowBytes) : ISuperBlockRows where T : unmanaged, ISuperBlock<T>
     {
@@ -147,12 +156,8 @@ internal static unsafe class SuperBlockPairs512
         public void Unpack(int row, int block, UnpackedSuperBlock* u) => SuperBlockDot.Unpack((T*)(rows + row * rowBytes) + block, u);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void UnpackBand(int row, int rows, int block, int count, UnpackedSuperBlock* u, int stride)
-        {
-            for (int r = 0; r < rows; r++)
-                for (int i = 0; i < count; i++)
-                    Unpack(row + r, block + i, u + r * stride + i);
-        }
+        public void UnpackBand(int row, int rows, int block, int count, UnpackedSuperBlock* u, int stride) =>
+            UnpackEach(this, row, rows, block, count, u, stride);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Prefetch(int row0, int row1, int block, int count)

@@ -40,11 +40,11 @@ public sealed class TransformerModel : IDisposable
     /// <summary>Identifies the weights (tensor names, types, shapes, offsets, file size): saved generator state only loads into the same model.</summary>
     internal ulong Fingerprint { get; }
 
-    private TransformerModel(GgufFile file, ModelOptions options)
+    private TransformerModel(GgufFile file, ModelConfig config, ModelWeights weights, ModelOptions options)
     {
         _file = file;
-        Config = ModelConfig.FromGguf(file);
-        Weights = ModelWeights.Load(file, Config, options.RepackWeights, options.LargePages);
+        Config = config;
+        Weights = weights;
         Tokenizer = Tokenizer.FromGguf(file.Metadata);
         if (Tokenizer.VocabSize != Config.VocabSize)
             throw new GgufFormatException(file.DataOffset, $"the tokenizer has {Tokenizer.VocabSize} tokens but the model's vocabulary is {Config.VocabSize}");
@@ -148,12 +148,17 @@ public sealed class TransformerModel : IDisposable
 
     private static TransformerModel Load(GgufFile file, ModelOptions? options)
     {
+        options ??= ModelOptions.Default;
+        ModelWeights? weights = null;
         try
         {
-            return new TransformerModel(file, options ?? ModelOptions.Default);
+            var config = ModelConfig.FromGguf(file);
+            weights = ModelWeights.Load(file, config, options.RepackWeights, options.LargePages);
+            return new TransformerModel(file, config, weights, options);
         }
         catch
         {
+            weights?.Arena?.Dispose(); // the copies of a model that failed to load go at once, not with a finalizer
             file.Dispose();
             throw;
         }
@@ -188,6 +193,6 @@ public sealed class TransformerModel : IDisposable
     public void Dispose()
     {
         _file.Dispose();
-        Weights?.Arena?.Dispose();
+        Weights.Arena?.Dispose();
     }
 }
