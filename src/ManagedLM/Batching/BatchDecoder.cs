@@ -1,4 +1,5 @@
 using ManagedLM.Generation;
+using ManagedLM.Inference;
 using ManagedLM.Kernels.Threading;
 using ManagedLM.Model;
 

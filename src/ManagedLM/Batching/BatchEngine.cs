@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using ManagedLM.Generation;
+using ManagedLM.Inference;
 using ManagedLM.Model;
 
 namespace ManagedLM.Batching;

@@ -1,4 +1,5 @@
 using System.Text;
+using ManagedLM.Inference;
 using ManagedLM.Sampling;
 
 namespace ManagedLM.Generation;

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
-using ManagedLM.Kernels;
+using ManagedLM.Inference;
 using ManagedLM.Kernels.Threading;
+using ManagedLM.Kernels;
 using ManagedLM.Model;
 using ManagedLM.Sampling;
 using ManagedLM.Tokenization;
@@ -10,7 +11,7 @@ namespace ManagedLM.Generation;
 /// <summary>
 /// One request's state on a shared <see cref="TransformerModel"/>: KV cache, scratch activations,
 /// token history, sampler and RNG, incremental decoder. Create one per concurrent request with
-/// <see cref="TransformerModel.CreateGenerator"/> (or rent one from a <see cref="GeneratorPool"/>);
+/// <see cref="ModelGenerators.CreateGenerator"/> (or rent one from a <see cref="GeneratorPool"/>);
 /// generators of one model run in parallel without locks.
 /// A generator is used by one operation at a time: a second thread entering it while it is busy gets
 /// an <see cref="InvalidOperationException"/> (never corrupted state). Handing it from thread to

@@ -1,3 +1,4 @@
+using ManagedLM.Inference;
 using ManagedLM.Sampling;
 
 namespace ManagedLM.Generation;

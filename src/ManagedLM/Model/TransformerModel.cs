@@ -1,7 +1,7 @@
 using System.Globalization;
 using ManagedLM.Chat;
 using ManagedLM.Chat.Jinja;
-using ManagedLM.Generation;
+using ManagedLM.Inference;
 using ManagedLM.Gguf;
 using ManagedLM.Kernels;
 using ManagedLM.Tokenization;
@@ -11,7 +11,7 @@ namespace ManagedLM.Model;
 /// <summary>
 /// A loaded model: configuration and weights (memory-mapped from the GGUF file). Immutable after
 /// <see cref="Load(string, ModelOptions?)"/> and safe to share between any number of threads; all per-request state lives
-/// in the <see cref="Generator"/>s created from it.
+/// in the generators created from it (<c>model.CreateGenerator()</c>, ManagedLM.Generation).
 /// </summary>
 public sealed class TransformerModel : IDisposable
 {
@@ -62,35 +62,7 @@ public sealed class TransformerModel : IDisposable
         if (options.Progress is { } progress)
             ReadIn(file, Weights.Matrices.Where(m => m.FileBytesReleased).Select(m => m.Name).ToHashSet(), progress);
         if (options.WarmUp)
-            WarmUp();
-    }
-
-    // A prompt of up to 8 tokens (the batched kernels) and one step (the single-row ones) on a throwaway generator.
-    private void WarmUp()
-    {
-        using var generator = CreateGenerator(new GeneratorOptions { ContextLength = Math.Min(16, MaxContextLength) });
-        int prompt = Math.Clamp(generator.ContextLength - 1, 1, 8);
-        Span<int> tokens = stackalloc int[prompt];
-        for (int i = 0; i < prompt; i++)
-            tokens[i] = i % Config.VocabSize;
-        generator.Prefill(tokens);
-        if (generator.Position < generator.ContextLength)
-            generator.Step(0);
-        WarmUpAttention();
-    }
-
-    // Decode attention past the warm-up's nine positions takes wider register tiles (a lane group more per 16 positions,
-    // up to eight): each is compiled here, on a one-layer cache, rather than during the first request's tokens.
-    private void WarmUpAttention()
-    {
-        var c = Config;
-        int group = c.HeadCount / c.KvHeadCount, runs = (group + ParallelAttention.MaxItemHeads - 1) / ParallelAttention.MaxItemHeads;
-        int heads = (group + runs - 1) / runs, length = 9 * KvBlockLayout.BlockLength;
-        var cache = new KvCache(KvCacheType.F16, 1, new KvBlockLayout(1, c.HeadDim), length, length);
-        float[] queries = new float[heads * c.HeadDim], output = new float[queries.Length];
-        float[] scratch = new float[Attention.ScratchLength(heads, length, c.HeadDim)];
-        for (int blocks = 1; blocks <= 9; blocks++)
-            cache.Attend(0, blocks * KvBlockLayout.BlockLength, 1, queries.Length, queries, heads, 0, 1f, scratch, output);
+            ModelWarmUp.Run(this);
     }
 
     // Touches one byte per page of the tensor data still read (not the pages given back after repacking, which
@@ -163,9 +135,6 @@ public sealed class TransformerModel : IDisposable
             throw;
         }
     }
-
-    /// <summary>Creates an independent generator (its own KV cache, scratch, sampler and RNG).</summary>
-    public Generator CreateGenerator(GeneratorOptions? options = null) => new(this, options ?? GeneratorOptions.Default);
 
     // FNV-1a over the tensor table and the file size.
     private static ulong ComputeFingerprint(GgufFile file)

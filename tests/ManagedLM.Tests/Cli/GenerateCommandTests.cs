@@ -1,5 +1,6 @@
 using System.Text.Json;
 using ManagedLM.Cli.Commands;
+using ManagedLM.Inference;
 using ManagedLM.Sampling;
 
 namespace ManagedLM.Tests.Cli;
@@ -48,7 +49,7 @@ public class GenerateCommandTests
     public void Stop_strings_and_sampling_flags_reach_the_generator()
     {
         var output = new StringWriter();
-        var result = GenerateCommand.Run(Request("Once upon a time") with { StopStrings = ["Lily"], KvCacheType = ManagedLM.Generation.KvCacheType.F32 }, output, TextWriter.Null);
+        var result = GenerateCommand.Run(Request("Once upon a time") with { StopStrings = ["Lily"], KvCacheType = ManagedLM.Inference.KvCacheType.F32 }, output, TextWriter.Null);
         Assert.Equal(ManagedLM.Generation.StopReason.StopString, result.StopReason);
         Assert.Equal("Once upon a time, there was a little girl named \n", output.ToString());
     }

@@ -1,4 +1,5 @@
 using ManagedLM.Generation;
+using ManagedLM.Inference;
 using ManagedLM.Sampling;
 
 namespace ManagedLM.Tests.Concurrency;

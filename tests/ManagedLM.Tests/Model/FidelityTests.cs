@@ -1,4 +1,5 @@
 using ManagedLM.Generation;
+using ManagedLM.Inference;
 using ManagedLM.Model;
 using ManagedLM.Sampling;
 using Xunit.Abstractions;

@@ -1,3 +1,4 @@
+using ManagedLM.Generation;
 using ManagedLM.Gguf;
 using ManagedLM.Kernels;
 using ManagedLM.Model;

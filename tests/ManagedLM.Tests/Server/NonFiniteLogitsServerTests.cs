@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json;
+using ManagedLM.Generation;
 using ManagedLM.Batching;
 using ManagedLM.Model;
 using ManagedLM.Server;

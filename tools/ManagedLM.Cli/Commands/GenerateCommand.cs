@@ -1,10 +1,11 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using System.Runtime;
 using System.Runtime.CompilerServices;
+using System.Runtime;
 using System.Text.Json;
 using ManagedLM.Generation;
+using ManagedLM.Inference;
 using ManagedLM.Sampling;
 
 namespace ManagedLM.Cli.Commands;

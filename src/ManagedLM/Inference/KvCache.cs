@@ -2,7 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using ManagedLM.Kernels;
 
-namespace ManagedLM.Generation;
+namespace ManagedLM.Inference;
 
 /// <summary>How a <see cref="KvCache"/> stores keys and values.</summary>
 public enum KvCacheType

@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using ManagedLM.Kernels;
 
-namespace ManagedLM.Generation;
+namespace ManagedLM.Inference;
 
 /// <summary>
 /// The rows of a matmul input and their prepared forms (<see cref="MatVec.ActivationTypes"/>: F32, F16, BF16, Q8_0, Q8_1, Q8_K blocks), each computed at

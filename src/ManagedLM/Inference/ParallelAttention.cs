@@ -3,7 +3,7 @@ using ManagedLM.Kernels;
 using ManagedLM.Kernels.Threading;
 using ManagedLM.Model;
 
-namespace ManagedLM.Generation;
+namespace ManagedLM.Inference;
 
 /// <summary>
 /// The attention of every row of a forward pass, split over a generator's <see cref="WorkerPool"/> in items of

@@ -2,7 +2,7 @@ using System.Runtime.CompilerServices;
 using ManagedLM.Kernels.Threading;
 using ManagedLM.Model;
 
-namespace ManagedLM.Generation;
+namespace ManagedLM.Inference;
 
 /// <summary>One row of a forward pass: a token at a position of a sequence, whose keys and values go to that sequence's cache.</summary>
 /// <param name="Cache">The sequence's KV cache (several rows may share one: a prompt chunk).</param>

@@ -2,7 +2,7 @@ using System.Runtime.CompilerServices;
 using ManagedLM.Kernels.Threading;
 using ManagedLM.Model;
 
-namespace ManagedLM.Generation;
+namespace ManagedLM.Inference;
 
 /// <summary>Y = X·Wᵀ for a batch of input rows, with W's rows split over a generator's <see cref="WorkerPool"/>.</summary>
 internal sealed class ParallelMatMul : IParallelWork

@@ -1,8 +1,8 @@
 using System.Runtime.CompilerServices;
-using ManagedLM.Generation;
+using ManagedLM.Model;
 using ManagedLM.Kernels;
 
-namespace ManagedLM.Model;
+namespace ManagedLM.Inference;
 
 /// <summary>
 /// The forward pass of a decoder-only transformer (llama / qwen2 / qwen3) over a batch of rows: the tokens of a

@@ -1,4 +1,5 @@
 using ManagedLM.Generation;
+using ManagedLM.Inference;
 using ManagedLM.Model;
 using ManagedLM.Quantization;
 using ManagedLM.Sampling;
