@@ -121,12 +121,12 @@ public sealed class KvCache
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal void Attend(int layer, int length, int rows, int rowStride, ReadOnlySpan<float> queries, int heads, int kvHead, float scale,
-        Span<float> scratch, Span<float> output)
+        Span<float> scratch, Span<float> output, ScoreShape shape = default)
     {
         if (Type == KvCacheType.F32)
-            Attention.Attend(queries, rows, rowStride, heads, _keys32![layer], _values32![layer], Layout, kvHead, length, scale, scratch, output);
+            Attention.Attend(queries, rows, rowStride, heads, _keys32![layer], _values32![layer], Layout, kvHead, length, scale, scratch, output, shape);
         else
-            Attention.Attend(queries, rows, rowStride, heads, _keys16![layer], _values16![layer], Layout, kvHead, length, scale, scratch, output);
+            Attention.Attend(queries, rows, rowStride, heads, _keys16![layer], _values16![layer], Layout, kvHead, length, scale, scratch, output, shape);
     }
 
     /// <summary>
@@ -138,8 +138,8 @@ public sealed class KvCache
 
     /// <summary><see cref="Attend"/> over one KV head of an F16 cache that <see cref="Widen"/> widened into keys and values.</summary>
     internal void AttendWidened(ReadOnlySpan<float> keys, ReadOnlySpan<float> values, int length, int rows, int rowStride,
-        ReadOnlySpan<float> queries, int heads, float scale, Span<float> scratch, Span<float> output) =>
-        Attention.AttendWidened(queries, rows, rowStride, heads, keys, values, new KvBlockLayout(1, Layout.HeadDim), 0, length, scale, scratch, output);
+        ReadOnlySpan<float> queries, int heads, float scale, Span<float> scratch, Span<float> output, ScoreShape shape = default) =>
+        Attention.AttendWidened(queries, rows, rowStride, heads, keys, values, new KvBlockLayout(1, Layout.HeadDim), 0, length, scale, scratch, output, shape);
 
     /// <summary>Copies positions [0, length) of every layer into <paramref name="destination"/> (same geometry, any type).</summary>
     public void CopyTo(KvCache destination, int length)

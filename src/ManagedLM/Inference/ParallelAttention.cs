@@ -27,6 +27,7 @@ internal sealed class ParallelAttention : IParallelWork
     private ForwardState? _state;
     private int _layer, _spanCount, _runs;
     private float _scale;
+    private ScoreShape _shape;
 
     public ParallelAttention(WorkerPool? pool)
     {
@@ -69,7 +70,7 @@ internal sealed class ParallelAttention : IParallelWork
 
     /// <summary>Attended[r] = attention of Query[r] over its cache up to its position, for the first <paramref name="rows"/> rows.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void Run(ModelConfig c, ForwardState s, int layer, int rows, float scale)
+    public void Run(ModelConfig c, ForwardState s, int layer, int rows, float scale, ScoreShape shape = default)
     {
         int longest = 0, capacity = 0;
         long pairs = 0;
@@ -98,6 +99,7 @@ internal sealed class ParallelAttention : IParallelWork
         _state = s;
         _layer = layer;
         _scale = scale;
+        _shape = shape;
         if (split)
             _pool!.Run(this);
         else
@@ -158,12 +160,12 @@ internal sealed class ParallelAttention : IParallelWork
                 var wide = _wide[index];
                 wide.Extend(row.Cache, _layer, kvHead, row.Position + rows);
                 row.Cache.AttendWidened(wide.Keys, wide.Values, row.Position + 1, rows, qLength, s.Query.AsSpan(at, length), heads, _scale,
-                    _scratch[index], s.Attended.AsSpan(at, length));
+                    _scratch[index], s.Attended.AsSpan(at, length), _shape);
             }
             else
             {
                 row.Cache.Attend(_layer, row.Position + 1, rows, qLength, s.Query.AsSpan(at, length), heads, kvHead, _scale,
-                    _scratch[index], s.Attended.AsSpan(at, length));
+                    _scratch[index], s.Attended.AsSpan(at, length), _shape);
             }
         }
     }

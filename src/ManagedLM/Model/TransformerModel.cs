@@ -36,7 +36,7 @@ public sealed class TransformerModel : IDisposable
     public string Name => Path is { } file ? System.IO.Path.GetFileNameWithoutExtension(file) : Metadata.GetStringOrNull("general.name") ?? "managedlm";
     /// <summary>Largest context a generator may use.</summary>
     public int MaxContextLength { get; }
-    internal float[] RopeInverseFrequencies { get; }
+    internal ModelRope Rope { get; }
     /// <summary>Identifies the weights (tensor names, types, shapes, offsets, file size): saved generator state only loads into the same model.</summary>
     internal ulong Fingerprint { get; }
 
@@ -53,14 +53,10 @@ public sealed class TransformerModel : IDisposable
             throw new ArgumentOutOfRangeException(nameof(options), max, "MaxContextLength must be positive.");
         MaxContextLength = max;
         Fingerprint = ComputeFingerprint(file);
-        RopeInverseFrequencies = Rope.InverseFrequencies(Config.RopeDimensions, Config.RopeFreqBase, Weights.RopeFrequencyFactors.Span);
-        if (RopeInverseFrequencies.Any(f => !float.IsFinite(f)))
-            throw new GgufFormatException(file.Metadata.FindEntry($"{Config.Architecture}.rope.freq_base")?.Offset ?? 0,
-                $"the RoPE frequencies overflow a float (\"{Config.Architecture}.rope.freq_base\" = {Config.RopeFreqBase.ToString(CultureInfo.InvariantCulture)}" +
-                (Weights.RopeFrequencyFactors.IsEmpty ? ")" : ", divided by rope_freqs.weight)"));
+        Rope = new ModelRope(Config, Weights, file.Metadata);
         (ChatTemplate, ChatTemplateWarning) = LoadChatTemplate(file.Metadata, Tokenizer);
         if (options.Progress is { } progress)
-            ReadIn(file, Weights.Matrices.Where(m => m.FileBytesReleased).Select(m => m.Name).ToHashSet(), progress);
+            ReadIn(file, Weights.Matrices.Where(m => m.FileBytesReleased).Select(m => m.TensorName).ToHashSet(), progress);
         if (options.WarmUp)
             ModelWarmUp.Run(this);
     }
