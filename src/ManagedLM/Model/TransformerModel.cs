@@ -101,10 +101,11 @@ public sealed class TransformerModel : IDisposable
         }
     }
 
-    /// <summary>Loads a GGUF model.</summary>
+    /// <summary>Loads a GGUF model: one file, or a split model (<c>NAME-00001-of-0000N.gguf</c> ...) given its first split (<see cref="GgufFile.OpenModel"/>).</summary>
     /// <exception cref="GgufFormatException">The file is malformed or lacks a required key or tensor.</exception>
     /// <exception cref="NotSupportedException">The architecture or a tensor type is not supported.</exception>
-    public static TransformerModel Load(string path, ModelOptions? options = null) => Load(GgufFile.Open(path), options);
+    /// <exception cref="FileNotFoundException">The file, or a split of a split model, does not exist.</exception>
+    public static TransformerModel Load(string path, ModelOptions? options = null) => Load(GgufFile.OpenModel(path), options);
 
     /// <summary>
     /// Loads a GGUF model held in memory (an embedded resource, a download): the bytes are pinned, not copied, and must
