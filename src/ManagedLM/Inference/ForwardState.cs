@@ -53,7 +53,7 @@ internal sealed class ForwardState
     }
 
     // The widest feed-forward hidden row: the dense one's or an expert's.
-    private static int FeedForwardWidth(ModelConfig c) => Math.Max(c.FeedForwardLength, c.ExpertFeedForwardLength);
+    private static int FeedForwardWidth(ModelConfig c) => Math.Max(c.FeedForwardLength, Math.Max(c.ExpertFeedForwardLength, c.SharedExpertFeedForwardLength));
 
     // Sets of RoPE angles per row: global, and local for a model whose sliding layers rotate on their own base.
     private int RopeVariants => _c.LocalRopeFreqBase is null ? 1 : 2;

@@ -62,6 +62,10 @@ public sealed record ModelConfig
     public int ExpertUsedCount { get; init; }
     /// <summary>Hidden width of one expert's feed-forward.</summary>
     public int ExpertFeedForwardLength { get; init; }
+    /// <summary>Hidden width of the shared expert (Qwen2 MoE), or 0.</summary>
+    public int SharedExpertFeedForwardLength { get; init; }
+    /// <summary>Multiplier on the selected experts' weights (<c>expert_weights_scale</c>); 1 for most.</summary>
+    public float ExpertWeightsScale { get; init; } = 1;
 
     /// <summary>Whether layer <paramref name="layer"/> attends over a sliding window.</summary>
     public bool IsSlidingLayer(int layer) => SlidingWindow > 0 && layer % SlidingWindowPattern < SlidingWindowPattern - 1;
@@ -118,7 +122,7 @@ public sealed record ModelConfig
         int pattern = window > 0 ? m.GetInt32($"{arch}.attention.sliding_window_pattern", family.SlidingWindowPattern) : 0;
         if (window > 0 && pattern < 1)
             throw new GgufFormatException(m.FindEntry($"{arch}.attention.sliding_window_pattern")!.Offset, $"sliding_window_pattern {pattern} must be at least 1");
-        var (experts, used, expertFf) = ReadExperts(m, arch, ff);
+        var (experts, used, expertFf) = ReadExperts(file, arch, ff);
         float attentionScale = family.AttentionScale(blocks, embd, heads, headDim);
         return new ModelConfig
         {
@@ -150,18 +154,26 @@ public sealed record ModelConfig
             ExpertCount = experts,
             ExpertUsedCount = used,
             ExpertFeedForwardLength = expertFf,
+            SharedExpertFeedForwardLength = experts == 0 ? 0 : WidthOf(file, "blk.0.ffn_gate_shexp.weight", $"{arch}.expert_shared_feed_forward_length", ff),
+            ExpertWeightsScale = experts == 0 ? 1 : PositiveFinite(m, $"{arch}.expert_weights_scale", 1f),
         };
     }
 
-    // expert_count (0 or absent: dense), expert_used_count in [1, count], expert_feed_forward_length (else n_ff).
-    private static (int Count, int Used, int FeedForward) ReadExperts(GgufMetadata m, string arch, int ff)
+    // expert_count (0 or absent: dense), expert_used_count in [1, count], and the experts' hidden width.
+    private static (int Count, int Used, int FeedForward) ReadExperts(GgufFile file, string arch, int ff)
     {
+        var m = file.Metadata;
         int count = NonNegative(m, $"{arch}.expert_count", max: 4096);
         if (count == 0)
             return (0, 0, 0);
         int used = Positive(m, $"{arch}.expert_used_count", count);
-        return (count, used, m.ContainsKey($"{arch}.expert_feed_forward_length") ? Positive(m, $"{arch}.expert_feed_forward_length", MaxWidth) : ff);
+        return (count, used, WidthOf(file, "blk.0.ffn_gate_exps.weight", $"{arch}.expert_feed_forward_length", ff));
     }
+
+    // A hidden width from its key; else the rows of the tensor that has it (files whose key llama.cpp derives); else n_ff.
+    private static int WidthOf(GgufFile file, string tensor, string key, int ff) =>
+        file.Metadata.ContainsKey(key) ? Positive(file.Metadata, key, MaxWidth)
+        : file.FindTensor(tensor) is { Shape.Count: >= 2 } t && t.Shape[1] is > 0 and <= MaxWidth ? (int)t.Shape[1] : ff;
 
     private static RopeScaling ReadRopeScaling(GgufMetadata m, string arch)
     {

@@ -34,11 +34,15 @@ public sealed class LayerWeights
     public WeightMatrix? Router { get; init; }                           // [n_expert × n_embd]
     /// <summary>Expert e's gate, up and down projections (slabs of <c>ffn_*_exps</c>); empty in a dense block.</summary>
     public ImmutableArray<ExpertWeights> Experts { get; init; } = [];
+    /// <summary>The expert every token also runs (Qwen2 MoE: <c>ffn_*_shexp</c>), else null.</summary>
+    public ExpertWeights? SharedExpert { get; init; }
+    /// <summary>The shared expert's sigmoid gate (<c>ffn_gate_inp_shexp</c>), empty without one.</summary>
+    public ReadOnlyMemory<float> SharedExpertGate { get; init; }             // [n_embd]
 
     /// <summary>The matrices of this block, each once (the parts of a fused projection, every expert's).</summary>
     public IEnumerable<WeightMatrix> Matrices =>
         new[] { Query, Key, Value, Output, Gate, Up, Down, Router }.OfType<WeightMatrix>()
-            .Concat(Experts.SelectMany(e => new[] { e.Gate, e.Up, e.Down }));
+            .Concat(Experts.Append(SharedExpert).OfType<ExpertWeights>().SelectMany(e => new[] { e.Gate, e.Up, e.Down }));
 }
 
 /// <summary>One expert's feed-forward: down(act(gate·x) ⊙ up·x).</summary>
@@ -145,6 +149,12 @@ public sealed class ModelWeights
                 PostFeedForwardNorm = Vector(file, p + "post_ffw_norm.weight", c.EmbeddingLength, required: family.RequiresPostNorms),
                 Router = experts ? Matrix(p + "ffn_gate_inp.weight", c.ExpertCount, c.EmbeddingLength) : null,
                 Experts = experts ? Experts(p) : [],
+                SharedExpert = experts && file.FindTensor(p + "ffn_gate_shexp.weight") is not null
+                    ? new ExpertWeights(Matrix(p + "ffn_gate_shexp.weight", c.SharedExpertFeedForwardLength, c.EmbeddingLength),
+                        Matrix(p + "ffn_up_shexp.weight", c.SharedExpertFeedForwardLength, c.EmbeddingLength),
+                        Matrix(p + "ffn_down_shexp.weight", c.EmbeddingLength, c.SharedExpertFeedForwardLength))
+                    : null,
+                SharedExpertGate = experts ? Vector(file, p + "ffn_gate_inp_shexp.weight", c.EmbeddingLength, required: file.FindTensor(p + "ffn_gate_shexp.weight") is not null) : default,
             };
         }
 

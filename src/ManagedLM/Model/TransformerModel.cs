@@ -32,8 +32,14 @@ public sealed class TransformerModel : IDisposable
     public string? ChatTemplateWarning { get; }
     /// <summary>The file the model was loaded from (null when loaded from memory).</summary>
     public string? Path => _file.Path;
-    /// <summary>The model's id in APIs: its file's name without the extension, else its <c>general.name</c>, else "managedlm".</summary>
-    public string Name => Path is { } file ? System.IO.Path.GetFileNameWithoutExtension(file) : Metadata.GetStringOrNull("general.name") ?? "managedlm";
+    /// <summary>
+    /// The model's id in APIs: its file's name without the extension (and without a split's <c>-00001-of-0000N</c>), else its
+    /// <c>general.name</c>, else "managedlm".
+    /// </summary>
+    public string Name => Path is { } file ? SplitName(System.IO.Path.GetFileNameWithoutExtension(file)) : Metadata.GetStringOrNull("general.name") ?? "managedlm";
+
+    private string SplitName(string name) =>
+        _file.SplitCount > 1 && name.Length > 15 && name[^15] == '-' && name.AsSpan(name.Length - 9, 4).SequenceEqual("-of-") ? name[..^15] : name;
     /// <summary>Largest context a generator may use.</summary>
     public int MaxContextLength { get; }
     internal ModelRope Rope { get; }

@@ -56,6 +56,7 @@ public sealed class GgufSplitTests : IDisposable
             using var whole = TransformerModel.Load(TestData.Model(file), options);
             using var split = TransformerModel.Load(paths[0], options);
             Assert.Equal(whole.Config, split.Config);
+            Assert.Equal("model", split.Name); // the id in APIs: without "-00001-of-00003"
 
             var generatorOptions = new GeneratorOptions { Threads = 2, Sampling = SamplingOptions.Greedy };
             using var a = whole.CreateGenerator(generatorOptions);

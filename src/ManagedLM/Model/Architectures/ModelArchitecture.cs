@@ -55,7 +55,7 @@ public sealed record ModelArchitecture
     /// <summary>The families this engine runs, by name.</summary>
     public static FrozenDictionary<string, ModelArchitecture> All { get; } = new[]
     {
-        Architectures.Llama, Architectures.Qwen2, Architectures.Qwen3, Architectures.Qwen3Moe,
+        Architectures.Llama, Architectures.Qwen2, Architectures.Qwen3, Architectures.Qwen2Moe, Architectures.Qwen3Moe,
         Architectures.Gemma2, Architectures.Gemma3, Architectures.Phi3, Architectures.Granite,
     }.ToFrozenDictionary(a => a.Name, StringComparer.Ordinal);
 }
