@@ -39,11 +39,7 @@ public sealed record FittedConversation(IReadOnlyList<ChatMessage> Messages, str
 public static class ChatHistory
 {
     /// <summary>The reply room a conversation is trimmed to leave: the reply's token budget, at most half the context (at least 1).</summary>
-    public static int ReplyRoom(GenerationOptions options, int contextLength)
-    {
-        ArgumentNullException.ThrowIfNull(options);
-        return Math.Clamp(options.MaxTokens, 1, Math.Max(1, contextLength / 2));
-    }
+    public static int ReplyRoom(int maxTokens, int contextLength) => Math.Clamp(maxTokens, 1, Math.Max(1, contextLength / 2));
 
     /// <summary>
     /// Renders <paramref name="messages"/> with <paramref name="template"/> and, when <paramref name="truncate"/>, drops the

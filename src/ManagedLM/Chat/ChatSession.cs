@@ -191,7 +191,7 @@ public sealed class ChatSession : IDisposable
             if (SystemPrompt is not null)
                 conversation.Add(ChatMessage.System(SystemPrompt));
             conversation.AddRange(_messages);
-            fit = ChatHistory.Fit(Template, Model.Tokenizer, conversation, context, ChatHistory.ReplyRoom(generation, context),
+            fit = ChatHistory.Fit(Template, Model.Tokenizer, conversation, context, ChatHistory.ReplyRoom(generation.MaxTokens, context),
                 generation.ContextOverflow == ContextOverflow.TruncateHistory, new ChatTemplateOptions { Tools = Tools });
         }
         catch

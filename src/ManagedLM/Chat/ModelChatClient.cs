@@ -202,7 +202,7 @@ public sealed class ModelChatClient : AI.IChatClient
         bool callsTools = tools.Count > 0 && choice.Mode != Tools.ToolChoiceMode.None;
         var generation = Generation(options);
         int context = GeneratorOptions.ContextLengthFor(_model, _options.Generator.ContextLength);
-        var fit = ChatHistory.Fit(_template, _model.Tokenizer, conversation, context, ChatHistory.ReplyRoom(generation, context),
+        var fit = ChatHistory.Fit(_template, _model.Tokenizer, conversation, context, ChatHistory.ReplyRoom(generation.MaxTokens, context),
             generation.ContextOverflow == ContextOverflow.TruncateHistory, new ChatTemplateOptions { Tools = tools.Count > 0 ? ToolsJson(tools) : null });
         string rendered = fit.Rendered;
         int[] prompt = fit.Tokens;
