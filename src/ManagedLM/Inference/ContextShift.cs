@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using ManagedLM.Kernels;
 using ManagedLM.Model;
 
@@ -14,6 +15,7 @@ namespace ManagedLM.Inference;
 internal static class ContextShift
 {
     /// <summary>Shifts <paramref name="cache"/> (<paramref name="length"/> positions cached) of a sequence of <paramref name="model"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // rare, but its first call should not run the loops unoptimized
     public static void Apply(TransformerModel model, KvCache cache, int keep, int discard, int length)
     {
         if (keep < 0 || discard < 1 || keep + discard > length || length > cache.Capacity)
