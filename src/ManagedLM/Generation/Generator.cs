@@ -26,6 +26,9 @@ public sealed partial class Generator : IDisposable
     private readonly StreamingDecoder _decoder;
     private bool _hasLogits;
     private int _busy;
+    // Leading cached positions whose keys and values equal a fresh evaluation of _tokens: all of them, until a context
+    // shift moves entries computed with discarded tokens in view. Only these are reused for another prompt.
+    private int _exactPrefix;
 
     public TransformerModel Model { get; }
     /// <summary>The options this generator was created with.</summary>
@@ -181,8 +184,7 @@ public sealed partial class Generator : IDisposable
             for (int i = 0; i < n; i++)
                 _state.Rows[i] = new ForwardRow(_cache, tokens[start + i], Position + i, Logits: start + i == tokens.Length - 1);
             Transformer.Forward(Model, _state, n);
-            for (int i = 0; i < n; i++)
-                _tokens.Add(tokens[start + i]);
+            Append(tokens.Slice(start, n));
         }
         _hasLogits = true;
     }
@@ -196,6 +198,16 @@ public sealed partial class Generator : IDisposable
             _tokens.RemoveRange(length, Position - length);
             _hasLogits = false;
         }
+        _exactPrefix = Math.Min(_exactPrefix, length);
+    }
+
+    // Adds evaluated tokens to the history; they are exact when everything before them is.
+    private void Append(ReadOnlySpan<int> tokens)
+    {
+        if (_exactPrefix == Position)
+            _exactPrefix += tokens.Length;
+        foreach (int t in tokens)
+            _tokens.Add(t);
     }
 
     /// <summary>This generator's KV cache (written by batch steps).</summary>
@@ -207,8 +219,7 @@ public sealed partial class Generator : IDisposable
     /// </summary>
     internal void Accept(ReadOnlySpan<int> tokens, ReadOnlySpan<float> logits)
     {
-        foreach (int t in tokens)
-            _tokens.Add(t);
+        Append(tokens);
         _hasLogits = !logits.IsEmpty;
         if (_hasLogits)
             logits.CopyTo(_state.Logits);
@@ -223,6 +234,7 @@ public sealed partial class Generator : IDisposable
         _tokens.Clear();
         for (int i = 0; i < length; i++)
             _tokens.Add(source._tokens[i]);
+        _exactPrefix = Math.Min(length, source._exactPrefix);
         _hasLogits = false;
     }
 
