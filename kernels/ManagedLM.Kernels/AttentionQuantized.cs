@@ -105,6 +105,11 @@ public static class AttentionQuantized
             {
                 int cb = Math.Min(ChunkBlocks, blocks - c0);
                 DequantizeKeys(keys, layout, kvHead, c0, c0 + cb, chunk, Dequantizer);
+                // While the tiles run: the next chunk's keys, or the first values.
+                if (c0 + cb < blocks)
+                    Prefetch(keys, layout, kvHead, c0 + cb, Math.Min(blocks, c0 + cb + ChunkBlocks));
+                else
+                    Prefetch(values, layout, kvHead, 0, Math.Min(blocks, ChunkBlocks));
                 for (int b = 0, n; b < cb; b += n)
                 {
                     n = Fit(tn, cb - b);
@@ -121,6 +126,7 @@ public static class AttentionQuantized
             {
                 int cb = Math.Min(ChunkBlocks, blocks - c0), p0 = c0 * Lanes, p1 = Math.Min(p0 + cb * Lanes, longest);
                 DequantizeValues(values, layout, kvHead, c0, c0 + cb, chunk, Dequantizer);
+                Prefetch(values, layout, kvHead, c0 + cb, Math.Min(blocks, c0 + cb + ChunkBlocks));
                 for (int start = p0; first < th && start < p1;)
                 {
                     int end = Math.Min(p1, length + (a0 + first) / heads), left = th - first, tl = AttentionTile.Columns<TL, TV>(left);
@@ -202,169 +208,129 @@ public static class AttentionQuantized
     /// Keys of KV head <paramref name="kvHead"/> in blocks [from, to), dequantized into dst as [block − from][headDim][16]
     /// (a dimension of 16 positions side by side, as <see cref="KvBlockLayout"/> lays out a KV head's keys).
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void DequantizeKeys(ReadOnlySpan<byte> keys, KvQuantLayout layout, int kvHead, int from, int to, Span<float> dst, Width width)
     {
-        int headDim = layout.Heads.HeadDim, first = kvHead % layout.GroupHeads * headDim, dimensionBytes = layout.KeyDimensionBytes;
-        if (dst.Length < (to - from) * Lanes * headDim || keys.Length < (long)to * layout.BlockBytes)
+        if (dst.Length < (to - from) * Lanes * layout.Heads.HeadDim || keys.Length < (long)to * layout.BlockBytes || from < 0 || to < from)
             throw new ArgumentException("The key tile does not fit.");
-        bool q8 = layout.Type == GgmlType.Q8_0;
+        ref byte k0 = ref MemoryMarshal.GetReference(keys);
         ref float y0 = ref MemoryMarshal.GetReference(dst);
-        for (int b = from; b < to; b++)
+        bool q8 = layout.Type == GgmlType.Q8_0;
+        switch (width)
         {
-            ref byte group = ref Unsafe.AsRef(in keys[layout.GroupOffset(b, kvHead)]);
-            ref byte quants = ref Unsafe.Add(ref group, layout.KeyQuantsOffset);
-            ref float y = ref Unsafe.Add(ref y0, (b - from) * Lanes * headDim);
-            for (int d = 0; d < headDim;)
-            {
-                // Dimensions [d, end) lie in quant block kb of the group: one row of 16 scales.
-                int kb = (first + d) / KvQuantLayout.QuantBlock, end = Math.Min(headDim, (kb + 1) * KvQuantLayout.QuantBlock - first);
-                ref ushort scales = ref Unsafe.As<byte, ushort>(ref Unsafe.Add(ref group, kb * Lanes * sizeof(ushort)));
-                if (width == Width.Avx512)
-                {
-                    Vector512<float> s = Float16.Widen512(Vector256.LoadUnsafe(ref scales));
-                    for (; d < end; d++)
-                    {
-                        ref byte src = ref Unsafe.Add(ref quants, (first + d) * dimensionBytes);
-                        Vector512<int> v = q8 ? Avx512F.ConvertToVector512Int32(Vector128.LoadUnsafe(ref Unsafe.As<byte, sbyte>(ref src)))
-                            : Avx512F.ConvertToVector512Int32(Nibbles(ref src)) - Vector512.Create(8);
-                        (Avx512F.ConvertToVector512Single(v) * s).StoreUnsafe(ref y, (nuint)(d * Lanes));
-                    }
-                }
-                else if (width == Width.Avx2)
-                {
-                    Vector256<float> s0 = Float16.Widen(Vector128.LoadUnsafe(ref scales)), s1 = Float16.Widen(Vector128.LoadUnsafe(ref scales, 8));
-                    for (; d < end; d++)
-                    {
-                        ref byte src = ref Unsafe.Add(ref quants, (first + d) * dimensionBytes);
-                        Vector256<int> v0, v1;
-                        if (q8)
-                        {
-                            v0 = Avx2.ConvertToVector256Int32(Vector128.CreateScalarUnsafe(Unsafe.ReadUnaligned<long>(ref src)).AsSByte());
-                            v1 = Avx2.ConvertToVector256Int32(Vector128.CreateScalarUnsafe(Unsafe.ReadUnaligned<long>(ref Unsafe.Add(ref src, 8))).AsSByte());
-                        }
-                        else
-                        {
-                            Vector128<byte> n = Nibbles(ref src);
-                            v0 = Avx2.ConvertToVector256Int32(n) - Vector256.Create(8);
-                            v1 = Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(n, 8)) - Vector256.Create(8);
-                        }
-                        (Avx.ConvertToVector256Single(v0) * s0).StoreUnsafe(ref y, (nuint)(d * Lanes));
-                        (Avx.ConvertToVector256Single(v1) * s1).StoreUnsafe(ref y, (nuint)(d * Lanes + 8));
-                    }
-                }
-                else
-                {
-                    for (; d < end; d++)
-                    {
-                        ref byte src = ref Unsafe.Add(ref quants, (first + d) * dimensionBytes);
-                        for (int lane = 0; lane < Lanes; lane++)
-                        {
-                            int v = q8 ? (sbyte)Unsafe.Add(ref src, lane) : (lane < 8 ? Unsafe.Add(ref src, lane) & 0x0F : Unsafe.Add(ref src, lane - 8) >> 4) - 8;
-                            Unsafe.Add(ref y, d * Lanes + lane) = v * Float16.ToSingle(Unsafe.Add(ref scales, lane));
-                        }
-                    }
-                }
-            }
+            case Width.Avx512 when q8: Keys<Q8Quants, Wide512>(ref k0, layout, kvHead, from, to, ref y0); break;
+            case Width.Avx512: Keys<Q4Quants, Wide512>(ref k0, layout, kvHead, from, to, ref y0); break;
+            case Width.Avx2 when q8: Keys<Q8Quants, Wide256>(ref k0, layout, kvHead, from, to, ref y0); break;
+            case Width.Avx2: Keys<Q4Quants, Wide256>(ref k0, layout, kvHead, from, to, ref y0); break;
+            case Width.Scalar when q8: Keys<Q8Quants, Narrow>(ref k0, layout, kvHead, from, to, ref y0); break;
+            default: Keys<Q4Quants, Narrow>(ref k0, layout, kvHead, from, to, ref y0); break;
         }
     }
 
     /// <summary>Values of KV head <paramref name="kvHead"/> in blocks [from, to), dequantized into dst as [block − from][16][headDim].</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void DequantizeValues(ReadOnlySpan<byte> values, KvQuantLayout layout, int kvHead, int from, int to, Span<float> dst, Width width)
     {
-        int headDim = layout.Heads.HeadDim, first = kvHead % layout.GroupHeads * headDim, gb = layout.GroupBlocks, typeBytes = layout.TypeBytes;
-        if (dst.Length < (to - from) * Lanes * headDim || values.Length < (long)to * layout.BlockBytes)
+        if (dst.Length < (to - from) * Lanes * layout.Heads.HeadDim || values.Length < (long)to * layout.BlockBytes || from < 0 || to < from)
             throw new ArgumentException("The value tile does not fit.");
-        bool q8 = layout.Type == GgmlType.Q8_0;
-        // The head's dimensions are whole quant blocks (head_dim a multiple of 32), or part of one or more.
-        bool whole = first % KvQuantLayout.QuantBlock == 0 && headDim % KvQuantLayout.QuantBlock == 0;
-        Span<float> part = stackalloc float[KvQuantLayout.QuantBlock];
+        ref byte v0 = ref MemoryMarshal.GetReference(values);
         ref float y0 = ref MemoryMarshal.GetReference(dst);
+        bool q8 = layout.Type == GgmlType.Q8_0;
+        switch (width)
+        {
+            case Width.Avx512 when q8: Values<Q8Quants, Wide512>(ref v0, layout, kvHead, from, to, ref y0); break;
+            case Width.Avx512: Values<Q4Quants, Wide512>(ref v0, layout, kvHead, from, to, ref y0); break;
+            case Width.Avx2 when q8: Values<Q8Quants, Wide256>(ref v0, layout, kvHead, from, to, ref y0); break;
+            case Width.Avx2: Values<Q4Quants, Wide256>(ref v0, layout, kvHead, from, to, ref y0); break;
+            case Width.Scalar when q8: Values<Q8Quants, Narrow>(ref v0, layout, kvHead, from, to, ref y0); break;
+            default: Values<Q4Quants, Narrow>(ref v0, layout, kvHead, from, to, ref y0); break;
+        }
+    }
+
+    // Per block, per run of the head's dimensions within one quant block: the run's 16 scales, then its dimensions.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Keys<TQ, TW>(ref byte k0, KvQuantLayout layout, int kvHead, int from, int to, ref float y0)
+        where TQ : struct, IKvQuants where TW : struct, IDequantizeWidth
+    {
+        int headDim = layout.Heads.HeadDim, first = kvHead % layout.GroupHeads * headDim, quantsOffset = layout.KeyQuantsOffset;
         for (int b = from; b < to; b++)
         {
-            ref byte group = ref Unsafe.AsRef(in values[layout.GroupOffset(b, kvHead)]);
-            for (int lane = 0; lane < Lanes; lane++)
+            ref byte group = ref Unsafe.Add(ref k0, layout.GroupOffset(b, kvHead));
+            ref float y = ref Unsafe.Add(ref y0, (b - from) * Lanes * headDim);
+            for (int d = 0; d < headDim;)
             {
-                ref byte blocks = ref Unsafe.Add(ref group, lane * gb * typeBytes);
-                ref float y = ref Unsafe.Add(ref y0, ((b - from) * Lanes + lane) * headDim);
+                int kb = (first + d) / KvQuantLayout.QuantBlock, end = Math.Min(headDim, (kb + 1) * KvQuantLayout.QuantBlock - first);
+                ref ushort scales = ref Unsafe.As<byte, ushort>(ref Unsafe.Add(ref group, kb * Lanes * sizeof(ushort)));
+                ref byte src = ref Unsafe.Add(ref group, quantsOffset + (first + d) * TQ.DimensionBytes);
+                if (TW.Width == Width.Avx512)
+                    TQ.Keys512(ref src, end - d, Float16.Widen512(Vector256.LoadUnsafe(ref scales)), ref Unsafe.Add(ref y, d * Lanes));
+                else if (TW.Width == Width.Avx2)
+                    TQ.Keys256(ref src, end - d, Float16.Widen(Vector128.LoadUnsafe(ref scales)), Float16.Widen(Vector128.LoadUnsafe(ref scales, 8)), ref Unsafe.Add(ref y, d * Lanes));
+                else
+                    TQ.KeysScalar(ref src, end - d, ref scales, ref Unsafe.Add(ref y, d * Lanes));
+                d = end;
+            }
+        }
+    }
+
+    // Per block and position: the head's part of the position's quant blocks (whole blocks, or parts of them).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Values<TQ, TW>(ref byte v0, KvQuantLayout layout, int kvHead, int from, int to, ref float y0)
+        where TQ : struct, IKvQuants where TW : struct, IDequantizeWidth
+    {
+        int headDim = layout.Heads.HeadDim, first = kvHead % layout.GroupHeads * headDim, typeBytes = layout.TypeBytes;
+        int rowBytes = layout.GroupBlocks * typeBytes;
+        bool whole = first % KvQuantLayout.QuantBlock == 0 && headDim % KvQuantLayout.QuantBlock == 0;
+        Span<float> part = stackalloc float[KvQuantLayout.QuantBlock];
+        for (int b = from; b < to; b++)
+        {
+            ref byte row = ref Unsafe.Add(ref v0, layout.GroupOffset(b, kvHead) + first / KvQuantLayout.QuantBlock * typeBytes);
+            ref float y = ref Unsafe.Add(ref y0, (b - from) * Lanes * headDim);
+            for (int lane = 0; lane < Lanes; lane++, row = ref Unsafe.Add(ref row, rowBytes), y = ref Unsafe.Add(ref y, headDim))
+            {
                 if (whole)
                 {
-                    for (int kb = first / KvQuantLayout.QuantBlock, i = 0; i < headDim; kb++, i += KvQuantLayout.QuantBlock)
-                        DequantizeBlock(ref Unsafe.Add(ref blocks, kb * typeBytes), ref Unsafe.Add(ref y, i), q8, width);
+                    for (int i = 0, at = 0; i < headDim; i += KvQuantLayout.QuantBlock, at += typeBytes)
+                        Block<TQ, TW>(ref Unsafe.Add(ref row, at), ref Unsafe.Add(ref y, i));
                     continue;
                 }
+                // Dimensions [d, d + n) of the head lie in one quant block, from its value inBlock.
                 for (int d = 0; d < headDim;)
                 {
-                    int kb = (first + d) / KvQuantLayout.QuantBlock, from32 = first + d - kb * KvQuantLayout.QuantBlock;
-                    int n = Math.Min(headDim - d, KvQuantLayout.QuantBlock - from32);
-                    DequantizeBlock(ref Unsafe.Add(ref blocks, kb * typeBytes), ref part[0], q8, width);
-                    part.Slice(from32, n).CopyTo(MemoryMarshal.CreateSpan(ref Unsafe.Add(ref y, d), n));
+                    int inBlock = (first + d) % KvQuantLayout.QuantBlock, n = Math.Min(headDim - d, KvQuantLayout.QuantBlock - inBlock);
+                    Block<TQ, TW>(ref Unsafe.Add(ref row, (first % KvQuantLayout.QuantBlock + d) / KvQuantLayout.QuantBlock * typeBytes), ref part[0]);
+                    part.Slice(inBlock, n).CopyTo(MemoryMarshal.CreateSpan(ref Unsafe.Add(ref y, d), n));
                     d += n;
                 }
             }
         }
     }
 
-    // One ggml block's 32 values, quant · scale (block_q4_0: element j in the low nibble of byte j, j + 16 in its high one).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void DequantizeBlock(ref byte block, ref float y, bool q8, Width width)
+    private static void Block<TQ, TW>(ref byte block, ref float y) where TQ : struct, IKvQuants where TW : struct, IDequantizeWidth
     {
-        float d = Float16.ToSingle(Unsafe.As<byte, ushort>(ref block));
+        float d = Float16.ToSingleLookup(Unsafe.ReadUnaligned<ushort>(ref block));
         ref byte qs = ref Unsafe.Add(ref block, sizeof(ushort));
-        if (width == Width.Avx512)
-        {
-            Vector512<int> v0, v1;
-            if (q8)
-            {
-                v0 = Avx512F.ConvertToVector512Int32(Vector128.LoadUnsafe(ref Unsafe.As<byte, sbyte>(ref qs)));
-                v1 = Avx512F.ConvertToVector512Int32(Vector128.LoadUnsafe(ref Unsafe.As<byte, sbyte>(ref qs), 16));
-            }
-            else
-            {
-                Vector128<byte> packed = Vector128.LoadUnsafe(ref qs);
-                v0 = Avx512F.ConvertToVector512Int32(packed & Vector128.Create((byte)0x0F)) - Vector512.Create(8);
-                v1 = Avx512F.ConvertToVector512Int32(Vector128.ShiftRightLogical(packed, 4)) - Vector512.Create(8);
-            }
-            (Avx512F.ConvertToVector512Single(v0) * d).StoreUnsafe(ref y);
-            (Avx512F.ConvertToVector512Single(v1) * d).StoreUnsafe(ref y, 16);
-        }
-        else if (width == Width.Avx2)
-        {
-            for (int h = 0; h < 2; h++)
-            {
-                Vector256<int> v0, v1;
-                if (q8)
-                {
-                    v0 = Avx2.ConvertToVector256Int32(Vector128.CreateScalarUnsafe(Unsafe.ReadUnaligned<long>(ref Unsafe.Add(ref qs, 16 * h))).AsSByte());
-                    v1 = Avx2.ConvertToVector256Int32(Vector128.CreateScalarUnsafe(Unsafe.ReadUnaligned<long>(ref Unsafe.Add(ref qs, 16 * h + 8))).AsSByte());
-                }
-                else
-                {
-                    Vector128<byte> packed = Vector128.LoadUnsafe(ref qs), n = h == 0 ? packed & Vector128.Create((byte)0x0F) : Vector128.ShiftRightLogical(packed, 4);
-                    v0 = Avx2.ConvertToVector256Int32(n) - Vector256.Create(8);
-                    v1 = Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(n, 8)) - Vector256.Create(8);
-                }
-                (Avx.ConvertToVector256Single(v0) * d).StoreUnsafe(ref y, (nuint)(16 * h));
-                (Avx.ConvertToVector256Single(v1) * d).StoreUnsafe(ref y, (nuint)(16 * h + 8));
-            }
-        }
+        if (TW.Width == Width.Avx512)
+            TQ.Block512(ref qs, d, ref y);
+        else if (TW.Width == Width.Avx2)
+            TQ.Block256(ref qs, d, ref y);
         else
-        {
-            for (int j = 0; j < KvQuantLayout.QuantBlock; j++)
-            {
-                int v = q8 ? (sbyte)Unsafe.Add(ref qs, j) : (j < 16 ? Unsafe.Add(ref qs, j) & 0x0F : Unsafe.Add(ref qs, j - 16) >> 4) - 8;
-                Unsafe.Add(ref y, j) = v * d;
-            }
-        }
+            TQ.BlockScalar(ref qs, d, ref y);
     }
 
-    // A Q4_0 key dimension's 8 bytes as 16 quants in position order: the low nibbles, then the high ones.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<byte> Nibbles(ref byte src)
+    // Asks for the cache lines of KV head kvHead's group in blocks [from, to) (a hint: never faults), so that dequantizing
+    // them later reads the cache, not memory.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void Prefetch(ReadOnlySpan<byte> data, KvQuantLayout layout, int kvHead, int from, int to)
     {
-        ulong x = Unsafe.ReadUnaligned<ulong>(ref src);
-        return Vector128.Create(x & 0x0F0F0F0F0F0F0F0Ful, (x >> 4) & 0x0F0F0F0F0F0F0F0Ful).AsByte();
+        if (!Sse.IsSupported)
+            return;
+        ref byte d0 = ref MemoryMarshal.GetReference(data);
+        for (int b = from; b < to; b++)
+        {
+            ref byte group = ref Unsafe.Add(ref d0, layout.GroupOffset(b, kvHead));
+            for (int i = 0; i < layout.GroupBytes; i += 64)
+                Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref group, i)));
+        }
     }
 
     // Where query row a ((row, head) pairs in row order) starts in the queries and the output.
