@@ -12,8 +12,8 @@ public enum KvCacheType
     /// <summary>Single precision.</summary>
     F32,
     /// <summary>
-    /// ggml Q8_0 blocks (32 values and an F16 scale: 8.5 bits a value, 34/64 of F16), quantized as llama.cpp's
-    /// <c>-ctk q8_0 -ctv q8_0</c> stores them. Needs n_kv_head · head_dim to be a multiple of 32.
+    /// ggml Q8_0 blocks (32 values and an F16 scale: 8.5 bits a value, 34/64 of F16) from ggml's reference quantizer, as
+    /// llama.cpp's <c>-ctk q8_0 -ctv q8_0</c>. Needs n_kv_head · head_dim to be a multiple of 32.
     /// </summary>
     Q8_0,
     /// <summary>ggml Q4_0 blocks (4.5 bits a value, 18/64 of F16), as llama.cpp's <c>-ctk q4_0 -ctv q4_0</c>; the logits drift more.</summary>
@@ -29,7 +29,7 @@ public enum KvCacheType
 /// </summary>
 public sealed class KvCache
 {
-    // Per layer: Layout.Elements(Capacity) values, as float (F32) or F16 bits (F16); the other pair is null.
+    // Per layer: Layout.Elements(Capacity) values, as float (F32) or F16 bits (F16); the other pairs are null.
     private readonly float[][]? _keys32, _values32;
     private readonly ushort[][]? _keys16, _values16;
     private readonly byte[][]? _keysQ, _valuesQ; // Q8_0, Q4_0: _quant.Bytes(Capacity) bytes per layer
