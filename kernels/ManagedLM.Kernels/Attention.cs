@@ -279,7 +279,7 @@ public static class Attention
     // A row's scores become softmax weights (rounded to F16 for an F16 cache): capped, and the positions before its
     // window weigh 0 (the weights·V chains still run over them, adding exact zeros).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void NormalizeScores(Span<float> scores, bool half, ScoreShape shape)
+    internal static void NormalizeScores(Span<float> scores, bool half, ScoreShape shape)
     {
         if (shape.SoftCap > 0)
         {

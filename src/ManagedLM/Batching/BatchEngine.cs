@@ -47,6 +47,7 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
         ArgumentNullException.ThrowIfNull(model);
         _options = options ?? BatchEngineOptions.Default;
         _options.Validate();
+        KvCache.CheckType(_options.KvCacheType, model.Config.KvHeadCount, model.Config.HeadDim, nameof(options));
         _model = model;
         _generatorOptions = new GeneratorOptions
         {

@@ -27,7 +27,7 @@ public sealed record BatchEngineOptions
     /// <summary>Context length of each sequence; null: min(model's, 4096).</summary>
     public int? ContextLength { get; init; }
 
-    /// <summary>KV cache storage of each sequence.</summary>
+    /// <summary>KV cache storage of each sequence (see <see cref="GeneratorOptions.KvCacheType"/>): Q8_0 holds about twice the sequences of F16 in the same memory.</summary>
     public KvCacheType KvCacheType { get; init; } = KvCacheType.F16;
 
     /// <summary>Sampling of requests whose options give none.</summary>

@@ -1,5 +1,6 @@
 using System.Text;
 using ManagedLM.Inference;
+using ManagedLM.Kernels;
 using ManagedLM.Sampling;
 
 namespace ManagedLM.Generation;
@@ -67,7 +68,7 @@ public sealed partial class Generator
             w.Write(rng.S1);
             w.Write(rng.S2);
             w.Write(rng.S3);
-            var rows = new byte[(long)Position * _cache.RowLength * _cache.ValueBytes];
+            var rows = new byte[(long)Position * _cache.RowBytes];
             for (int l = 0; l < c.BlockCount; l++)
             {
                 _cache.ReadRows(l, values: false, Position, rows);
@@ -136,9 +137,11 @@ public sealed partial class Generator
             if (r.ReadUInt64() != Model.Fingerprint || r.ReadInt32() != c.VocabSize || r.ReadInt32() != c.BlockCount || r.ReadInt32() != _cache.RowLength)
                 throw new InvalidDataException("The generator state was saved from a different model.");
             byte type = r.ReadByte();
-            if (type > (byte)KvCacheType.F32)
+            if (type > (byte)KvCacheType.Q4_0)
                 throw new InvalidDataException($"Unknown KV cache type {type} in the generator state.");
             var cacheType = (KvCacheType)type;
+            if (cacheType is KvCacheType.Q8_0 or KvCacheType.Q4_0 && _cache.RowLength % KvQuantLayout.QuantBlock != 0)
+                throw new InvalidDataException($"The generator state holds a {cacheType} cache, which this model's rows of {_cache.RowLength} values cannot have.");
             int position = r.ReadInt32();
             if (position < 0)
                 throw new InvalidDataException($"Invalid token count {position} in the generator state.");
@@ -159,7 +162,7 @@ public sealed partial class Generator
             }
             ulong seed = r.ReadUInt64();
             var rng = new SamplerState(r.ReadUInt64(), r.ReadUInt64(), r.ReadUInt64(), r.ReadUInt64());
-            int rowBytes = _cache.RowLength * (cacheType == KvCacheType.F32 ? 4 : 2);
+            long rowBytes = KvCache.RowBytesOf(cacheType, _cache.RowLength);
             var keys = new byte[c.BlockCount][];
             var values = new byte[c.BlockCount][];
             for (int l = 0; l < c.BlockCount; l++)

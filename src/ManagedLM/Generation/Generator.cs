@@ -54,6 +54,7 @@ public sealed partial class Generator : IDisposable
             throw new ArgumentOutOfRangeException(nameof(options), context, $"ContextLength must be in [1, {model.MaxContextLength}].");
         if (options.Threads < 1)
             throw new ArgumentOutOfRangeException(nameof(options), options.Threads, "Threads must be at least 1.");
+        KvCache.CheckType(options.KvCacheType, model.Config.KvHeadCount, model.Config.HeadDim, nameof(options));
         ContextLength = context;
         _tokens = new List<int>(context);
         Sampler = new SamplerChain(options.Sampling, model.Config.VocabSize);

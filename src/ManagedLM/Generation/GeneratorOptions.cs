@@ -31,7 +31,10 @@ public sealed record GeneratorOptions
     /// </summary>
     public int BatchSize { get; init; } = 64;
 
-    /// <summary>Storage of the KV cache: F16 (default, as llama.cpp) or F32.</summary>
+    /// <summary>
+    /// Storage of the KV cache: F16 (default, as llama.cpp), F32, or ggml's Q8_0 or Q4_0 blocks (34/64 or 18/64 of F16's
+    /// memory, as llama.cpp's <c>-ctk/-ctv q8_0</c>; they need n_kv_head · head_dim to be a multiple of 32).
+    /// </summary>
     public KvCacheType KvCacheType { get; init; } = KvCacheType.F16;
 
     /// <summary>Sampling chain and seed.</summary>

@@ -41,7 +41,7 @@ internal sealed class ParallelAttention : IParallelWork
         }
     }
 
-    /// <summary>One KV head of one layer of an F16 cache, widened to F32 up to a block: the rows of a prompt chunk widen it once.</summary>
+    /// <summary>One KV head of one layer of an F16 or quantized cache, widened to F32 up to a block: the rows of a prompt chunk widen it once.</summary>
     private sealed class WideHead
     {
         public float[] Keys = [], Values = []; // [blocks · 16 · head_dim] in KvBlockLayout(1, head_dim)
@@ -72,12 +72,13 @@ internal sealed class ParallelAttention : IParallelWork
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Run(ModelConfig c, ForwardState s, int layer, int rows, float scale, ScoreShape shape = default)
     {
-        int longest = 0, capacity = 0;
+        int longest = 0, capacity = 0, dequantize = 0;
         long pairs = 0;
         for (int r = 0; r < rows; r++)
         {
             longest = Math.Max(longest, s.Rows[r].Position + 1);
             capacity = Math.Max(capacity, s.Rows[r].Cache.MaxLength);
+            dequantize = Math.Max(dequantize, s.Rows[r].Cache.DequantizeScratchLength);
             pairs += (s.Rows[r].Position + 1L) * c.HeadCount;
         }
         bool split = _pool is not null && pairs >= MinPairsToSplit;
@@ -90,8 +91,8 @@ internal sealed class ParallelAttention : IParallelWork
         for (int i = 0; i < _scratch.Length; i++)
         {
             // A span's calls read up to its last row's position: at most longest, in a tile of spanRows · runHeads rows.
-            if (_scratch[i].Length < Attention.ScratchLength(1, spanRows * runHeads, longest, c.HeadDim))
-                _scratch[i] = new float[Attention.ScratchLength(1, MaxItemHeads, capacity, c.HeadDim)]; // once: the widest item, the longest context
+            if (_scratch[i].Length < Attention.ScratchLength(1, spanRows * runHeads, longest, c.HeadDim) + dequantize)
+                _scratch[i] = new float[Attention.ScratchLength(1, MaxItemHeads, capacity, c.HeadDim) + dequantize]; // once: the widest item, the longest context
         }
         foreach (var w in _wide)
             w.Cache = null; // a new layer's keys and values
@@ -155,7 +156,7 @@ internal sealed class ParallelAttention : IParallelWork
             int r = _spans[span], rows = _spans[span + 1] - r;
             ref readonly ForwardRow row = ref s.Rows[r];
             int at = r * qLength + (kvHead * group + first) * headDim, length = (rows - 1) * qLength + heads * headDim;
-            if (_shared[span] && row.Cache.Type == KvCacheType.F16)
+            if (_shared[span] && row.Cache.Widens)
             {
                 var wide = _wide[index];
                 wide.Extend(row.Cache, _layer, kvHead, row.Position + rows);

@@ -1,5 +1,6 @@
 using ManagedLM.Batching;
 using ManagedLM.Generation;
+using ManagedLM.Inference;
 using ManagedLM.Model;
 using ManagedLM.Sampling;
 
@@ -18,7 +19,22 @@ public class BatchDecoderTests
     [InlineData("synthetic/synth-gemma3-Q8_0.gguf", 1)]
     [InlineData("synthetic/synth-qwen3moe-Q8_0.gguf", 2)]
     [InlineData("synthetic/synth-phi3-longrope-Q8_0.gguf", 1)]
-    public void A_step_mixing_prompt_chunks_and_decode_tokens_equals_each_generator_alone(string file, int threads)
+    public void A_step_mixing_prompt_chunks_and_decode_tokens_equals_each_generator_alone(string file, int threads) =>
+        MixedStepEqualsAlone(file, threads, KvCacheType.F16, KvCacheType.F16, KvCacheType.F16);
+
+    [Theory]
+    [InlineData("stories260K.gguf", 2, KvCacheType.Q8_0)]
+    [InlineData("synthetic/synth-llama-Q4_K_M.gguf", 2, KvCacheType.Q8_0)]
+    [InlineData("synthetic/synth-qwen2-Q4_K_M.gguf", 1, KvCacheType.Q4_0)]
+    public void A_mixed_step_over_quantized_caches_equals_each_generator_alone(string file, int threads, KvCacheType type) =>
+        MixedStepEqualsAlone(file, threads, type, type, type);
+
+    [Fact]
+    public void Caches_of_different_types_share_a_step() =>
+        MixedStepEqualsAlone("synthetic/synth-llama-Q4_K_M.gguf", 2, KvCacheType.Q4_0, KvCacheType.F16, KvCacheType.Q8_0);
+
+    // Three generators (cache types as given), with histories, then one step of a decode token and two prompt chunks.
+    private static void MixedStepEqualsAlone(string file, int threads, params KvCacheType[] types)
     {
         using var model = TransformerModel.Load(TestData.Model(file));
         int vocab = model.Config.VocabSize;
@@ -28,12 +44,12 @@ public class BatchDecoderTests
         var expected = new float[3][];
         for (int i = 0; i < 3; i++)
         {
-            using var solo = model.CreateGenerator(new GeneratorOptions { Sampling = SamplingOptions.Greedy });
+            using var solo = model.CreateGenerator(new GeneratorOptions { KvCacheType = types[i], Sampling = SamplingOptions.Greedy });
             solo.Prefill(histories[i]);
             expected[i] = solo.Prefill(next[i]).ToArray();
         }
 
-        var generators = Enumerable.Range(0, 3).Select(_ => model.CreateGenerator(new GeneratorOptions { Sampling = SamplingOptions.Greedy })).ToArray();
+        var generators = Enumerable.Range(0, 3).Select(i => model.CreateGenerator(new GeneratorOptions { KvCacheType = types[i], Sampling = SamplingOptions.Greedy })).ToArray();
         using var decoder = new BatchDecoder(model, threads);
         for (int i = 0; i < 3; i++)
             generators[i].Prefill(histories[i]);

@@ -1,5 +1,6 @@
 using ManagedLM.Batching;
 using ManagedLM.Generation;
+using ManagedLM.Inference;
 using ManagedLM.Model;
 using ManagedLM.Sampling;
 using ManagedLM.Tests.Concurrency;
@@ -187,6 +188,40 @@ public class BatchEngineTests(SharedModels models) : IClassFixture<SharedModels>
         Assert.Equal(Solo(Encode(system + " Tom said"), options).GeneratedTokens, second.GeneratedTokens);
         Assert.True(engine.Metrics.SharedPromptTokens >= systemTokens - 1);
         Assert.NotEmpty(first.GeneratedTokens);
+    }
+
+    [Theory]
+    [InlineData(KvCacheType.Q8_0)]
+    [InlineData(KvCacheType.Q4_0)]
+    public async Task Requests_over_quantized_caches_equal_their_solo_runs_and_share_prefixes(KvCacheType type)
+    {
+        string system = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends.";
+        await using var engine = new BatchEngine(models.Stories, new BatchEngineOptions
+        {
+            MaxActiveSequences = 4, Threads = 2, PrefillChunk = 7, MinSharedPrefix = 8, KvCacheType = type,
+        });
+        var options = new GenerationOptions { MaxTokens = 20, Sampling = SamplingOptions.Greedy };
+        string[] prompts = [.. Openings.Take(5), system + " One day", system + " Tom said"];
+        var results = await Task.WhenAll(prompts.Select(p => Task.Run(() => engine.GenerateAsync(p, options))));
+        var again = await engine.GenerateAsync(system + " The end", options);
+        Assert.True(again.ReusedPromptTokens >= Encode(system).Length - 1, $"reused {again.ReusedPromptTokens}");
+        foreach (var (prompt, result) in prompts.Append(system + " The end").Zip(results.Append(again)))
+        {
+            using var solo = models.Stories.CreateGenerator(new GeneratorOptions { KvCacheType = type });
+            Assert.Equal(solo.Complete(Encode(prompt), options).GeneratedTokens, result.GeneratedTokens);
+        }
+    }
+
+    [Fact]
+    public void A_quantized_cache_type_the_model_rows_cannot_have_is_refused_at_construction()
+    {
+        // The GPT-2-vocabulary qwen2 has 2 KV heads of 16: rows of 32 values are fine; stories260K's 4 of 8 too.
+        using var engine = new BatchEngine(models.Gpt2Vocab, new BatchEngineOptions { KvCacheType = KvCacheType.Q4_0 });
+        Assert.Equal(KvCacheType.Q4_0, engine.Options.KvCacheType);
+        var spec = ManagedLM.Synthesis.SynthesisSpec.Tiny with { HeadCount = 4, HeadCountKv = 1, HeadDim = 16 };
+        using var model = TransformerModel.Load(Tests.Synthesis.ModelSynthesizerTests.Synthesize(spec, "rows16", 3, ManagedLM.Quantization.LlamaFileType.Q8_0));
+        Assert.Contains("multiple of 32", Assert.Throws<ArgumentException>(() => new BatchEngine(model, new BatchEngineOptions { KvCacheType = KvCacheType.Q8_0 })).Message);
+        Assert.Throws<ArgumentException>(() => model.CreateGenerator(new GeneratorOptions { KvCacheType = KvCacheType.Q4_0 }));
     }
 
     [Fact]

@@ -100,6 +100,24 @@ public class ParallelBenchTests
         });
         // Three generators hold three caches of the same size.
         Assert.Equal(3 * results[0].KvBytes, results[1].KvBytes);
+
+        // Q8_0 caches: 34/64 of the F16 bytes.
+        var q8 = ParallelBench.Run(settings with { KvCacheType = ManagedLM.Inference.KvCacheType.Q8_0 }, [1], json: true, TextWriter.Null);
+        Assert.Equal(results[0].KvBytes * 34 / 64, q8[0].KvBytes);
+    }
+
+    [Fact]
+    public void A_kv_type_reaches_the_tests_and_their_type_fields()
+    {
+        var output = new StringWriter();
+        var settings = new BenchCommand.BenchSettings(TestData.Model("stories260K.gguf"), [4], [3], [1], 1) { KvCacheType = ManagedLM.Inference.KvCacheType.Q4_0 };
+        BenchCommand.Run(settings, json: true, output);
+        var lines = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        Assert.Equal(2, lines.Length);
+        Assert.All(lines, e => Assert.Equal(("q4_0", "q4_0"), (e.GetProperty("type_k").GetString(), e.GetProperty("type_v").GetString())));
+        var (code, _, error) = CliRun.Invoke("bench", "-m", TestData.Model("stories260K.gguf"), "-p", "4", "-n", "0", "--batch", "1", "--kv-type", "q8_0");
+        Assert.NotEqual(0, code);
+        Assert.Contains("--kv-type applies to the -p/-n tests and --parallel", error);
     }
 
     [Fact]

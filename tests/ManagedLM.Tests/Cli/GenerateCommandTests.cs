@@ -64,6 +64,20 @@ public class GenerateCommandTests
         Assert.Contains("\"generated_ids\":[261,378,432]", Assert.Single(output.TrimEnd().Split('\n')));
     }
 
+    [Theory]
+    [InlineData("q8_0")]
+    [InlineData("Q8_0")]
+    [InlineData("q4_0")]
+    public void A_quantized_kv_type_is_named_as_llama_cpp_names_it(string name)
+    {
+        var (code, output, error) = CliRun.Invoke("generate", "-m", TestData.Model("stories260K.gguf"), "--prompt-ids", "1,403,407,261,378", "-n", "8",
+            "--temp", "0", "-t", "1", "--kv-type", name, "--json");
+        Assert.True(code == 0, error);
+        // The first tokens of the greedy text ("..., there was a little girl named") hold with either cache.
+        Assert.Contains("\"generated_ids\":[", output);
+        Assert.StartsWith(", there was", JsonDocument.Parse(output).RootElement.GetProperty("text").GetString());
+    }
+
     [Fact]
     public void Text_goes_to_stdout_and_the_speed_to_stderr()
     {

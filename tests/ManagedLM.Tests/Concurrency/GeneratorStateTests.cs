@@ -71,6 +71,10 @@ public class GeneratorStateTests(SharedModels models) : IClassFixture<SharedMode
     [InlineData(KvCacheType.F16, KvCacheType.F16)]
     [InlineData(KvCacheType.F32, KvCacheType.F32)]
     [InlineData(KvCacheType.F32, KvCacheType.F16)]
+    [InlineData(KvCacheType.Q8_0, KvCacheType.Q8_0)]
+    [InlineData(KvCacheType.Q4_0, KvCacheType.Q4_0)]
+    [InlineData(KvCacheType.F32, KvCacheType.Q8_0)]
+    [InlineData(KvCacheType.Q8_0, KvCacheType.F16)]
     public void Saved_state_loads_into_a_new_generator_and_continues_the_same(KvCacheType savedType, KvCacheType loadedType)
     {
         using var g = models.Stories.CreateGenerator(new GeneratorOptions { Sampling = Sampled, KvCacheType = savedType });
@@ -89,6 +93,38 @@ public class GeneratorStateTests(SharedModels models) : IClassFixture<SharedMode
             Assert.Equal(expected, Continue(loaded, 20));
         else
             Assert.Equal(expected[..3], Continue(loaded, 20)[..3]); // F32 → F16 rounds the cache: sampled paths may part later
+    }
+
+    [Theory]
+    [InlineData(KvCacheType.Q8_0)]
+    [InlineData(KvCacheType.Q4_0)]
+    public void A_quantized_cache_saves_its_blocks_and_loads_them_back_bit_for_bit(KvCacheType type)
+    {
+        using var g = models.Stories.CreateGenerator(new GeneratorOptions { Sampling = SamplingOptions.Greedy, KvCacheType = type });
+        g.Prefill(Prompt);
+        Continue(g, 30); // past a block of 16 positions
+        using var stream = new MemoryStream();
+        g.SaveState(stream);
+        // 5 layers × (keys, values) × 35 positions × one 32-value block (Q8_0 34 bytes, Q4_0 18) after the header.
+        int block = type == KvCacheType.Q8_0 ? 34 : 18;
+        using (var f16 = models.Stories.CreateGenerator(new GeneratorOptions { Sampling = SamplingOptions.Greedy }))
+        {
+            f16.Prefill(Prompt);
+            Continue(f16, 30);
+            using var f16Stream = new MemoryStream();
+            f16.SaveState(f16Stream);
+            Assert.Equal(f16Stream.Length - 5 * 2 * 35 * (64 - block), stream.Length);
+        }
+        float[] next = g.Step(7).ToArray();
+
+        using var loaded = models.Stories.CreateGenerator(new GeneratorOptions { Sampling = SamplingOptions.Greedy, KvCacheType = type });
+        stream.Position = 0;
+        loaded.LoadState(stream);
+        Assert.Equal(g.Tokens.Take(35), loaded.Tokens);
+        Assert.Equal(next, loaded.Step(7).ToArray());
+        // Fork copies the blocks too.
+        using var fork = loaded.Fork();
+        Assert.Equal(Continue(loaded, 10), Continue(fork, 10));
     }
 
     [Fact]

@@ -11,7 +11,7 @@ namespace ManagedLM.Tests.Generation;
 /// <summary>
 /// Attention split over threads in (run of positions, KV head, run of query heads) items gives the logits of one thread,
 /// at a context long enough for the split to happen, for GQA groups that fill one register tile, need two, or leave one
-/// short, and for tiles that take several positions of a prompt chunk.
+/// short, and for tiles that take several positions of a prompt chunk; for every KV cache type.
 /// </summary>
 public class ParallelAttentionTests
 {
@@ -36,8 +36,14 @@ public class ParallelAttentionTests
     {
         using var model = Model(heads, kvHeads, headDim);
         int[] prompt = Enumerable.Range(0, 600).Select(i => (i * 37 + 11) % model.Config.VocabSize).ToArray();
-        foreach (var cache in new[] { KvCacheType.F16, KvCacheType.F32 })
+        foreach (var cache in new[] { KvCacheType.F16, KvCacheType.F32, KvCacheType.Q8_0, KvCacheType.Q4_0 })
         {
+            if (cache is KvCacheType.Q8_0 or KvCacheType.Q4_0 && kvHeads * headDim % 32 != 0)
+            {
+                // A quantized cache quantizes rows in blocks of 32: this shape's rows (16 values) cannot be.
+                Assert.Throws<ArgumentException>(() => model.CreateGenerator(new GeneratorOptions { KvCacheType = cache }));
+                continue;
+            }
             float[]? expected = null, next = null;
             foreach (int threads in new[] { 1, 2, 3 })
             {

@@ -3,6 +3,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
 using ManagedLM.Generation;
+using ManagedLM.Inference;
 using ManagedLM.Model;
 using ManagedLM.Sampling;
 
@@ -54,11 +55,14 @@ internal static class BenchCommand
             Description = "Read the weights the products do not repack from the file's mapping, not from a copy in 2 MiB pages.",
         };
         var progress = new Option<bool>("--progress") { Description = "Print each run to stderr as it ends (-p/-n tests and --batch)." };
+        var kvType = CliOptions.KvType();
+        kvType.Description += " For the -p/-n tests and --parallel.";
         var command = new CliCommand("bench", "Measure prompt-processing and generation speed, like llama-bench.",
         [
             new("Prompt processing of 128 tokens and generation of 64, 5 runs each", "managedlm bench -m model.gguf"),
             new("Several lengths and thread counts, as JSON lines", "managedlm bench -m model.gguf -p 128,512 -n 32,128 -t 1,2,4 -r 3 --json"),
             new("Generation after 2048 tokens of context", "managedlm bench -m model.gguf -p 0 -n 32 -d 2048"),
+            new("The same over a Q8_0 KV cache", "managedlm bench -m model.gguf -p 0 -n 32 -d 2048 --kv-type q8_0"),
             new("Side by side with llama.cpp on the same file, runs alternating", "managedlm bench -m model.gguf -p 64 -n 32 -t 1,2 -r 5 --peer ../llama.cpp/build/bin/llama-bench"),
             new("Aggregate generation speed of 1 to 8 sequences decoded in one batch", "managedlm bench -m model.gguf -p 32 -n 64 --batch 1,2,4,8"),
             new("The same against llama-batched-bench", "managedlm bench -m model.gguf -p 32 -n 64 --batch 1,8 --peer ../llama.cpp/build/bin/llama-batched-bench"),
@@ -67,7 +71,7 @@ internal static class BenchCommand
             new("Decode speed with and without a JSON grammar", "managedlm bench -m model.gguf -n 64 --grammar json"),
         ])
         {
-            model, prompt, gen, depth, threads, reps, json, parallel, batched, viaEngine, batch, peer, grammar, noRepack, noLargePages, progress,
+            model, prompt, gen, depth, threads, reps, json, parallel, batched, viaEngine, batch, peer, grammar, noRepack, noLargePages, progress, kvType,
         };
         command.SetAction(parse =>
         {
@@ -76,7 +80,7 @@ internal static class BenchCommand
             var settings = new BenchSettings(
                 ModelLocator.Resolve(parse.GetValue(model)), parse.GetValue(prompt)!, parse.GetValue(gen)!,
                 parse.GetValue(threads)!, parse.GetValue(reps), parse.GetValue(batch)) { Depths = parse.GetValue(depth)!, Repack = !parse.GetValue(noRepack),
-                LargePages = !parse.GetValue(noLargePages) };
+                LargePages = !parse.GetValue(noLargePages), KvCacheType = parse.GetValue(kvType) };
             int[] np = parse.GetValue(parallel)!, nb = parse.GetValue(batched)!;
             var (output, log) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
             var runs = parse.GetValue(progress) ? log : null;
@@ -84,6 +88,8 @@ internal static class BenchCommand
                 throw new ArgumentException("-d/--n-depth applies to the -p/-n tests, not to --batch or --parallel.");
             if (other is not null && np.Length > 0)
                 throw new ArgumentException("--peer compares the -p/-n tests or --batch, not --parallel.");
+            if (settings.KvCacheType != KvCacheType.F16 && (other is not null || nb.Length > 0 || parse.GetValue(grammar) is not null))
+                throw new ArgumentException("--kv-type applies to the -p/-n tests and --parallel, not with --peer (llama.cpp's cache stays F16), --batch or --grammar.");
             if (parse.GetValue(grammar) is { } spec)
             {
                 if (other is not null || nb.Length > 0 || np.Length > 0 || settings.Depths.Any(d => d > 0))
@@ -112,6 +118,9 @@ internal static class BenchCommand
 
         /// <summary>Whether the model copies the weights it does not repack into large pages (see <see cref="ModelOptions.LargePages"/>).</summary>
         public bool LargePages { get; init; } = true;
+
+        /// <summary>KV cache storage of the -p/-n tests' and --parallel's generators.</summary>
+        public KvCacheType KvCacheType { get; init; } = KvCacheType.F16;
 
         /// <summary>
         /// Loads the model as these settings say, not warmed up (each mode warms up what it measures), and logs the memory
@@ -166,6 +175,8 @@ internal static class BenchCommand
         public long DecodeBytes { get; init; }
         /// <summary>Prompt tokens per forward pass.</summary>
         public int BatchSize { get; init; } = 64;
+        /// <summary>KV cache storage.</summary>
+        public KvCacheType KvCacheType { get; init; } = KvCacheType.F16;
         /// <summary>Measured read bandwidth with this many threads, bytes/s (0 when not measured).</summary>
         public double Bandwidth { get; init; }
         /// <summary>Weight bytes read per second while generating, in GB/s.</summary>
@@ -214,7 +225,7 @@ internal static class BenchCommand
                 double? bandwidth = peer is null && s.GenLengths.Any(n => n > 0) ? MemoryBandwidth.Measure(t) : null;
                 foreach (var test in s.Tests)
                 {
-                    using var run = new BenchRun(model, test, t, s.BatchSize);
+                    using var run = new BenchRun(model, test, t, s.BatchSize, s.KvCacheType);
                     var seconds = new double[s.Repetitions];
                     var peerSeconds = new double[peer is null ? 0 : s.Repetitions];
                     string build = "";
@@ -233,6 +244,7 @@ internal static class BenchCommand
                     var r = new BenchResult(test, t, seconds)
                     {
                         DecodeBytes = info.DecodeBytes, Bandwidth = bandwidth ?? 0, BatchSize = s.BatchSize, PeerSeconds = peerSeconds, PeerBuild = build,
+                        KvCacheType = s.KvCacheType,
                     };
                     results.Add(r);
                     report(JsonLine(info, r, peer), peer is not null
@@ -261,12 +273,12 @@ internal static class BenchCommand
         private readonly Xoshiro256 _rng = new(1234);
         private readonly int _vocab;
 
-        public BenchRun(TransformerModel model, BenchTest test, int threads, int batchSize)
+        public BenchRun(TransformerModel model, BenchTest test, int threads, int batchSize, KvCacheType kvCacheType = KvCacheType.F16)
         {
             (_test, _threads, _vocab) = (test, threads, model.Config.VocabSize);
             _generator = model.CreateGenerator(new GeneratorOptions
             {
-                Threads = threads, ContextLength = Math.Min(model.MaxContextLength, test.Context), BatchSize = batchSize,
+                Threads = threads, ContextLength = Math.Min(model.MaxContextLength, test.Context), BatchSize = batchSize, KvCacheType = kvCacheType,
                 Sampling = SamplingOptions.Greedy,
             });
             _prompt = new int[Math.Max(test.NPrompt, test.Depth)];
@@ -311,8 +323,8 @@ internal static class BenchCommand
         o["n_batch"] = r.BatchSize;
         o["n_ubatch"] = r.BatchSize;
         o["n_threads"] = r.Threads;
-        o["type_k"] = "f16";
-        o["type_v"] = "f16";
+        o["type_k"] = CliOptions.KvTypeName(r.KvCacheType);
+        o["type_v"] = CliOptions.KvTypeName(r.KvCacheType);
         o["n_prompt"] = r.NPrompt;
         o["n_gen"] = r.NGen;
         o["n_depth"] = r.Test.Depth;

@@ -33,6 +33,7 @@ internal static class ChatCommand
         var flags = new SamplingFlags(256, "Most tokens per reply");
         var threads = CliOptions.Threads();
         var ctx = CliOptions.ContextSize();
+        var kvType = CliOptions.KvType();
         var command = new CliCommand("chat", "Chat with a model, or render a chat template (--render-only).",
         [
             new("Chat with a model, with a system prompt", "managedlm chat -m model.gguf --system \"You are a helpful assistant.\" --temp 0.7"),
@@ -50,6 +51,7 @@ internal static class ChatCommand
             command.Options.Add(option);
         command.Options.Add(threads);
         command.Options.Add(ctx);
+        command.Options.Add(kvType);
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
@@ -69,7 +71,7 @@ internal static class ChatCommand
             {
                 SystemPrompt = parse.GetValue(system),
                 Generation = generation,
-                Generator = new GeneratorOptions { Threads = parse.GetValue(threads), ContextLength = parse.GetValue(ctx) },
+                Generator = new GeneratorOptions { Threads = parse.GetValue(threads), ContextLength = parse.GetValue(ctx), KvCacheType = parse.GetValue(kvType) },
             };
             return Interactive(ModelLocator.Resolve(parse.GetValue(model)), parse.GetValue(template), options, Console.In, output, error);
         });

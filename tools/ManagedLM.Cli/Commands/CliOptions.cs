@@ -1,5 +1,7 @@
+using System.Collections.Immutable;
 using System.CommandLine;
 using System.CommandLine.Parsing;
+using ManagedLM.Inference;
 
 namespace ManagedLM.Cli.Commands;
 
@@ -31,6 +33,36 @@ internal static class CliOptions
     {
         Description = "Context length (default: min(model's, 4096)).",
     }.AtLeast(1);
+
+    /// <summary>--kv-type: the KV cache's storage by llama.cpp's names (its -ctk/-ctv), any case.</summary>
+    public static Option<KvCacheType> KvType()
+    {
+        var option = new Option<KvCacheType>("--kv-type")
+        {
+            Description = "KV cache storage, as llama.cpp's -ctk/-ctv: f16 (default), f32, q8_0 (53 % of f16's memory) or q4_0 (28 %; the logits drift more).",
+            DefaultValueFactory = _ => KvCacheType.F16,
+            CustomParser = ParseKvType,
+        };
+        option.CompletionSources.Add([.. KvTypeNames]);
+        return option;
+    }
+
+    private static readonly ImmutableArray<string> KvTypeNames = ["f16", "f32", "q8_0", "q4_0"];
+
+    /// <summary>llama.cpp's name of a KV cache type: "q8_0".</summary>
+    public static string KvTypeName(KvCacheType type) => type.ToString().ToLowerInvariant();
+
+    private static KvCacheType ParseKvType(ArgumentResult result)
+    {
+        string text = result.Tokens.Count == 1 ? result.Tokens[0].Value : "";
+        foreach (var type in Enum.GetValues<KvCacheType>())
+        {
+            if (string.Equals(text, KvTypeName(type), StringComparison.OrdinalIgnoreCase))
+                return type;
+        }
+        result.AddError($"--kv-type must be one of {string.Join(", ", KvTypeNames)}, not \"{text}\".");
+        return default;
+    }
 
     /// <summary>Throws unless the --ctx-size given fits the model.</summary>
     public static void CheckContext(int? contextLength, int modelContextLength)

@@ -22,7 +22,7 @@ internal static class GenerateCommand
         var prompt = new Option<string?>("--prompt", "-p") { Description = "Prompt text (encoded with the model's tokenizer; BOS added when the model asks for it)." };
         var promptIds = new Option<string?>("--prompt-ids") { Description = "Prompt as comma-separated token ids, used as given (no BOS added, no tokenizer)." };
         var flags = new SamplingFlags(128, "Most tokens to generate");
-        var kvType = new Option<KvCacheType>("--kv-type") { Description = "KV cache storage: F16 (default) or F32.", DefaultValueFactory = _ => KvCacheType.F16 };
+        var kvType = CliOptions.KvType();
         var threads = CliOptions.Threads();
         var ctx = CliOptions.ContextSize();
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of streaming text." };
@@ -36,7 +36,8 @@ internal static class GenerateCommand
             new("Sampled, reproducibly, until a stop string", "managedlm generate -m model.gguf -p \"The capital of France is\" --temp 0.7 --top-p 0.9 --seed 42 --stop \".\""),
             new("Until end of generation or a full context, with a random seed", "managedlm generate -m model.gguf -p \"Chapter 1\" -n -1 --seed -1"),
             new("Token ids in, one JSON object out (ids, text, timings)", "managedlm generate -m model.gguf --prompt-ids 1,403,407 -n 8 --json"),
-            new("Long context with an F32 KV cache on 4 threads", "managedlm generate -m model.gguf -p \"Chapter 1\" -n 512 -c 8192 --kv-type F32 -t 4"),
+            new("Long context with an F32 KV cache on 4 threads", "managedlm generate -m model.gguf -p \"Chapter 1\" -n 512 -c 8192 --kv-type f32 -t 4"),
+            new("A Q8_0 KV cache: about half the memory of F16", "managedlm generate -m model.gguf -p \"Chapter 1\" -n 512 -c 8192 --kv-type q8_0"),
             new("Past the context: shift it, keeping the prompt's first 16 tokens", "managedlm generate -m model.gguf -p \"Chapter 1\" -n 4096 -c 512 --context-shift --keep 16"),
             new("A reply to a user message, through a chat template file", "managedlm generate -m model.gguf -p \"Hello!\" --chat-template-file chatml.jinja"),
         ])

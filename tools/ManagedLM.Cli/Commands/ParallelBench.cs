@@ -45,7 +45,7 @@ internal static class ParallelBench
                     double? single = null;
                     foreach (int n in parallel)
                     {
-                        var r = RunTest(model, n, t, ng, s.Repetitions);
+                        var r = RunTest(model, n, t, ng, s.Repetitions, s.KvCacheType);
                         results.Add(r);
                         if (n == 1)
                             single = r.AvgTs;
@@ -58,10 +58,10 @@ internal static class ParallelBench
         return results;
     }
 
-    private static ParallelResult RunTest(TransformerModel model, int parallel, int threads, int nGen, int repetitions)
+    private static ParallelResult RunTest(TransformerModel model, int parallel, int threads, int nGen, int repetitions, Inference.KvCacheType kvCacheType)
     {
         int context = Math.Min(model.MaxContextLength, nGen + 1);
-        var options = new GeneratorOptions { Threads = threads, ContextLength = context, Sampling = SamplingOptions.Greedy };
+        var options = new GeneratorOptions { Threads = threads, ContextLength = context, KvCacheType = kvCacheType, Sampling = SamplingOptions.Greedy };
         var generators = Enumerable.Range(0, parallel).Select(_ => model.CreateGenerator(options)).ToArray();
         try
         {

@@ -31,6 +31,7 @@ internal static class ServeCommand
                     throw new ArgumentException("--api-key must not be empty (leave it out for an open server).", "--api-key");
             });
         var threads = new Option<int?>("--threads", "-t") { Description = "Threads of each decoding step (default: one per core)." }.AtLeast(1);
+        var kvType = CliOptions.KvType();
         var maxTokens = new Option<int>("--max-tokens") { Description = "Largest max_tokens a request may ask for, and the default.", DefaultValueFactory = _ => new ServerOptions().MaxTokensLimit }
             .Checked(v => new ServerOptions { MaxTokensLimit = v }.Validate());
         var modelId = new Option<string?>("--alias") { Description = "Model id the API reports (default: the file name without .gguf)." };
@@ -57,9 +58,11 @@ internal static class ServeCommand
                 "managedlm serve -m model.gguf --host 0.0.0.0 --port 8080 --parallel 16 --ctx 4096 --api-key secret"),
             new("Under another model id, without the request log", "managedlm serve -m model.gguf --alias my-model --quiet"),
             new("Replies that go on past a context of 2048 by shifting it", "managedlm serve -m model.gguf --ctx 2048 --context-shift"),
+            new("32 sequences of 8192 tokens in Q8_0 KV caches (about half the memory of F16)",
+                "managedlm serve -m model.gguf --parallel 32 --ctx 8192 --kv-type q8_0"),
         ])
         {
-            model, host, port, parallel, queue, ctx, apiKey, threads, maxTokens, modelId, quiet, chatTemplate, reasoning, contextShift, truncateHistory,
+            model, host, port, parallel, queue, ctx, apiKey, threads, kvType, maxTokens, modelId, quiet, chatTemplate, reasoning, contextShift, truncateHistory,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -78,14 +81,14 @@ internal static class ServeCommand
                 Engine = BatchEngineOptions.Default with
                 {
                     MaxActiveSequences = parse.GetValue(parallel), MaxQueuedRequests = parse.GetValue(queue),
-                    ContextLength = parse.GetValue(ctx), Threads = parse.GetValue(threads),
+                    ContextLength = parse.GetValue(ctx), Threads = parse.GetValue(threads), KvCacheType = parse.GetValue(kvType),
                 },
             };
             options.Validate();
             using var m = ModelLoading.Load(path, parse.InvocationConfiguration.Error);
             CliOptions.CheckContext(options.Engine.ContextLength, m.MaxContextLength);
             await using var server = await Start(m, options, cancellationToken);
-            Console.Out.WriteLine($"managedlm serve: {options.ModelId ?? m.Name} ({m.Config.Architecture}, context {server.Engine.ContextLength}, {options.Engine.MaxActiveSequences} parallel) on {string.Join(", ", server.Urls)}{(options.ApiKey is null ? "" : " (API key required)")}");
+            Console.Out.WriteLine($"managedlm serve: {options.ModelId ?? m.Name} ({m.Config.Architecture}, context {server.Engine.ContextLength}, {CliOptions.KvTypeName(options.Engine.KvCacheType)} KV cache, {options.Engine.MaxActiveSequences} parallel) on {string.Join(", ", server.Urls)}{(options.ApiKey is null ? "" : " (API key required)")}");
             Console.Out.WriteLine($"  chat page: {server.BaseAddress}   API: {server.BaseAddress}v1   Ctrl+C stops.");
             try
             {
