@@ -113,6 +113,8 @@ public sealed partial class Generator
         var run = new Sequence(Model.Tokenizer, prompt, options, SamplerFor(options), _decoder) { Keep = keep };
         LastResult = null;
         int reuse = options.ReusePrefix ? CommonPrefix(prompt) : 0;
+        if (!_cache.Holds(reuse))
+            reuse = 0; // a sliding layer no longer holds that prefix's window: evaluate the prompt anew (as llama.cpp does)
         TrimCore(reuse);
         run.Reused = reuse;
         return run;

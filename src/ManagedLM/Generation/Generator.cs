@@ -62,7 +62,8 @@ public sealed partial class Generator : IDisposable
         if (options.BatchSize < 1)
             throw new ArgumentOutOfRangeException(nameof(options), options.BatchSize, "BatchSize must be at least 1.");
         _state = new ForwardState(model.Config, _pool);
-        _cache = new KvCache(options.KvCacheType, model.Config.BlockCount, new KvBlockLayout(model.Config.KvHeadCount, model.Config.HeadDim), context);
+        _cache = new KvCache(options.KvCacheType, model.Config.BlockCount, new KvBlockLayout(model.Config.KvHeadCount, model.Config.HeadDim), context,
+            windows: model.Config.LayerWindows);
         _decoder = model.Tokenizer.CreateStreamingDecoder();
     }
 
@@ -200,6 +201,14 @@ public sealed partial class Generator : IDisposable
             _hasLogits = false;
         }
         _exactPrefix = Math.Min(_exactPrefix, length);
+        if (!_cache.Holds(length))
+        {
+            // A sliding layer has dropped positions that the next token's window sees: evaluate the kept tokens again.
+            int[] kept = [.. _tokens];
+            _tokens.Clear();
+            PrefillCore(kept, CancellationToken.None);
+            _hasLogits = false;
+        }
     }
 
     // Adds evaluated tokens to the history; they are exact when everything before them is.

@@ -42,6 +42,7 @@ internal static class ContextShift
                 int v = model.Rope.VariantOf(l);
                 for (int i = 0; i < moved; i++)
                     cache.ReadRow(l, keep + discard + i, keys.AsSpan(i * row, row), values.AsSpan(i * row, row));
+                cache.PrepareShift(l, length - discard);
                 for (int i = 0; i < moved; i++)
                 {
                     var k = keys.AsSpan(i * row, row);

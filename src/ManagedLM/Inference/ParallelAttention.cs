@@ -156,16 +156,17 @@ internal sealed class ParallelAttention : IParallelWork
             int r = _spans[span], rows = _spans[span + 1] - r;
             ref readonly ForwardRow row = ref s.Rows[r];
             int at = r * qLength + (kvHead * group + first) * headDim, length = (rows - 1) * qLength + heads * headDim;
+            int held = row.Cache.Held(_layer, row.Position + 1); // the first row's positions that a sliding layer still holds
             if (_shared[span] && row.Cache.Widens)
             {
                 var wide = _wide[index];
-                wide.Extend(row.Cache, _layer, kvHead, row.Position + rows);
-                row.Cache.AttendWidened(wide.Keys, wide.Values, row.Position + 1, rows, qLength, s.Query.AsSpan(at, length), heads, _scale,
+                wide.Extend(row.Cache, _layer, kvHead, held + rows - 1);
+                row.Cache.AttendWidened(wide.Keys, wide.Values, held, rows, qLength, s.Query.AsSpan(at, length), heads, _scale,
                     _scratch[index], s.Attended.AsSpan(at, length), _shape);
             }
             else
             {
-                row.Cache.Attend(_layer, row.Position + 1, rows, qLength, s.Query.AsSpan(at, length), heads, kvHead, _scale,
+                row.Cache.Attend(_layer, held, rows, qLength, s.Query.AsSpan(at, length), heads, kvHead, _scale,
                     _scratch[index], s.Attended.AsSpan(at, length), _shape);
             }
         }

@@ -34,6 +34,7 @@ internal static class Transformer
             Scale(x, c.EmbeddingScale);
         }
         RopeAngles(model, s, rows);
+        Admit(rows);
 
         for (int l = 0; l < c.BlockCount; l++)
         {
@@ -132,6 +133,18 @@ internal static class Transformer
         var projected = s.Projected.AsSpan(0, rowCount * embd);
         Scale(projected, c.ResidualScale);
         Add.InPlace(s.X.AsSpan(0, rowCount * embd), projected);
+    }
+
+    // Each sequence's cache makes room for the positions its rows write (sliding layers drop what no window sees any more).
+    // A sequence's rows are consecutive in a pass.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Admit(ReadOnlySpan<ForwardRow> rows)
+    {
+        for (int r = 0, end; r < rows.Length; r = end)
+        {
+            for (end = r + 1; end < rows.Length && rows[end].Cache == rows[r].Cache; end++) { }
+            rows[r].Cache.Admit(rows[r].Position, rows[end - 1].Position);
+        }
     }
 
     // cos/sin of each row's position for each RoPE variant: [variants × rows × rope_dims/2].
