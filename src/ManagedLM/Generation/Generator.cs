@@ -63,7 +63,7 @@ public sealed partial class Generator : IDisposable
             throw new ArgumentOutOfRangeException(nameof(options), options.BatchSize, "BatchSize must be at least 1.");
         _state = new ForwardState(model.Config, _pool);
         _cache = new KvCache(options.KvCacheType, model.Config.BlockCount, new KvBlockLayout(model.Config.KvHeadCount, model.Config.HeadDim), context,
-            windows: model.Config.LayerWindows);
+            windows: model.Config.LayerWindows.AsSpan());
         _decoder = model.Tokenizer.CreateStreamingDecoder();
     }
 

@@ -71,7 +71,7 @@ public sealed record ModelConfig
     public bool IsSlidingLayer(int layer) => SlidingWindow > 0 && layer % SlidingWindowPattern < SlidingWindowPattern - 1;
 
     /// <summary>Per layer, the window of a sliding layer, 0 for a global one.</summary>
-    public int[] LayerWindows => [.. Enumerable.Range(0, BlockCount).Select(l => IsSlidingLayer(l) ? SlidingWindow : 0)];
+    public ImmutableArray<int> LayerWindows => [.. Enumerable.Range(0, BlockCount).Select(l => IsSlidingLayer(l) ? SlidingWindow : 0)];
 
     /// <summary>The score shaping of layer <paramref name="layer"/>'s attention.</summary>
     public ScoreShape ScoreShape(int layer) => new(AttentionSoftCap, IsSlidingLayer(layer) ? SlidingWindow : 0);

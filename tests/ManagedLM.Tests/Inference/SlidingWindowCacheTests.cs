@@ -19,7 +19,7 @@ public class SlidingWindowCacheTests
     {
         var c = model.Config;
         var cache = new KvCache(KvCacheType.F16, c.BlockCount, new KvBlockLayout(c.KvHeadCount, c.HeadDim), 256, 16,
-            windows ? c.LayerWindows : default);
+            windows ? c.LayerWindows.AsSpan() : default);
         var state = new ForwardState(c, pool: null, rows: batch);
         var logits = new List<float[]>();
         for (int start = 0; start < count; start += batch)
@@ -53,7 +53,7 @@ public class SlidingWindowCacheTests
     public void The_sliding_layer_holds_a_window_and_the_global_layer_everything()
     {
         using var model = TransformerModel.Load(TestData.Model("synthetic/synth-gemma3-Q8_0.gguf"));
-        Assert.Equal([8, 0], model.Config.LayerWindows);
+        Assert.Equal([8, 0], model.Config.LayerWindows.ToArray());
         using var g = model.CreateGenerator(new GeneratorOptions { ContextLength = 256, Sampling = SamplingOptions.Greedy });
         g.Prefill(Tokens.AsSpan(0, 140));
         Assert.True(g.Cache.HeldFrom(0) >= 140 - 8 - 32, $"layer 0 holds from {g.Cache.HeldFrom(0)}");
