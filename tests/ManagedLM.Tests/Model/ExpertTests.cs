@@ -93,6 +93,25 @@ public class ExpertTests
     }
 
     [Fact]
+    public void Mixtral_style_experts_load_under_llama()
+    {
+        // The fixture as a `llama` file without q/k norms (as Mixtral is laid out): experts from the router's presence.
+        using var file = GgufFile.Open(TestData.Model(Fixture));
+        var metadata = file.Metadata.ToKeyValueList()
+            .Where(kv => kv.Key != "qwen3moe.expert_feed_forward_length")
+            .Select(kv => KeyValuePair.Create(kv.Key.StartsWith("qwen3moe.", StringComparison.Ordinal) ? "llama." + kv.Key["qwen3moe.".Length..] : kv.Key,
+                kv.Key == "general.architecture" ? GgufValue.Of("llama") : kv.Key == "qwen3moe.feed_forward_length" ? GgufValue.Of(64u) : kv.Value))
+            .ToList();
+        var tensors = file.Tensors.Where(t => !t.Name.Contains("attn_q_norm") && !t.Name.Contains("attn_k_norm"))
+            .Select(t => (GgufTensorSpec.From(t), file.GetTensorData(t).ToArray())).ToList();
+        using var model = TransformerModel.Load(GgufWriter.ToBytes(metadata, tensors));
+        Assert.Equal((8, 2, 64), (model.Config.ExpertCount, model.Config.ExpertUsedCount, model.Config.ExpertFeedForwardLength));
+        float[] logits = Logits(model);
+        Assert.All(logits, x => Assert.True(float.IsFinite(x)));
+        Assert.Equal(logits, Logits(model, batchSize: 4));
+    }
+
+    [Fact]
     public void A_router_tensor_without_expert_count_is_a_format_error()
     {
         using var file = GgufFile.Open(TestData.Model(Fixture));
