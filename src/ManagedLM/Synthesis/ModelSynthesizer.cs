@@ -5,7 +5,7 @@ namespace ManagedLM.Synthesis;
 
 /// <summary>
 /// Writes GGUF models with random weights at given shapes, deterministic by seed: every tensor's F32 values come
-/// from its own <see cref="SyntheticTensorStream"/> (std by role, <see cref="SyntheticWeights.ForTensor"/>), are
+/// from its own <see cref="SyntheticTensorStream"/> (std by role, <see cref="SyntheticWeights.ForTensor(string, string)"/>), are
 /// quantized as llama-quantize would quantize an F32 file of them (<see cref="QuantizationMix"/>), and are streamed
 /// to the output a chunk of rows at a time. With the synthetic fixtures' dimensions, seed, name and vocabulary the
 /// output is byte-identical to ../shared/models/synthetic/*.gguf.
@@ -13,8 +13,13 @@ namespace ManagedLM.Synthesis;
 public static class ModelSynthesizer
 {
     private const string RopeFreqsTensor = "rope_freqs.weight";
+    private const string RopeLongTensor = "rope_factors_long.weight";
+    private const string RopeShortTensor = "rope_factors_short.weight";
 
-    /// <summary>The model's tensors as F32 declarations (GGUF shapes, ne0 first), blocks in layer order.</summary>
+    /// <summary>
+    /// The model's tensors as F32 declarations (GGUF shapes, ne0 first), blocks in layer order, named and shaped as
+    /// llama.cpp's converter writes them for the architecture (its loader's <c>load_arch_tensors</c>).
+    /// </summary>
     public static IReadOnlyList<GgufTensorSpec> Tensors(SynthesisSpec spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
@@ -26,29 +31,59 @@ public static class ModelSynthesizer
             tensors.Add(Spec("output.weight", embd, vocab));
         if (spec.RopeScaling is not null)
             tensors.Add(Spec(RopeFreqsTensor, hd / 2));
+        if (spec.LongRope is not null)
+        {
+            tensors.Add(Spec(RopeLongTensor, spec.RotaryDimensions / 2));
+            tensors.Add(Spec(RopeShortTensor, spec.RotaryDimensions / 2));
+        }
         for (int i = 0; i < spec.BlockCount; i++)
         {
             string b = $"blk.{i}.";
             tensors.Add(Spec(b + "attn_norm.weight", embd));
-            tensors.Add(Spec(b + "attn_q.weight", embd, qDim));
-            tensors.Add(Spec(b + "attn_k.weight", embd, kvDim));
-            tensors.Add(Spec(b + "attn_v.weight", embd, kvDim));
+            if (spec.FusedProjections)
+                tensors.Add(Spec(b + "attn_qkv.weight", embd, qDim + 2 * kvDim));
+            else
+            {
+                tensors.Add(Spec(b + "attn_q.weight", embd, qDim));
+                tensors.Add(Spec(b + "attn_k.weight", embd, kvDim));
+                tensors.Add(Spec(b + "attn_v.weight", embd, kvDim));
+            }
             if (spec.Architecture == "qwen2")
             {
                 tensors.Add(Spec(b + "attn_q.bias", qDim));
                 tensors.Add(Spec(b + "attn_k.bias", kvDim));
                 tensors.Add(Spec(b + "attn_v.bias", kvDim));
             }
-            if (spec.Architecture == "qwen3")
+            if (spec.QueryKeyNorms)
             {
                 tensors.Add(Spec(b + "attn_q_norm.weight", hd));
                 tensors.Add(Spec(b + "attn_k_norm.weight", hd));
             }
             tensors.Add(Spec(b + "attn_output.weight", qDim, embd));
+            if (spec.PostNorms)
+                tensors.Add(Spec(b + "post_attention_norm.weight", embd));
             tensors.Add(Spec(b + "ffn_norm.weight", embd));
-            tensors.Add(Spec(b + "ffn_gate.weight", embd, ff));
-            tensors.Add(Spec(b + "ffn_up.weight", embd, ff));
-            tensors.Add(Spec(b + "ffn_down.weight", ff, embd));
+            if (spec.ExpertCount > 0)
+            {
+                long n = spec.ExpertCount, eff = spec.ExpertFeedForwardLength;
+                tensors.Add(Spec(b + "ffn_gate_inp.weight", embd, n));
+                tensors.Add(Spec(b + "ffn_gate_exps.weight", embd, eff, n));
+                tensors.Add(Spec(b + "ffn_up_exps.weight", embd, eff, n));
+                tensors.Add(Spec(b + "ffn_down_exps.weight", eff, embd, n));
+            }
+            else if (spec.FusedProjections)
+            {
+                tensors.Add(Spec(b + "ffn_up.weight", embd, 2 * ff));
+                tensors.Add(Spec(b + "ffn_down.weight", ff, embd));
+            }
+            else
+            {
+                tensors.Add(Spec(b + "ffn_gate.weight", embd, ff));
+                tensors.Add(Spec(b + "ffn_up.weight", embd, ff));
+                tensors.Add(Spec(b + "ffn_down.weight", ff, embd));
+            }
+            if (spec.PostNorms)
+                tensors.Add(Spec(b + "post_ffw_norm.weight", embd));
         }
         return tensors;
     }
@@ -91,17 +126,49 @@ public static class ModelSynthesizer
         Add($"{a}.attention.head_count_kv", GgufValue.Of((uint)spec.HeadCountKv));
         Add($"{a}.rope.freq_base", GgufValue.Of(spec.RopeFreqBase));
         Add($"{a}.attention.layer_norm_rms_epsilon", GgufValue.Of(spec.RmsNormEps));
-        // llama.cpp assumes n_embd / n_head otherwise; qwen3's converter always writes them.
-        if (a == "qwen3" || spec.HeadDim * spec.HeadCount != spec.EmbeddingLength)
+        // llama.cpp assumes n_embd / n_head otherwise; the qwen3 and gemma converters always write them.
+        if (a is "qwen3" or "qwen3moe" or "gemma2" or "gemma3" || spec.HeadDim * spec.HeadCount != spec.EmbeddingLength)
         {
             Add($"{a}.attention.key_length", GgufValue.Of((uint)spec.HeadDim));
             Add($"{a}.attention.value_length", GgufValue.Of((uint)spec.HeadDim));
         }
         m.AddRange(tokenizer);
-        if (a == "llama")
+        // The family's keys, in the fixtures' order (which holds every family's keys in one sequence).
+        if (a is "llama" or "granite")
+            Add($"{a}.vocab_size", GgufValue.Of((uint)spec.VocabSize));
+        if (a is "llama" or "granite" or "phi3" || spec.RopeDimensions is not null)
+            Add($"{a}.rope.dimension_count", GgufValue.Of((uint)spec.RotaryDimensions));
+        if (spec.LinearRopeScale is { } linear)
         {
-            Add("llama.vocab_size", GgufValue.Of((uint)spec.VocabSize));
-            Add("llama.rope.dimension_count", GgufValue.Of((uint)spec.HeadDim));
+            Add($"{a}.rope.scaling.type", GgufValue.Of("linear"));
+            Add($"{a}.rope.scaling.factor", GgufValue.Of(linear));
+        }
+        if (a == "phi3")
+            Add($"{a}.rope.scaling.original_context_length", GgufValue.Of((uint)(spec.RopeOriginalContextLength ?? spec.ContextLength)));
+        if (a is "gemma2" or "phi3" || spec.SlidingWindow > 0)
+            Add($"{a}.attention.sliding_window", GgufValue.Of((uint)spec.SlidingWindow));
+        if (spec.SlidingWindowPattern is { } pattern)
+            Add($"{a}.attention.sliding_window_pattern", GgufValue.Of((uint)pattern));
+        if (spec.LocalRopeFreqBase is { } localBase)
+            Add($"{a}.rope.freq_base_swa", GgufValue.Of(localBase));
+        if (spec.AttentionSoftCap > 0)
+            Add($"{a}.attn_logit_softcapping", GgufValue.Of(spec.AttentionSoftCap));
+        if (spec.FinalLogitSoftCap > 0)
+            Add($"{a}.final_logit_softcapping", GgufValue.Of(spec.FinalLogitSoftCap));
+        if (spec.LongRope is { } longRope)
+            Add($"{a}.rope.scaling.attn_factor", GgufValue.Of(longRope.AttentionFactor));
+        if (a == "granite")
+        {
+            Add($"{a}.attention.scale", GgufValue.Of(spec.AttentionScale ?? 1f / MathF.Sqrt(spec.HeadDim)));
+            Add($"{a}.embedding_scale", GgufValue.Of(spec.EmbeddingScale ?? 1f));
+            Add($"{a}.residual_scale", GgufValue.Of(spec.ResidualScale ?? 1f));
+            Add($"{a}.logit_scale", GgufValue.Of(spec.LogitScale ?? 1f));
+        }
+        if (spec.ExpertCount > 0)
+        {
+            Add($"{a}.expert_count", GgufValue.Of((uint)spec.ExpertCount));
+            Add($"{a}.expert_used_count", GgufValue.Of((uint)spec.ExpertUsedCount));
+            Add($"{a}.expert_feed_forward_length", GgufValue.Of((uint)spec.ExpertFeedForwardLength));
         }
         ConversionOutput.AddFileType(m, fileType);
         return m;
@@ -128,13 +195,35 @@ public static class ModelSynthesizer
         using var writer = new QuantizingWriter(output, metadata, plan, options.Threads, progress);
         foreach (var tensor in plan)
         {
-            if (tensor.Name == RopeFreqsTensor)
+            float[]? fixedValues = tensor.Name switch
             {
-                writer.WriteRows((_, rows) => ropeFactors!.CopyTo(rows));
+                RopeFreqsTensor => ropeFactors,
+                RopeLongTensor => spec.LongRope!.LongFactors.ToArray(),
+                RopeShortTensor => spec.LongRope!.ShortFactors.ToArray(),
+                _ => null,
+            };
+            if (fixedValues is not null)
+            {
+                writer.WriteRows((_, rows) => fixedValues.CopyTo(rows));
                 continue;
             }
-            var (kind, std) = SyntheticWeights.ForTensor(tensor.Name);
+            var (kind, std) = SyntheticWeights.ForTensor(tensor.Name, spec.Architecture);
+            if (tensor.Name.EndsWith(".post_attention_norm.weight", StringComparison.Ordinal) || tensor.Name.EndsWith(".post_ffw_norm.weight", StringComparison.Ordinal))
+                (kind, std) = (SyntheticTensorKind.ScaledNormWeight, spec.PostNormScale);
             var stream = new SyntheticTensorStream(seed, tensor.Name, kind, std);
+            if (tensor.Name.EndsWith(".attn_qkv.weight", StringComparison.Ordinal))
+            {
+                // q and k rows at the q/k std, then the v rows at attn_v's.
+                long qkRows = (long)(spec.HeadCount + spec.HeadCountKv) * spec.HeadDim;
+                double vStd = SyntheticWeights.ForTensor("attn_v.weight", spec.Architecture).Std;
+                int width = spec.EmbeddingLength;
+                writer.WriteRows((first, rows) =>
+                {
+                    for (int r = 0; r < rows.Length / width; r++)
+                        stream.Fill(rows.Slice(r * width, width), first + r < qkRows ? std : vStd);
+                });
+                continue;
+            }
             writer.WriteRows((_, rows) => stream.Fill(rows));
         }
         return writer.Finish();

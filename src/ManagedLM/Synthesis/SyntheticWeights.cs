@@ -13,6 +13,9 @@ public enum SyntheticTensorKind
 
     /// <summary>Bias: <c>(float)(0.2 · n)</c>.</summary>
     Bias,
+
+    /// <summary>Scaled RMSNorm weight (Gemma's post-norms): <c>(float)(std · (1 + 0.1 · n))</c>.</summary>
+    ScaledNormWeight,
 }
 
 /// <summary>
@@ -40,7 +43,7 @@ public static class SyntheticWeights
 
     /// <summary>
     /// Fills <paramref name="dst"/> with the values of tensor <paramref name="name"/> drawn from <paramref name="seed"/>;
-    /// <paramref name="std"/> scales <see cref="SyntheticTensorKind.Matrix"/> values and is ignored for the other kinds.
+    /// <paramref name="std"/> scales <see cref="SyntheticTensorKind.Matrix"/> and <see cref="SyntheticTensorKind.ScaledNormWeight"/> values and is ignored for the other kinds.
     /// </summary>
     public static void Fill(ulong seed, string name, SyntheticTensorKind kind, double std, Span<float> dst) =>
         new SyntheticTensorStream(seed, name, kind, std).Fill(dst);
@@ -59,20 +62,35 @@ public static class SyntheticWeights
     /// (<c>*.bias</c>) by suffix; matrices by role: attn_q/attn_k 0.08, attn_v/attn_output/ffn_* 0.12,
     /// token_embd 0.1, output 0.2.
     /// </summary>
-    public static (SyntheticTensorKind Kind, double Std) ForTensor(string name)
+    public static (SyntheticTensorKind Kind, double Std) ForTensor(string name) => ForTensor(name, "llama");
+
+    /// <summary>
+    /// Kind and std for a tensor of an <paramref name="architecture"/>, as in its synthetic fixture: <see cref="ForTensor(string)"/>,
+    /// and the second wave's: attn_qkv 0.08 (its q and k rows; the synthesizer draws the v rows at 0.12), the router
+    /// ffn_gate_inp 0.15, experts (ffn_*_exps) 0.12; gemma2 attn_q/attn_k 0.12; Gemma's token_embd 0.2; granite
+    /// attn_q/attn_k 0.25 and output 1.5 (unit-scale scores and logits after its 1/64 and 1/8 multipliers).
+    /// </summary>
+    public static (SyntheticTensorKind Kind, double Std) ForTensor(string name, string architecture)
     {
+        ArgumentNullException.ThrowIfNull(name);
         if (name.EndsWith(".bias", StringComparison.Ordinal))
             return (SyntheticTensorKind.Bias, 0);
         if (name.EndsWith("_norm.weight", StringComparison.Ordinal))
             return (SyntheticTensorKind.NormWeight, 0);
         string role = name.EndsWith(".weight", StringComparison.Ordinal) ? name[..^".weight".Length] : name;
         role = role[(role.LastIndexOf('.') + 1)..];
-        double std = role switch
+        double std = (role, architecture) switch
         {
-            "attn_q" or "attn_k" => 0.08,
-            "attn_v" or "attn_output" or "ffn_gate" or "ffn_up" or "ffn_down" => 0.12,
-            "token_embd" => 0.1,
-            "output" => 0.2,
+            ("attn_q" or "attn_k", "gemma2") => 0.12,
+            ("attn_q" or "attn_k", "granite") => 0.25,
+            ("attn_q" or "attn_k" or "attn_qkv", _) => 0.08,
+            ("attn_v" or "attn_output" or "ffn_gate" or "ffn_up" or "ffn_down", _) => 0.12,
+            ("ffn_gate_exps" or "ffn_up_exps" or "ffn_down_exps", _) => 0.12,
+            ("ffn_gate_inp", _) => 0.15,
+            ("token_embd", "gemma2" or "gemma3") => 0.2,
+            ("token_embd", _) => 0.1,
+            ("output", "granite") => 1.5,
+            ("output", _) => 0.2,
             _ => throw new ArgumentException($"No synthetic std for tensor '{name}'.", nameof(name)),
         };
         return (SyntheticTensorKind.Matrix, std);
@@ -80,7 +98,7 @@ public static class SyntheticWeights
 }
 
 /// <summary>
-/// The values of one synthetic tensor in storage order, produced in pieces: consecutive <see cref="Fill"/>
+/// The values of one synthetic tensor in storage order, produced in pieces: consecutive <see cref="Fill(Span{float})"/>
 /// calls continue where the previous one stopped, so a huge tensor can be generated row chunk by row chunk
 /// with the same values as <see cref="SyntheticWeights.Fill"/> gives in one call.
 /// </summary>
@@ -100,17 +118,24 @@ public sealed class SyntheticTensorStream
     }
 
     /// <summary>Writes the next <paramref name="dst"/>.Length values.</summary>
-    public void Fill(Span<float> dst)
+    public void Fill(Span<float> dst) => Fill(dst, _std);
+
+    /// <summary>Writes the next <paramref name="dst"/>.Length values with <paramref name="std"/> in place of the stream's (a fused tensor's parts).</summary>
+    public void Fill(Span<float> dst, double std)
     {
         switch (_kind)
         {
             case SyntheticTensorKind.Matrix:
                 for (int i = 0; i < dst.Length; i++)
-                    dst[i] = (float)(_std * _normals.Next());
+                    dst[i] = (float)(std * _normals.Next());
                 break;
             case SyntheticTensorKind.NormWeight:
                 for (int i = 0; i < dst.Length; i++)
                     dst[i] = (float)(1 + 0.1 * _normals.Next());
+                break;
+            case SyntheticTensorKind.ScaledNormWeight:
+                for (int i = 0; i < dst.Length; i++)
+                    dst[i] = (float)(std * (1 + 0.1 * _normals.Next()));
                 break;
             default:
                 for (int i = 0; i < dst.Length; i++)

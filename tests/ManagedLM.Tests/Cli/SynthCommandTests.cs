@@ -22,6 +22,41 @@ public sealed class SynthCommandTests : IDisposable
         Assert.Contains("[13/13] blk.0.ffn_up.weight", error);
     }
 
+    [Theory]
+    [InlineData("qwen3moe", "synth-qwen3moe", "45", "synth-qwen3moe-Q8_0.gguf")]
+    [InlineData("granite", "synth-granite", "76", "synth-granite-Q8_0.gguf")]
+    [InlineData("phi3", "synth-phi-mini", "43", "synth-phi3-Q8_0.gguf")]
+    public void An_architecture_alone_starts_from_its_fixtures_shape(string arch, string name, string seed, string fixture)
+    {
+        string path = Path.Combine(_dir, "f.gguf");
+        var (code, _, error) = CliRun.Invoke("synth", "--arch", arch, "--seed", seed, "--name", name, "--type", "Q8_0", "-o", path);
+        Assert.True(code == 0, error);
+        Assert.Equal(File.ReadAllBytes(TestData.Model("synthetic/" + fixture)), File.ReadAllBytes(path));
+    }
+
+    [Fact]
+    public void A_family_preset_scales_down_with_its_experts_and_a_padded_vocabulary()
+    {
+        string path = Path.Combine(_dir, "moe.gguf");
+        var (code, output, error) = CliRun.Invoke("synth", "--preset", "qwen3-moe-small", "--layers", "2", "--embd", "256", "--heads", "4",
+            "--kv-heads", "1", "--head-dim", "64", "--experts", "4", "--experts-used", "2", "--expert-ff", "64", "--ff", "128", "--vocab", "600",
+            "--vocab-from", TestData.Model("stories260K.gguf"), "--pad-vocab", "--type", "Q8_0", "-o", path);
+        Assert.True(code == 0, error);
+        Assert.Contains("[256, 64, 4]", error);
+        using var model = ManagedLM.Model.TransformerModel.Load(path);
+        Assert.Equal((4, 2, 64, 600), (model.Config.ExpertCount, model.Config.ExpertUsedCount, model.Config.ExpertFeedForwardLength, model.Config.VocabSize));
+        Assert.StartsWith($"{path}: Q8_0", output);
+    }
+
+    [Fact]
+    public void A_feature_of_another_family_is_a_usage_error()
+    {
+        var (code, _, error) = CliRun.Invoke("synth", "--arch", "llama", "--window", "8", "-o", Path.Combine(_dir, "x.gguf"));
+        Assert.Equal(1, code);
+        Assert.Contains("A sliding window is for gemma2 and gemma3 and phi3 models, not llama", error);
+        Assert.Empty(Directory.GetFiles(_dir));
+    }
+
     [Fact]
     public void A_tied_preset_can_be_untied_and_its_dimensions_changed()
     {

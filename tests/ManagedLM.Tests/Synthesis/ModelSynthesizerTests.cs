@@ -26,14 +26,32 @@ public class ModelSynthesizerTests
         { "synth-llama-tied-Q4_K_M.gguf", "synth-llama-tied", 3, LlamaFileType.Q4_K_M },
         { "synth-qwen2-Q4_K_M.gguf", "synth-qwen2", 9, LlamaFileType.Q4_K_M },
         { "synth-qwen3-Q4_K_M.gguf", "synth-qwen3", 9, LlamaFileType.Q4_K_M },
+        { "synth-gemma2-Q8_0.gguf", "synth-gemma2", 39, LlamaFileType.Q8_0 },
+        { "synth-gemma3-Q8_0.gguf", "synth-gemma3", 33, LlamaFileType.Q8_0 },
+        { "synth-phi3-Q8_0.gguf", "synth-phi-mini", 43, LlamaFileType.Q8_0 },
+        { "synth-phi3-longrope-Q8_0.gguf", "synth-phi-mini-longrope", 67, LlamaFileType.Q8_0 },
+        { "synth-qwen3moe-Q8_0.gguf", "synth-qwen3moe", 45, LlamaFileType.Q8_0 },
+        { "synth-granite-Q8_0.gguf", "synth-granite", 76, LlamaFileType.Q8_0 },
     };
 
-    private static SynthesisSpec SpecOf(string name) => name switch
+    /// <summary>The spec of a fixture by its general.name (the second wave's: each family's tiny shape, with its post-norms at 32×).</summary>
+    public static SynthesisSpec SpecOf(string name) => name switch
     {
         "synth-llama" => FixtureSpec("llama"),
         "synth-llama-tied" => FixtureSpec("llama", tied: true, ropeBase: 10000f),
         "synth-qwen2" => FixtureSpec("qwen2", tied: true, ropeBase: 1000000f),
-        _ => FixtureSpec("qwen3", tied: true, ropeBase: 1000000f),
+        "synth-qwen3" => FixtureSpec("qwen3", tied: true, ropeBase: 1000000f),
+        "synth-gemma2" => SynthesisSpec.TinyOf("gemma2") with { PostNormScale = 32 },
+        "synth-gemma3" => SynthesisSpec.TinyOf("gemma3") with { PostNormScale = 32 },
+        "synth-phi-mini" => SynthesisSpec.TinyOf("phi3"),
+        "synth-phi-mini-longrope" => SynthesisSpec.TinyOf("phi3") with
+        {
+            HeadCountKv = 2, ContextLength = 2048, RopeDimensions = 48, RopeOriginalContextLength = 128,
+            LongRope = LongRopeScaling.Ramp(24, LongRopeScaling.AttentionFactorFor(2048, 128)),
+        },
+        "synth-qwen3moe" => SynthesisSpec.TinyOf("qwen3moe"),
+        "synth-granite" => SynthesisSpec.TinyOf("granite"),
+        _ => throw new ArgumentException(name),
     };
 
     private static readonly Lazy<List<KeyValuePair<string, GgufValue>>> Stories260KTokenizer = new(() =>
@@ -142,7 +160,12 @@ public class ModelSynthesizerTests
         {
             preset.Spec.Validate();
             using var vocab = GgufFile.OpenOrUnzip(TestData.Model(preset.VocabFile));
-            Assert.Equal(preset.Spec.VocabSize, vocab.Metadata.GetArray<string>("tokenizer.ggml.tokens").Length);
+            var tokenizer = ModelSynthesizer.TokenizerMetadata(vocab.Metadata);
+            int donor = vocab.Metadata.GetArray<string>("tokenizer.ggml.tokens").Length;
+            Assert.True(preset.PadVocabulary ? donor < preset.Spec.VocabSize : donor == preset.Spec.VocabSize, preset.Name);
+            if (preset.PadVocabulary)
+                tokenizer = ManagedLM.Synthesis.SyntheticVocabulary.Pad(tokenizer, preset.Spec.VocabSize);
+            ModelSynthesizer.Metadata(preset.Spec, preset.Name, tokenizer, LlamaFileType.Q4_K_M);
         }
     }
 
