@@ -13,7 +13,7 @@ namespace ManagedLM.Kernels;
 /// values: a row's result is the same bits alone, with other rows of a prompt chunk, after <see cref="Widen"/>, on any
 /// vector width, and equals <see cref="Attention"/>'s F32 kernel over the dequantized cache.
 /// </summary>
-public static class AttentionQuantized
+public static partial class AttentionQuantized
 {
     private static readonly bool Use512 = CpuFeatures.Vector512;
     private static readonly bool Use256 = CpuFeatures.Vector256;
@@ -45,7 +45,9 @@ public static class AttentionQuantized
     public static void Attend(ReadOnlySpan<float> queries, int rows, int rowStride, int heads, ReadOnlySpan<byte> keys, ReadOnlySpan<byte> values,
         KvQuantLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output)
     {
-        if (Use512)
+        if (Use512 && Dequantizer == Width.Avx512 && rows * heads == 1 && OneRowFits(layout, length))
+            AttendOne(queries, keys, values, layout, kvHead, length, scale, scratch, output);
+        else if (Use512)
             Attend<Lanes512, Vector512<float>>(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output);
         else if (Use256)
             Attend<Lanes256, Lanes256.Pair>(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output);

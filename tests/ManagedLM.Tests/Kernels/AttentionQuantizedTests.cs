@@ -128,6 +128,17 @@ public class AttentionQuantizedTests
             yield return ("256-bit", AttentionQuantized.Attend<Lanes256, Lanes256.Pair>);
         if (Vector512.IsHardwareAccelerated)
             yield return ("512-bit", AttentionQuantized.Attend<Lanes512, Vector512<float>>);
+        if (Vector512.IsHardwareAccelerated && Avx512F.IsSupported && Avx512BW.IsSupported)
+        {
+            // One row of one head with whole quant blocks: the kernel that fuses the dequantizing into its chains.
+            yield return ("one row", (q, r, rs, h, k, v, l, kv, n, sc, s, o) =>
+            {
+                if (r * h == 1 && AttentionQuantized.OneRowFits(l, n))
+                    AttentionQuantized.AttendOne(q, k, v, l, kv, n, sc, s, o);
+                else
+                    AttentionQuantized.Attend<Lanes512, Vector512<float>>(q, r, rs, h, k, v, l, kv, n, sc, s, o);
+            });
+        }
     }
 
     private static float[] Run(Case c, Kernel kernel, int heads = -1)
