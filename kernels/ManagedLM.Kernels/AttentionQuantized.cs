@@ -8,8 +8,9 @@ namespace ManagedLM.Kernels;
 /// <summary>
 /// <see cref="Attention"/> over a cache of Q8_0 or Q4_0 blocks in the <see cref="KvQuantLayout"/>: the keys and values
 /// are dequantized (as ggml dequantizes them: quant · scale) eight blocks of 16 positions at a time into an F32 tile in
-/// scratch, which the F32 register tiles read while it is in L1. Nothing else is rounded (the queries and the softmax
-/// weights stay F32), and each score and output value is the same fused chain as the F32 kernel's over the dequantized
+/// scratch, which the F32 register tiles read while it is in L1 (one query head alone on its KV head takes
+/// <see cref="AttendOne"/>, which fuses the dequantizing into its chains). Nothing else is rounded (the queries and the
+/// softmax weights stay F32), and each score and output value is the same fused chain as the F32 kernel's over the dequantized
 /// values: a row's result is the same bits alone, with other rows of a prompt chunk, after <see cref="Widen"/>, on any
 /// vector width, and equals <see cref="Attention"/>'s F32 kernel over the dequantized cache.
 /// </summary>
