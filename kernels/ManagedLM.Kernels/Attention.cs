@@ -19,7 +19,7 @@ public static class Attention
     private static readonly bool Use512 = CpuFeatures.Vector512;
     private static readonly bool Use256 = CpuFeatures.Vector256;
 
-    /// <summary>Floats of scratch <see cref="Attend(ReadOnlySpan{float}, int, ReadOnlySpan{ushort}, ReadOnlySpan{ushort}, KvBlockLayout, int, int, float, Span{float}, Span{float})"/> needs for <paramref name="heads"/> heads over <paramref name="length"/> positions.</summary>
+    /// <summary>Floats of scratch <see cref="Attend(ReadOnlySpan{float}, int, ReadOnlySpan{ushort}, ReadOnlySpan{ushort}, KvBlockLayout, int, int, float, Span{float}, Span{float}, ScoreShape)"/> needs for <paramref name="heads"/> heads over <paramref name="length"/> positions.</summary>
     public static int ScratchLength(int heads, int length, int headDim) => ScratchLength(1, heads, length, headDim);
 
     /// <summary>
@@ -43,13 +43,13 @@ public static class Attention
     /// least positions [0, length) in <paramref name="layout"/>; scratch: at least <see cref="ScratchLength(int, int, int)"/>.
     /// </summary>
     public static void Attend(ReadOnlySpan<float> queries, int heads, ReadOnlySpan<ushort> keys, ReadOnlySpan<ushort> values,
-        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output) =>
-        Attend<ushort>(queries, 1, heads * layout.HeadDim, heads, keys, values, layout, kvHead, length, scale, scratch, output, true);
+        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output, ScoreShape shape = default) =>
+        Attend<ushort>(queries, 1, heads * layout.HeadDim, heads, keys, values, layout, kvHead, length, scale, scratch, output, true, shape);
 
     /// <summary>Attention over an F32 cache (nothing rounded); shapes as the F16 overload.</summary>
     public static void Attend(ReadOnlySpan<float> queries, int heads, ReadOnlySpan<float> keys, ReadOnlySpan<float> values,
-        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output) =>
-        Attend<float>(queries, 1, heads * layout.HeadDim, heads, keys, values, layout, kvHead, length, scale, scratch, output, false);
+        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output, ScoreShape shape = default) =>
+        Attend<float>(queries, 1, heads * layout.HeadDim, heads, keys, values, layout, kvHead, length, scale, scratch, output, false, shape);
 
     /// <summary>
     /// Causal attention of <paramref name="rows"/> consecutive positions of one sequence (a prompt chunk) over an F16
@@ -58,13 +58,13 @@ public static class Attention
     /// value load. scratch: at least <see cref="ScratchLength(int, int, int, int)"/>.
     /// </summary>
     public static void Attend(ReadOnlySpan<float> queries, int rows, int rowStride, int heads, ReadOnlySpan<ushort> keys, ReadOnlySpan<ushort> values,
-        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output) =>
-        Attend<ushort>(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output, true);
+        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output, ScoreShape shape = default) =>
+        Attend<ushort>(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output, true, shape);
 
     /// <summary>Causal attention of consecutive positions over an F32 cache; shapes as the F16 overload.</summary>
     public static void Attend(ReadOnlySpan<float> queries, int rows, int rowStride, int heads, ReadOnlySpan<float> keys, ReadOnlySpan<float> values,
-        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output) =>
-        Attend<float>(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output, false);
+        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output, ScoreShape shape = default) =>
+        Attend<float>(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output, false, shape);
 
     /// <summary>
     /// Causal attention of consecutive positions over the keys and values of an F16 cache widened to F32 by
@@ -72,8 +72,8 @@ public static class Attention
     /// share a cache widen it once). Shapes as the F16 overload.
     /// </summary>
     public static void AttendWidened(ReadOnlySpan<float> queries, int rows, int rowStride, int heads, ReadOnlySpan<float> keys, ReadOnlySpan<float> values,
-        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output) =>
-        Attend<float>(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output, true);
+        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output, ScoreShape shape = default) =>
+        Attend<float>(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output, true, shape);
 
     /// <summary>
     /// Widens blocks [<paramref name="fromBlock"/>, <paramref name="toBlock"/>) of KV head <paramref name="kvHead"/>'s
@@ -93,14 +93,14 @@ public static class Attention
 
     // half: the cache holds F16 values (widened or not), so queries and weights round to F16 as llama.cpp rounds them.
     private static void Attend<TE>(ReadOnlySpan<float> queries, int rows, int rowStride, int heads, ReadOnlySpan<TE> keys, ReadOnlySpan<TE> values,
-        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output, bool half) where TE : unmanaged
+        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output, bool half, ScoreShape shape) where TE : unmanaged
     {
         if (Use512)
-            Attend<Lanes512, Vector512<float>, TE>(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output, half);
+            Attend<Lanes512, Vector512<float>, TE>(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output, half, shape);
         else if (Use256)
-            Attend<Lanes256, Lanes256.Pair, TE>(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output, half);
+            Attend<Lanes256, Lanes256.Pair, TE>(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output, half, shape);
         else
-            AttendScalar(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output, half);
+            AttendScalar(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output, half, shape);
     }
 
     /// <summary>
@@ -111,7 +111,7 @@ public static class Attention
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Attend<TL, TV, TE>(ReadOnlySpan<float> queries, int rows, int rowStride, int heads, ReadOnlySpan<TE> keys, ReadOnlySpan<TE> values,
-        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output, bool half)
+        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output, bool half, ScoreShape shape = default)
         where TL : struct, ILanes16<TV> where TV : struct where TE : unmanaged
     {
         int headDim = layout.HeadDim;
@@ -150,7 +150,7 @@ public static class Attention
                     (nint)n * blockElements, ref weights[b * KvBlockLayout.BlockLength], stride, scale, 0, false);
             }
             for (int i = 0; i < th; i++)
-                NormalizeScores(weights.Slice(i * stride, length + (a0 + i) / heads), half);
+                NormalizeScores(weights.Slice(i * stride, length + (a0 + i) / heads), half, shape);
             // output[i][16·j + lane]: k runs over the positions (16 per block), j over runs of 16 value dimensions;
             // rows [first, th) share positions [start, end), where row first's positions end.
             ref float c = ref direct ? ref output[At(a0, heads, rowStride, headDim)] : ref o[0];
@@ -194,12 +194,12 @@ public static class Attention
     /// accelerated, and the reference the vector kernel must equal bit for bit.
     /// </summary>
     internal static void AttendScalar<TE>(ReadOnlySpan<float> queries, int heads, ReadOnlySpan<TE> keys, ReadOnlySpan<TE> values,
-        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output) where TE : unmanaged =>
-        AttendScalar(queries, 1, heads * layout.HeadDim, heads, keys, values, layout, kvHead, length, scale, scratch, output, typeof(TE) == typeof(ushort));
+        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output, ScoreShape shape = default) where TE : unmanaged =>
+        AttendScalar(queries, 1, heads * layout.HeadDim, heads, keys, values, layout, kvHead, length, scale, scratch, output, typeof(TE) == typeof(ushort), shape);
 
     /// <summary>The scalar kernel for consecutive rows: each row by itself.</summary>
     internal static void AttendScalar<TE>(ReadOnlySpan<float> queries, int rows, int rowStride, int heads, ReadOnlySpan<TE> keys, ReadOnlySpan<TE> values,
-        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output, bool half) where TE : unmanaged
+        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output, bool half, ScoreShape shape = default) where TE : unmanaged
     {
         int headDim = layout.HeadDim;
         Check(queries.Length, rows, rowStride, heads, keys.Length, values.Length, layout, kvHead, length, scratch.Length, output.Length);
@@ -217,7 +217,7 @@ public static class Attention
                     s = MathF.FusedMultiplyAdd(q[d], ToSingle(keys[k + d * KvBlockLayout.BlockLength]), s);
                 weights[t] = s * scale;
             }
-            NormalizeScores(weights, half);
+            NormalizeScores(weights, half, shape);
             for (int d = 0; d < headDim; d++)
                 output[at + d] = WeightedSum(weights, values, layout, kvHead, d);
         }
@@ -238,7 +238,7 @@ public static class Attention
     /// the query and the weights rounded to F16 when <paramref name="roundToHalf"/>, as the F16 kernel.
     /// </summary>
     internal static void Reference(ReadOnlySpan<float> queries, int heads, ReadOnlySpan<float> keys, ReadOnlySpan<float> values,
-        int kvHeads, int headDim, int kvHead, int length, float scale, bool roundToHalf, Span<float> output)
+        int kvHeads, int headDim, int kvHead, int length, float scale, bool roundToHalf, Span<float> output, ScoreShape shape = default)
     {
         int rowLength = kvHeads * headDim, offset = kvHead * headDim;
         var weights = new float[length];
@@ -252,9 +252,11 @@ public static class Attention
                     float qd = queries[h * headDim + d];
                     s += (double)(roundToHalf ? Float16.ToSingle(Float16.FromSingle(qd)) : qd) * keys[t * rowLength + offset + d];
                 }
-                weights[t] = (float)s * scale;
+                weights[t] = shape.Cap((float)s * scale);
             }
-            Softmax.Reference(weights);
+            int seen = shape.FirstSeen(length);
+            weights.AsSpan(0, seen).Clear();
+            Softmax.Reference(weights.AsSpan(seen));
             for (int d = 0; d < headDim; d++)
             {
                 double o = 0;
@@ -274,8 +276,20 @@ public static class Attention
             queries.CopyTo(q);
     }
 
-    // A row's scores become softmax weights (rounded to F16 for an F16 cache).
-    private static void NormalizeScores(Span<float> scores, bool half) => AttentionSoftmax.InPlace(scores, half);
+    // A row's scores become softmax weights (rounded to F16 for an F16 cache): capped, and the positions before its
+    // window weigh 0 (the weights·V chains still run over them, adding exact zeros).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void NormalizeScores(Span<float> scores, bool half, ScoreShape shape)
+    {
+        if (shape.SoftCap > 0)
+        {
+            for (int t = 0; t < scores.Length; t++)
+                scores[t] = shape.Cap(scores[t]);
+        }
+        int seen = shape.FirstSeen(scores.Length);
+        scores[..seen].Clear();
+        AttentionSoftmax.InPlace(scores[seen..], half);
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float ToSingle<TE>(TE value) where TE : unmanaged =>

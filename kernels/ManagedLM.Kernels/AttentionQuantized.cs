@@ -44,16 +44,16 @@ public static partial class AttentionQuantized
     /// <paramref name="layout"/>; scratch: at least <see cref="ScratchLength"/>.
     /// </summary>
     public static void Attend(ReadOnlySpan<float> queries, int rows, int rowStride, int heads, ReadOnlySpan<byte> keys, ReadOnlySpan<byte> values,
-        KvQuantLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output)
+        KvQuantLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output, ScoreShape shape = default)
     {
         if (Use512 && Dequantizer == Width.Avx512 && rows * heads == 1 && OneRowFits(layout, length))
-            AttendOne(queries, keys, values, layout, kvHead, length, scale, scratch, output);
+            AttendOne(queries, keys, values, layout, kvHead, length, scale, scratch, output, shape);
         else if (Use512)
-            Attend<Lanes512, Vector512<float>>(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output);
+            Attend<Lanes512, Vector512<float>>(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output, shape);
         else if (Use256)
-            Attend<Lanes256, Lanes256.Pair>(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output);
+            Attend<Lanes256, Lanes256.Pair>(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output, shape);
         else
-            AttendScalar(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output);
+            AttendScalar(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output, shape);
     }
 
     /// <summary>
@@ -77,7 +77,7 @@ public static partial class AttentionQuantized
     /// <summary>The vector kernel on <typeparamref name="TL"/> lanes: <see cref="Attention"/>'s, a dequantized tile at a time.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Attend<TL, TV>(ReadOnlySpan<float> queries, int rows, int rowStride, int heads, ReadOnlySpan<byte> keys, ReadOnlySpan<byte> values,
-        KvQuantLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output)
+        KvQuantLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output, ScoreShape shape = default)
         where TL : struct, ILanes16<TV> where TV : struct
     {
         int headDim = layout.Heads.HeadDim;
@@ -122,7 +122,7 @@ public static partial class AttentionQuantized
                 }
             }
             for (int i = 0; i < th; i++)
-                AttentionSoftmax.InPlace(weights.Slice(i * stride, length + (a0 + i) / heads), false);
+                Attention.NormalizeScores(weights.Slice(i * stride, length + (a0 + i) / heads), false, shape);
             // o[i][16·j + lane] over the tile's blocks dequantized as [block][16][headDim]: rows [first, th) share
             // positions [start, end), where row first's positions or the tile's end; each chain goes on from the last.
             for (int c0 = 0, first = 0; c0 < blocks; c0 += ChunkBlocks)
@@ -159,7 +159,7 @@ public static partial class AttentionQuantized
     /// reference is <see cref="Attention"/>'s scalar F32 kernel over the cache dequantized row by row.)
     /// </summary>
     internal static void AttendScalar(ReadOnlySpan<float> queries, int rows, int rowStride, int heads, ReadOnlySpan<byte> keys, ReadOnlySpan<byte> values,
-        KvQuantLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output)
+        KvQuantLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output, ScoreShape shape = default)
     {
         int headDim = layout.Heads.HeadDim;
         Check(queries.Length, rows, rowStride, heads, keys.Length, values.Length, layout, kvHead, length, scratch.Length, output.Length);
@@ -187,7 +187,7 @@ public static partial class AttentionQuantized
                     weights[t] = s * scale;
                 }
             }
-            AttentionSoftmax.InPlace(weights, false);
+            Attention.NormalizeScores(weights, false, shape);
             var row = output.Slice(at, headDim);
             for (int c0 = 0; c0 < blocks; c0 += ChunkBlocks)
             {

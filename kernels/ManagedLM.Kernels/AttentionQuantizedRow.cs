@@ -21,21 +21,21 @@ public static partial class AttentionQuantized
     /// same bits. scratch: at least <see cref="ScratchLength"/>(1, 1, length, headDim).
     /// </summary>
     internal static void AttendOne(ReadOnlySpan<float> query, ReadOnlySpan<byte> keys, ReadOnlySpan<byte> values, KvQuantLayout layout, int kvHead,
-        int length, float scale, Span<float> scratch, Span<float> output)
+        int length, float scale, Span<float> scratch, Span<float> output, ScoreShape shape = default)
     {
         int headDim = layout.Heads.HeadDim;
         Check(query.Length, 1, headDim, 1, keys.Length, values.Length, layout, kvHead, length, scratch.Length, output.Length);
         if (!OneRowFits(layout, length))
             throw new ArgumentException("The single-row kernel needs AVX-512, a position, and heads of whole quant blocks up to 128 values.");
         if (layout.Type == GgmlType.Q8_0)
-            AttendOne<Q8Quants>(query, keys, values, layout, kvHead, length, scale, scratch, output);
+            AttendOne<Q8Quants>(query, keys, values, layout, kvHead, length, scale, scratch, output, shape);
         else
-            AttendOne<Q4Quants>(query, keys, values, layout, kvHead, length, scale, scratch, output);
+            AttendOne<Q4Quants>(query, keys, values, layout, kvHead, length, scale, scratch, output, shape);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AttendOne<TQ>(ReadOnlySpan<float> query, ReadOnlySpan<byte> keys, ReadOnlySpan<byte> values, KvQuantLayout layout, int kvHead,
-        int length, float scale, Span<float> scratch, Span<float> output) where TQ : struct, IKvQuants
+        int length, float scale, Span<float> scratch, Span<float> output, ScoreShape shape) where TQ : struct, IKvQuants
     {
         int headDim = layout.Heads.HeadDim, blocks = KvBlockLayout.Blocks(length), stride = blocks * Lanes, blockElements = Lanes * headDim;
         // Scratch as the tiled kernel lays it out for one row: query, output, weights, then the tile for the last blocks.
@@ -92,7 +92,7 @@ public static partial class AttentionQuantized
             }
         }
         Prefetch(values, layout, kvHead, 0, Math.Min(blocks, ValuePrefetchBlocks));
-        AttentionSoftmax.InPlace(weights[..length], false);
+        Attention.NormalizeScores(weights[..length], false, shape);
         ref byte v0 = ref Unsafe.AsRef(in values[layout.GroupOffset(0, kvHead)]);
         ref float o = ref MemoryMarshal.GetReference(output);
         switch (headDim / Lanes)

@@ -48,6 +48,21 @@ public static class Rope
         }
     }
 
+    /// <summary>cos/sin of the rotation angles at <paramref name="position"/> for <paramref name="f"/>'s pairs, times its magnitude.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Angles(int position, RopeFrequencies f, Span<float> cos, Span<float> sin)
+    {
+        var inverse = f.InverseValues;
+        var scale = f.PositionScaleValues;
+        float m = f.Magnitude;
+        for (int i = 0; i < inverse.Length; i++)
+        {
+            (double s, double c) = Math.SinCos(position * scale[i] * inverse[i]);
+            cos[i] = (float)c * m;
+            sin[i] = (float)s * m;
+        }
+    }
+
     /// <summary>
     /// Rotates the first 2·cos.Length dimensions of each head of <paramref name="x"/> ([heads × headDim]) in place.
     /// </summary>

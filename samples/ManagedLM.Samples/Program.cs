@@ -10,11 +10,12 @@ Func<TransformerModel, CancellationToken, Task>? sample = args.FirstOrDefault() 
     "chat-client" => ChatClientSample.RunAsync,
     "structured-output" => StructuredOutputSample.RunAsync,
     "tools" => ToolsSample.RunAsync,
+    "long-conversations" => LongConversationsSample.RunAsync,
     _ => null,
 };
 if (sample is null)
 {
-    Console.Error.WriteLine("usage: ManagedLM.Samples (many-requests | batch-engine | chat | chat-client | structured-output | tools) [MODEL.gguf]");
+    Console.Error.WriteLine("usage: ManagedLM.Samples (many-requests | batch-engine | chat | chat-client | structured-output | tools | long-conversations) [MODEL.gguf]");
     return 1;
 }
 using var model = TransformerModel.Load(args.Length > 1 ? args[1] : "stories260K.gguf");

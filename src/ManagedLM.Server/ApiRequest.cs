@@ -31,6 +31,11 @@ internal sealed record ApiRequest
     public bool Logprobs { get; init; }
     public int TopLogprobs { get; init; }
     public bool IgnoreEos { get; init; }
+    /// <summary>context_overflow (stop, shift, truncate_history), or null for the server's.</summary>
+    public ContextOverflow? ContextOverflow { get; init; }
+    /// <summary>llama.cpp's n_keep (-1: the whole prompt) and n_discard (0: half).</summary>
+    public int KeepTokens { get; init; }
+    public int DiscardTokens { get; init; }
     /// <summary>The grammar the reply must follow (response_format, json_schema or grammar), or null.</summary>
     public RequestConstraint? Grammar { get; init; }
 
@@ -66,7 +71,14 @@ internal sealed record ApiRequest
             IgnoreEos = Bool(root, "ignore_eos") ?? false,
             Sampling = ReadSampling(root, vocabSize),
             Grammar = RequestGrammar.Read(root),
+            ContextOverflow = ReadOverflow(root),
+            KeepTokens = Int(root, "n_keep") ?? 0,
+            DiscardTokens = Int(root, "n_discard") ?? 0,
         };
+        if (r.KeepTokens < -1)
+            throw new ApiException(400, $"n_keep must be ≥ -1 (-1 keeps the whole prompt); got {r.KeepTokens}.", "n_keep");
+        if (r.DiscardTokens < 0)
+            throw new ApiException(400, $"n_discard must be ≥ 0 (0 discards half); got {r.DiscardTokens}.", "n_discard");
         RejectUnsupported(root);
         if (Int(root, "n") is { } n && n != 1)
             throw new ApiException(400, "Only n = 1 is supported.", "n");
@@ -101,6 +113,15 @@ internal sealed record ApiRequest
             Messages = ReadMessages(root), Tools = tools, ToolDefinitions = definitions, ToolChoice = choice,
             ParallelToolCalls = Bool(root, "parallel_tool_calls") ?? true,
         };
+    }
+
+    // context_overflow: "stop", "shift" or "truncate_history".
+    private static ContextOverflow? ReadOverflow(JsonElement root)
+    {
+        if (String(root, "context_overflow") is not { } name)
+            return null;
+        return ContextOverflowNames.TryParse(name, out var policy) ? policy
+            : throw new ApiException(400, $"context_overflow must be \"stop\", \"shift\" or \"truncate_history\"; got \"{name}\".", "context_overflow");
     }
 
     // Fields of OpenAI's API that would change the reply and that this server does not implement: a 400, never ignored.
@@ -404,14 +425,27 @@ internal sealed record ApiRequest
         return v.ValueKind == JsonValueKind.Number && double.IsFinite(v.GetDouble()) ? v.GetDouble() : throw new ApiException(400, $"'{name}' must be a finite number.", name);
     }
 
-    /// <summary>The generation options of this request, for a prompt of <paramref name="promptLength"/> tokens.</summary>
-    public GenerationOptions ToGeneration(int promptLength, int context, int maxTokensLimit)
+    /// <summary>The reply's token budget before the prompt is known: max_tokens, or the server's limit.</summary>
+    public int Budget(int maxTokensLimit)
     {
         if (MaxTokens > maxTokensLimit)
             throw new ApiException(400, $"max_tokens {MaxTokens} exceeds the server's limit of {maxTokensLimit}.", "max_tokens");
+        return MaxTokens ?? maxTokensLimit;
+    }
+
+    /// <summary>
+    /// The generation options of this request, for a prompt of <paramref name="promptLength"/> tokens: a request that stops
+    /// at a full context gets at most what is left of it, one that shifts its whole budget.
+    /// </summary>
+    public GenerationOptions ToGeneration(int promptLength, int context, int maxTokensLimit, ContextOverflow overflow)
+    {
+        int budget = Budget(maxTokensLimit);
         return new GenerationOptions
         {
-            MaxTokens = Math.Min(MaxTokens ?? maxTokensLimit, Math.Max(0, context - promptLength)),
+            MaxTokens = overflow == Generation.ContextOverflow.Stop ? Math.Min(budget, Math.Max(0, context - promptLength)) : budget,
+            ContextOverflow = overflow,
+            KeepTokens = KeepTokens,
+            DiscardTokens = DiscardTokens,
             StopStrings = Stop,
             Sampling = Sampling,
             Logprobs = Logprobs,

@@ -26,11 +26,18 @@ public sealed partial class OpenAiServer
             request = ApiRequest.Parse(body.RootElement, chat, _model.Config.VocabSize);
         int context = Engine.ContextLength;
         string promptParam = chat ? "messages" : "prompt";
+        var overflow = request.ContextOverflow ?? _options.ContextOverflow;
         int[] prompt;
-        string? rendered = null;
+        FittedConversation? fit = null;
         try
         {
-            prompt = chat ? ChatPrompt(request, context, out rendered) : CompletionPrompt(request, context);
+            if (chat)
+            {
+                fit = ChatPrompt(request, context, overflow);
+                prompt = fit.Tokens;
+            }
+            else
+                prompt = CompletionPrompt(request, context);
         }
         catch (ArgumentException e)
         {
@@ -41,12 +48,12 @@ public sealed partial class OpenAiServer
             throw new ApiException(400, "The prompt is empty.", promptParam);
         if (prompt.Length > context)
             throw new ApiException(400, $"The prompt has {prompt.Length} tokens; this server's context length is {context}.", promptParam, code: "context_length_exceeded");
-        var generation = request.ToGeneration(prompt.Length, context, _options.MaxTokensLimit);
+        var generation = request.ToGeneration(prompt.Length, context, _options.MaxTokensLimit, overflow);
         ReplyParseOptions? replyOptions = null;
-        if (chat)
+        if (fit is not null)
         {
-            generation = _template.ForReply(generation);
-            bool opened = _toolFormat.PromptOpensReasoning(rendered!);
+            generation = _template.ForReply(fit.ForReply(generation, _model.Tokenizer));
+            bool opened = _toolFormat.PromptOpensReasoning(fit.Rendered);
             replyOptions = new ReplyParseOptions { ExtractReasoning = _options.ExtractReasoning, StartsInReasoning = opened, ToolCalls = request.CallsTools };
             if (request.CallsTools)
                 generation = ToolPlan(request, opened).ApplyTo(generation);
@@ -60,7 +67,13 @@ public sealed partial class OpenAiServer
         }
         catch (ArgumentException e)
         {
-            throw new ApiException(400, Reason(e), (e as ArgumentOutOfRangeException)?.ParamName);
+            string? param = (e as ArgumentOutOfRangeException)?.ParamName switch
+            {
+                nameof(GenerationOptions.KeepTokens) => "n_keep",
+                nameof(GenerationOptions.DiscardTokens) => "n_discard",
+                var name => name,
+            };
+            throw new ApiException(400, Reason(e), param);
         }
         catch (ObjectDisposedException)
         {
@@ -100,7 +113,8 @@ public sealed partial class OpenAiServer
         }
     }
 
-    private int[] ChatPrompt(ApiRequest request, int context, out string rendered)
+    // The conversation rendered and tokenized; with truncate_history, its oldest turns left out until the reply has room.
+    private FittedConversation ChatPrompt(ApiRequest request, int context, ContextOverflow overflow)
     {
         var template = _template;
         for (int i = 0; i < request.Messages.Length; i++)
@@ -109,15 +123,16 @@ public sealed partial class OpenAiServer
             if (!template.KnowsRole(role))
                 throw new ApiException(400, $"messages[{i}].role \"{role}\" is not a role of OpenAI's API or of the model's chat template.", $"messages[{i}].role");
         }
+        int room = ChatHistory.ReplyRoom(request.Budget(_options.MaxTokensLimit), context);
         try
         {
-            rendered = template.Render(request.Messages, new ChatTemplateOptions { Tools = request.Tools });
+            return ChatHistory.Fit(template, _model.Tokenizer, request.Messages, context, room, overflow == ContextOverflow.TruncateHistory,
+                new ChatTemplateOptions { Tools = request.Tools });
         }
         catch (TemplateException e)
         {
             throw new ApiException(400, $"The model's chat template rejected the conversation: {e.Message}", "messages");
         }
-        return template.Tokenize(_model.Tokenizer, rendered, context);
     }
 
     // Text is tokenized as llama-server does (BOS added, special tokens parsed); token ids are used as given.

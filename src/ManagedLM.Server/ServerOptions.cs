@@ -1,4 +1,5 @@
 using ManagedLM.Batching;
+using ManagedLM.Generation;
 
 namespace ManagedLM.Server;
 
@@ -27,6 +28,13 @@ public sealed record ServerOptions
     /// </summary>
     public bool ExtractReasoning { get; init; } = true;
 
+    /// <summary>
+    /// What a request whose reply fills its context does when it does not say (<c>context_overflow</c>): stop (the default,
+    /// <c>finish_reason: "length"</c>), shift the context (llama-server's <c>--context-shift</c>; <c>n_keep</c>,
+    /// <c>n_discard</c>), or for chat also drop the conversation's oldest turns.
+    /// </summary>
+    public ContextOverflow ContextOverflow { get; init; }
+
     /// <summary>Largest request body accepted (bytes).</summary>
     public long MaxBodyBytes { get; init; } = 4 << 20;
 
@@ -50,6 +58,8 @@ public sealed record ServerOptions
             throw new ArgumentOutOfRangeException(nameof(MaxBodyBytes), MaxBodyBytes, "MaxBodyBytes must be at least 1024.");
         if (MaxTokensLimit < 1)
             throw new ArgumentOutOfRangeException(nameof(MaxTokensLimit), MaxTokensLimit, "MaxTokensLimit must be at least 1.");
+        if (!Enum.IsDefined(ContextOverflow))
+            throw new ArgumentOutOfRangeException(nameof(ContextOverflow), ContextOverflow, "Not a ContextOverflow policy.");
         if (ApiKey is { Length: 0 })
             throw new ArgumentException("ApiKey must be null or non-empty.", nameof(ApiKey));
         Engine.Validate();

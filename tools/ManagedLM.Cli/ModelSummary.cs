@@ -18,15 +18,18 @@ internal sealed record ModelSummary(string Path, string Type, long Parameters, l
     {
         var c = model.Config;
         var w = model.Weights;
-        var matrices = w.Layers.SelectMany(l => new[] { l.Query, l.Key, l.Value, l.Output, l.Gate, l.Up, l.Down })
+        var matrices = w.Layers.SelectMany(l => l.Matrices)
             .Append(w.TokenEmbedding).Distinct().Append(w.Output).Distinct().ToArray();
         long parameters = matrices.Sum(m => (long)m.Rows * m.Columns)
             + (long)c.BlockCount * 2 * c.EmbeddingLength + c.EmbeddingLength;
         long bytes = matrices.Sum(m => m.RowBytes * m.Rows) + ((long)c.BlockCount * 2 * c.EmbeddingLength + c.EmbeddingLength) * 4;
         string fileType = FileTypeName(model.Metadata,
             () => matrices.GroupBy(m => m.Type).OrderByDescending(g => g.Sum(m => m.RowBytes * m.Rows)).First().Key);
-        long decodeBytes = w.Layers.SelectMany(l => new[] { l.Query, l.Key, l.Value, l.Output, l.Gate, l.Up, l.Down }).Append(w.Output)
-            .Sum(m => m.RowBytes * m.Rows);
+        // A token reads every matrix but the experts it is not routed to.
+        static long Bytes(WeightMatrix m) => m.RowBytes * m.Rows;
+        long decodeBytes = w.Layers.Sum(l => l.Matrices.Sum(Bytes)
+            - (l.Experts.IsEmpty ? 0 : l.Experts.Sum(e => Bytes(e.Gate) + Bytes(e.Up) + Bytes(e.Down)) * (c.ExpertCount - c.ExpertUsedCount) / c.ExpertCount))
+            + Bytes(w.Output);
         return new ModelSummary(path, $"{c.Architecture} {Size(parameters)} {fileType}", parameters, bytes, decodeBytes);
     }
 

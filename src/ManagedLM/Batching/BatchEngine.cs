@@ -151,6 +151,7 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
         options ??= GenerationOptions.Default;
         options.Validate();
         int[] prompt = Generator.CheckPrompt(promptTokens, ContextLength, _model.Config.VocabSize);
+        Generator.KeepFor(prompt, options, ContextLength, _model.Tokenizer.BosTokenId);
         return new BatchRequest(Interlocked.Increment(ref _nextId) - 1, prompt, options, cancellationToken);
     }
 
@@ -277,6 +278,16 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
             }
             if (!s.Decoding)
                 continue;
+            try
+            {
+                s.Generator.MakeRoom(s.Sequence);   // a context shift of its own cache, as Generator.Advance does
+            }
+            catch (Exception e)
+            {
+                Release(s, e);
+                _active.RemoveAt(i--);
+                continue;
+            }
             s.Feeding = 1;
             s.Pending[0] = s.Sequence.Pending!.Value;
             _items.Add(new BatchItem(s.Generator, s.Pending));

@@ -18,7 +18,11 @@ public sealed record ChatSessionOptions
     /// <summary>The system prompt, sent first (null: none).</summary>
     public string? SystemPrompt { get; init; }
 
-    /// <summary>How replies are generated (max tokens, sampling, stop strings).</summary>
+    /// <summary>
+    /// How replies are generated (max tokens, sampling, stop strings). Its <see cref="GenerationOptions.ContextOverflow"/>
+    /// decides what a conversation that outgrows the context does: <see cref="ContextOverflow.TruncateHistory"/> drops the
+    /// oldest turns before a turn (the system prompt stays) so the session can go on for ever.
+    /// </summary>
     public GenerationOptions Generation { get; init; } = GenerationOptions.Default;
 
     /// <summary>The session's generator (context length, KV cache type, threads).</summary>
@@ -34,6 +38,13 @@ public sealed record ChatSessionOptions
 /// the cache does not already hold: the previous turns stay cached, and when the template rewrites earlier text the
 /// generator falls back to the longest prefix that still matches. A session is one request's state: use one per
 /// conversation (sessions on the same or different models run side by side).
+/// <para>
+/// A conversation that outgrows the context: with <see cref="ContextOverflow.Stop"/> (the default) a turn whose prompt
+/// does not fit is an <see cref="ArgumentException"/>; with <see cref="ContextOverflow.TruncateHistory"/> the oldest turns
+/// leave the history (<see cref="Messages"/>, <see cref="DroppedMessages"/>) until the conversation leaves room for the
+/// reply (<see cref="ChatHistory.ReplyRoom"/>), and the re-rendered prompt reuses the cached system prompt. With
+/// <see cref="ContextOverflow.Shift"/> or TruncateHistory a reply that fills the context shifts it, keeping the system prompt.
+/// </para>
 /// </summary>
 public sealed class ChatSession : IDisposable
 {
@@ -72,6 +83,9 @@ public sealed class ChatSession : IDisposable
     /// <summary>The result of the last reply (tokens, reused prompt tokens, stop reason, timings), or null.</summary>
     public GenerationResult? LastResult { get; private set; }
 
+    /// <summary>Messages of the oldest turns dropped so far to fit the context (<see cref="ContextOverflow.TruncateHistory"/>).</summary>
+    public int DroppedMessages { get; private set; }
+
     /// <summary>Adds a message to the history without generating (e.g. an earlier exchange, or a tool's answer).</summary>
     public void Add(ChatMessage message)
     {
@@ -85,6 +99,7 @@ public sealed class ChatSession : IDisposable
         _messages.Clear();
         _generator.Reset();
         LastResult = null;
+        DroppedMessages = 0;
     }
 
     /// <summary>The prompt text the next reply would be generated from (the rendered conversation).</summary>
@@ -115,12 +130,12 @@ public sealed class ChatSession : IDisposable
     /// </summary>
     public async IAsyncEnumerable<TokenOutput> SendStreamingAsync(string userMessage, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        var prompt = BeginTurn(userMessage);
+        var (prompt, options) = BeginTurn(userMessage);
         var text = new System.Text.StringBuilder();
         bool finished = false;
         try
         {
-            await foreach (var t in _generator.GenerateStreamingAsync(prompt, TurnOptions(), cancellationToken).ConfigureAwait(false))
+            await foreach (var t in _generator.GenerateStreamingAsync(prompt, options, cancellationToken).ConfigureAwait(false))
             {
                 text.Append(t.Text);
                 yield return t;
@@ -136,11 +151,11 @@ public sealed class ChatSession : IDisposable
 
     private GenerationResult SendCore(string userMessage, Action<TokenOutput>? onToken, CancellationToken cancellationToken)
     {
-        var prompt = BeginTurn(userMessage);
+        var (prompt, options) = BeginTurn(userMessage);
         var text = new System.Text.StringBuilder();
         try
         {
-            LastResult = _generator.Complete(prompt, TurnOptions(), t =>
+            LastResult = _generator.Complete(prompt, options, t =>
             {
                 text.Append(t.Text);
                 onToken?.Invoke(t);
@@ -161,26 +176,40 @@ public sealed class ChatSession : IDisposable
         return LastResult;
     }
 
-    // Adds the user message and returns the conversation's prompt tokens.
-    private int[] BeginTurn(string userMessage)
+    // Adds the user message and returns the conversation's prompt tokens and the reply's options; with TruncateHistory,
+    // first drops the oldest turns that leave the reply too little room.
+    private (int[] Prompt, GenerationOptions Options) BeginTurn(string userMessage)
     {
         ArgumentNullException.ThrowIfNull(userMessage);
         _messages.Add(ChatMessage.User(userMessage));
+        FittedConversation fit;
+        var generation = GenerationOptions with { ReusePrefix = true };
+        int context = _generator.ContextLength;
         try
         {
-            return Template.Tokenize(Model.Tokenizer, RenderPrompt(), _generator.ContextLength);
+            var conversation = new List<ChatMessage>(_messages.Count + 1);
+            if (SystemPrompt is not null)
+                conversation.Add(ChatMessage.System(SystemPrompt));
+            conversation.AddRange(_messages);
+            fit = ChatHistory.Fit(Template, Model.Tokenizer, conversation, context, ChatHistory.ReplyRoom(generation.MaxTokens, context),
+                generation.ContextOverflow == ContextOverflow.TruncateHistory, new ChatTemplateOptions { Tools = Tools });
         }
         catch
         {
             _messages.RemoveAt(_messages.Count - 1);
             throw;
         }
+        if (fit.DroppedMessages > 0)
+        {
+            _messages.Clear();
+            _messages.AddRange(fit.Messages.Skip(SystemPrompt is null ? 0 : 1));
+            DroppedMessages += fit.DroppedMessages;
+        }
+        return (fit.Tokens, Template.ForReply(fit.ForReply(generation, Model.Tokenizer)));
     }
 
     /// <summary>The token ids of a rendered prompt (<see cref="ChatTemplate.Tokenize"/> with this session's template).</summary>
     public int[] Tokenize(string prompt) => Template.Tokenize(Model.Tokenizer, prompt);
-
-    private GenerationOptions TurnOptions() => Template.ForReply(GenerationOptions with { ReusePrefix = true });
 
     /// <summary>
     /// Writes the conversation (system prompt and messages) as indented JSON, text as readable as JSON allows
@@ -220,6 +249,7 @@ public sealed class ChatSession : IDisposable
         _messages.Clear();
         _messages.AddRange(loaded);
         LastResult = null;
+        DroppedMessages = 0;
     }
 
     private static JsonObject ToJson(ChatMessage m)

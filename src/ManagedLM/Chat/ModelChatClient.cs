@@ -48,6 +48,11 @@ public sealed record ModelChatClientOptions
 /// constrain the reply: calls come back as <see cref="AI.FunctionCallContent"/> whose arguments validate against each
 /// function's schema (so <c>UseFunctionInvocation()</c> runs C# functions end to end), in the model family's own call
 /// format (<see cref="Tools.ToolCallFormat.Detect"/>). Reasoning comes back as <see cref="AI.TextReasoningContent"/>.
+/// A conversation longer than the context follows <see cref="GenerationOptions.ContextOverflow"/> (of
+/// <see cref="ModelChatClientOptions.Generation"/>, or per call <c>AdditionalProperties["context_overflow"]</c> and
+/// <c>["n_keep"]</c>): Stop refuses it (<see cref="ArgumentException"/>), TruncateHistory leaves out its oldest turns for
+/// this call (<see cref="ChatHistory.Fit"/>; the caller's messages are not changed), and a reply that fills the context
+/// shifts it with Shift or TruncateHistory, keeping the system prompt.
 /// </remarks>
 /// <example>
 /// <code>
@@ -195,10 +200,14 @@ public sealed class ModelChatClient : AI.IChatClient
             _ => Tools.ToolChoice.Auto,
         };
         bool callsTools = tools.Count > 0 && choice.Mode != Tools.ToolChoiceMode.None;
-        string rendered = _template.Render(conversation, new ChatTemplateOptions { Tools = tools.Count > 0 ? ToolsJson(tools) : null });
-        int[] prompt = _template.Tokenize(_model.Tokenizer, rendered, GeneratorOptions.ContextLengthFor(_model, _options.Generator.ContextLength));
+        var generation = Generation(options);
+        int context = GeneratorOptions.ContextLengthFor(_model, _options.Generator.ContextLength);
+        var fit = ChatHistory.Fit(_template, _model.Tokenizer, conversation, context, ChatHistory.ReplyRoom(generation.MaxTokens, context),
+            generation.ContextOverflow == ContextOverflow.TruncateHistory, new ChatTemplateOptions { Tools = tools.Count > 0 ? ToolsJson(tools) : null });
+        string rendered = fit.Rendered;
+        int[] prompt = fit.Tokens;
         bool opened = _toolFormat.PromptOpensReasoning(rendered);
-        var generation = _template.ForReply(Generation(options));
+        generation = _template.ForReply(fit.ForReply(generation, _model.Tokenizer));
         // The response format's grammar: alone, or as the alternative to calls.
         string? response = options?.ResponseFormat is AI.ChatResponseFormatJson json
             ? json.Schema is { } schema ? Grammars.JsonSchemaGrammar.ToGbnf(schema) : Grammars.JsonSchemaGrammar.JsonObjectGbnf
@@ -270,6 +279,26 @@ public sealed class ModelChatClient : AI.IChatClient
             g = g with { MaxTokens = max };
         if (o.StopSequences is { Count: > 0 } stops)
             g = g with { StopStrings = [.. g.StopStrings, .. stops] };
+        if (o.AdditionalProperties is { } extra)
+        {
+            if (extra.TryGetValue(ContextOverflowProperty, out object? policy) && policy is not null)
+            {
+                g = g with
+                {
+                    ContextOverflow = policy is ContextOverflow given ? given
+                        : ContextOverflowNames.TryParse(policy.ToString(), out var named) ? named
+                        : throw new ArgumentException($"ChatOptions.AdditionalProperties[\"{ContextOverflowProperty}\"] must be stop, shift or truncate_history; got \"{policy}\".", nameof(o)),
+                };
+            }
+            if (extra.TryGetValue(KeepTokensProperty, out object? keep) && keep is not null)
+            {
+                g = g with
+                {
+                    KeepTokens = keep is IConvertible c && !(keep is string) ? c.ToInt32(System.Globalization.CultureInfo.InvariantCulture)
+                        : throw new ArgumentException($"ChatOptions.AdditionalProperties[\"{KeepTokensProperty}\"] must be an integer.", nameof(o)),
+                };
+            }
+        }
         g.Validate();
         return g;
     }
@@ -283,6 +312,15 @@ public sealed class ModelChatClient : AI.IChatClient
         InputTokenCount = r.PromptTokens.Length, OutputTokenCount = r.GeneratedTokens.Length,
         TotalTokenCount = r.PromptTokens.Length + r.GeneratedTokens.Length, CachedInputTokenCount = r.ReusedPromptTokens,
     };
+
+    /// <summary>
+    /// The <see cref="AI.ChatOptions.AdditionalProperties"/> key of a call's <see cref="GenerationOptions.ContextOverflow"/>
+    /// (a <see cref="ContextOverflow"/> or its name: <c>stop</c>, <c>shift</c>, <c>truncate_history</c>).
+    /// </summary>
+    public const string ContextOverflowProperty = "context_overflow";
+
+    /// <summary>The <see cref="AI.ChatOptions.AdditionalProperties"/> key of a call's <see cref="GenerationOptions.KeepTokens"/> (llama.cpp's n_keep).</summary>
+    public const string KeepTokensProperty = "n_keep";
 
     private static string NewId() => "chatcmpl-" + Guid.NewGuid().ToString("N");
 

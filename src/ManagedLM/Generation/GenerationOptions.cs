@@ -77,11 +77,36 @@ public sealed record GenerationOptions
     /// </summary>
     public bool ThrowOnContextFull { get; init; }
 
+    /// <summary>
+    /// What happens when the next token does not fit the context: stop (the default), shift the context (llama.cpp's
+    /// <c>--context-shift</c>), or for chat also drop the oldest turns (<see cref="Generation.ContextOverflow"/>).
+    /// </summary>
+    public ContextOverflow ContextOverflow { get; init; }
+
+    /// <summary>
+    /// llama.cpp's <c>n_keep</c>: prompt tokens a context shift never discards, not counting a leading BOS (always kept);
+    /// -1 keeps the whole prompt. 0 (the default) keeps only the BOS. What is kept must leave at least 4 positions of
+    /// the context to shift (a request that keeps more is an <see cref="ArgumentException"/> naming the bound).
+    /// </summary>
+    public int KeepTokens { get; init; }
+
+    /// <summary>
+    /// llama.cpp's <c>n_discard</c>: tokens a context shift discards after the kept ones; 0 (the default) discards half of
+    /// what follows them. At least one token after the kept ones always stays.
+    /// </summary>
+    public int DiscardTokens { get; init; }
+
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the bound a value violates.</summary>
     public void Validate()
     {
         if (MaxTokens < 0)
             throw new ArgumentOutOfRangeException(nameof(MaxTokens), MaxTokens, "MaxTokens must be ≥ 0.");
+        if (KeepTokens < -1)
+            throw new ArgumentOutOfRangeException(nameof(KeepTokens), KeepTokens, "KeepTokens must be ≥ -1 (-1 keeps the whole prompt).");
+        if (DiscardTokens < 0)
+            throw new ArgumentOutOfRangeException(nameof(DiscardTokens), DiscardTokens, "DiscardTokens must be ≥ 0 (0 discards half).");
+        if (!Enum.IsDefined(ContextOverflow))
+            throw new ArgumentOutOfRangeException(nameof(ContextOverflow), ContextOverflow, "Not a ContextOverflow policy.");
         if (TopLogprobs is < 0 or > 20)
             throw new ArgumentOutOfRangeException(nameof(TopLogprobs), TopLogprobs, "TopLogprobs must be in [0, 20].");
         if (TopLogprobs > 0 && !Logprobs)

@@ -28,6 +28,12 @@ public sealed record GenerationResult(
     /// <summary>Prompt tokens found in the cache and not evaluated again.</summary>
     public int ReusedPromptTokens { get; init; }
 
+    /// <summary>Context shifts during the generation (<see cref="ContextOverflow.Shift"/>).</summary>
+    public int ContextShifts { get; init; }
+
+    /// <summary>Tokens the context shifts discarded from the cache.</summary>
+    public int DiscardedTokens { get; init; }
+
     /// <summary>Prompt tokens evaluated per second.</summary>
     public double PromptTokensPerSecond => (PromptTokens.Length - ReusedPromptTokens) / Math.Max(PromptTime.TotalSeconds, 1e-9);
 

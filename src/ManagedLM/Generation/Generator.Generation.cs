@@ -11,10 +11,11 @@ public sealed partial class Generator
 
     /// <summary>
     /// Continues <paramref name="prompt"/> (encoded with the model's tokenizer) until an end-of-generation
-    /// token, a stop string, <see cref="GenerationOptions.MaxTokens"/> or a full context.
+    /// token, a stop string, <see cref="GenerationOptions.MaxTokens"/> or a full context (unless the options shift it:
+    /// <see cref="GenerationOptions.ContextOverflow"/>).
     /// <paramref name="onToken"/> sees each token as it is produced.
     /// </summary>
-    /// <exception cref="ArgumentException">The prompt is empty or longer than the context.</exception>
+    /// <exception cref="ArgumentException">The prompt is empty or longer than the context, or a context shift would keep too much of it.</exception>
     /// <exception cref="OperationCanceledException">Cancelled; the generator stays usable.</exception>
     public GenerationResult Complete(string prompt, GenerationOptions? options = null, Action<TokenOutput>? onToken = null,
         CancellationToken cancellationToken = default)
@@ -107,10 +108,13 @@ public sealed partial class Generator
         ArgumentNullException.ThrowIfNull(promptTokens);
         options.Validate();
         int[] prompt = CheckPrompt(promptTokens, ContextLength, Model.Config.VocabSize);
+        int keep = KeepFor(prompt, options, ContextLength, Model.Tokenizer.BosTokenId);
 
-        var run = new Sequence(Model.Tokenizer, prompt, options, SamplerFor(options), _decoder);
+        var run = new Sequence(Model.Tokenizer, prompt, options, SamplerFor(options), _decoder) { Keep = keep };
         LastResult = null;
         int reuse = options.ReusePrefix ? CommonPrefix(prompt) : 0;
+        if (!_cache.Holds(reuse))
+            reuse = 0; // a sliding layer no longer holds that prefix's window: evaluate the prompt anew (as llama.cpp does)
         TrimCore(reuse);
         run.Reused = reuse;
         return run;
@@ -133,10 +137,13 @@ public sealed partial class Generator
         return prompt;
     }
 
-    /// <summary>How many leading prompt tokens are cached here (at most prompt length − 1).</summary>
+    /// <summary>
+    /// How many leading prompt tokens are cached here (at most prompt length − 1), as a fresh evaluation would have cached
+    /// them: after a context shift, only the kept tokens count.
+    /// </summary>
     internal int CommonPrefix(ReadOnlySpan<int> prompt)
     {
-        int limit = Math.Min(Position, prompt.Length - 1), n = 0;
+        int limit = Math.Min(Math.Min(Position, _exactPrefix), prompt.Length - 1), n = 0;
         while (n < limit && _tokens[n] == prompt[n])
             n++;
         return n;
@@ -177,6 +184,7 @@ public sealed partial class Generator
         {
             if (run.Pending is int pending)
             {
+                MakeRoom(run);
                 PrefillCore([pending], cancellationToken);
                 run.Pending = null;
             }

@@ -23,6 +23,7 @@ public sealed partial class Generator
             var fork = new Generator(Model, sampling is null ? Options : Options with { Sampling = sampling });
             _cache.CopyTo(fork._cache, Position);
             fork._tokens.AddRange(_tokens);
+            fork._exactPrefix = _exactPrefix;
             fork._hasLogits = _hasLogits;
             if (_hasLogits)
                 _state.Logits.AsSpan().CopyTo(fork._state.Logits);
@@ -107,6 +108,7 @@ public sealed partial class Generator
             }
             source.CopyTo(_cache, saved.Tokens.Length);
             _tokens.AddRange(saved.Tokens);
+            _exactPrefix = saved.Tokens.Length; // a restored session is taken as given
             _hasLogits = saved.Logits is not null;
             saved.Logits?.CopyTo(_state.Logits, 0);
             if (Sampler.Seed != saved.Seed)

@@ -26,6 +26,9 @@ public sealed partial class Generator : IDisposable
     private readonly StreamingDecoder _decoder;
     private bool _hasLogits;
     private int _busy;
+    // Leading cached positions whose keys and values equal a fresh evaluation of _tokens: all of them, until a context
+    // shift moves entries computed with discarded tokens in view. Only these are reused for another prompt.
+    private int _exactPrefix;
 
     public TransformerModel Model { get; }
     /// <summary>The options this generator was created with.</summary>
@@ -59,7 +62,8 @@ public sealed partial class Generator : IDisposable
         if (options.BatchSize < 1)
             throw new ArgumentOutOfRangeException(nameof(options), options.BatchSize, "BatchSize must be at least 1.");
         _state = new ForwardState(model.Config, _pool);
-        _cache = new KvCache(options.KvCacheType, model.Config.BlockCount, new KvBlockLayout(model.Config.KvHeadCount, model.Config.HeadDim), context);
+        _cache = new KvCache(options.KvCacheType, model.Config.BlockCount, new KvBlockLayout(model.Config.KvHeadCount, model.Config.HeadDim), context,
+            windows: model.Config.LayerWindows.AsSpan());
         _decoder = model.Tokenizer.CreateStreamingDecoder();
     }
 
@@ -182,8 +186,7 @@ public sealed partial class Generator : IDisposable
             for (int i = 0; i < n; i++)
                 _state.Rows[i] = new ForwardRow(_cache, tokens[start + i], Position + i, Logits: start + i == tokens.Length - 1);
             Transformer.Forward(Model, _state, n);
-            for (int i = 0; i < n; i++)
-                _tokens.Add(tokens[start + i]);
+            Append(tokens.Slice(start, n));
         }
         _hasLogits = true;
     }
@@ -197,6 +200,24 @@ public sealed partial class Generator : IDisposable
             _tokens.RemoveRange(length, Position - length);
             _hasLogits = false;
         }
+        _exactPrefix = Math.Min(_exactPrefix, length);
+        if (!_cache.Holds(length))
+        {
+            // A sliding layer has dropped positions that the next token's window sees: evaluate the kept tokens again.
+            int[] kept = [.. _tokens];
+            _tokens.Clear();
+            PrefillCore(kept, CancellationToken.None);
+            _hasLogits = false;
+        }
+    }
+
+    // Adds evaluated tokens to the history; they are exact when everything before them is.
+    private void Append(ReadOnlySpan<int> tokens)
+    {
+        if (_exactPrefix == Position)
+            _exactPrefix += tokens.Length;
+        foreach (int t in tokens)
+            _tokens.Add(t);
     }
 
     /// <summary>This generator's KV cache (written by batch steps).</summary>
@@ -208,8 +229,7 @@ public sealed partial class Generator : IDisposable
     /// </summary>
     internal void Accept(ReadOnlySpan<int> tokens, ReadOnlySpan<float> logits)
     {
-        foreach (int t in tokens)
-            _tokens.Add(t);
+        Append(tokens);
         _hasLogits = !logits.IsEmpty;
         if (_hasLogits)
             logits.CopyTo(_state.Logits);
@@ -224,6 +244,7 @@ public sealed partial class Generator : IDisposable
         _tokens.Clear();
         for (int i = 0; i < length; i++)
             _tokens.Add(source._tokens[i]);
+        _exactPrefix = Math.Min(length, source._exactPrefix);
         _hasLogits = false;
     }
 

@@ -51,6 +51,22 @@ internal sealed class Sequence
     /// <summary>The sampler drawing this request's tokens.</summary>
     public SamplerChain Sampler { get; }
 
+    /// <summary>Leading tokens a context shift never discards (<see cref="Generator.KeepFor"/>); 0 when the request stops at a full context.</summary>
+    public int Keep { get; set; }
+
+    /// <summary>Context shifts so far.</summary>
+    public int Shifts { get; private set; }
+
+    /// <summary>Tokens the context shifts discarded so far.</summary>
+    public int Discarded { get; private set; }
+
+    /// <summary>Counts a context shift that discarded <paramref name="count"/> tokens.</summary>
+    public void Shifted(int count)
+    {
+        Shifts++;
+        Discarded += count;
+    }
+
     /// <summary>Leading prompt tokens found in the cache, not evaluated again.</summary>
     public int Reused { get; set; }
 
@@ -72,7 +88,8 @@ internal sealed class Sequence
 
     /// <summary>
     /// Before evaluating the pending token at <paramref name="position"/>: ends the sequence if it may not produce another
-    /// token (MaxTokens reached, or a full context), giving the last output (held-back text) in <paramref name="final"/>.
+    /// token (MaxTokens reached, or a full context that the request does not shift), giving the last output (held-back
+    /// text) in <paramref name="final"/>. A full context that the request shifts is left to <see cref="Generator.MakeRoom"/>.
     /// </summary>
     /// <exception cref="InvalidOperationException">The context is full and the options ask for an exception.</exception>
     public bool Stopping(int position, int contextLength, out TokenOutput? final)
@@ -83,7 +100,7 @@ internal sealed class Sequence
             final = Finish(StopReason.MaxTokens);
             return true;
         }
-        if (Pending is not null && position >= contextLength)
+        if (Pending is not null && position >= contextLength && Options.ContextOverflow == ContextOverflow.Stop)
         {
             if (Options.ThrowOnContextFull)
                 throw new InvalidOperationException($"The context is full ({contextLength} tokens).");
@@ -134,6 +151,8 @@ internal sealed class Sequence
         {
             ReusedPromptTokens = Reused,
             Tokens = _outputs,
+            ContextShifts = Shifts,
+            DiscardedTokens = Discarded,
         };
         return rest.Length > 0 ? new TokenOutput(TokenOutput.NoToken, rest) : null;
     }

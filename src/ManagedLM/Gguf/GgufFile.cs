@@ -10,9 +10,10 @@ namespace ManagedLM.Gguf;
 /// A parsed GGUF v2/v3 file: metadata, tensor infos, and the tensor data, memory-mapped (never copied).
 /// Every offset, count and length is checked against the file: a malformed file raises
 /// <see cref="GgufFormatException"/> and nothing else. Immutable after opening; tensor spans and
-/// pointers stay valid until <see cref="Dispose"/>.
+/// pointers stay valid until <see cref="Dispose"/>. One object may also stand for all the files of a
+/// split model (<see cref="OpenModel"/>): then each tensor's data is in the file its <see cref="GgufTensorInfo.Split"/> names.
 /// </summary>
-public sealed unsafe class GgufFile : IDisposable
+public sealed unsafe partial class GgufFile : IDisposable
 {
     /// <summary>"GGUF" read as a little-endian uint32.</summary>
     public const uint Magic = 0x46554747;
@@ -25,32 +26,34 @@ public sealed unsafe class GgufFile : IDisposable
     /// <summary>The metadata key holding the alignment (a uint32 power of two).</summary>
     public const string AlignmentKey = "general.alignment";
 
-    private readonly MappedMemory _memory;
+    private readonly MappedMemory[] _memories; // one per file: a split model's in split order
     private readonly Dictionary<string, GgufTensorInfo> _tensorsByName;
 
     /// <summary>Format version: 2 or 3 (they differ only in byte order support, which this reader leaves out).</summary>
     public uint Version { get; }
-    /// <summary>Length of the file (or of the parsed memory) in bytes.</summary>
-    public long FileSize => _memory.Length;
-    /// <summary>Alignment of the data section and of every tensor's offset.</summary>
+    /// <summary>Length of the file (or of the parsed memory) in bytes; of all its files together for a split model.</summary>
+    public long FileSize { get; }
+    /// <summary>Alignment of the data section and of every tensor's offset (of the first file of a split model).</summary>
     public uint Alignment { get; }
-    /// <summary>Byte offset of the data section (tensor offsets are relative to it).</summary>
+    /// <summary>Byte offset of the data section (tensor offsets are relative to it); of the first file of a split model.</summary>
     public long DataOffset { get; }
-    /// <summary>The key/value pairs in file order.</summary>
+    /// <summary>The key/value pairs in file order (of the first file of a split model, which holds the model's).</summary>
     public GgufMetadata Metadata { get; }
-    /// <summary>The tensor infos in file order.</summary>
+    /// <summary>The tensor infos in file order (a split model's in split order).</summary>
     public IReadOnlyList<GgufTensorInfo> Tensors { get; }
     /// <summary>Byte offset where the tensor infos start (the end of the metadata).</summary>
     internal long TensorInfosOffset { get; }
     /// <summary>Byte offset just past the last tensor info.</summary>
     internal long TensorInfosEnd { get; }
-    /// <summary>The file's path, or null when parsed from memory.</summary>
+    /// <summary>The file's path (the first file's of a split model), or null when parsed from memory.</summary>
     public string? Path { get; }
 
     private GgufFile(MappedMemory memory, string? path)
     {
-        _memory = memory;
+        _memories = [memory];
+        FileSize = memory.Length;
         Path = path;
+        SplitPaths = Array.AsReadOnly(path is null ? Array.Empty<string>() : [path]);
         try
         {
             var r = new Cursor(memory.Pointer, memory.Length);
@@ -163,13 +166,17 @@ public sealed unsafe class GgufFile : IDisposable
 
     /// <summary>Pointer to a tensor's first byte; valid until this file is disposed.</summary>
     /// <exception cref="ArgumentException">The tensor info is not one of this file's.</exception>
-    public byte* GetTensorPointer(GgufTensorInfo tensor)
+    public byte* GetTensorPointer(GgufTensorInfo tensor) => MemoryOf(tensor).Pointer + tensor.FileOffset;
+
+    // The mapped file holding the tensor's data, once the tensor is known to be one of this file's.
+    private MappedMemory MemoryOf(GgufTensorInfo tensor)
     {
         ArgumentNullException.ThrowIfNull(tensor);
-        ObjectDisposedException.ThrowIf(_memory.IsDisposed, this);
         if (!_tensorsByName.TryGetValue(tensor.Name, out var own) || !ReferenceEquals(own, tensor))
             throw new ArgumentException($"Tensor \"{tensor.Name}\" does not belong to this file.", nameof(tensor));
-        return _memory.Pointer + tensor.FileOffset;
+        var memory = _memories[tensor.Split];
+        ObjectDisposedException.ThrowIf(memory.IsDisposed, this);
+        return memory;
     }
 
     /// <summary>A tensor's bytes (tensors of 2 GiB or more: use <see cref="GetTensorPointer"/>).</summary>
@@ -180,13 +187,14 @@ public sealed unsafe class GgufFile : IDisposable
         return new ReadOnlySpan<byte>(GetTensorPointer(tensor), (int)tensor.ByteSize);
     }
 
-    /// <summary>The whole file's bytes (files of 2 GiB or more are not representable as a span).</summary>
+    /// <summary>The whole file's bytes (files of 2 GiB or more are not representable as a span); the first file's of a split model.</summary>
     internal ReadOnlySpan<byte> GetFileBytes(long offset, int length)
     {
-        ObjectDisposedException.ThrowIf(_memory.IsDisposed, this);
-        if (offset < 0 || length < 0 || offset + length > _memory.Length)
+        var memory = _memories[0];
+        ObjectDisposedException.ThrowIf(memory.IsDisposed, this);
+        if (offset < 0 || length < 0 || offset + length > memory.Length)
             throw new ArgumentOutOfRangeException(nameof(offset));
-        return new ReadOnlySpan<byte>(_memory.Pointer + offset, length);
+        return new ReadOnlySpan<byte>(memory.Pointer + offset, length);
     }
 
     /// <summary>
@@ -195,17 +203,17 @@ public sealed unsafe class GgufFile : IDisposable
     /// nothing for bytes parsed from memory (they are the only copy) or where the OS offers no such hint.
     /// </summary>
     /// <returns>False for bytes parsed from memory.</returns>
-    internal bool ReleasePages(GgufTensorInfo tensor)
-    {
-        ObjectDisposedException.ThrowIf(_memory.IsDisposed, this);
-        return _memory.ReleasePages(tensor.FileOffset, tensor.ByteSize);
-    }
+    internal bool ReleasePages(GgufTensorInfo tensor) => MemoryOf(tensor).ReleasePages(tensor.FileOffset, tensor.ByteSize);
 
     /// <summary>Whether the bytes are a mapping of a file (whose pages the OS can drop and read again), not bytes parsed from memory.</summary>
-    internal bool IsFileMapping => _memory.IsFileMapping;
+    internal bool IsFileMapping => Array.TrueForAll(_memories, m => m.IsFileMapping);
 
-    /// <summary>Unmaps (or unpins) the bytes; tensor spans and pointers become invalid.</summary>
-    public void Dispose() => _memory.Dispose();
+    /// <summary>Unmaps (or unpins) the bytes (of every file of a split model); tensor spans and pointers become invalid.</summary>
+    public void Dispose()
+    {
+        foreach (var memory in _memories)
+            memory.Dispose();
+    }
 
     internal static long AlignUp(long value, long alignment) => (value + alignment - 1) / alignment * alignment;
 
@@ -334,7 +342,7 @@ public sealed unsafe class GgufFile : IDisposable
                 throw new GgufFormatException(at, $"tensor \"{name}\": data offset {offset} is not a multiple of the alignment {alignment}");
             if (offset > fileSize - dataOffset || bytes > fileSize - dataOffset - offset)
                 throw new GgufFormatException(at, $"tensor \"{name}\": data [{offset}, {offset}+{bytes}) lies outside the data section of {Math.Max(0, fileSize - dataOffset)} bytes (file truncated?)");
-            tensors[i] = new GgufTensorInfo(name, shape, type, offset, dataOffset + offset, elements, bytes);
+            tensors[i] = new GgufTensorInfo(name, shape, type, offset, dataOffset + offset, elements, bytes, split: 0, infoOffset: at);
         }
 
         var byOffset = tensors.Where(t => t.ByteSize > 0).OrderBy(t => t.Offset).ToArray();

@@ -13,8 +13,10 @@ public sealed class GgufTensorInfo
     public GgmlType Type { get; }
     /// <summary>Byte offset of the data from the start of the data section.</summary>
     public long Offset { get; }
-    /// <summary>Byte offset of the data from the start of the file.</summary>
+    /// <summary>Byte offset of the data from the start of the file (of its split's file, for a split model).</summary>
     public long FileOffset { get; }
+    /// <summary>Which file of a split model holds the data (0-based, as <c>split.no</c>); 0 for a single file.</summary>
+    public int Split { get; }
     /// <summary>Number of elements: the product of the shape.</summary>
     public long ElementCount { get; }
     /// <summary>Bytes of data: whole blocks of <see cref="Type"/>.</summary>
@@ -25,7 +27,11 @@ public sealed class GgufTensorInfo
     /// <summary>Number of rows (product of ne1..).</summary>
     public long Rows => Columns == 0 ? 0 : ElementCount / Columns;
 
-    internal GgufTensorInfo(string name, long[] shape, GgmlType type, long offset, long fileOffset, long elementCount, long byteSize)
+    /// <summary>Byte offset of this tensor's info (its name) in its file: where a format error about the tensor points.</summary>
+    internal long InfoOffset { get; }
+
+    internal GgufTensorInfo(string name, long[] shape, GgmlType type, long offset, long fileOffset, long elementCount, long byteSize,
+        int split = 0, long infoOffset = 0)
     {
         Name = name;
         Shape = Array.AsReadOnly(shape);
@@ -34,7 +40,13 @@ public sealed class GgufTensorInfo
         FileOffset = fileOffset;
         ElementCount = elementCount;
         ByteSize = byteSize;
+        Split = split;
+        InfoOffset = infoOffset;
     }
+
+    /// <summary>This tensor as the tensor of split <paramref name="split"/> of a split model.</summary>
+    internal GgufTensorInfo InSplit(int split) =>
+        new(Name, Shape.ToArray(), Type, Offset, FileOffset, ElementCount, ByteSize, split, InfoOffset);
 
     /// <summary>
     /// Element count and byte size of a tensor of <paramref name="type"/> and <paramref name="shape"/>;

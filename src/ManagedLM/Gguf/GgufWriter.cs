@@ -17,7 +17,7 @@ namespace ManagedLM.Gguf;
 /// </summary>
 /// <remarks>Invalid declarations and data of the wrong length or order raise <see cref="ArgumentException"/>
 /// before anything wrong reaches the stream. Call <see cref="Finish"/> when all data is written.</remarks>
-public sealed unsafe class GgufWriter : IDisposable
+public sealed unsafe partial class GgufWriter : IDisposable
 {
     /// <summary>The format version written.</summary>
     public const uint Version = 3;
@@ -216,14 +216,18 @@ public sealed unsafe class GgufWriter : IDisposable
         ArgumentNullException.ThrowIfNull(source);
         var tensors = source.Tensors.Where(t => includeTensor?.Invoke(t) ?? true).ToList();
         using var writer = new GgufWriter(output, metadata ?? source.Metadata.ToKeyValueList(), tensors.Select(GgufTensorSpec.From), leaveOpen: true);
-        const int chunkBytes = 1 << 24;
         foreach (var t in tensors)
-        {
-            byte* p = source.GetTensorPointer(t);
-            for (long done = 0; done < t.ByteSize; done += chunkBytes)
-                writer.WriteTensorChunk(t.Name, new ReadOnlySpan<byte>(p + done, (int)Math.Min(chunkBytes, t.ByteSize - done)));
-        }
+            writer.CopyTensor(source, t);
         writer.Finish();
+    }
+
+    // Writes the tensor's data from the source file, 16 MiB at a time.
+    private void CopyTensor(GgufFile source, GgufTensorInfo t)
+    {
+        const int chunkBytes = 1 << 24;
+        byte* p = source.GetTensorPointer(t);
+        for (long done = 0; done < t.ByteSize; done += chunkBytes)
+            WriteTensorChunk(t.Name, new ReadOnlySpan<byte>(p + done, (int)Math.Min(chunkBytes, t.ByteSize - done)));
     }
 
     /// <summary>A whole GGUF file in memory: for small files such as test fixtures.</summary>

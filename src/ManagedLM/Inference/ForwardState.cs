@@ -26,16 +26,17 @@ internal sealed class ForwardState
     public float[] Value { get; private set; } = [];      // [rows × n_kv·head_dim]
     public float[] Attended { get; private set; } = [];   // [rows × n_head·head_dim] attention output before ·Wo
     public float[] Projected { get; private set; } = [];  // [rows × n_embd] output of ·Wo or ·Wdown, added to X
-    public float[] Gate { get; private set; } = [];       // [rows × n_ff]
-    public float[] Up { get; private set; } = [];         // [rows × n_ff]
-    public float[] RopeCos { get; private set; } = [];    // [rows × rope_dims/2]
-    public float[] RopeSin { get; private set; } = [];    // [rows × rope_dims/2]
+    public float[] Gate { get; private set; } = [];       // [rows × max(n_ff, n_ff_exp)]
+    public float[] Up { get; private set; } = [];         // [rows × max(n_ff, n_ff_exp)]
+    public float[] RopeCos { get; private set; } = [];    // [rope variants × rows × rope_dims/2]
+    public float[] RopeSin { get; private set; } = [];    // [rope variants × rows × rope_dims/2]
     public float[] Logits { get; private set; } = [];     // [logit rows × vocab]
     public Activation Input { get; }                      // prepared matmul input rows
     public ForwardRow[] Rows { get; private set; } = [];  // the rows of the pass in progress
     public int[] LogitRows { get; private set; } = [];    // which rows want logits, in order
     internal ParallelMatMul MatMul { get; }
     internal ParallelAttention Attention { get; }
+    internal ExpertFeedForward Experts { get; } = new();
 
     /// <summary>Rows the buffers hold.</summary>
     public int Capacity { get; private set; }
@@ -47,9 +48,15 @@ internal sealed class ForwardState
         _c = c;
         MatMul = new ParallelMatMul(pool);
         Attention = new ParallelAttention(pool);
-        Input = new Activation(Math.Max(c.EmbeddingLength, Math.Max(c.QueryLength, c.FeedForwardLength)), rows);
+        Input = new Activation(Math.Max(c.EmbeddingLength, Math.Max(c.QueryLength, FeedForwardWidth(c))), rows);
         EnsureCapacity(rows, logitRows);
     }
+
+    // The widest feed-forward hidden row: the dense one's or an expert's.
+    private static int FeedForwardWidth(ModelConfig c) => Math.Max(c.FeedForwardLength, Math.Max(c.ExpertFeedForwardLength, c.SharedExpertFeedForwardLength));
+
+    // Sets of RoPE angles per row: global, and local for a model whose sliding layers rotate on their own base.
+    private int RopeVariants => _c.LocalRopeFreqBase is null ? 1 : 2;
 
     /// <summary>Grows the buffers to hold <paramref name="rows"/> rows, <paramref name="logitRows"/> of them with logits.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -64,10 +71,10 @@ internal sealed class ForwardState
             Value = new float[rows * _c.KvLength];
             Attended = new float[rows * _c.QueryLength];
             Projected = new float[rows * _c.EmbeddingLength];
-            Gate = new float[rows * _c.FeedForwardLength];
-            Up = new float[rows * _c.FeedForwardLength];
-            RopeCos = new float[rows * (_c.RopeDimensions / 2)];
-            RopeSin = new float[rows * (_c.RopeDimensions / 2)];
+            Gate = new float[rows * FeedForwardWidth(_c)];
+            Up = new float[rows * FeedForwardWidth(_c)];
+            RopeCos = new float[RopeVariants * rows * (_c.RopeDimensions / 2)];
+            RopeSin = new float[RopeVariants * rows * (_c.RopeDimensions / 2)];
             Rows = new ForwardRow[rows];
             LogitRows = new int[rows];
             Input.EnsureRows(rows);

@@ -27,6 +27,7 @@ internal sealed class ParallelAttention : IParallelWork
     private ForwardState? _state;
     private int _layer, _spanCount, _runs;
     private float _scale;
+    private ScoreShape _shape;
 
     public ParallelAttention(WorkerPool? pool)
     {
@@ -69,7 +70,7 @@ internal sealed class ParallelAttention : IParallelWork
 
     /// <summary>Attended[r] = attention of Query[r] over its cache up to its position, for the first <paramref name="rows"/> rows.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void Run(ModelConfig c, ForwardState s, int layer, int rows, float scale)
+    public void Run(ModelConfig c, ForwardState s, int layer, int rows, float scale, ScoreShape shape = default)
     {
         int longest = 0, capacity = 0, dequantize = 0;
         long pairs = 0;
@@ -99,6 +100,7 @@ internal sealed class ParallelAttention : IParallelWork
         _state = s;
         _layer = layer;
         _scale = scale;
+        _shape = shape;
         if (split)
             _pool!.Run(this);
         else
@@ -154,17 +156,18 @@ internal sealed class ParallelAttention : IParallelWork
             int r = _spans[span], rows = _spans[span + 1] - r;
             ref readonly ForwardRow row = ref s.Rows[r];
             int at = r * qLength + (kvHead * group + first) * headDim, length = (rows - 1) * qLength + heads * headDim;
+            int held = row.Cache.Held(_layer, row.Position + 1); // the first row's positions that a sliding layer still holds
             if (_shared[span] && row.Cache.Widens)
             {
                 var wide = _wide[index];
-                wide.Extend(row.Cache, _layer, kvHead, row.Position + rows);
-                row.Cache.AttendWidened(wide.Keys, wide.Values, row.Position + 1, rows, qLength, s.Query.AsSpan(at, length), heads, _scale,
-                    _scratch[index], s.Attended.AsSpan(at, length));
+                wide.Extend(row.Cache, _layer, kvHead, held + rows - 1);
+                row.Cache.AttendWidened(wide.Keys, wide.Values, held, rows, qLength, s.Query.AsSpan(at, length), heads, _scale,
+                    _scratch[index], s.Attended.AsSpan(at, length), _shape);
             }
             else
             {
-                row.Cache.Attend(_layer, row.Position + 1, rows, qLength, s.Query.AsSpan(at, length), heads, kvHead, _scale,
-                    _scratch[index], s.Attended.AsSpan(at, length));
+                row.Cache.Attend(_layer, held, rows, qLength, s.Query.AsSpan(at, length), heads, kvHead, _scale,
+                    _scratch[index], s.Attended.AsSpan(at, length), _shape);
             }
         }
     }

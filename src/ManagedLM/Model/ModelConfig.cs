@@ -9,9 +9,11 @@ namespace ManagedLM.Model;
 public sealed record ModelConfig
 {
     /// <summary>Architectures this engine runs.</summary>
-    public static readonly ImmutableArray<string> SupportedArchitectures = ["llama", "qwen2", "qwen3"];
+    public static readonly ImmutableArray<string> SupportedArchitectures = [.. ModelArchitecture.All.Keys.Order(StringComparer.Ordinal)];
 
     public required string Architecture { get; init; }
+    /// <summary>What the family is (norms, gate, RoPE pairing, window pattern), as data.</summary>
+    public required ModelArchitecture Family { get; init; }
     /// <summary>Model width (n_embd).</summary>
     public required int EmbeddingLength { get; init; }
     /// <summary>Hidden width of the feed-forward block (n_ff).</summary>
@@ -28,9 +30,51 @@ public sealed record ModelConfig
     public required float RopeFreqBase { get; init; }
     /// <summary>Dimensions of each head that RoPE rotates (≤ HeadDim).</summary>
     public required int RopeDimensions { get; init; }
+    /// <summary>How RoPE is stretched (linear, YaRN, longrope's magnitude) on the global layers.</summary>
+    public required RopeScaling RopeScaling { get; init; }
     /// <summary>Linear RoPE scaling: positions are multiplied by this (1 / scaling factor).</summary>
-    public required float RopePositionScale { get; init; }
+    public float RopePositionScale => RopeScaling.FrequencyScale;
     public required RopeLayout RopeLayout { get; init; }
+    /// <summary>The RoPE base of sliding layers that rotate on their own (Gemma 3's <c>rope.freq_base_swa</c>), else null.</summary>
+    public float? LocalRopeFreqBase { get; init; }
+    /// <summary>The context the model was trained for before RoPE scaling (<c>rope.scaling.original_context_length</c>), or 0.</summary>
+    public int RopeOriginalContext { get; init; }
+
+    /// <summary>Multiplier on the token embeddings (Gemma √n_embd, Granite's <c>embedding_scale</c>); 1 for most.</summary>
+    public float EmbeddingScale { get; init; } = 1;
+    /// <summary>Multiplier on each block's attention and feed-forward output before the residual (Granite); 1 for most.</summary>
+    public float ResidualScale { get; init; } = 1;
+    /// <summary>Divisor of the logits (Granite's <c>logit_scale</c>); 1 for most.</summary>
+    public float LogitScale { get; init; } = 1;
+    /// <summary>Multiplier on q·k (1/√head_dim unless the family or the file's <c>attention.scale</c> says otherwise).</summary>
+    public float AttentionScale { get; init; }
+    /// <summary>Soft cap of the attention scores (Gemma 2); 0 for none.</summary>
+    public float AttentionSoftCap { get; init; }
+    /// <summary>Soft cap of the logits (Gemma 2); 0 for none.</summary>
+    public float FinalLogitSoftCap { get; init; }
+    /// <summary>Positions a sliding layer's query sees (itself included); 0 when no layer slides.</summary>
+    public int SlidingWindow { get; init; }
+    /// <summary>Layer l slides iff l mod this &lt; this − 1 (when <see cref="SlidingWindow"/> &gt; 0).</summary>
+    public int SlidingWindowPattern { get; init; }
+    /// <summary>Experts per mixture-of-experts block (0: dense feed-forward).</summary>
+    public int ExpertCount { get; init; }
+    /// <summary>Experts each token is routed to.</summary>
+    public int ExpertUsedCount { get; init; }
+    /// <summary>Hidden width of one expert's feed-forward.</summary>
+    public int ExpertFeedForwardLength { get; init; }
+    /// <summary>Hidden width of the shared expert (Qwen2 MoE), or 0.</summary>
+    public int SharedExpertFeedForwardLength { get; init; }
+    /// <summary>Multiplier on the selected experts' weights (<c>expert_weights_scale</c>); 1 for most.</summary>
+    public float ExpertWeightsScale { get; init; } = 1;
+
+    /// <summary>Whether layer <paramref name="layer"/> attends over a sliding window.</summary>
+    public bool IsSlidingLayer(int layer) => SlidingWindow > 0 && layer % SlidingWindowPattern < SlidingWindowPattern - 1;
+
+    /// <summary>Per layer, the window of a sliding layer, 0 for a global one.</summary>
+    public ImmutableArray<int> LayerWindows => [.. Enumerable.Range(0, BlockCount).Select(l => IsSlidingLayer(l) ? SlidingWindow : 0)];
+
+    /// <summary>The score shaping of layer <paramref name="layer"/>'s attention.</summary>
+    public ScoreShape ScoreShape(int layer) => new(AttentionSoftCap, IsSlidingLayer(layer) ? SlidingWindow : 0);
 
     /// <summary>n_head · head_dim: width of the query projection and of the attention output.</summary>
     public int QueryLength => HeadCount * HeadDim;
@@ -47,7 +91,7 @@ public sealed record ModelConfig
     {
         var m = file.Metadata;
         string arch = m.GetString("general.architecture");
-        if (!SupportedArchitectures.Contains(arch))
+        if (!ModelArchitecture.All.TryGetValue(arch, out var family))
             throw new NotSupportedException(
                 $"Model architecture \"{arch}\" is not supported; supported: {string.Join(", ", SupportedArchitectures)}.");
 
@@ -75,12 +119,21 @@ public sealed record ModelConfig
             ?? (int)Math.Min(int.MaxValue, (file.FindTensor("token_embd.weight")
                 ?? throw new GgufFormatException(file.DataOffset, "missing required tensor \"token_embd.weight\"")).Rows);
 
+        int blocks = PresentBlockCount(file, $"{arch}.block_count");
+        int ff = Positive(m, $"{arch}.feed_forward_length", MaxWidth);
+        int window = family.SlidingWindowPattern > 0 ? NonNegative(m, $"{arch}.attention.sliding_window") : 0;
+        int pattern = window > 0 ? m.GetInt32($"{arch}.attention.sliding_window_pattern", family.SlidingWindowPattern) : 0;
+        if (window > 0 && pattern < 1)
+            throw new GgufFormatException(m.FindEntry($"{arch}.attention.sliding_window_pattern")!.Offset, $"sliding_window_pattern {pattern} must be at least 1");
+        var (experts, used, expertFf) = ReadExperts(file, arch, ff);
+        float attentionScale = family.AttentionScale(blocks, embd, heads, headDim);
         return new ModelConfig
         {
             Architecture = arch,
+            Family = family,
             EmbeddingLength = embd,
-            FeedForwardLength = Positive(m, $"{arch}.feed_forward_length", MaxWidth),
-            BlockCount = PresentBlockCount(file, $"{arch}.block_count"),
+            FeedForwardLength = ff,
+            BlockCount = blocks,
             HeadCount = heads,
             KvHeadCount = kvHeads,
             HeadDim = headDim,
@@ -89,27 +142,63 @@ public sealed record ModelConfig
             RmsNormEps = PositiveFinite(m, $"{arch}.attention.layer_norm_rms_epsilon", null),
             RopeFreqBase = PositiveFinite(m, $"{arch}.rope.freq_base", 10000f),
             RopeDimensions = ropeDims,
-            RopePositionScale = ReadRopePositionScale(m, arch),
-            RopeLayout = arch == "llama" ? RopeLayout.Normal : RopeLayout.NeoX,
+            RopeScaling = ReadRopeScaling(m, arch),
+            RopeLayout = family.RopeLayout,
+            LocalRopeFreqBase = family.LocalRopeOnSlidingLayers && window > 0 ? PositiveFinite(m, $"{arch}.rope.freq_base_swa", 10000f) : null,
+            RopeOriginalContext = NonNegative(m, $"{arch}.rope.scaling.original_context_length"),
+            EmbeddingScale = PositiveFinite(m, $"{arch}.embedding_scale", family.ScaleEmbeddingsByWidth ? MathF.Sqrt(embd) : 1f),
+            ResidualScale = PositiveFinite(m, $"{arch}.residual_scale", 1f),
+            LogitScale = PositiveFinite(m, $"{arch}.logit_scale", 1f),
+            AttentionScale = PositiveFinite(m, $"{arch}.attention.scale", attentionScale),
+            AttentionSoftCap = NonNegativeFinite(m, $"{arch}.attn_logit_softcapping"),
+            FinalLogitSoftCap = NonNegativeFinite(m, $"{arch}.final_logit_softcapping"),
+            SlidingWindow = window,
+            SlidingWindowPattern = pattern,
+            ExpertCount = experts,
+            ExpertUsedCount = used,
+            ExpertFeedForwardLength = expertFf,
+            SharedExpertFeedForwardLength = experts == 0 ? 0 : WidthOf(file, "blk.0.ffn_gate_shexp.weight", $"{arch}.expert_shared_feed_forward_length", ff),
+            ExpertWeightsScale = experts == 0 ? 1 : PositiveFinite(m, $"{arch}.expert_weights_scale", 1f),
         };
     }
 
-    private static float ReadRopePositionScale(GgufMetadata m, string arch)
+    // expert_count (0 or absent: dense), expert_used_count in [1, count], and the experts' hidden width.
+    private static (int Count, int Used, int FeedForward) ReadExperts(GgufFile file, string arch, int ff)
+    {
+        var m = file.Metadata;
+        int count = NonNegative(m, $"{arch}.expert_count", max: 4096);
+        if (count == 0)
+            return (0, 0, 0);
+        int used = Positive(m, $"{arch}.expert_used_count", count);
+        return (count, used, WidthOf(file, "blk.0.ffn_gate_exps.weight", $"{arch}.expert_feed_forward_length", ff));
+    }
+
+    // A hidden width from its key; else the rows of the tensor that has it (files whose key llama.cpp derives); else n_ff.
+    private static int WidthOf(GgufFile file, string tensor, string key, int ff) =>
+        file.Metadata.ContainsKey(key) ? Positive(file.Metadata, key, MaxWidth)
+        : file.FindTensor(tensor) is { Shape.Count: >= 2 } t && t.Shape[1] is > 0 and <= MaxWidth ? (int)t.Shape[1] : ff;
+
+    private static RopeScaling ReadRopeScaling(GgufMetadata m, string arch)
     {
         string type = m.GetStringOrNull($"{arch}.rope.scaling.type") ?? "none";
         string key = $"{arch}.rope.scaling.factor";
         float factor = ScalingFactor(m, key);
         if (factor == 0f)
             factor = ScalingFactor(m, key = $"{arch}.rope.scale_linear");
-        float scale = type switch
+        float frequencyScale = type switch
         {
             "none" => 1f,
-            "linear" => factor > 0 ? 1f / factor : 1f,
-            _ => throw new NotSupportedException($"RoPE scaling \"{type}\" is not supported (supported: none, linear)."),
+            "linear" or "yarn" or "longrope" => factor > 0 ? 1f / factor : 1f,
+            _ => throw new NotSupportedException($"RoPE scaling \"{type}\" is not supported (supported: none, linear, yarn, longrope)."),
         };
-        if (!float.IsFinite(scale))
+        if (!float.IsFinite(frequencyScale))
             throw Invalid(m, key, factor, "so small that 1 / factor overflows");
-        return scale;
+        bool yarn = type == "yarn";
+        return new RopeScaling(frequencyScale, ExtrapolationFactor: yarn ? 1f : 0f,
+            AttentionFactor: PositiveFinite(m, $"{arch}.rope.scaling.attn_factor", 1f),
+            BetaFast: PositiveFinite(m, $"{arch}.rope.scaling.yarn_beta_fast", 32f),
+            BetaSlow: PositiveFinite(m, $"{arch}.rope.scaling.yarn_beta_slow", 1f),
+            OriginalContext: yarn ? Positive(m, $"{arch}.rope.scaling.original_context_length") : NonNegative(m, $"{arch}.rope.scaling.original_context_length"));
     }
 
     // A RoPE scaling factor: absent or 0 means none; otherwise finite and positive.
@@ -154,6 +243,25 @@ public sealed record ModelConfig
             throw new GgufFormatException(file.Metadata.FindEntry(key)!.Offset,
                 $"\"{key}\" = {count}, but the file has no tensors for block {missing} (no \"blk.{missing}.\" names; it has {present.Count} blocks)");
         return count;
+    }
+
+    // A cap or the like: absent or 0 means none; otherwise finite and positive.
+    private static float NonNegativeFinite(GgufMetadata m, string key)
+    {
+        float v = m.GetSingle(key, 0f);
+        if (!float.IsFinite(v) || v < 0)
+            throw Invalid(m, key, v, "it must be a finite number ≥ 0 (0: none)");
+        return v;
+    }
+
+    private static int NonNegative(GgufMetadata m, string key, int max = int.MaxValue)
+    {
+        if (!m.ContainsKey(key))
+            return 0;
+        int v = m.GetInt32(key);
+        if (v < 0 || v > max)
+            throw new GgufFormatException(m.FindEntry(key)!.Offset, $"\"{key}\" must be in [0, {max}], found {v}");
+        return v;
     }
 
     private static int Positive(GgufMetadata m, string key, int max = int.MaxValue)

@@ -7,8 +7,10 @@ using ManagedLM.Kernels;
 namespace ManagedLM.Model;
 
 /// <summary>
-/// The weights of one transformer block. Vectors are read-only views of F32 arrays; bias and q/k-norm
-/// vectors are empty when the architecture has none.
+/// The weights of one transformer block. Vectors are read-only views of F32 arrays; bias, q/k-norm and post-norm
+/// vectors are empty when the model has none. Fused projections (Phi-3's <c>attn_qkv</c>, gate and up in one
+/// <c>ffn_up</c>) are loaded as row ranges of the one tensor. A mixture-of-experts block has a router and experts
+/// instead of Gate, Up and Down.
 /// </summary>
 public sealed class LayerWeights
 {
@@ -22,11 +24,29 @@ public sealed class LayerWeights
     public ReadOnlyMemory<float> ValueBias { get; init; }                // [n_kv·head_dim]
     public ReadOnlyMemory<float> QueryNorm { get; init; }                // [head_dim] (qwen3)
     public ReadOnlyMemory<float> KeyNorm { get; init; }                  // [head_dim]
+    public ReadOnlyMemory<float> PostAttentionNorm { get; init; }        // [n_embd] (Gemma)
     public required ReadOnlyMemory<float> FeedForwardNorm { get; init; } // [n_embd]
-    public required WeightMatrix Gate { get; init; }                     // [n_ff × n_embd]
-    public required WeightMatrix Up { get; init; }                       // [n_ff × n_embd]
-    public required WeightMatrix Down { get; init; }                     // [n_embd × n_ff]
+    public WeightMatrix? Gate { get; init; }                             // [n_ff × n_embd]; null in an expert block
+    public WeightMatrix? Up { get; init; }                               // [n_ff × n_embd]
+    public WeightMatrix? Down { get; init; }                             // [n_embd × n_ff]
+    public ReadOnlyMemory<float> PostFeedForwardNorm { get; init; }      // [n_embd] (Gemma)
+    /// <summary>The router of an expert block (<c>ffn_gate_inp</c>), else null.</summary>
+    public WeightMatrix? Router { get; init; }                           // [n_expert × n_embd]
+    /// <summary>Expert e's gate, up and down projections (slabs of <c>ffn_*_exps</c>); empty in a dense block.</summary>
+    public ImmutableArray<ExpertWeights> Experts { get; init; } = [];
+    /// <summary>The expert every token also runs (Qwen2 MoE: <c>ffn_*_shexp</c>), else null.</summary>
+    public ExpertWeights? SharedExpert { get; init; }
+    /// <summary>The shared expert's sigmoid gate (<c>ffn_gate_inp_shexp</c>), empty without one.</summary>
+    public ReadOnlyMemory<float> SharedExpertGate { get; init; }             // [n_embd]
+
+    /// <summary>The matrices of this block, each once (the parts of a fused projection, every expert's).</summary>
+    public IEnumerable<WeightMatrix> Matrices =>
+        new[] { Query, Key, Value, Output, Gate, Up, Down, Router }.OfType<WeightMatrix>()
+            .Concat(Experts.Append(SharedExpert).OfType<ExpertWeights>().SelectMany(e => new[] { e.Gate, e.Up, e.Down }));
 }
+
+/// <summary>One expert's feed-forward: down(act(gate·x) ⊙ up·x).</summary>
+public sealed record ExpertWeights(WeightMatrix Gate, WeightMatrix Up, WeightMatrix Down); // [n_ff_exp × n_embd] ×2, [n_embd × n_ff_exp]
 
 /// <summary>
 /// All weights of a model. Matrices point into the memory-mapped file; the small vectors (norms,
@@ -41,6 +61,10 @@ public sealed class ModelWeights
     public required WeightMatrix Output { get; init; }             // [vocab × n_embd]
     /// <summary>Llama-3 RoPE frequency factors (<c>rope_freqs.weight</c>), or empty.</summary>
     public ReadOnlyMemory<float> RopeFrequencyFactors { get; init; } // [rope_dims / 2]
+    /// <summary>Longrope's factors for contexts past the original one (<c>rope_factors_long.weight</c>), or empty.</summary>
+    public ReadOnlyMemory<float> RopeLongFactors { get; init; }      // [rope_dims / 2]
+    /// <summary>Longrope's factors within the original context (<c>rope_factors_short.weight</c>), or empty.</summary>
+    public ReadOnlyMemory<float> RopeShortFactors { get; init; }     // [rope_dims / 2]
 
     public bool TiedEmbeddings => ReferenceEquals(Output, TokenEmbedding);
 
@@ -55,8 +79,7 @@ public sealed class ModelWeights
 
     /// <summary>Every matrix once (the tied embedding and output projection are one).</summary>
     internal IEnumerable<WeightMatrix> Matrices =>
-        Layers.SelectMany(l => new[] { l.Query, l.Key, l.Value, l.Output, l.Gate, l.Up, l.Down })
-            .Append(Output).Concat(TiedEmbeddings ? [] : [TokenEmbedding]);
+        Layers.SelectMany(l => l.Matrices).Append(Output).Concat(TiedEmbeddings ? [] : [TokenEmbedding]);
 
     internal static ModelWeights Load(GgufFile file, ModelConfig c, bool repack, bool largePages)
     {
@@ -88,27 +111,50 @@ public sealed class ModelWeights
         if (!Dequantize.Supports(embedding.Type))
             throw new NotSupportedException($"Tensor \"token_embd.weight\" has type {GgmlTypes.Name(embedding.Type)}, which ManagedLM cannot dequantize.");
 
-        bool qwen2 = c.Architecture == "qwen2", qwen3 = c.Architecture == "qwen3";
+        var family = c.Family;
         var layers = new LayerWeights[c.BlockCount];
         for (int i = 0; i < layers.Length; i++)
         {
             string p = $"blk.{i}.";
+            // Phi-3 fuses q, k and v into attn_qkv, and gate and up into one ffn_up of 2·n_ff rows.
+            var qkv = file.FindTensor(p + "attn_qkv.weight") is { } fused
+                ? Rows(fused, [c.QueryLength, c.KvLength, c.KvLength], c.EmbeddingLength)
+                : [Matrix(p + "attn_q.weight", c.QueryLength, c.EmbeddingLength), Matrix(p + "attn_k.weight", c.KvLength, c.EmbeddingLength),
+                   Matrix(p + "attn_v.weight", c.KvLength, c.EmbeddingLength)];
+            bool experts = file.FindTensor(p + "ffn_gate_inp.weight") is not null;
+            if (family.RequiresExperts && !experts)
+                throw new GgufFormatException(file.DataOffset, $"missing required tensor \"{p}ffn_gate_inp.weight\"");
+            if (experts && c.ExpertCount == 0)
+                throw new GgufFormatException(file.DataOffset, $"tensor \"{p}ffn_gate_inp.weight\" routes to experts, but \"{c.Architecture}.expert_count\" is missing");
+            WeightMatrix[] gateUp = experts ? [] : file.FindTensor(p + "ffn_gate.weight") is null
+                ? Rows(Required(file, p + "ffn_up.weight"), [c.FeedForwardLength, c.FeedForwardLength], c.EmbeddingLength)
+                : [Matrix(p + "ffn_gate.weight", c.FeedForwardLength, c.EmbeddingLength), Matrix(p + "ffn_up.weight", c.FeedForwardLength, c.EmbeddingLength)];
             layers[i] = new LayerWeights
             {
                 AttentionNorm = Vector(file, p + "attn_norm.weight", c.EmbeddingLength),
-                Query = Matrix(p + "attn_q.weight", c.QueryLength, c.EmbeddingLength),
-                Key = Matrix(p + "attn_k.weight", c.KvLength, c.EmbeddingLength),
-                Value = Matrix(p + "attn_v.weight", c.KvLength, c.EmbeddingLength),
+                Query = qkv[0],
+                Key = qkv[1],
+                Value = qkv[2],
                 Output = Matrix(p + "attn_output.weight", c.EmbeddingLength, c.QueryLength),
-                QueryBias = Vector(file, p + "attn_q.bias", c.QueryLength, required: qwen2),
-                KeyBias = Vector(file, p + "attn_k.bias", c.KvLength, required: qwen2),
-                ValueBias = Vector(file, p + "attn_v.bias", c.KvLength, required: qwen2),
-                QueryNorm = Vector(file, p + "attn_q_norm.weight", c.HeadDim, required: qwen3),
-                KeyNorm = Vector(file, p + "attn_k_norm.weight", c.HeadDim, required: qwen3),
+                QueryBias = Vector(file, p + "attn_q.bias", c.QueryLength, required: family.RequiresAttentionBiases),
+                KeyBias = Vector(file, p + "attn_k.bias", c.KvLength, required: family.RequiresAttentionBiases),
+                ValueBias = Vector(file, p + "attn_v.bias", c.KvLength, required: family.RequiresAttentionBiases),
+                QueryNorm = Vector(file, p + "attn_q_norm.weight", c.HeadDim, required: family.RequiresQueryKeyNorms),
+                KeyNorm = Vector(file, p + "attn_k_norm.weight", c.HeadDim, required: family.RequiresQueryKeyNorms),
+                PostAttentionNorm = Vector(file, p + "post_attention_norm.weight", c.EmbeddingLength, required: family.RequiresPostNorms),
                 FeedForwardNorm = Vector(file, p + "ffn_norm.weight", c.EmbeddingLength),
-                Gate = Matrix(p + "ffn_gate.weight", c.FeedForwardLength, c.EmbeddingLength),
-                Up = Matrix(p + "ffn_up.weight", c.FeedForwardLength, c.EmbeddingLength),
-                Down = Matrix(p + "ffn_down.weight", c.EmbeddingLength, c.FeedForwardLength),
+                Gate = experts ? null : gateUp[0],
+                Up = experts ? null : gateUp[1],
+                Down = experts ? null : Matrix(p + "ffn_down.weight", c.EmbeddingLength, c.FeedForwardLength),
+                PostFeedForwardNorm = Vector(file, p + "post_ffw_norm.weight", c.EmbeddingLength, required: family.RequiresPostNorms),
+                Router = experts ? Matrix(p + "ffn_gate_inp.weight", c.ExpertCount, c.EmbeddingLength) : null,
+                Experts = experts ? Experts(p) : [],
+                SharedExpert = experts && file.FindTensor(p + "ffn_gate_shexp.weight") is not null
+                    ? new ExpertWeights(Matrix(p + "ffn_gate_shexp.weight", c.SharedExpertFeedForwardLength, c.EmbeddingLength),
+                        Matrix(p + "ffn_up_shexp.weight", c.SharedExpertFeedForwardLength, c.EmbeddingLength),
+                        Matrix(p + "ffn_down_shexp.weight", c.EmbeddingLength, c.SharedExpertFeedForwardLength))
+                    : null,
+                SharedExpertGate = experts ? Vector(file, p + "ffn_gate_inp_shexp.weight", c.EmbeddingLength, required: file.FindTensor(p + "ffn_gate_shexp.weight") is not null) : default,
             };
         }
 
@@ -122,10 +168,33 @@ public sealed class ModelWeights
             OutputNorm = Vector(file, "output_norm.weight", c.EmbeddingLength),
             Output = output,
             RopeFrequencyFactors = Vector(file, "rope_freqs.weight", c.RopeDimensions / 2, required: false, positive: true),
+            RopeLongFactors = Vector(file, "rope_factors_long.weight", c.RopeDimensions / 2, required: false, positive: true),
+            RopeShortFactors = Vector(file, "rope_factors_short.weight", c.RopeDimensions / 2, required: false, positive: true),
             Arena = arena,
         };
 
         WeightMatrix Matrix(string name, int rows, int columns) => MatrixOf(Required(file, name), rows, columns);
+
+        // Consecutive row ranges of one tensor of Σ counts rows (a fused projection, or the experts of a 3-D tensor).
+        WeightMatrix[] Rows(GgufTensorInfo t, int[] counts, int columns) => WeightMatrix.FromTensorRows(file, t, counts, columns, arena, repack, copy);
+
+        // Expert e is the e-th [n_ff_exp × n_embd] (down: [n_embd × n_ff_exp]) slab of the 3-D expert tensors.
+        ImmutableArray<ExpertWeights> Experts(string p)
+        {
+            int n = c.ExpertCount, ff = c.ExpertFeedForwardLength, embd = c.EmbeddingLength;
+            var gate = Rows(Expert3D(p + "ffn_gate_exps.weight", embd, ff), Enumerable.Repeat(ff, n).ToArray(), embd);
+            var up = Rows(Expert3D(p + "ffn_up_exps.weight", embd, ff), Enumerable.Repeat(ff, n).ToArray(), embd);
+            var down = Rows(Expert3D(p + "ffn_down_exps.weight", ff, embd), Enumerable.Repeat(embd, n).ToArray(), ff);
+            return [.. Enumerable.Range(0, n).Select(e => new ExpertWeights(gate[e], up[e], down[e]))];
+        }
+
+        GgufTensorInfo Expert3D(string name, int columns, int rows)
+        {
+            var t = Required(file, name);
+            if (t.Shape.Count != 3 || t.Shape[0] != columns || t.Shape[1] != rows || t.Shape[2] != c.ExpertCount)
+                throw new GgufFormatException(t.FileOffset, $"tensor \"{t.Name}\": expected shape [{columns}, {rows}, {c.ExpertCount}], found [{string.Join(", ", t.Shape)}]");
+            return t;
+        }
 
         // A copied matrix never reads the file's bytes again: their pages go back as soon as the copy is made, so that
         // loading holds the file's pages of one matrix at a time, not all of them.

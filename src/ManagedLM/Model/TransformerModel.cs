@@ -32,11 +32,17 @@ public sealed class TransformerModel : IDisposable
     public string? ChatTemplateWarning { get; }
     /// <summary>The file the model was loaded from (null when loaded from memory).</summary>
     public string? Path => _file.Path;
-    /// <summary>The model's id in APIs: its file's name without the extension, else its <c>general.name</c>, else "managedlm".</summary>
-    public string Name => Path is { } file ? System.IO.Path.GetFileNameWithoutExtension(file) : Metadata.GetStringOrNull("general.name") ?? "managedlm";
+    /// <summary>
+    /// The model's id in APIs: its file's name without the extension (and without a split's <c>-00001-of-0000N</c>), else its
+    /// <c>general.name</c>, else "managedlm".
+    /// </summary>
+    public string Name => Path is { } file ? SplitName(System.IO.Path.GetFileNameWithoutExtension(file)) : Metadata.GetStringOrNull("general.name") ?? "managedlm";
+
+    private string SplitName(string name) =>
+        _file.SplitCount > 1 && name.Length > 15 && name[^15] == '-' && name.AsSpan(name.Length - 9, 4).SequenceEqual("-of-") ? name[..^15] : name;
     /// <summary>Largest context a generator may use.</summary>
     public int MaxContextLength { get; }
-    internal float[] RopeInverseFrequencies { get; }
+    internal ModelRope Rope { get; }
     /// <summary>Identifies the weights (tensor names, types, shapes, offsets, file size): saved generator state only loads into the same model.</summary>
     internal ulong Fingerprint { get; }
 
@@ -53,14 +59,10 @@ public sealed class TransformerModel : IDisposable
             throw new ArgumentOutOfRangeException(nameof(options), max, "MaxContextLength must be positive.");
         MaxContextLength = max;
         Fingerprint = ComputeFingerprint(file);
-        RopeInverseFrequencies = Rope.InverseFrequencies(Config.RopeDimensions, Config.RopeFreqBase, Weights.RopeFrequencyFactors.Span);
-        if (RopeInverseFrequencies.Any(f => !float.IsFinite(f)))
-            throw new GgufFormatException(file.Metadata.FindEntry($"{Config.Architecture}.rope.freq_base")?.Offset ?? 0,
-                $"the RoPE frequencies overflow a float (\"{Config.Architecture}.rope.freq_base\" = {Config.RopeFreqBase.ToString(CultureInfo.InvariantCulture)}" +
-                (Weights.RopeFrequencyFactors.IsEmpty ? ")" : ", divided by rope_freqs.weight)"));
+        Rope = new ModelRope(Config, Weights, file.Metadata);
         (ChatTemplate, ChatTemplateWarning) = LoadChatTemplate(file.Metadata, Tokenizer);
         if (options.Progress is { } progress)
-            ReadIn(file, Weights.Matrices.Where(m => m.FileBytesReleased).Select(m => m.Name).ToHashSet(), progress);
+            ReadIn(file, Weights.Matrices.Where(m => m.FileBytesReleased).Select(m => m.TensorName).ToHashSet(), progress);
         if (options.WarmUp)
             ModelWarmUp.Run(this);
     }
@@ -105,10 +107,11 @@ public sealed class TransformerModel : IDisposable
         }
     }
 
-    /// <summary>Loads a GGUF model.</summary>
+    /// <summary>Loads a GGUF model: one file, or a split model (<c>NAME-00001-of-0000N.gguf</c> ...) given its first split (<see cref="GgufFile.OpenModel"/>).</summary>
     /// <exception cref="GgufFormatException">The file is malformed or lacks a required key or tensor.</exception>
     /// <exception cref="NotSupportedException">The architecture or a tensor type is not supported.</exception>
-    public static TransformerModel Load(string path, ModelOptions? options = null) => Load(GgufFile.Open(path), options);
+    /// <exception cref="FileNotFoundException">The file, or a split of a split model, does not exist.</exception>
+    public static TransformerModel Load(string path, ModelOptions? options = null) => Load(GgufFile.OpenModel(path), options);
 
     /// <summary>
     /// Loads a GGUF model held in memory (an embedded resource, a download): the bytes are pinned, not copied, and must

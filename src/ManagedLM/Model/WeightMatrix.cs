@@ -13,6 +13,8 @@ namespace ManagedLM.Model;
 public sealed unsafe class WeightMatrix
 {
     public string Name { get; }
+    /// <summary>The GGUF tensor the rows come from (<see cref="Name"/> also gives the row range of a part of one).</summary>
+    internal string TensorName { get; init; }
     public GgmlType Type { get; }
     public int Rows { get; }
     public int Columns { get; }
@@ -39,7 +41,7 @@ public sealed unsafe class WeightMatrix
     internal WeightMatrix(string name, GgmlType type, int rows, int columns, byte* data,
         WeightArena? arena = null, bool repack = false, bool copy = false, bool readsRows = false, Func<bool>? releaseFileBytes = null)
     {
-        Name = name;
+        Name = TensorName = name;
         Type = type;
         Rows = rows;
         Columns = columns;
@@ -101,6 +103,30 @@ public sealed unsafe class WeightMatrix
         if (!MatVec.Supports(t.Type))
             throw new NotSupportedException($"Tensor \"{t.Name}\" has type {GgmlTypes.Name(t.Type)}, which ManagedLM cannot multiply.");
         return new WeightMatrix(t.Name, t.Type, rows, columns, file.GetTensorPointer(t), arena, repack, copy, readsRows, () => file.ReleasePages(t));
+    }
+
+    /// <summary>
+    /// Matrices over consecutive row ranges of tensor <paramref name="t"/> (<paramref name="counts"/> rows each, in
+    /// order, together all its rows; a 3-D tensor's rows are its ne1·ne2 rows): the parts of a fused projection, or
+    /// the experts of an expert tensor. Copied or repacked as <see cref="FromTensor"/> does; the tensor's pages go back
+    /// once no part reads them (the last part then says so).
+    /// </summary>
+    internal static WeightMatrix[] FromTensorRows(GgufFile file, GgufTensorInfo t, int[] counts, int columns,
+        WeightArena? arena = null, bool repack = false, bool copy = false)
+    {
+        long total = counts.Sum(n => (long)n);
+        if (t.Shape.Count < 2 || t.Shape[0] != columns || t.Rows != total)
+            throw new GgufFormatException(t.FileOffset, $"tensor \"{t.Name}\": expected {columns} columns and {total} rows ({string.Join(" + ", counts)}), found shape [{string.Join(", ", t.Shape)}]");
+        if (!MatVec.Supports(t.Type))
+            throw new NotSupportedException($"Tensor \"{t.Name}\" has type {GgmlTypes.Name(t.Type)}, which ManagedLM cannot multiply.");
+        var parts = new WeightMatrix[counts.Length];
+        byte* data = file.GetTensorPointer(t);
+        long rowBytes = GgmlTypes.RowBytes(t.Type, columns), first = 0;
+        // The last part gives the pages back if every part is a copy (its FileBytesReleased then stands for the tensor).
+        for (int i = 0, last = counts.Length - 1; i < counts.Length; first += counts[i++])
+            parts[i] = new WeightMatrix($"{t.Name}[{first}..{first + counts[i]})", t.Type, counts[i], columns, data + first * rowBytes, arena, repack, copy,
+                releaseFileBytes: i < last ? null : () => parts[..last].All(m => m.RepackedBytes > 0 || m.InLargePages) && file.ReleasePages(t)) { TensorName = t.Name };
+        return parts;
     }
 
     /// <summary>The activation form this matrix consumes (see <see cref="MatVec.ActivationType"/>).</summary>

@@ -15,6 +15,10 @@ public class BatchDecoderTests
     [InlineData("synthetic/synth-llama-Q4_K_M.gguf", 2)]
     [InlineData("synthetic/synth-qwen2-Q4_K_M.gguf", 1)]
     [InlineData("stories260K-mix-Q4_0.gguf", 2)]
+    [InlineData("synthetic/synth-gemma2-Q8_0.gguf", 2)]
+    [InlineData("synthetic/synth-gemma3-Q8_0.gguf", 1)]
+    [InlineData("synthetic/synth-qwen3moe-Q8_0.gguf", 2)]
+    [InlineData("synthetic/synth-phi3-longrope-Q8_0.gguf", 1)]
     public void A_step_mixing_prompt_chunks_and_decode_tokens_equals_each_generator_alone(string file, int threads) =>
         MixedStepEqualsAlone(file, threads, KvCacheType.F16, KvCacheType.F16, KvCacheType.F16);
 

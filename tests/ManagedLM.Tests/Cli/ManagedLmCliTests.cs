@@ -20,7 +20,7 @@ public sealed class ManagedLmCliTests : IDisposable
 
     private static string Model => TestData.Model("stories260K.gguf");
 
-    private static readonly string[] CommandNames = ["inspect", "generate", "chat", "tokenize", "bench", "synth", "quantize", "serve"];
+    private static readonly string[] CommandNames = ["inspect", "generate", "chat", "tokenize", "bench", "synth", "quantize", "split", "serve"];
 
     public static TheoryData<string> Commands => new(CommandNames);
 
@@ -110,6 +110,11 @@ public sealed class ManagedLmCliTests : IDisposable
         (["quantize", missing, missing + ".out", "--type", "Q8_0"], 2),
         (["quantize", garbage, missing, "--type", "Q8_0"], 2),
         (["quantize", model, missing, "--type", "Q8_0", "-t", "0"], 1),
+        (["split", missing, missing + ".out"], 2),
+        (["split", garbage, missing], 2),
+        (["split", model, missing, "--split-max-size", "2T"], 1),
+        (["split", model, missing, "--split-max-tensors", "0"], 1),
+        (["split", model, missing, "--split-max-tensors", "8", "--split-max-size", "1M"], 1),
         (["serve", "-m", missing], 2),
         (["serve", "-m", garbage], 2),
     ];
@@ -128,7 +133,7 @@ public sealed class ManagedLmCliTests : IDisposable
             Assert.DoesNotContain("   at ", error);
             Assert.DoesNotContain("(Parameter '", error);
         }
-        Assert.DoesNotContain(Directory.GetFiles(_dir), f => f != Garbage); // nothing written by a failed synth or quantize
+        Assert.DoesNotContain(Directory.GetFiles(_dir), f => f != Garbage); // nothing written by a failed synth, quantize or split
     }
 
     [Fact]

@@ -92,7 +92,7 @@ public class OptionValidationTests
         string[] flags = new SamplingFlags(1, "n").All.Select(o => o.Name).ToArray();
         Assert.Equal(["--n-predict", "--temp", "--top-k", "--top-p", "--min-p", "--typical", "--repeat-penalty", "--repeat-last-n",
             "--presence-penalty", "--frequency-penalty", "--stop", "--ignore-eos", "--seed", "--grammar", "--grammar-file", "--json-schema",
-            "--json-schema-file"], flags);
+            "--json-schema-file", "--context-shift", "--keep"], flags);
         Assert.Subset(Names("generate").ToHashSet(), flags.ToHashSet());
         Assert.Subset(Names("chat").ToHashSet(), flags.ToHashSet());
     }
@@ -106,12 +106,14 @@ public class OptionValidationTests
             command.Options.Add(option);
         var parse = command.Parse(["-n", "-1", "--temp", "0.5", "--top-k", "7", "--top-p", "0.9", "--min-p", "0.2", "--typical", "0.8",
             "--repeat-penalty", "1.1", "--repeat-last-n", "-1", "--presence-penalty", "0.3", "--frequency-penalty", "0.4",
-            "--stop", "User:", "--stop", "\n\n", "--ignore-eos", "--seed", "18446744073709551615"]);
+            "--stop", "User:", "--stop", "\n\n", "--ignore-eos", "--seed", "18446744073709551615", "--context-shift", "--keep", "3"]);
         Assert.Empty(parse.Errors);
         var options = flags.Generation(parse);
         Assert.Equal(int.MaxValue, options.MaxTokens);
         Assert.Equal(["User:", "\n\n"], options.StopStrings);
         Assert.True(options.IgnoreEndOfGeneration);
+        Assert.Equal(ManagedLM.Generation.ContextOverflow.Shift, options.ContextOverflow);
+        Assert.Equal(3, options.KeepTokens);
         Assert.Equal(new ManagedLM.Sampling.SamplingOptions
         {
             Temperature = 0.5f, TopK = 7, TopP = 0.9f, MinP = 0.2f, TypicalP = 0.8f, RepeatPenalty = 1.1f, RepeatLastN = -1,
@@ -123,5 +125,7 @@ public class OptionValidationTests
         Assert.Equal(ManagedLM.Sampling.SamplingOptions.Default, defaults.Sampling);
         Assert.Empty(defaults.StopStrings);
         Assert.False(defaults.IgnoreEndOfGeneration);
+        Assert.Equal(ManagedLM.Generation.ContextOverflow.Stop, defaults.ContextOverflow);
+        Assert.Equal(0, defaults.KeepTokens);
     }
 }

@@ -108,17 +108,17 @@ public class AttentionQuantizedTests
         return (keys, values, layout);
     }
 
-    private static float[] Reference(Case c)
+    private static float[] Reference(Case c, ScoreShape shape = default)
     {
         var (keys, values, layout) = DequantizedCache(c, c.Length);
         var output = new float[c.Heads * c.HeadDim];
         Attention.AttendScalar(c.Queries, 1, output.Length, c.Heads, keys, values, layout, c.KvHead, c.Length, c.Scale,
-            new float[Attention.ScratchLength(c.Heads, c.Length, c.HeadDim)], output, false);
+            new float[Attention.ScratchLength(c.Heads, c.Length, c.HeadDim)], output, false, shape);
         return output;
     }
 
     private delegate void Kernel(ReadOnlySpan<float> queries, int rows, int rowStride, int heads, ReadOnlySpan<byte> keys, ReadOnlySpan<byte> values,
-        KvQuantLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output);
+        KvQuantLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output, ScoreShape shape);
 
     private static IEnumerable<(string Name, Kernel Kernel)> Kernels()
     {
@@ -131,17 +131,17 @@ public class AttentionQuantizedTests
         if (Vector512.IsHardwareAccelerated && Avx512F.IsSupported && Avx512BW.IsSupported)
         {
             // One row of one head with whole quant blocks: the kernel that fuses the dequantizing into its chains.
-            yield return ("one row", (q, r, rs, h, k, v, l, kv, n, sc, s, o) =>
+            yield return ("one row", (q, r, rs, h, k, v, l, kv, n, sc, s, o, shape) =>
             {
                 if (r * h == 1 && AttentionQuantized.OneRowFits(l, n))
-                    AttentionQuantized.AttendOne(q, k, v, l, kv, n, sc, s, o);
+                    AttentionQuantized.AttendOne(q, k, v, l, kv, n, sc, s, o, shape);
                 else
-                    AttentionQuantized.Attend<Lanes512, Vector512<float>>(q, r, rs, h, k, v, l, kv, n, sc, s, o);
+                    AttentionQuantized.Attend<Lanes512, Vector512<float>>(q, r, rs, h, k, v, l, kv, n, sc, s, o, shape);
             });
         }
     }
 
-    private static float[] Run(Case c, Kernel kernel, int heads = -1)
+    private static float[] Run(Case c, Kernel kernel, int heads = -1, ScoreShape shape = default)
     {
         heads = heads < 0 ? c.Heads : heads;
         var (keys, values) = Cache(c, c.Length);
@@ -151,7 +151,7 @@ public class AttentionQuantizedTests
         {
             int n = Math.Min(heads, c.Heads - h);
             kernel(c.Queries.AsSpan(h * c.HeadDim, n * c.HeadDim), 1, n * c.HeadDim, n, keys, values, c.Layout, c.KvHead, c.Length, c.Scale,
-                scratch, output.AsSpan(h * c.HeadDim, n * c.HeadDim));
+                scratch, output.AsSpan(h * c.HeadDim, n * c.HeadDim), shape);
         }
         return output;
     }
@@ -277,6 +277,22 @@ public class AttentionQuantizedTests
         });
 
     [Fact]
+    public void Soft_caps_and_sliding_windows_shape_every_paths_scores_as_the_f32_kernels() =>
+        KernelGen.Check((from c in Cases(300).Generator
+                         from cap in Gen.Elements(0f, 0.5f, 10f, 50f)
+                         from window in Gen.Frequency((1, Gen.Constant(0)), (3, Gen.Choose(1, 200)))
+                         select (c, new ScoreShape(cap, window))).ToArbitrary(), p =>
+        {
+            var (c, shape) = p;
+            float[] expected = Reference(c, shape);
+            foreach (var (name, kernel) in Kernels())
+            {
+                AssertSameBits(expected, Run(c, kernel, shape: shape), $"{name} {shape} {c}");
+                AssertSameBits(expected, Run(c, kernel, heads: 1, shape: shape), $"{name} one head at a time {shape} {c}");
+            }
+        });
+
+    [Fact]
     public void Matches_the_double_reference_over_the_dequantized_cache() =>
         KernelGen.Check(Cases(300), c =>
         {
@@ -325,7 +341,7 @@ public class AttentionQuantizedTests
             {
                 var output = new float[p.Queries.Length];
                 kernel(p.Queries, p.Rows, p.RowStride, c.Heads, keys, values, c.Layout, c.KvHead, p.First, c.Scale,
-                    new float[AttentionQuantized.ScratchLength(p.Rows, c.Heads, p.First, c.HeadDim)], output);
+                    new float[AttentionQuantized.ScratchLength(p.Rows, c.Heads, p.First, c.HeadDim)], output, default);
                 AssertSameBits(expected, output, $"{name} {p}");
             }
             // Widened once (in two steps), then the F32 kernel: what a prompt chunk runs.

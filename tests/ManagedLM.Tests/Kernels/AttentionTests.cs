@@ -8,10 +8,11 @@ namespace ManagedLM.Tests.Kernels;
 public class AttentionTests
 {
     /// <summary>One attention call: a KV head's cache of <see cref="Length"/> positions and the query heads that read it.</summary>
-    public sealed record Case(int KvHeads, int KvHead, int Heads, int HeadDim, int Length, float Scale, float[] Queries, float[] Keys, float[] Values)
+    public sealed record Case(int KvHeads, int KvHead, int Heads, int HeadDim, int Length, float Scale, float[] Queries, float[] Keys, float[] Values,
+        ScoreShape Shape = default)
     {
         public KvBlockLayout Layout => new(KvHeads, HeadDim);
-        public override string ToString() => $"kvHeads {KvHeads} kvHead {KvHead} heads {Heads} headDim {HeadDim} length {Length} scale {Scale}";
+        public override string ToString() => $"kvHeads {KvHeads} kvHead {KvHead} heads {Heads} headDim {HeadDim} length {Length} scale {Scale} {Shape}";
     }
 
     // Head dims that are not multiples of 16 leave value dimensions past the last run of 16 to a scalar loop.
@@ -26,7 +27,15 @@ public class AttentionTests
          from queries in Gen.ArrayOf(Value(MathF.ScaleB(1, qExp)), heads * headDim)
          from keys in Gen.ArrayOf(Value(1), length * kvHeads * headDim)
          from values in Gen.ArrayOf(Value(1), length * kvHeads * headDim)
-         select new Case(kvHeads, kvHead, heads, headDim, length, MathF.ScaleB(1, scaleExp) / MathF.Sqrt(headDim), queries, keys, values)).ToArbitrary();
+         from shape in Shapes
+         select new Case(kvHeads, kvHead, heads, headDim, length, MathF.ScaleB(1, scaleExp) / MathF.Sqrt(headDim), queries, keys, values, shape)).ToArbitrary();
+
+    // Mostly plain; otherwise a soft cap (Gemma 2), a sliding window (shorter or longer than the cache), or both.
+    private static Gen<ScoreShape> Shapes =>
+        from kind in Gen.Choose(0, 5)
+        from cap in Gen.Elements(0.5f, 10f, 50f)
+        from window in Gen.Choose(1, 40)
+        select kind switch { 3 => new ScoreShape(cap), 4 => new ScoreShape(0, window), 5 => new ScoreShape(cap, window), _ => default };
 
     private static Gen<float> Value(float scale) =>
         Gen.Frequency(
@@ -64,25 +73,25 @@ public class AttentionTests
     private static float[] F16(Case c, int heads = -1)
     {
         var (keys, values) = Cache(c, Float16.FromSingle);
-        return Run(c, keys, values, (q, n, k, v, s, o) => Attention.Attend(q, n, k, v, c.Layout, c.KvHead, c.Length, c.Scale, s, o), heads);
+        return Run(c, keys, values, (q, n, k, v, s, o) => Attention.Attend(q, n, k, v, c.Layout, c.KvHead, c.Length, c.Scale, s, o, c.Shape), heads);
     }
 
     private static float[] F32(Case c, int heads = -1)
     {
         var (keys, values) = Cache(c, x => x);
-        return Run(c, keys, values, (q, n, k, v, s, o) => Attention.Attend(q, n, k, v, c.Layout, c.KvHead, c.Length, c.Scale, s, o), heads);
+        return Run(c, keys, values, (q, n, k, v, s, o) => Attention.Attend(q, n, k, v, c.Layout, c.KvHead, c.Length, c.Scale, s, o, c.Shape), heads);
     }
 
     private static float[] Scalar<T>(Case c, Func<float, T> convert) where T : unmanaged
     {
         var (keys, values) = Cache(c, convert);
-        return Run(c, keys, values, (q, n, k, v, s, o) => Attention.AttendScalar<T>(q, n, k, v, c.Layout, c.KvHead, c.Length, c.Scale, s, o));
+        return Run(c, keys, values, (q, n, k, v, s, o) => Attention.AttendScalar<T>(q, n, k, v, c.Layout, c.KvHead, c.Length, c.Scale, s, o, c.Shape));
     }
 
     private static float[] Vector<TL, TV, T>(Case c, Func<float, T> convert) where TL : struct, ILanes16<TV> where TV : struct where T : unmanaged
     {
         var (keys, values) = Cache(c, convert);
-        return Run(c, keys, values, (q, n, k, v, s, o) => Attention.Attend<TL, TV, T>(q, 1, n * c.HeadDim, n, k, v, c.Layout, c.KvHead, c.Length, c.Scale, s, o, typeof(T) == typeof(ushort)));
+        return Run(c, keys, values, (q, n, k, v, s, o) => Attention.Attend<TL, TV, T>(q, 1, n * c.HeadDim, n, k, v, c.Layout, c.KvHead, c.Length, c.Scale, s, o, typeof(T) == typeof(ushort), c.Shape));
     }
 
     private static void AssertSameBits(float[] expected, float[] actual, string what)
@@ -132,7 +141,7 @@ public class AttentionTests
                 float[] keys = half ? c.Keys.Select(x => Float16.ToSingle(Float16.FromSingle(x))).ToArray() : c.Keys;
                 float[] values = half ? c.Values.Select(x => Float16.ToSingle(Float16.FromSingle(x))).ToArray() : c.Values;
                 var expected = new float[c.Heads * c.HeadDim];
-                Attention.Reference(c.Queries, c.Heads, keys, values, c.KvHeads, c.HeadDim, c.KvHead, c.Length, c.Scale, half, expected);
+                Attention.Reference(c.Queries, c.Heads, keys, values, c.KvHeads, c.HeadDim, c.KvHead, c.Length, c.Scale, half, expected, c.Shape);
                 float[] actual = half ? F16(c) : F32(c);
                 // A weight may round to the neighbouring F16 value (2^-11 relative) where float and double softmax
                 // straddle a tie; sums of ≤ 300 float products add ~300·2^-24 relative. Values are at most 1 in magnitude.
@@ -157,7 +166,7 @@ public class AttentionTests
          select new Chunk(c, rows, c.Heads * c.HeadDim + pad, queries)).ToArbitrary();
 
     private delegate void RowsKernel<T>(ReadOnlySpan<float> queries, int rows, int rowStride, int heads, ReadOnlySpan<T> keys, ReadOnlySpan<T> values,
-        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output);
+        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output, ScoreShape shape);
 
     // Row j alone over [0, First + j), by the scalar kernel: what every path must give the rows of one call.
     private static float[] RowByRow<T>(Chunk p, Func<float, T> convert) where T : unmanaged
@@ -168,7 +177,7 @@ public class AttentionTests
         int n = c.Heads * c.HeadDim;
         for (int j = 0; j < p.Rows; j++)
             Attention.AttendScalar<T>(p.Queries.AsSpan(j * p.RowStride, n), c.Heads, keys, values, c.Layout, c.KvHead, p.First + j, c.Scale,
-                new float[Attention.ScratchLength(c.Heads, p.First + j, c.HeadDim)], output.AsSpan(j * p.RowStride, n));
+                new float[Attention.ScratchLength(c.Heads, p.First + j, c.HeadDim)], output.AsSpan(j * p.RowStride, n), c.Shape);
         return output;
     }
 
@@ -178,7 +187,7 @@ public class AttentionTests
         var (keys, values) = Cache(c, convert);
         var output = new float[p.Queries.Length];
         attend(p.Queries, p.Rows, p.RowStride, c.Heads, keys, values, c.Layout, c.KvHead, p.First, c.Scale,
-            new float[Attention.ScratchLength(p.Rows, c.Heads, p.First, c.HeadDim)], output);
+            new float[Attention.ScratchLength(p.Rows, c.Heads, p.First, c.HeadDim)], output, c.Shape);
         return output;
     }
 
@@ -204,17 +213,17 @@ public class AttentionTests
         });
 
     private delegate void RoundingKernel<T>(ReadOnlySpan<float> queries, int rows, int rowStride, int heads, ReadOnlySpan<T> keys, ReadOnlySpan<T> values,
-        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output, bool half);
+        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output, bool half, ScoreShape shape);
 
     private static RowsKernel<ushort> Half(RoundingKernel<ushort> kernel) =>
-        (q, r, rs, h, k, v, l, kv, n, sc, s, o) => kernel(q, r, rs, h, k, v, l, kv, n, sc, s, o, true);
+        (q, r, rs, h, k, v, l, kv, n, sc, s, o, sh) => kernel(q, r, rs, h, k, v, l, kv, n, sc, s, o, true, sh);
 
     private static RowsKernel<float> Full(RoundingKernel<float> kernel) =>
-        (q, r, rs, h, k, v, l, kv, n, sc, s, o) => kernel(q, r, rs, h, k, v, l, kv, n, sc, s, o, false);
+        (q, r, rs, h, k, v, l, kv, n, sc, s, o, sh) => kernel(q, r, rs, h, k, v, l, kv, n, sc, s, o, false, sh);
 
     // The F16 cache's KV head widened to F32 (whole blocks, as a prompt chunk widens it), then attended.
     private static void Widened(ReadOnlySpan<float> queries, int rows, int rowStride, int heads, ReadOnlySpan<ushort> keys, ReadOnlySpan<ushort> values,
-        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output)
+        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output, ScoreShape shape)
     {
         var wide = new KvBlockLayout(1, layout.HeadDim);
         int blocks = KvBlockLayout.Blocks(length + rows - 1);
@@ -223,7 +232,7 @@ public class AttentionTests
         // In two steps, as a chunk's spans extend what is widened.
         Attention.Widen(keys, values, layout, kvHead, 0, blocks / 2, wideKeys, wideValues);
         Attention.Widen(keys, values, layout, kvHead, blocks / 2, blocks, wideKeys, wideValues);
-        Attention.AttendWidened(queries, rows, rowStride, heads, wideKeys, wideValues, wide, 0, length, scale, scratch, output);
+        Attention.AttendWidened(queries, rows, rowStride, heads, wideKeys, wideValues, wide, 0, length, scale, scratch, output, shape);
     }
 
     [Fact]

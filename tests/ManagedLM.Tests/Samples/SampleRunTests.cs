@@ -121,12 +121,30 @@ public sealed class SampleRunTests : IDisposable
     }
 
     [Fact]
+    public void Long_conversations_go_on_past_the_context_as_the_same_calls_here_do()
+    {
+        var (printed, o) = SplitJson(Run("ManagedLM.Samples", "long-conversations", TestData.Model("stories260K.gguf")));
+        using var generator = _model.CreateGenerator(new GeneratorOptions { ContextLength = 256 });
+        var story = generator.Complete("Once upon a time", new GenerationOptions
+        {
+            MaxTokens = 1024, IgnoreEndOfGeneration = true, ContextOverflow = ContextOverflow.Shift, KeepTokens = -1,
+        });
+        Assert.Equal(1024, o.GetProperty("tokens").GetInt32());
+        Assert.Equal(story.ContextShifts, o.GetProperty("shifts").GetInt32());
+        Assert.True(story.ContextShifts >= 4);
+        int kept = o.GetProperty("kept").GetInt32(), dropped = o.GetProperty("dropped").GetInt32();
+        Assert.Equal(40, kept + dropped);
+        Assert.True(dropped > 0);
+        Assert.Equal($"1024 tokens, {story.ContextShifts} shifts\n{kept} messages kept, {dropped} dropped", printed);
+    }
+
+    [Fact]
     public void Without_a_sample_name_the_samples_say_which_there_are()
     {
         var (code, stdout, stderr) = Process("ManagedLM.Samples");
         Assert.Equal(1, code);
         Assert.Equal("", stdout);
-        Assert.Equal("usage: ManagedLM.Samples (many-requests | batch-engine | chat | chat-client | structured-output | tools) [MODEL.gguf]\n", stderr);
+        Assert.Equal("usage: ManagedLM.Samples (many-requests | batch-engine | chat | chat-client | structured-output | tools | long-conversations) [MODEL.gguf]\n", stderr);
     }
 
     // The greedy 32-token continuation of a prompt on a generator of its own.

@@ -26,6 +26,10 @@ internal static class ChatCommand
         var bos = new Option<string?>("--bos-token") { Description = "bos_token the template sees (default: the model's, or empty)." };
         var eos = new Option<string?>("--eos-token") { Description = "eos_token the template sees (default: the model's, or empty)." };
         var system = new Option<string?>("--system") { Description = "System prompt." };
+        var truncateHistory = new Option<bool>("--truncate-history")
+        {
+            Description = "When the conversation outgrows the context, drop its oldest turns (the system prompt stays); a reply that fills the context shifts it.",
+        };
         var flags = new SamplingFlags(256, "Most tokens per reply");
         var threads = CliOptions.Threads();
         var ctx = CliOptions.ContextSize();
@@ -34,13 +38,14 @@ internal static class ChatCommand
         [
             new("Chat with a model, with a system prompt", "managedlm chat -m model.gguf --system \"You are a helpful assistant.\" --temp 0.7"),
             new("Greedy replies of at most 128 tokens in a context of 8192", "managedlm chat -m model.gguf --temp 0 -n 128 -c 8192"),
+            new("A conversation that goes on past the context: the oldest turns leave", "managedlm chat -m model.gguf -c 2048 --truncate-history"),
             new("Sampled with generate's flags, a reply ending where it starts a user's turn", "managedlm chat -m model.gguf --top-k 20 --min-p 0.1 --repeat-penalty 1.1 --stop \"User:\""),
             new("The exact prompt a template file renders for a conversation", "managedlm chat --render-only --messages conversation.json --template template.jinja"),
             new("The model's own template, without the assistant's turn header",
                 "managedlm chat -m model.gguf --render-only --messages conversation.json --no-generation-prompt"),
         ])
         {
-            model, renderOnly, messages, template, noGenerationPrompt, bos, eos, system,
+            model, renderOnly, messages, template, noGenerationPrompt, bos, eos, system, truncateHistory,
         };
         foreach (var option in flags.All)
             command.Options.Add(option);
@@ -59,10 +64,13 @@ internal static class ChatCommand
                 RenderOnly(request, stdout, error);
                 return ExitCodes.Ok;
             }
+            var generation = flags.Generation(parse);
+            if (parse.GetValue(truncateHistory))
+                generation = generation with { ContextOverflow = ContextOverflow.TruncateHistory };
             var options = new ChatSessionOptions
             {
                 SystemPrompt = parse.GetValue(system),
-                Generation = flags.Generation(parse),
+                Generation = generation,
                 Generator = new GeneratorOptions { Threads = parse.GetValue(threads), ContextLength = parse.GetValue(ctx), KvCacheType = parse.GetValue(kvType) },
             };
             return Interactive(ModelLocator.Resolve(parse.GetValue(model)), parse.GetValue(template), options, Console.In, output, error);
@@ -134,6 +142,7 @@ internal static class ChatCommand
                 continue;
             }
             var token = cancellation?.BeginReply() ?? CancellationToken.None;
+            int droppedBefore = session.DroppedMessages;
             try
             {
                 var result = session.Send(line, t =>
@@ -142,7 +151,9 @@ internal static class ChatCommand
                     output.Flush();
                 }, token);
                 output.WriteLine();
-                error.WriteLine($"[{result.GeneratedTokens.Length} tokens, {result.DecodeTokensPerSecond:F1} tokens/s, {result.ReusedPromptTokens} prompt tokens reused, stop: {result.StopReason}]");
+                int dropped = session.DroppedMessages - droppedBefore;
+                error.WriteLine($"[{result.GeneratedTokens.Length} tokens, {result.DecodeTokensPerSecond:F1} tokens/s, {result.ReusedPromptTokens} prompt tokens reused, stop: {result.StopReason}" +
+                    (dropped > 0 ? $", {dropped} oldest messages dropped" : "") + (result.ContextShifts > 0 ? $", {result.ContextShifts} context shifts" : "") + "]");
             }
             catch (OperationCanceledException)
             {

@@ -15,5 +15,6 @@ internal static class CommandCatalog
         yield return BenchCommand.Create();
         yield return SynthCommand.Create();
         yield return QuantizeCommand.Create();
+        yield return SplitCommand.Create();
     }
 }

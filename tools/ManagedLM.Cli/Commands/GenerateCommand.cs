@@ -38,6 +38,7 @@ internal static class GenerateCommand
             new("Token ids in, one JSON object out (ids, text, timings)", "managedlm generate -m model.gguf --prompt-ids 1,403,407 -n 8 --json"),
             new("Long context with an F32 KV cache on 4 threads", "managedlm generate -m model.gguf -p \"Chapter 1\" -n 512 -c 8192 --kv-type f32 -t 4"),
             new("A Q8_0 KV cache: about half the memory of F16", "managedlm generate -m model.gguf -p \"Chapter 1\" -n 512 -c 8192 --kv-type q8_0"),
+            new("Past the context: shift it, keeping the prompt's first 16 tokens", "managedlm generate -m model.gguf -p \"Chapter 1\" -n 4096 -c 512 --context-shift --keep 16"),
             new("A reply to a user message, through a chat template file", "managedlm generate -m model.gguf -p \"Hello!\" --chat-template-file chatml.jinja"),
         ])
         {
@@ -58,6 +59,8 @@ internal static class GenerateCommand
                 KvCacheType = parse.GetValue(kvType),
                 Grammar = flags.Grammar(parse),
                 ChatTemplatePath = parse.GetValue(chatTemplate),
+                ContextOverflow = flags.Overflow(parse),
+                KeepTokens = flags.KeepTokens(parse),
             };
             using var ctrlC = new CancelOnCtrlC();
             Run(request, parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error, ctrlC.Token);
@@ -76,6 +79,9 @@ internal static class GenerateCommand
         public Grammars.Grammar? Grammar { get; init; }
         /// <summary>A chat template file: the prompt is rendered as one user message with it.</summary>
         public string? ChatTemplatePath { get; init; }
+        /// <summary>--context-shift: shift the context when it is full instead of stopping; --keep: what the shift keeps.</summary>
+        public ContextOverflow ContextOverflow { get; init; }
+        public int KeepTokens { get; init; }
     }
 
     /// <summary>
@@ -137,7 +143,11 @@ internal static class GenerateCommand
             jitPrinting += JitInfo.GetCompilationTime() - jit;
         };
         RuntimeHelpers.PrepareDelegate(onToken); // compiled now, not between the prompt and the first token
-        var options = new GenerationOptions { MaxTokens = r.MaxTokens, StopStrings = r.StopStrings, IgnoreEndOfGeneration = r.IgnoreEndOfGeneration, Grammar = r.Grammar };
+        var options = new GenerationOptions
+        {
+            MaxTokens = r.MaxTokens, StopStrings = r.StopStrings, IgnoreEndOfGeneration = r.IgnoreEndOfGeneration, Grammar = r.Grammar,
+            ContextOverflow = r.ContextOverflow, KeepTokens = r.KeepTokens,
+        };
         if (template is not null)
             options = template.ForReply(options);
         try
@@ -151,12 +161,17 @@ internal static class GenerateCommand
             output.WriteLine(); // the shell's prompt on a line of its own
             throw;
         }
+        catch (ArgumentOutOfRangeException e) when (e.ParamName == nameof(GenerationOptions.KeepTokens))
+        {
+            throw new ArgumentException($"--keep: {ExitCodes.Message(e)}", e);
+        }
 
         // Compilation before the first token is the prompt's; after it, the decoding's (less what printing compiled).
         var jitEnd = JitInfo.GetCompilationTime();
         var jitPrompt = (jitAtFirstToken ?? jitEnd) - jitStart;
         var jitEval = jitEnd - (jitAtFirstToken ?? jitEnd) - jitPrinting;
-        var timings = new Timings(modelTime, warmUp, prompt.Length, NonNegative(result.PromptTime - jitPrompt), generator.Position - prompt.Length,
+        // Tokens evaluated after the prompt: those still cached and those context shifts discarded.
+        var timings = new Timings(modelTime, warmUp, prompt.Length, NonNegative(result.PromptTime - jitPrompt), generator.Position + result.DiscardedTokens - prompt.Length,
             NonNegative(result.DecodeTime - printing - jitEval), jitPrompt + jitEval);
         if (r.Json)
         {
@@ -166,6 +181,7 @@ internal static class GenerateCommand
                 ["generated_ids"] = result.GeneratedTokens,
                 ["text"] = result.Text,
                 ["stop_reason"] = result.StopReason.ToString(),
+                ["context_shifts"] = result.ContextShifts,
                 ["seed"] = generator.Sampler.Seed,
                 ["load_ms"] = Milliseconds(timings.Load),
                 ["warmup_ms"] = Milliseconds(timings.WarmUp),
@@ -208,7 +224,8 @@ internal static class GenerateCommand
         log.WriteLine(Rate("eval time", t.Eval, t.EvalRuns, "runs  ", t.EvalTokensPerSecond));
         log.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"jit time         = {Milliseconds(t.Jit),10:F2} ms (compiling code the warm-up did not reach; not in the times above)"));
-        log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"stop: {result.StopReason} after {result.GeneratedTokens.Length} tokens"));
+        string shifts = result.ContextShifts > 0 ? $" ({result.ContextShifts} context shifts discarded {result.DiscardedTokens} tokens)" : "";
+        log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"stop: {result.StopReason} after {result.GeneratedTokens.Length} tokens{shifts}"));
     }
 
     private static string Rate(string name, TimeSpan time, int count, string unit, double perSecond) => string.Create(CultureInfo.InvariantCulture,

@@ -28,6 +28,14 @@ internal sealed class SamplingFlags
     private readonly Option<string[]> _stop = new Option<string[]>("--stop") { Description = "Stop string (repeatable); not printed.", AllowMultipleArgumentsPerToken = false }
         .Checked(v => new GenerationOptions { StopStrings = v ?? [] }.Validate());
     private readonly Option<bool> _ignoreEos = new("--ignore-eos") { Description = "Keep generating past end-of-generation tokens." };
+    private readonly Option<bool> _contextShift = new("--context-shift")
+    {
+        Description = "When the context is full, discard the older half of the tokens after --keep and go on (llama.cpp's context shift) instead of stopping.",
+    };
+    private readonly Option<int> _keep = new Option<int>("--keep")
+    {
+        Description = "Prompt tokens a context shift keeps, besides the BOS (-1: the whole prompt).", DefaultValueFactory = _ => 0,
+    }.AtLeast(-1, " (-1: the whole prompt)");
     private readonly Option<string?> _grammar = new Option<string?>("--grammar") { Description = "Constrain the text to this GBNF grammar (llama.cpp's format, root rule 'root')." }
         .Checked(v => GrammarOf(v, null, null, null));
     private readonly Option<string?> _grammarFile = new Option<string?>("--grammar-file") { Description = "Constrain the text to the GBNF grammar in this file." }
@@ -50,9 +58,9 @@ internal sealed class SamplingFlags
     /// <summary>Every flag, in the order --help lists them.</summary>
     public IEnumerable<Option> All =>
         [_count, _temperature, _topK, _topP, _minP, _typical, _repeatPenalty, _repeatLastN, _presence, _frequency, _stop, _ignoreEos, _seed,
-         _grammar, _grammarFile, _schema, _schemaFile];
+         _grammar, _grammarFile, _schema, _schemaFile, _contextShift, _keep];
 
-    /// <summary>-n as a token budget: -1 is no budget (the context or an end-of-generation token ends the reply).</summary>
+    /// <summary>-n as a token budget: -1 is no budget (the context, unless it shifts, or an end-of-generation token ends the reply).</summary>
     public int MaxTokens(ParseResult parse) => parse.GetValue(_count) is >= 0 and var n ? n : int.MaxValue;
 
     /// <summary>The sampling chain the flags give.</summary>
@@ -63,12 +71,18 @@ internal sealed class SamplingFlags
         PresencePenalty = parse.GetValue(_presence), FrequencyPenalty = parse.GetValue(_frequency), Seed = Seed(parse.GetValue(_seed)),
     };
 
-    /// <summary>Token budget, sampling, stop strings and --ignore-eos as generation options.</summary>
+    /// <summary>Token budget, sampling, stop strings, --ignore-eos and the context policy as generation options.</summary>
     public GenerationOptions Generation(ParseResult parse) => new()
     {
         MaxTokens = MaxTokens(parse), Sampling = Sampling(parse), StopStrings = StopStrings(parse), IgnoreEndOfGeneration = IgnoresEndOfGeneration(parse),
-        Grammar = Grammar(parse),
+        Grammar = Grammar(parse), ContextOverflow = Overflow(parse), KeepTokens = KeepTokens(parse),
     };
+
+    /// <summary>--context-shift: <see cref="ContextOverflow.Shift"/>, else <see cref="ContextOverflow.Stop"/>.</summary>
+    public ContextOverflow Overflow(ParseResult parse) => parse.GetValue(_contextShift) ? ContextOverflow.Shift : ContextOverflow.Stop;
+
+    /// <summary>--keep: llama.cpp's n_keep.</summary>
+    public int KeepTokens(ParseResult parse) => parse.GetValue(_keep);
 
     /// <summary>The grammar --grammar, --grammar-file, --json-schema or --json-schema-file gives (at most one of them), or null.</summary>
     public Grammar? Grammar(ParseResult parse) =>

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using ManagedLM.Batching;
+using ManagedLM.Generation;
 using ManagedLM.Model;
 using ManagedLM.Server;
 
@@ -37,6 +38,14 @@ internal static class ServeCommand
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No request log." };
         var chatTemplate = new Option<string?>("--chat-template-file") { Description = "Jinja chat template file to use instead of the model's tokenizer.chat_template." }
             .Checked(v => TemplateFile(v));
+        var contextShift = new Option<bool>("--context-shift")
+        {
+            Description = "A reply that fills its context shifts it (llama-server's --context-shift; requests set n_keep, n_discard) instead of stopping; a request's context_overflow overrides.",
+        };
+        var truncateHistory = new Option<bool>("--truncate-history")
+        {
+            Description = "As --context-shift, and a chat conversation longer than the context loses its oldest turns instead of being refused.",
+        };
         var reasoning = new Option<string>("--reasoning-format")
         {
             Description = "deepseek: the model's reasoning (<think>...</think>) goes to reasoning_content; none: it stays in the content.",
@@ -48,11 +57,12 @@ internal static class ServeCommand
             new("On every interface, 16 sequences at once with 4096 tokens each, behind an API key",
                 "managedlm serve -m model.gguf --host 0.0.0.0 --port 8080 --parallel 16 --ctx 4096 --api-key secret"),
             new("Under another model id, without the request log", "managedlm serve -m model.gguf --alias my-model --quiet"),
+            new("Replies that go on past a context of 2048 by shifting it", "managedlm serve -m model.gguf --ctx 2048 --context-shift"),
             new("32 sequences of 8192 tokens in Q8_0 KV caches (about half the memory of F16)",
                 "managedlm serve -m model.gguf --parallel 32 --ctx 8192 --kv-type q8_0"),
         ])
         {
-            model, host, port, parallel, queue, ctx, apiKey, threads, kvType, maxTokens, modelId, quiet, chatTemplate, reasoning,
+            model, host, port, parallel, queue, ctx, apiKey, threads, kvType, maxTokens, modelId, quiet, chatTemplate, reasoning, contextShift, truncateHistory,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -66,6 +76,7 @@ internal static class ServeCommand
                 MaxTokensLimit = parse.GetValue(maxTokens),
                 ChatTemplate = TemplateFile(parse.GetValue(chatTemplate)),
                 ExtractReasoning = parse.GetValue(reasoning) != "none",
+                ContextOverflow = Overflow(parse),
                 Log = parse.GetValue(quiet) ? null : Console.Out,
                 Engine = BatchEngineOptions.Default with
                 {
@@ -90,6 +101,11 @@ internal static class ServeCommand
         });
         return command;
     }
+
+    /// <summary>The server's default policy: --truncate-history, else --context-shift, else stop.</summary>
+    internal static ContextOverflow Overflow(ParseResult parse) =>
+        parse.GetValue<bool>("--truncate-history") ? ContextOverflow.TruncateHistory
+        : parse.GetValue<bool>("--context-shift") ? ContextOverflow.Shift : ContextOverflow.Stop;
 
     // The template in a file, parsed; ArgumentException (reported under the flag) when it cannot be read or parsed.
     private static Chat.ChatTemplate? TemplateFile(string? path)

@@ -1,0 +1,123 @@
+using ManagedLM.Generation;
+using ManagedLM.Gguf;
+using ManagedLM.Kernels;
+using ManagedLM.Model;
+using ManagedLM.Sampling;
+
+namespace ManagedLM.Tests.Model;
+
+/// <summary>
+/// Mixture-of-experts blocks beyond the qwen3moe fixture (which FidelityTests checks against llama.cpp): Qwen2 MoE's
+/// unnormalized expert weights and its sigmoid-gated shared expert, on variants of that fixture.
+/// </summary>
+public class ExpertTests
+{
+    private const string Fixture = "synthetic/synth-qwen3moe-Q8_0.gguf";
+    private static readonly int[] Prompt = [1, 403, 407, 261, 378, 432, 383, 286, 261];
+
+    [Fact]
+    public void The_qwen3moe_fixture_routes_each_token_to_two_of_eight_experts()
+    {
+        using var model = TransformerModel.Load(TestData.Model(Fixture));
+        var c = model.Config;
+        Assert.Equal((8, 2, 64), (c.ExpertCount, c.ExpertUsedCount, c.ExpertFeedForwardLength));
+        var layer = model.Weights.Layers[0];
+        Assert.Null(layer.Gate);
+        Assert.Equal(8, layer.Experts.Length);
+        Assert.All(layer.Experts, e => Assert.Equal((64, 256, 256, 64), (e.Gate.Rows, e.Gate.Columns, e.Down.Rows, e.Down.Columns)));
+    }
+
+    // The fixture as qwen2moe; shared: the shared expert's tensors (expert 0's slabs), with its down projection zeroed if asked.
+    private static byte[] Qwen2Moe(bool shared, bool zeroDown = false)
+    {
+        using var file = GgufFile.Open(TestData.Model(Fixture));
+        var metadata = file.Metadata.ToKeyValueList()
+            .Select(kv => KeyValuePair.Create(kv.Key.StartsWith("qwen3moe.", StringComparison.Ordinal) ? "qwen2moe." + kv.Key["qwen3moe.".Length..] : kv.Key,
+                kv.Key == "general.architecture" ? GgufValue.Of("qwen2moe") : kv.Value))
+            .ToList();
+        var tensors = file.Tensors.Select(t => (GgufTensorSpec.From(t), file.GetTensorData(t).ToArray())).ToList();
+        if (shared)
+        {
+            byte[] Slab(string name, int rows, int columns)
+            {
+                var t = file.GetTensor(name);
+                return file.GetTensorData(t)[..(int)(GgmlTypes.RowBytes(t.Type, columns) * rows)].ToArray();
+            }
+            var gate = Slab("blk.0.ffn_gate_exps.weight", 64, 256);
+            var up = Slab("blk.0.ffn_up_exps.weight", 64, 256);
+            var down = zeroDown ? new byte[Slab("blk.0.ffn_down_exps.weight", 256, 64).Length] : Slab("blk.0.ffn_down_exps.weight", 256, 64);
+            var gateInput = new float[256];
+            for (int i = 0; i < gateInput.Length; i++)
+                gateInput[i] = MathF.Sin(i) / 8;
+            tensors.Add((new GgufTensorSpec("blk.0.ffn_gate_inp_shexp.weight", GgmlType.F32, [256]), gateInput.SelectMany(BitConverter.GetBytes).ToArray()));
+            tensors.Add((new GgufTensorSpec("blk.0.ffn_gate_shexp.weight", GgmlType.Q8_0, [256, 64]), gate));
+            tensors.Add((new GgufTensorSpec("blk.0.ffn_up_shexp.weight", GgmlType.Q8_0, [256, 64]), up));
+            tensors.Add((new GgufTensorSpec("blk.0.ffn_down_shexp.weight", GgmlType.Q8_0, [64, 256]), down));
+        }
+        return GgufWriter.ToBytes(metadata, tensors);
+    }
+
+    private static float[] Logits(TransformerModel model, int batchSize = 512)
+    {
+        using var g = model.CreateGenerator(new GeneratorOptions { Sampling = SamplingOptions.Greedy, BatchSize = batchSize });
+        g.Prefill(Prompt);
+        return g.Step(7).ToArray();
+    }
+
+    [Fact]
+    public void Qwen2moe_keeps_the_router_probabilities_unnormalized()
+    {
+        using var qwen3 = TransformerModel.Load(TestData.Model(Fixture));
+        using var qwen2 = TransformerModel.Load(Qwen2Moe(shared: false));
+        Assert.Equal("qwen2moe", qwen2.Config.Architecture);
+        Assert.Null(qwen2.Weights.Layers[0].SharedExpert);
+        // Two of eight softmax probabilities sum to less than 1: the same experts, scaled down.
+        Assert.NotEqual(Logits(qwen3), Logits(qwen2));
+    }
+
+    [Fact]
+    public void The_shared_expert_adds_its_gated_output_and_nothing_when_its_output_is_zero()
+    {
+        using var plain = TransformerModel.Load(Qwen2Moe(shared: false));
+        using var silent = TransformerModel.Load(Qwen2Moe(shared: true, zeroDown: true));
+        using var shared = TransformerModel.Load(Qwen2Moe(shared: true));
+        Assert.Equal(64, shared.Config.SharedExpertFeedForwardLength);
+        Assert.NotNull(shared.Weights.Layers[0].SharedExpert);
+        float[] expected = Logits(plain);
+        Assert.Equal(expected, Logits(silent));
+        float[] withShared = Logits(shared);
+        Assert.NotEqual(expected, withShared);
+        Assert.All(withShared, x => Assert.True(float.IsFinite(x)));
+        // Routed and shared experts run per row: a prompt in chunks of 3 gives the same bits as in one pass.
+        Assert.Equal(withShared, Logits(shared, batchSize: 3));
+    }
+
+    [Fact]
+    public void Mixtral_style_experts_load_under_llama()
+    {
+        // The fixture as a `llama` file without q/k norms (as Mixtral is laid out): experts from the router's presence.
+        using var file = GgufFile.Open(TestData.Model(Fixture));
+        var metadata = file.Metadata.ToKeyValueList()
+            .Where(kv => kv.Key != "qwen3moe.expert_feed_forward_length")
+            .Select(kv => KeyValuePair.Create(kv.Key.StartsWith("qwen3moe.", StringComparison.Ordinal) ? "llama." + kv.Key["qwen3moe.".Length..] : kv.Key,
+                kv.Key == "general.architecture" ? GgufValue.Of("llama") : kv.Key == "qwen3moe.feed_forward_length" ? GgufValue.Of(64u) : kv.Value))
+            .ToList();
+        var tensors = file.Tensors.Where(t => !t.Name.Contains("attn_q_norm") && !t.Name.Contains("attn_k_norm"))
+            .Select(t => (GgufTensorSpec.From(t), file.GetTensorData(t).ToArray())).ToList();
+        using var model = TransformerModel.Load(GgufWriter.ToBytes(metadata, tensors));
+        Assert.Equal((8, 2, 64), (model.Config.ExpertCount, model.Config.ExpertUsedCount, model.Config.ExpertFeedForwardLength));
+        float[] logits = Logits(model);
+        Assert.All(logits, x => Assert.True(float.IsFinite(x)));
+        Assert.Equal(logits, Logits(model, batchSize: 4));
+    }
+
+    [Fact]
+    public void A_router_tensor_without_expert_count_is_a_format_error()
+    {
+        using var file = GgufFile.Open(TestData.Model(Fixture));
+        var metadata = file.Metadata.ToKeyValueList().Where(kv => kv.Key != "qwen3moe.expert_count").ToList();
+        var tensors = file.Tensors.Select(t => (GgufTensorSpec.From(t), file.GetTensorData(t).ToArray())).ToList();
+        var e = Assert.Throws<GgufFormatException>(() => TransformerModel.Load(GgufWriter.ToBytes(metadata, tensors)));
+        Assert.Contains("expert_count", e.Message);
+    }
+}
