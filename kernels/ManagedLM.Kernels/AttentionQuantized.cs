@@ -8,12 +8,13 @@ namespace ManagedLM.Kernels;
 /// <summary>
 /// <see cref="Attention"/> over a cache of Q8_0 or Q4_0 blocks in the <see cref="KvQuantLayout"/>: the keys and values
 /// are dequantized (as ggml dequantizes them: quant · scale) eight blocks of 16 positions at a time into an F32 tile in
-/// scratch, which the F32 register tiles read while it is in L1. Nothing else is rounded (the queries and the softmax
-/// weights stay F32), and each score and output value is the same fused chain as the F32 kernel's over the dequantized
+/// scratch, which the F32 register tiles read while it is in L1 (one query head alone on its KV head takes
+/// <see cref="AttendOne"/>, which fuses the dequantizing into its chains). Nothing else is rounded (the queries and the
+/// softmax weights stay F32), and each score and output value is the same fused chain as the F32 kernel's over the dequantized
 /// values: a row's result is the same bits alone, with other rows of a prompt chunk, after <see cref="Widen"/>, on any
 /// vector width, and equals <see cref="Attention"/>'s F32 kernel over the dequantized cache.
 /// </summary>
-public static class AttentionQuantized
+public static partial class AttentionQuantized
 {
     private static readonly bool Use512 = CpuFeatures.Vector512;
     private static readonly bool Use256 = CpuFeatures.Vector256;
@@ -45,7 +46,9 @@ public static class AttentionQuantized
     public static void Attend(ReadOnlySpan<float> queries, int rows, int rowStride, int heads, ReadOnlySpan<byte> keys, ReadOnlySpan<byte> values,
         KvQuantLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output, ScoreShape shape = default)
     {
-        if (Use512)
+        if (Use512 && Dequantizer == Width.Avx512 && rows * heads == 1 && OneRowFits(layout, length))
+            AttendOne(queries, keys, values, layout, kvHead, length, scale, scratch, output, shape);
+        else if (Use512)
             Attend<Lanes512, Vector512<float>>(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output, shape);
         else if (Use256)
             Attend<Lanes256, Lanes256.Pair>(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output, shape);

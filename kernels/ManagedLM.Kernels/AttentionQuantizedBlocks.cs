@@ -38,6 +38,12 @@ internal interface IKvQuants
     static abstract void Block256(ref byte qs, float d, ref float y);
 
     static abstract void BlockScalar(ref byte qs, float d, ref float y);
+
+    /// <summary>A key dimension's 16 quants as floats (unscaled).</summary>
+    static abstract Vector512<float> KeyLanes512(ref byte src);
+
+    /// <summary>Quants [16·half, 16·half + 16) of a value block as floats (unscaled).</summary>
+    static abstract Vector512<float> ValueLanes512(ref byte qs, int half);
 }
 
 /// <summary>Q8_0: a signed byte per quant (keys: 16 bytes per dimension).</summary>
@@ -111,6 +117,14 @@ internal readonly struct Q8Quants : IKvQuants
         for (int j = 0; j < 32; j++)
             Unsafe.Add(ref y, j) = (sbyte)Unsafe.Add(ref qs, j) * d;
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> KeyLanes512(ref byte src) =>
+        Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.LoadUnsafe(ref Unsafe.As<byte, sbyte>(ref src))));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> ValueLanes512(ref byte qs, int half) =>
+        Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.LoadUnsafe(ref Unsafe.As<byte, sbyte>(ref qs), (nuint)(16 * half))));
 }
 
 /// <summary>
@@ -205,5 +219,19 @@ internal readonly struct Q4Quants : IKvQuants
             Unsafe.Add(ref y, j) = ((Unsafe.Add(ref qs, j) & 0x0F) - 8) * d;
             Unsafe.Add(ref y, j + 16) = ((Unsafe.Add(ref qs, j) >> 4) - 8) * d;
         }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> KeyLanes512(ref byte src)
+    {
+        var (a, _) = Dimensions(Vector128.CreateScalar(Unsafe.ReadUnaligned<ulong>(ref src)).AsByte());
+        return Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(a));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> ValueLanes512(ref byte qs, int half)
+    {
+        var (lo, hi) = Split(Vector128.LoadUnsafe(ref qs));
+        return Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(half == 0 ? lo : hi));
     }
 }

@@ -7,9 +7,10 @@ namespace ManagedLM.Benchmarks.Kernels;
 
 /// <summary>
 /// One decode step's attention over a Q8_0 or Q4_0 cache of <see cref="Depth"/> positions against the same over an F16
-/// cache (the baseline), every query head of one layer, single-threaded, with the cached bytes each reads as GB/s. The
-/// quantized kernel dequantizes eight blocks of 16 positions at a time into an F32 tile that the same register tiles
-/// read; stories110m's shape (no grouping: one query head per KV head) is where that costs most per FMA.
+/// cache (the baseline), every query head of one layer, single-threaded, with the cached bytes each reads as GB/s. In
+/// the grouped shapes the quantized kernel dequantizes eight blocks of 16 positions at a time into an F32 tile that the
+/// same register tiles read; in stories110m's (one query head per KV head) it fuses the dequantizing into the chains.
+/// Machines shared with other work move one process's times against another's: compare within a run, or repeat.
 /// </summary>
 [Config(typeof(Config))]
 public class QuantizedAttentionBenchmarks : IBytesPerOperation

@@ -30,6 +30,8 @@ public class BatchedPrefillTests
         { "stories260K.gguf", 1, KvCacheType.Q8_0 }, { "stories260K-mix-Q4_0.gguf", 2, KvCacheType.Q4_0 },
         { "synthetic/synth-llama-Q4_K_M.gguf", 2, KvCacheType.Q8_0 }, { "synthetic/synth-qwen2-Q4_K_M.gguf", 1, KvCacheType.Q4_0 },
         { "synthetic/synth-qwen3-Q4_K_M.gguf", 2, KvCacheType.Q8_0 },
+        // Soft-caps and sliding windows; two threads split gemma3's pair of heads, one each.
+        { "synthetic/synth-gemma2-Q8_0.gguf", 2, KvCacheType.Q8_0 }, { "synthetic/synth-gemma3-Q8_0.gguf", 2, KvCacheType.Q4_0 },
     };
 
     [Theory]

@@ -108,12 +108,12 @@ public class AttentionQuantizedTests
         return (keys, values, layout);
     }
 
-    private static float[] Reference(Case c)
+    private static float[] Reference(Case c, ScoreShape shape = default)
     {
         var (keys, values, layout) = DequantizedCache(c, c.Length);
         var output = new float[c.Heads * c.HeadDim];
         Attention.AttendScalar(c.Queries, 1, output.Length, c.Heads, keys, values, layout, c.KvHead, c.Length, c.Scale,
-            new float[Attention.ScratchLength(c.Heads, c.Length, c.HeadDim)], output, false);
+            new float[Attention.ScratchLength(c.Heads, c.Length, c.HeadDim)], output, false, shape);
         return output;
     }
 
@@ -128,9 +128,20 @@ public class AttentionQuantizedTests
             yield return ("256-bit", AttentionQuantized.Attend<Lanes256, Lanes256.Pair>);
         if (Vector512.IsHardwareAccelerated)
             yield return ("512-bit", AttentionQuantized.Attend<Lanes512, Vector512<float>>);
+        if (Vector512.IsHardwareAccelerated && Avx512F.IsSupported && Avx512BW.IsSupported)
+        {
+            // One row of one head with whole quant blocks: the kernel that fuses the dequantizing into its chains.
+            yield return ("one row", (q, r, rs, h, k, v, l, kv, n, sc, s, o, shape) =>
+            {
+                if (r * h == 1 && AttentionQuantized.OneRowFits(l, n))
+                    AttentionQuantized.AttendOne(q, k, v, l, kv, n, sc, s, o, shape);
+                else
+                    AttentionQuantized.Attend<Lanes512, Vector512<float>>(q, r, rs, h, k, v, l, kv, n, sc, s, o, shape);
+            });
+        }
     }
 
-    private static float[] Run(Case c, Kernel kernel, int heads = -1)
+    private static float[] Run(Case c, Kernel kernel, int heads = -1, ScoreShape shape = default)
     {
         heads = heads < 0 ? c.Heads : heads;
         var (keys, values) = Cache(c, c.Length);
@@ -140,7 +151,7 @@ public class AttentionQuantizedTests
         {
             int n = Math.Min(heads, c.Heads - h);
             kernel(c.Queries.AsSpan(h * c.HeadDim, n * c.HeadDim), 1, n * c.HeadDim, n, keys, values, c.Layout, c.KvHead, c.Length, c.Scale,
-                scratch, output.AsSpan(h * c.HeadDim, n * c.HeadDim), default);
+                scratch, output.AsSpan(h * c.HeadDim, n * c.HeadDim), shape);
         }
         return output;
     }
@@ -262,6 +273,22 @@ public class AttentionQuantizedTests
             {
                 AssertSameBits(expected, Run(c, kernel), $"{name} {c}");
                 AssertSameBits(expected, Run(c, kernel, heads: 1), $"{name} one head at a time {c}");
+            }
+        });
+
+    [Fact]
+    public void Soft_caps_and_sliding_windows_shape_every_paths_scores_as_the_f32_kernels() =>
+        KernelGen.Check((from c in Cases(300).Generator
+                         from cap in Gen.Elements(0f, 0.5f, 10f, 50f)
+                         from window in Gen.Frequency((1, Gen.Constant(0)), (3, Gen.Choose(1, 200)))
+                         select (c, new ScoreShape(cap, window))).ToArbitrary(), p =>
+        {
+            var (c, shape) = p;
+            float[] expected = Reference(c, shape);
+            foreach (var (name, kernel) in Kernels())
+            {
+                AssertSameBits(expected, Run(c, kernel, shape: shape), $"{name} {shape} {c}");
+                AssertSameBits(expected, Run(c, kernel, heads: 1, shape: shape), $"{name} one head at a time {shape} {c}");
             }
         });
 
