@@ -76,6 +76,11 @@ public sealed class KvCache
         if (!windows.IsEmpty && windows.Length != layerCount)
             throw new ArgumentException($"Expected a window for each of the {layerCount} layers.", nameof(windows));
         _windows = windows.IsEmpty ? new int[layerCount] : windows.ToArray();
+        for (int l = 0; l < layerCount; l++)
+        {
+            if (_windows[l] >= maxLength)
+                _windows[l] = 0; // a window as long as the context drops nothing: the layer keeps everything
+        }
         _base = new int[layerCount];
         _slots = new int[layerCount];
         for (int l = 0; l < layerCount; l++)

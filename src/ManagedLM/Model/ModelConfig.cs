@@ -148,10 +148,10 @@ public sealed record ModelConfig
             RopeOriginalContext = NonNegative(m, $"{arch}.rope.scaling.original_context_length"),
             EmbeddingScale = PositiveFinite(m, $"{arch}.embedding_scale", family.ScaleEmbeddingsByWidth ? MathF.Sqrt(embd) : 1f),
             ResidualScale = PositiveFinite(m, $"{arch}.residual_scale", 1f),
-            LogitScale = PositiveFinite(m, $"{arch}.logit_scale", 1f),
+            LogitScale = Divisor(m, $"{arch}.logit_scale", 1f),
             AttentionScale = PositiveFinite(m, $"{arch}.attention.scale", attentionScale),
-            AttentionSoftCap = NonNegativeFinite(m, $"{arch}.attn_logit_softcapping"),
-            FinalLogitSoftCap = NonNegativeFinite(m, $"{arch}.final_logit_softcapping"),
+            AttentionSoftCap = m.ContainsKey($"{arch}.attn_logit_softcapping") ? Divisor(m, $"{arch}.attn_logit_softcapping", 0f, orZero: true) : 0f,
+            FinalLogitSoftCap = m.ContainsKey($"{arch}.final_logit_softcapping") ? Divisor(m, $"{arch}.final_logit_softcapping", 0f, orZero: true) : 0f,
             SlidingWindow = window,
             SlidingWindowPattern = pattern,
             ExpertCount = experts,
@@ -245,12 +245,14 @@ public sealed record ModelConfig
         return count;
     }
 
-    // A cap or the like: absent or 0 means none; otherwise finite and positive.
-    private static float NonNegativeFinite(GgufMetadata m, string key)
+    // A value the pass divides by (a soft cap, the logit scale): positive, finite, with a finite reciprocal; or 0 for none.
+    private static float Divisor(GgufMetadata m, string key, float defaultValue, bool orZero = false)
     {
-        float v = m.GetSingle(key, 0f);
-        if (!float.IsFinite(v) || v < 0)
-            throw Invalid(m, key, v, "it must be a finite number ≥ 0 (0: none)");
+        float v = m.GetSingle(key, defaultValue);
+        if (orZero && v == 0)
+            return 0;
+        if (!float.IsFinite(v) || v <= 0 || !float.IsFinite(1f / v))
+            throw Invalid(m, key, v, orZero ? "it must be 0 (none) or a positive number whose reciprocal is finite" : "it must be a positive number whose reciprocal is finite");
         return v;
     }
 

@@ -138,7 +138,28 @@ public sealed class ModelLoadTests : IDisposable
         { "llama.rope.scaling.factor", GgufValue.Of(-2f), "\"llama.rope.scaling.factor\" = -2: it must be a finite number ≥ 0 (0: no scaling)" },
         { "llama.rope.scaling.factor", GgufValue.Of(float.Epsilon), "\"llama.rope.scaling.factor\" = 1E-45: so small that 1 / factor overflows" },
         { "llama.rope.scale_linear", GgufValue.Of(float.PositiveInfinity), "\"llama.rope.scale_linear\" = Infinity: it must be a finite number ≥ 0 (0: no scaling)" },
+        { "llama.logit_scale", GgufValue.Of(float.Epsilon), "\"llama.logit_scale\" = 1E-45: it must be a positive number whose reciprocal is finite" },
+        { "llama.attn_logit_softcapping", GgufValue.Of(-1f), "\"llama.attn_logit_softcapping\" = -1: it must be 0 (none) or a positive number whose reciprocal is finite" },
+        { "llama.final_logit_softcapping", GgufValue.Of(float.NaN), "\"llama.final_logit_softcapping\" = NaN: it must be 0 (none)" },
+        { "llama.embedding_scale", GgufValue.Of(float.PositiveInfinity), "\"llama.embedding_scale\" = Infinity: it must be a positive finite number" },
+        { "llama.residual_scale", GgufValue.Of(0f), "\"llama.residual_scale\" = 0: it must be a positive finite number" },
+        { "llama.rope.scaling.attn_factor", GgufValue.Of(-1f), "\"llama.rope.scaling.attn_factor\" = -1: it must be a positive finite number" },
     };
+
+    [Theory]
+    [InlineData(int.MaxValue)]
+    [InlineData(1)]
+    public void A_sliding_window_of_any_length_loads_and_generates(int window)
+    {
+        using var file = GgufFile.Open(TestData.Model("synthetic/synth-gemma2-Q8_0.gguf"));
+        var metadata = file.Metadata.ToKeyValueList();
+        Set(metadata, "gemma2.attention.sliding_window", GgufValue.Of((uint)window));
+        using var model = TransformerModel.Load(GgufWriter.ToBytes(metadata, file.Tensors.Select(t => (GgufTensorSpec.From(t), file.GetTensorData(t).ToArray())).ToList()));
+        using var g = model.CreateGenerator(new GeneratorOptions { ContextLength = 64 });
+        g.Prefill([1, 2, 3, 4, 5]);
+        for (int i = 0; i < 40; i++)
+            Assert.All(g.Step(7).ToArray(), x => Assert.True(float.IsFinite(x)));
+    }
 
     [Theory]
     [MemberData(nameof(PoisonousHyperParameters))]
