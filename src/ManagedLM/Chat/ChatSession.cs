@@ -12,7 +12,7 @@ public sealed record ChatSessionOptions
 {
     public static ChatSessionOptions Default => new();
 
-    /// <summary>The template to render with; null: the model's (<see cref="TransformerModel.ChatTemplate"/>).</summary>
+    /// <summary>The template to render with; null: the model's (the model's <c>ChatTemplate</c> (<see cref="ModelChatTemplates"/>)).</summary>
     public ChatTemplate? Template { get; init; }
 
     /// <summary>The system prompt, sent first (null: none).</summary>

@@ -13,7 +13,7 @@ public sealed record ModelChatClientOptions
     /// <summary>The model id responses report (default: <see cref="TransformerModel.Name"/>).</summary>
     public string? ModelId { get; init; }
 
-    /// <summary>Prompt format (default: the model's <see cref="TransformerModel.ChatTemplate"/>).</summary>
+    /// <summary>Prompt format (default: the model's the model's <c>ChatTemplate</c> (<see cref="ModelChatTemplates"/>)).</summary>
     public ChatTemplate? Template { get; init; }
 
     /// <summary>Context length, threads and KV cache type of each generator.</summary>

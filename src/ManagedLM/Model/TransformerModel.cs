@@ -1,6 +1,4 @@
 using System.Globalization;
-using ManagedLM.Chat;
-using ManagedLM.Chat.Jinja;
 using ManagedLM.Inference;
 using ManagedLM.Gguf;
 using ManagedLM.Kernels;
@@ -23,13 +21,6 @@ public sealed class TransformerModel : IDisposable
     public Tokenizer Tokenizer { get; }
     /// <summary>The file's metadata (tokenizer, chat template, provenance).</summary>
     public GgufMetadata Metadata => _file.Metadata;
-    /// <summary>
-    /// The model's prompt format: its <c>tokenizer.chat_template</c> with its BOS/EOS strings, or <see cref="ChatTemplate.ChatML"/>
-    /// when the file has none or it does not parse (then <see cref="ChatTemplateWarning"/> says so).
-    /// </summary>
-    public ChatTemplate ChatTemplate { get; }
-    /// <summary>Why <see cref="ChatTemplate"/> is the ChatML fallback, or null when it is the model's own.</summary>
-    public string? ChatTemplateWarning { get; }
     /// <summary>The file the model was loaded from (null when loaded from memory).</summary>
     public string? Path => _file.Path;
     /// <summary>
@@ -60,7 +51,6 @@ public sealed class TransformerModel : IDisposable
         MaxContextLength = max;
         Fingerprint = ComputeFingerprint(file);
         Rope = new ModelRope(Config, Weights, file.Metadata);
-        (ChatTemplate, ChatTemplateWarning) = LoadChatTemplate(file.Metadata, Tokenizer);
         if (options.Progress is { } progress)
             ReadIn(file, Weights.Matrices.Where(m => m.FileBytesReleased).Select(m => m.TensorName).ToHashSet(), progress);
         if (options.WarmUp)
@@ -89,22 +79,6 @@ public sealed class TransformerModel : IDisposable
         }
         GC.KeepAlive(sum);
         progress.Report(1);
-    }
-
-    private static (ChatTemplate, string?) LoadChatTemplate(GgufMetadata metadata, Tokenizer tokenizer)
-    {
-        string Text(int id) => id >= 0 && id < tokenizer.VocabSize ? tokenizer.TokenText(id) : "";
-        string bos = Text(tokenizer.BosTokenId), eos = Text(tokenizer.EosTokenId);
-        if (metadata.GetStringOrNull("tokenizer.chat_template") is not { } source)
-            return (ChatTemplate.ChatML.WithTokens(bos, eos), "The model has no tokenizer.chat_template; using ChatML.");
-        try
-        {
-            return (ChatTemplate.Parse(source, bos, eos), null);
-        }
-        catch (TemplateException e)
-        {
-            return (ChatTemplate.ChatML.WithTokens(bos, eos), $"The model's chat template does not parse ({e.MessageWithLocation}); using ChatML.");
-        }
     }
 
     /// <summary>Loads a GGUF model: one file, or a split model (<c>NAME-00001-of-0000N.gguf</c> ...) given its first split (<see cref="GgufFile.OpenModel"/>).</summary>

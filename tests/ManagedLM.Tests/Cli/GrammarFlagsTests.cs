@@ -1,4 +1,5 @@
 using System.Text.Json;
+using ManagedLM.Chat;
 using ManagedLM.Cli.Commands;
 
 namespace ManagedLM.Tests.Cli;

@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Runtime;
 using System.Text.Json;
+using ManagedLM.Chat;
 using ManagedLM.Generation;
 using ManagedLM.Inference;
 using ManagedLM.Sampling;
