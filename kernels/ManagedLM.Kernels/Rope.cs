@@ -49,12 +49,18 @@ public static class Rope
     }
 
     /// <summary>cos/sin of the rotation angles at <paramref name="position"/> for <paramref name="f"/>'s pairs, times its magnitude.</summary>
+    public static void Angles(int position, RopeFrequencies f, Span<float> cos, Span<float> sin) => Angles(position, f, f.Magnitude, cos, sin);
+
+    /// <summary>
+    /// cos/sin of <paramref name="f"/>'s angles at <paramref name="position"/> (negative: a rotation back, as a context
+    /// shift's) times <paramref name="magnitude"/> (1 for a pure rotation).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Angles(int position, RopeFrequencies f, Span<float> cos, Span<float> sin)
+    public static void Angles(int position, RopeFrequencies f, float magnitude, Span<float> cos, Span<float> sin)
     {
         var inverse = f.InverseValues;
         var scale = f.PositionScaleValues;
-        float m = f.Magnitude;
+        float m = magnitude;
         for (int i = 0; i < inverse.Length; i++)
         {
             (double s, double c) = Math.SinCos(position * scale[i] * inverse[i]);

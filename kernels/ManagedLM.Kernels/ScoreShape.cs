@@ -13,7 +13,11 @@ public readonly record struct ScoreShape(float SoftCap = 0, int Window = 0)
 {
     /// <summary>s capped as llama.cpp does it: scaled by 1/cap, tanh, scaled by cap; s itself when there is no cap.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public float Cap(float s) => SoftCap > 0 ? MathF.Tanh(s * (1f / SoftCap)) * SoftCap : s;
+    public float Cap(float s) => SoftCap > 0 ? Capped(s, SoftCap) : s;
+
+    /// <summary>cap · tanh(s / cap) as llama.cpp computes a soft cap (scale by 1/cap, tanh, scale by cap): attention scores, Gemma 2's logits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Capped(float s, float cap) => MathF.Tanh(s * (1f / cap)) * cap;
 
     /// <summary>The first of <paramref name="length"/> positions (0 … length − 1, the query at the last) that the query sees.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

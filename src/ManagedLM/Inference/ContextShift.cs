@@ -30,7 +30,7 @@ internal static class ContextShift
         var cos = new float[variants * half];
         var sin = new float[variants * half];
         for (int v = 0; v < variants; v++)
-            Angles(-discard, model.Rope.For(v, cache.MaxLength), cos.AsSpan(v * half, half), sin.AsSpan(v * half, half));
+            Rope.Angles(-discard, model.Rope.For(v, cache.MaxLength), 1f, cos.AsSpan(v * half, half), sin.AsSpan(v * half, half));
 
         // A layer's moved rows are all read before any is written: a cache that maps positions onto fewer slots
         // (a ring for a sliding window) must not see a row overwritten before it is read.
@@ -55,19 +55,6 @@ internal static class ContextShift
         {
             ArrayPool<float>.Shared.Return(keys);
             ArrayPool<float>.Shared.Return(values);
-        }
-    }
-
-    /// <summary>cos and sin of pair i's angle at <paramref name="delta"/> (θᵢ = delta · PositionScaleᵢ · Inverseᵢ), magnitude 1.</summary>
-    internal static void Angles(int delta, RopeFrequencies f, Span<float> cos, Span<float> sin)
-    {
-        var inverse = f.Inverse;
-        var scale = f.PositionScale;
-        for (int i = 0; i < inverse.Length; i++)
-        {
-            (double s, double co) = Math.SinCos(delta * scale[i] * inverse[i]);
-            cos[i] = (float)co;
-            sin[i] = (float)s;
         }
     }
 }

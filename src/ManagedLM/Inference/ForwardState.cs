@@ -55,9 +55,6 @@ internal sealed class ForwardState
     // The widest feed-forward hidden row: the dense one's or an expert's.
     private static int FeedForwardWidth(ModelConfig c) => Math.Max(c.FeedForwardLength, Math.Max(c.ExpertFeedForwardLength, c.SharedExpertFeedForwardLength));
 
-    // Sets of RoPE angles per row: global, and local for a model whose sliding layers rotate on their own base.
-    private int RopeVariants => _c.LocalRopeFreqBase is null ? 1 : 2;
-
     /// <summary>Grows the buffers to hold <paramref name="rows"/> rows, <paramref name="logitRows"/> of them with logits.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void EnsureCapacity(int rows, int logitRows)
@@ -73,8 +70,8 @@ internal sealed class ForwardState
             Projected = new float[rows * _c.EmbeddingLength];
             Gate = new float[rows * FeedForwardWidth(_c)];
             Up = new float[rows * FeedForwardWidth(_c)];
-            RopeCos = new float[RopeVariants * rows * (_c.RopeDimensions / 2)];
-            RopeSin = new float[RopeVariants * rows * (_c.RopeDimensions / 2)];
+            RopeCos = new float[_c.RopeVariants * rows * (_c.RopeDimensions / 2)];
+            RopeSin = new float[_c.RopeVariants * rows * (_c.RopeDimensions / 2)];
             Rows = new ForwardRow[rows];
             LogitRows = new int[rows];
             Input.EnsureRows(rows);

@@ -228,12 +228,14 @@ public sealed class KvCache
         blocks = (int)Math.Min(blocks, Math.Min(_slots[layer] / KvBlockLayout.BlockLength - from, _slots[layer] / KvBlockLayout.BlockLength - to));
         if (blocks <= 0 || from == to)
             return;
-        foreach (Array a in Arrays(layer))
-            Array.Copy(a, from * unit, a, to * unit, blocks * unit);
+        var (keys, values) = Arrays(layer);
+        Array.Copy(keys, from * unit, keys, to * unit, blocks * unit);
+        Array.Copy(values, from * unit, values, to * unit, blocks * unit);
     }
 
-    private IEnumerable<Array> Arrays(int layer) =>
-        IsQuantized ? [_keysQ![layer], _valuesQ![layer]] : Type == KvCacheType.F32 ? [_keys32![layer], _values32![layer]] : [_keys16![layer], _values16![layer]];
+    // A layer's key and value arrays, whatever their element type.
+    private (Array Keys, Array Values) Arrays(int layer) =>
+        IsQuantized ? (_keysQ![layer], _valuesQ![layer]) : Type == KvCacheType.F32 ? (_keys32![layer], _values32![layer]) : (_keys16![layer], _values16![layer]);
 
     // Grows (or shrinks) a layer's arrays to `slots` positions, keeping what they hold from slot 0.
     private void Resize(int layer, int slots)
@@ -366,7 +368,9 @@ public sealed class KvCache
             {
                 long unit = IsQuantized ? _quant.Bytes(KvBlockLayout.BlockLength) : Layout.Elements(KvBlockLayout.BlockLength);
                 long skipped = (from - to) / KvBlockLayout.BlockLength * unit, count = KvBlockLayout.Blocks(length - from) * unit;
-                foreach (var (source, target) in Arrays(l).Zip(destination.Arrays(l)))
+                var (sourceKeys, sourceValues) = Arrays(l);
+                var (targetKeys, targetValues) = destination.Arrays(l);
+                foreach (var (source, target) in new[] { (sourceKeys, targetKeys), (sourceValues, targetValues) })
                 {
                     Array.Clear(target, 0, (int)skipped);
                     Array.Copy(source, (from - _base[l]) / KvBlockLayout.BlockLength * unit, target, skipped, Math.Max(0, count));

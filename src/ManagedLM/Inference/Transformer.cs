@@ -168,11 +168,10 @@ internal static class Transformer
             TensorPrimitives.Multiply(x, a, x);
     }
 
-    // x ← cap · tanh(x / cap), as llama.cpp's final soft-cap (scale, tanh, scale).
     private static void SoftCap(Span<float> x, float cap)
     {
         for (int i = 0; i < x.Length; i++)
-            x[i] = MathF.Tanh(x[i] * (1f / cap)) * cap;
+            x[i] = ScoreShape.Capped(x[i], cap);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -70,6 +70,9 @@ public sealed record ModelConfig
     /// <summary>Whether layer <paramref name="layer"/> attends over a sliding window.</summary>
     public bool IsSlidingLayer(int layer) => SlidingWindow > 0 && layer % SlidingWindowPattern < SlidingWindowPattern - 1;
 
+    /// <summary>Sets of RoPE angles a position needs: 1, or 2 when sliding layers rotate on their own base (Gemma 3).</summary>
+    public int RopeVariants => LocalRopeFreqBase is null ? 1 : 2;
+
     /// <summary>Per layer, the window of a sliding layer, 0 for a global one.</summary>
     public ImmutableArray<int> LayerWindows => [.. Enumerable.Range(0, BlockCount).Select(l => IsSlidingLayer(l) ? SlidingWindow : 0)];
 

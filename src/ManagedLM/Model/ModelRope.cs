@@ -15,8 +15,8 @@ internal sealed class ModelRope
     private readonly RopeFrequencies _global;
     private readonly RopeFrequencies? _globalShort, _local;
 
-    /// <summary>How many sets of angles a position needs: 1, or 2 with local layers.</summary>
-    public int Variants => _local is null ? 1 : 2;
+    /// <summary>How many sets of angles a position needs: 1, or 2 with local layers (<see cref="ModelConfig.RopeVariants"/>).</summary>
+    public int Variants => _c.RopeVariants;
 
     public ModelRope(ModelConfig c, ModelWeights w, GgufMetadata metadata)
     {

@@ -100,8 +100,7 @@ public sealed unsafe class WeightMatrix
     {
         if (t.Shape.Count != 2 || t.Shape[0] != columns || t.Shape[1] != rows)
             throw new GgufFormatException(t.FileOffset, $"tensor \"{t.Name}\": expected shape [{columns}, {rows}], found [{string.Join(", ", t.Shape)}]");
-        if (!MatVec.Supports(t.Type))
-            throw new NotSupportedException($"Tensor \"{t.Name}\" has type {GgmlTypes.Name(t.Type)}, which ManagedLM cannot multiply.");
+        CheckMultipliable(t);
         return new WeightMatrix(t.Name, t.Type, rows, columns, file.GetTensorPointer(t), arena, repack, copy, readsRows, () => file.ReleasePages(t));
     }
 
@@ -117,8 +116,7 @@ public sealed unsafe class WeightMatrix
         long total = counts.Sum(n => (long)n);
         if (t.Shape.Count < 2 || t.Shape[0] != columns || t.Rows != total)
             throw new GgufFormatException(t.FileOffset, $"tensor \"{t.Name}\": expected {columns} columns and {total} rows ({string.Join(" + ", counts)}), found shape [{string.Join(", ", t.Shape)}]");
-        if (!MatVec.Supports(t.Type))
-            throw new NotSupportedException($"Tensor \"{t.Name}\" has type {GgmlTypes.Name(t.Type)}, which ManagedLM cannot multiply.");
+        CheckMultipliable(t);
         var parts = new WeightMatrix[counts.Length];
         byte* data = file.GetTensorPointer(t);
         long rowBytes = GgmlTypes.RowBytes(t.Type, columns), first = 0;
@@ -127,6 +125,12 @@ public sealed unsafe class WeightMatrix
             parts[i] = new WeightMatrix($"{t.Name}[{first}..{first + counts[i]})", t.Type, counts[i], columns, data + first * rowBytes, arena, repack, copy,
                 releaseFileBytes: i < last ? null : () => parts[..last].All(m => m.RepackedBytes > 0 || m.InLargePages) && file.ReleasePages(t)) { TensorName = t.Name };
         return parts;
+    }
+
+    private static void CheckMultipliable(GgufTensorInfo t)
+    {
+        if (!MatVec.Supports(t.Type))
+            throw new NotSupportedException($"Tensor \"{t.Name}\" has type {GgmlTypes.Name(t.Type)}, which ManagedLM cannot multiply.");
     }
 
     /// <summary>The activation form this matrix consumes (see <see cref="MatVec.ActivationType"/>).</summary>

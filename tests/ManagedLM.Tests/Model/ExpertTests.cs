@@ -31,10 +31,7 @@ public class ExpertTests
     private static byte[] Qwen2Moe(bool shared, bool zeroDown = false)
     {
         using var file = GgufFile.Open(TestData.Model(Fixture));
-        var metadata = file.Metadata.ToKeyValueList()
-            .Select(kv => KeyValuePair.Create(kv.Key.StartsWith("qwen3moe.", StringComparison.Ordinal) ? "qwen2moe." + kv.Key["qwen3moe.".Length..] : kv.Key,
-                kv.Key == "general.architecture" ? GgufValue.Of("qwen2moe") : kv.Value))
-            .ToList();
+        var metadata = Renamed(file, "qwen2moe");
         var tensors = file.Tensors.Select(t => (GgufTensorSpec.From(t), file.GetTensorData(t).ToArray())).ToList();
         if (shared)
         {
@@ -56,6 +53,12 @@ public class ExpertTests
         }
         return GgufWriter.ToBytes(metadata, tensors);
     }
+
+    // The fixture's metadata as another architecture's: general.architecture and every "qwen3moe." key renamed.
+    private static List<KeyValuePair<string, GgufValue>> Renamed(GgufFile file, string arch) =>
+        [.. file.Metadata.ToKeyValueList().Select(kv => KeyValuePair.Create(
+            kv.Key.StartsWith("qwen3moe.", StringComparison.Ordinal) ? arch + "." + kv.Key["qwen3moe.".Length..] : kv.Key,
+            kv.Key == "general.architecture" ? GgufValue.Of(arch) : kv.Value))];
 
     private static float[] Logits(TransformerModel model, int batchSize = 512)
     {
@@ -97,11 +100,9 @@ public class ExpertTests
     {
         // The fixture as a `llama` file without q/k norms (as Mixtral is laid out): experts from the router's presence.
         using var file = GgufFile.Open(TestData.Model(Fixture));
-        var metadata = file.Metadata.ToKeyValueList()
-            .Where(kv => kv.Key != "qwen3moe.expert_feed_forward_length")
-            .Select(kv => KeyValuePair.Create(kv.Key.StartsWith("qwen3moe.", StringComparison.Ordinal) ? "llama." + kv.Key["qwen3moe.".Length..] : kv.Key,
-                kv.Key == "general.architecture" ? GgufValue.Of("llama") : kv.Key == "qwen3moe.feed_forward_length" ? GgufValue.Of(64u) : kv.Value))
-            .ToList();
+        var metadata = Renamed(file, "llama");
+        metadata.RemoveAll(kv => kv.Key == "llama.expert_feed_forward_length");
+        ModelBytes.Set(metadata, "llama.feed_forward_length", GgufValue.Of(64u));
         var tensors = file.Tensors.Where(t => !t.Name.Contains("attn_q_norm") && !t.Name.Contains("attn_k_norm"))
             .Select(t => (GgufTensorSpec.From(t), file.GetTensorData(t).ToArray())).ToList();
         using var model = TransformerModel.Load(GgufWriter.ToBytes(metadata, tensors));
