@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 namespace ManagedLM.Kernels;
 
 /// <summary>
-/// The GELU-gated feed-forward of Gemma: dst = gelu(gate) · up, gelu the tanh approximation
+/// The GELU-gated feed-forward of Gemma: dst = gelu(gate) · up (and BERT's ungated dst = gelu(x)), gelu the tanh approximation
 /// 0.5·g·(1 + tanh(√(2/π)·g·(1 + 0.044715·g²))) as llama.cpp's CPU backend computes it: looked up in a table of F16
 /// results by the F16 rounding of g, with g ≤ −10 giving 0 and g ≥ 10 giving g.
 /// </summary>
@@ -25,6 +25,17 @@ public static class GeGlu
         var table = Table;
         for (int i = 0; i < gate.Length; i++)
             dst[i] = Gelu(gate[i], table) * up[i];
+    }
+
+    /// <summary>dst = gelu(x), element by element (an ungated feed-forward); <paramref name="dst"/> may alias <paramref name="x"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Gelu(ReadOnlySpan<float> x, Span<float> dst)
+    {
+        if (dst.Length != x.Length)
+            throw new ArgumentException($"GELU lengths differ: x {x.Length}, dst {dst.Length}.");
+        var table = Table;
+        for (int i = 0; i < x.Length; i++)
+            dst[i] = Gelu(x[i], table);
     }
 
     /// <summary>gelu(g) of one value, the table's way.</summary>

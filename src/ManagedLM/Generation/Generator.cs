@@ -25,7 +25,7 @@ public sealed partial class Generator : IDisposable
     private readonly WorkerPool? _pool;
     private readonly StreamingDecoder _decoder;
     private bool _hasLogits;
-    private int _busy;
+    private BusyGuard _guard;
     // Leading cached positions whose keys and values equal a fresh evaluation of _tokens: all of them, until a context
     // shift moves entries computed with discarded tokens in view. Only these are reused for another prompt.
     private int _exactPrefix;
@@ -47,6 +47,9 @@ public sealed partial class Generator : IDisposable
     internal Generator(TransformerModel model, GeneratorOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
+        if (model.Config.Family.Encoder)
+            throw new NotSupportedException(
+                $"\"{model.Config.Architecture}\" is an encoder: it embeds text and does not generate it (model.CreateEmbedder, ManagedLM.Embeddings).");
         Model = model;
         Options = options;
         int context = GeneratorOptions.ContextLengthFor(model, options.ContextLength);
@@ -248,14 +251,10 @@ public sealed partial class Generator : IDisposable
         _hasLogits = false;
     }
 
-    internal void Enter()
-    {
-        if (Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
-            throw new InvalidOperationException(
-                "This Generator is already in use by another operation (another thread, or a streaming enumeration not yet disposed). " +
-                "A Generator holds one request's state and serves one operation at a time: create one Generator per thread with " +
-                "model.CreateGenerator, or rent one from a GeneratorPool.");
-    }
+    internal void Enter() => _guard.Enter(
+        "This Generator is already in use by another operation (another thread, or a streaming enumeration not yet disposed). " +
+        "A Generator holds one request's state and serves one operation at a time: create one Generator per thread with " +
+        "model.CreateGenerator, or rent one from a GeneratorPool.");
 
-    internal void Exit() => Volatile.Write(ref _busy, 0);
+    internal void Exit() => _guard.Exit();
 }

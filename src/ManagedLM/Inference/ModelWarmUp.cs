@@ -6,13 +6,18 @@ namespace ManagedLM.Inference;
 /// <summary>
 /// Runs a model's kernels once at load, so that a request's first tokens run optimized code rather than paying for
 /// the JIT: a prompt of up to 8 tokens (the batched kernels), one step (the single-row ones), and the decode attention
-/// tiles of spans up to 144 positions.
+/// tiles of spans up to 144 positions; an encoder's pass over a sequence of up to 8 tokens.
 /// </summary>
 internal static class ModelWarmUp
 {
     public static void Run(TransformerModel model)
     {
         var c = model.Config;
+        if (c.Family.Encoder)
+        {
+            RunEncoder(model);
+            return;
+        }
         int context = Math.Min(16, model.MaxContextLength), prompt = Math.Clamp(context - 1, 1, 8);
         var state = new ForwardState(c, pool: null, rows: prompt);
         var cache = new KvCache(KvCacheType.F16, c.BlockCount, new KvBlockLayout(c.KvHeadCount, c.HeadDim), context, context);
@@ -25,6 +30,19 @@ internal static class ModelWarmUp
             Transformer.Forward(model, state, 1);
         }
         Attention(c);
+    }
+
+    // An encoder: one sequence of up to 8 tokens.
+    private static void RunEncoder(TransformerModel model)
+    {
+        int n = Math.Min(8, EncoderState.MaxSequenceLength(model));
+        var state = new EncoderState(model.Config, pool: null);
+        state.EnsureCapacity(n, 1);
+        for (int i = 0; i < n; i++)
+            state.Tokens[i] = i % model.Config.VocabSize;
+        state.Starts[0] = 0;
+        state.Starts[1] = n;
+        Encoder.Forward(model, state, 1);
     }
 
     // Decode attention past the prompt's positions takes wider register tiles (a lane group more per 16 positions, up

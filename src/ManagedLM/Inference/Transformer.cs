@@ -22,6 +22,28 @@ internal static class Transformer
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Forward(TransformerModel model, ForwardState s, int rowCount)
     {
+        int logitRows = Hidden(model, s, rowCount);
+        if (logitRows == 0)
+            return 0;
+        var c = model.Config;
+        s.Input.Set(s.Normed, c.EmbeddingLength, logitRows, c.EmbeddingLength);
+        Project(s, model.Weights.Output, s.Logits, c.VocabSize, default);
+        var logits = s.Logits.AsSpan(0, logitRows * c.VocabSize);
+        if (c.LogitScale != 1)
+            Scale(logits, 1f / c.LogitScale);
+        if (c.FinalLogitSoftCap > 0)
+            SoftCap(logits, c.FinalLogitSoftCap);
+        return logitRows;
+    }
+
+    /// <summary>
+    /// Runs rows s.Rows[0 .. rowCount) through every block as <see cref="Forward"/> does, and leaves the final-norm hidden
+    /// states of the rows that want logits in s.Normed, in row order (s.LogitRows lists them): what the output projection
+    /// reads, and a decoder's embeddings. Returns how many.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static int Hidden(TransformerModel model, ForwardState s, int rowCount)
+    {
         var c = model.Config;
         var w = model.Weights;
         int embd = c.EmbeddingLength, qLength = c.QueryLength, kvLength = c.KvLength;
@@ -78,7 +100,7 @@ internal static class Transformer
             Residual(s, rowCount, embd, layer.PostFeedForwardNorm.Span, c);
         }
 
-        // Logits of the rows that want them, compacted: row k of Normed and Logits is the k-th such row.
+        // The final norm of the rows that want logits, compacted: row k of Normed (and of Logits) is the k-th such row.
         int logitRows = 0;
         for (int r = 0; r < rowCount; r++)
         {
@@ -87,15 +109,6 @@ internal static class Transformer
             RmsNorm.Apply(s.X.AsSpan(r * embd, embd), w.OutputNorm.Span, c.RmsNormEps, s.Normed.AsSpan(logitRows * embd, embd));
             s.LogitRows[logitRows++] = r;
         }
-        if (logitRows == 0)
-            return 0;
-        s.Input.Set(s.Normed, embd, logitRows, embd);
-        Project(s, w.Output, s.Logits, c.VocabSize, default);
-        var logits = s.Logits.AsSpan(0, logitRows * c.VocabSize);
-        if (c.LogitScale != 1)
-            Scale(logits, 1f / c.LogitScale);
-        if (c.FinalLogitSoftCap > 0)
-            SoftCap(logits, c.FinalLogitSoftCap);
         return logitRows;
     }
 

@@ -5,7 +5,7 @@ using ManagedLM.Kernels;
 
 namespace ManagedLM.Model;
 
-/// <summary>Hyper-parameters of a decoder-only transformer, read from GGUF metadata.</summary>
+/// <summary>Hyper-parameters of a transformer (a decoder, or an encoder such as BERT), read from GGUF metadata.</summary>
 public sealed record ModelConfig
 {
     /// <summary>Architectures this engine runs.</summary>
@@ -26,6 +26,7 @@ public sealed record ModelConfig
     /// <summary>Context length the model was trained for.</summary>
     public required int ContextLength { get; init; }
     public required int VocabSize { get; init; }
+    /// <summary>The epsilon of the model's norms: RMSNorm's <c>attention.layer_norm_rms_epsilon</c>, an encoder's LayerNorm <c>attention.layer_norm_epsilon</c>.</summary>
     public required float RmsNormEps { get; init; }
     public required float RopeFreqBase { get; init; }
     /// <summary>Dimensions of each head that RoPE rotates (≤ HeadDim).</summary>
@@ -66,6 +67,11 @@ public sealed record ModelConfig
     public int SharedExpertFeedForwardLength { get; init; }
     /// <summary>Multiplier on the selected experts' weights (<c>expert_weights_scale</c>); 1 for most.</summary>
     public float ExpertWeightsScale { get; init; } = 1;
+
+    /// <summary>Whether a position attends only to itself and earlier ones (<c>attention.causal</c>; true unless the family is an encoder).</summary>
+    public bool CausalAttention { get; init; } = true;
+    /// <summary>How embeddings pool a sequence: the file's <c>pooling_type</c>, else the family's default.</summary>
+    public PoolingType Pooling { get; init; } = PoolingType.Last;
 
     /// <summary>Whether layer <paramref name="layer"/> attends over a sliding window.</summary>
     public bool IsSlidingLayer(int layer) => SlidingWindow > 0 && layer % SlidingWindowPattern < SlidingWindowPattern - 1;
@@ -142,7 +148,7 @@ public sealed record ModelConfig
             HeadDim = headDim,
             ContextLength = Positive(m, $"{arch}.context_length"),
             VocabSize = vocab,
-            RmsNormEps = PositiveFinite(m, $"{arch}.attention.layer_norm_rms_epsilon", null),
+            RmsNormEps = PositiveFinite(m, family.Encoder ? $"{arch}.attention.layer_norm_epsilon" : $"{arch}.attention.layer_norm_rms_epsilon", null),
             RopeFreqBase = PositiveFinite(m, $"{arch}.rope.freq_base", 10000f),
             RopeDimensions = ropeDims,
             RopeScaling = ReadRopeScaling(m, arch),
@@ -162,7 +168,20 @@ public sealed record ModelConfig
             ExpertFeedForwardLength = expertFf,
             SharedExpertFeedForwardLength = experts == 0 ? 0 : WidthOf(file, "blk.0.ffn_gate_shexp.weight", $"{arch}.expert_shared_feed_forward_length", ff),
             ExpertWeightsScale = experts == 0 ? 1 : PositiveFinite(m, $"{arch}.expert_weights_scale", 1f),
+            CausalAttention = m.GetBoolean($"{arch}.attention.causal", !family.Encoder),
+            Pooling = ReadPooling(m, $"{arch}.pooling_type", family.DefaultPooling),
         };
+    }
+
+    // pooling_type: 0 none, 1 mean, 2 cls, 3 last, 4 rank; absent: the family's default.
+    private static PoolingType ReadPooling(GgufMetadata m, string key, PoolingType defaultValue)
+    {
+        if (!m.ContainsKey(key))
+            return defaultValue;
+        int v = m.GetInt32(key);
+        if (!Enum.IsDefined((PoolingType)v))
+            throw new GgufFormatException(m.FindEntry(key)!.Offset, $"\"{key}\" = {v}: it must be 0 (none), 1 (mean), 2 (cls), 3 (last) or 4 (rank)");
+        return (PoolingType)v;
     }
 
     // expert_count (0 or absent: dense), expert_used_count in [1, count], and the experts' hidden width.

@@ -8,7 +8,7 @@ public enum FeedForwardGate
 {
     /// <summary>SiLU (SwiGLU): Llama, Qwen, Phi, Granite.</summary>
     Silu,
-    /// <summary>GELU, tanh approximation (GeGLU): Gemma.</summary>
+    /// <summary>GELU, tanh approximation (GeGLU): Gemma; ungated: BERT.</summary>
     GeluTanh,
 }
 
@@ -52,10 +52,24 @@ public sealed record ModelArchitecture
     /// <summary>The attention scale (before any <c>attention.scale</c> in the file) from (blocks, n_embd, heads, head_dim).</summary>
     public Func<int, int, int, int, float> AttentionScale { get; init; } = (_, _, _, headDim) => 1f / MathF.Sqrt(headDim);
 
+    /// <summary>
+    /// A BERT-style encoder (Inference/Encoder): absolute position embeddings (<c>position_embd</c>) and token type 0
+    /// (<c>token_types</c>) added to the token embeddings, then LayerNorm (<c>token_embd_norm</c>); each block's attention
+    /// over the whole sequence (unless the file's <c>attention.causal</c> is true), then LayerNorm of the residual
+    /// (<c>attn_output_norm</c>), the feed-forward, LayerNorm of the residual (<c>layer_output_norm</c>); norms with
+    /// biases and <c>attention.layer_norm_epsilon</c>, biased projections, no RoPE, no KV cache and no output projection.
+    /// It embeds whole sequences and does not generate.
+    /// </summary>
+    public bool Encoder { get; init; }
+    /// <summary>The feed-forward is gated, down(act(gate·x) ⊙ up·x); false: down(gelu(up·x)) (BERT's; encoders only).</summary>
+    public bool GatedFeedForward { get; init; } = true;
+    /// <summary>How embeddings pool a sequence when the file has no <c>pooling_type</c>: the last token for decoders.</summary>
+    public PoolingType DefaultPooling { get; init; } = PoolingType.Last;
+
     /// <summary>The families this engine runs, by name.</summary>
     public static FrozenDictionary<string, ModelArchitecture> All { get; } = new[]
     {
         Architectures.Llama, Architectures.Qwen2, Architectures.Qwen3, Architectures.Qwen2Moe, Architectures.Qwen3Moe,
-        Architectures.Gemma2, Architectures.Gemma3, Architectures.Phi3, Architectures.Granite,
+        Architectures.Gemma2, Architectures.Gemma3, Architectures.Phi3, Architectures.Granite, Architectures.Bert,
     }.ToFrozenDictionary(a => a.Name, StringComparer.Ordinal);
 }
