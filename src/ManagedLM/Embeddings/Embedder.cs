@@ -457,12 +457,12 @@ public sealed class Embedder : IDisposable
             h.AsSpan(i * Dimensions, Dimensions).CopyTo(results is null ? single : results[first + i] = new float[Dimensions]);
     }
 
-    private void Enter() => _guard.Enter(
+    internal void Enter() => _guard.Enter(
         "This Embedder is already in use by another operation (another thread). An Embedder holds one request's scratch and " +
         "serves one operation at a time: create one Embedder per thread with model.CreateEmbedder (a list of texts in one call " +
         "is evaluated together).");
 
-    private void Exit() => _guard.Exit();
+    internal void Exit() => _guard.Exit();
 
     /// <summary>Stops this embedder's worker threads (if <see cref="EmbedderOptions.Threads"/> &gt; 1).</summary>
     public void Dispose()
