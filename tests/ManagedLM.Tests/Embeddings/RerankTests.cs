@@ -97,8 +97,8 @@ public class RerankTests
         Assert.Equal(reranker.EmbedTokens([pair])[0][0], reranker.Score("what is a cat", "a cat is an animal"));
         string[] documents = ["a cat is an animal", "the sky is blue", "cats purr"];
         var scores = reranker.Rerank("what is a cat", documents);
-        Assert.Equal(documents.Select(d => reranker.Score("what is a cat", d)).ToArray(), scores);
         Assert.Equal(documents.Sum(d => reranker.TokenizePair("what is a cat", d).Length), reranker.LastTokenCount);
+        Assert.Equal(documents.Select(d => reranker.Score("what is a cat", d)).ToArray(), scores);
         using var plain = TransformerModel.Load(BertFixture.Bytes());
         using var embedder = plain.CreateEmbedder();
         Assert.Throws<InvalidOperationException>(() => embedder.Rerank("q", documents));
