@@ -65,6 +65,20 @@ public sealed class SampleRunTests : IDisposable
     }
 
     [Fact]
+    public void Embeddings_prints_the_vectors_an_embedder_gives()
+    {
+        var o = JsonDocument.Parse(Run("ManagedLM.Samples", "embeddings", TestData.Model("stories260K.gguf"))).RootElement;
+        using var embedder = ManagedLM.Embeddings.ModelEmbedders.CreateEmbedder(_model);
+        float[] query = embedder.Embed("Once upon a time");
+        string[] texts = ["Tom had a ball", "The sun was hot", "Lily saw a cat"];
+        Assert.Equal(query, o.GetProperty("query").EnumerateArray().Select(v => v.GetSingle()).ToArray());
+        var vectors = o.GetProperty("texts").EnumerateArray().Select(t => t.EnumerateArray().Select(v => v.GetSingle()).ToArray()).ToArray();
+        Assert.Equal(texts.Select(embedder.Embed).ToArray(), vectors);
+        Assert.Equal(texts.Sum(t => _model.Tokenizer.Encode(t).Length), o.GetProperty("tokens").GetInt32());
+        Assert.Equal(query.Zip(vectors[0], (a, b) => (double)a * b).Sum(), o.GetProperty("similarity").GetSingle(), 5);
+    }
+
+    [Fact]
     public void Chat_saves_both_turns_as_they_were_printed()
     {
         var (streamed, o) = SplitJson(Run("ManagedLM.Samples", "chat", TestData.Model("stories260K.gguf")));
@@ -144,7 +158,7 @@ public sealed class SampleRunTests : IDisposable
         var (code, stdout, stderr) = Process("ManagedLM.Samples");
         Assert.Equal(1, code);
         Assert.Equal("", stdout);
-        Assert.Equal("usage: ManagedLM.Samples (many-requests | batch-engine | chat | chat-client | structured-output | tools | long-conversations) [MODEL.gguf]\n", stderr);
+        Assert.Equal("usage: ManagedLM.Samples (many-requests | batch-engine | chat | chat-client | structured-output | tools | long-conversations | embeddings) [MODEL.gguf]\n", stderr);
     }
 
     // The greedy 32-token continuation of a prompt on a generator of its own.
