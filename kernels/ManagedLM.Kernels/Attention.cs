@@ -67,6 +67,24 @@ public static class Attention
         Attend<float>(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output, false, shape);
 
     /// <summary>
+    /// Bidirectional attention of <paramref name="rows"/> positions of one sequence over F32 keys and values (an encoder,
+    /// which keeps no cache): every row's heads (queries[j·rowStride ..], [heads × headDim]) attend over all positions
+    /// [0, <paramref name="length"/>) into output[j·rowStride ..], nothing rounded. Each row gets the bits the single-row
+    /// overload gives it over <paramref name="length"/> positions; the rows share each key and value load. scratch: at
+    /// least <see cref="ScratchLength(int, int, int, int)"/>.
+    /// </summary>
+    public static void AttendAll(ReadOnlySpan<float> queries, int rows, int rowStride, int heads, ReadOnlySpan<float> keys, ReadOnlySpan<float> values,
+        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output, ScoreShape shape = default)
+    {
+        if (Use512)
+            Attend<Lanes512, Vector512<float>, float>(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output, false, shape, causal: false);
+        else if (Use256)
+            Attend<Lanes256, Lanes256.Pair, float>(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output, false, shape, causal: false);
+        else
+            AttendScalar(queries, rows, rowStride, heads, keys, values, layout, kvHead, length, scale, scratch, output, false, shape, causal: false);
+    }
+
+    /// <summary>
     /// Causal attention of consecutive positions over the keys and values of an F16 cache widened to F32 by
     /// <see cref="Widen"/>: the bits the F16 overload gives, without widening the cache on every call (rows that
     /// share a cache widen it once). Shapes as the F16 overload.
@@ -107,15 +125,22 @@ public static class Attention
     /// The vector kernel on <typeparamref name="TL"/> lanes (tests run each width). A tile's query rows are
     /// (row, head) pairs in row order; Q·Kᵀ runs over the blocks of the tile's longest row (a shorter row's extra
     /// scores are never read), weights·V in segments between the rows' lengths, each segment's rows going on from
-    /// the chains the last one stored.
+    /// the chains the last one stored. Not <paramref name="causal"/>: every row reads <paramref name="length"/> positions.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Attend<TL, TV, TE>(ReadOnlySpan<float> queries, int rows, int rowStride, int heads, ReadOnlySpan<TE> keys, ReadOnlySpan<TE> values,
-        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output, bool half, ScoreShape shape = default)
+        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output, bool half, ScoreShape shape = default,
+        bool causal = true)
         where TL : struct, ILanes16<TV> where TV : struct where TE : unmanaged
     {
-        int headDim = layout.HeadDim;
-        Check(queries.Length, rows, rowStride, heads, keys.Length, values.Length, layout, kvHead, length, scratch.Length, output.Length);
+        int headDim = layout.HeadDim, step = causal ? 1 : 0;
+        Check(queries.Length, rows, rowStride, heads, keys.Length, values.Length, layout, kvHead, length, scratch.Length, output.Length, causal);
+        if (length == 0 && !causal)
+        {
+            for (int j = 0; j < rows; j++)
+                output.Slice(j * rowStride, heads * headDim).Clear(); // no positions: the empty sum
+            return;
+        }
         if (length == 0)
         {
             output[..(heads * headDim)].Clear(); // no positions: the empty sum, as the scalar kernel
@@ -125,7 +150,7 @@ public static class Attention
             output = output[rowStride..];
             length = 1;
         }
-        int stride = KvBlockLayout.Blocks(length + rows - 1) * KvBlockLayout.BlockLength;
+        int stride = KvBlockLayout.Blocks(length + (rows - 1) * step) * KvBlockLayout.BlockLength;
         ref TE k0 = ref Unsafe.Add(ref MemoryMarshal.GetReference(keys), layout.HeadOffset(0, kvHead));
         ref TE v0 = ref Unsafe.Add(ref MemoryMarshal.GetReference(values), layout.HeadOffset(0, kvHead));
         int maxTile = Math.Min(MaxTileHeads, TL.MaxAccumulators), blockElements = layout.BlockElements, groups = headDim / 16;
@@ -138,7 +163,7 @@ public static class Attention
         nint cStride = direct ? (heads == 1 ? rowStride : headDim) : headDim;
         for (int a0 = 0; a0 < all; a0 += maxTile)
         {
-            int th = Math.Min(all - a0, maxTile), tn = AttentionTile.Columns<TL, TV>(th), longest = length + (a0 + th - 1) / heads;
+            int th = Math.Min(all - a0, maxTile), tn = AttentionTile.Columns<TL, TV>(th), longest = length + (a0 + th - 1) / heads * step;
             for (int i = 0; i < th; i++)
                 RoundQueries(queries.Slice(At(a0 + i, heads, rowStride, headDim), headDim), q.Slice(i * headDim, headDim), half);
             // weights[i][16·block + lane]: k runs over the key dimensions (16 per 16×16 chunk), j over blocks.
@@ -150,13 +175,13 @@ public static class Attention
                     (nint)n * blockElements, ref weights[b * KvBlockLayout.BlockLength], stride, scale, 0, false);
             }
             for (int i = 0; i < th; i++)
-                NormalizeScores(weights.Slice(i * stride, length + (a0 + i) / heads), half, shape);
+                NormalizeScores(weights.Slice(i * stride, length + (a0 + i) / heads * step), half, shape);
             // output[i][16·j + lane]: k runs over the positions (16 per block), j over runs of 16 value dimensions;
             // rows [first, th) share positions [start, end), where row first's positions end.
             ref float c = ref direct ? ref output[At(a0, heads, rowStride, headDim)] : ref o[0];
             for (int first = 0, start = 0; first < th;)
             {
-                int end = length + (a0 + first) / heads, left = th - first, tl = AttentionTile.Columns<TL, TV>(left);
+                int end = length + (a0 + first) / heads * step, left = th - first, tl = AttentionTile.Columns<TL, TV>(left);
                 for (int j = 0, n; j < groups; j += n)
                 {
                     n = Fit(tl, groups - j);
@@ -164,7 +189,7 @@ public static class Attention
                         ref Unsafe.Add(ref v0, (nint)j * 16), blockElements, headDim, 16,
                         ValuePrefetchBlocks * (nint)blockElements, ref Unsafe.Add(ref c, first * cStride + j * 16), cStride, 1f, start, start > 0);
                 }
-                for (start = end; first < th && length + (a0 + first) / heads == end; first++) { }
+                for (start = end; first < th && length + (a0 + first) / heads * step == end; first++) { }
             }
             for (int i = 0; i < th; i++)
             {
@@ -173,7 +198,7 @@ public static class Attention
                     o.Slice(i * headDim, groups * 16).CopyTo(row);
                 // Value dimensions past the last run of 16, one lane at a time (the same chains).
                 for (int d = groups * 16; d < headDim; d++)
-                    row[d] = WeightedSum(weights.Slice(i * stride, length + (a0 + i) / heads), values, layout, kvHead, d);
+                    row[d] = WeightedSum(weights.Slice(i * stride, length + (a0 + i) / heads * step), values, layout, kvHead, d);
             }
         }
     }
@@ -197,16 +222,17 @@ public static class Attention
         KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output, ScoreShape shape = default) where TE : unmanaged =>
         AttendScalar(queries, 1, heads * layout.HeadDim, heads, keys, values, layout, kvHead, length, scale, scratch, output, typeof(TE) == typeof(ushort), shape);
 
-    /// <summary>The scalar kernel for consecutive rows: each row by itself.</summary>
+    /// <summary>The scalar kernel for consecutive rows: each row by itself (all over <paramref name="length"/> positions unless <paramref name="causal"/>).</summary>
     internal static void AttendScalar<TE>(ReadOnlySpan<float> queries, int rows, int rowStride, int heads, ReadOnlySpan<TE> keys, ReadOnlySpan<TE> values,
-        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output, bool half, ScoreShape shape = default) where TE : unmanaged
+        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output, bool half, ScoreShape shape = default,
+        bool causal = true) where TE : unmanaged
     {
-        int headDim = layout.HeadDim;
-        Check(queries.Length, rows, rowStride, heads, keys.Length, values.Length, layout, kvHead, length, scratch.Length, output.Length);
+        int headDim = layout.HeadDim, step = causal ? 1 : 0;
+        Check(queries.Length, rows, rowStride, heads, keys.Length, values.Length, layout, kvHead, length, scratch.Length, output.Length, causal);
         var q = scratch[..headDim];
         for (int a = 0; a < rows * heads; a++)
         {
-            int n = length + a / heads, at = At(a, heads, rowStride, headDim);
+            int n = length + a / heads * step, at = At(a, heads, rowStride, headDim);
             var weights = scratch.Slice(headDim, n);
             RoundQueries(queries.Slice(at, headDim), q, half);
             for (int t = 0; t < n; t++)
@@ -297,12 +323,14 @@ public static class Attention
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Check(int queries, int rows, int rowStride, int heads, int keys, int values, KvBlockLayout layout, int kvHead,
-        int length, int scratch, int output)
+        int length, int scratch, int output, bool causal = true)
     {
         int headDim = layout.HeadDim;
-        long rowSpan = rows <= 0 ? 0 : (long)(rows - 1) * rowStride + heads * headDim, cache = layout.Elements(Math.Max(length + rows - 1, 0));
+        // The positions the last row reads: the causal rows' reach grows by one a row.
+        int reach = causal ? length + rows - 1 : length;
+        long rowSpan = rows <= 0 ? 0 : (long)(rows - 1) * rowStride + heads * headDim, cache = layout.Elements(Math.Max(reach, 0));
         if (heads <= 0 || rows <= 0 || rowStride < heads * headDim || length < 0 || (uint)kvHead >= (uint)layout.KvHeads
-            || queries < rowSpan || output < rowSpan || keys < cache || values < cache || scratch < ScratchLength(rows, heads, length, headDim))
+            || queries < rowSpan || output < rowSpan || keys < cache || values < cache || scratch < ScratchLength(rows, heads, causal ? length : length - rows + 1, headDim))
             throw new ArgumentException("Attention buffers do not match the head geometry.");
     }
 }

@@ -8,8 +8,9 @@ namespace ManagedLM.Inference;
 /// <summary>
 /// The attention of an encoder pass: every row's query heads over the keys and values of its own sequence, all of its
 /// positions (or, where the model is causal, those up to the row's), split over the embedder's <see cref="WorkerPool"/>
-/// in items of (row, KV head). Each part has its own scratch, and a row's result is the same bits alone, packed with
-/// other sequences, or on any thread.
+/// in items of (run of up to <see cref="ParallelAttention.MaxItemHeads"/> consecutive rows of one sequence, KV head):
+/// the rows of an item share each key and value load. Each part has its own scratch, and a row's result is the same
+/// bits alone, packed with other sequences, in any run, or on any thread.
 /// </summary>
 internal sealed class EncoderAttention : IParallelWork
 {
@@ -18,9 +19,10 @@ internal sealed class EncoderAttention : IParallelWork
 
     private readonly WorkerPool? _pool;
     private readonly float[][] _scratch; // per part
+    private int[] _spans = [];           // [spans + 1]: the first row of each run, then the row count
     private ModelConfig? _config;
     private EncoderState? _state;
-    private int _rows;
+    private int _spanCount;
 
     public EncoderAttention(WorkerPool? pool)
     {
@@ -39,8 +41,11 @@ internal sealed class EncoderAttention : IParallelWork
     {
         var s = e.Forward;
         var layout = e.Layout;
-        int kvLength = c.KvLength, longest = 0;
+        int kvLength = c.KvLength, group = c.HeadCount / c.KvHeadCount, spanRows = Math.Max(1, ParallelAttention.MaxItemHeads / group), longest = 0;
         long pairs = 0;
+        if (_spans.Length < rows + 1)
+            _spans = new int[rows + 1];
+        _spanCount = 0;
         for (int q = 0; q < sequences; q++)
         {
             int start = e.Starts[q], length = e.Starts[q + 1] - start;
@@ -51,10 +56,13 @@ internal sealed class EncoderAttention : IParallelWork
                 layout.WriteKey<float>(j, s.Key.AsSpan((start + j) * kvLength, kvLength), keys);
                 layout.WriteValue<float>(j, s.Value.AsSpan((start + j) * kvLength, kvLength), values);
             }
+            for (int j = 0; j < length; j += spanRows)
+                _spans[_spanCount++] = start + j;
             longest = Math.Max(longest, length);
             pairs += (long)length * length * c.HeadCount;
         }
-        int need = Attention.ScratchLength(1, c.HeadCount / c.KvHeadCount, longest, c.HeadDim);
+        _spans[_spanCount] = rows;
+        int need = Attention.ScratchLength(spanRows, group, longest, c.HeadDim);
         for (int i = 0; i < _scratch.Length; i++)
         {
             if (_scratch[i].Length < need)
@@ -62,7 +70,6 @@ internal sealed class EncoderAttention : IParallelWork
         }
         _config = c;
         _state = e;
-        _rows = rows;
         if (_pool is not null && pairs >= MinPairsToSplit)
             _pool.Run(this);
         else
@@ -78,18 +85,21 @@ internal sealed class EncoderAttention : IParallelWork
         var s = e.Forward;
         var layout = e.Layout;
         int kvHeads = c.KvHeadCount, group = c.HeadCount / kvHeads, headDim = c.HeadDim, qLength = c.QueryLength;
-        bool causal = c.CausalAttention;
-        var (start, end) = WorkerPool.Share(_rows * kvHeads, index, count);
+        var (start, end) = WorkerPool.Share(_spanCount * kvHeads, index, count);
         for (int item = start; item < end; item++)
         {
-            int r = item / kvHeads, kvHead = item % kvHeads, q = e.SequenceOf[r];
-            int first = e.Starts[q], length = causal ? r - first + 1 : e.Starts[q + 1] - first;
+            int span = item / kvHeads, kvHead = item % kvHeads;
+            int r = _spans[span], rows = _spans[span + 1] - r, q = e.SequenceOf[r], first = e.Starts[q];
             int blocks = e.FirstBlocks[q + 1] - e.FirstBlocks[q];
             var keys = e.Keys.AsSpan(e.FirstBlocks[q] * layout.BlockElements, blocks * layout.BlockElements);
             var values = e.Values.AsSpan(e.FirstBlocks[q] * layout.BlockElements, blocks * layout.BlockElements);
-            int at = r * qLength + kvHead * group * headDim;
-            Attention.Attend(s.Query.AsSpan(at, group * headDim), group, keys, values, layout, kvHead, length, c.AttentionScale,
-                _scratch[index], s.Attended.AsSpan(at, group * headDim));
+            int at = r * qLength + kvHead * group * headDim, length = (rows - 1) * qLength + group * headDim;
+            if (c.CausalAttention)
+                Attention.Attend(s.Query.AsSpan(at, length), rows, qLength, group, keys, values, layout, kvHead, r - first + 1, c.AttentionScale,
+                    _scratch[index], s.Attended.AsSpan(at, length));
+            else
+                Attention.AttendAll(s.Query.AsSpan(at, length), rows, qLength, group, keys, values, layout, kvHead, e.Starts[q + 1] - first, c.AttentionScale,
+                    _scratch[index], s.Attended.AsSpan(at, length));
         }
     }
 }

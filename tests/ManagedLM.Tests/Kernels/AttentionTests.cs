@@ -213,13 +213,50 @@ public class AttentionTests
         });
 
     private delegate void RoundingKernel<T>(ReadOnlySpan<float> queries, int rows, int rowStride, int heads, ReadOnlySpan<T> keys, ReadOnlySpan<T> values,
-        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output, bool half, ScoreShape shape);
+        KvBlockLayout layout, int kvHead, int length, float scale, Span<float> scratch, Span<float> output, bool half, ScoreShape shape, bool causal);
 
     private static RowsKernel<ushort> Half(RoundingKernel<ushort> kernel) =>
-        (q, r, rs, h, k, v, l, kv, n, sc, s, o, sh) => kernel(q, r, rs, h, k, v, l, kv, n, sc, s, o, true, sh);
+        (q, r, rs, h, k, v, l, kv, n, sc, s, o, sh) => kernel(q, r, rs, h, k, v, l, kv, n, sc, s, o, true, sh, true);
 
-    private static RowsKernel<float> Full(RoundingKernel<float> kernel) =>
-        (q, r, rs, h, k, v, l, kv, n, sc, s, o, sh) => kernel(q, r, rs, h, k, v, l, kv, n, sc, s, o, false, sh);
+    private static RowsKernel<float> Full(RoundingKernel<float> kernel, bool causal = true) =>
+        (q, r, rs, h, k, v, l, kv, n, sc, s, o, sh) => kernel(q, r, rs, h, k, v, l, kv, n, sc, s, o, false, sh, causal);
+
+    // Every row of a chunk alone over all of the case's positions, by the scalar kernel: what bidirectional rows must give.
+    private static float[] RowByRowOverAll(Chunk p)
+    {
+        var c = p.Case;
+        var (keys, values) = Cache(c, x => x);
+        var output = new float[p.Queries.Length];
+        int n = c.Heads * c.HeadDim;
+        for (int j = 0; j < p.Rows; j++)
+            Attention.AttendScalar<float>(p.Queries.AsSpan(j * p.RowStride, n), c.Heads, keys, values, c.Layout, c.KvHead, c.Length, c.Scale,
+                new float[Attention.ScratchLength(c.Heads, c.Length, c.HeadDim)], output.AsSpan(j * p.RowStride, n), c.Shape);
+        return output;
+    }
+
+    // The chunk's rows attending over all of the case's positions in one call.
+    private static float[] AllTogether(Chunk p, RowsKernel<float> attend)
+    {
+        var c = p.Case;
+        var (keys, values) = Cache(c, x => x);
+        var output = new float[p.Queries.Length];
+        attend(p.Queries, p.Rows, p.RowStride, c.Heads, keys, values, c.Layout, c.KvHead, c.Length, c.Scale,
+            new float[Attention.ScratchLength(p.Rows, c.Heads, c.Length, c.HeadDim)], output, c.Shape);
+        return output;
+    }
+
+    [Fact]
+    public void Bidirectional_rows_in_one_call_give_each_row_the_bits_it_gets_alone_over_every_position() =>
+        KernelGen.Check(Chunks(), p =>
+        {
+            float[] expected = RowByRowOverAll(p);
+            AssertSameBits(expected, AllTogether(p, Attention.AttendAll), $"F32 {p}");
+            AssertSameBits(expected, AllTogether(p, Full(Attention.AttendScalar, causal: false)), $"F32 scalar {p}");
+            if (Vector256.IsHardwareAccelerated)
+                AssertSameBits(expected, AllTogether(p, Full(Attention.Attend<Lanes256, Lanes256.Pair, float>, causal: false)), $"F32 256-bit {p}");
+            if (Vector512.IsHardwareAccelerated)
+                AssertSameBits(expected, AllTogether(p, Full(Attention.Attend<Lanes512, Vector512<float>, float>, causal: false)), $"F32 512-bit {p}");
+        });
 
     // The F16 cache's KV head widened to F32 (whole blocks, as a prompt chunk widens it), then attended.
     private static void Widened(ReadOnlySpan<float> queries, int rows, int rowStride, int heads, ReadOnlySpan<ushort> keys, ReadOnlySpan<ushort> values,
