@@ -1,16 +1,26 @@
+using System.Runtime.CompilerServices;
 using ManagedLM.Kernels;
 using ManagedLM.Model;
 
 namespace ManagedLM.Inference;
 
 /// <summary>
-/// Runs a model's kernels once at load, so that a request's first tokens run optimized code rather than paying for
-/// the JIT: a prompt of up to 8 tokens (the batched kernels), one step (the single-row ones), and the decode attention
-/// tiles of spans up to 144 positions.
+/// Runs a model's kernels once before its first generator, so that a request's first tokens run optimized code rather
+/// than paying for the JIT: a prompt of up to 8 tokens (the batched kernels), one step (the single-row ones), and the
+/// decode attention tiles of spans up to 144 positions.
 /// </summary>
 internal static class ModelWarmUp
 {
-    public static void Run(TransformerModel model)
+    private static readonly ConditionalWeakTable<TransformerModel, Lazy<bool>> Warmed = new();
+
+    /// <summary>Warms <paramref name="model"/> once, if its options ask for it; later and concurrent callers wait for the one run.</summary>
+    public static void Ensure(TransformerModel model)
+    {
+        if (model.WarmsUp)
+            _ = Warmed.GetValue(model, m => new Lazy<bool>(() => { Run(m); return true; })).Value;
+    }
+
+    private static void Run(TransformerModel model)
     {
         var c = model.Config;
         int context = Math.Min(16, model.MaxContextLength), prompt = Math.Clamp(context - 1, 1, 8);
