@@ -35,7 +35,6 @@ public sealed class BatchDecoder : IDisposable
         _model = model;
         Threads = t;
         _pool = t > 1 ? new WorkerPool(t) : null;
-        ModelWarmUp.Ensure(model);
         _state = new ForwardState(model.Config, _pool);
     }
 
