@@ -46,6 +46,30 @@ public class WordPieceTokenizerTests
         }
     }
 
+    // Ids and llama_detokenize text from llama.cpp (libllama of commit d32676d77, vocab only, bert-bge): scripts and the corners of
+    // its normalization. Hangul keeps the first jamo of each syllable (the first code point of its NFD), Thai and Devanagari
+    // lose their vowel signs (accent marks, Mn and Mc), U+0085 separates words, U+180E and other format chars vanish.
+    [Theory]
+    [InlineData("Ελληνικά ΑΘΗΝΑ Σσς ᾼ", new[] { 1159, 29727, 29727, 24824, 16177, 18199, 29726, 14608, 1155, 29725, 24824, 16177, 14608, 1173, 29733, 19579, 1155 }, " ελληνικα αθηνα σσς α")]
+    [InlineData("МОСКВА Ёлка й", new[] { 1191, 14150, 29747, 23925, 25529, 10260, 1185, 29436, 28598, 1188 }, " москва елка и")]
+    [InlineData("안녕하세요 한국어", new[] { 1463, 29992, 30005, 29997, 29999, 1469, 29991, 29999 }, " ᄋᄂᄒᄉᄋ ᄒᄀᄋ")]
+    [InlineData("ภาษาไทย हिन्दी", new[] { 100, 1339, 29863, 29861 }, " हनद")]
+    [InlineData("العربية עברית", new[] { 1270, 23673, 29830, 17149, 29816, 14498, 19433, 1259, 29789, 29811, 29796, 29813 }, " العربية עברית")]
+    [InlineData("ﬁne ﬀ Ｆｕｌｌ ｶﾀｶﾅ Ⅻ ² ½ ℌ", new[] { 1984, 2638, 100, 100, 100, 100, 1082, 1092, 100 }, " ﬁne ² ½")]
+    [InlineData("丽 \U00020000 \U0002A700 \U0002F800 日本語", new[] { 100, 100, 100, 100, 1864, 1876, 1950 }, " 日 本 語")]
+    [InlineData("\U0001F636\u200D\U0001F32B\uFE0F soft\u00ADhyphen zero\u200Bwidth \uFEFFbom", new[] { 100, 3730, 10536, 8458, 2368, 5717, 9148, 11927, 2232, 8945, 2213 }, " softhyphen zerowidth bom")]
+    [InlineData("▁x ##ing [MASK] <tag> a_b x^2 C++", new[] { 100, 1001, 1001, 13749, 1031, 7308, 1033, 1026, 6415, 1028, 1037, 1035, 1038, 1060, 1034, 1016, 1039, 1009, 1009 }, " # # ing [ mask ] < tag > a _ b x ^ 2 c + +")]
+    [InlineData("straße İstanbul Cửa Việt ǅ ǈ K Å Ω", new[] { 2358, 27807, 9960, 12731, 2050, 19710, 100, 100, 1047, 1037, 1179 }, " straße istanbul cua viet k a ω")]
+    [InlineData("e\u0301 a\u0308 x\u20DD \u0345", new[] { 1041, 1037, 1060 }, " e a x")]
+    [InlineData("http://example.com/a?b=c «quote» “smart” don't …", new[] { 8299, 1024, 1013, 1013, 2742, 1012, 4012, 1013, 1037, 1029, 1038, 1027, 1039, 1077, 14686, 1090, 1523, 6047, 1524, 2123, 1005, 1056, 1529 }, " http : / / example. com / a? b = c « quote » “ smart ” don't …")]
+    [InlineData("\u00A0a\u2028b\u3000c\u0085d\u180Ee", new[] { 1037, 1038, 1039, 2139 }, " a b c de")]
+    [InlineData("\uE000private \uFFFDreplacement \u0007bell", new[] { 2797, 6110, 4330 }, " private replacement bell")]
+    public void Scripts_and_normalization_corners_match_llama_cpp(string text, int[] ids, string decoded)
+    {
+        Assert.Equal(ids, Bert.Encode(text, addSpecialTokens: false));
+        Assert.Equal(decoded, Bert.Decode(ids));
+    }
+
     [Fact]
     public void Special_tokens_are_llama_cpp_defaults()
     {
