@@ -146,7 +146,8 @@ public abstract class Tokenizer
     /// <summary>
     /// The most bytes of UTF-8 text one token stands for: the longest token text in bytes (a SentencePiece ▁ counts 3, since
     /// a text may hold ▁ itself), or one byte per char of a byte-level token; <see cref="int.MaxValue"/> where the vocabulary
-    /// gives no bound (a byte-level vocabulary without a token for every byte and every merge drops what it cannot encode).
+    /// gives no bound (a byte-level vocabulary without a token for every byte and every merge drops what it cannot encode;
+    /// WordPiece spends no token on whitespace, control characters and accents, and one [UNK] on a word of any length).
     /// </summary>
     public int MaxBytesPerToken { get; private protected init; }
 
@@ -249,8 +250,9 @@ public abstract class Tokenizer
     /// <summary>
     /// Text of <paramref name="ids"/>, as llama.cpp's llama_detokenize: <paramref name="skipSpecialTokens"/> drops
     /// a leading BOS / trailing EOS the model adds and renders control tokens as nothing (otherwise as their text);
-    /// SentencePiece models drop the space prefix of the first token (unless a BOS was dropped); models with
-    /// clean_up_tokenization_spaces remove spaces before punctuation and contractions. Invalid UTF-8 becomes U+FFFD.
+    /// SentencePiece models drop the space prefix of the first token (unless a BOS was dropped), WordPiece keeps it
+    /// (" hello world"); models with clean_up_tokenization_spaces (WordPiece among them) remove spaces before
+    /// punctuation and contractions. Invalid UTF-8 becomes U+FFFD.
     /// </summary>
     public string Decode(ReadOnlySpan<int> ids, bool skipSpecialTokens = true)
     {

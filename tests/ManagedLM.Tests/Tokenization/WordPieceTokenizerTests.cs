@@ -47,8 +47,9 @@ public class WordPieceTokenizerTests
     }
 
     // Ids and llama_detokenize text from llama.cpp (libllama of commit d32676d77, vocab only, bert-bge): scripts and the corners of
-    // its normalization. Hangul keeps the first jamo of each syllable (the first code point of its NFD), Thai and Devanagari
-    // lose their vowel signs (accent marks, Mn and Mc), U+0085 separates words, U+180E and other format chars vanish.
+    // its normalization. Hangul keeps the first jamo of each syllable (the first code point of its NFD), Devanagari loses its
+    // vowel signs and virama (accent marks, Mn and Mc), Thai has no pieces, U+0085 separates words, U+180E and other format
+    // chars vanish.
     [Theory]
     [InlineData("Ελληνικά ΑΘΗΝΑ Σσς ᾼ", new[] { 1159, 29727, 29727, 24824, 16177, 18199, 29726, 14608, 1155, 29725, 24824, 16177, 14608, 1173, 29733, 19579, 1155 }, " ελληνικα αθηνα σσς α")]
     [InlineData("МОСКВА Ёлка й", new[] { 1191, 14150, 29747, 23925, 25529, 10260, 1185, 29436, 28598, 1188 }, " москва елка и")]
