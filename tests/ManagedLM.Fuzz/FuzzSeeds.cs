@@ -7,9 +7,10 @@ namespace ManagedLM.Fuzz;
 internal sealed record FuzzSeed(string Name, byte[] Bytes, GgufImage Image);
 
 /// <summary>
-/// The seed corpus: the small real files of ../shared/models (stories260K in five types, the first-wave synthetic
-/// fixtures of llama, qwen2 and qwen3, and a YaRN llama that loads only when a mutation drops its scaling), plus files
-/// made from them: chat templates in their metadata, and a byte-level BPE (gpt2) vocabulary on stories260K's weights.
+/// The seed corpus: the small real files of ../shared/models (stories260K in five types, the synthetic fixtures of
+/// llama, qwen2, qwen3, a YaRN llama, gemma2, gemma3 (sliding windows, soft-caps), phi3 (fused projections, longrope),
+/// qwen3moe (experts) and granite), plus files made from them: chat templates in their metadata, and a byte-level BPE
+/// (gpt2) vocabulary on stories260K's weights.
 /// </summary>
 internal static class FuzzSeeds
 {
@@ -18,7 +19,9 @@ internal static class FuzzSeeds
         "stories260K.gguf", "stories260K-F16.gguf", "stories260K-mix-Q4_0.gguf", "stories260K-mix-Q5_0.gguf", "stories260K-mix-Q8_0.gguf",
         "synthetic/synth-llama-Q4_K_M.gguf", "synthetic/synth-llama-Q6_K.gguf", "synthetic/synth-llama-Q4_0.gguf",
         "synthetic/synth-qwen2-Q4_K_M.gguf", "synthetic/synth-qwen3-Q4_K_M.gguf", "synthetic/synth-llama-tied-Q4_K_M.gguf",
-        "synthetic/synth-llama-yarn-Q8_0.gguf",
+        "synthetic/synth-llama-yarn-Q8_0.gguf", "synthetic/synth-gemma2-Q8_0.gguf", "synthetic/synth-gemma3-Q8_0.gguf",
+        "synthetic/synth-phi3-Q8_0.gguf", "synthetic/synth-phi3-longrope-Q8_0.gguf", "synthetic/synth-qwen3moe-Q8_0.gguf",
+        "synthetic/synth-granite-Q8_0.gguf",
     ];
 
     /// <summary>A small ChatML template, as many models ship.</summary>

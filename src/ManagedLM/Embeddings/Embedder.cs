@@ -29,7 +29,6 @@ public sealed class Embedder : IDisposable
     private readonly ForwardState _state;      // the encoder's, or the decoder's pass
     private readonly KvCache?[] _caches = [];  // a decoder's, per slot
     private readonly int[] _slots = [];        // a decoder pass's slot of each sequence
-    private readonly int _cls, _sep;           // the pair format's [CLS] and [SEP] ids, or -1
     private int[] _tokens = [];                // a call's sequences, one after another
     private int[] _bounds = [];                // [sequences + 1]: where each starts in _tokens, then the total
     private float[] _ranked = [], _scores = [];
@@ -68,8 +67,7 @@ public sealed class Embedder : IDisposable
         Pooling = pooling;
         Dimensions = pooling == PoolingType.Rank ? w.ClassifierOutput?.Rows ?? c.EmbeddingLength : c.EmbeddingLength;
         MaxTokens = Math.Min(options.BatchTokens, c.Family.Encoder ? EncoderState.MaxSequenceLength(model) : model.MaxContextLength);
-        _cls = SpecialToken(model, "tokenizer.ggml.cls_token_id", model.Tokenizer.BosTokenId);
-        _sep = SpecialToken(model, "tokenizer.ggml.seperator_token_id", model.Tokenizer.EosTokenId);
+        ModelWarmUp.Ensure(model, KvCacheType.F16); // a decoder's caches are F16, as a generator's by default
         _pool = options.Threads > 1 ? new WorkerPool(options.Threads) : null;
         if (c.Family.Encoder)
         {
@@ -82,13 +80,6 @@ public sealed class Embedder : IDisposable
             _caches = new KvCache?[MaxDecoderSequences];
             _slots = new int[MaxDecoderSequences];
         }
-    }
-
-    // A special token's id from the file's metadata (llama.cpp's key, misspelling included), else the fallback; -1 if neither is in the vocabulary.
-    private static int SpecialToken(TransformerModel model, string key, int fallback)
-    {
-        int id = model.Metadata.FindEntry(key)?.Value.AsInt64 is long v && v >= 0 && v < model.Config.VocabSize ? (int)v : fallback;
-        return (uint)id < (uint)model.Config.VocabSize ? id : -1;
     }
 
     /// <summary>The embedding of <paramref name="text"/> (tokenized with the model's special tokens), <see cref="Dimensions"/> floats.</summary>
@@ -212,25 +203,17 @@ public sealed class Embedder : IDisposable
         return tokens;
     }
 
-    /// <summary>The tokens of a query and a document as a reranker reads them: [CLS] query [SEP] document [SEP].</summary>
-    /// <exception cref="ArgumentException">The pair has more than <see cref="MaxTokens"/> tokens.</exception>
+    /// <summary>
+    /// The tokens of a query and a document as a reranker reads them, laid out as llama.cpp's rerank lays them out
+    /// (<see cref="Tokenization.Tokenizer.EncodePair"/>: for BERT, [CLS] query [SEP] document; the model's rerank template
+    /// where it has one).
+    /// </summary>
+    /// <exception cref="ArgumentException">The pair has more than <see cref="MaxTokens"/> tokens, or none.</exception>
     public int[] TokenizePair(string query, string document)
     {
-        ArgumentNullException.ThrowIfNull(query);
-        ArgumentNullException.ThrowIfNull(document);
-        var t = Model.Tokenizer;
-        int[] a = t.EncodePrompt(query, MaxTokens, addSpecialTokens: false), b = t.EncodePrompt(document, MaxTokens, addSpecialTokens: false);
-        var pair = new List<int>(a.Length + b.Length + 3);
-        if (_cls >= 0)
-            pair.Add(_cls);
-        pair.AddRange(a);
-        if (_sep >= 0)
-            pair.Add(_sep);
-        pair.AddRange(b);
-        if (_sep >= 0)
-            pair.Add(_sep);
-        CheckLength(pair.Count, nameof(document), "The query and document");
-        return [.. pair];
+        int[] pair = Model.Tokenizer.EncodePair(query, document);
+        CheckLength(pair.Length, nameof(document), "The query and document");
+        return pair;
     }
 
     /// <summary>Tokens <see cref="Embed(string)"/> evaluates for <paramref name="text"/>.</summary>

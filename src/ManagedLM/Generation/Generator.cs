@@ -64,6 +64,7 @@ public sealed partial class Generator : IDisposable
         _pool = options.Threads > 1 ? new WorkerPool(options.Threads) : null;
         if (options.BatchSize < 1)
             throw new ArgumentOutOfRangeException(nameof(options), options.BatchSize, "BatchSize must be at least 1.");
+        ModelWarmUp.Ensure(model, options.KvCacheType);
         _state = new ForwardState(model.Config, _pool);
         _cache = new KvCache(options.KvCacheType, model.Config.BlockCount, new KvBlockLayout(model.Config.KvHeadCount, model.Config.HeadDim), context,
             windows: model.Config.LayerWindows.AsSpan());

@@ -1,16 +1,42 @@
+using System.Runtime.CompilerServices;
 using ManagedLM.Kernels;
 using ManagedLM.Model;
 
 namespace ManagedLM.Inference;
 
 /// <summary>
-/// Runs a model's kernels once at load, so that a request's first tokens run optimized code rather than paying for
-/// the JIT: a prompt of up to 8 tokens (the batched kernels), one step (the single-row ones), and the decode attention
-/// tiles of spans up to 144 positions; an encoder's pass over a sequence of up to 8 tokens.
+/// Runs a model's kernels once before its first generator or embedder, so that a request's first tokens run optimized
+/// code rather than paying for the JIT: a prompt of up to 8 tokens (the batched kernels), one step (the single-row ones),
+/// and, for each cache type its generators use, the decode attention tiles of spans up to 144 positions; an encoder's
+/// pass over a sequence of up to 8 tokens.
 /// </summary>
 internal static class ModelWarmUp
 {
-    public static void Run(TransformerModel model)
+    // Per model: the forward pass once, and the decode attention once per cache type generators of it use.
+    private sealed class Runs(TransformerModel model)
+    {
+        public readonly Lazy<bool> Forward = new(() => { Run(model); return true; });
+        public readonly Lazy<bool>[] Attention = Enum.GetValues<KvCacheType>()
+            .Select(type => new Lazy<bool>(() => { ModelWarmUp.Attention(model.Config, type); return true; })).ToArray();
+    }
+
+    private static readonly ConditionalWeakTable<TransformerModel, Runs> Warmed = new();
+
+    /// <summary>
+    /// Warms <paramref name="model"/> once, if its options ask for it, and its decode attention over a cache of
+    /// <paramref name="cacheType"/> once (an encoder has no cache); later and concurrent callers wait for the one run.
+    /// </summary>
+    public static void Ensure(TransformerModel model, KvCacheType cacheType)
+    {
+        if (!model.WarmsUp)
+            return;
+        var runs = Warmed.GetValue(model, m => new Runs(m));
+        _ = runs.Forward.Value;
+        if (!model.Config.Family.Encoder)
+            _ = runs.Attention[(int)cacheType].Value;
+    }
+
+    private static void Run(TransformerModel model)
     {
         var c = model.Config;
         if (c.Family.Encoder)
@@ -29,7 +55,6 @@ internal static class ModelWarmUp
             state.Rows[0] = new ForwardRow(cache, 0, prompt, Logits: true);
             Transformer.Forward(model, state, 1);
         }
-        Attention(c);
     }
 
     // An encoder: one sequence of up to 8 tokens.
@@ -47,13 +72,13 @@ internal static class ModelWarmUp
 
     // Decode attention past the prompt's positions takes wider register tiles (a lane group more per 16 positions, up
     // to eight): each is compiled here, on a one-layer cache, rather than during the first request's tokens.
-    private static void Attention(ModelConfig c)
+    private static void Attention(ModelConfig c, KvCacheType type)
     {
         int group = c.HeadCount / c.KvHeadCount, runs = (group + ParallelAttention.MaxItemHeads - 1) / ParallelAttention.MaxItemHeads;
         int heads = (group + runs - 1) / runs, length = 9 * KvBlockLayout.BlockLength;
-        var cache = new KvCache(KvCacheType.F16, 1, new KvBlockLayout(1, c.HeadDim), length, length);
+        var cache = new KvCache(type, 1, new KvBlockLayout(c.KvHeadCount, c.HeadDim), length, length);
         float[] queries = new float[heads * c.HeadDim], output = new float[queries.Length];
-        float[] scratch = new float[Kernels.Attention.ScratchLength(heads, length, c.HeadDim)];
+        float[] scratch = new float[Kernels.Attention.ScratchLength(heads, length, c.HeadDim) + cache.DequantizeScratchLength];
         for (int blocks = 1; blocks <= 9; blocks++)
             cache.Attend(0, blocks * KvBlockLayout.BlockLength, 1, queries.Length, queries, heads, 0, 1f, scratch, output);
     }

@@ -19,9 +19,10 @@ public sealed record ModelOptions
     public IProgress<double>? Progress { get; init; }
 
     /// <summary>
-    /// When true (the default), loading ends by evaluating a short prompt and one decode step on a throwaway generator, as
-    /// llama.cpp warms up, so that the kernels for this model's tensor types are compiled during the load rather than
-    /// during the first request's tokens. Costs one forward pass of up to 9 tokens.
+    /// When true (the default), the first generator or batch engine made from the model evaluates a short prompt and one
+    /// decode step on a throwaway cache first, as llama.cpp warms up after loading, so that the kernels for this model's
+    /// tensor types are compiled before the first request's tokens rather than during them. Costs one forward pass of up to
+    /// 9 tokens, once per model; generators made at the same time wait for it.
     /// </summary>
     public bool WarmUp { get; init; } = true;
 

@@ -1,5 +1,4 @@
 using System.Globalization;
-using ManagedLM.Inference;
 using ManagedLM.Gguf;
 using ManagedLM.Kernels;
 using ManagedLM.Tokenization;
@@ -53,9 +52,11 @@ public sealed class TransformerModel : IDisposable
         Rope = new ModelRope(Config, Weights, file.Metadata);
         if (options.Progress is { } progress)
             ReadIn(file, Weights.Matrices.Where(m => m.FileBytesReleased).Select(m => m.TensorName).ToHashSet(), progress);
-        if (options.WarmUp)
-            ModelWarmUp.Run(this);
+        WarmsUp = options.WarmUp;
     }
+
+    /// <summary><see cref="ModelOptions.WarmUp"/>: the first generator of this model runs its kernels once first.</summary>
+    internal bool WarmsUp { get; }
 
     // Touches one byte per page of the tensor data still read (not the pages given back after repacking, which
     // loading has read already), reporting progress about every 1%.

@@ -24,6 +24,8 @@ public static class ModelSynthesizer
     {
         ArgumentNullException.ThrowIfNull(spec);
         spec.Validate();
+        if (spec.Encoder)
+            return EncoderTensors(spec);
         long embd = spec.EmbeddingLength, ff = spec.FeedForwardLength, vocab = spec.VocabSize, hd = spec.HeadDim;
         long qDim = spec.HeadCount * hd, kvDim = spec.HeadCountKv * hd;
         var tensors = new List<GgufTensorSpec> { Spec("token_embd.weight", embd, vocab), Spec("output_norm.weight", embd) };
@@ -88,6 +90,30 @@ public static class ModelSynthesizer
         return tensors;
     }
 
+    // A BERT encoder's tensors as llama.cpp's converter names them, in the fixture's order: the embeddings and their
+    // norm sorted by name, then each block's tensors sorted by name.
+    private static List<GgufTensorSpec> EncoderTensors(SynthesisSpec spec)
+    {
+        long embd = spec.EmbeddingLength, ff = spec.FeedForwardLength;
+        var tensors = new List<GgufTensorSpec>
+        {
+            Spec("position_embd.weight", embd, spec.ContextLength), Spec("token_embd.weight", embd, spec.VocabSize),
+            Spec("token_embd_norm.bias", embd), Spec("token_embd_norm.weight", embd), Spec("token_types.weight", embd, 2),
+        };
+        for (int i = 0; i < spec.BlockCount; i++)
+        {
+            string b = $"blk.{i}.";
+            var block = new List<GgufTensorSpec>();
+            foreach (string p in new[] { "attn_q", "attn_k", "attn_v", "attn_output" })
+                block.AddRange([Spec(b + p + ".weight", embd, embd), Spec(b + p + ".bias", embd)]);
+            foreach (string norm in new[] { "attn_output_norm", "layer_output_norm" })
+                block.AddRange([Spec(b + norm + ".weight", embd), Spec(b + norm + ".bias", embd)]);
+            block.AddRange([Spec(b + "ffn_up.weight", embd, ff), Spec(b + "ffn_up.bias", ff), Spec(b + "ffn_down.weight", ff, embd), Spec(b + "ffn_down.bias", embd)]);
+            tensors.AddRange(block.OrderBy(t => t.Name, StringComparer.Ordinal));
+        }
+        return tensors;
+    }
+
     /// <summary>The <c>tokenizer.*</c> pairs of a vocabulary donor, in its order.</summary>
     public static List<KeyValuePair<string, GgufValue>> TokenizerMetadata(GgufMetadata vocab)
     {
@@ -123,6 +149,17 @@ public static class ModelSynthesizer
         Add($"{a}.block_count", GgufValue.Of((uint)spec.BlockCount));
         Add($"{a}.feed_forward_length", GgufValue.Of((uint)spec.FeedForwardLength));
         Add($"{a}.attention.head_count", GgufValue.Of((uint)spec.HeadCount));
+        if (spec.Encoder)
+        {
+            // convert_hf_to_gguf.py's BERT keys: no KV heads, no RoPE, a LayerNorm epsilon, bidirectional, the pooling.
+            Add($"{a}.attention.layer_norm_epsilon", GgufValue.Of(spec.RmsNormEps));
+            m.AddRange(tokenizer);
+            Add($"{a}.attention.causal", GgufValue.Of(false));
+            if (spec.PoolingType is { } pooling)
+                Add($"{a}.pooling_type", GgufValue.Of((uint)pooling));
+            ConversionOutput.AddFileType(m, fileType);
+            return m;
+        }
         Add($"{a}.attention.head_count_kv", GgufValue.Of((uint)spec.HeadCountKv));
         Add($"{a}.rope.freq_base", GgufValue.Of(spec.RopeFreqBase));
         Add($"{a}.attention.layer_norm_rms_epsilon", GgufValue.Of(spec.RmsNormEps));

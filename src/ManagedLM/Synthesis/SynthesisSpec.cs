@@ -5,12 +5,14 @@ namespace ManagedLM.Synthesis;
 public sealed record SynthesisSpec
 {
     /// <summary>Architectures the synthesizer writes.</summary>
-    public static readonly ImmutableArray<string> Architectures = ["llama", "qwen2", "qwen3", "qwen3moe", "gemma2", "gemma3", "phi3", "granite"];
+    public static readonly ImmutableArray<string> Architectures = ["llama", "qwen2", "qwen3", "qwen3moe", "gemma2", "gemma3", "phi3", "granite", "bert"];
 
     /// <summary>
     /// <c>llama</c>, <c>qwen2</c> (q/k/v biases), <c>qwen3</c> (per-head q/k RMSNorm), <c>qwen3moe</c> (qwen3 attention,
     /// experts), <c>gemma2</c> (post-norms, soft-caps, sliding window), <c>gemma3</c> (post-norms, q/k norms, sliding window,
-    /// local RoPE base), <c>phi3</c> (fused attn_qkv and gate/up, longrope) or <c>granite</c> (multipliers).
+    /// local RoPE base), <c>phi3</c> (fused attn_qkv and gate/up, longrope), <c>granite</c> (multipliers) or <c>bert</c>
+    /// (an encoder: token-type and position embeddings, LayerNorms with biases, biased projections, no RoPE; its
+    /// LayerNorm epsilon is <see cref="RmsNormEps"/>).
     /// </summary>
     public required string Architecture { get; init; }
     public required int EmbeddingLength { get; init; }
@@ -68,6 +70,12 @@ public sealed record SynthesisSpec
     /// <summary>Granite's <c>logit_scale</c> (a divisor; llama.cpp requires it); null: 1.</summary>
     public float? LogitScale { get; init; }
 
+    /// <summary>An encoder's <c>pooling_type</c> (llama.cpp's values: 1 mean, 2 CLS, 3 last, 4 rank); null: not written.</summary>
+    public int? PoolingType { get; init; }
+
+    /// <summary>An encoder (<c>bert</c>): bidirectional attention, pooled embeddings, no output matrix and no RoPE.</summary>
+    public bool Encoder => Architecture == "bert";
+
     /// <summary>q, k and v in one <c>attn_qkv</c>, gate and up in one <c>ffn_up</c> (Phi-3).</summary>
     public bool FusedProjections => Architecture == "phi3";
     /// <summary>Per-head q/k RMSNorms (Qwen3, Gemma 3).</summary>
@@ -88,7 +96,8 @@ public sealed record SynthesisSpec
     /// The base of custom dimensions for <paramref name="architecture"/>: <see cref="Tiny"/> for llama and qwen2/qwen3,
     /// else the dimensions and family hyperparameters of its second-wave fixture (../shared/models/synthetic/README.md:
     /// gemma2 two layers, window 8, soft-caps 10/15; gemma3 window 8 with pattern 2, rope bases 1e6/10000, linear ×8;
-    /// phi3 MHA; qwen3moe 8 experts, 2 used, 64 wide; granite's four multipliers), with norm weights near 1.
+    /// phi3 MHA; qwen3moe 8 experts, 2 used, 64 wide; granite's four multipliers; bert 32 wide, 2 layers of 2 heads, the
+    /// 30522-token BERT vocabulary, mean pooling), with norm weights near 1.
     /// </summary>
     public static SynthesisSpec TinyOf(string architecture) => architecture switch
     {
@@ -110,6 +119,12 @@ public sealed record SynthesisSpec
             ExpertUsedCount = 2, ExpertFeedForwardLength = 64,
         },
         "granite" => Tiny with { Architecture = "granite", EmbeddingScale = 12, ResidualScale = 0.22f, AttentionScale = 0.015625f, LogitScale = 8 },
+        "bert" => new SynthesisSpec
+        {
+            Architecture = "bert", EmbeddingLength = 32, FeedForwardLength = 128, BlockCount = 2, HeadCount = 2, HeadCountKv = 2,
+            HeadDim = 16, VocabSize = 30522, ContextLength = 512, RopeFreqBase = 10000f, RmsNormEps = 1e-12f, TiedEmbeddings = true,
+            PoolingType = 1,
+        },
         _ => Tiny with { Architecture = architecture },
     };
 
@@ -158,6 +173,11 @@ public sealed record SynthesisSpec
         Only(EmbeddingScale is not null || ResidualScale is not null || AttentionScale is not null || LogitScale is not null,
             "Embedding, residual, attention and logit multipliers", "granite");
         Only(RopeScaling is not null, "Llama 3 RoPE scaling", "llama");
+        Only(PoolingType is not null, "A pooling type", "bert");
+        if (Encoder && (HeadCountKv != HeadCount || HeadDim * HeadCount != EmbeddingLength || !TiedEmbeddings))
+            throw new ArgumentException($"A bert model has one KV head per head, heads of n_embd / n_head and no output matrix (tied); got {HeadCount} heads, {HeadCountKv} KV heads of {HeadDim}, n_embd {EmbeddingLength}.");
+        if (PoolingType is < 0 or > 4)
+            throw new ArgumentException($"The pooling type must be 0 to 4; got {PoolingType}.");
         if (a == "qwen3moe" && (ExpertCount < 2 || ExpertUsedCount < 1 || ExpertUsedCount > ExpertCount || ExpertFeedForwardLength <= 0))
             throw new ArgumentException($"A qwen3moe model needs at least 2 experts, 1 to that many used, and a positive expert width; got {ExpertCount}, {ExpertUsedCount} and {ExpertFeedForwardLength}.");
         if (a == "gemma2" && (SlidingWindow <= 0 || !TiedEmbeddings))
@@ -372,6 +392,8 @@ public sealed record SynthesisPreset(string Name, SynthesisSpec Spec, string Voc
     public const string Gpt2Vocab = "vocab/ggml-vocab-gpt-2.gguf.gz";
     /// <summary>Phi-3's 32064-token SentencePiece vocabulary (Llama 2's and 64 added tokens, with its chat template).</summary>
     public const string Phi3Vocab = "vocab/ggml-vocab-phi-3.gguf.gz";
+    /// <summary>BERT's 30522-token WordPiece vocabulary (uncased; BGE's and MiniLM's).</summary>
+    public const string BertVocab = "vocab/ggml-vocab-bert-bge.gguf.gz";
 
     /// <summary>
     /// The presets. Dimensions are the published models' (config.json / llama2.c), with these departures:
@@ -430,6 +452,10 @@ public sealed record SynthesisPreset(string Name, SynthesisSpec Spec, string Voc
             HeadCountKv = 8, HeadDim = 64, VocabSize = 49155, ContextLength = 4096, RopeFreqBase = 10000f, RmsNormEps = 1e-5f,
             TiedEmbeddings = true, EmbeddingScale = 12, ResidualScale = 0.22f, AttentionScale = 0.015625f, LogitScale = 8,
         }, LlamaSpmVocab, PadVocabulary: true),
+        // sentence-transformers/all-MiniLM-L6-v2 (mean pooling), BAAI/bge-small-en-v1.5 and bge-base-en-v1.5 (CLS pooling).
+        new("all-minilm-l6", Bert(384, 1536, 6, 12, pooling: 1), BertVocab),
+        new("bge-small", Bert(384, 1536, 12, 12, pooling: 2), BertVocab),
+        new("bge-base", Bert(768, 3072, 12, 12, pooling: 2), BertVocab),
     ];
 
     /// <summary>The preset named <paramref name="name"/> (case-insensitive).</summary>
@@ -444,10 +470,17 @@ public sealed record SynthesisPreset(string Name, SynthesisSpec Spec, string Voc
         512 => Stories260KVocab,
         32000 => LlamaSpmVocab,
         32064 => Phi3Vocab,
+        30522 => BertVocab,
         50257 => Gpt2Vocab,
         128256 => LlamaBpeVocab,
         151936 => Qwen2Vocab,
         _ => null,
+    };
+
+    private static SynthesisSpec Bert(int embd, int ff, int layers, int heads, int pooling) => SynthesisSpec.TinyOf("bert") with
+    {
+        EmbeddingLength = embd, FeedForwardLength = ff, BlockCount = layers, HeadCount = heads, HeadCountKv = heads, HeadDim = embd / heads,
+        PoolingType = pooling,
     };
 
     private static SynthesisSpec Llama(int embd, int ff, int layers, int heads, int kvHeads, int vocab, int ctx, float ropeBase, float eps, bool tied) => new()

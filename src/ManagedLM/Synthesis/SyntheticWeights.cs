@@ -11,7 +11,7 @@ public enum SyntheticTensorKind
     /// <summary>RMSNorm weight: <c>(float)(1 + 0.1 · n)</c>.</summary>
     NormWeight,
 
-    /// <summary>Bias: <c>(float)(0.2 · n)</c>.</summary>
+    /// <summary>Bias: <c>(float)(std · n)</c> (0.2 in the fixtures but bert's, 0.1).</summary>
     Bias,
 
     /// <summary>Scaled RMSNorm weight (Gemma's post-norms): <c>(float)(std · (1 + 0.1 · n))</c>.</summary>
@@ -68,19 +68,23 @@ public static class SyntheticWeights
     /// Kind and std for a tensor of an <paramref name="architecture"/>, as in its synthetic fixture: <see cref="ForTensor(string)"/>,
     /// and the second wave's: attn_qkv 0.08 (its q and k rows; the synthesizer draws the v rows at 0.12), the router
     /// ffn_gate_inp 0.15, experts (ffn_*_exps) 0.12; gemma2 attn_q/attn_k 0.12; Gemma's token_embd 0.2; granite
-    /// attn_q/attn_k 0.25 and output 1.5 (unit-scale scores and logits after its 1/64 and 1/8 multipliers).
+    /// attn_q/attn_k 0.25 and output 1.5 (unit-scale scores and logits after its 1/64 and 1/8 multipliers); bert attn_q/attn_k
+    /// 0.3, the embeddings (token, position, token type) 0.1, other matrices 0.2, biases 0.1 · n.
     /// </summary>
     public static (SyntheticTensorKind Kind, double Std) ForTensor(string name, string architecture)
     {
         ArgumentNullException.ThrowIfNull(name);
         if (name.EndsWith(".bias", StringComparison.Ordinal))
-            return (SyntheticTensorKind.Bias, 0);
+            return (SyntheticTensorKind.Bias, architecture == "bert" ? 0.1 : 0.2);
         if (name.EndsWith("_norm.weight", StringComparison.Ordinal))
             return (SyntheticTensorKind.NormWeight, 0);
         string role = name.EndsWith(".weight", StringComparison.Ordinal) ? name[..^".weight".Length] : name;
         role = role[(role.LastIndexOf('.') + 1)..];
         double std = (role, architecture) switch
         {
+            ("attn_q" or "attn_k", "bert") => 0.3,
+            ("token_embd" or "position_embd" or "token_types", "bert") => 0.1,
+            (_, "bert") => 0.2,
             ("attn_q" or "attn_k", "gemma2") => 0.12,
             ("attn_q" or "attn_k", "granite") => 0.25,
             ("attn_q" or "attn_k" or "attn_qkv", _) => 0.08,
@@ -139,7 +143,7 @@ public sealed class SyntheticTensorStream
                 break;
             default:
                 for (int i = 0; i < dst.Length; i++)
-                    dst[i] = (float)(0.2 * _normals.Next());
+                    dst[i] = (float)(std * _normals.Next());
                 break;
         }
     }

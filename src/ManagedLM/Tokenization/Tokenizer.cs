@@ -7,7 +7,8 @@ namespace ManagedLM.Tokenization;
 /// <summary>
 /// A tokenizer built from GGUF metadata that encodes and decodes exactly as llama.cpp does
 /// (llama-vocab.cpp): special tokens split out first, then SentencePiece-style merges
-/// (<see cref="SpmTokenizer"/>) or byte-level BPE (<see cref="BpeTokenizer"/>) on the text between them.
+/// (<see cref="SpmTokenizer"/>), byte-level BPE (<see cref="BpeTokenizer"/>) or BERT's WordPiece
+/// (<see cref="WordPieceTokenizer"/>) on the text between them.
 /// Immutable and safe to use from any number of threads.
 /// </summary>
 public abstract class Tokenizer
@@ -21,7 +22,7 @@ public abstract class Tokenizer
         MaxBytesPerToken = vocabulary.MaxInputBytesPerToken;
     }
 
-    /// <summary>Builds the tokenizer that <c>tokenizer.ggml.model</c> names ("llama" or "gpt2").</summary>
+    /// <summary>Builds the tokenizer that <c>tokenizer.ggml.model</c> names ("llama", "gpt2" or "bert").</summary>
     /// <exception cref="NotSupportedException">An unknown tokenizer.ggml.model or tokenizer.ggml.pre.</exception>
     /// <exception cref="GgufFormatException">Missing or malformed tokenizer metadata.</exception>
     public static Tokenizer FromGguf(GgufMetadata metadata)
@@ -32,12 +33,13 @@ public abstract class Tokenizer
         {
             "llama" => new SpmTokenizer(metadata),
             "gpt2" => new BpeTokenizer(metadata),
+            "bert" => new WordPieceTokenizer(metadata),
             _ => throw new NotSupportedException(
-                $"Unsupported tokenizer: tokenizer.ggml.model = \"{model}\" (supported: \"llama\" (SentencePiece BPE), \"gpt2\" (byte-level BPE))."),
+                $"Unsupported tokenizer: tokenizer.ggml.model = \"{model}\" (supported: \"llama\" (SentencePiece BPE), \"gpt2\" (byte-level BPE), \"bert\" (WordPiece))."),
         };
     }
 
-    /// <summary>"llama" or "gpt2", as tokenizer.ggml.model says.</summary>
+    /// <summary>"llama", "gpt2" or "bert", as tokenizer.ggml.model says.</summary>
     public string Model { get; }
     public int VocabSize => Vocabulary.Count;
     /// <summary>Beginning-of-sequence id, or -1.</summary>
@@ -50,24 +52,67 @@ public abstract class Tokenizer
     public int UnknownTokenId => Vocabulary.Unk;
     /// <summary>Padding id, or -1.</summary>
     public int PaddingTokenId => Vocabulary.Pad;
-    /// <summary>Whether <see cref="Encode"/> with special tokens starts with BOS.</summary>
+    /// <summary>Separator id (tokenizer.ggml.seperator_token_id; BERT's [SEP], 102 by default for WordPiece), or -1.</summary>
+    public int SeparatorTokenId => Vocabulary.Sep;
+    /// <summary>The model's add_bos flag: <see cref="Encode"/> with special tokens starts with BOS (WordPiece: always, as llama.cpp).</summary>
     public bool AddBosToken => Vocabulary.AddBos;
-    /// <summary>Whether <see cref="Encode"/> with special tokens ends with EOS.</summary>
+    /// <summary>The model's add_eos flag: <see cref="Encode"/> with special tokens ends with EOS (WordPiece: never; it ends with SEP).</summary>
     public bool AddEosToken => Vocabulary.AddEos;
+    /// <summary>The model's add_sep flag (tokenizer.ggml.add_sep_token; true by default for WordPiece): <see cref="EncodePair"/> puts SEP between the texts.</summary>
+    public bool AddSeparatorToken => Vocabulary.AddSep;
 
     /// <summary>
     /// Token ids of <paramref name="text"/>. <paramref name="addSpecialTokens"/>: BOS/EOS as the model's
-    /// add_bos/add_eos say. <paramref name="parseSpecialTokens"/>: control tokens written in the text
-    /// (e.g. &lt;|begin_of_text|&gt;) become their ids; user-defined tokens are always recognized.
+    /// add_bos/add_eos say (WordPiece: [CLS] … [SEP], whatever the flags, as llama.cpp). <paramref name="parseSpecialTokens"/>:
+    /// control tokens written in the text (e.g. &lt;|begin_of_text|&gt;) become their ids; user-defined tokens are always recognized.
     /// Unpaired surrogates are encoded as U+FFFD.
     /// </summary>
     public int[] Encode(string text, bool addSpecialTokens = true, bool parseSpecialTokens = false)
     {
         ArgumentNullException.ThrowIfNull(text);
-        text = ReplaceUnpairedSurrogates(text);
         var output = new List<int>(text.Length / 3 + 4);
-        if (addSpecialTokens && AddBosToken)
+        if (addSpecialTokens)
+            AddLeadingSpecialTokens(output);
+        EncodeInto(text, parseSpecialTokens, output);
+        if (addSpecialTokens)
+            AddTrailingSpecialTokens(output);
+        return output.ToArray();
+    }
+
+    /// <summary>
+    /// Token ids of a pair of texts (a reranker's query and document), laid out as llama.cpp's server lays out a rerank prompt
+    /// (format_prompt_rerank). A model with a rerank template (tokenizer.chat_template.rerank) gets that template with
+    /// <c>{query}</c> replaced by <paramref name="first"/>, then <c>{document}</c> by <paramref name="second"/>, encoded with
+    /// special tokens parsed and none added. Otherwise: BOS (add_bos), <paramref name="first"/>, EOS (add_eos; SEP where the
+    /// model has no EOS), SEP (add_sep), <paramref name="second"/>, EOS (add_eos), with special-token text in the texts not parsed.
+    /// For BERT that is [CLS] first [SEP] second: llama.cpp puts no [SEP] after the second text (Hugging Face would).
+    /// </summary>
+    public int[] EncodePair(string first, string second)
+    {
+        ArgumentNullException.ThrowIfNull(first);
+        ArgumentNullException.ThrowIfNull(second);
+        if (Vocabulary.RerankTemplate is { } template)
+            return Encode(template.Replace("{query}", first, StringComparison.Ordinal).Replace("{document}", second, StringComparison.Ordinal),
+                addSpecialTokens: false, parseSpecialTokens: true);
+
+        int end = EosTokenId >= 0 ? EosTokenId : SeparatorTokenId;
+        var output = new List<int>((first.Length + second.Length) / 3 + 8);
+        if (AddBosToken)
             output.Add(BosTokenId);
+        EncodeInto(first, parseSpecialTokens: false, output);
+        if (AddEosToken)
+            output.Add(end);
+        if (AddSeparatorToken)
+            output.Add(SeparatorTokenId);
+        EncodeInto(second, parseSpecialTokens: false, output);
+        if (AddEosToken)
+            output.Add(end);
+        return output.ToArray();
+    }
+
+    private void EncodeInto(string text, bool parseSpecialTokens, List<int> output)
+    {
+        text = ReplaceUnpairedSurrogates(text);
         bool afterSpecial = true;
         foreach (var fragment in SpecialTokenPartition.Split(Vocabulary, text, parseSpecialTokens))
         {
@@ -82,15 +127,27 @@ public abstract class Tokenizer
                 afterSpecial = false;
             }
         }
-        if (addSpecialTokens && AddEosToken)
+    }
+
+    /// <summary>What <see cref="Encode"/> puts before the text when it adds special tokens: BOS where add_bos.</summary>
+    private protected virtual void AddLeadingSpecialTokens(List<int> output)
+    {
+        if (AddBosToken)
+            output.Add(BosTokenId);
+    }
+
+    /// <summary>What <see cref="Encode"/> puts after the text when it adds special tokens: EOS where add_eos.</summary>
+    private protected virtual void AddTrailingSpecialTokens(List<int> output)
+    {
+        if (AddEosToken)
             output.Add(EosTokenId);
-        return output.ToArray();
     }
 
     /// <summary>
     /// The most bytes of UTF-8 text one token stands for: the longest token text in bytes (a SentencePiece ▁ counts 3, since
     /// a text may hold ▁ itself), or one byte per char of a byte-level token; <see cref="int.MaxValue"/> where the vocabulary
-    /// gives no bound (a byte-level vocabulary without a token for every byte and every merge drops what it cannot encode).
+    /// gives no bound (a byte-level vocabulary without a token for every byte and every merge drops what it cannot encode;
+    /// WordPiece spends no token on whitespace, control characters and accents, and one [UNK] on a word of any length).
     /// </summary>
     public int MaxBytesPerToken { get; private protected init; }
 
@@ -193,8 +250,9 @@ public abstract class Tokenizer
     /// <summary>
     /// Text of <paramref name="ids"/>, as llama.cpp's llama_detokenize: <paramref name="skipSpecialTokens"/> drops
     /// a leading BOS / trailing EOS the model adds and renders control tokens as nothing (otherwise as their text);
-    /// SentencePiece models drop the space prefix of the first token (unless a BOS was dropped); models with
-    /// clean_up_tokenization_spaces remove spaces before punctuation and contractions. Invalid UTF-8 becomes U+FFFD.
+    /// SentencePiece models drop the space prefix of the first token (unless a BOS was dropped), WordPiece keeps it
+    /// (" hello world"); models with clean_up_tokenization_spaces (WordPiece among them) remove spaces before
+    /// punctuation and contractions. Invalid UTF-8 becomes U+FFFD.
     /// </summary>
     public string Decode(ReadOnlySpan<int> ids, bool skipSpecialTokens = true)
     {

@@ -15,7 +15,7 @@ internal enum PieceEncoding
 
 /// <summary>Defaults that depend on the tokenizer model and pre-tokenizer, before the metadata overrides them.</summary>
 internal readonly record struct VocabularyDefaults(
-    PieceEncoding Encoding, int Bos, int Eos, int Unk, bool AddBos, bool AddSpacePrefix, bool CleanSpaces);
+    PieceEncoding Encoding, int Bos, int Eos, int Unk, bool AddBos, bool AddSpacePrefix, bool CleanSpaces, int Sep = -1, bool AddSep = false);
 
 /// <summary>
 /// The vocabulary part of a GGUF tokenizer, loaded as llama.cpp's llama_vocab::load does: token texts,
@@ -46,10 +46,14 @@ internal sealed class TokenizerVocabulary
     public int Eot { get; } = -1;
     public int Unk { get; } = -1;
     public int Pad { get; } = -1;
+    public int Sep { get; } = -1;
     public bool AddBos { get; }
     public bool AddEos { get; }
+    public bool AddSep { get; }
     public bool AddSpacePrefix { get; }
     public bool CleanSpaces { get; }
+    /// <summary>tokenizer.chat_template.rerank: a reranker's prompt with {query} and {document} in it, or null.</summary>
+    public string? RerankTemplate { get; }
 
     /// <summary>Control, user-defined and unknown tokens, longest text (in UTF-8 bytes) first.</summary>
     public int[] SpecialTokensByLength { get; }
@@ -86,7 +90,7 @@ internal sealed class TokenizerVocabulary
         _lookup = _ids.GetAlternateLookup<ReadOnlySpan<char>>();
 
         int InRange(int id) => id >= 0 && id < n ? id : -1;
-        int bos = InRange(defaults.Bos), eos = InRange(defaults.Eos), unk = InRange(defaults.Unk);
+        int bos = InRange(defaults.Bos), eos = InRange(defaults.Eos), unk = InRange(defaults.Unk), sep = InRange(defaults.Sep);
         int eot = -1, eom = -1, pad = -1, fimPre = -1, fimSuf = -1, fimMid = -1, fimPad = -1, fimRep = -1, fimSep = -1;
         ReadId(metadata, "bos_token_id", n, ref bos);
         ReadId(metadata, "eos_token_id", n, ref eos);
@@ -94,6 +98,7 @@ internal sealed class TokenizerVocabulary
         ReadId(metadata, "eom_token_id", n, ref eom);
         ReadId(metadata, "unknown_token_id", n, ref unk);
         ReadId(metadata, "padding_token_id", n, ref pad);
+        ReadId(metadata, "seperator_token_id", n, ref sep);
         ReadId(metadata, "fim_pre_token_id", n, ref fimPre);
         ReadId(metadata, "fim_suf_token_id", n, ref fimSuf);
         ReadId(metadata, "fim_mid_token_id", n, ref fimMid);
@@ -106,12 +111,17 @@ internal sealed class TokenizerVocabulary
 
         AddBos = metadata.GetBoolean(Prefix + "add_bos_token", defaults.AddBos);
         AddEos = metadata.GetBoolean(Prefix + "add_eos_token", false);
+        AddSep = metadata.GetBoolean(Prefix + "add_sep_token", defaults.AddSep);
         AddSpacePrefix = metadata.GetBoolean(Prefix + "add_space_prefix", defaults.AddSpacePrefix);
         CleanSpaces = defaults.CleanSpaces;
+        RerankTemplate = metadata.GetStringOrNull("tokenizer.chat_template.rerank");
         if (AddBos && bos < 0)
             throw new GgufFormatException(0, $"{Prefix}add_bos_token is true, but {Prefix}bos_token_id is not set");
         if (AddEos && eos < 0)
             throw new GgufFormatException(0, $"{Prefix}add_eos_token is true, but {Prefix}eos_token_id is not set");
+        // The key's spelling is llama.cpp's.
+        if (AddSep && sep < 0)
+            throw new GgufFormatException(0, $"{Prefix}add_sep_token is true, but {Prefix}seperator_token_id is not set");
 
         // Special tokens the converter did not mark, found by their text (the first name present wins).
         DetectByText(ref eot, EotNames.AsSpan());
@@ -124,7 +134,7 @@ internal sealed class TokenizerVocabulary
         DetectByText(ref fimSep, ["<|file_sep|>"]);
 
         _endOfGeneration = BuildEndOfGeneration(eos, eot, eom, fimPad, fimRep, fimSep);
-        (Bos, Eos, Eot, Unk, Pad) = (bos, eos, eot, unk, pad);
+        (Bos, Eos, Eot, Unk, Pad, Sep) = (bos, eos, eot, unk, pad, sep);
 
         SpecialTokensByLength = Enumerable.Range(0, n)
             .Where(i => (Attributes[i] & (TokenAttributes.Control | TokenAttributes.UserDefined | TokenAttributes.Unknown)) != 0)

@@ -23,7 +23,7 @@ public class SharedModelImmutabilityTests
         Type[] expected =
         [
             typeof(TransformerModel), typeof(ModelWeights), typeof(LayerWeights), typeof(WeightMatrix), typeof(ModelConfig),
-            typeof(Tokenizer), typeof(SpmTokenizer), typeof(BpeTokenizer), typeof(TokenizerVocabulary), typeof(BpePreTokenizer),
+            typeof(Tokenizer), typeof(SpmTokenizer), typeof(BpeTokenizer), typeof(WordPieceTokenizer), typeof(TokenizerVocabulary), typeof(BpePreTokenizer),
             typeof(UnitRegex), typeof(UnitSet), typeof(GgufFile), typeof(GgufMetadata), typeof(GgufMetadataEntry), typeof(GgufValue),
             typeof(GgufArray), typeof(GgufTensorInfo),
         ];

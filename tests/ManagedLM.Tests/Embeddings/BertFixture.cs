@@ -11,47 +11,19 @@ internal static class BertFixture
     public const string File = "synthetic/synth-bert-Q8_0.gguf";
     public const string ReferenceFile = "synthetic/synth-bert-Q8_0.ref.json.gz";
 
-    /// <summary>
-    /// The fixture as a model. Where this build has no tokenizer for its vocabulary (WordPiece, tokenizer.ggml.model
-    /// "bert"), the same file with the tokenizer declared a SentencePiece one: the encoder's tests feed token ids.
-    /// </summary>
-    public static TransformerModel Load(ModelOptions? options = null)
-    {
-        try
-        {
-            return TransformerModel.Load(TestData.Model(File), options);
-        }
-        catch (NotSupportedException e) when (e.Message.Contains("tokenizer.ggml.model", StringComparison.Ordinal))
-        {
-            return TransformerModel.Load(Bytes(), options);
-        }
-    }
+    /// <summary>The fixture as a model.</summary>
+    public static TransformerModel Load(ModelOptions? options = null) => TransformerModel.Load(TestData.Model(File), options);
 
-    /// <summary>The fixture's bytes, with the tokenizer a SentencePiece stand-in when this build cannot read its own.</summary>
+    /// <summary>The fixture's bytes, its metadata edited, tensors dropped (<paramref name="keep"/>) and added.</summary>
     public static byte[] Bytes(Action<List<KeyValuePair<string, GgufValue>>>? editMetadata = null,
         IEnumerable<(GgufTensorSpec Tensor, byte[] Data)>? extraTensors = null, Func<GgufTensorInfo, bool>? keep = null)
     {
         using var file = GgufFile.Open(TestData.Model(File));
         var metadata = file.Metadata.ToKeyValueList();
-        if (!TokenizerSupported(file))
-            ModelBytes.Set(metadata, "tokenizer.ggml.model", GgufValue.Of("llama"));
         editMetadata?.Invoke(metadata);
         var tensors = file.Tensors.Where(t => keep?.Invoke(t) ?? true).Select(t => (GgufTensorSpec.From(t), file.GetTensorData(t).ToArray())).ToList();
         tensors.AddRange(extraTensors ?? []);
         return GgufWriter.ToBytes(metadata, tensors);
-    }
-
-    private static bool TokenizerSupported(GgufFile file)
-    {
-        try
-        {
-            ManagedLM.Tokenization.Tokenizer.FromGguf(file.Metadata);
-            return true;
-        }
-        catch (NotSupportedException)
-        {
-            return false;
-        }
     }
 
     private static readonly Lazy<BertReference> ReferenceLazy = new(() => BertReference.Load(ReferenceFile));

@@ -200,7 +200,8 @@ public class EmbedderTests : IClassFixture<EmbedderTests.Bert>
         Assert.Throws<ArgumentException>(() => embedder.Embed([101, 30522], new float[32]));
         Assert.Throws<ArgumentException>(() => embedder.Embed([101, -1], new float[32]));
         Assert.Throws<ArgumentException>(() => embedder.Embed([101, 102], new float[31]));
-        Assert.Throws<ArgumentException>(() => embedder.Embed(new string('a', 10_000)));
+        var longText = Assert.Throws<ArgumentException>(() => embedder.Embed(string.Join(' ', Enumerable.Repeat("word", 100))));
+        Assert.Contains("102 tokens", longText.Message);
         Assert.Throws<InvalidOperationException>(() => embedder.Score("a", "b"));
         // The context bounds a text too: the position embeddings hold 512 positions.
         using var wide = _model.CreateEmbedder(new EmbedderOptions { BatchTokens = 4096 });
@@ -211,6 +212,20 @@ public class EmbedderTests : IClassFixture<EmbedderTests.Bert>
         Assert.Throws<ArgumentException>(() => _model.CreateEmbedder(new EmbedderOptions { Pooling = PoolingType.Rank }));
         var generate = Assert.Throws<NotSupportedException>(() => _model.CreateGenerator());
         Assert.Contains("CreateEmbedder", generate.Message);
+    }
+
+    [Fact]
+    public void The_reference_texts_embed_from_their_text_as_from_their_ids()
+    {
+        using var embedder = _model.CreateEmbedder();
+        var texts = BertFixture.Reference.Texts;
+        var vectors = embedder.Embed([.. texts.Select(t => t.Text)]);
+        Assert.Equal(texts.Sum(t => t.Tokens.Length), embedder.LastTokenCount);
+        for (int i = 0; i < texts.Length; i++)
+        {
+            Assert.Equal(texts[i].Tokens, embedder.Tokenize(texts[i].Text));
+            Assert.Equal(Alone(embedder, texts[i].Tokens), vectors[i]);
+        }
     }
 
     [Fact]

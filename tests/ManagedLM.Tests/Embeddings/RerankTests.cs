@@ -36,7 +36,8 @@ public class RerankTests
         return (bytes, Floats(w.Item2), Floats(b.Item2), Floats(w2.Item2), Floats(b2.Item2));
     }
 
-    private static int[] Pair(int[] query, int[] document) => [101, .. query, 102, .. document, 102];
+    // The pair as llama.cpp lays it out for BERT: [CLS] query [SEP] document.
+    private static int[] Pair(int[] query, int[] document) => [101, .. query, 102, .. document];
 
     [Theory]
     [InlineData(1)]
@@ -86,14 +87,14 @@ public class RerankTests
     }
 
     [Fact]
-    public void Text_pairs_are_cls_query_sep_document_sep_and_rerank_scores_each_document()
+    public void Text_pairs_are_laid_out_as_llama_cpp_lays_them_out_and_rerank_scores_each_document()
     {
         using var model = TransformerModel.Load(Reranker(1).File);
         using var reranker = model.CreateEmbedder();
         var pair = reranker.TokenizePair("what is a cat", "a cat is an animal");
-        Assert.Equal(101, pair[0]);
-        Assert.Equal(102, pair[^1]);
-        Assert.Equal(2, pair.Count(t => t == 102));
+        // [CLS] what is a cat [SEP] a cat is an animal: no [SEP] after the document (llama.cpp's format_prompt_rerank).
+        Assert.Equal([101, 2054, 2003, 1037, 4937, 102, 1037, 4937, 2003, 2019, 4111], pair);
+        Assert.Equal(model.Tokenizer.EncodePair("what is a cat", "a cat is an animal"), pair);
         Assert.Equal(reranker.EmbedTokens([pair])[0][0], reranker.Score("what is a cat", "a cat is an animal"));
         string[] documents = ["a cat is an animal", "the sky is blue", "cats purr"];
         var scores = reranker.Rerank("what is a cat", documents);

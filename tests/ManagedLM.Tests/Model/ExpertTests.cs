@@ -8,7 +8,9 @@ namespace ManagedLM.Tests.Model;
 
 /// <summary>
 /// Mixture-of-experts blocks beyond the qwen3moe fixture (which FidelityTests checks against llama.cpp): Qwen2 MoE's
-/// unnormalized expert weights and its sigmoid-gated shared expert, on variants of that fixture.
+/// unnormalized expert weights and its sigmoid-gated shared expert, and Mixtral's experts under <c>llama</c>, on variants
+/// of that fixture. ExpertVariants.llama.json holds llama.cpp's logits for two of them (made by this file's code from the
+/// shared fixture, run through libllama b9749 with the settings of the shared references).
 /// </summary>
 public class ExpertTests
 {
@@ -27,12 +29,14 @@ public class ExpertTests
         Assert.All(layer.Experts, e => Assert.Equal((64, 256, 256, 64), (e.Gate.Rows, e.Gate.Columns, e.Down.Rows, e.Down.Columns)));
     }
 
-    // The fixture as qwen2moe; shared: the shared expert's tensors (expert 0's slabs), with its down projection zeroed if asked.
+    // The fixture as qwen2moe (without q/k norms, as Qwen1.5-MoE); shared: the shared expert's tensors (expert 0's slabs),
+    // with its down projection zeroed if asked.
     private static byte[] Qwen2Moe(bool shared, bool zeroDown = false)
     {
         using var file = GgufFile.Open(TestData.Model(Fixture));
         var metadata = Renamed(file, "qwen2moe");
-        var tensors = file.Tensors.Select(t => (GgufTensorSpec.From(t), file.GetTensorData(t).ToArray())).ToList();
+        ModelBytes.Set(metadata, "qwen2moe.expert_shared_feed_forward_length", GgufValue.Of(64u));
+        var tensors = WithoutQueryKeyNorms(file);
         if (shared)
         {
             byte[] Slab(string name, int rows, int columns)
@@ -59,6 +63,48 @@ public class ExpertTests
         [.. file.Metadata.ToKeyValueList().Select(kv => KeyValuePair.Create(
             kv.Key.StartsWith("qwen3moe.", StringComparison.Ordinal) ? arch + "." + kv.Key["qwen3moe.".Length..] : kv.Key,
             kv.Key == "general.architecture" ? GgufValue.Of(arch) : kv.Value))];
+
+    private static List<(GgufTensorSpec, byte[])> WithoutQueryKeyNorms(GgufFile file) =>
+        [.. file.Tensors.Where(t => !t.Name.Contains("attn_q_norm") && !t.Name.Contains("attn_k_norm"))
+            .Select(t => (GgufTensorSpec.From(t), file.GetTensorData(t).ToArray()))];
+
+    // The fixture as a `llama` file without q/k norms (as Mixtral is laid out): experts from the router's presence.
+    private static byte[] Mixtral()
+    {
+        using var file = GgufFile.Open(TestData.Model(Fixture));
+        var metadata = Renamed(file, "llama");
+        metadata.RemoveAll(kv => kv.Key == "llama.expert_feed_forward_length");
+        ModelBytes.Set(metadata, "llama.feed_forward_length", GgufValue.Of(64u));
+        return GgufWriter.ToBytes(metadata, WithoutQueryKeyNorms(file));
+    }
+
+    // llama.cpp's logits after the prompt and after one more token, for a variant made by this file's code.
+    private static float[][] LlamaCppLogits(string variant)
+    {
+        using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(TestData.RepoRoot, "tests", "ManagedLM.Tests", "Model", "ExpertVariants.llama.json")));
+        var root = json.RootElement;
+        Assert.Equal(Prompt, root.GetProperty("prompt").EnumerateArray().Select(e => e.GetInt32()));
+        return [.. root.GetProperty("logits").GetProperty(variant).EnumerateArray().Select(step => step.EnumerateArray().Select(e => e.GetSingle()).ToArray())];
+    }
+
+    [Theory]
+    [InlineData("qwen2moe-shared")]
+    [InlineData("mixtral")]
+    public void Expert_variants_give_llama_cpps_logits(string variant)
+    {
+        using var model = TransformerModel.Load(variant == "mixtral" ? Mixtral() : Qwen2Moe(shared: true));
+        using var g = model.CreateGenerator(new GeneratorOptions { Sampling = SamplingOptions.Greedy });
+        float[][] expected = LlamaCppLogits(variant);
+        float[][] actual = [g.Prefill(Prompt).ToArray(), g.Step(7).ToArray()];
+        for (int s = 0; s < expected.Length; s++)
+        {
+            Assert.Equal(Top(expected[s], 5), Top(actual[s], 5));
+            float delta = expected[s].Zip(actual[s], (a, b) => Math.Abs(a - b)).Max();
+            Assert.True(delta < 1e-4f, $"{variant} step {s}: max |Δlogit| {delta} (measured 2e-6)");
+        }
+    }
+
+    private static int[] Top(float[] logits, int k) => [.. Enumerable.Range(0, logits.Length).OrderByDescending(i => logits[i]).ThenBy(i => i).Take(k)];
 
     private static float[] Logits(TransformerModel model, int batchSize = 512)
     {
@@ -98,14 +144,7 @@ public class ExpertTests
     [Fact]
     public void Mixtral_style_experts_load_under_llama()
     {
-        // The fixture as a `llama` file without q/k norms (as Mixtral is laid out): experts from the router's presence.
-        using var file = GgufFile.Open(TestData.Model(Fixture));
-        var metadata = Renamed(file, "llama");
-        metadata.RemoveAll(kv => kv.Key == "llama.expert_feed_forward_length");
-        ModelBytes.Set(metadata, "llama.feed_forward_length", GgufValue.Of(64u));
-        var tensors = file.Tensors.Where(t => !t.Name.Contains("attn_q_norm") && !t.Name.Contains("attn_k_norm"))
-            .Select(t => (GgufTensorSpec.From(t), file.GetTensorData(t).ToArray())).ToList();
-        using var model = TransformerModel.Load(GgufWriter.ToBytes(metadata, tensors));
+        using var model = TransformerModel.Load(Mixtral());
         Assert.Equal((8, 2, 64), (model.Config.ExpertCount, model.Config.ExpertUsedCount, model.Config.ExpertFeedForwardLength));
         float[] logits = Logits(model);
         Assert.All(logits, x => Assert.True(float.IsFinite(x)));

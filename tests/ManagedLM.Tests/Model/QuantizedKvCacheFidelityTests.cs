@@ -10,12 +10,17 @@ namespace ManagedLM.Tests.Model;
 /// What a Q8_0 or Q4_0 KV cache does to the logits, against the F16 cache on the same steps (teacher-forced with the
 /// llama.cpp reference's tokens), on every shared model with a reference.
 /// <para>
-/// Measured (max |Δlogit| vs F16 over all steps and the vocabulary): Q8_0 0.19–0.40 on the synthetic fixtures and
+/// Measured (max |Δlogit| vs F16 over all steps and the vocabulary): Q8_0 0.14–0.56 on the synthetic fixtures and
 /// 0.77–1.30 on the stories260K files (whose logits reach 16, and whose rows of 4 heads × 8 share each block's scale);
-/// its argmax is F16's at every step but two near-ties (F16's top two 0.18 and 0.14 apart: the last step of
-/// synth-llama-Q4_K_M, step 25 of stories260K-mix-Q4_0), and the top 5 share at least 4 ids. Q4_0 moves the logits by
-/// 1.2–2.7 (synthetic) and 10–11 (stories260K): its argmax is F16's on 69–88 % of the steps, F16's argmax stays in its
-/// top 5 on at least 15 of 16 steps.
+/// its argmax is F16's at every step but three near-ties (F16's top two 0.18, 0.15 and 0.14 apart: the last step of
+/// synth-llama-Q4_K_M, step 9 of synth-gemma2, step 25 of stories260K-mix-Q4_0), and the top 5 share at least 4 ids.
+/// Q4_0 moves the logits by 0.85–5.5 (synthetic) and 10–11 (stories260K): its argmax is F16's on 56–100 % of the steps.
+/// </para>
+/// <para>
+/// llama.cpp b9749's own quantized caches (<c>-ctk/-ctv</c>, flash attention, which they need; its query rounded to Q8_0
+/// as well) against its F16 cache on the same synthetic files: Q8_0 0.15–0.65 (gemma2), argmax flipped on two near-ties
+/// (step 14 of synth-llama-Q4_K_M, step 3 of synth-qwen2); Q4_0 0.99–3.6, argmax kept on 9–16 of 16 steps. It refuses
+/// a Q8_0 cache for stories260K (head_dim 8 is not a multiple of 32; ours quantizes across the heads of a position).
 /// </para>
 /// </summary>
 public class QuantizedKvCacheFidelityTests(ITestOutputHelper output)
@@ -33,6 +38,13 @@ public class QuantizedKvCacheFidelityTests(ITestOutputHelper output)
         { "synthetic/synth-llama-tied-Q4_K_M.gguf", "synthetic/synth-llama-tied-Q4_K_M.ref.json.gz" },
         { "synthetic/synth-qwen2-Q4_K_M.gguf", "synthetic/synth-qwen2-Q4_K_M.ref.json.gz" },
         { "synthetic/synth-qwen3-Q4_K_M.gguf", "synthetic/synth-qwen3-Q4_K_M.ref.json.gz" },
+        { "synthetic/synth-gemma2-Q8_0.gguf", "synthetic/synth-gemma2-Q8_0.ref.json.gz" },
+        { "synthetic/synth-gemma3-Q8_0.gguf", "synthetic/synth-gemma3-Q8_0.ref.json.gz" },
+        { "synthetic/synth-phi3-Q8_0.gguf", "synthetic/synth-phi3-Q8_0.ref.json.gz" },
+        { "synthetic/synth-phi3-longrope-Q8_0.gguf", "synthetic/synth-phi3-longrope-Q8_0.ref.json.gz" },
+        { "synthetic/synth-qwen3moe-Q8_0.gguf", "synthetic/synth-qwen3moe-Q8_0.ref.json.gz" },
+        { "synthetic/synth-llama-yarn-Q8_0.gguf", "synthetic/synth-llama-yarn-Q8_0.ref.json.gz" },
+        { "synthetic/synth-granite-Q8_0.gguf", "synthetic/synth-granite-Q8_0.ref.json.gz" },
     };
 
     /// <summary>The files whose F16-cache greedy text is the reference's over all 32 steps (mix-Q4_0's parts from llama.cpp's at 23).</summary>
@@ -87,7 +99,7 @@ public class QuantizedKvCacheFidelityTests(ITestOutputHelper output)
     public void A_q8_0_cache_keeps_the_argmax_but_at_near_ties(string file, string referenceFile)
     {
         var steps = Compare(file, referenceFile, KvCacheType.Q8_0);
-        float bound = Stories(file) ? 1.5f : 0.5f;
+        float bound = Stories(file) ? 1.5f : 0.7f;
         Assert.True(steps.Max(s => s.MaxDelta) <= bound, $"{file}: max |Δlogit| {steps.Max(s => s.MaxDelta)} > {bound}");
         for (int i = 0; i < steps.Length; i++)
         {
@@ -115,9 +127,9 @@ public class QuantizedKvCacheFidelityTests(ITestOutputHelper output)
     public void A_q4_0_cache_drifts_but_keeps_most_argmaxes_and_f16s_in_its_top_5(string file, string referenceFile)
     {
         var steps = Compare(file, referenceFile, KvCacheType.Q4_0);
-        float bound = Stories(file) ? 12f : 3f;
+        float bound = Stories(file) ? 12f : 6f;
         Assert.True(steps.Max(s => s.MaxDelta) <= bound, $"{file}: max |Δlogit| {steps.Max(s => s.MaxDelta)} > {bound}");
-        Assert.True(steps.Count(s => s.SameArgMax) * 3 >= steps.Length * 2, $"{file}: argmax = F16's on {steps.Count(s => s.SameArgMax)}/{steps.Length} steps");
-        Assert.True(steps.Count(s => s.F16ArgMaxInTop5) * 10 >= steps.Length * 9, $"{file}: F16's argmax in the top 5 on {steps.Count(s => s.F16ArgMaxInTop5)}/{steps.Length} steps");
+        Assert.True(steps.Count(s => s.SameArgMax) * 2 >= steps.Length, $"{file}: argmax = F16's on {steps.Count(s => s.SameArgMax)}/{steps.Length} steps");
+        Assert.True(steps.Count(s => s.F16ArgMaxInTop5) * 8 >= steps.Length * 7, $"{file}: F16's argmax in the top 5 on {steps.Count(s => s.F16ArgMaxInTop5)}/{steps.Length} steps");
     }
 }

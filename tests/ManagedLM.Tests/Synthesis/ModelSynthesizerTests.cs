@@ -32,6 +32,7 @@ public class ModelSynthesizerTests
         { "synth-phi3-longrope-Q8_0.gguf", "synth-phi-mini-longrope", 67, LlamaFileType.Q8_0 },
         { "synth-qwen3moe-Q8_0.gguf", "synth-qwen3moe", 45, LlamaFileType.Q8_0 },
         { "synth-granite-Q8_0.gguf", "synth-granite", 76, LlamaFileType.Q8_0 },
+        { "synth-bert-Q8_0.gguf", "synth-bert", 25, LlamaFileType.Q8_0 },
     };
 
     /// <summary>The spec of a fixture by its general.name (the second wave's: each family's tiny shape, with its post-norms at 32×).</summary>
@@ -51,6 +52,7 @@ public class ModelSynthesizerTests
         },
         "synth-qwen3moe" => SynthesisSpec.TinyOf("qwen3moe"),
         "synth-granite" => SynthesisSpec.TinyOf("granite"),
+        "synth-bert" => SynthesisSpec.TinyOf("bert"),
         _ => throw new ArgumentException(name),
     };
 
@@ -60,10 +62,19 @@ public class ModelSynthesizerTests
         return ModelSynthesizer.TokenizerMetadata(vocab.Metadata);
     });
 
+    private static readonly Lazy<List<KeyValuePair<string, GgufValue>>> BertTokenizer = new(() =>
+    {
+        using var vocab = GgufFile.Parse(TestData.ReadBytes(TestData.Model(SynthesisPreset.BertVocab)));
+        return ModelSynthesizer.TokenizerMetadata(vocab.Metadata);
+    });
+
+    /// <summary>The fixtures' vocabulary of a spec: stories260K's 512 tokens, or BERT's WordPiece one for an encoder.</summary>
+    public static List<KeyValuePair<string, GgufValue>> FixtureTokenizer(SynthesisSpec spec) => spec.Encoder ? BertTokenizer.Value : Stories260KTokenizer.Value;
+
     public static byte[] Synthesize(SynthesisSpec spec, string name, ulong seed, LlamaFileType type, int threads = 2)
     {
         using var stream = new MemoryStream();
-        ModelSynthesizer.Write(spec, name, seed, new QuantizationOptions(type) { Threads = threads }, Stories260KTokenizer.Value, stream);
+        ModelSynthesizer.Write(spec, name, seed, new QuantizationOptions(type) { Threads = threads }, FixtureTokenizer(spec), stream);
         return stream.ToArray();
     }
 

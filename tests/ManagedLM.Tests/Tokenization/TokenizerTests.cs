@@ -187,8 +187,9 @@ public class TokenizerTests
     [Fact]
     public void Unknown_model_or_pre_tokenizer_is_named()
     {
-        var bert = Assert.Throws<NotSupportedException>(() => Tokenizer.FromGguf(Metadata(("tokenizer.ggml.model", GgufValue.Of("bert")))));
-        Assert.Contains("\"bert\"", bert.Message);
+        var t5 = Assert.Throws<NotSupportedException>(() => Tokenizer.FromGguf(Metadata(("tokenizer.ggml.model", GgufValue.Of("t5")))));
+        Assert.Contains("\"t5\"", t5.Message);
+        Assert.Contains("\"bert\" (WordPiece)", t5.Message);
         var pre = Assert.Throws<NotSupportedException>(() => Tokenizer.FromGguf(Metadata(
             ("tokenizer.ggml.model", GgufValue.Of("gpt2")), ("tokenizer.ggml.pre", GgufValue.Of("no-such-pre")),
             ("tokenizer.ggml.tokens", GgufValue.Of(GgufArray.Of(["a", "b"]))), ("tokenizer.ggml.merges", GgufValue.Of(GgufArray.Of(["a b"]))))));

@@ -7,7 +7,7 @@ namespace ManagedLM.Tests.Tokenization;
 /// <summary>The llama.cpp vocabularies in ../shared/models/vocab, each loaded once per test run.</summary>
 public static class VocabFixtures
 {
-    public static readonly string[] Names = ["gpt-2", "llama-bpe", "llama-spm", "phi-3", "qwen2"];
+    public static readonly string[] Names = ["bert-bge", "gpt-2", "llama-bpe", "llama-spm", "phi-3", "qwen2"];
 
     private static readonly ConcurrentDictionary<string, Lazy<Tokenizer>> Cache = new();
 

@@ -40,15 +40,27 @@ public class VocabVectorTests(ITestOutputHelper output)
         var failures = new StringBuilder();
         foreach (var (text, _) in VocabFixtures.Vectors(vocab))
         {
+            int[] ids = tokenizer.Encode(text, addSpecialTokens: false);
+            string decoded = tokenizer.Decode(ids);
+            if (Normalizes(vocab))
+            {
+                // WordPiece lowercases, strips accents and whitespace, and writes [UNK] for what it cannot cover, so the text does
+                // not come back; what comes back encodes to the same ids, less the [UNK]s (which decode to nothing).
+                int[] again = tokenizer.Encode(decoded, addSpecialTokens: false);
+                if (!again.SequenceEqual(ids.Where(id => id != tokenizer.UnknownTokenId)))
+                    failures.AppendLine($"\"{Escape(text)}\" -> \"{Escape(decoded)}\" -> [{string.Join(' ', again)}]");
+                continue;
+            }
             // Models with clean_up_tokenization_spaces (gpt-2, llama-bpe) change " ?" and " 's" on decode, as llama.cpp does.
             if (CleansSpaces(vocab) && HasCleanedPattern(text))
                 continue;
-            string decoded = tokenizer.Decode(tokenizer.Encode(text, addSpecialTokens: false));
             if (decoded != text)
                 failures.AppendLine($"\"{Escape(text)}\" -> \"{Escape(decoded)}\"");
         }
         Assert.True(failures.Length == 0, failures.ToString());
     }
+
+    private static bool Normalizes(string vocab) => vocab is "bert-bge";
 
     private static bool CleansSpaces(string vocab) => vocab is "gpt-2" or "llama-bpe";
 
