@@ -20,11 +20,16 @@ public sealed partial class OpenAiServer
     // engine's next step.
     private async Task Complete(HttpContext ctx, bool chat)
     {
+        if (_engine is null)
+        {
+            throw new ApiException(400, $"This server serves embeddings only ({(_model.Config.Family.Encoder ? "the model is an encoder" : "--embedding")}): " +
+                "use /v1/embeddings or /v1/rerank.", code: "unsupported_endpoint");
+        }
         long received = Stopwatch.GetTimestamp();
         ApiRequest request;
         using (var body = await ReadJson(ctx).ConfigureAwait(false))
             request = ApiRequest.Parse(body.RootElement, chat, _model.Config.VocabSize);
-        int context = Engine.ContextLength;
+        int context = _engine.ContextLength;
         string promptParam = chat ? "messages" : "prompt";
         var overflow = request.ContextOverflow ?? _options.ContextOverflow;
         int[] prompt;
@@ -62,7 +67,7 @@ public sealed partial class OpenAiServer
         BatchRequest? job;
         try
         {
-            if (!Engine.TrySubmit(prompt, generation, out job, ctx.RequestAborted))
+            if (!_engine.TrySubmit(prompt, generation, out job, ctx.RequestAborted))
                 throw new ApiException(429, "The server is busy: its request queue is full. Retry later.", type: "rate_limit_error", code: "queue_full");
         }
         catch (ArgumentException e)

@@ -21,8 +21,10 @@ namespace ManagedLM.Server;
 
 /// <summary>
 /// An OpenAI-compatible HTTP server over one model: /v1/chat/completions, /v1/completions (streamed as server-sent events
-/// or whole), /v1/models, /tokenize, /detokenize, /health, /metrics (Prometheus) and a chat page at /. Every completion
-/// request runs on one shared <see cref="BatchEngine"/>, so concurrent requests decode together.
+/// or whole), /v1/embeddings, /v1/rerank, /v1/models, /tokenize, /detokenize, /health, /metrics (Prometheus) and a chat
+/// page at /. Every completion request runs on one shared <see cref="BatchEngine"/>, so concurrent requests decode
+/// together; embedding and rerank requests on one shared <see cref="EmbeddingEngine"/> (started on first use), so
+/// concurrent ones share passes. An encoder model, or <see cref="ServerOptions.EmbeddingsOnly"/>, serves embeddings only.
 /// </summary>
 /// <example>
 /// <code>
@@ -40,6 +42,8 @@ public sealed partial class OpenAiServer : IAsyncDisposable
     private readonly string _modelId;
     private readonly ChatTemplate _template;
     private readonly Chat.Tools.ToolCallFormat _toolFormat;
+    private readonly BatchEngine? _engine;
+    private readonly Lazy<EmbeddingEngine> _embeddings;
     private readonly long _created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
     private readonly byte[]? _apiKeyHash;
     private readonly byte[] _page;
@@ -48,6 +52,7 @@ public sealed partial class OpenAiServer : IAsyncDisposable
     private OpenAiServer(TransformerModel model, ServerOptions options)
     {
         _model = model;
+        EmbeddingsOnly = options.EmbeddingsOnly || model.Config.Family.Encoder;
         _template = options.ChatTemplate?.WithTokens(model.ChatTemplate.BosToken, model.ChatTemplate.EosToken) ?? model.ChatTemplate;
         _toolFormat = Chat.Tools.ToolCallFormat.Detect(_template);
         _options = options;
@@ -55,14 +60,18 @@ public sealed partial class OpenAiServer : IAsyncDisposable
         _apiKeyHash = string.IsNullOrEmpty(options.ApiKey) ? null : SHA256.HashData(Encoding.UTF8.GetBytes(options.ApiKey));
         _page = ReadPage();
         _log = options.Log is null ? null : TextWriter.Synchronized(options.Log);
-        Engine = new BatchEngine(model, options.Engine);
+        _embeddings = new Lazy<EmbeddingEngine>(() => new EmbeddingEngine(model, options.Embeddings));
         try
         {
+            if (EmbeddingsOnly)
+                _ = _embeddings.Value; // an embedding server warms up before it listens, as a chat server's batch engine does
+            else
+                _engine = new BatchEngine(model, options.Engine);
             _app = Build();
         }
         catch
         {
-            Engine.Dispose();
+            StopEngines();
             throw;
         }
     }
@@ -88,7 +97,21 @@ public sealed partial class OpenAiServer : IAsyncDisposable
     }
 
     /// <summary>The engine every completion request runs on.</summary>
-    public BatchEngine Engine { get; }
+    /// <exception cref="InvalidOperationException">The server serves embeddings only.</exception>
+    public BatchEngine Engine => _engine ?? throw new InvalidOperationException("This server serves embeddings only: it has no batch engine.");
+
+    /// <summary>The engine embedding and rerank requests run on (started by the first such request unless <see cref="EmbeddingsOnly"/>).</summary>
+    public EmbeddingEngine Embeddings => _embeddings.Value;
+
+    /// <summary>Whether the server serves embeddings only (<see cref="ServerOptions.EmbeddingsOnly"/>, or an encoder model).</summary>
+    public bool EmbeddingsOnly { get; }
+
+    private void StopEngines()
+    {
+        _engine?.Dispose();
+        if (_embeddings.IsValueCreated)
+            _embeddings.Value.Dispose();
+    }
 
     /// <summary>The addresses the server listens on (with the port chosen when <see cref="ServerOptions.Port"/> was 0).</summary>
     public IReadOnlyList<Uri> Urls =>
@@ -103,13 +126,13 @@ public sealed partial class OpenAiServer : IAsyncDisposable
     /// <summary>Stops listening; running requests end with an error.</summary>
     public async Task StopAsync(CancellationToken cancellationToken = default)
     {
-        Engine.Dispose();
+        StopEngines();
         await _app.StopAsync(cancellationToken).ConfigureAwait(false);
     }
 
     public async ValueTask DisposeAsync()
     {
-        Engine.Dispose();
+        StopEngines();
         await _app.StopAsync().ConfigureAwait(false);
         await _app.DisposeAsync().ConfigureAwait(false);
     }
@@ -141,14 +164,15 @@ public sealed partial class OpenAiServer : IAsyncDisposable
         app.MapGet("/", ctx => Write(ctx, "text/html; charset=utf-8", _page));
         app.MapGet("/health", ctx => WriteJson(ctx, w =>
         {
-            var m = Engine.Metrics;
+            var m = _engine?.Metrics;
             w.WriteStartObject();
             w.WriteString("status", "ok");
-            w.WriteNumber("active", m.Active);
-            w.WriteNumber("queued", m.Queued);
+            w.WriteNumber("active", m?.Active ?? 0);
+            w.WriteNumber("queued", (m?.Queued ?? 0) + (_embeddings.IsValueCreated ? _embeddings.Value.Metrics.Queued : 0));
             w.WriteEndObject();
         }));
-        app.MapGet("/metrics", ctx => Write(ctx, "text/plain; version=0.0.4; charset=utf-8", Encoding.UTF8.GetBytes(_metrics.Render(Engine.Metrics))));
+        app.MapGet("/metrics", ctx => Write(ctx, "text/plain; version=0.0.4; charset=utf-8",
+            Encoding.UTF8.GetBytes(_metrics.Render(_engine?.Metrics, _embeddings.IsValueCreated ? _embeddings.Value.Metrics : null))));
         app.MapGet("/v1/models", ctx => WriteJson(ctx, w =>
         {
             w.WriteStartObject();
@@ -166,6 +190,10 @@ public sealed partial class OpenAiServer : IAsyncDisposable
             app.MapPost(prefix + "/chat/completions", ctx => Complete(ctx, chat: true));
             app.MapPost(prefix + "/completions", ctx => Complete(ctx, chat: false));
         }
+        foreach (string path in new[] { "/v1/embeddings", "/embeddings" })
+            app.MapPost(path, Embed);
+        foreach (string path in new[] { "/v1/rerank", "/rerank", "/v1/reranking", "/reranking" })
+            app.MapPost(path, Rerank);
         app.MapPost("/tokenize", Tokenize);
         app.MapPost("/detokenize", Detokenize);
         app.MapFallback(ctx => throw (EndpointLabel(ctx.Request.Path) == "other"
@@ -222,6 +250,8 @@ public sealed partial class OpenAiServer : IAsyncDisposable
         "/" or "/health" or "/metrics" or "/v1/models" or "/tokenize" or "/detokenize" => path.Value,
         "/v1/chat/completions" or "/chat/completions" => "/v1/chat/completions",
         "/v1/completions" or "/completions" => "/v1/completions",
+        "/v1/embeddings" or "/embeddings" => "/v1/embeddings",
+        "/v1/rerank" or "/rerank" or "/v1/reranking" or "/reranking" => "/v1/rerank",
         { } p when p.StartsWith("/v1/models/", StringComparison.Ordinal) => "/v1/models",
         _ => "other",
     };
@@ -246,12 +276,17 @@ public sealed partial class OpenAiServer : IAsyncDisposable
         w.WriteString("owned_by", "managedlm");
         w.WriteStartObject("meta");
         w.WriteString("architecture", c.Architecture);
-        w.WriteNumber("context_length", Engine.ContextLength);
+        w.WriteNumber("context_length", _engine?.ContextLength ?? _embeddings.Value.MaxTokens);
         w.WriteNumber("n_ctx_train", c.ContextLength);
         w.WriteNumber("n_vocab", c.VocabSize);
         w.WriteNumber("n_embd", c.EmbeddingLength);
         w.WriteNumber("n_layer", c.BlockCount);
-        w.WriteNumber("n_parallel", Engine.Options.MaxActiveSequences);
+        w.WriteNumber("n_parallel", _engine?.Options.MaxActiveSequences ?? 1);
+        if (EmbeddingsOnly || _embeddings.IsValueCreated)
+        {
+            w.WriteString("pooling", _embeddings.Value.Pooling.ToString().ToLowerInvariant());
+            w.WriteNumber("n_embd_out", _embeddings.Value.Dimensions);
+        }
         w.WriteEndObject();
         w.WriteEndObject();
     }

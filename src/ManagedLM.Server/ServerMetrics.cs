@@ -34,9 +34,17 @@ internal sealed class ServerMetrics
         Interlocked.Add(ref _completionTokens, completionTokens);
     }
 
-    /// <summary>The Prometheus text exposition (version 0.0.4) of these metrics and the engine's.</summary>
-    public string Render(BatchEngineMetrics engine)
+    private static readonly BatchEngineMetrics NoBatches = new(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, TimeSpan.Zero, [.. BatchEngineMetrics.BatchSizeBounds.Select(_ => 0L)]);
+    private static readonly EmbeddingEngineMetrics NoEmbeddings = new(0, 0, 0, 0, 0, 0, TimeSpan.Zero);
+
+    /// <summary>
+    /// The Prometheus text exposition (version 0.0.4) of these metrics and the engines' (null: an engine the server has not
+    /// started, all zeros).
+    /// </summary>
+    public string Render(BatchEngineMetrics? batches, EmbeddingEngineMetrics? embeddings = null)
     {
+        var engine = batches ?? NoBatches;
+        var e = embeddings ?? NoEmbeddings;
         var o = new StringBuilder();
         Header(o, "managedlm_http_requests_total", "counter", "HTTP requests by endpoint and status (499: the client went away).");
         foreach (var ((endpoint, status), count) in _requests.OrderBy(p => p.Key.Endpoint, StringComparer.Ordinal).ThenBy(p => p.Key.Status))
@@ -70,6 +78,15 @@ internal sealed class ServerMetrics
         }
         o.Append(CultureInfo.InvariantCulture, $"managedlm_batch_size_sum {Math.Round(engine.MeanBatchSize * engine.Steps)}\n");
         o.Append(CultureInfo.InvariantCulture, $"managedlm_batch_size_count {engine.Steps}\n");
+
+        Gauge(o, "managedlm_embedding_queue_depth", "Sequences waiting to be embedded.", e.Queued);
+        Counter(o, "managedlm_embedding_requests_total", "Embedding and rerank requests embedded.", e.Requests);
+        Counter(o, "managedlm_embedding_sequences_total", "Sequences embedded (texts, or query/document pairs).", e.Sequences);
+        Counter(o, "managedlm_embedding_tokens_total", "Tokens evaluated for embeddings.", e.Tokens);
+        Counter(o, "managedlm_embedding_runs_total", "Runs of the embedding engine (each one or more passes over the weights).", e.Runs);
+        Counter(o, "managedlm_embedding_requests_rejected_total", "Embedding requests refused because the queue was full.", e.Rejected);
+        Header(o, "managedlm_embedding_seconds_total", "counter", "Time spent embedding.");
+        o.Append(CultureInfo.InvariantCulture, $"managedlm_embedding_seconds_total {e.RunTime.TotalSeconds}\n");
         return o.ToString();
     }
 

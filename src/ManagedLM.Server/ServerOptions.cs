@@ -44,6 +44,15 @@ public sealed record ServerOptions
     /// <summary>The batch engine: sequences decoded together (--parallel), queue bound, context per sequence (--ctx).</summary>
     public BatchEngineOptions Engine { get; init; } = BatchEngineOptions.Default;
 
+    /// <summary>
+    /// Serve embeddings only (llama-server's <c>--embedding</c>): /v1/embeddings and /v1/rerank, no completions and no batch
+    /// engine. An encoder model (BERT) is always served this way.
+    /// </summary>
+    public bool EmbeddingsOnly { get; init; }
+
+    /// <summary>The embedding engine behind /v1/embeddings and /v1/rerank: threads, tokens per pass, pooling, queue bound.</summary>
+    public EmbeddingEngineOptions Embeddings { get; init; } = EmbeddingEngineOptions.Default;
+
     /// <summary>Where to write one line per request (method, path, status, time); null: no log.</summary>
     public TextWriter? Log { get; init; }
 
@@ -63,5 +72,6 @@ public sealed record ServerOptions
         if (ApiKey is { Length: 0 })
             throw new ArgumentException("ApiKey must be null or non-empty.", nameof(ApiKey));
         Engine.Validate();
+        Embeddings.Validate();
     }
 }

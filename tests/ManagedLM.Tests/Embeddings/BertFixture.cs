@@ -26,6 +26,30 @@ internal static class BertFixture
         return GgufWriter.ToBytes(metadata, tensors);
     }
 
+    /// <summary>A random F32 tensor, uniform in ±<paramref name="scale"/>.</summary>
+    public static (GgufTensorSpec, byte[]) Tensor(string name, long[] shape, Random random, float scale)
+    {
+        var values = new float[shape.Aggregate(1L, (a, b) => a * b)];
+        for (int i = 0; i < values.Length; i++)
+            values[i] = (float)(random.NextDouble() * 2 - 1) * scale;
+        return (new GgufTensorSpec(name, ManagedLM.Kernels.GgmlType.F32, shape), values.SelectMany(BitConverter.GetBytes).ToArray());
+    }
+
+    private static float[] Floats(byte[] data) => [.. Enumerable.Range(0, data.Length / 4).Select(i => BitConverter.ToSingle(data, 4 * i))];
+
+    /// <summary>The fixture as a reranker with <paramref name="labels"/> outputs: pooling_type 4 and a random head (its tensors returned too).</summary>
+    public static (byte[] File, float[] W, float[] B, float[] W2, float[] B2) Reranker(int labels, int seed = 5)
+    {
+        const int Embd = 32;
+        var random = new Random(seed);
+        var w = Tensor("cls.weight", [Embd, Embd], random, 0.3f);
+        var b = Tensor("cls.bias", [Embd], random, 0.1f);
+        var w2 = Tensor("cls.output.weight", [Embd, labels], random, 0.5f);
+        var b2 = Tensor("cls.output.bias", [labels], random, 0.1f);
+        var bytes = Bytes(m => ModelBytes.Set(m, "bert.pooling_type", GgufValue.Of(4u)), [w, b, w2, b2]);
+        return (bytes, Floats(w.Item2), Floats(b.Item2), Floats(w2.Item2), Floats(b2.Item2));
+    }
+
     private static readonly Lazy<BertReference> ReferenceLazy = new(() => BertReference.Load(ReferenceFile));
 
     public static BertReference Reference => ReferenceLazy.Value;

@@ -14,27 +14,9 @@ public class RerankTests
 {
     private const int Embd = 32;
 
-    private static (GgufTensorSpec, byte[]) Tensor(string name, long[] shape, Random random, float scale)
-    {
-        var values = new float[shape.Aggregate(1L, (a, b) => a * b)];
-        for (int i = 0; i < values.Length; i++)
-            values[i] = (float)(random.NextDouble() * 2 - 1) * scale;
-        return (new GgufTensorSpec(name, GgmlType.F32, shape), values.SelectMany(BitConverter.GetBytes).ToArray());
-    }
+    private static (GgufTensorSpec, byte[]) Tensor(string name, long[] shape, Random random, float scale) => BertFixture.Tensor(name, shape, random, scale);
 
-    private static float[] Floats(byte[] data) => [.. Enumerable.Range(0, data.Length / 4).Select(i => BitConverter.ToSingle(data, 4 * i))];
-
-    // The fixture as a reranker with `labels` outputs: pooling_type 4 and a random head. Returns the head's tensors too.
-    private static (byte[] File, float[] W, float[] B, float[] W2, float[] B2) Reranker(int labels, int seed = 5)
-    {
-        var random = new Random(seed);
-        var w = Tensor("cls.weight", [Embd, Embd], random, 0.3f);
-        var b = Tensor("cls.bias", [Embd], random, 0.1f);
-        var w2 = Tensor("cls.output.weight", [Embd, labels], random, 0.5f);
-        var b2 = Tensor("cls.output.bias", [labels], random, 0.1f);
-        var bytes = BertFixture.Bytes(m => ModelBytes.Set(m, "bert.pooling_type", GgufValue.Of(4u)), [w, b, w2, b2]);
-        return (bytes, Floats(w.Item2), Floats(b.Item2), Floats(w2.Item2), Floats(b2.Item2));
-    }
+    private static (byte[] File, float[] W, float[] B, float[] W2, float[] B2) Reranker(int labels, int seed = 5) => BertFixture.Reranker(labels, seed);
 
     // The pair as llama.cpp lays it out for BERT: [CLS] query [SEP] document.
     private static int[] Pair(int[] query, int[] document) => [101, .. query, 102, .. document];

@@ -51,6 +51,14 @@ internal static class ServeCommand
             Description = "deepseek: the model's reasoning (<think>...</think>) goes to reasoning_content; none: it stays in the content.",
             DefaultValueFactory = _ => "deepseek",
         }.AcceptOnlyFromAmong("deepseek", "none");
+        var embedding = new Option<bool>("--embedding", "--embeddings")
+        {
+            Description = "Serve embeddings only (/v1/embeddings, /v1/rerank): no completions and no batch engine. An encoder model (BERT) always is.",
+        };
+        var pooling = new Option<string?>("--pooling")
+        {
+            Description = "How /v1/embeddings pools a text's vectors (default: the model's pooling_type, else mean for an encoder and last for a decoder); rank: a reranker for /v1/rerank.",
+        }.AcceptOnlyFromAmong("mean", "cls", "last", "rank");
         var command = new CliCommand("serve", "Serve a model over an OpenAI-compatible HTTP API (and a chat page at /).",
         [
             new("Serve on http://127.0.0.1:8080 (chat page at /, API at /v1)", "managedlm serve -m model.gguf"),
@@ -60,9 +68,11 @@ internal static class ServeCommand
             new("Replies that go on past a context of 2048 by shifting it", "managedlm serve -m model.gguf --ctx 2048 --context-shift"),
             new("32 sequences of 8192 tokens in Q8_0 KV caches (about half the memory of F16)",
                 "managedlm serve -m model.gguf --parallel 32 --ctx 8192 --kv-type q8_0"),
+            new("An embedding model: /v1/embeddings (and /v1/rerank for a reranker)", "managedlm serve -m bge-small-en-v1.5-q8_0.gguf --embedding"),
         ])
         {
             model, host, port, parallel, queue, ctx, apiKey, threads, kvType, maxTokens, modelId, quiet, chatTemplate, reasoning, contextShift, truncateHistory,
+            embedding, pooling,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -83,13 +93,29 @@ internal static class ServeCommand
                     MaxActiveSequences = parse.GetValue(parallel), MaxQueuedRequests = parse.GetValue(queue),
                     ContextLength = parse.GetValue(ctx), Threads = parse.GetValue(threads), KvCacheType = parse.GetValue(kvType),
                 },
+                EmbeddingsOnly = parse.GetValue(embedding),
+                Embeddings = EmbeddingEngineOptions.Default with
+                {
+                    Threads = parse.GetValue(threads) ?? Environment.ProcessorCount,
+                    Pooling = parse.GetValue(pooling) is { } p ? Enum.Parse<PoolingType>(p, ignoreCase: true) : null,
+                },
             };
             options.Validate();
             using var m = ModelLoading.Load(path, parse.InvocationConfiguration.Error);
             CliOptions.CheckContext(options.Engine.ContextLength, m.MaxContextLength);
             await using var server = await Start(m, options, cancellationToken);
-            Console.Out.WriteLine($"managedlm serve: {options.ModelId ?? m.Name} ({m.Config.Architecture}, context {server.Engine.ContextLength}, {CliOptions.KvTypeName(options.Engine.KvCacheType)} KV cache, {options.Engine.MaxActiveSequences} parallel) on {string.Join(", ", server.Urls)}{(options.ApiKey is null ? "" : " (API key required)")}");
-            Console.Out.WriteLine($"  chat page: {server.BaseAddress}   API: {server.BaseAddress}v1   Ctrl+C stops.");
+            string key = options.ApiKey is null ? "" : " (API key required)";
+            if (server.EmbeddingsOnly)
+            {
+                var e = server.Embeddings;
+                Console.Out.WriteLine($"managedlm serve: {options.ModelId ?? m.Name} ({m.Config.Architecture}, embeddings only: {e.Pooling.ToString().ToLowerInvariant()} pooling, {e.Dimensions} dimensions, up to {e.MaxTokens} tokens a text) on {string.Join(", ", server.Urls)}{key}");
+                Console.Out.WriteLine($"  API: {server.BaseAddress}v1/{(e.Pooling == PoolingType.Rank ? "rerank" : "embeddings")}   Ctrl+C stops.");
+            }
+            else
+            {
+                Console.Out.WriteLine($"managedlm serve: {options.ModelId ?? m.Name} ({m.Config.Architecture}, context {server.Engine.ContextLength}, {CliOptions.KvTypeName(options.Engine.KvCacheType)} KV cache, {options.Engine.MaxActiveSequences} parallel) on {string.Join(", ", server.Urls)}{key}");
+                Console.Out.WriteLine($"  chat page: {server.BaseAddress}   API: {server.BaseAddress}v1   Ctrl+C stops.");
+            }
             try
             {
                 await server.WaitForShutdownAsync(cancellationToken);
