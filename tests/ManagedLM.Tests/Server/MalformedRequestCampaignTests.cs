@@ -236,9 +236,13 @@ public static class MalformedRequests
             Post(r, $$"""{"tokens": {{Pick(r, "[-1]", "[99999]", "[\"1\"]", "[1.5]", "\"1\"", "{}", "[[1]]", "null")}}}""", "/detokenize"),
             Post(r, $$"""{"content": {{Pick(r, "5", "[\"x\"]", "{}", "null")}}}""", "/tokenize"),
             Post(r, $$"""{"content": "x", "{{Pick(r, "add_special", "parse_special", "with_pieces")}}": {{Pick(r, "1", "\"yes\"", "[]")}}}""", "/tokenize")),
+        ["embeddings"] = r => Pick(r,
+            Post(r, $$"""{"input": {{Pick(r, "5", "[]", "{}", "null", "[1.5]", "[[]]", "[[1, -1]]", "[\"x\", 5]", "[[1], \"x\", {}]")}}}""", "/v1/embeddings"),
+            Post(r, $$"""{"input": "x", "{{Pick(r, "dimensions", "encoding_format")}}": {{Pick(r, "0", "-3", "100000", "\"int8\"", "[]", "1.5")}}}""", "/v1/embeddings"),
+            Post(r, $$"""{"query": {{Pick(r, "5", "null", "\"q\"")}}, "documents": {{Pick(r, "[]", "\"d\"", "[5]", "null")}}}""", "/v1/rerank")),
         ["unknown endpoint"] = r =>
         {
-            var (method, path) = Pick(r, (HttpMethod.Post, "/v1/embeddings"), (HttpMethod.Get, "/v2/models"), (HttpMethod.Post, "/v1/chat/completion"),
+            var (method, path) = Pick(r, (HttpMethod.Post, "/v1/audio/speech"), (HttpMethod.Get, "/v2/models"), (HttpMethod.Post, "/v1/chat/completion"),
                 (HttpMethod.Get, "/v1/models/nope"), (HttpMethod.Post, "/v1/images/generations"), (HttpMethod.Get, "/v1/%FF%FE"), (HttpMethod.Post, "/v1//completions"),
                 (HttpMethod.Get, "/tokenize/x"), (HttpMethod.Get, "/" + new string('a', 2000)));
             return new MalformedRequest("", method, path, method == HttpMethod.Post ? Encoding.UTF8.GetBytes("""{"prompt": "x"}""") : null, Status: 404);

@@ -106,7 +106,7 @@ public class ServerErrorTests(ServerFixture fixture) : IClassFixture<ServerFixtu
     [Fact]
     public async Task Unknown_endpoints_are_404_and_wrong_methods_405()
     {
-        var r = await Api.Get(Http, "/v1/embeddings");
+        var r = await Api.Get(Http, "/v1/audio/speech");
         Assert.Equal(HttpStatusCode.NotFound, r.Status);
         Assert.Equal("not_found", r.Body.GetProperty("error").GetProperty("code").GetString());
         using var get = await Http.GetAsync("/v1/chat/completions");
