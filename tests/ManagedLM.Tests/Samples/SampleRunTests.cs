@@ -79,6 +79,24 @@ public sealed class SampleRunTests : IDisposable
     }
 
     [Fact]
+    public async Task Retrieval_ranks_the_documents_as_the_embedding_generator_here_does()
+    {
+        string bert = TestData.Model("synthetic/synth-bert-Q8_0.gguf");
+        var (printed, o) = SplitJson(Run("ManagedLM.Samples", "retrieval", bert));
+        using var model = TransformerModel.Load(bert);
+        using var generator = new ManagedLM.Embeddings.ModelEmbeddingGenerator(model);
+        string[] documents = ["The cat sat on the warm mat.", "Stock prices fell sharply on Monday.", "A kitten chased a ball of yarn.", "The recipe needs two cups of flour."];
+        var index = await generator.GenerateAsync(documents);
+        var query = await generator.GenerateAsync(["Where is the cat?"]);
+        var ranked = index.Select((e, i) => (Document: documents[i], Score: System.Numerics.Tensors.TensorPrimitives.CosineSimilarity(query[0].Vector.Span, e.Vector.Span)))
+            .OrderByDescending(r => r.Score).ToList();
+        Assert.Equal(ranked.Select(r => r.Document), Strings(o.GetProperty("documents")));
+        Assert.Equal(ranked.Select(r => r.Score), o.GetProperty("scores").EnumerateArray().Select(v => v.GetSingle()));
+        Assert.Equal(index.Usage!.InputTokenCount, o.GetProperty("tokens").GetInt64());
+        Assert.Equal(string.Join("\n", ranked.Select(r => $"{r.Score:F3}  {r.Document}")), printed);
+    }
+
+    [Fact]
     public void Chat_saves_both_turns_as_they_were_printed()
     {
         var (streamed, o) = SplitJson(Run("ManagedLM.Samples", "chat", TestData.Model("stories260K.gguf")));
@@ -158,7 +176,7 @@ public sealed class SampleRunTests : IDisposable
         var (code, stdout, stderr) = Process("ManagedLM.Samples");
         Assert.Equal(1, code);
         Assert.Equal("", stdout);
-        Assert.Equal("usage: ManagedLM.Samples (many-requests | batch-engine | chat | chat-client | structured-output | tools | long-conversations | embeddings) [MODEL.gguf]\n", stderr);
+        Assert.Equal("usage: ManagedLM.Samples (many-requests | batch-engine | chat | chat-client | structured-output | tools | long-conversations | embeddings | retrieval) [MODEL.gguf]\n", stderr);
     }
 
     // The greedy 32-token continuation of a prompt on a generator of its own.

@@ -1,5 +1,8 @@
+using System.ClientModel;
 using System.Net;
 using System.Text.Json;
+using Microsoft.Extensions.AI;
+using OpenAI;
 using ManagedLM.Batching;
 using ManagedLM.Embeddings;
 using ManagedLM.Model;
@@ -194,6 +197,42 @@ public class EmbeddingServerTests(EmbeddingServerFixture fixture) : IClassFixtur
         Assert.Equal(embedder.Embed("Once upon a time"), Vector(reply.Body.GetProperty("data")[0]));
         var chat = await Api.Post(http, "/v1/completions", """{"prompt": "Once", "max_tokens": 2}""");
         Assert.Equal(HttpStatusCode.OK, chat.Status);
+    }
+
+    [Fact]
+    public async Task The_official_openai_package_and_its_extensions_adapter_embed_with_the_librarys_vectors()
+    {
+        string[] texts = [.. BertFixture.Reference.Texts.Take(3).Select(t => t.Text)];
+        using var embedder = fixture.Model.CreateEmbedder();
+        var expected = texts.Select(embedder.Embed).ToArray();
+        var client = new OpenAIClient(new ApiKeyCredential("unused"), new OpenAIClientOptions { Endpoint = new Uri(fixture.Server.BaseAddress, "v1") })
+            .GetEmbeddingClient("synth-bert-Q8_0");
+        var result = await client.GenerateEmbeddingsAsync(texts); // base64 on the wire, as the package asks
+        for (int i = 0; i < texts.Length; i++)
+            Assert.Equal(expected[i], result.Value[i].ToFloats().ToArray());
+        Assert.Equal(texts.Sum(t => embedder.Tokenize(t).Length), result.Value.Usage.InputTokenCount);
+
+        IEmbeddingGenerator<string, Embedding<float>> generator = client.AsIEmbeddingGenerator();
+        var shortened = await generator.GenerateAsync(texts, new EmbeddingGenerationOptions { Dimensions = 16 });
+        Assert.Equal(EmbeddingVectors.Truncate(expected[0], 16, normalize: true), shortened[0].Vector.ToArray());
+    }
+
+    [Fact]
+    public async Task The_openai_npm_package_embeds_as_floats_and_base64()
+    {
+        var run = await ClientTools.NodeAsync("openai-embeddings.mjs", new Uri(fixture.Server.BaseAddress, "v1").ToString());
+        Assert.True(run.ExitCode == 0, run.ToString());
+        using var report = JsonDocument.Parse(run.Stdout);
+        var r = report.RootElement;
+        using var embedder = fixture.Model.CreateEmbedder();
+        string[] input = ["Hello world!", "The quick brown fox jumps over the lazy dog."];
+        for (int i = 0; i < input.Length; i++)
+        {
+            float[] expected = embedder.Embed(input[i]);
+            Assert.Equal(expected, r.GetProperty("base64")[i].EnumerateArray().Select(v => v.GetSingle()).ToArray());
+            Assert.Equal(expected, r.GetProperty("float")[i].EnumerateArray().Select(v => v.GetSingle()).ToArray());
+        }
+        Assert.Equal("dimensions", r.GetProperty("error").GetProperty("param").GetString());
     }
 
     private static double Cosine(float[] a, float[] b)
