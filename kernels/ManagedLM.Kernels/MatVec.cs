@@ -24,10 +24,10 @@ public static unsafe class MatVec
     public static int ActivationBytes(GgmlType weightType, int cols) =>
         checked((int)GgmlTypes.RowBytes(ActivationType(weightType), cols));
 
-    /// <summary>Converts x into the activation form of <paramref name="weightType"/> (<see cref="ActivationBytes"/> bytes).</summary>
+    /// <summary>Converts x into the activation form of <paramref name="weightType"/> (<see cref="ActivationBytes"/> bytes), as llama.cpp's CPU backend does (<see cref="Quantize.ActivationRow"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PrepareActivation(GgmlType weightType, ReadOnlySpan<float> x, Span<byte> activation) =>
-        Quantize.Row(ActivationType(weightType), x, activation);
+        Quantize.ActivationRow(ActivationType(weightType), x, activation);
 
     /// <summary>
     /// y[i] = dot(row rowStart+i of W, x) for i in [0, y.Length). W has rows of <paramref name="cols"/>

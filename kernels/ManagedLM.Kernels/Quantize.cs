@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace ManagedLM.Kernels;
 
@@ -19,5 +20,27 @@ public static unsafe class Quantize
         if (t.Quantize == null)
             throw new NotSupportedException($"Quantizing to {GgmlTypes.Name(type)} is not supported.");
         t.Quantize(src, dst);
+    }
+
+    /// <summary>
+    /// Quantizes a matmul's activation row into <paramref name="dst"/> as llama.cpp's CPU backend does on x86: Q8_0 and Q8_1
+    /// by its AVX2 quantizers (<see cref="Quants.Q8Quantizer.ActivationBlock"/>), which round a few values otherwise than the
+    /// reference; every other type as <see cref="Row"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void ActivationRow(GgmlType type, ReadOnlySpan<float> src, Span<byte> dst)
+    {
+        if (type is not (GgmlType.Q8_0 or GgmlType.Q8_1))
+        {
+            Row(type, src, dst);
+            return;
+        }
+        long needed = GgmlTypes.RowBytes(type, src.Length);
+        if (dst.Length < needed)
+            throw new ArgumentException($"{src.Length} {type} elements need {needed} bytes; got {dst.Length}.", nameof(dst));
+        if (type == GgmlType.Q8_0)
+            Quants.Q8_0Block.QuantizeActivation(src, MemoryMarshal.Cast<byte, Quants.Q8_0Block>(dst)[..(src.Length / 32)]);
+        else
+            Quants.Q8_1Block.QuantizeActivation(src, MemoryMarshal.Cast<byte, Quants.Q8_1Block>(dst)[..(src.Length / 32)]);
     }
 }

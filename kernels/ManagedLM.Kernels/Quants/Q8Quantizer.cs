@@ -60,6 +60,59 @@ internal static class Q8Quantizer
         return sum ? Vector256.Sum(Avx2.Add(Avx2.Add(q0, q1), Avx2.Add(q2, q3))) : 0;
     }
 
+    /// <summary>
+    /// Quantizes 32 values as llama.cpp's CPU backend quantizes a matmul's activations on x86 (quantize_row_q8_0 and
+    /// quantize_row_q8_1, AVX2): the multiplier is 127/max|x| rather than 1/d, and halves round to even; d = max|x|/127 as
+    /// the reference. Returns Σq when <paramref name="sum"/>. Weights keep <see cref="Block"/>, as llama-quantize writes them.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int ActivationBlock(ref readonly float x, ref sbyte q, out float d, bool sum) =>
+        CpuFeatures.Avx2 ? ActivationBlockAvx2(in x, ref q, out d, sum) : ActivationBlockReference(in x, ref q, out d);
+
+    internal static int ActivationBlockReference(ref readonly float x, ref sbyte q, out float d)
+    {
+        float amax = 0;
+        for (int j = 0; j < LegacyDot.BlockSize; j++)
+        {
+            float a = MathF.Abs(Unsafe.Add(ref Unsafe.AsRef(in x), j));
+            amax = amax > a ? amax : a;
+        }
+        d = amax / 127;
+        float id = amax != 0 ? 127 / amax : 0;
+        int total = 0;
+        for (int j = 0; j < LegacyDot.BlockSize; j++)
+        {
+            int v = (int)MathF.Round(Unsafe.Add(ref Unsafe.AsRef(in x), j) * id, MidpointRounding.ToEven);
+            Unsafe.Add(ref q, j) = (sbyte)v;
+            total += v;
+        }
+        return total;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static int ActivationBlockAvx2(ref readonly float x, ref sbyte q, out float d, bool sum)
+    {
+        Vector256<float> sign = Vector256.Create(-0f);
+        Vector256<float> v0 = Vector256.LoadUnsafe(in x), v1 = Vector256.LoadUnsafe(in x, 8);
+        Vector256<float> v2 = Vector256.LoadUnsafe(in x, 16), v3 = Vector256.LoadUnsafe(in x, 24);
+        Vector256<float> m = Avx.Max(Avx.Max(Avx.AndNot(sign, v0), Avx.AndNot(sign, v1)), Avx.Max(Avx.AndNot(sign, v2), Avx.AndNot(sign, v3)));
+        Vector128<float> m4 = Sse.Max(m.GetLower(), m.GetUpper());
+        m4 = Sse.Max(m4, Sse.MoveHighToLow(m4, m4));
+        m4 = Sse.MaxScalar(m4, Sse.Shuffle(m4, m4, 0b01_01_01_01));
+        float amax = m4.ToScalar();
+        d = amax / 127;
+        var id = Vector256.Create(amax != 0 ? 127 / amax : 0);
+        Vector256<int> q0 = RoundHalfEven(Avx.Multiply(v0, id)), q1 = RoundHalfEven(Avx.Multiply(v1, id));
+        Vector256<int> q2 = RoundHalfEven(Avx.Multiply(v2, id)), q3 = RoundHalfEven(Avx.Multiply(v3, id));
+        Vector256<sbyte> packed = Avx2.PackSignedSaturate(Avx2.PackSignedSaturate(q0, q1), Avx2.PackSignedSaturate(q2, q3));
+        Avx2.PermuteVar8x32(packed.AsInt32(), Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7)).AsSByte().StoreUnsafe(ref q);
+        return sum ? Vector256.Sum(Avx2.Add(Avx2.Add(q0, q1), Avx2.Add(q2, q3))) : 0;
+    }
+
+    /// <summary>Per lane, the nearest integer, halves to even (_mm256_round_ps with _MM_ROUND_NEAREST).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> RoundHalfEven(Vector256<float> v) => Avx.ConvertToVector256Int32WithTruncation(Avx.RoundToNearestInteger(v));
+
     /// <summary>roundf per lane (halves away from zero), exact for |v| &lt; 2^23: v + copysign(0.5⁻, v), truncated.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector256<int> RoundHalfAway(Vector256<float> v)

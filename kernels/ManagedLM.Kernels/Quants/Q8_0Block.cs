@@ -32,6 +32,18 @@ public struct Q8_0Block : IQuantizableBlock<Q8_0Block>, ISignedQuantBlock<Q8_0Bl
     /// <summary>As <c>quantize_row_q8_0_ref</c>: d = max|x|/127, q = roundf(x/d). Vectorized; finite inputs.</summary>
     public static void Quantize(ReadOnlySpan<float> src, Span<Q8_0Block> dst) => Quantize(src, dst, reference: false);
 
+    /// <summary>A matmul's activations as llama.cpp's CPU backend quantizes them on x86 (<see cref="Q8Quantizer.ActivationBlock"/>).</summary>
+    public static void QuantizeActivation(ReadOnlySpan<float> src, Span<Q8_0Block> dst)
+    {
+        LegacyQuantize.CheckLengths(src.Length, dst.Length);
+        for (int b = 0; b < dst.Length; b++)
+        {
+            ref Q8_0Block y = ref dst[b];
+            Q8Quantizer.ActivationBlock(in src[b * 32], ref y.Qs[0], out float d, sum: false);
+            y.D = Float16.FromSingle(d);
+        }
+    }
+
     /// <summary>Scalar reference for <see cref="Quantize(ReadOnlySpan{float}, Span{Q8_0Block})"/>.</summary>
     internal static void QuantizeReference(ReadOnlySpan<float> src, Span<Q8_0Block> dst) => Quantize(src, dst, reference: true);
 

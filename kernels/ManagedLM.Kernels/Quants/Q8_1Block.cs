@@ -55,6 +55,19 @@ public struct Q8_1Block : IQuantizableBlock<Q8_1Block>
     /// <summary>As <c>quantize_row_q8_1_ref</c>: the Q8_0 quants plus S = F16(Σq·d). Vectorized; finite inputs.</summary>
     public static void Quantize(ReadOnlySpan<float> src, Span<Q8_1Block> dst) => Quantize(src, dst, reference: false);
 
+    /// <summary>A matmul's activations as llama.cpp's CPU backend quantizes them on x86 (<see cref="Q8Quantizer.ActivationBlock"/>).</summary>
+    public static void QuantizeActivation(ReadOnlySpan<float> src, Span<Q8_1Block> dst)
+    {
+        LegacyQuantize.CheckLengths(src.Length, dst.Length);
+        for (int b = 0; b < dst.Length; b++)
+        {
+            ref Q8_1Block y = ref dst[b];
+            int sum = Q8Quantizer.ActivationBlock(in src[b * 32], ref y.Qs[0], out float d, sum: true);
+            y.D = Float16.FromSingle(d);
+            y.S = Float16.FromSingle(sum * d);
+        }
+    }
+
     /// <summary>Scalar reference for <see cref="Quantize(ReadOnlySpan{float}, Span{Q8_1Block})"/>.</summary>
     internal static void QuantizeReference(ReadOnlySpan<float> src, Span<Q8_1Block> dst) => Quantize(src, dst, reference: true);
 

@@ -20,6 +20,7 @@ internal static class ModelWarmUp
             .Select(type => new Lazy<bool>(() => { ModelWarmUp.Attention(model.Config, type); return true; })).ToArray();
     }
 
+    [ThreadSafeStatic("a ConditionalWeakTable (thread-safe) of per-model Lazy runs: each warm-up runs once, and it changes no result")]
     private static readonly ConditionalWeakTable<TransformerModel, Runs> Warmed = new();
 
     /// <summary>

@@ -7,11 +7,11 @@ namespace ManagedLM.Tests.Embeddings;
 /// <summary>
 /// synth-bert-Q8_0 against llama.cpp's embeddings of the six reference texts, fed their reference ids: mean-pooled and
 /// CLS-pooled L2-normalized vectors and their norms, and every token's final hidden state. ManagedLM computes as
-/// llama.cpp's CPU backend does (Q8_0 activation blocks, LayerNorm's sums and the GELU table as ggml's, attention dots
-/// as fused chains in order), and five of the six texts agree to the reference's printed digits (measured ≤ 9e-8 per
-/// component). In the sixth one rounding flips early (an int8 or F16 rounding at a tie that a last-bit difference
-/// decides), which moves four tokens' final states by up to 0.0275 and the pooled vectors by 8e-4 (mean; cosine
-/// 0.999997) and 1.1e-4 (CLS). The issue's bar is 0.02 per component and cosine ≥ 0.9999 on the normalized vectors.
+/// llama.cpp's CPU backend does on x86 (Q8_0 activation blocks as its AVX2 quantizer rounds them, LayerNorm's sums and the
+/// GELU table as ggml's, attention dots as fused chains in order), and all six texts agree to the reference's printed
+/// digits: measured ≤ 9e-8 per component of the normalized vectors, ≤ 1.2e-6 per token state. (With the weights'
+/// quantizer for the activations, a half that rounds away instead of to even in one feed-forward row of the sixth text
+/// moved four token states by 0.03.) The issue's bar is 0.02 per component and cosine ≥ 0.9999.
 /// </summary>
 public class BertFidelityTests(ITestOutputHelper output)
 {
@@ -57,10 +57,9 @@ public class BertFidelityTests(ITestOutputHelper output)
             (worstCosine, worstNorm) = (Math.Min(worstCosine, cosine), Math.Max(worstNorm, norm));
         }
         output.WriteLine($"{pooling}: max |Δ| {deltas.Max():G3}, min cosine {worstCosine:R}, max relative norm error {worstNorm:G3}");
-        Assert.True(deltas.Max() <= 0.002f, $"max |Δ| {deltas.Max()}");
-        Assert.True(worstCosine >= 0.99999f, $"cosine {worstCosine}");
-        Assert.True(worstNorm <= 1e-3f, $"norm {worstNorm}");
-        Assert.True(deltas.Count(d => d <= 1e-6f) >= 5, $"texts within 1e-6: {string.Join(", ", deltas)}");
+        Assert.True(deltas.Max() <= 1e-6f, $"max |Δ| {deltas.Max()}");
+        Assert.True(worstCosine >= 0.9999999f, $"cosine {worstCosine}");
+        Assert.True(worstNorm <= 1e-6f, $"norm {worstNorm}");
     }
 
     [Fact]
@@ -83,8 +82,7 @@ public class BertFidelityTests(ITestOutputHelper output)
             output.WriteLine($"token embeddings of text {deltas.Count}: max |Δ| {worst:G3}");
             deltas.Add(worst);
         }
-        // Q8_0 against the F32 original moves them by up to 0.18 (synthetic/README.md).
-        Assert.True(deltas.Max() <= 0.05f, $"max |Δ| {deltas.Max()}");
-        Assert.True(deltas.Count(d => d <= 5e-6f) >= 5, $"texts within 5e-6: {string.Join(", ", deltas)}");
+        // Unnormalized states of magnitude up to about 3: the reference prints 7 digits.
+        Assert.True(deltas.Max() <= 5e-6f, $"max |Δ| {deltas.Max()}");
     }
 }
