@@ -64,8 +64,7 @@ internal sealed class ServerMetrics
         Counter(o, "managedlm_engine_prompt_tokens_total", "Prompt tokens evaluated.", engine.PromptTokens);
         Counter(o, "managedlm_engine_shared_prompt_tokens_total", "Prompt tokens taken from a cached prefix instead of evaluated.", engine.SharedPromptTokens);
         Counter(o, "managedlm_engine_generated_tokens_total", "Tokens generated.", engine.GeneratedTokens);
-        Header(o, "managedlm_engine_step_seconds_total", "counter", "Time spent in forward passes.");
-        o.Append(CultureInfo.InvariantCulture, $"managedlm_engine_step_seconds_total {engine.StepTime.TotalSeconds}\n");
+        Seconds(o, "managedlm_engine_step_seconds_total", "Time spent in forward passes.", engine.StepTime);
 
         Header(o, "managedlm_batch_size", "histogram", "Sequences advanced per forward pass.");
         long cumulative = 0;
@@ -85,8 +84,7 @@ internal sealed class ServerMetrics
         Counter(o, "managedlm_embedding_tokens_total", "Tokens evaluated for embeddings.", e.Tokens);
         Counter(o, "managedlm_embedding_runs_total", "Runs of the embedding engine (each one or more passes over the weights).", e.Runs);
         Counter(o, "managedlm_embedding_requests_rejected_total", "Embedding requests refused because the queue was full.", e.Rejected);
-        Header(o, "managedlm_embedding_seconds_total", "counter", "Time spent embedding.");
-        o.Append(CultureInfo.InvariantCulture, $"managedlm_embedding_seconds_total {e.RunTime.TotalSeconds}\n");
+        Seconds(o, "managedlm_embedding_seconds_total", "Time spent embedding.", e.RunTime);
         return o.ToString();
     }
 
@@ -97,6 +95,12 @@ internal sealed class ServerMetrics
     {
         Header(o, name, "counter", help);
         o.Append(name).Append(' ').Append(value.ToString(CultureInfo.InvariantCulture)).Append('\n');
+    }
+
+    private static void Seconds(StringBuilder o, string name, string help, TimeSpan value)
+    {
+        Header(o, name, "counter", help);
+        o.Append(CultureInfo.InvariantCulture, $"{name} {value.TotalSeconds}\n");
     }
 
     private static void Gauge(StringBuilder o, string name, string help, long value)

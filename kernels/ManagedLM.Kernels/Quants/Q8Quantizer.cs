@@ -19,46 +19,10 @@ internal static class Q8Quantizer
     public static int Block(ref readonly float x, ref sbyte q, out float d, bool sum) =>
         CpuFeatures.Avx2 ? BlockAvx2(in x, ref q, out d, sum) : BlockReference(in x, ref q, out d);
 
-    internal static int BlockReference(ref readonly float x, ref sbyte q, out float d)
-    {
-        float amax = 0;
-        for (int j = 0; j < LegacyDot.BlockSize; j++)
-        {
-            float a = MathF.Abs(Unsafe.Add(ref Unsafe.AsRef(in x), j));
-            amax = amax > a ? amax : a;
-        }
-        d = amax / 127;
-        float id = d != 0 ? 1 / d : 0;
-        int total = 0;
-        for (int j = 0; j < LegacyDot.BlockSize; j++)
-        {
-            int v = (int)MathF.Round(Unsafe.Add(ref Unsafe.AsRef(in x), j) * id, MidpointRounding.AwayFromZero);
-            Unsafe.Add(ref q, j) = (sbyte)v;
-            total += v;
-        }
-        return total;
-    }
+    internal static int BlockReference(ref readonly float x, ref sbyte q, out float d) => Reference(in x, ref q, out d, activation: false);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static int BlockAvx2(ref readonly float x, ref sbyte q, out float d, bool sum)
-    {
-        Vector256<float> sign = Vector256.Create(-0f);
-        Vector256<float> v0 = Vector256.LoadUnsafe(in x), v1 = Vector256.LoadUnsafe(in x, 8);
-        Vector256<float> v2 = Vector256.LoadUnsafe(in x, 16), v3 = Vector256.LoadUnsafe(in x, 24);
-        // maxps(a, b) is a > b ? a : b, as the reference's comparison; order does not matter for finite values.
-        Vector256<float> m = Avx.Max(Avx.Max(Avx.AndNot(sign, v0), Avx.AndNot(sign, v1)), Avx.Max(Avx.AndNot(sign, v2), Avx.AndNot(sign, v3)));
-        Vector128<float> m4 = Sse.Max(m.GetLower(), m.GetUpper());
-        m4 = Sse.Max(m4, Sse.MoveHighToLow(m4, m4));
-        m4 = Sse.MaxScalar(m4, Sse.Shuffle(m4, m4, 0b01_01_01_01));
-        d = m4.ToScalar() / 127;
-        var id = Vector256.Create(d != 0 ? 1 / d : 0);
-        Vector256<int> q0 = RoundHalfAway(Avx.Multiply(v0, id)), q1 = RoundHalfAway(Avx.Multiply(v1, id));
-        Vector256<int> q2 = RoundHalfAway(Avx.Multiply(v2, id)), q3 = RoundHalfAway(Avx.Multiply(v3, id));
-        // Packing interleaves 128-bit lanes: dword k of the result holds quants 4·perm[k]..+3.
-        Vector256<sbyte> packed = Avx2.PackSignedSaturate(Avx2.PackSignedSaturate(q0, q1), Avx2.PackSignedSaturate(q2, q3));
-        Avx2.PermuteVar8x32(packed.AsInt32(), Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7)).AsSByte().StoreUnsafe(ref q);
-        return sum ? Vector256.Sum(Avx2.Add(Avx2.Add(q0, q1), Avx2.Add(q2, q3))) : 0;
-    }
+    internal static int BlockAvx2(ref readonly float x, ref sbyte q, out float d, bool sum) => Avx2Block(in x, ref q, out d, sum, activation: false);
 
     /// <summary>
     /// Quantizes 32 values as llama.cpp's CPU backend quantizes a matmul's activations on x86 (quantize_row_q8_0 and
@@ -69,7 +33,14 @@ internal static class Q8Quantizer
     public static int ActivationBlock(ref readonly float x, ref sbyte q, out float d, bool sum) =>
         CpuFeatures.Avx2 ? ActivationBlockAvx2(in x, ref q, out d, sum) : ActivationBlockReference(in x, ref q, out d);
 
-    internal static int ActivationBlockReference(ref readonly float x, ref sbyte q, out float d)
+    internal static int ActivationBlockReference(ref readonly float x, ref sbyte q, out float d) => Reference(in x, ref q, out d, activation: true);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static int ActivationBlockAvx2(ref readonly float x, ref sbyte q, out float d, bool sum) => Avx2Block(in x, ref q, out d, sum, activation: true);
+
+    // d = max|x| / 127 either way; weights multiply by 1/d and round halves away from zero (the reference quantizer),
+    // activations by 127/max|x| and round halves to even (llama.cpp's x86 quantize_row_q8_0/q8_1).
+    private static int Reference(ref readonly float x, ref sbyte q, out float d, bool activation)
     {
         float amax = 0;
         for (int j = 0; j < LegacyDot.BlockSize; j++)
@@ -78,11 +49,12 @@ internal static class Q8Quantizer
             amax = amax > a ? amax : a;
         }
         d = amax / 127;
-        float id = amax != 0 ? 127 / amax : 0;
+        float id = activation ? (amax != 0 ? 127 / amax : 0) : (d != 0 ? 1 / d : 0);
+        var rounding = activation ? MidpointRounding.ToEven : MidpointRounding.AwayFromZero;
         int total = 0;
         for (int j = 0; j < LegacyDot.BlockSize; j++)
         {
-            int v = (int)MathF.Round(Unsafe.Add(ref Unsafe.AsRef(in x), j) * id, MidpointRounding.ToEven);
+            int v = (int)MathF.Round(Unsafe.Add(ref Unsafe.AsRef(in x), j) * id, rounding);
             Unsafe.Add(ref q, j) = (sbyte)v;
             total += v;
         }
@@ -90,20 +62,25 @@ internal static class Q8Quantizer
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static int ActivationBlockAvx2(ref readonly float x, ref sbyte q, out float d, bool sum)
+    private static int Avx2Block(ref readonly float x, ref sbyte q, out float d, bool sum, bool activation)
     {
         Vector256<float> sign = Vector256.Create(-0f);
         Vector256<float> v0 = Vector256.LoadUnsafe(in x), v1 = Vector256.LoadUnsafe(in x, 8);
         Vector256<float> v2 = Vector256.LoadUnsafe(in x, 16), v3 = Vector256.LoadUnsafe(in x, 24);
+        // maxps(a, b) is a > b ? a : b, as the reference's comparison; order does not matter for finite values.
         Vector256<float> m = Avx.Max(Avx.Max(Avx.AndNot(sign, v0), Avx.AndNot(sign, v1)), Avx.Max(Avx.AndNot(sign, v2), Avx.AndNot(sign, v3)));
         Vector128<float> m4 = Sse.Max(m.GetLower(), m.GetUpper());
         m4 = Sse.Max(m4, Sse.MoveHighToLow(m4, m4));
         m4 = Sse.MaxScalar(m4, Sse.Shuffle(m4, m4, 0b01_01_01_01));
         float amax = m4.ToScalar();
         d = amax / 127;
-        var id = Vector256.Create(amax != 0 ? 127 / amax : 0);
-        Vector256<int> q0 = RoundHalfEven(Avx.Multiply(v0, id)), q1 = RoundHalfEven(Avx.Multiply(v1, id));
-        Vector256<int> q2 = RoundHalfEven(Avx.Multiply(v2, id)), q3 = RoundHalfEven(Avx.Multiply(v3, id));
+        var id = Vector256.Create(activation ? (amax != 0 ? 127 / amax : 0) : (d != 0 ? 1 / d : 0));
+        Vector256<int> q0, q1, q2, q3;
+        if (activation)
+            (q0, q1, q2, q3) = (RoundHalfEven(Avx.Multiply(v0, id)), RoundHalfEven(Avx.Multiply(v1, id)), RoundHalfEven(Avx.Multiply(v2, id)), RoundHalfEven(Avx.Multiply(v3, id)));
+        else
+            (q0, q1, q2, q3) = (RoundHalfAway(Avx.Multiply(v0, id)), RoundHalfAway(Avx.Multiply(v1, id)), RoundHalfAway(Avx.Multiply(v2, id)), RoundHalfAway(Avx.Multiply(v3, id)));
+        // Packing interleaves 128-bit lanes: dword k of the result holds quants 4·perm[k]..+3.
         Vector256<sbyte> packed = Avx2.PackSignedSaturate(Avx2.PackSignedSaturate(q0, q1), Avx2.PackSignedSaturate(q2, q3));
         Avx2.PermuteVar8x32(packed.AsInt32(), Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7)).AsSByte().StoreUnsafe(ref q);
         return sum ? Vector256.Sum(Avx2.Add(Avx2.Add(q0, q1), Avx2.Add(q2, q3))) : 0;
