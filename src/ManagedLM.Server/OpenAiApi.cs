@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Net;
 using System.Reflection;
 using System.Security.Cryptography;
 using System.Text;
@@ -8,34 +7,25 @@ using ManagedLM.Batching;
 using ManagedLM.Chat;
 using ManagedLM.Model;
 using ManagedLM.Sampling;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace ManagedLM.Server;
 
 /// <summary>
-/// An OpenAI-compatible HTTP server over one model: /v1/chat/completions, /v1/completions (streamed as server-sent events
-/// or whole), /v1/embeddings, /v1/rerank, /v1/models, /tokenize, /detokenize, /health, /metrics (Prometheus) and a chat
-/// page at /. Every completion request runs on one shared <see cref="BatchEngine"/>, so concurrent requests decode
-/// together; embedding and rerank requests on one shared <see cref="EmbeddingEngine"/> (started on first use), so
-/// concurrent ones share passes. An encoder model, or <see cref="ServerOptions.EmbeddingsOnly"/>, serves embeddings only.
+/// The OpenAI-compatible API over one model, behind the endpoints <c>MapOpenAiEndpoints</c> maps:
+/// /v1/chat/completions, /v1/completions (streamed as server-sent events or whole), /v1/embeddings, /v1/rerank,
+/// /v1/models, /tokenize, /detokenize, /health, /metrics (Prometheus) and a chat page. Every completion request runs on
+/// one shared <see cref="BatchEngine"/>, so concurrent requests decode together; embedding and rerank requests on one
+/// shared <see cref="EmbeddingEngine"/> (started on first use), so concurrent ones share passes. Without a batch engine
+/// (an encoder model, or <see cref="ServerOptions.EmbeddingsOnly"/>) it serves embeddings only. The engines belong to
+/// whoever made this: <see cref="OpenAiServer"/>, or the service provider of <see cref="ManagedLMServiceCollectionExtensions.AddManagedLM(IServiceCollection, Action{ManagedLMOptions})"/>.
 /// </summary>
-/// <example>
-/// <code>
-/// using var model = TransformerModel.Load("model.gguf");
-/// await using var server = await OpenAiServer.StartAsync(model, new ServerOptions { Port = 8080 });
-/// await server.WaitForShutdownAsync();
-/// </code>
-/// </example>
-public sealed partial class OpenAiServer : IAsyncDisposable
+internal sealed partial class OpenAiApi
 {
-    private readonly WebApplication _app;
     private readonly TransformerModel _model;
     private readonly ServerOptions _options;
     private readonly ServerMetrics _metrics = new();
@@ -48,11 +38,14 @@ public sealed partial class OpenAiServer : IAsyncDisposable
     private readonly byte[]? _apiKeyHash;
     private readonly byte[] _page;
     private readonly TextWriter? _log;
+    private readonly ILogger _logger;
 
-    private OpenAiServer(TransformerModel model, ServerOptions options)
+    /// <summary>The API of <paramref name="model"/> on <paramref name="engine"/> (null: embeddings only) and <paramref name="embeddings"/>.</summary>
+    public OpenAiApi(TransformerModel model, ServerOptions options, BatchEngine? engine, Lazy<EmbeddingEngine> embeddings, ILogger? logger = null)
     {
         _model = model;
-        EmbeddingsOnly = options.EmbeddingsOnly || model.Config.Family.Encoder;
+        _engine = engine;
+        _embeddings = embeddings;
         _template = options.ChatTemplate?.WithTokens(model.ChatTemplate.BosToken, model.ChatTemplate.EosToken) ?? model.ChatTemplate;
         _toolFormat = Chat.Tools.ToolCallFormat.Detect(_template);
         _options = options;
@@ -60,162 +53,90 @@ public sealed partial class OpenAiServer : IAsyncDisposable
         _apiKeyHash = string.IsNullOrEmpty(options.ApiKey) ? null : SHA256.HashData(Encoding.UTF8.GetBytes(options.ApiKey));
         _page = ReadPage();
         _log = options.Log is null ? null : TextWriter.Synchronized(options.Log);
-        _embeddings = new Lazy<EmbeddingEngine>(() => new EmbeddingEngine(model, options.Embeddings));
-        try
-        {
-            if (EmbeddingsOnly)
-                _ = _embeddings.Value; // an embedding server warms up before it listens, as a chat server's batch engine does
-            else
-                _engine = new BatchEngine(model, options.Engine);
-            _app = Build();
-        }
-        catch
-        {
-            StopEngines();
-            throw;
-        }
+        _logger = logger ?? NullLogger.Instance;
     }
 
-    /// <summary>Starts a server for <paramref name="model"/> (which must outlive it) and returns once it listens.</summary>
-    /// <exception cref="IOException">The address is in use.</exception>
-    public static async Task<OpenAiServer> StartAsync(TransformerModel model, ServerOptions? options = null, CancellationToken cancellationToken = default)
+    /// <summary>Whether completions are refused: there is no batch engine.</summary>
+    public bool EmbeddingsOnly => _engine is null;
+
+    /// <summary>The engine completion requests run on (null: embeddings only).</summary>
+    public BatchEngine? Engine => _engine;
+
+    /// <summary>The engine embedding and rerank requests run on.</summary>
+    public Lazy<EmbeddingEngine> Embeddings => _embeddings;
+
+    /// <summary>The options the API was made with.</summary>
+    public ServerOptions Options => _options;
+
+    // GET / (the chat page).
+    public Task Page(HttpContext ctx) => Write(ctx, "text/html; charset=utf-8", _page);
+
+    // GET /health: {"status": "ok", "active": n, "queued": n}.
+    public Task Health(HttpContext ctx) => WriteJson(ctx, w =>
     {
-        ArgumentNullException.ThrowIfNull(model);
-        options ??= new ServerOptions();
-        options.Validate();
-        var server = new OpenAiServer(model, options);
-        try
-        {
-            await server._app.StartAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            await server.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
-        return server;
-    }
+        var m = _engine?.Metrics;
+        w.WriteStartObject();
+        w.WriteString("status", "ok");
+        w.WriteNumber("active", m?.Active ?? 0);
+        w.WriteNumber("queued", (m?.Queued ?? 0) + (_embeddings.IsValueCreated ? _embeddings.Value.Metrics.Queued : 0));
+        w.WriteEndObject();
+    });
 
-    /// <summary>The engine every completion request runs on.</summary>
-    /// <exception cref="InvalidOperationException">The server serves embeddings only.</exception>
-    public BatchEngine Engine => _engine ?? throw new InvalidOperationException("This server serves embeddings only: it has no batch engine.");
+    // GET /metrics: Prometheus text.
+    public Task Metrics(HttpContext ctx) => Write(ctx, "text/plain; version=0.0.4; charset=utf-8",
+        Encoding.UTF8.GetBytes(_metrics.Render(_engine?.Metrics, _embeddings.IsValueCreated ? _embeddings.Value.Metrics : null)));
 
-    /// <summary>The engine embedding and rerank requests run on (started by the first such request unless <see cref="EmbeddingsOnly"/>).</summary>
-    public EmbeddingEngine Embeddings => _embeddings.Value;
-
-    /// <summary>Whether the server serves embeddings only (<see cref="ServerOptions.EmbeddingsOnly"/>, or an encoder model).</summary>
-    public bool EmbeddingsOnly { get; }
-
-    private void StopEngines()
+    // GET /v1/models.
+    public Task Models(HttpContext ctx) => WriteJson(ctx, w =>
     {
-        _engine?.Dispose();
-        if (_embeddings.IsValueCreated)
-            _embeddings.Value.Dispose();
-    }
+        w.WriteStartObject();
+        w.WriteString("object", "list");
+        w.WriteStartArray("data");
+        ModelEntry(w);
+        w.WriteEndArray();
+        w.WriteEndObject();
+    });
 
-    /// <summary>The addresses the server listens on (with the port chosen when <see cref="ServerOptions.Port"/> was 0).</summary>
-    public IReadOnlyList<Uri> Urls =>
-        [.. (_app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? []).Select(a => new Uri(a))];
-
-    /// <summary>The first of <see cref="Urls"/>, e.g. http://127.0.0.1:8080/.</summary>
-    public Uri BaseAddress => Urls[0];
-
-    /// <summary>Completes when the server is stopped (Ctrl+C or SIGTERM in a console, or <see cref="StopAsync"/>).</summary>
-    public Task WaitForShutdownAsync(CancellationToken cancellationToken = default) => _app.WaitForShutdownAsync(cancellationToken);
-
-    /// <summary>Stops listening; running requests end with an error.</summary>
-    public async Task StopAsync(CancellationToken cancellationToken = default)
+    // GET /v1/models/{id}.
+    public Task Model(HttpContext ctx)
     {
-        StopEngines();
-        await _app.StopAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        StopEngines();
-        await _app.StopAsync().ConfigureAwait(false);
-        await _app.DisposeAsync().ConfigureAwait(false);
-    }
-
-    private WebApplication Build()
-    {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = "ManagedLM.Server", ContentRootPath = AppContext.BaseDirectory });
-        builder.Logging.ClearProviders();
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
-        builder.WebHost.ConfigureKestrel(k =>
-        {
-            k.AddServerHeader = false;
-            k.Limits.MaxRequestBodySize = _options.MaxBodyBytes;
-            switch (_options.Host)
-            {
-                case "localhost":
-                    k.ListenLocalhost(_options.Port);
-                    break;
-                case "*" or "0.0.0.0":
-                    k.ListenAnyIP(_options.Port);
-                    break;
-                default:
-                    k.Listen(IPAddress.Parse(_options.Host), _options.Port);
-                    break;
-            }
-        });
-        var app = builder.Build();
-        app.Use(Handle);
-        app.MapGet("/", ctx => Write(ctx, "text/html; charset=utf-8", _page));
-        app.MapGet("/health", ctx => WriteJson(ctx, w =>
-        {
-            var m = _engine?.Metrics;
-            w.WriteStartObject();
-            w.WriteString("status", "ok");
-            w.WriteNumber("active", m?.Active ?? 0);
-            w.WriteNumber("queued", (m?.Queued ?? 0) + (_embeddings.IsValueCreated ? _embeddings.Value.Metrics.Queued : 0));
-            w.WriteEndObject();
-        }));
-        app.MapGet("/metrics", ctx => Write(ctx, "text/plain; version=0.0.4; charset=utf-8",
-            Encoding.UTF8.GetBytes(_metrics.Render(_engine?.Metrics, _embeddings.IsValueCreated ? _embeddings.Value.Metrics : null))));
-        app.MapGet("/v1/models", ctx => WriteJson(ctx, w =>
-        {
-            w.WriteStartObject();
-            w.WriteString("object", "list");
-            w.WriteStartArray("data");
-            ModelEntry(w);
-            w.WriteEndArray();
-            w.WriteEndObject();
-        }));
-        app.MapGet("/v1/models/{id}", (HttpContext ctx, string id) => id == _modelId
+        string id = ctx.Request.RouteValues["id"] as string ?? "";
+        return id == _modelId
             ? WriteJson(ctx, ModelEntry)
-            : throw new ApiException(404, $"The model '{id}' does not exist; this server has '{_modelId}'.", "model", code: "model_not_found"));
-        foreach (string prefix in new[] { "/v1", "" })
-        {
-            app.MapPost(prefix + "/chat/completions", ctx => Complete(ctx, chat: true));
-            app.MapPost(prefix + "/completions", ctx => Complete(ctx, chat: false));
-        }
-        foreach (string path in new[] { "/v1/embeddings", "/embeddings" })
-            app.MapPost(path, Embed);
-        foreach (string path in new[] { "/v1/rerank", "/rerank", "/v1/reranking", "/reranking" })
-            app.MapPost(path, Rerank);
-        app.MapPost("/tokenize", Tokenize);
-        app.MapPost("/detokenize", Detokenize);
-        app.MapFallback(ctx => throw (EndpointLabel(ctx.Request.Path) == "other"
-            ? new ApiException(404, $"There is no endpoint {ctx.Request.Method} {ctx.Request.Path}.", code: "not_found")
-            : new ApiException(405, $"{ctx.Request.Path} does not take {ctx.Request.Method}.", code: "method_not_allowed")));
-        return app;
+            : throw new ApiException(404, $"The model '{id}' does not exist; this server has '{_modelId}'.", "model", code: "model_not_found");
     }
 
-    // Authorization, errors in OpenAI's shape, metrics and the request log, around every endpoint.
-    private async Task Handle(HttpContext ctx, RequestDelegate next)
+    public Task ChatCompletions(HttpContext ctx) => Complete(ctx, chat: true);
+
+    public Task Completions(HttpContext ctx) => Complete(ctx, chat: false);
+
+    // Any path of no endpoint.
+    public static Task NotFound(HttpContext ctx) =>
+        throw new ApiException(404, $"There is no endpoint {ctx.Request.Method} {ctx.Request.Path}.", code: "not_found");
+
+    // An endpoint's path with a method it does not take.
+    public static Task MethodNotAllowed(HttpContext ctx) =>
+        throw new ApiException(405, $"{ctx.Request.Path} does not take {ctx.Request.Method}.", code: "method_not_allowed");
+
+    /// <summary>
+    /// Runs an endpoint's handler with what every endpoint of the API has around it: the API key (unless
+    /// <paramref name="open"/>), the body size limit, errors in OpenAI's shape, metrics (under <paramref name="endpoint"/>)
+    /// and the request log.
+    /// </summary>
+    public async Task Invoke(HttpContext ctx, string endpoint, bool open, RequestDelegate handler)
     {
-        string endpoint = EndpointLabel(ctx.Request.Path);
         long start = Stopwatch.GetTimestamp();
         _metrics.Started();
         try
         {
-            if (_apiKeyHash is not null && endpoint is not ("/" or "/health") && !Authorized(ctx.Request.Headers.Authorization.ToString()))
+            if (_apiKeyHash is not null && !open && !Authorized(ctx.Request.Headers.Authorization.ToString()))
             {
                 ctx.Response.Headers.WWWAuthenticate = "Bearer";
                 throw new ApiException(401, "Missing or incorrect API key: send Authorization: Bearer <key>.", code: "invalid_api_key");
             }
-            await next(ctx).ConfigureAwait(false);
+            if (ctx.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+                limit.MaxRequestBodySize = _options.MaxBodyBytes;
+            await handler(ctx).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested)
         {
@@ -234,27 +155,18 @@ public sealed partial class OpenAiServer : IAsyncDisposable
         catch (Exception e) when (!ctx.Response.HasStarted)
         {
             _log?.WriteLine($"error: {ctx.Request.Method} {ctx.Request.Path}: {e}");
+            Log.RequestFailed(_logger, ctx.Request.Method, ctx.Request.Path, e);
             await WriteError(ctx, InternalError(e)).ConfigureAwait(false);
         }
         finally
         {
             int status = ctx.RequestAborted.IsCancellationRequested ? 499 : ctx.Response.StatusCode;
             _metrics.Finished(endpoint, status);
-            _log?.WriteLine($"{DateTime.Now:HH:mm:ss} {ctx.Request.Method} {ctx.Request.Path} {status} {Stopwatch.GetElapsedTime(start).TotalMilliseconds:F0} ms");
+            double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            _log?.WriteLine($"{DateTime.Now:HH:mm:ss} {ctx.Request.Method} {ctx.Request.Path} {status} {ms:F0} ms");
+            Log.Request(_logger, ctx.Request.Method, ctx.Request.Path, status, Math.Round(ms));
         }
     }
-
-    // Metric label of a path: the known endpoints, else "other" (so unknown paths cannot grow the label set).
-    private static string EndpointLabel(PathString path) => path.Value switch
-    {
-        "/" or "/health" or "/metrics" or "/v1/models" or "/tokenize" or "/detokenize" => path.Value,
-        "/v1/chat/completions" or "/chat/completions" => "/v1/chat/completions",
-        "/v1/completions" or "/completions" => "/v1/completions",
-        "/v1/embeddings" or "/embeddings" => "/v1/embeddings",
-        "/v1/rerank" or "/rerank" or "/v1/reranking" or "/reranking" => "/v1/rerank",
-        { } p when p.StartsWith("/v1/models/", StringComparison.Ordinal) => "/v1/models",
-        _ => "other",
-    };
 
     // Constant-time: both sides are hashed first, so neither the key's bytes nor its length leak through timing.
     private bool Authorized(string header)
@@ -292,7 +204,7 @@ public sealed partial class OpenAiServer : IAsyncDisposable
     }
 
     // {"content": "text", "add_special": false, "parse_special": true, "with_pieces": false} → {"tokens": [...]}.
-    private async Task Tokenize(HttpContext ctx)
+    public async Task Tokenize(HttpContext ctx)
     {
         using var body = await ReadJson(ctx).ConfigureAwait(false);
         var root = Object(body);
@@ -323,7 +235,7 @@ public sealed partial class OpenAiServer : IAsyncDisposable
     }
 
     // {"tokens": [ids]} → {"content": "text"}.
-    private async Task Detokenize(HttpContext ctx)
+    public async Task Detokenize(HttpContext ctx)
     {
         using var body = await ReadJson(ctx).ConfigureAwait(false);
         var root = Object(body);
