@@ -6,9 +6,15 @@ using Microsoft.Extensions.Options;
 
 namespace ManagedLM.Server;
 
-/// <summary>Where <c>AddManagedLM</c>'s options came from: the prefix of their keys in messages, and the content root of relative paths.</summary>
-internal sealed class ManagedLMServices(string keyPrefix, string? contentRoot)
+/// <summary>
+/// Where <c>AddManagedLM</c>'s options came from: the prefix of their keys in messages, the content root of relative paths,
+/// and whether the app registered a model of its own (then no <see cref="ManagedLMOptions.ModelPath"/> is needed).
+/// </summary>
+internal sealed class ManagedLMServices(string keyPrefix, string? contentRoot, bool ownModel)
 {
+    /// <summary>Whether the app registered its own <see cref="Model.TransformerModel"/> before <c>AddManagedLM</c>.</summary>
+    public bool OwnModel => ownModel;
+
     /// <summary>An option's key as the user wrote it: ManagedLM:ModelPath, or ManagedLMOptions.ModelPath.</summary>
     public string Key(string option) => keyPrefix + option;
 
@@ -25,7 +31,11 @@ internal sealed class ManagedLMOptionsValidator(ManagedLMServices keys) : IValid
     public ValidateOptionsResult Validate(string? name, ManagedLMOptions options)
     {
         var failures = new List<string>();
-        if (string.IsNullOrWhiteSpace(options.ModelPath))
+        if (keys.OwnModel)
+        {
+            // The app's model serves; ModelPath is not read.
+        }
+        else if (string.IsNullOrWhiteSpace(options.ModelPath))
             failures.Add($"{keys.Key(nameof(options.ModelPath))} is required: the path of a GGUF model file.");
         else if (!File.Exists(keys.Resolve(options.ModelPath)))
             failures.Add($"{keys.Key(nameof(options.ModelPath))}: there is no file {keys.Resolve(options.ModelPath)}.");

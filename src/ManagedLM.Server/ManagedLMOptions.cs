@@ -15,7 +15,10 @@ namespace ManagedLM.Server;
 /// </summary>
 public sealed class ManagedLMOptions
 {
-    /// <summary>The GGUF model file (required); a relative path is taken from the app's content root.</summary>
+    /// <summary>
+    /// The GGUF model file; a relative path is taken from the app's content root. Required unless the app registered a
+    /// <see cref="Model.TransformerModel"/> of its own before <c>AddManagedLM</c>.
+    /// </summary>
     public string? ModelPath { get; set; }
 
     /// <summary>The model id the API and the chat client report (default: the model's <see cref="Model.TransformerModel.Name"/>).</summary>

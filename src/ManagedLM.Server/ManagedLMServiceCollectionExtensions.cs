@@ -25,7 +25,9 @@ public static class ManagedLMServiceCollectionExtensions
     /// more requests and lets the running ones finish within the host's shutdown timeout), the <see cref="EmbeddingEngine"/>,
     /// <see cref="IChatClient"/> (a <see cref="ModelChatClient"/>), <see cref="IEmbeddingGenerator{TInput, TEmbedding}"/> of
     /// strings (a <see cref="ModelEmbeddingGenerator"/>), and what <c>app.MapOpenAiEndpoints()</c> serves. The options are
-    /// checked when the host starts. Services registered before this call (your own <see cref="IChatClient"/>, say) are kept.
+    /// checked when the host starts. Services registered before this call are kept: your own <see cref="IChatClient"/>, say,
+    /// or a <see cref="TransformerModel"/> you loaded (then <see cref="ManagedLMOptions.ModelPath"/> is not needed, and the
+    /// model is yours to dispose).
     /// </summary>
     /// <returns>A builder for a chat client pipeline (<see cref="ManagedLMBuilder.AddChatClient"/>).</returns>
     /// <exception cref="InvalidOperationException">ManagedLM is already registered in <paramref name="services"/>.</exception>
@@ -59,7 +61,8 @@ public static class ManagedLMServiceCollectionExtensions
     {
         if (services.Any(d => d.ServiceType == typeof(ManagedLMServices)))
             throw new InvalidOperationException("AddManagedLM was already called on these services: one model per service collection.");
-        services.AddSingleton(sp => new ManagedLMServices(keyPrefix, sp.GetService<IHostEnvironment>()?.ContentRootPath));
+        bool ownModel = services.Any(d => d.ServiceType == typeof(TransformerModel));
+        services.AddSingleton(sp => new ManagedLMServices(keyPrefix, sp.GetService<IHostEnvironment>()?.ContentRootPath, ownModel));
         services.AddOptions<ManagedLMOptions>().ValidateOnStart();
         services.AddSingleton<IValidateOptions<ManagedLMOptions>>(sp => new ManagedLMOptionsValidator(sp.GetRequiredService<ManagedLMServices>()));
 

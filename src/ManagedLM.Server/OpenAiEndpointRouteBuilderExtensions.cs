@@ -38,8 +38,9 @@ public static class OpenAiEndpointRouteBuilderExtensions
         var services = endpoints.ServiceProvider;
         if (services.GetService<IServiceProviderIsService>() is { } registered && !registered.IsService(typeof(OpenAiApi)))
             throw new InvalidOperationException("MapOpenAiEndpoints needs ManagedLM's services: call builder.Services.AddManagedLM(...) before builder.Build().");
-        // Resolved per request (a singleton): the model loads when the host starts, not when the endpoints are mapped.
-        return Map(endpoints.MapGroup(prefix), () => services.GetRequiredService<OpenAiApi>());
+        // Resolved at the first request, not now: the model loads when the host starts, not when the endpoints are mapped.
+        OpenAiApi? api = null;
+        return Map(endpoints.MapGroup(prefix), () => api ??= services.GetRequiredService<OpenAiApi>());
     }
 
     /// <summary>The API's endpoints in <paramref name="group"/>, each run through <see cref="OpenAiApi.Invoke"/>.</summary>
@@ -47,20 +48,20 @@ public static class OpenAiEndpointRouteBuilderExtensions
     {
         // An endpoint: its paths, its method, its metric label, whether it needs no API key, its handler, and whether the
         // app's own endpoint at the same path wins (a higher order).
-        void Add(string[] paths, string method, string label, Func<OpenAiApi, HttpContext, Task> handler, bool open = false, bool yields = false)
+        void Add(string[] paths, string method, string label, Func<OpenAiApi, HttpContext, Task> handler, bool open = false, bool appWins = false)
         {
             foreach (string path in paths)
             {
                 var endpoint = group.MapMethods(path, [method], ctx => api().Invoke(ctx, label, open, c => handler(api(), c)));
-                if (yields)
+                if (appWins)
                     endpoint.WithOrder(1);
                 group.Map(path, ctx => api().Invoke(ctx, label, open, OpenAiApi.MethodNotAllowed)).WithOrder(2);
             }
         }
 
-        Add(["/"], HttpMethods.Get, "/", (a, c) => a.Page(c), open: true, yields: true);
-        Add(["/health"], HttpMethods.Get, "/health", (a, c) => a.Health(c), open: true, yields: true);
-        Add(["/metrics"], HttpMethods.Get, "/metrics", (a, c) => a.Metrics(c), yields: true);
+        Add(["/"], HttpMethods.Get, "/", (a, c) => a.Page(c), open: true, appWins: true);
+        Add(["/health"], HttpMethods.Get, "/health", (a, c) => a.Health(c), open: true, appWins: true);
+        Add(["/metrics"], HttpMethods.Get, "/metrics", (a, c) => a.Metrics(c), appWins: true);
         Add(["/v1/models"], HttpMethods.Get, "/v1/models", (a, c) => a.Models(c));
         Add(["/v1/models/{id}"], HttpMethods.Get, "/v1/models", (a, c) => a.Model(c));
         Add(["/v1/chat/completions", "/chat/completions"], HttpMethods.Post, "/v1/chat/completions", (a, c) => a.ChatCompletions(c));

@@ -96,8 +96,17 @@ public sealed class HostingTests
         var wrongMethod = await Api.Get(http, "/ai/v1/chat/completions", apiKey: "secret");
         Assert.Equal(HttpStatusCode.MethodNotAllowed, wrongMethod.Status);
         Assert.Equal("method_not_allowed", wrongMethod.Body.GetProperty("error").GetProperty("code").GetString());
-        var tooBig = await Api.Post(http, "/ai/tokenize", JsonSerializer.Serialize(new { content = new string('a', 100_000) }), apiKey: "secret");
-        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, tooBig.Status);
+        // The body limit (64 KiB here, under Kestrel's 30 MB) holds while a body without a length is read.
+        using (var chunked = new HttpRequestMessage(HttpMethod.Post, "/ai/tokenize")
+        {
+            Content = new ChunkedContent(JsonSerializer.SerializeToUtf8Bytes(new { content = new string('a', 100_000) })),
+            Headers = { Authorization = new AuthenticationHeaderValue("Bearer", "secret") },
+        })
+        using (var tooBig = await http.SendAsync(chunked))
+        {
+            Assert.Equal(HttpStatusCode.RequestEntityTooLarge, tooBig.StatusCode);
+            Assert.Contains("request_too_large", await tooBig.Content.ReadAsStringAsync());
+        }
         var chat = await Api.Post(http, "/ai/v1/chat/completions",
             """{"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8, "temperature": 0}""", apiKey: "secret");
         Assert.Equal(HttpStatusCode.OK, chat.Status);
@@ -176,17 +185,26 @@ public sealed class HostingTests
     private static int ModelDefault(TransformerModel model) => Math.Min(model.MaxContextLength, GeneratorOptions.DefaultContextLength);
 
     [Fact]
-    public async Task Plain_registrations_stay_and_services_registered_before_win()
+    public async Task Services_registered_before_win_and_an_apps_own_model_needs_no_path_and_outlives_the_host()
     {
+        using var model = TransformerModel.Load(Stories);
+        using var mine = new ModelChatClient(model);
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        using var mine = new ModelChatClient(TransformerModel.Load(Stories));
+        builder.Services.AddSingleton(model);
         builder.Services.AddSingleton<IChatClient>(mine);
-        builder.Services.AddManagedLM(o => o.ModelPath = Stories);
+        builder.Services.AddManagedLM(o => o.ModelId = "mine");
         Assert.Throws<InvalidOperationException>(() => builder.Services.AddManagedLM(o => o.ModelPath = Stories));
-        using var host = builder.Build();
-        Assert.Same(mine, host.Services.GetRequiredService<IChatClient>());
-        Assert.IsType<ModelEmbeddingGenerator>(host.Services.GetRequiredService<IEmbeddingGenerator<string, Embedding<float>>>());
-        mine.GetService<TransformerModel>()!.Dispose();
+        using (var host = builder.Build())
+        {
+            await host.StartAsync();
+            Assert.Same(mine, host.Services.GetRequiredService<IChatClient>());
+            Assert.Same(model, host.Services.GetRequiredService<ModelEmbeddingGenerator>().GetService<TransformerModel>());
+            var request = await host.Services.GetRequiredService<BatchEngine>().SubmitAsync("Once upon a time", new GenerationOptions { MaxTokens = 4 });
+            Assert.Equal(4, (await request.Completion).GeneratedTokens.Length);
+            await host.StopAsync();
+        }
+        using var generator = model.CreateGenerator();   // not disposed with the container: the app's
+        Assert.Equal(4, generator.Complete("Once", new GenerationOptions { MaxTokens = 4 }).GeneratedTokens.Length);
     }
 
     [Theory]
@@ -285,6 +303,18 @@ public sealed class HostingTests
         using var response = await http.SendAsync(request);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         return await response.Content.ReadAsStringAsync();
+    }
+
+    /// <summary>A body sent without a Content-Length (chunked).</summary>
+    private sealed class ChunkedContent(byte[] bytes) : HttpContent
+    {
+        protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) => stream.WriteAsync(bytes).AsTask();
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
     }
 
     /// <summary>Signs in whoever sends an X-User header.</summary>
