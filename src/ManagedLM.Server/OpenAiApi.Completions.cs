@@ -22,7 +22,7 @@ internal sealed partial class OpenAiApi
     {
         if (_engine is null)
         {
-            throw new ApiException(400, $"This server serves embeddings only ({(_model.Config.Family.Encoder ? "the model is an encoder" : "--embedding")}): " +
+            throw new ApiException(400, $"This server serves embeddings only ({(_model.Config.Family.Encoder ? "the model is an encoder" : "--embedding, or the EmbeddingsOnly option")}): " +
                 "use /v1/embeddings or /v1/rerank.", code: "unsupported_endpoint");
         }
         long received = Stopwatch.GetTimestamp();
