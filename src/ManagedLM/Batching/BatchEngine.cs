@@ -29,6 +29,8 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
     private readonly Thread _thread;
     private readonly BatchDecoder _decoder;
     private readonly CancellationTokenSource _stopping = new();
+    private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private volatile bool _draining;
     private readonly EngineCounters _counters = new();
     private long _nextId;
     private int _queued;
@@ -106,12 +108,12 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
     /// <summary>As <see cref="TrySubmit(string, GenerationOptions?, out BatchRequest?, CancellationToken)"/>, for prompt token ids.</summary>
     public bool TrySubmit(IReadOnlyList<int> promptTokens, GenerationOptions? options, out BatchRequest? request, CancellationToken cancellationToken = default)
     {
-        ObjectDisposedException.ThrowIf(_stopping.IsCancellationRequested, this);
         var r = Create(promptTokens, options, cancellationToken);
         Interlocked.Increment(ref _queued);
         if (!_queue.Writer.TryWrite(r))
         {
             Interlocked.Decrement(ref _queued);
+            ObjectDisposedException.ThrowIf(_draining, this);   // the queue was closed, not full
             _counters.Rejected();
             request = null;
             return false;
@@ -146,7 +148,7 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
     // Validates on the caller's thread, so a bad request fails at submission.
     private BatchRequest Create(IReadOnlyList<int> promptTokens, GenerationOptions? options, CancellationToken cancellationToken)
     {
-        ObjectDisposedException.ThrowIf(_stopping.IsCancellationRequested, this);
+        ObjectDisposedException.ThrowIf(_stopping.IsCancellationRequested || _draining, this);
         ArgumentNullException.ThrowIfNull(promptTokens);
         options ??= GenerationOptions.Default;
         options.Validate();
@@ -177,6 +179,8 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
                 Admit();
                 if (_active.Count == 0)
                 {
+                    if (_draining && _queue.Reader.Count == 0)
+                        _drained.TrySetResult();   // nothing can join a closed queue: every request has finished
                     _wake.Wait(_stopping.Token);
                     continue;
                 }
@@ -403,6 +407,35 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
             _idle[0].Dispose();
             _idle.RemoveAt(0);
         }
+    }
+
+    /// <summary>
+    /// Stops the engine gracefully: from now on it admits no request (<see cref="SubmitAsync(IReadOnlyList{int}, GenerationOptions?, CancellationToken)"/>
+    /// and <see cref="TrySubmit(IReadOnlyList{int}, GenerationOptions?, out BatchRequest?, CancellationToken)"/> throw
+    /// <see cref="ObjectDisposedException"/>), waits for the queued and running requests to finish, then stops as
+    /// <see cref="Dispose"/> does. When <paramref name="cancellationToken"/> fires first (a host's shutdown timeout), the
+    /// requests still queued or running fail with <see cref="ObjectDisposedException"/>.
+    /// </summary>
+    /// <returns>True when every request finished; false when the token cut the wait short.</returns>
+    public async Task<bool> DrainAsync(CancellationToken cancellationToken = default)
+    {
+        if (_stopping.IsCancellationRequested)
+            return _drained.Task.IsCompletedSuccessfully;   // already stopped (disposed, or drained before)
+        _draining = true;
+        _queue.Writer.TryComplete();
+        _wake.Release();   // an idle loop wakes to see that nothing is left
+        bool drained;
+        try
+        {
+            await _drained.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            drained = true;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            drained = false;
+        }
+        Dispose();
+        return drained;
     }
 
     /// <summary>Stops the engine: queued and running requests fail with <see cref="ObjectDisposedException"/>.</summary>

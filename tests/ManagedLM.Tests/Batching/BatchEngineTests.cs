@@ -256,4 +256,44 @@ public class BatchEngineTests(SharedModels models) : IClassFixture<SharedModels>
         Assert.True(running.Completion.IsCompleted);
         await Assert.ThrowsAsync<ObjectDisposedException>(() => engine.SubmitAsync("Mom said").AsTask());
     }
+
+    [Fact]
+    public async Task Draining_refuses_new_requests_and_lets_the_queued_and_running_ones_finish()
+    {
+        var engine = new BatchEngine(models.Stories, new BatchEngineOptions { Threads = 1, MaxActiveSequences = 1 });
+        var options = new GenerationOptions { MaxTokens = 200, IgnoreEndOfGeneration = true, Sampling = SamplingOptions.Greedy };
+        var running = await engine.SubmitAsync("Once upon a time", options);
+        var queued = await engine.SubmitAsync("The little dog", options with { MaxTokens = 20 });
+        await using var tokens = running.Tokens.GetAsyncEnumerator();
+        Assert.True(await tokens.MoveNextAsync()); // decoding (an enumeration disposed early would cancel it)
+        var drain = engine.DrainAsync();
+        Assert.Throws<ObjectDisposedException>(() => engine.TrySubmit("Mom said", options, out _));
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => engine.SubmitAsync("Mom said").AsTask());
+        Assert.True(await drain);
+        int streamed = 1;
+        while (await tokens.MoveNextAsync())
+            streamed++;
+        Assert.Equal(200, streamed);
+        Assert.Equal(Solo(Encode("Once upon a time"), options).GeneratedTokens, (await running.Completion).GeneratedTokens);
+        Assert.Equal(Solo(Encode("The little dog"), options with { MaxTokens = 20 }).GeneratedTokens, (await queued.Completion).GeneratedTokens);
+        Assert.Equal(0, engine.Metrics.Rejected);
+        Assert.Throws<ObjectDisposedException>(() => engine.TrySubmit("Mom said", options, out _));
+        Assert.True(await engine.DrainAsync());   // again: already drained
+    }
+
+    [Fact]
+    public async Task A_drain_cut_short_fails_what_is_left_as_disposal_does()
+    {
+        var engine = new BatchEngine(models.Stories, new BatchEngineOptions { Threads = 1, MaxActiveSequences = 1 });
+        var endless = Endless with { ContextOverflow = ContextOverflow.Shift };   // past the context: running when the drain gives up
+        var running = await engine.SubmitAsync("Once upon a time", endless);
+        var queued = await engine.SubmitAsync("The little dog", endless);
+        await using var tokens = running.Tokens.GetAsyncEnumerator();
+        Assert.True(await tokens.MoveNextAsync());
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
+        Assert.False(await engine.DrainAsync(timeout.Token));
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => running.Completion);
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => queued.Completion);
+        Assert.False(await engine.DrainAsync());
+    }
 }

@@ -8,7 +8,8 @@ namespace ManagedLM.Cli.Commands;
 
 /// <summary>
 /// `managedlm serve`: an OpenAI-compatible HTTP server (chat/completions, completions, models, tokenize, health, metrics,
-/// and a chat page at /) over one model, its requests decoded together by a batch engine. Runs until Ctrl+C.
+/// and a chat page at /) over one model, its requests decoded together by a batch engine. Runs until Ctrl+C. The
+/// endpoints are those <c>app.MapOpenAiEndpoints()</c> adds to any ASP.NET Core app, on <see cref="OpenAiServer"/>'s own.
 /// </summary>
 internal static class ServeCommand
 {

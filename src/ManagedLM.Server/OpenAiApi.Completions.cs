@@ -13,7 +13,7 @@ using Microsoft.AspNetCore.Http.Features;
 
 namespace ManagedLM.Server;
 
-public sealed partial class OpenAiServer
+internal sealed partial class OpenAiApi
 {
     // POST /v1/chat/completions and /v1/completions: parse and check, submit to the engine (429 when its queue is full),
     // then answer whole or as a stream. The client's RequestAborted is the request's token: a disconnect ends it at the
@@ -22,7 +22,7 @@ public sealed partial class OpenAiServer
     {
         if (_engine is null)
         {
-            throw new ApiException(400, $"This server serves embeddings only ({(_model.Config.Family.Encoder ? "the model is an encoder" : "--embedding")}): " +
+            throw new ApiException(400, $"This server serves embeddings only ({(_model.Config.Family.Encoder ? "the model is an encoder" : "--embedding, or the EmbeddingsOnly option")}): " +
                 "use /v1/embeddings or /v1/rerank.", code: "unsupported_endpoint");
         }
         long received = Stopwatch.GetTimestamp();

@@ -7,7 +7,7 @@ using Microsoft.AspNetCore.Http;
 
 namespace ManagedLM.Server;
 
-public sealed partial class OpenAiServer
+internal sealed partial class OpenAiApi
 {
     // Most texts (or documents) one request may send, as OpenAI's limit of 2048 inputs.
     private const int MaxInputs = 2048;
@@ -15,7 +15,7 @@ public sealed partial class OpenAiServer
     // POST /v1/embeddings (OpenAI): {"input": "text" | ["text", ...] | [ids] | [[ids], ...], "encoding_format": "float" |
     // "base64", "dimensions": n} → {"object": "list", "data": [{"object": "embedding", "index": i, "embedding": [...]}],
     // "model": ..., "usage": {"prompt_tokens": n, "total_tokens": n}}.
-    private async Task Embed(HttpContext ctx)
+    public async Task Embed(HttpContext ctx)
     {
         var engine = EmbeddingEngineFor("/v1/embeddings");
         if (engine.Pooling == PoolingType.Rank)
@@ -72,7 +72,7 @@ public sealed partial class OpenAiServer
     // POST /v1/rerank (llama.cpp's, Jina's and Cohere's shape): {"query": "...", "documents": ["...", ...], "top_n": n,
     // "return_documents": bool} → {"object": "list", "model": ..., "results": [{"index": i, "relevance_score": s,
     // "document": {"text": ...}}, ...] (best first), "usage": {...}}. Scores are the classifier's logits, as llama.cpp's.
-    private async Task Rerank(HttpContext ctx)
+    public async Task Rerank(HttpContext ctx)
     {
         var engine = EmbeddingEngineFor("/v1/rerank");
         if (engine.Pooling != PoolingType.Rank)
