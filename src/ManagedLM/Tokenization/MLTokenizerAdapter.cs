@@ -23,7 +23,8 @@ namespace ManagedLM.Tokenization;
 /// <c>addSpecialTokens</c>): they are always there, and the text gets what is left. The text is cut only between two
 /// tokens that share no char (never inside a char a token covers), so an encoding may hold fewer tokens than the limit;
 /// the chars before the cut (<c>charsConsumed</c>, <see cref="Microsoft.ML.Tokenizers.Tokenizer.GetIndexByTokenCount(string, int, out string?, out int, bool, bool)"/>)
-/// encode to at most as many tokens. <see cref="EncodeSettings.ConsiderPreTokenization"/> and
+/// encode to those tokens, or to fewer where the cut splits a run of whitespace that the pre-tokenizer keeps whole at the
+/// end of a text (qwen2 and llama-bpe's <c>\s+(?!\S)</c>), so a chunk cut there never exceeds its budget. <see cref="EncodeSettings.ConsiderPreTokenization"/> and
 /// <see cref="EncodeSettings.ConsiderNormalization"/> are ignored: the model's tokenizer always pre-tokenizes and normalizes.</para>
 /// </remarks>
 public sealed class MLTokenizerAdapter : Microsoft.ML.Tokenizers.Tokenizer
@@ -269,7 +270,9 @@ public sealed class MLTokenizerAdapter : Microsoft.ML.Tokenizers.Tokenizer
             if (budget < 0)
                 return -1;
             int k = Math.Min(budget, Ids.Length);
-            while (!CleanCut(k))
+            // A cut inside a char, or after a token that covers no char (SentencePiece's space prefix before a text whose
+            // next char the budget leaves out): the text before the cut would not encode to those tokens.
+            while (k > 0 && (!CleanCut(k) || (k < Ids.Length && Starts[k - 1] == Ends[k - 1])))
                 k--;
             return k;
         }
