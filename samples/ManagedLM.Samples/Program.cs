@@ -13,11 +13,12 @@ Func<TransformerModel, CancellationToken, Task>? sample = args.FirstOrDefault() 
     "long-conversations" => LongConversationsSample.RunAsync,
     "embeddings" => EmbeddingsSample.RunAsync,
     "retrieval" => RetrievalSample.RunAsync,
+    "token-budget" => TokenBudgetSample.RunAsync,
     _ => null,
 };
 if (sample is null)
 {
-    Console.Error.WriteLine("usage: ManagedLM.Samples (many-requests | batch-engine | chat | chat-client | structured-output | tools | long-conversations | embeddings | retrieval) [MODEL.gguf]");
+    Console.Error.WriteLine("usage: ManagedLM.Samples (many-requests | batch-engine | chat | chat-client | structured-output | tools | long-conversations | embeddings | retrieval | token-budget) [MODEL.gguf]");
     return 1;
 }
 using var model = TransformerModel.Load(args.Length > 1 ? args[1] : "stories260K.gguf");

@@ -281,6 +281,25 @@ public abstract class Tokenizer
         return Encoding.UTF8.GetString(text, 0, length);
     }
 
+    /// <summary>The ids <see cref="Encode"/> puts before and after the text when it adds special tokens.</summary>
+    internal (int[] Leading, int[] Trailing) SpecialTokensAround()
+    {
+        var leading = new List<int>(2);
+        var trailing = new List<int>(2);
+        AddLeadingSpecialTokens(leading);
+        AddTrailingSpecialTokens(trailing);
+        return (leading.ToArray(), trailing.ToArray());
+    }
+
+    /// <summary>
+    /// This tokenizer as a <see cref="Microsoft.ML.Tokenizers.Tokenizer"/>, for code written against that abstraction
+    /// (chunkers, token budgeting). See <see cref="MLTokenizerAdapter"/>.
+    /// </summary>
+    /// <param name="addSpecialTokens">Encodings start and end with the special tokens <see cref="Encode"/> adds (BOS/EOS as the model's flags say).</param>
+    /// <param name="parseSpecialTokens">Control-token text in the input (e.g. &lt;|im_end|&gt;) becomes its id.</param>
+    public MLTokenizerAdapter AsMLTokenizer(bool addSpecialTokens = false, bool parseSpecialTokens = false) =>
+        new(this, addSpecialTokens, parseSpecialTokens);
+
     /// <summary>A decoder for one generation stream: bytes of tokens in, complete characters out.</summary>
     /// <param name="skipSpecialTokens">Control tokens produce no text (otherwise their text).</param>
     public StreamingDecoder CreateStreamingDecoder(bool skipSpecialTokens = true) => new(this, skipSpecialTokens);

@@ -97,6 +97,25 @@ public sealed class SampleRunTests : IDisposable
     }
 
     [Fact]
+    public void Token_budget_splits_the_text_into_chunks_of_at_most_32_tokens()
+    {
+        var (printed, o) = SplitJson(Run("ManagedLM.Samples", "token-budget", TestData.Model("stories260K.gguf")));
+        string text = string.Concat(Enumerable.Repeat("Once upon a time, there was a little girl named Lily. She loved to play outside. ", 4));
+        string[] chunks = Strings(o.GetProperty("chunks")).ToArray();
+        int[] counts = o.GetProperty("counts").EnumerateArray().Select(c => c.GetInt32()).ToArray();
+        Assert.Equal(text, string.Concat(chunks));
+        Assert.True(chunks.Length > 1);
+        Assert.All(counts, c => Assert.InRange(c, 1, 32));
+        Assert.Equal(chunks.Select(c => _model.Tokenizer.Encode(c, addSpecialTokens: false).Length), counts);
+        int[] ids = _model.Tokenizer.Encode(text, addSpecialTokens: false);
+        Assert.Equal(ids.Length, o.GetProperty("total").GetInt32());
+        string tail = o.GetProperty("tail").GetString()!;
+        Assert.EndsWith(tail, text, StringComparison.Ordinal);
+        Assert.Equal(_model.Tokenizer.Decode(ids[^8..]).TrimStart(), tail.TrimStart());
+        Assert.Equal(string.Join("\n", chunks), printed);
+    }
+
+    [Fact]
     public void Chat_saves_both_turns_as_they_were_printed()
     {
         var (streamed, o) = SplitJson(Run("ManagedLM.Samples", "chat", TestData.Model("stories260K.gguf")));
@@ -176,7 +195,7 @@ public sealed class SampleRunTests : IDisposable
         var (code, stdout, stderr) = Process("ManagedLM.Samples");
         Assert.Equal(1, code);
         Assert.Equal("", stdout);
-        Assert.Equal("usage: ManagedLM.Samples (many-requests | batch-engine | chat | chat-client | structured-output | tools | long-conversations | embeddings | retrieval) [MODEL.gguf]\n", stderr);
+        Assert.Equal("usage: ManagedLM.Samples (many-requests | batch-engine | chat | chat-client | structured-output | tools | long-conversations | embeddings | retrieval | token-budget) [MODEL.gguf]\n", stderr);
     }
 
     // The greedy 32-token continuation of a prompt on a generator of its own.

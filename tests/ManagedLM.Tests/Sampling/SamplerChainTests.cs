@@ -1,5 +1,6 @@
 using FsCheck;
 using FsCheck.Fluent;
+using FsCheck.Xunit;
 using ManagedLM.Sampling;
 
 namespace ManagedLM.Tests.Sampling;
@@ -228,28 +229,32 @@ public class SamplerChainTests
         Assert.Equal(new SortedSet<int> { 0 }, Support(Unfiltered with { TopP = 0.35f, Temperature = 100 }, logits, draws: 500));
     }
 
-    [Fact]
-    public void Top_p_ranks_unsorted_candidates_only_as_far_as_needed_and_matches_a_full_sort()
+    /// <summary>FsCheck's generator for the top-p property: up to 60 logits in [-10, 10] and a p in (0, 1].</summary>
+    public static class TopPCases
     {
-        var gen = from n in Gen.Choose(1, 60)
-                  from logits in Gen.ArrayOf(Gen.Choose(-400, 400).Select(x => x / 40f), n)
-                  from p in Gen.Choose(1, 100).Select(x => x / 100f)
-                  select (logits, p);
-        Prop.ForAll(gen.ToArbitrary(), t =>
-        {
-            var (logits, p) = t;
-            var expected = logits.Select((l, i) => (l, i)).OrderByDescending(x => x.l).ThenBy(x => x.i).Select(x => x.i).ToArray();
-            var sorted = expected.Select(i => new SamplerChain.TokenCandidate(i, logits[i])).ToArray();
-            var unsorted = logits.Select((l, i) => new SamplerChain.TokenCandidate(i, l)).ToArray();
-            int nSorted = SamplerChain.TopP(sorted, p, sorted: true);
-            int nUnsorted = SamplerChain.TopP(unsorted, p, sorted: false);
-            Assert.Equal(nSorted, nUnsorted);
-            Assert.Equal(expected[..nSorted], unsorted[..nUnsorted].Select(c => c.Id));
-            double z = logits.Sum(l => Math.Exp(l));
-            double kept = expected[..nSorted].Sum(i => Math.Exp(logits[i]) / z);
-            Assert.True(kept >= p - 1e-6 || nSorted == logits.Length);
-            Assert.True(nSorted == 1 || kept - Math.Exp(logits[expected[nSorted - 1]]) / z < p + 1e-6);
-        }).QuickCheckThrowOnFailure();
+        public static Arbitrary<(float[] Logits, float P)> Cases() =>
+            (from n in Gen.Choose(1, 60)
+             from logits in Gen.ArrayOf(Gen.Choose(-400, 400).Select(x => x / 40f), n)
+             from p in Gen.Choose(1, 100).Select(x => x / 100f)
+             select (logits, p)).ToArbitrary();
+    }
+
+    // A fixed seed: the same 100 cases on every run.
+    [Property(Arbitrary = [typeof(TopPCases)], Replay = "(1164031779,2044306851)")]
+    public void Top_p_ranks_unsorted_candidates_only_as_far_as_needed_and_matches_a_full_sort((float[] Logits, float P) t)
+    {
+        var (logits, p) = t;
+        var expected = logits.Select((l, i) => (l, i)).OrderByDescending(x => x.l).ThenBy(x => x.i).Select(x => x.i).ToArray();
+        var sorted = expected.Select(i => new SamplerChain.TokenCandidate(i, logits[i])).ToArray();
+        var unsorted = logits.Select((l, i) => new SamplerChain.TokenCandidate(i, l)).ToArray();
+        int nSorted = SamplerChain.TopP(sorted, p, sorted: true);
+        int nUnsorted = SamplerChain.TopP(unsorted, p, sorted: false);
+        Assert.Equal(nSorted, nUnsorted);
+        Assert.Equal(expected[..nSorted], unsorted[..nUnsorted].Select(c => c.Id));
+        double z = logits.Sum(l => Math.Exp(l));
+        double kept = expected[..nSorted].Sum(i => Math.Exp(logits[i]) / z);
+        Assert.True(kept >= p - 1e-6 || nSorted == logits.Length);
+        Assert.True(nSorted == 1 || kept - Math.Exp(logits[expected[nSorted - 1]]) / z < p + 1e-6);
     }
 
     [Fact]
