@@ -214,7 +214,7 @@ internal static class EmbedCommand
             output.WriteLine(string.Concat(vectors.Select(v => $"{CosineSimilarity(vectors[i], v),6:F2} ")) + Clip(texts[i], 10));
     }
 
-    // A line per token of each text: the text, the token's position, id and vocabulary entry, and its vector.
+    // A line per token of each text: the text, the token's position, id and piece, and its vector.
     private static void WriteTokens(TextWriter output, TransformerModel model, int[][] sequences, float[][,] rows)
     {
         for (int i = 0; i < sequences.Length; i++)
@@ -223,7 +223,7 @@ internal static class EmbedCommand
             {
                 int id = sequences[i][t];
                 var values = Enumerable.Range(0, rows[i].GetLength(1)).Select(d => Format(rows[i][t, d]));
-                output.WriteLine($"embedding {i} token {t} ({id} '{model.Tokenizer.TokenText(id)}'): {string.Join(' ', values)}");
+                output.WriteLine($"embedding {i} token {t} ({id} '{model.Tokenizer.TokenToPiece(id)}'): {string.Join(' ', values)}");
             }
         }
     }
