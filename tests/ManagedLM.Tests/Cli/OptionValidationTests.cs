@@ -57,7 +57,7 @@ public class OptionValidationTests
     {
         { ["synth", "--layers", "0"], "--layers must be ≥ 1. Actual value was 0." },
         { ["synth", "--eps", "0"], "--eps must be a finite number > 0. Actual value was 0." },
-        { ["synth", "--arch", "gpt"], "--arch: Architecture \"gpt\" cannot be synthesized; supported: llama, qwen2, qwen3, qwen3moe, gemma2, gemma3, phi3, granite." },
+        { ["synth", "--arch", "gpt"], "--arch: Architecture \"gpt\" cannot be synthesized; supported: llama, qwen2, qwen3, qwen3moe, gemma2, gemma3, phi3, granite, bert." },
         { ["synth", "--type", "Q9"], "--type: Unknown file type \"Q9\"; supported: F32, F16, Q4_0, Q4_1, Q8_0, Q5_0, Q5_1, Q4_K_S, Q4_K_M, Q5_K_S, Q5_K_M, Q6_K, BF16." },
         { ["quantize", Missing, Missing + ".out", "--type", "Q8_0", "-t", "0"], "-t/--threads must be ≥ 1. Actual value was 0." },
     };
