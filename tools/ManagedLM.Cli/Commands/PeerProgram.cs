@@ -13,7 +13,7 @@ namespace ManagedLM.Cli.Commands;
 /// outside (<see cref="RunLlamaEmbedding"/>). A start failure, a non-zero exit or output without the expected result is
 /// a <see cref="CommandFailedException"/>.
 /// </summary>
-internal sealed partial class PeerProgram(string path)
+internal sealed class PeerProgram(string path)
 {
     /// <summary>The executable's full path.</summary>
     public string Path { get; } = path;
@@ -120,7 +120,7 @@ internal sealed partial class PeerProgram(string path)
         for (int attempt = 0; attempt < BatchedBenchAttempts; attempt++)
         {
             var (stdout, stderr, seconds) = Execute(args);
-            var logged = BatchLine().Matches(stderr + "\n" + stdout)
+            var logged = Regex.Matches(stderr + "\n" + stdout, BatchLine)
                 .Select(m => (Tokens: int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture), Sequences: int.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture)))
                 .ToArray();
             if (logged.FirstOrDefault(b => b != (sequences * tokens, sequences)) is { Tokens: > 0 } other)
@@ -134,8 +134,8 @@ internal sealed partial class PeerProgram(string path)
             $"{CommandLine(args)} did not log its {batches} batches (batch_decode: n_tokens = {sequences * tokens}, n_seq = {sequences}) in {BatchedBenchAttempts} runs.");
     }
 
-    [GeneratedRegex(@"batch_decode: n_tokens = (\d+), n_seq = (\d+)")]
-    private static partial Regex BatchLine();
+    // llama-embedding's log line for each batch it encodes.
+    private const string BatchLine = @"batch_decode: n_tokens = (\d+), n_seq = (\d+)";
 
     /// <summary>The build the program reports with --version ("b9749 (d32676d77)"), or "" when it reports none.</summary>
     public string Version()
@@ -143,7 +143,7 @@ internal sealed partial class PeerProgram(string path)
         try
         {
             var (stdout, stderr, _) = Execute(["--version"]);
-            var match = VersionLine().Match(stderr + "\n" + stdout);
+            var match = Regex.Match(stderr + "\n" + stdout, VersionLine);
             return match.Success ? $"b{match.Groups[1].Value} ({match.Groups[2].Value})" : "";
         }
         catch (CommandFailedException)
@@ -152,8 +152,8 @@ internal sealed partial class PeerProgram(string path)
         }
     }
 
-    [GeneratedRegex(@"version: (\d+) \(([0-9a-f]+)\)")]
-    private static partial Regex VersionLine();
+    // What llama.cpp's programs print for --version: "version: 9749 (d32676d77)".
+    private const string VersionLine = @"version: (\d+) \(([0-9a-f]+)\)";
 
     // Runs the program to its end and returns the JSON objects of its stdout.
     private JsonElement[] Run(string[] args)
