@@ -20,7 +20,7 @@ public sealed class ManagedLmCliTests : IDisposable
 
     private static string Model => TestData.Model("stories260K.gguf");
 
-    private static readonly string[] CommandNames = ["inspect", "generate", "chat", "tokenize", "bench", "synth", "quantize", "split", "serve"];
+    private static readonly string[] CommandNames = ["inspect", "generate", "chat", "tokenize", "embed", "bench", "synth", "quantize", "split", "serve"];
 
     public static TheoryData<string> Commands => new(CommandNames);
 

@@ -62,6 +62,54 @@ public unsafe class MatMulTests
         });
     }
 
+    [Theory]
+    [InlineData(GgmlType.F16)]
+    [InlineData(GgmlType.BF16)]
+    public void Half_tiles_over_a_prompts_rows_equal_the_matrix_vector_product_bit_for_bit(GgmlType type)
+    {
+        // Many activation rows take the tiled path (blocks of 64 rows, tiles of 2 weight rows × 4): blocks and tiles with
+        // remainders on both sides, columns a multiple of 32 or not.
+        var cases = (from cols in Gen.Elements(32, 64, 384, 40)
+                     from rows in Gen.Choose(1, 7)
+                     from batch in Gen.Elements(4, 5, 63, 64, 67, 130)
+                     from seed in Gen.Choose(0, int.MaxValue)
+                     select (Cols: cols, Rows: rows, Batch: batch, Seed: seed)).ToArbitrary();
+        KernelGen.Check(cases, c =>
+        {
+            var rng = new Random(c.Seed);
+            long rowBytes = GgmlTypes.RowBytes(type, c.Cols);
+            byte[] weights = new byte[c.Rows * rowBytes];
+            float[] values = new float[c.Cols];
+            for (int r = 0; r < c.Rows; r++)
+            {
+                Fill(values, rng);
+                Quantize.Row(type, values, weights.AsSpan((int)(r * rowBytes), (int)rowBytes));
+            }
+            int stride = MatVec.ActivationBytes(type, c.Cols);
+            byte[] activations = new byte[c.Batch * stride];
+            for (int b = 0; b < c.Batch; b++)
+            {
+                Fill(values, rng);
+                MatVec.PrepareActivation(type, values, activations.AsSpan(b * stride, stride));
+            }
+            float[] y = new float[c.Batch * c.Rows];
+            float[] expected = new float[c.Rows];
+            fixed (byte* pw = weights)
+            {
+                MatMul.Rows(type, pw, rowBytes, c.Cols, activations, stride, c.Batch, 0, c.Rows, y, c.Rows);
+                for (int b = 0; b < c.Batch; b++)
+                {
+                    MatVec.Rows(type, pw, rowBytes, c.Cols, activations.AsSpan(b * stride, stride), 0, expected);
+                    for (int i = 0; i < c.Rows; i++)
+                    {
+                        if (BitConverter.SingleToInt32Bits(expected[i]) != BitConverter.SingleToInt32Bits(y[b * c.Rows + i]))
+                            throw new Exception($"{type} {c}: row {i}, batch row {b}: {y[b * c.Rows + i]:R}, matrix × vector {expected[i]:R}");
+                    }
+                }
+            }
+        });
+    }
+
     [Fact]
     public void A_row_range_writes_only_its_outputs()
     {

@@ -17,8 +17,9 @@ namespace ManagedLM.Cli.Commands;
 /// measures itself for each thread count. `-d 2048` measures each test on top of that many tokens of context, as
 /// llama-bench's -d does. `--peer PATH/llama-bench` runs llama.cpp's benchmark on the same file and tests, a repetition
 /// of it after each of ours, and prints both speeds and their ratio (see <see cref="PeerProgram"/>). `--parallel 1,2,4` measures
-/// aggregate decode tokens/s of N independent generators on N threads instead (see <see cref="ParallelBench"/>), and
-/// `--batch 1,2,4` of B sequences decoded together in one batch (see <see cref="BatchedBench"/>).
+/// aggregate decode tokens/s of N independent generators on N threads instead (see <see cref="ParallelBench"/>),
+/// `--batch 1,2,4` of B sequences decoded together in one batch (see <see cref="BatchedBench"/>), and `--embed`
+/// embeddings/s of batches of --batch texts of -p tokens (see <see cref="EmbedBench"/>).
 /// </summary>
 internal static class BenchCommand
 {
@@ -35,13 +36,18 @@ internal static class BenchCommand
         var json = new Option<bool>("--json") { Description = "Print JSON lines (llama-bench -o jsonl fields) instead of a table." };
         var batched = CliOptions.IntList("--batch", "-B",
             "Sequences decoded together in one batch (comma-separated), after llama.cpp's batched-bench: aggregate tg tokens/s after a -p prompt each.");
+        var embed = new Option<bool>("--embed")
+        {
+            Description = $"Measure embeddings/s instead: batches of --batch texts (default {EmbedBench.DefaultTexts}) of -p tokens each " +
+                $"(default {EmbedBench.DefaultTokens}, special tokens included), each batch one pass; with --peer, against llama-embedding.",
+        };
         var viaEngine = new Option<bool>("--engine") { Description = "With --batch: run the load through a BatchEngine with B concurrent submitters." };
         var batch = new Option<int>("--ubatch-size", "-ub") { Description = "Prompt tokens per forward pass.", DefaultValueFactory = _ => 64 }.AtLeast(1);
         var parallel = CliOptions.IntList("--parallel", "-np",
             "Independent generators decoding at once, each on its own thread (comma-separated): reports aggregate tg tokens/s and RSS instead of pp/tg.");
         var peer = new Option<string?>("--peer")
         {
-            Description = "llama.cpp's llama-bench (with --batch: llama-batched-bench), a path or a name on PATH: runs it on the same file " +
+            Description = "llama.cpp's llama-bench (with --batch: llama-batched-bench; with --embed: llama-embedding), a path or a name on PATH: runs it on the same file " +
                 "and tests, repetitions alternating between the two engines, and prints both speeds and their ratio.",
         };
         var grammar = new Option<string?>("--grammar")
@@ -54,7 +60,7 @@ internal static class BenchCommand
         {
             Description = "Read the weights the products do not repack from the file's mapping, not from a copy in 2 MiB pages.",
         };
-        var progress = new Option<bool>("--progress") { Description = "Print each run to stderr as it ends (-p/-n tests and --batch)." };
+        var progress = new Option<bool>("--progress") { Description = "Print each run to stderr as it ends (-p/-n tests, --batch and --embed)." };
         var kvType = CliOptions.KvType();
         kvType.Description += " For the -p/-n tests and --parallel.";
         var command = new CliCommand("bench", "Measure prompt-processing and generation speed, like llama-bench.",
@@ -69,9 +75,11 @@ internal static class BenchCommand
             new("The same load through a BatchEngine with concurrent submitters", "managedlm bench -m model.gguf -n 64 --batch 1,4,16 --engine"),
             new("Independent generators decoding at once, each on its own thread", "managedlm bench -m model.gguf -n 64 --parallel 1,2,4 -t 1"),
             new("Decode speed with and without a JSON grammar", "managedlm bench -m model.gguf -n 64 --grammar json"),
+            new("Embeddings/s of batches of 32 texts of 64 tokens on 1 and 2 threads", "managedlm bench -m bge-small.gguf --embed -t 1,2"),
+            new("The same against llama-embedding, runs alternating", "managedlm bench -m bge-small.gguf --embed -t 1,2 -r 3 --peer ../llama.cpp/build/bin/llama-embedding"),
         ])
         {
-            model, prompt, gen, depth, threads, reps, json, parallel, batched, viaEngine, batch, peer, grammar, noRepack, noLargePages, progress, kvType,
+            model, prompt, gen, depth, threads, reps, json, parallel, batched, embed, viaEngine, batch, peer, grammar, noRepack, noLargePages, progress, kvType,
         };
         command.SetAction(parse =>
         {
@@ -90,7 +98,15 @@ internal static class BenchCommand
                 throw new ArgumentException("--peer compares the -p/-n tests or --batch, not --parallel.");
             if (settings.KvCacheType != KvCacheType.F16 && (other is not null || nb.Length > 0 || parse.GetValue(grammar) is not null))
                 throw new ArgumentException("--kv-type applies to the -p/-n tests and --parallel, not with --peer (llama.cpp's cache stays F16), --batch or --grammar.");
-            if (parse.GetValue(grammar) is { } spec)
+            if (parse.GetValue(embed))
+            {
+                if (np.Length > 0 || parse.GetValue(viaEngine) || parse.GetValue(grammar) is not null || settings.Depths.Any(d => d > 0)
+                    || settings.KvCacheType != KvCacheType.F16 || parse.GetResult(gen) is { Implicit: false })
+                    throw new ArgumentException("--embed measures batches of --batch texts of -p tokens: not with -n, -d, --parallel, --engine, --grammar or --kv-type.");
+                int[] lengths = parse.GetResult(prompt) is { Implicit: false } ? settings.PromptLengths : [EmbedBench.DefaultTokens];
+                EmbedBench.Run(settings, nb.Length > 0 ? nb : [EmbedBench.DefaultTexts], lengths, parse.GetValue(json), output, log, other, runs);
+            }
+            else if (parse.GetValue(grammar) is { } spec)
             {
                 if (other is not null || nb.Length > 0 || np.Length > 0 || settings.Depths.Any(d => d > 0))
                     throw new ArgumentException("--grammar measures -n tests on their own: not with --peer, --batch, --parallel or -d.");

@@ -12,6 +12,7 @@ internal static class CommandCatalog
         yield return ChatCommand.Create();
         yield return ServeCommand.Create();
         yield return TokenizeCommand.Create();
+        yield return EmbedCommand.Create();
         yield return BenchCommand.Create();
         yield return SynthCommand.Create();
         yield return QuantizeCommand.Create();

@@ -2,14 +2,16 @@ using System.ComponentModel;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 
 namespace ManagedLM.Cli.Commands;
 
 /// <summary>
-/// llama.cpp's llama-bench or llama-batched-bench, run by `managedlm bench --peer` for one repetition of one test at a
-/// time, so that its runs alternate with ours. It prints JSON lines (llama-bench <c>-o jsonl</c>, llama-batched-bench
-/// <c>--output-format jsonl</c>); its other lines (logs) are ignored. A start failure, a non-zero exit or output without
-/// the expected result is a <see cref="CommandFailedException"/>.
+/// llama.cpp's llama-bench, llama-batched-bench or llama-embedding, run by `managedlm bench --peer` for one repetition of
+/// one test at a time, so that its runs alternate with ours. The benchmarks print JSON lines (llama-bench <c>-o jsonl</c>,
+/// llama-batched-bench <c>--output-format jsonl</c>; other lines, logs, are ignored); llama-embedding is timed from
+/// outside (<see cref="RunLlamaEmbedding"/>). A start failure, a non-zero exit or output without the expected result is
+/// a <see cref="CommandFailedException"/>.
 /// </summary>
 internal sealed class PeerProgram(string path)
 {
@@ -90,8 +92,87 @@ internal sealed class PeerProgram(string path)
     /// <summary>Runs of llama-batched-bench for one result before its missing output is an error.</summary>
     public const int BatchedBenchAttempts = 3;
 
+    /// <summary>
+    /// llama-embedding's arguments for a file of texts of <paramref name="tokens"/> tokens each, encoded
+    /// <paramref name="sequences"/> at a time: batch, ubatch and context of sequences × tokens, so that each batch is one
+    /// llama_encode of that many sequences; the output as one JSON array, small and quick to print.
+    /// </summary>
+    public static string[] LlamaEmbeddingArguments(string model, string textsFile, int sequences, int tokens, int threads, string pooling)
+    {
+        string n = Invariant(sequences * tokens);
+        return
+        [
+            "-m", model, "-f", textsFile, "-np", Invariant(sequences), "-b", n, "-ub", n, "-c", n, "-t", Invariant(threads),
+            "--pooling", pooling, "--embd-output-format", "array",
+        ];
+    }
+
+    /// <summary>
+    /// One run of llama-embedding over <paramref name="textsFile"/>: its wall seconds, load included (it prints no time of
+    /// its own for an encoder). Its log must show <paramref name="batches"/> batches of exactly sequences × tokens tokens
+    /// in <paramref name="sequences"/> sequences (<c>batch_decode: n_tokens = N, n_seq = B</c>), which proves that its
+    /// tokenizer gave every text the same count as ours; a run whose log lost lines (llama.cpp's asynchronous log, at exit)
+    /// is run again, up to <see cref="BatchedBenchAttempts"/> times in all.
+    /// </summary>
+    public double RunLlamaEmbedding(string model, string textsFile, int sequences, int tokens, int threads, string pooling, int batches)
+    {
+        string[] args = LlamaEmbeddingArguments(model, textsFile, sequences, tokens, threads, pooling);
+        for (int attempt = 0; attempt < BatchedBenchAttempts; attempt++)
+        {
+            var (stdout, stderr, seconds) = Execute(args);
+            var logged = Regex.Matches(stderr + "\n" + stdout, BatchLine)
+                .Select(m => (Tokens: int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture), Sequences: int.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture)))
+                .ToArray();
+            if (logged.FirstOrDefault(b => b != (sequences * tokens, sequences)) is { Tokens: > 0 } other)
+                throw new CommandFailedException(
+                    $"{CommandLine(args)} encoded a batch of {other.Tokens} tokens in {other.Sequences} sequences, not {sequences * tokens} in {sequences}: " +
+                    $"its tokenizer does not give each text {tokens} tokens.");
+            if (logged.Length == batches)
+                return seconds;
+        }
+        throw new CommandFailedException(
+            $"{CommandLine(args)} did not log its {batches} batches (batch_decode: n_tokens = {sequences * tokens}, n_seq = {sequences}) in {BatchedBenchAttempts} runs.");
+    }
+
+    // llama-embedding's log line for each batch it encodes.
+    private const string BatchLine = @"batch_decode: n_tokens = (\d+), n_seq = (\d+)";
+
+    /// <summary>The build the program reports with --version ("b9749 (d32676d77)"), or "" when it reports none.</summary>
+    public string Version()
+    {
+        try
+        {
+            var (stdout, stderr, _) = Execute(["--version"]);
+            var match = Regex.Match(stderr + "\n" + stdout, VersionLine);
+            return match.Success ? $"b{match.Groups[1].Value} ({match.Groups[2].Value})" : "";
+        }
+        catch (CommandFailedException)
+        {
+            return "";
+        }
+    }
+
+    // What llama.cpp's programs print for --version: "version: 9749 (d32676d77)".
+    private const string VersionLine = @"version: (\d+) \(([0-9a-f]+)\)";
+
     // Runs the program to its end and returns the JSON objects of its stdout.
     private JsonElement[] Run(string[] args)
+    {
+        var lines = Execute(args).Stdout.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+            .Where(l => l.StartsWith('{')).ToArray();
+        try
+        {
+            return lines.Select(l => JsonSerializer.Deserialize<JsonElement>(l)).ToArray();
+        }
+        catch (JsonException e)
+        {
+            throw new CommandFailedException($"{CommandLine(args)} printed a line that is not JSON: {e.Message}", e);
+        }
+    }
+
+    // Runs the program to its end: its stdout, its stderr and its wall seconds from start to exit. A start failure or a
+    // non-zero exit code is a CommandFailedException.
+    private (string Stdout, string Stderr, double Seconds) Execute(string[] args)
     {
         var start = new ProcessStartInfo(Path)
         {
@@ -100,6 +181,7 @@ internal sealed class PeerProgram(string path)
         foreach (string a in args)
             start.ArgumentList.Add(a);
         Process process;
+        var clock = Stopwatch.StartNew();
         try
         {
             process = Process.Start(start) ?? throw new CommandFailedException($"Could not start {Path}.");
@@ -114,18 +196,10 @@ internal sealed class PeerProgram(string path)
             var stdout = process.StandardOutput.ReadToEndAsync();
             var stderr = process.StandardError.ReadToEndAsync();
             process.WaitForExit();
+            double seconds = clock.Elapsed.TotalSeconds;
             if (process.ExitCode != 0)
                 throw new CommandFailedException($"{CommandLine(args)} failed (exit code {process.ExitCode}): {LastLine(stderr.Result)}");
-            var lines = stdout.Result.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
-                .Where(l => l.StartsWith('{')).ToArray();
-            try
-            {
-                return lines.Select(l => JsonSerializer.Deserialize<JsonElement>(l)).ToArray();
-            }
-            catch (JsonException e)
-            {
-                throw new CommandFailedException($"{CommandLine(args)} printed a line that is not JSON: {e.Message}", e);
-            }
+            return (stdout.Result, stderr.Result, seconds);
         }
     }
 
