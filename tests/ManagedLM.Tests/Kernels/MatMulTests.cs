@@ -29,13 +29,8 @@ public unsafe class MatMulTests
         {
             var rng = new Random(c.Seed);
             long rowBytes = GgmlTypes.RowBytes(type, c.Cols);
-            byte[] weights = new byte[c.Rows * rowBytes];
+            byte[] weights = RandomRows(type, c.Rows, c.Cols, rng);
             float[] values = new float[c.Cols];
-            for (int r = 0; r < c.Rows; r++)
-            {
-                Fill(values, rng);
-                Quantize.Row(type, values, weights.AsSpan((int)(r * rowBytes), (int)rowBytes));
-            }
             int activationBytes = MatVec.ActivationBytes(type, c.Cols), stride = activationBytes + c.Padding;
             byte[] activations = new byte[c.Batch * stride];
             for (int b = 0; b < c.Batch; b++)
@@ -78,13 +73,8 @@ public unsafe class MatMulTests
         {
             var rng = new Random(c.Seed);
             long rowBytes = GgmlTypes.RowBytes(type, c.Cols);
-            byte[] weights = new byte[c.Rows * rowBytes];
+            byte[] weights = RandomRows(type, c.Rows, c.Cols, rng);
             float[] values = new float[c.Cols];
-            for (int r = 0; r < c.Rows; r++)
-            {
-                Fill(values, rng);
-                Quantize.Row(type, values, weights.AsSpan((int)(r * rowBytes), (int)rowBytes));
-            }
             int stride = MatVec.ActivationBytes(type, c.Cols);
             byte[] activations = new byte[c.Batch * stride];
             for (int b = 0; b < c.Batch; b++)
@@ -168,5 +158,19 @@ public unsafe class MatMulTests
         float scale = MathF.ScaleB(1, rng.Next(-6, 6));
         for (int i = 0; i < values.Length; i++)
             values[i] = (float)(rng.NextDouble() * 2 - 1) * scale;
+    }
+
+    // Rows of random values in the type's layout, [rows][row bytes].
+    private static byte[] RandomRows(GgmlType type, int rows, int cols, Random rng)
+    {
+        long rowBytes = GgmlTypes.RowBytes(type, cols);
+        byte[] weights = new byte[rows * rowBytes];
+        float[] values = new float[cols];
+        for (int r = 0; r < rows; r++)
+        {
+            Fill(values, rng);
+            Quantize.Row(type, values, weights.AsSpan((int)(r * rowBytes), (int)rowBytes));
+        }
+        return weights;
     }
 }
