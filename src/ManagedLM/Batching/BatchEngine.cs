@@ -32,6 +32,7 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile bool _draining;
     private readonly EngineCounters _counters = new();
+    private readonly EngineTelemetry _telemetry;
     private long _nextId;
     private int _queued;
 
@@ -60,6 +61,7 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
             FullMode = BoundedChannelFullMode.Wait, SingleReader = true,
         });
         _decoder = new BatchDecoder(model, _options.Threads);
+        _telemetry = new EngineTelemetry("text_completion", model.Name, () => Volatile.Read(ref _queued), () => Volatile.Read(ref _running));
         _thread = new Thread(Loop) { IsBackground = true, Name = "ManagedLM batch engine" };
         _thread.Start();
     }
@@ -350,7 +352,11 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
                 {
                     s.Request.Write(output);
                     if (output.Id != TokenOutput.NoToken)
+                    {
                         generated++;
+                        if (s.Request.FirstTokenAt == 0)
+                            s.Request.FirstTokenAt = Stopwatch.GetTimestamp();
+                    }
                 }
                 if (s.Sequence.Finished)
                     Finish(s, null);
@@ -364,6 +370,7 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
         }
         _active.RemoveAll(s => s.Done);
         _counters.Stepped(_stepped.Count, promptTokens, generated, clock.Elapsed);
+        _telemetry.Stepped(_stepped.Count);
         // Completed only now, so that an awaiter reading Metrics sees this step counted.
         foreach (var (s, result) in _finished)
         {
@@ -377,9 +384,11 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
     {
         if (final is { } f)
             s.Request.Write(f);
-        _finished.Add((s, s.Sequence.Result!));
+        var result = s.Sequence.Result!;
+        _finished.Add((s, result));
         Retire(s);
         _counters.Completed();
+        _telemetry.Finished(s.Request.SubmittedAt, s.Request.FirstTokenAt, result.PromptTokens.Length, result.GeneratedTokens.Length);
     }
 
     private void Release(Slot s, Exception error)
@@ -447,6 +456,7 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
         _stopping.Cancel();
         _thread.Join();
         _decoder.Dispose();
+        _telemetry.Dispose();
         foreach (var g in _idle)
             g.Dispose();
         _idle.Clear();

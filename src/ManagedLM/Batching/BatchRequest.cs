@@ -20,6 +20,7 @@ public sealed class BatchRequest
     internal BatchRequest(long id, int[] prompt, GenerationOptions options, CancellationToken cancellationToken)
     {
         Id = id;
+        SubmittedAt = System.Diagnostics.Stopwatch.GetTimestamp();
         PromptTokens = prompt;
         Options = options;
         _cancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -36,6 +37,10 @@ public sealed class BatchRequest
 
     /// <summary>Moves the request from the queue into the batch; false when it was cancelled (and has failed) meanwhile.</summary>
     internal bool Start() => Interlocked.CompareExchange(ref _state, Running, Queued) == Queued;
+
+    /// <summary>When the request was made, and when its first token came (0 before): <see cref="System.Diagnostics.Stopwatch"/> timestamps.</summary>
+    internal long SubmittedAt { get; }
+    internal long FirstTokenAt { get; set; }
 
     /// <summary>Order of submission (0, 1, 2, ...).</summary>
     public long Id { get; }

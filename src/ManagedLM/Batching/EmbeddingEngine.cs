@@ -60,6 +60,7 @@ public sealed class EmbeddingEngine : IDisposable
     private sealed record Request(IReadOnlyList<int[]> Sequences, TaskCompletionSource<float[][]> Result, CancellationToken Cancellation)
     {
         public readonly int Tokens = Sequences.Sum(s => s.Length);
+        public readonly long SubmittedAt = Stopwatch.GetTimestamp();
     }
 
     private readonly Embedder _embedder;
@@ -67,7 +68,8 @@ public sealed class EmbeddingEngine : IDisposable
     private readonly SemaphoreSlim _signal = new(0);
     private readonly CancellationTokenSource _stop = new();
     private readonly Thread _thread;
-    private int _queued;
+    private readonly EngineTelemetry _telemetry;
+    private int _queued, _running;
     private long _requests, _sequences, _tokens, _runs, _rejected, _runTicks;
 
     /// <param name="model">The model (shared; it must outlive the engine).</param>
@@ -83,6 +85,7 @@ public sealed class EmbeddingEngine : IDisposable
         {
             Pooling = options.Pooling, Normalize = options.Normalize, BatchTokens = options.BatchTokens, Threads = options.Threads,
         });
+        _telemetry = new EngineTelemetry("embeddings", model.Name, () => Volatile.Read(ref _queued), () => Volatile.Read(ref _running));
         _thread = new Thread(Loop) { IsBackground = true, Name = "ManagedLM embedding engine" };
         _thread.Start();
     }
@@ -196,9 +199,13 @@ public sealed class EmbeddingEngine : IDisposable
             foreach (var r in taken)
                 batch.AddRange(r.Sequences);
             long start = Stopwatch.GetTimestamp();
+            Volatile.Write(ref _running, batch.Count);
             try
             {
                 var vectors = _embedder.EmbedTokens(batch);
+                _telemetry.Stepped(batch.Count);
+                foreach (var r in taken)
+                    _telemetry.Finished(r.SubmittedAt, 0, r.Tokens, 0);
                 int at = 0;
                 foreach (var r in taken)
                 {
@@ -214,6 +221,7 @@ public sealed class EmbeddingEngine : IDisposable
                 foreach (var r in taken)
                     r.Result.TrySetException(e);
             }
+            Volatile.Write(ref _running, 0);
             Interlocked.Increment(ref _runs);
             Interlocked.Add(ref _runTicks, Stopwatch.GetElapsedTime(start).Ticks);
             taken.Clear();
@@ -231,6 +239,7 @@ public sealed class EmbeddingEngine : IDisposable
         _stop.Cancel();
         _thread.Join();
         _embedder.Dispose();
+        _telemetry.Dispose();
         _stop.Dispose();
         _signal.Dispose();
     }
