@@ -92,11 +92,14 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
         catch (ChannelClosedException)
         {
             Interlocked.Decrement(ref _queued);
-            throw new ObjectDisposedException(nameof(BatchEngine));
+            var disposed = new ObjectDisposedException(nameof(BatchEngine));
+            request.Abandon(disposed);
+            throw disposed;
         }
-        catch
+        catch (Exception e)
         {
             Interlocked.Decrement(ref _queued);
+            request.Abandon(e);
             throw;
         }
         _wake.Release();
@@ -115,6 +118,7 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
         if (!_queue.Writer.TryWrite(r))
         {
             Interlocked.Decrement(ref _queued);
+            r.Abandon(_draining ? new ObjectDisposedException(nameof(BatchEngine)) : new InvalidOperationException("The queue is full."));
             ObjectDisposedException.ThrowIf(_draining, this);   // the queue was closed, not full
             _counters.Rejected();
             request = null;
@@ -156,7 +160,10 @@ public sealed class BatchEngine : IAsyncDisposable, IDisposable
         options.Validate();
         int[] prompt = Generator.CheckPrompt(promptTokens, ContextLength, _model.Config.VocabSize);
         Generator.KeepFor(prompt, options, ContextLength, _model.Tokenizer.BosTokenId);
-        return new BatchRequest(Interlocked.Increment(ref _nextId) - 1, prompt, options, cancellationToken);
+        return new BatchRequest(Interlocked.Increment(ref _nextId) - 1, prompt, options, cancellationToken)
+        {
+            Span = _telemetry.Begin(options.MaxTokens, options.Sampling?.Temperature),
+        };
     }
 
     /// <summary>A running request: its generator, its sequence, and how much of the prompt is evaluated.</summary>

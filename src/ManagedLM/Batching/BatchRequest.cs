@@ -42,6 +42,10 @@ public sealed class BatchRequest
     internal long SubmittedAt { get; }
     internal long FirstTokenAt { get; set; }
 
+    /// <summary>The request's span (<see cref="EngineTelemetry.Begin"/>), ended when it completes or fails.</summary>
+    internal System.Diagnostics.Activity? Span { get => _span; set => _span = value; }
+    private System.Diagnostics.Activity? _span;
+
     /// <summary>Order of submission (0, 1, 2, ...).</summary>
     public long Id { get; }
 
@@ -99,12 +103,17 @@ public sealed class BatchRequest
 
     internal void Complete(GenerationResult result)
     {
+        EngineTelemetry.End(Interlocked.Exchange(ref _span, null), result.PromptTokens.Length, result.GeneratedTokens.Length, result.StopReason.ToString());
         _tokens.Writer.TryComplete();
         _completion.TrySetResult(result);
     }
 
+    /// <summary>The request never entered the queue (full, closed, or the caller gave up waiting): its span ends with the error.</summary>
+    internal void Abandon(Exception error) => EngineTelemetry.End(Interlocked.Exchange(ref _span, null), PromptTokens.Length, 0, null, error);
+
     internal void Fail(Exception error)
     {
+        EngineTelemetry.End(Interlocked.Exchange(ref _span, null), PromptTokens.Length, 0, null, error);
         _tokens.Writer.TryComplete(error);
         if (error is OperationCanceledException canceled)
             _completion.TrySetCanceled(canceled.CancellationToken);

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using ManagedLM.Batching;
 using ManagedLM.Generation;
@@ -84,5 +85,53 @@ public class EngineTelemetryTests
         Assert.All(usage, r => Assert.Equal(("embeddings", "input"), (r.Tags["gen_ai.operation.name"], r.Tags["gen_ai.token.type"])));
         Assert.Equal(texts.Length, seen.Count(r => r.Instrument == "gen_ai.server.request.duration"));
         Assert.DoesNotContain(seen, r => r.Instrument == "gen_ai.server.time_to_first_token");
+    }
+
+    [Fact]
+    public async Task Each_request_is_a_span_under_the_callers_with_its_usage()
+    {
+        using var model = TransformerModel.Load(ModelBytes.StoriesWith("general.name", GgufValue.Of("telemetry-trace")));
+        var spans = new ConcurrentQueue<Activity>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == "ManagedLM",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = a =>
+            {
+                if (Equals(a.GetTagItem("gen_ai.request.model"), "telemetry-trace"))
+                    spans.Enqueue(a);
+            },
+        };
+        ActivitySource.AddActivityListener(listener);
+        using var caller = new ActivitySource("EngineTelemetryTests");
+        using var callerListener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == "EngineTelemetryTests",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+        };
+        ActivitySource.AddActivityListener(callerListener);
+
+        using var engine = new BatchEngine(model, new BatchEngineOptions { MaxActiveSequences = 2, Threads = 1, ContextLength = 64 });
+        var options = new GenerationOptions { MaxTokens = 6, IgnoreEndOfGeneration = true, Sampling = SamplingOptions.Greedy };
+        using (var parent = caller.StartActivity("handle request"))
+        {
+            var result = await engine.GenerateAsync("Once upon a time", options);
+            Assert.Same(parent, Activity.Current); // the request's span did not become the caller's current one
+            var span = Assert.Single(spans);
+            Assert.Equal("text_completion telemetry-trace", span.DisplayName);
+            Assert.Equal(parent!.SpanId, span.ParentSpanId);
+            Assert.Equal((result.PromptTokens.Length, 6, 6), ((int)span.GetTagItem("gen_ai.usage.input_tokens")!, (int)span.GetTagItem("gen_ai.usage.output_tokens")!,
+                (int)span.GetTagItem("gen_ai.request.max_tokens")!));
+            Assert.Equal(["MaxTokens"], (string[])span.GetTagItem("gen_ai.response.finish_reasons")!);
+            Assert.Equal(ActivityStatusCode.Unset, span.Status);
+        }
+
+        using var cancel = new CancellationTokenSource();
+        var request = await engine.SubmitAsync("The cat", options with { MaxTokens = 1000 }, cancel.Token);
+        cancel.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => request.Completion);
+        for (int i = 0; i < 100 && spans.Count < 2; i++)
+            await Task.Delay(10);
+        Assert.Equal(ActivityStatusCode.Error, spans.Last().Status);
     }
 }
