@@ -111,7 +111,7 @@ public class GrammarPropertyTests
                     Assert.StartsWith("The grammar matcher exceeded its limits", e.Message);
                 }
             }
-        }).Check(Config.QuickThrowOnFailure.WithMaxTest(1000));
+        }).Check(ManagedLM.Tests.Kernels.KernelGen.Fixed.WithMaxTest(1000));
         Assert.True(parsed > 50 && rejected > 50, $"{parsed} parsed, {rejected} rejected");
     }
 
