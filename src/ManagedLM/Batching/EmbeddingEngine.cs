@@ -139,18 +139,8 @@ public sealed class EmbeddingEngine : IDisposable
             throw new InvalidOperationException("This engine's pooling is None: one vector per token, which an engine does not serve.");
         if (sequences.Count == 0)
             throw new ArgumentException("There is nothing to embed.", nameof(sequences));
-        int vocab = Model.Config.VocabSize;
         for (int i = 0; i < sequences.Count; i++)
-        {
-            var s = sequences[i] ?? throw new ArgumentException($"Sequence {i} is null.", nameof(sequences));
-            if (s.Length == 0 || s.Length > MaxTokens)
-                throw new ArgumentException($"Sequence {i} has {s.Length} tokens; a sequence takes 1 to {MaxTokens}.", nameof(sequences));
-            foreach (int id in s)
-            {
-                if ((uint)id >= (uint)vocab)
-                    throw new ArgumentException($"Sequence {i} holds token {id}, outside the vocabulary [0, {vocab}).", nameof(sequences));
-            }
-        }
+            _embedder.Check(sequences[i] ?? throw new ArgumentException($"Sequence {i} is null.", nameof(sequences)), i);
         if (Interlocked.Add(ref _queued, sequences.Count) > Options.MaxQueuedSequences)
         {
             Interlocked.Add(ref _queued, -sequences.Count);

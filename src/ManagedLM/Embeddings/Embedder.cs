@@ -236,7 +236,9 @@ public sealed class Embedder : IDisposable
     }
 
     // Checks one sequence of a call; i: its index, or -1 for the only one.
-    private void Check(ReadOnlySpan<int> tokens, int i)
+    // Reads only what never changes (the model, the options, MaxTokens): an EmbeddingEngine checks a request's sequences on
+    // the submitting thread with it, so one bad request cannot fail the run it would share.
+    internal void Check(ReadOnlySpan<int> tokens, int i)
     {
         string which = i < 0 ? "The sequence" : $"Sequence {i}";
         if (tokens.IsEmpty || tokens.Length > MaxTokens)

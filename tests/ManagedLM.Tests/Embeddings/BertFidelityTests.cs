@@ -15,17 +15,7 @@ namespace ManagedLM.Tests.Embeddings;
 /// </summary>
 public class BertFidelityTests(ITestOutputHelper output)
 {
-    private static float Cosine(float[] a, float[] b)
-    {
-        double dot = 0, na = 0, nb = 0;
-        for (int i = 0; i < a.Length; i++)
-        {
-            dot += (double)a[i] * b[i];
-            na += (double)a[i] * a[i];
-            nb += (double)b[i] * b[i];
-        }
-        return (float)(dot / Math.Sqrt(na * nb));
-    }
+    private static float Cosine(float[] a, float[] b) => (float)BertFixture.Cosine(a, b);
 
     private static float MaxDelta(float[] a, float[] b) => a.Zip(b, (x, y) => Math.Abs(x - y)).Max();
 

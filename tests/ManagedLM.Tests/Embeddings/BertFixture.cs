@@ -26,6 +26,19 @@ internal static class BertFixture
         return GgufWriter.ToBytes(metadata, tensors);
     }
 
+    /// <summary>The cosine of two vectors, summed in double.</summary>
+    public static double Cosine(float[] a, float[] b)
+    {
+        double dot = 0, na = 0, nb = 0;
+        for (int i = 0; i < a.Length; i++)
+        {
+            dot += (double)a[i] * b[i];
+            na += (double)a[i] * a[i];
+            nb += (double)b[i] * b[i];
+        }
+        return dot / Math.Sqrt(na * nb);
+    }
+
     /// <summary>A random F32 tensor, uniform in ±<paramref name="scale"/>.</summary>
     public static (GgufTensorSpec, byte[]) Tensor(string name, long[] shape, Random random, float scale)
     {

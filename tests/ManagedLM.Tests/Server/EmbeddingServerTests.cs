@@ -235,15 +235,5 @@ public class EmbeddingServerTests(EmbeddingServerFixture fixture) : IClassFixtur
         Assert.Equal("dimensions", r.GetProperty("error").GetProperty("param").GetString());
     }
 
-    private static double Cosine(float[] a, float[] b)
-    {
-        double dot = 0, na = 0, nb = 0;
-        for (int i = 0; i < a.Length; i++)
-        {
-            dot += (double)a[i] * b[i];
-            na += (double)a[i] * a[i];
-            nb += (double)b[i] * b[i];
-        }
-        return dot / Math.Sqrt(na * nb);
-    }
+    private static double Cosine(float[] a, float[] b) => BertFixture.Cosine(a, b);
 }
